@@ -1,0 +1,3 @@
+from mi_portal.jobs.cli import main
+
+raise SystemExit(main())

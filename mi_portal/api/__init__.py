@@ -1,0 +1,1 @@
+"""HTTP routes the websocket cannot serve (file bytes, OAuth, intake posts, health)."""

@@ -1,0 +1,152 @@
+"""Engines and sessions. The only way to the database, and the place tenant scoping lives.
+
+Three layers keep tenants apart (DESIGN.md); this module holds the second and wires the third:
+
+* every SELECT/UPDATE/DELETE through a session gets ``tenant_id = <scope>`` criteria for each
+  tenant-owned table, and a statement that touches such a table with no tenant in scope raises;
+* new tenant-owned rows take ``tenant_id`` from the scope, never from the caller;
+* on PostgreSQL each transaction starts with ``set_config('app.tenant_id', …, true)`` for the
+  row-level-security policies.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import event
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.orm import ORMExecuteState, SessionTransaction, with_loader_criteria
+from sqlalchemy.sql import visitors
+from sqlmodel import Session
+
+import mi_portal.models  # noqa: F401  (every table registered before scoping is built)
+from mi_portal.config import get_settings
+from mi_portal.models.base import TenantOwned, tenant_models
+
+TENANT_KEY = "tenant_id"
+
+
+class TenantScopeError(RuntimeError):
+    """A tenant-owned table was touched without a tenant in scope."""
+
+
+class ScopedSession(Session):
+    """A SQLModel session that carries its tenant scope (or none, for platform work)."""
+
+    @property
+    def tenant_id(self) -> uuid.UUID | None:
+        return self.info.get(TENANT_KEY)
+
+
+_TENANT_MODELS = tenant_models()
+_TENANT_TABLES = frozenset(m.__table__ for m in _TENANT_MODELS)  # type: ignore[attr-defined]
+
+_engines: dict[tuple[int, str], Engine] = {}
+
+
+def _on_sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
+    # Without this SQLite ignores every foreign key, composite tenant keys included.
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA busy_timeout=5000")
+    cursor.close()
+
+
+def make_engine(url: str) -> Engine:
+    """Create an engine with the project's connection settings."""
+    if url.startswith("sqlite"):
+        engine = sa.create_engine(url, connect_args={"check_same_thread": False})
+        event.listen(engine, "connect", _on_sqlite_connect)
+        return engine
+    return sa.create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10)
+
+
+def get_engine(url: str | None = None) -> Engine:
+    """The engine for ``url`` (the app's by default), created lazily once per process."""
+    url = url or get_settings().database_url
+    key = (os.getpid(), url)  # forked workers must not share connections
+    engine = _engines.get(key)
+    if engine is None:
+        engine = _engines[key] = make_engine(url)
+    return engine
+
+
+def dispose_engines() -> None:
+    for engine in _engines.values():
+        engine.dispose()
+    _engines.clear()
+
+
+@contextmanager
+def tenant_session(
+    tenant_id: uuid.UUID, *, engine: Engine | None = None
+) -> Iterator[ScopedSession]:
+    """A session that sees and writes only ``tenant_id``'s rows."""
+    if not isinstance(tenant_id, uuid.UUID):
+        raise TenantScopeError("tenant scope must be a UUID")
+    with ScopedSession(engine or get_engine(), info={TENANT_KEY: tenant_id}) as session:
+        yield session
+
+
+@contextmanager
+def platform_session(*, engine: Engine | None = None) -> Iterator[ScopedSession]:
+    """A session for platform tables only: any tenant-owned table raises."""
+    with ScopedSession(engine or get_engine(), info={TENANT_KEY: None}) as session:
+        yield session
+
+
+def _touches_tenant_tables(statement: Any) -> bool:
+    return any(
+        isinstance(element, sa.Table) and element in _TENANT_TABLES
+        for element in visitors.iterate(statement)
+    )
+
+
+@event.listens_for(ScopedSession, "do_orm_execute")
+def _scope_statement(state: ORMExecuteState) -> None:
+    if not (state.is_select or state.is_update or state.is_delete):
+        return
+    tenant_id = state.session.info.get(TENANT_KEY)
+    if tenant_id is None:
+        if _touches_tenant_tables(state.statement):
+            raise TenantScopeError("query on a tenant-owned table with no tenant in scope")
+        return
+    state.statement = state.statement.options(
+        *(
+            with_loader_criteria(model, model.tenant_id == tenant_id, include_aliases=True)
+            for model in _TENANT_MODELS
+        )
+    )
+
+
+@event.listens_for(ScopedSession, "before_flush")
+def _scope_writes(session: Session, _context: Any, _instances: Any) -> None:
+    tenant_id = session.info.get(TENANT_KEY)
+    for obj in session.new:
+        if isinstance(obj, TenantOwned):
+            if tenant_id is None:
+                raise TenantScopeError("insert into a tenant-owned table with no tenant in scope")
+            obj.tenant_id = tenant_id
+    for obj in list(session.dirty) + list(session.deleted):
+        if isinstance(obj, TenantOwned) and (tenant_id is None or obj.tenant_id != tenant_id):
+            raise TenantScopeError("write to a row outside the session's tenant")
+
+
+@event.listens_for(ScopedSession, "after_begin")
+def _set_rls_tenant(session: Session, _tx: SessionTransaction, connection: Connection) -> None:
+    if connection.dialect.name != "postgresql":
+        return
+    tenant_id = session.info.get(TENANT_KEY)
+    if tenant_id is not None:
+        # is_local=true: the setting ends with the transaction, so a pooled connection never
+        # carries one request's tenant into the next.
+        connection.execute(
+            sa.text("select set_config('app.tenant_id', :tenant, true)"),
+            {"tenant": str(tenant_id)},
+        )

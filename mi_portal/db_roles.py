@@ -1,0 +1,65 @@
+"""PostgreSQL: the role the app connects as, created and granted by the migrations' owner.
+
+The app role owns nothing, is not a superuser and cannot bypass row-level security. It may read
+and write the product's tables, except the audit log, which it may only read and append to.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from sqlalchemy.engine import make_url
+
+from mi_portal.db import make_engine
+
+APPEND_ONLY_TABLES = ("auditevent",)
+
+
+def _quote_ident(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def ensure_app_role(*, admin_url: str, app_url: str) -> str | None:
+    """Create the app's login role if needed and grant it what it may do; returns its name."""
+    app = make_url(app_url)
+    admin = make_url(admin_url)
+    role = app.username
+    if not role or role == admin.username:
+        # The app shares the owner's connection (a development set-up): nothing to grant.
+        return None
+    ident = _quote_ident(role)
+    engine = make_engine(admin_url)
+    try:
+        with engine.begin() as conn:
+            exists = conn.execute(
+                sa.text("select 1 from pg_roles where rolname = :r"), {"r": role}
+            ).scalar()
+            if not exists:
+                conn.execute(sa.text(f"CREATE ROLE {ident} LOGIN"))
+            # Re-assert on every upgrade: a role edited by hand must not keep a bypass.
+            conn.execute(
+                sa.text(f"ALTER ROLE {ident} NOSUPERUSER NOBYPASSRLS NOCREATEDB NOCREATEROLE")
+            )
+            if app.password:
+                # Utility statements take no bind parameters: quote the literal ourselves.
+                literal = "'" + app.password.replace("'", "''") + "'"
+                conn.execute(sa.text(f"ALTER ROLE {ident} PASSWORD {literal}"))
+            db = _quote_ident(app.database or "")
+            conn.execute(sa.text(f"GRANT CONNECT ON DATABASE {db} TO {ident}"))
+            conn.execute(sa.text(f"GRANT USAGE ON SCHEMA public TO {ident}"))
+            tables = conn.execute(
+                sa.text(
+                    "select tablename from pg_tables where schemaname = 'public' "
+                    "and tablename <> 'alembic_version'"
+                )
+            ).scalars()
+            for table in tables:
+                t = _quote_ident(table)
+                if table in APPEND_ONLY_TABLES:
+                    conn.execute(sa.text(f"REVOKE ALL ON {t} FROM {ident}"))
+                    conn.execute(sa.text(f"GRANT SELECT, INSERT ON {t} TO {ident}"))
+                else:
+                    conn.execute(sa.text(f"GRANT SELECT, INSERT, UPDATE, DELETE ON {t} TO {ident}"))
+            conn.execute(sa.text(f"GRANT SELECT ON alembic_version TO {ident}"))
+    finally:
+        engine.dispose()
+    return role

@@ -1,0 +1,1 @@
+"""Command-line entry points: they run the same services as the app."""

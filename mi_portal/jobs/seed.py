@@ -1,0 +1,344 @@
+"""Demo data: three clinics, a user for every role, 300+ cases with synthetic photos.
+
+Running it twice does not duplicate anything: a clinic that exists is left as it is.
+"""
+
+from __future__ import annotations
+
+import random
+import uuid
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+from rich.progress import Progress
+from sqlmodel import select
+
+from mi_portal.db import platform_session, tenant_session
+from mi_portal.jobs.demo_photos import demo_photo
+from mi_portal.models import (
+    SUBMISSION_TRANSITIONS,
+    CaseNote,
+    ConsentKind,
+    ConsentRecord,
+    ImageRendition,
+    Membership,
+    Patient,
+    Role,
+    Submission,
+    SubmissionImage,
+    SubmissionStatus,
+    Tenant,
+    TreatmentItem,
+    User,
+    utcnow,
+    uuid7,
+)
+from mi_portal.services.passwords import hash_password
+from mi_portal.services.renditions import make_renditions
+from mi_portal.storage import BlobStore, get_store
+
+DEMO_PASSWORD = "portal-demo-2026"  # noqa: S105  (printed for the demo; not a real secret)
+
+
+@dataclass(frozen=True)
+class DemoClinic:
+    slug: str
+    name: str
+    turnaround_hours: int
+    concerns: tuple[str, ...]
+    treatments: tuple[tuple[str, str], ...]
+
+
+CLINICS = (
+    DemoClinic(
+        "lakeside-derm",
+        "Lakeside Dermatology",
+        48,
+        ("acne", "pigmentation", "rosacea", "scarring"),
+        (("Chemical peel", "180.00"), ("Laser resurfacing", "950.00"), ("Consultation", "75.00")),
+    ),
+    DemoClinic(
+        "riverbend-aesthetics",
+        "Riverbend Aesthetics",
+        24,
+        ("body_contour", "hair_loss", "pigmentation"),
+        (("PRP hair session", "650.00"), ("Body contouring", "1800.00"), ("Consultation", "90.00")),
+    ),
+    DemoClinic(
+        "summit-dental",
+        "Summit Dental Studio",
+        72,
+        ("teeth",),
+        (("Whitening", "420.00"), ("Veneer (per tooth)", "1150.00"), ("Aligners", "3900.00")),
+    ),
+)
+
+CLINIC_STAFF_ROLES = (
+    Role.CLINIC_OWNER,
+    Role.CLINIC_MANAGER,
+    Role.COORDINATOR,
+    Role.PROVIDER,
+    Role.VIEWER,
+)
+
+FIRST = ["Ava", "Noah", "Mia", "Liam", "Zoe", "Omar", "Ines", "Kai", "Lena", "Raj", "Sofia", "Theo"]
+LAST = [
+    "Garcia",
+    "Nguyen",
+    "Okafor",
+    "Schmidt",
+    "Rossi",
+    "Khan",
+    "Dubois",
+    "Sato",
+    "Silva",
+    "Novak",
+]
+
+
+@dataclass(frozen=True)
+class DemoUser:
+    email: str
+    name: str
+    role: Role
+    clinics: tuple[str, ...]
+
+
+def demo_users() -> list[DemoUser]:
+    users = [
+        DemoUser("admin@mi-portal.test", "Platform Admin", Role.PLATFORM_ADMIN, ()),
+        DemoUser("support@mi-portal.test", "Platform Support", Role.PLATFORM_SUPPORT, ()),
+    ]
+    for clinic in CLINICS:
+        for role in CLINIC_STAFF_ROLES:
+            local = role.value.replace("clinic_", "")
+            users.append(
+                DemoUser(
+                    f"{local}@{clinic.slug}.test",
+                    f"{clinic.name.split()[0]} {local.title()}",
+                    role,
+                    (clinic.slug,),
+                )
+            )
+    # One provider who works for two clinics, to show the clinic picker.
+    users.append(
+        DemoUser(
+            "locum@mi-portal.test",
+            "Locum Provider",
+            Role.PROVIDER,
+            (CLINICS[0].slug, CLINICS[1].slug),
+        )
+    )
+    return users
+
+
+def _random_status(rng: random.Random) -> SubmissionStatus:
+    """Walk the workflow a random number of steps, so every status is reachable and legal."""
+    status = SubmissionStatus.NEW
+    for _ in range(rng.choice([0, 0, 1, 1, 2, 3, 4])):
+        options = sorted(SUBMISSION_TRANSITIONS[status] - {SubmissionStatus.ARCHIVED})
+        if not options:
+            break
+        status = rng.choice(options)
+    return status
+
+
+def _seed_users(clinic_ids: dict[str, uuid.UUID]) -> dict[str, uuid.UUID]:
+    password_hash = hash_password(DEMO_PASSWORD)
+    ids: dict[str, uuid.UUID] = {}
+    with platform_session() as session:
+        for demo in demo_users():
+            user = session.exec(select(User).where(User.email == demo.email)).first()
+            if user is None:
+                user = User(
+                    email=demo.email,
+                    full_name=demo.name,
+                    password_hash=password_hash,
+                    platform_role=demo.role.value if not demo.clinics else None,
+                )
+                session.add(user)
+                session.flush()
+            ids[demo.email] = user.id
+            for slug in demo.clinics:
+                tenant_id = clinic_ids[slug]
+                exists = session.exec(
+                    select(Membership).where(
+                        Membership.user_id == user.id, Membership.tenant_id == tenant_id
+                    )
+                ).first()
+                if exists is None:
+                    session.add(
+                        Membership(user_id=user.id, tenant_id=tenant_id, role=demo.role.value)
+                    )
+        session.commit()
+    return ids
+
+
+def _seed_cases(
+    clinic: DemoClinic,
+    tenant_id: uuid.UUID,
+    count: int,
+    staff: list[uuid.UUID],
+    store: BlobStore,
+    progress: Progress,
+    task: object,
+) -> None:
+    rng = random.Random(clinic.slug)
+    now = utcnow()
+    with tenant_session(tenant_id) as session:
+        for name, price in clinic.treatments:
+            session.add(TreatmentItem(name=name, unit_price=price))  # type: ignore[arg-type]
+        for i in range(count):
+            first, last = rng.choice(FIRST), rng.choice(LAST)
+            patient = Patient(
+                id=uuid7(),
+                full_name=f"{first} {last}",
+                email=f"{first}.{last}.{i}@example.org".lower(),
+                phone=f"+1 555 01{rng.randint(10, 99)} {rng.randint(1000, 9999)}",
+                date_of_birth=date(rng.randint(1955, 2006), rng.randint(1, 12), rng.randint(1, 28)),
+            )
+            session.add(patient)
+            # No ORM relationships: flush parents first so composite foreign keys are satisfied.
+            session.flush()
+            received = now - timedelta(hours=rng.uniform(1, 24 * 60))
+            status = _random_status(rng)
+            concern = rng.choice(clinic.concerns)
+            submission = Submission(
+                id=uuid7(),
+                patient_id=patient.id,
+                status=status.value,
+                concern_area=concern,
+                answers={
+                    "how_long": rng.choice(["weeks", "months", "years"]),
+                    "previous_treatment": rng.choice(["none", "creams", "laser", "other"]),
+                    "goal": rng.choice(["reduce", "remove", "advice"]),
+                },
+                assignee_id=rng.choice([None, *staff]) if staff else None,
+                received_at=received,
+                last_activity_at=received + timedelta(hours=rng.uniform(0, 12)),
+                sla_due_at=received + timedelta(hours=clinic.turnaround_hours),
+            )
+            session.add(submission)
+            session.flush()
+            for kind in ConsentKind:
+                granted = kind == ConsentKind.PRIVACY_ACK or rng.random() < 0.4
+                session.add(
+                    ConsentRecord(
+                        patient_id=patient.id,
+                        kind=kind.value,
+                        granted=granted,
+                        text_version="2026-01",
+                        source="demo_seed",
+                        recorded_at=received,
+                    )
+                )
+            for position in range(rng.choice([1, 1, 2])):
+                _add_photo(session, store, tenant_id, submission.id, position, rng, concern)
+            if rng.random() < 0.3 and staff:
+                session.add(
+                    CaseNote(
+                        submission_id=submission.id,
+                        author_id=rng.choice(staff),
+                        body=rng.choice(
+                            [
+                                "Photos are clear; suitable for a remote estimate.",
+                                "Asked the patient for a photo in daylight.",
+                                "Likely needs two sessions; check availability.",
+                                "Discussed with the provider; quote to follow.",
+                            ]
+                        ),
+                    )
+                )
+            progress.advance(task)  # type: ignore[arg-type]
+        session.commit()
+
+
+def _add_photo(
+    session: object,
+    store: BlobStore,
+    tenant_id: uuid.UUID,
+    submission_id: uuid.UUID,
+    position: int,
+    rng: random.Random,
+    concern: str,
+) -> None:
+    image_id = uuid7()
+    renditions = make_renditions(demo_photo(rng, concern))
+    original = renditions[0]
+    session.add(  # type: ignore[attr-defined]
+        SubmissionImage(
+            id=image_id,
+            submission_id=submission_id,
+            position=position,
+            display_name=f"photo-{position + 1}.jpg",
+            content_type=original.content_type,
+            width=original.width,
+            height=original.height,
+            byte_size=len(original.data),
+            sha256=original.sha256,
+        )
+    )
+    session.flush()  # type: ignore[attr-defined]
+    for rendition in renditions:
+        key = f"{tenant_id}/{uuid.uuid4().hex}/{rendition.kind.value}.jpg"
+        store.put(key, rendition.data, content_type=rendition.content_type)
+        session.add(  # type: ignore[attr-defined]
+            ImageRendition(
+                image_id=image_id,
+                kind=rendition.kind.value,
+                storage_key=key,
+                content_type=rendition.content_type,
+                width=rendition.width,
+                height=rendition.height,
+                byte_size=len(rendition.data),
+                sha256=rendition.sha256,
+            )
+        )
+
+
+def _mark_seeded(tenant_id: uuid.UUID) -> None:
+    # Set only after the clinic's cases are committed, so an interrupted seed is finished next time.
+    with platform_session() as session:
+        tenant = session.get(Tenant, tenant_id)
+        assert tenant is not None
+        tenant.settings = {**tenant.settings, "demo_seeded": True}
+        session.add(tenant)
+        session.commit()
+
+
+def seed(*, cases_per_clinic: int = 110, store: BlobStore | None = None) -> dict[str, int]:
+    """Create whatever demo data is missing; returns the number of cases created per clinic."""
+    store = store or get_store()
+    created: dict[str, int] = {}
+    clinic_ids: dict[str, uuid.UUID] = {}
+    new_clinics: list[DemoClinic] = []
+    with platform_session() as session:
+        for clinic in CLINICS:
+            tenant = session.exec(select(Tenant).where(Tenant.slug == clinic.slug)).first()
+            if tenant is None:
+                tenant = Tenant(
+                    slug=clinic.slug,
+                    name=clinic.name,
+                    quote_turnaround_hours=clinic.turnaround_hours,
+                )
+                session.add(tenant)
+            if not tenant.settings.get("demo_seeded"):
+                new_clinics.append(clinic)
+            clinic_ids[clinic.slug] = tenant.id
+        session.commit()
+    user_ids = _seed_users(clinic_ids)
+    with Progress() as progress:
+        for clinic in new_clinics:
+            staff = [
+                uid
+                for email, uid in user_ids.items()
+                if email.endswith(f"@{clinic.slug}.test")
+                and email.split("@")[0] in ("manager", "coordinator", "provider")
+            ]
+            task = progress.add_task(f"{clinic.name}", total=cases_per_clinic)
+            _seed_cases(
+                clinic, clinic_ids[clinic.slug], cases_per_clinic, staff, store, progress, task
+            )
+            _mark_seeded(clinic_ids[clinic.slug])
+            created[clinic.slug] = cases_per_clinic
+    return created

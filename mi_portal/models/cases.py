@@ -1,0 +1,144 @@
+"""A clinic's patients and their cases (submissions), photos, renditions and notes."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date, datetime
+from enum import StrEnum
+from typing import Any
+
+import sqlalchemy as sa
+from sqlmodel import Field
+
+from mi_portal.models.base import (
+    DataCategory,
+    TenantOwned,
+    UTCDateTime,
+    created_at_field,
+    personal,
+    plain,
+    tenant_fk,
+    utcnow,
+)
+
+
+class SubmissionStatus(StrEnum):
+    """Where a case is in the clinic's workflow."""
+
+    NEW = "new"
+    IN_REVIEW = "in_review"
+    QUOTED = "quoted"
+    ACCEPTED = "accepted"
+    DECLINED = "declined"
+    CLOSED = "closed"
+    ARCHIVED = "archived"
+
+
+# Allowed moves, kept beside the statuses. Any status may be archived.
+SUBMISSION_TRANSITIONS: dict[SubmissionStatus, frozenset[SubmissionStatus]] = {
+    SubmissionStatus.NEW: frozenset({SubmissionStatus.IN_REVIEW, SubmissionStatus.ARCHIVED}),
+    SubmissionStatus.IN_REVIEW: frozenset(
+        {SubmissionStatus.QUOTED, SubmissionStatus.CLOSED, SubmissionStatus.ARCHIVED}
+    ),
+    SubmissionStatus.QUOTED: frozenset(
+        {
+            SubmissionStatus.ACCEPTED,
+            SubmissionStatus.DECLINED,
+            SubmissionStatus.IN_REVIEW,
+            SubmissionStatus.ARCHIVED,
+        }
+    ),
+    SubmissionStatus.ACCEPTED: frozenset({SubmissionStatus.CLOSED, SubmissionStatus.ARCHIVED}),
+    SubmissionStatus.DECLINED: frozenset({SubmissionStatus.CLOSED, SubmissionStatus.ARCHIVED}),
+    SubmissionStatus.CLOSED: frozenset({SubmissionStatus.ARCHIVED}),
+    SubmissionStatus.ARCHIVED: frozenset(),
+}
+
+
+class RenditionKind(StrEnum):
+    ORIGINAL = "original"
+    PREVIEW = "preview"
+    THUMBNAIL = "thumbnail"
+
+
+class Patient(TenantOwned, table=True):
+    """A patient as known to one clinic (each clinic holds its own copy)."""
+
+    full_name: str = personal(DataCategory.IDENTITY, max_length=200)
+    email: str = personal(DataCategory.CONTACT, max_length=254, index=True)
+    phone: str | None = personal(DataCategory.CONTACT, default=None, max_length=32)
+    date_of_birth: date | None = personal(DataCategory.IDENTITY, default=None)
+    created_at: datetime = created_at_field()
+
+
+class Submission(TenantOwned, table=True):
+    """A case: one patient's photos and answers sent to this clinic."""
+
+    __table_args__ = (
+        tenant_fk(["patient_id"], "patient", name="fk_submission_patient"),
+        sa.Index("ix_submission_tenant_status", "tenant_id", "status"),
+    )
+
+    patient_id: uuid.UUID
+    status: str = plain(default=SubmissionStatus.NEW.value, max_length=32)
+    concern_area: str = personal(DataCategory.SPECIAL_CATEGORY, max_length=64)
+    answers: dict[str, Any] = personal(
+        DataCategory.SPECIAL_CATEGORY, default_factory=dict, sa_type=sa.JSON
+    )
+    assignee_id: uuid.UUID | None = Field(default=None, foreign_key="user_account.id")
+    received_at: datetime = plain(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)
+    last_activity_at: datetime = plain(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)
+    sla_due_at: datetime | None = plain(default=None, sa_type=UTCDateTime)
+    quote_sent_at: datetime | None = plain(default=None, sa_type=UTCDateTime)
+    source_ip: str | None = personal(DataCategory.DEVICE_NETWORK, default=None, max_length=64)
+    user_agent: str | None = personal(DataCategory.DEVICE_NETWORK, default=None, max_length=400)
+
+
+class SubmissionImage(TenantOwned, table=True):
+    """A photo sent with a case; its bytes live in the blob store as renditions."""
+
+    __table_args__ = (
+        tenant_fk(["submission_id"], "submission", name="fk_image_submission", ondelete="CASCADE"),
+    )
+
+    submission_id: uuid.UUID
+    position: int = plain(default=0)
+    display_name: str = personal(DataCategory.USER_CONTENT, max_length=200)
+    content_type: str = plain(max_length=64)
+    width: int = plain()
+    height: int = plain()
+    byte_size: int = plain()
+    sha256: str = personal(DataCategory.HEALTH_IMAGE, max_length=64)
+    sensitive: bool = plain(default=False)
+    created_at: datetime = created_at_field()
+
+
+class ImageRendition(TenantOwned, table=True):
+    """One stored rendition (normalised original, preview or thumbnail) of a photo."""
+
+    __table_args__ = (
+        tenant_fk(["image_id"], "submissionimage", name="fk_rendition_image", ondelete="CASCADE"),
+        sa.UniqueConstraint("tenant_id", "image_id", "kind", name="uq_rendition_kind"),
+    )
+
+    image_id: uuid.UUID
+    kind: str = plain(max_length=16)
+    storage_key: str = personal(DataCategory.HEALTH_IMAGE, max_length=300, unique=True)
+    content_type: str = plain(max_length=64)
+    width: int = plain()
+    height: int = plain()
+    byte_size: int = plain()
+    sha256: str = personal(DataCategory.HEALTH_IMAGE, max_length=64)
+
+
+class CaseNote(TenantOwned, table=True):
+    """An internal note on a case; never shown to the patient."""
+
+    __table_args__ = (
+        tenant_fk(["submission_id"], "submission", name="fk_note_submission", ondelete="CASCADE"),
+    )
+
+    submission_id: uuid.UUID
+    author_id: uuid.UUID | None = Field(default=None, foreign_key="user_account.id")
+    body: str = personal(DataCategory.INFERENCE, max_length=10_000)
+    created_at: datetime = created_at_field()

@@ -1,0 +1,1 @@
+"""Pages: pure UI over the state classes."""

@@ -1,0 +1,1 @@
+"""Domain logic. Knows nothing of Reflex; every entry point takes an ``Actor``."""

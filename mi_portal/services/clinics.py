@@ -1,0 +1,47 @@
+"""Clinic (tenant) listings for the platform."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import func
+from sqlmodel import select
+
+from mi_portal.db import platform_session, tenant_session
+from mi_portal.models import Submission, SubmissionStatus, Tenant
+
+
+@dataclass(frozen=True)
+class ClinicSummary:
+    slug: str
+    name: str
+    total_cases: int
+    open_cases: int
+
+
+OPEN_STATUSES = (SubmissionStatus.NEW, SubmissionStatus.IN_REVIEW, SubmissionStatus.QUOTED)
+
+
+def clinic_overview() -> list[ClinicSummary]:
+    """Each active clinic with its case counts, counted inside that clinic's own scope."""
+    with platform_session() as session:
+        tenants = [
+            (t.id, t.slug, t.name)
+            for t in session.exec(select(Tenant).where(Tenant.active).order_by(Tenant.name))
+        ]
+    summaries = []
+    for tenant_id, slug, name in tenants:
+        with tenant_session(tenant_id) as session:
+            rows = session.exec(
+                select(Submission.status, func.count()).group_by(Submission.status)
+            ).all()
+        counts = {status: n for status, n in rows}
+        summaries.append(
+            ClinicSummary(
+                slug=slug,
+                name=name,
+                total_cases=sum(counts.values()),
+                open_cases=sum(counts.get(s.value, 0) for s in OPEN_STATUSES),
+            )
+        )
+    return summaries

@@ -1,0 +1,166 @@
+"""The real app in production mode, driven by Debian's Chromium through Playwright.
+
+Run in its own pytest process (`make test-browser`): Reflex's build disturbs unit tests.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import loud_skip
+
+ROOT = Path(__file__).resolve().parents[2]
+CHROMIUM = os.environ.get("MI_CHROMIUM", "/usr/bin/chromium")
+SCREENSHOTS = ROOT / "assets" / "screenshots"
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    # Conftest hooks see every collected item: mark only the ones below this folder.
+    here = Path(__file__).parent
+    for item in items:
+        if here in Path(str(item.fspath)).parents:
+            item.add_marker(pytest.mark.browser)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@dataclass
+class RunningApp:
+    url: str
+    env: dict[str, str]
+    data_dir: Path
+
+    def cli(self, *args: str) -> str:
+        result = subprocess.run(
+            [str(Path(sys.executable).parent / "mi-portal"), *args],
+            env=self.env,
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        return result.stdout
+
+
+@pytest.fixture(scope="session")
+def app_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningApp]:
+    """`mi-portal db upgrade`, `mi-portal seed`, then `reflex run --env prod` on a free port."""
+    data = tmp_path_factory.mktemp("app")
+    port = _free_port()
+    bin_dirs = [str(ROOT / ".tools" / "node_modules" / ".bin"), str(Path(sys.executable).parent)]
+    env = {
+        **os.environ,
+        "PATH": os.pathsep.join([*bin_dirs, os.environ.get("PATH", "")]),
+        "REFLEX_USE_SYSTEM_BUN": "1",
+        "REFLEX_TELEMETRY_ENABLED": "false",
+        "MI_DATA_DIR": str(data),
+        "MI_FRONTEND_ORIGIN": f"http://localhost:{port}",
+    }
+    for key in ("MI_DATABASE_URL", "MI_ADMIN_DATABASE_URL", "MI_STORAGE"):
+        env.pop(key, None)
+    app = RunningApp(url=f"http://localhost:{port}", env=env, data_dir=data)
+    app.cli("db", "upgrade")
+    app.cli("seed", "--cases-per-clinic", "7", "--quiet")
+    log_path = data / "server.log"
+    with log_path.open("w") as log:
+        proc = subprocess.Popen(
+            [
+                str(Path(sys.executable).parent / "reflex"),
+                "run",
+                "--env",
+                "prod",
+                "--single-port",
+                "--frontend-port",
+                str(port),
+                "--backend-port",
+                str(port),
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    try:
+        deadline = time.monotonic() + 900
+        while True:
+            if proc.poll() is not None:
+                pytest.fail(f"app exited early:\n{log_path.read_text()[-4000:]}")
+            try:
+                with urllib.request.urlopen(f"{app.url}/api/health", timeout=2) as resp:  # noqa: S310
+                    if resp.status == 200:
+                        with urllib.request.urlopen(app.url + "/", timeout=5) as page:  # noqa: S310
+                            if page.status == 200:
+                                break
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                pytest.fail(f"app did not start:\n{log_path.read_text()[-4000:]}")
+            time.sleep(1)
+        yield app
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[object]:
+    if not shutil.which(CHROMIUM) and not Path(CHROMIUM).exists():
+        loud_skip("browser tests", f"Chromium not found at {CHROMIUM} (apt-get install chromium)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(
+            executable_path=CHROMIUM,
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-quic",
+                "--no-first-run",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+            ],
+        )
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(browser, app_server: RunningApp) -> Iterator[object]:  # type: ignore[no-untyped-def]
+    context = browser.new_context(viewport={"width": 1280, "height": 800})
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    yield page
+    context.close()
+    assert errors == [], f"JavaScript errors on the page: {errors}"
+
+
+def save_screenshot(page, name: str, tmp_path: Path) -> Path:  # type: ignore[no-untyped-def]
+    """Always to the test's folder; to the README's folder when MI_UPDATE_SCREENSHOTS=1."""
+    path = tmp_path / f"{name}.png"
+    page.screenshot(path=str(path), full_page=True)
+    if os.environ.get("MI_UPDATE_SCREENSHOTS") == "1":
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        shutil.copy(path, SCREENSHOTS / f"{name}.png")
+    return path

@@ -1,0 +1,171 @@
+"""Test worlds on both databases: an embedded SQLite file and a real PostgreSQL server.
+
+Under CI=true a missing PostgreSQL fails the run; elsewhere its tests are skipped with a loud line.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine, make_url
+from sqlmodel import SQLModel
+
+from mi_portal import migrations
+from mi_portal.config import reset_settings
+from mi_portal.db import dispose_engines, make_engine
+
+PG_SERVER_URL = os.environ.get(
+    "MI_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+)
+IN_CI = os.environ.get("CI", "").lower() == "true"
+
+
+def loud_skip(what: str, why: str) -> None:
+    """Skip, but say so where nobody can miss it; in CI, fail instead."""
+    message = f"{what} NOT RUN: {why}"
+    if IN_CI:
+        pytest.fail(f"CI=true and {message}", pytrace=False)
+    sys.stderr.write(f"\n!!!!! {message} !!!!!\n")
+    pytest.skip(message)
+
+
+@dataclass
+class Database:
+    """One migrated database: the owner's URL, the app role's URL and the app's engine."""
+
+    kind: str
+    admin_url: str
+    app_url: str
+    engine: Engine
+    admin_engine: Engine
+
+    def wipe(self) -> None:
+        """Remove every row (as the owner; TRUNCATE is not subject to row-level security)."""
+        tables = [t.name for t in reversed(SQLModel.metadata.sorted_tables)]
+        with self.admin_engine.begin() as conn:
+            if self.kind == "postgres":
+                conn.execute(sa.text(f"TRUNCATE {', '.join(tables)} CASCADE"))
+            else:
+                for table in tables:
+                    conn.execute(sa.text(f"DELETE FROM {table}"))
+
+
+def _pg_reachable() -> str | None:
+    engine = sa.create_engine(PG_SERVER_URL)
+    try:
+        with engine.connect() as conn:
+            conn.execute(sa.text("select 1"))
+    except Exception as exc:
+        return str(exc).splitlines()[0]
+    finally:
+        engine.dispose()
+    return None
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[tuple[str, str]]:
+    """A fresh PostgreSQL database, migrated by its owner, and a login role for the app."""
+    problem = _pg_reachable()
+    if problem:
+        loud_skip("PostgreSQL tests", f"cannot reach {PG_SERVER_URL}: {problem}")
+    suffix = secrets.token_hex(4)
+    db_name, role = f"mi_test_{suffix}", f"mi_app_{suffix}"
+    server = sa.create_engine(PG_SERVER_URL, isolation_level="AUTOCOMMIT")
+    with server.connect() as conn:
+        conn.execute(sa.text(f'CREATE DATABASE "{db_name}"'))
+    base = make_url(PG_SERVER_URL)
+    admin_url = base.set(database=db_name).render_as_string(hide_password=False)
+    app_url = base.set(database=db_name, username=role, password=None).render_as_string(
+        hide_password=False
+    )
+    migrations.upgrade(admin_url=admin_url, app_url=app_url)
+    try:
+        yield admin_url, app_url
+    finally:
+        dispose_engines()
+        with server.connect() as conn:
+            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{db_name}" WITH (FORCE)'))
+            conn.execute(sa.text(f'DROP ROLE IF EXISTS "{role}"'))
+        server.dispose()
+
+
+@pytest.fixture(scope="session")
+def sqlite_server(tmp_path_factory: pytest.TempPathFactory) -> str:
+    path = tmp_path_factory.mktemp("sqlite") / "mi_portal.db"
+    url = f"sqlite:///{path}"
+    migrations.upgrade(admin_url=url, app_url=url)
+    return url
+
+
+def _use(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, app_url: str, admin_url: str) -> None:
+    monkeypatch.setenv("MI_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("MI_DATABASE_URL", app_url)
+    monkeypatch.setenv("MI_ADMIN_DATABASE_URL", admin_url)
+    monkeypatch.setenv("MI_STORAGE", f"file://{tmp_path / 'objects'}")
+    reset_settings()
+    from mi_portal.storage import get_store
+
+    get_store.cache_clear()
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def db(
+    request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> Iterator[Database]:
+    """The app's database, once on SQLite and once on PostgreSQL, emptied after each test."""
+    if request.param == "postgres":
+        admin_url, app_url = request.getfixturevalue("pg_server")
+    else:
+        admin_url = app_url = request.getfixturevalue("sqlite_server")
+    _use(monkeypatch, tmp_path, app_url, admin_url)
+    from mi_portal.db import get_engine
+
+    database = Database(
+        request.param, admin_url, app_url, get_engine(app_url), make_engine(admin_url)
+    )
+    try:
+        yield database
+    finally:
+        database.wipe()
+        database.admin_engine.dispose()
+        reset_settings()
+
+
+@pytest.fixture
+def pg(
+    request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> Iterator[Database]:
+    """PostgreSQL only (row-level security, roles)."""
+    admin_url, app_url = request.getfixturevalue("pg_server")
+    _use(monkeypatch, tmp_path, app_url, admin_url)
+    from mi_portal.db import get_engine
+
+    database = Database("postgres", admin_url, app_url, get_engine(app_url), make_engine(admin_url))
+    try:
+        yield database
+    finally:
+        database.wipe()
+        database.admin_engine.dispose()
+        reset_settings()
+
+
+@pytest.fixture(autouse=True)
+def fail_on_logged_errors(caplog: pytest.LogCaptureFixture) -> Iterator[None]:
+    """A test during which the app logged an ERROR fails, even if its assertions pass."""
+    caplog.set_level(logging.WARNING)
+    yield
+    errors = [
+        r
+        for r in caplog.get_records("call")
+        if r.levelno >= logging.ERROR and r.name.startswith("mi_portal")
+    ]
+    if errors:
+        pytest.fail("the app logged errors: " + "; ".join(r.getMessage() for r in errors))

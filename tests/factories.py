@@ -1,0 +1,118 @@
+"""Factories for test data; the default world has two clinics so there is always one to leak into."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import timedelta
+from decimal import Decimal
+
+from mi_portal.db import platform_session, tenant_session
+from mi_portal.models import Patient, Quote, Submission, Tenant, utcnow, uuid7
+
+
+def make_tenant(slug: str, name: str | None = None) -> uuid.UUID:
+    with platform_session() as session:
+        tenant = Tenant(slug=slug, name=name or slug.title())
+        session.add(tenant)
+        session.commit()
+        return tenant.id
+
+
+def make_case(
+    tenant_id: uuid.UUID, *, name: str = "Pat Example", status: str = "new"
+) -> tuple[uuid.UUID, uuid.UUID]:
+    """A patient with one submission in ``tenant_id``; returns (patient_id, submission_id)."""
+    with tenant_session(tenant_id) as session:
+        patient = Patient(id=uuid7(), full_name=name, email=f"{uuid.uuid4().hex[:8]}@example.org")
+        session.add(patient)
+        session.flush()
+        submission = Submission(
+            id=uuid7(),
+            patient_id=patient.id,
+            concern_area="acne",
+            status=status,
+            sla_due_at=utcnow() + timedelta(hours=48),
+        )
+        session.add(submission)
+        session.commit()
+        return patient.id, submission.id
+
+
+def make_quote(tenant_id: uuid.UUID, submission_id: uuid.UUID, total: str = "100.00") -> uuid.UUID:
+    with tenant_session(tenant_id) as session:
+        quote = Quote(id=uuid7(), submission_id=submission_id, total=Decimal(total))
+        session.add(quote)
+        session.commit()
+        return quote.id
+
+
+@dataclass(frozen=True)
+class World:
+    a: uuid.UUID
+    b: uuid.UUID
+    a_patient: uuid.UUID
+    a_submission: uuid.UUID
+    b_patient: uuid.UUID
+    b_submission: uuid.UUID
+
+
+def two_clinics() -> World:
+    a, b = make_tenant("clinic-a"), make_tenant("clinic-b")
+    a_patient, a_submission = make_case(a, name="Alice A")
+    b_patient, b_submission = make_case(b, name="Bob B")
+    return World(a, b, a_patient, a_submission, b_patient, b_submission)
+
+
+def fill_tenant(tenant_id: uuid.UUID) -> dict[str, uuid.UUID]:
+    """One row in every tenant-owned table for ``tenant_id``; returns table name → row id."""
+    from mi_portal.models import (
+        CaseNote,
+        ConsentRecord,
+        ImageRendition,
+        LegalHold,
+        Message,
+        MessageThread,
+        OutboxMessage,
+        QuoteLine,
+        RetentionPolicy,
+        RightsRequest,
+        RightsRequestForward,
+        SubmissionImage,
+        TreatmentItem,
+    )
+
+    with platform_session() as session:
+        request = RightsRequest(kind="access", requester_name="R", requester_email="r@example.org")
+        session.add(request)
+        session.commit()
+        request_id = request.id
+    patient_id, submission_id = make_case(tenant_id)
+    quote_id = make_quote(tenant_id, submission_id)
+    ids: dict[str, uuid.UUID] = {
+        "patient": patient_id,
+        "submission": submission_id,
+        "quote": quote_id,
+    }
+    image_id, item_id, thread_id, message_id = uuid7(), uuid7(), uuid7(), uuid7()
+    rows = [
+        SubmissionImage(id=image_id, submission_id=submission_id, display_name="a.jpg", content_type="image/jpeg", width=1, height=1, byte_size=1, sha256="0" * 64),
+        ImageRendition(image_id=image_id, kind="thumbnail", storage_key=f"{tenant_id}/{uuid.uuid4().hex}", content_type="image/jpeg", width=1, height=1, byte_size=1, sha256="0" * 64),
+        CaseNote(submission_id=submission_id, body="note"),
+        TreatmentItem(id=item_id, name="Peel", unit_price=Decimal("10.00")),
+        QuoteLine(quote_id=quote_id, treatment_item_id=item_id, description="Peel", unit_price=Decimal("10.00")),
+        MessageThread(id=thread_id, submission_id=submission_id),
+        Message(id=message_id, thread_id=thread_id, direction="outbound", body="hello"),
+        OutboxMessage(message_id=message_id, channel="email", recipient="p@example.org", body="hello"),
+        ConsentRecord(patient_id=patient_id, kind="privacy_ack", granted=True, text_version="v1", source="test"),
+        RetentionPolicy(category="health_image", retain_days=365),
+        LegalHold(submission_id=submission_id, reason="dispute"),
+        RightsRequestForward(rights_request_id=request_id),
+    ]  # fmt: skip
+    with tenant_session(tenant_id) as session:
+        for row in rows:
+            session.add(row)
+            session.flush()  # parents before children: there are no ORM relationships
+            ids[type(row).__tablename__] = row.id  # type: ignore[attr-defined]
+        session.commit()
+    return ids

@@ -1,0 +1,87 @@
+"""Schema rules that hold for every table, checked on the metadata (no database needed)."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+from sqlmodel import SQLModel
+
+from mi_portal.models import NOT_PERSONAL, DataCategory, tenant_models, uuid7
+
+ALL_TABLES = [t for t in SQLModel.metadata.sorted_tables]
+TENANT_TABLES = {m.__tablename__ for m in tenant_models()}  # type: ignore[attr-defined]
+CATEGORIES = {c.value for c in DataCategory} | {NOT_PERSONAL}
+
+
+def _structural(column) -> bool:  # type: ignore[no-untyped-def]
+    # Keys carry no personal data of their own: the rows they point at are categorised.
+    return column.primary_key or bool(column.foreign_keys)
+
+
+@pytest.mark.parametrize("table", ALL_TABLES, ids=lambda t: t.name)
+def test_every_column_declares_its_data_category(table) -> None:  # type: ignore[no-untyped-def]
+    undeclared = [
+        c.name
+        for c in table.columns
+        if not _structural(c) and c.info.get("category") not in CATEGORIES
+    ]
+    assert undeclared == [], (
+        f"{table.name}: declare a DataCategory with personal(...) or mark plain(...): {undeclared}"
+    )
+
+
+def test_category_check_catches_an_undeclared_column() -> None:
+    import sqlalchemy as sa
+
+    table = sa.Table(
+        "probe",
+        sa.MetaData(),
+        sa.Column("id", sa.Integer, primary_key=True),
+        sa.Column("nickname", sa.String),
+    )
+    assert [
+        c.name
+        for c in table.columns
+        if not _structural(c) and c.info.get("category") not in CATEGORIES
+    ] == ["nickname"]
+
+
+def test_the_product_tables_exist() -> None:
+    names = {t.name for t in ALL_TABLES}
+    expected = {
+        "tenant", "user_account", "membership", "patient", "submission", "submissionimage",
+        "imagerendition", "casenote", "treatmentitem", "quote", "quoteline", "messagethread",
+        "message", "outboxmessage", "consentrecord", "retentionpolicy", "legalhold",
+        "rightsrequest", "rightsrequestforward", "auditevent",
+    }  # fmt: skip
+    assert expected <= names
+
+
+@pytest.mark.parametrize("name", sorted(TENANT_TABLES))
+def test_tenant_tables_key_on_tenant_first(name: str) -> None:
+    table = SQLModel.metadata.tables[name]
+    assert [c.name for c in table.primary_key.columns] == ["tenant_id", "id"]
+    assert table.c.tenant_id.nullable is False
+
+
+@pytest.mark.parametrize("name", sorted(TENANT_TABLES))
+def test_links_between_tenant_tables_include_tenant_id(name: str) -> None:
+    table = SQLModel.metadata.tables[name]
+    for fk in table.foreign_key_constraints:
+        target = fk.referred_table.name
+        if target in TENANT_TABLES:
+            assert [c.name for c in fk.columns][0] == "tenant_id", f"{fk.name} skips tenant_id"
+            assert [e.column.name for e in fk.elements][0] == "tenant_id"
+
+
+def test_uuid7_is_time_ordered_and_unique() -> None:
+    ids = [uuid7() for _ in range(2000)]
+    assert len(set(ids)) == len(ids)
+    assert all(i.version == 7 for i in ids)
+    assert all(i.variant == uuid.RFC_4122 for i in ids)
+    # Millisecond prefix never goes backwards.
+    prefixes = [i.int >> 80 for i in ids]
+    assert prefixes == sorted(prefixes)
+    # 74 random bits: consecutive ids are not guessable by adding one.
+    assert sum(1 for x, y in zip(ids, ids[1:], strict=False) if y.int - x.int == 1) == 0

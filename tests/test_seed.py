@@ -1,0 +1,65 @@
+"""Demo data: three clinics, every role, cases with photos; idempotent."""
+
+from __future__ import annotations
+
+import io
+
+from PIL import Image
+from sqlalchemy import func
+from sqlmodel import select
+
+from mi_portal.db import platform_session, tenant_session
+from mi_portal.jobs.seed import CLINICS, demo_users, seed
+from mi_portal.models import ImageRendition, Membership, Role, Submission, Tenant, User
+from mi_portal.services.clinics import clinic_overview
+from mi_portal.storage import get_store
+from tests.conftest import Database
+
+
+def _counts() -> dict[str, int]:
+    return {c.slug: c.total_cases for c in clinic_overview()}
+
+
+def test_seed_creates_clinics_users_and_cases_once(db: Database) -> None:
+    created = seed(cases_per_clinic=4)
+    assert created == {c.slug: 4 for c in CLINICS}
+    assert _counts() == {c.slug: 4 for c in CLINICS}
+    with platform_session() as session:
+        users = session.exec(select(func.count()).select_from(User)).one()
+        memberships = session.exec(select(Membership.role)).all()
+        platform_roles = session.exec(
+            select(User.platform_role).where(User.platform_role.is_not(None))
+        ).all()  # type: ignore[union-attr]
+    assert users == len(demo_users())
+    assert {Role(r) for r in memberships} >= {
+        Role.CLINIC_OWNER,
+        Role.CLINIC_MANAGER,
+        Role.COORDINATOR,
+        Role.PROVIDER,
+        Role.VIEWER,
+    }
+    assert set(platform_roles) == {Role.PLATFORM_ADMIN.value, Role.PLATFORM_SUPPORT.value}
+    assert seed(cases_per_clinic=4) == {}
+    assert _counts() == {c.slug: 4 for c in CLINICS}
+    with platform_session() as session:
+        assert session.exec(select(func.count()).select_from(User)).one() == users
+
+
+def test_seeded_photos_are_stored_under_the_tenant_and_carry_no_metadata(db: Database) -> None:
+    seed(cases_per_clinic=2)
+    store = get_store()
+    with platform_session() as session:
+        tenant = session.exec(select(Tenant).where(Tenant.slug == CLINICS[0].slug)).one()
+    with tenant_session(tenant.id) as session:
+        renditions = session.exec(select(ImageRendition)).all()
+        assert session.exec(select(func.count()).select_from(Submission)).one() == 2
+    assert renditions
+    for rendition in renditions:
+        assert rendition.storage_key.startswith(f"{tenant.id}/")
+        data = store.get(rendition.storage_key)
+        image = Image.open(io.BytesIO(data))
+        assert image.size == (rendition.width, rendition.height)
+        assert not image.getexif()
+        assert "exif" not in image.info and "icc_profile" not in image.info
+    thumbs = [r for r in renditions if r.kind == "thumbnail"]
+    assert thumbs and all(max(r.width, r.height) <= 256 for r in thumbs)
