@@ -3,8 +3,45 @@
 import reflex as rx
 
 from mi_portal.api.routes import api_app
+from mi_portal.pages.audit import audit_page
+from mi_portal.pages.auth import accept_invite, mfa_enroll, signin
+from mi_portal.pages.clinics import clinic_picker
 from mi_portal.pages.index import index
+from mi_portal.pages.users import users_page
+from mi_portal.state.audit import AuditState
+from mi_portal.state.clinics import ClinicPickerState
+from mi_portal.state.mfa import MfaState
 from mi_portal.state.overview import OverviewState
+from mi_portal.state.session import SessionState
+from mi_portal.state.users import UsersState
 
 app = rx.App(api_transformer=api_app)
-app.add_page(index, route="/", title="MI Portal — Clinics", on_load=OverviewState.load)
+app.add_page(signin, route="/signin", title="Sign in — MI Portal")
+app.add_page(
+    mfa_enroll, route="/mfa/enroll", title="Two-step sign-in — MI Portal", on_load=MfaState.start
+)
+app.add_page(accept_invite, route="/invite", title="Choose your password — MI Portal")
+app.add_page(
+    index,
+    route="/",
+    title="MI Portal — Clinics",
+    on_load=[SessionState.refresh, OverviewState.load],
+)
+app.add_page(
+    clinic_picker,
+    route="/clinics/pick",
+    title="Clinics — MI Portal",
+    on_load=[SessionState.refresh, ClinicPickerState.load],
+)
+app.add_page(
+    users_page,
+    route="/admin/users",
+    title="Users — MI Portal",
+    on_load=[SessionState.refresh, UsersState.load],
+)
+app.add_page(
+    audit_page,
+    route="/audit",
+    title="Audit log — MI Portal",
+    on_load=[SessionState.refresh, AuditState.load],
+)

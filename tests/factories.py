@@ -116,3 +116,53 @@ def fill_tenant(tenant_id: uuid.UUID) -> dict[str, uuid.UUID]:
             ids[type(row).__tablename__] = row.id  # type: ignore[attr-defined]
         session.commit()
     return ids
+
+
+_HASHES: dict[str, str] = {}
+
+
+def make_user(
+    email: str,
+    *,
+    role: str | None = None,
+    tenants: tuple[uuid.UUID, ...] = (),
+    platform_role: str | None = None,
+    password: str = "correct horse staple 42",
+    enrolled: bool = True,
+) -> tuple[uuid.UUID, str | None]:
+    """A user (with memberships); returns (user id, TOTP secret or None)."""
+    import pyotp
+
+    from mi_portal.models import Membership, User
+    from mi_portal.services.auth import encrypt_secret
+    from mi_portal.services.passwords import hash_password
+
+    secret = pyotp.random_base32() if enrolled else None
+    if password not in _HASHES:  # argon2 is slow on purpose; hash each test password once
+        _HASHES[password] = hash_password(password)
+    with platform_session() as session:
+        user = User(
+            email=email,
+            full_name=email.split("@")[0].title(),
+            password_hash=_HASHES[password],
+            platform_role=platform_role,
+            totp_secret=encrypt_secret(secret) if secret else None,
+            totp_enabled_at=utcnow() if enrolled else None,
+        )
+        session.add(user)
+        session.flush()
+        for tenant_id in tenants:
+            session.add(Membership(user_id=user.id, tenant_id=tenant_id, role=role or "viewer"))
+        session.commit()
+        return user.id, secret
+
+
+def sign_in_token(user_id: uuid.UUID, *, mfa: bool = True) -> str:
+    """A real session token, as the cookie route would hand it to the browser."""
+    from mi_portal.services import auth
+
+    token = auth.redeem_ticket(
+        auth.start_session(user_id, mfa_passed=mfa, ip="127.0.0.1", user_agent="pytest")
+    )
+    assert token is not None
+    return token

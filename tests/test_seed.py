@@ -11,13 +11,14 @@ from sqlmodel import select
 from mi_portal.db import platform_session, tenant_session
 from mi_portal.jobs.seed import CLINICS, demo_users, seed
 from mi_portal.models import ImageRendition, Membership, Role, Submission, Tenant, User
+from mi_portal.services.actor import system_actor
 from mi_portal.services.clinics import clinic_overview
 from mi_portal.storage import get_store
 from tests.conftest import Database
 
 
 def _counts() -> dict[str, int]:
-    return {c.slug: c.total_cases for c in clinic_overview()}
+    return {c.slug: c.total_cases for c in clinic_overview(system_actor())}
 
 
 def test_seed_creates_clinics_users_and_cases_once(db: Database) -> None:

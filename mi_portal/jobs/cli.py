@@ -6,6 +6,7 @@ import argparse
 import sys
 
 from rich.console import Console
+from rich.table import Table
 
 console = Console()
 
@@ -23,7 +24,7 @@ def _db(args: argparse.Namespace) -> int:
 
 
 def _seed(args: argparse.Namespace) -> int:
-    from mi_portal.jobs.seed import DEMO_PASSWORD, demo_users, seed
+    from mi_portal.jobs.seed import DEMO_PASSWORD, demo_totp_secret, demo_users, seed
 
     created = seed(cases_per_clinic=args.cases_per_clinic)
     if created:
@@ -32,13 +33,39 @@ def _seed(args: argparse.Namespace) -> int:
     else:
         console.print("demo data already present; nothing added")
     if not args.quiet:
-        console.print(
-            f"\n[bold]Demo sign-ins[/bold] (password for all: [cyan]{DEMO_PASSWORD}[/cyan])"
+        table = Table(
+            title=f"Demo sign-ins — password for all: {DEMO_PASSWORD}", title_justify="left"
         )
+        for column in ("email", "role", "clinics", "TOTP secret (add to an authenticator app)"):
+            table.add_column(column, no_wrap=True)
         for user in demo_users():
-            where = ", ".join(user.clinics) or "platform"
-            console.print(f"  {user.email:42} {user.role.value:18} {where}")
+            table.add_row(
+                user.email,
+                user.role.value,
+                ", ".join(user.clinics) or "platform",
+                demo_totp_secret(user.email),
+            )
+        Console(width=160).print(table)
     return 0
+
+
+def _audit(args: argparse.Namespace) -> int:
+    from mi_portal.services import audit
+
+    try:
+        chains = audit.chains(args.tenant)
+    except LookupError as exc:
+        console.print(f"[red]{exc}[/red]")
+        return 2
+    broken = 0
+    for chain in chains:
+        problem = audit.verify_chain(chain)
+        if problem is None:
+            console.print(f"ok      {chain} ({audit.chain_length(chain)} entries)")
+        else:
+            broken += 1
+            console.print(f"[red]BROKEN[/red]  {problem}")
+    return 1 if broken else 0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -57,6 +84,14 @@ def build_parser() -> argparse.ArgumentParser:
     sd.add_argument("--cases-per-clinic", type=int, default=110)
     sd.add_argument("--quiet", action="store_true", help="do not print the demo sign-ins")
     sd.set_defaults(func=_seed)
+
+    au = sub.add_parser("audit", help="audit log tools")
+    au_sub = au.add_subparsers(dest="audit_command", required=True)
+    verify = au_sub.add_parser(
+        "verify", help="check the hash chains; non-zero exit on a broken one"
+    )
+    verify.add_argument("--tenant", metavar="SLUG", help="only this clinic's chain")
+    au.set_defaults(func=_audit)
     return parser
 
 

@@ -5,6 +5,8 @@ Running it twice does not duplicate anything: a clinic that exists is left as it
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import random
 import uuid
 from dataclasses import dataclass
@@ -33,11 +35,20 @@ from mi_portal.models import (
     utcnow,
     uuid7,
 )
+from mi_portal.services import audit
+from mi_portal.services.actor import Actor
+from mi_portal.services.auth import encrypt_secret
 from mi_portal.services.passwords import hash_password
 from mi_portal.services.renditions import make_renditions
 from mi_portal.storage import BlobStore, get_store
 
 DEMO_PASSWORD = "portal-demo-2026"  # noqa: S105  (printed for the demo; not a real secret)
+
+
+def demo_totp_secret(email: str) -> str:
+    """A fixed TOTP secret per demo user, so the README can list them (demo data only)."""
+    digest = hashlib.sha256(f"mi-portal-demo:{email}".encode()).digest()[:20]
+    return base64.b32encode(digest).decode()
 
 
 @dataclass(frozen=True)
@@ -155,6 +166,8 @@ def _seed_users(clinic_ids: dict[str, uuid.UUID]) -> dict[str, uuid.UUID]:
                     full_name=demo.name,
                     password_hash=password_hash,
                     platform_role=demo.role.value if not demo.clinics else None,
+                    totp_secret=encrypt_secret(demo_totp_secret(demo.email)),
+                    totp_enabled_at=utcnow(),
                 )
                 session.add(user)
                 session.flush()
@@ -339,6 +352,58 @@ def seed(*, cases_per_clinic: int = 110, store: BlobStore | None = None) -> dict
             _seed_cases(
                 clinic, clinic_ids[clinic.slug], cases_per_clinic, staff, store, progress, task
             )
+            _seed_audit_trail(clinic_ids[clinic.slug], user_ids, clinic.slug)
             _mark_seeded(clinic_ids[clinic.slug])
             created[clinic.slug] = cases_per_clinic
     return created
+
+
+def _seed_audit_trail(tenant_id: uuid.UUID, user_ids: dict[str, uuid.UUID], slug: str) -> None:
+    """A realistic trail for the viewer and `audit verify`: sign-ins, case views, a platform switch."""
+    ip, agent = "203.0.113.10", "Mozilla/5.0 (demo seed)"
+    with tenant_session(tenant_id) as session:
+        cases = session.exec(select(Submission.id).order_by(Submission.received_at).limit(3)).all()
+    for local, role in (
+        ("owner", Role.CLINIC_OWNER),
+        ("manager", Role.CLINIC_MANAGER),
+        ("provider", Role.PROVIDER),
+    ):
+        user_id = user_ids[f"{local}@{slug}.test"]
+        actor = Actor(
+            user_id=user_id,
+            role=role,
+            tenant_id=tenant_id,
+            home_tenant_id=tenant_id,
+            ip=ip,
+            user_agent=agent,
+        )
+        audit.record(
+            None, "auth.sign_in", user_id=user_id, ip=ip, user_agent=agent, details={"mfa": True}
+        )
+        audit.record(actor, "tenant.select")
+        for case_id in cases:
+            audit.record(actor, "case.view", target_type="submission", target_id=case_id)
+            audit.record(
+                actor, "images.thumbnails_listed", target_type="submission", target_id=case_id
+            )
+    admin = Actor(
+        user_id=user_ids["admin@mi-portal.test"],
+        role=Role.PLATFORM_ADMIN,
+        tenant_id=tenant_id,
+        ip=ip,
+        user_agent=agent,
+    )
+    reason = "Demo: onboarding check of the clinic's settings"
+    for platform in (False, True):
+        audit.record(
+            admin,
+            "tenant.switch_in",
+            platform=platform,
+            target_type="tenant",
+            target_id=tenant_id,
+            reason=reason,
+        )
+    for platform in (False, True):
+        audit.record(
+            admin, "tenant.switch_out", platform=platform, target_type="tenant", target_id=tenant_id
+        )

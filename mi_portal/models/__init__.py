@@ -30,7 +30,16 @@ from mi_portal.models.privacy import (
     RightsRequestKind,
 )
 from mi_portal.models.quotes import Quote, QuoteLine, QuoteStatus, TreatmentItem
-from mi_portal.models.tenancy import CLINIC_ROLES, PLATFORM_ROLES, Membership, Role, Tenant, User
+from mi_portal.models.tenancy import (
+    CLINIC_ROLES,
+    PLATFORM_ROLES,
+    Membership,
+    RecoveryCode,
+    Role,
+    Tenant,
+    User,
+    UserSession,
+)
 
 __all__ = [
     "CLINIC_ROLES",
@@ -53,6 +62,7 @@ __all__ = [
     "Quote",
     "QuoteLine",
     "QuoteStatus",
+    "RecoveryCode",
     "RenditionKind",
     "RetentionPolicy",
     "RightsRequest",
@@ -66,6 +76,7 @@ __all__ = [
     "TenantOwned",
     "TreatmentItem",
     "User",
+    "UserSession",
     "tenant_models",
     "utcnow",
     "uuid7",

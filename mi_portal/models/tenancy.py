@@ -57,7 +57,16 @@ class User(SQLModel, table=True):
     email: str = personal(DataCategory.CONTACT, max_length=254, unique=True, index=True)
     full_name: str = personal(DataCategory.IDENTITY, max_length=200)
     password_hash: str | None = personal(DataCategory.IDENTITY, default=None, max_length=255)
-    totp_secret: str | None = personal(DataCategory.IDENTITY, default=None, max_length=64)
+    # Encrypted with the app's secret key (Fernet), never stored in clear.
+    totp_secret: str | None = personal(DataCategory.IDENTITY, default=None, max_length=255)
+    totp_enabled_at: datetime | None = plain(default=None, sa_type=UTCDateTime)
+    # The last accepted TOTP time step: a code is never accepted twice.
+    totp_last_step: int | None = plain(default=None)
+    # One-time link for an invited user to set a password (hash only; expires).
+    invite_token_hash: str | None = plain(default=None, max_length=64, unique=True)
+    invite_expires_at: datetime | None = plain(default=None, sa_type=UTCDateTime)
+    failed_logins: int = plain(default=0)
+    locked_until: datetime | None = plain(default=None, sa_type=UTCDateTime)
     platform_role: str | None = plain(default=None, max_length=32)
     disabled: bool = plain(default=False)
     last_tenant_id: uuid.UUID | None = Field(default=None, foreign_key="tenant.id")
@@ -77,3 +86,36 @@ class Membership(SQLModel, table=True):
     role: str = plain(max_length=32)
     created_at: datetime = created_at_field()
     disabled_at: datetime | None = plain(default=None, sa_type=UTCDateTime)
+
+
+class UserSession(SQLModel, table=True):
+    """A signed-in browser. The browser holds only an opaque token; its hash is stored here."""
+
+    __tablename__ = "user_session"  # type: ignore[assignment]
+
+    id: uuid.UUID = Field(default_factory=uuid7, primary_key=True)
+    user_id: uuid.UUID = Field(foreign_key="user_account.id", index=True)
+    token_hash: str | None = plain(default=None, max_length=64, unique=True)
+    # A one-time ticket the sign-in page hands to the cookie-setting HTTP route.
+    ticket_hash: str | None = plain(default=None, max_length=64, unique=True)
+    ticket_expires_at: datetime | None = plain(default=None, sa_type=UTCDateTime)
+    mfa_passed: bool = plain(default=False)
+    created_at: datetime = created_at_field()
+    last_seen_at: datetime = created_at_field()
+    expires_at: datetime = plain(sa_type=UTCDateTime, nullable=False)
+    revoked_at: datetime | None = plain(default=None, sa_type=UTCDateTime)
+    active_tenant_id: uuid.UUID | None = Field(default=None, foreign_key="tenant.id")
+    switch_reason: str | None = personal(DataCategory.USER_CONTENT, default=None, max_length=500)
+    switch_expires_at: datetime | None = plain(default=None, sa_type=UTCDateTime)
+    ip: str | None = personal(DataCategory.DEVICE_NETWORK, default=None, max_length=64)
+    user_agent: str | None = personal(DataCategory.DEVICE_NETWORK, default=None, max_length=400)
+
+
+class RecoveryCode(SQLModel, table=True):
+    """A one-time second-factor recovery code (stored hashed)."""
+
+    id: uuid.UUID = Field(default_factory=uuid7, primary_key=True)
+    user_id: uuid.UUID = Field(foreign_key="user_account.id", index=True)
+    code_hash: str = personal(DataCategory.IDENTITY, max_length=128)
+    used_at: datetime | None = plain(default=None, sa_type=UTCDateTime)
+    created_at: datetime = created_at_field()

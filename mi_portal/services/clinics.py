@@ -9,6 +9,8 @@ from sqlmodel import select
 
 from mi_portal.db import platform_session, tenant_session
 from mi_portal.models import Submission, SubmissionStatus, Tenant
+from mi_portal.services.actor import Actor
+from mi_portal.services.permissions import Permission, check
 
 
 @dataclass(frozen=True)
@@ -22,13 +24,20 @@ class ClinicSummary:
 OPEN_STATUSES = (SubmissionStatus.NEW, SubmissionStatus.IN_REVIEW, SubmissionStatus.QUOTED)
 
 
-def clinic_overview() -> list[ClinicSummary]:
-    """Each active clinic with its case counts, counted inside that clinic's own scope."""
+def clinic_overview(actor: Actor) -> list[ClinicSummary]:
+    """Case counts per clinic, counted inside each clinic's own scope.
+
+    Platform staff outside any clinic see every clinic's counts (no patient data); anyone
+    working in a clinic, platform staff switched in included, sees that clinic only.
+    """
+    check(actor, Permission.CLINICS_OVERVIEW)
     with platform_session() as session:
-        tenants = [
-            (t.id, t.slug, t.name)
-            for t in session.exec(select(Tenant).where(Tenant.active).order_by(Tenant.name))
-        ]
+        query = select(Tenant).where(Tenant.active).order_by(Tenant.name)
+        if actor.tenant_id is not None:
+            query = query.where(Tenant.id == actor.tenant_id)
+        elif not actor.is_platform:
+            return []
+        tenants = [(t.id, t.slug, t.name) for t in session.exec(query)]
     summaries = []
     for tenant_id, slug, name in tenants:
         with tenant_session(tenant_id) as session:

@@ -1,4 +1,4 @@
-"""State of the front page: the clinics on the platform and their case counts."""
+"""State of the home page: clinics and their case counts, as far as the user may see."""
 
 from __future__ import annotations
 
@@ -9,6 +9,8 @@ from dataclasses import asdict
 import reflex as rx
 
 from mi_portal.services.clinics import clinic_overview
+from mi_portal.services.permissions import Permission
+from mi_portal.state.guard import current, guarded
 
 log = logging.getLogger(__name__)
 
@@ -21,11 +23,15 @@ class OverviewState(rx.State):
     error: str = ""
 
     @rx.event
-    async def load(self) -> None:
+    @guarded(Permission.CLINICS_OVERVIEW)
+    async def load(self):  # type: ignore[no-untyped-def]
+        actor = current().actor
+        if actor.tenant_id is None and not actor.is_platform:
+            return rx.redirect("/clinics/pick")
         self.loading = True
         self.error = ""
         try:
-            summaries = await asyncio.to_thread(clinic_overview)
+            summaries = await asyncio.to_thread(clinic_overview, actor)
         except Exception:
             log.exception("could not load the clinic overview")
             self.error = "The clinic list could not be loaded. Please try again in a moment."
@@ -33,6 +39,7 @@ class OverviewState(rx.State):
         else:
             self.clinics = [asdict(s) for s in summaries]
         self.loading = False
+        return None
 
     @rx.var
     def total_cases(self) -> int:

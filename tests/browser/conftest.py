@@ -164,3 +164,20 @@ def save_screenshot(page, name: str, tmp_path: Path) -> Path:  # type: ignore[no
         SCREENSHOTS.mkdir(parents=True, exist_ok=True)
         shutil.copy(path, SCREENSHOTS / f"{name}.png")
     return path
+
+
+def sign_in(page, app: RunningApp, email: str) -> None:  # type: ignore[no-untyped-def]
+    """Password, then the current TOTP code of the seeded demo user, as a person would."""
+    import pyotp
+    from playwright.sync_api import expect
+
+    from mi_portal.jobs.seed import DEMO_PASSWORD, demo_totp_secret
+
+    page.goto(app.url + "/signin")
+    page.locator("#email").fill(email)
+    page.locator("#password").fill(DEMO_PASSWORD)
+    page.locator("#sign-in-submit").click()
+    expect(page.locator("#code")).to_be_visible(timeout=20_000)
+    page.locator("#code").fill(pyotp.TOTP(demo_totp_secret(email)).now())
+    page.locator("#code-submit").click()
+    expect(page.locator("#user-menu")).to_be_visible(timeout=20_000)

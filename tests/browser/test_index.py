@@ -1,21 +1,28 @@
-"""The front page as a person sees it: the seeded clinics and their case counts."""
+"""The home page as a person sees it: clinics and their case counts, after signing in."""
 
 from __future__ import annotations
 
+import json
+import urllib.request
 from pathlib import Path
 
 from playwright.sync_api import expect
 
-from tests.browser.conftest import RunningApp, save_screenshot
+from tests.browser.conftest import RunningApp, save_screenshot, sign_in
 
 
-def test_front_page_lists_clinics_with_case_counts(
+def test_signed_out_visitors_are_sent_to_sign_in(page, app_server: RunningApp) -> None:  # type: ignore[no-untyped-def]
+    page.goto(app_server.url + "/")
+    expect(page.get_by_role("heading", name="Sign in")).to_be_visible(timeout=30_000)
+    expect(page.locator(".clinic-card")).to_have_count(0)
+
+
+def test_platform_staff_see_every_clinic_with_counts(
     page, app_server: RunningApp, tmp_path: Path
 ) -> None:  # type: ignore[no-untyped-def]
-    page.goto(app_server.url + "/")
+    sign_in(page, app_server, "support@mi-portal.test")
     cards = page.locator(".clinic-card")
     expect(cards).to_have_count(3, timeout=30_000)
-    expect(page.get_by_role("heading", name="Clinics", exact=True)).to_be_visible()
     names = [cards.nth(i).locator(".clinic-name").inner_text() for i in range(3)]
     assert names == ["Lakeside Dermatology", "Riverbend Aesthetics", "Summit Dental Studio"]
     counts = [cards.nth(i).locator(".case-count").inner_text() for i in range(3)]
@@ -27,16 +34,17 @@ def test_front_page_lists_clinics_with_case_counts(
     save_screenshot(page, "clinics", tmp_path)
 
 
-def test_counts_follow_the_database(page, app_server: RunningApp) -> None:  # type: ignore[no-untyped-def]
-    # Seeding again adds nothing, and a reload still shows what the database holds.
-    app_server.cli("seed", "--quiet")
-    page.goto(app_server.url + "/")
-    expect(page.locator("#total-cases")).to_have_text("21 cases in all", timeout=30_000)
+def test_clinic_staff_see_only_their_clinic(page, app_server: RunningApp) -> None:  # type: ignore[no-untyped-def]
+    app_server.cli("seed", "--quiet")  # a second seed adds nothing
+    sign_in(page, app_server, "viewer@summit-dental.test")
+    cards = page.locator(".clinic-card")
+    expect(cards).to_have_count(1, timeout=30_000)
+    expect(cards.first.locator(".clinic-name")).to_have_text("Summit Dental Studio")
+    expect(page.locator("#current-clinic")).to_have_text("Summit Dental Studio")
+    expect(page.locator("#nav-users")).to_have_count(0)  # a viewer manages nobody
+    expect(page.locator("#nav-audit")).to_have_count(0)
 
 
 def test_health_route_answers(app_server: RunningApp) -> None:
-    import json
-    import urllib.request
-
     with urllib.request.urlopen(app_server.url + "/api/health", timeout=5) as resp:  # noqa: S310
         assert json.loads(resp.read()) == {"status": "ok", "database": True}

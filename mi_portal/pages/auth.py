@@ -1,0 +1,197 @@
+"""Sign-in, second-factor enrolment and invitation pages."""
+
+from __future__ import annotations
+
+import reflex as rx
+
+from mi_portal.components.layout import error_callout, public_frame
+from mi_portal.components.qrcode import qr_code
+from mi_portal.state.mfa import MfaState
+from mi_portal.state.signin import SignInState
+from mi_portal.state.users import AcceptInviteState
+
+
+def _password_form() -> rx.Component:
+    return rx.form(
+        rx.vstack(
+            rx.text("Email", as_="label", html_for="email", size="2", weight="medium"),
+            rx.input(
+                id="email",
+                name="email",
+                type="email",
+                default_value=SignInState.email,
+                auto_complete="username",
+                required=True,
+                width="100%",
+            ),
+            rx.text("Password", as_="label", html_for="password", size="2", weight="medium"),
+            rx.input(
+                id="password",
+                name="password",
+                type="password",
+                auto_complete="current-password",
+                required=True,
+                width="100%",
+            ),
+            error_callout(SignInState.error),
+            rx.button("Continue", type="submit", width="100%", id="sign-in-submit"),
+            spacing="2",
+            width="100%",
+        ),
+        on_submit=SignInState.submit_password,
+        width="100%",
+    )
+
+
+def _code_form() -> rx.Component:
+    return rx.form(
+        rx.vstack(
+            rx.text(
+                "Enter the 6-digit code from your authenticator app, or a recovery code.", size="2"
+            ),
+            rx.input(
+                id="code",
+                name="code",
+                auto_complete="one-time-code",
+                input_mode="numeric",
+                required=True,
+                width="100%",
+                auto_focus=True,
+            ),
+            error_callout(SignInState.error),
+            rx.button("Verify", type="submit", width="100%", id="code-submit"),
+            rx.button(
+                "Use another account",
+                variant="ghost",
+                type="button",
+                on_click=SignInState.start_over,
+                width="100%",
+            ),
+            spacing="2",
+            width="100%",
+        ),
+        on_submit=SignInState.submit_code,
+        reset_on_submit=True,
+        width="100%",
+    )
+
+
+def signin() -> rx.Component:
+    return public_frame(
+        rx.heading("Sign in", size="6"),
+        rx.cond(SignInState.step == "code", _code_form(), _password_form()),
+    )
+
+
+def mfa_enroll() -> rx.Component:
+    return public_frame(
+        rx.heading("Set up two-step sign-in", size="6"),
+        rx.cond(
+            MfaState.recovery_codes.length() > 0,  # type: ignore[attr-defined]
+            rx.vstack(
+                rx.callout("Two-step sign-in is on.", icon="check", color_scheme="green"),
+                rx.text(
+                    "Keep these recovery codes somewhere safe. Each works once, and they are shown only now.",
+                    size="2",
+                ),
+                rx.grid(
+                    rx.foreach(
+                        MfaState.recovery_codes, lambda c: rx.code(c, class_name="recovery-code")
+                    ),
+                    columns="2",
+                    spacing="2",
+                ),
+                rx.link(
+                    rx.button("Continue", width="100%", id="mfa-continue"), href="/", width="100%"
+                ),
+                spacing="3",
+                width="100%",
+            ),
+            rx.cond(
+                MfaState.otpauth_uri != "",
+                rx.form(
+                    rx.vstack(
+                        rx.text(
+                            "Your role can see patient photos, so a second step is required. Scan this code with an authenticator app:",
+                            size="2",
+                        ),
+                        rx.center(
+                            rx.box(
+                                qr_code(value=MfaState.otpauth_uri, size=180),
+                                padding="8px",
+                                background="white",
+                            ),
+                            width="100%",
+                        ),
+                        rx.text("Or enter this key by hand:", size="2"),
+                        rx.code(MfaState.manual_key, id="manual-key", size="3"),
+                        rx.text("Then type the 6-digit code the app shows:", size="2"),
+                        rx.input(
+                            id="code",
+                            name="code",
+                            auto_complete="one-time-code",
+                            input_mode="numeric",
+                            required=True,
+                            width="100%",
+                        ),
+                        error_callout(MfaState.error),
+                        rx.button("Turn on", type="submit", width="100%", id="mfa-confirm"),
+                        spacing="2",
+                        width="100%",
+                    ),
+                    on_submit=MfaState.confirm,
+                    reset_on_submit=True,
+                    width="100%",
+                ),
+                rx.hstack(rx.spinner(), rx.text("Preparing…")),
+            ),
+        ),
+    )
+
+
+def accept_invite() -> rx.Component:
+    return public_frame(
+        rx.heading("Choose your password", size="6"),
+        rx.cond(
+            AcceptInviteState.done,
+            rx.vstack(
+                rx.callout("Your password is set.", icon="check", color_scheme="green"),
+                rx.link(rx.button("Sign in", width="100%"), href="/signin", width="100%"),
+                width="100%",
+            ),
+            rx.form(
+                rx.vstack(
+                    rx.text(
+                        "At least 12 characters. A few unrelated words make a strong password.",
+                        size="2",
+                    ),
+                    rx.input(
+                        name="password",
+                        type="password",
+                        auto_complete="new-password",
+                        required=True,
+                        width="100%",
+                        id="new-password",
+                    ),
+                    rx.input(
+                        name="repeat",
+                        type="password",
+                        auto_complete="new-password",
+                        required=True,
+                        width="100%",
+                        placeholder="Repeat the password",
+                        id="repeat-password",
+                    ),
+                    rx.foreach(
+                        AcceptInviteState.problems,
+                        lambda p: rx.callout(p, icon="triangle_alert", color_scheme="red"),
+                    ),
+                    rx.button("Set password", type="submit", width="100%"),
+                    spacing="2",
+                    width="100%",
+                ),
+                on_submit=AcceptInviteState.accept,
+                width="100%",
+            ),
+        ),
+    )

@@ -1,0 +1,314 @@
+"""The audit log: append-only, one hash chain per clinic plus one for platform events."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import col, select
+
+from mi_portal.db import platform_session
+from mi_portal.models import PLATFORM_CHAIN, AuditEvent, Tenant
+from mi_portal.services import clock
+from mi_portal.services.actor import Actor
+
+GENESIS = "0" * 64
+
+
+def chain_for(tenant_id: uuid.UUID | None) -> str:
+    return str(tenant_id) if tenant_id else PLATFORM_CHAIN
+
+
+def _digest(event: AuditEvent) -> str:
+    payload = {
+        "chain": event.chain,
+        "seq": event.seq,
+        "occurred_at": event.occurred_at.isoformat(),
+        "user_id": str(event.user_id) if event.user_id else None,
+        "role": event.role,
+        "home_tenant_id": str(event.home_tenant_id) if event.home_tenant_id else None,
+        "tenant_id": str(event.tenant_id) if event.tenant_id else None,
+        "action": event.action,
+        "target_type": event.target_type,
+        "target_id": event.target_id,
+        "outcome": event.outcome,
+        "ip": event.ip,
+        "user_agent": event.user_agent,
+        "reason": event.reason,
+        "details": event.details,
+        "prev_hash": event.prev_hash,
+    }
+    canonical = json.dumps(payload, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def record(
+    actor: Actor | None,
+    action: str,
+    *,
+    tenant_id: uuid.UUID | None = None,
+    target_type: str | None = None,
+    target_id: object = None,
+    outcome: str = "ok",
+    reason: str | None = None,
+    details: dict[str, Any] | None = None,
+    user_id: uuid.UUID | None = None,
+    ip: str | None = None,
+    user_agent: str | None = None,
+    platform: bool = False,
+) -> AuditEvent:
+    """Append one event to the chain of ``tenant_id`` (default: the actor's acting clinic).
+
+    ``platform=True`` writes to the platform chain whatever clinic the actor is in. Written in
+    its own transaction, so a denied or failed action is recorded even when the
+    action's own transaction rolls back.
+    """
+    if platform:
+        acting = None
+    else:
+        acting = tenant_id if tenant_id is not None else (actor.tenant_id if actor else None)
+    chain = chain_for(acting)
+    occurred = clock.now()
+    for _attempt in range(8):
+        with platform_session() as session:
+            last = session.exec(
+                select(AuditEvent.seq, AuditEvent.hash)
+                .where(AuditEvent.chain == chain)
+                .order_by(col(AuditEvent.seq).desc())
+                .limit(1)
+            ).first()
+            event = AuditEvent(
+                chain=chain,
+                seq=(last[0] + 1) if last else 1,
+                occurred_at=occurred,
+                user_id=user_id or (actor.user_id if actor else None),
+                role=actor.role.value if actor else None,
+                home_tenant_id=actor.home_tenant_id if actor else None,
+                tenant_id=acting,
+                action=action,
+                target_type=target_type,
+                target_id=str(target_id) if target_id is not None else None,
+                outcome=outcome,
+                ip=ip or (actor.ip if actor else None),
+                user_agent=(user_agent or (actor.user_agent if actor else None) or "")[:400]
+                or None,
+                reason=reason,
+                details=details or {},
+                prev_hash=last[1] if last else GENESIS,
+                hash="",
+            )
+            event.hash = _digest(event)
+            session.add(event)
+            try:
+                session.commit()
+            except IntegrityError:
+                # Another writer took this sequence number: read the new head and retry.
+                session.rollback()
+                continue
+            session.refresh(event)
+            return event
+    raise RuntimeError(f"could not append to audit chain {chain}")
+
+
+@dataclass(frozen=True)
+class ChainProblem:
+    chain: str
+    seq: int
+    event_id: str
+    problem: str
+
+    def __str__(self) -> str:
+        return f"chain {self.chain}: entry #{self.seq} ({self.event_id}): {self.problem}"
+
+
+def verify_chain(chain: str) -> ChainProblem | None:
+    """The first broken entry of ``chain``, or ``None`` when every link holds."""
+    with platform_session() as session:
+        events: Iterable[AuditEvent] = session.exec(
+            select(AuditEvent).where(AuditEvent.chain == chain).order_by(col(AuditEvent.seq))
+        )
+        expected_seq, prev = 1, GENESIS
+        for event in events:
+            if event.seq != expected_seq:
+                return ChainProblem(
+                    chain,
+                    event.seq,
+                    str(event.id),
+                    f"sequence gap: expected #{expected_seq} (entry removed?)",
+                )
+            if event.prev_hash != prev:
+                return ChainProblem(
+                    chain,
+                    event.seq,
+                    str(event.id),
+                    "does not link to the entry before it (removed or reordered?)",
+                )
+            if _digest(event) != event.hash:
+                return ChainProblem(
+                    chain, event.seq, str(event.id), "content does not match its hash (edited?)"
+                )
+            expected_seq, prev = expected_seq + 1, event.hash
+    return None
+
+
+def chains(tenant_slug: str | None = None) -> list[str]:
+    """The chains to verify: one clinic's, or every chain on record plus the platform's."""
+    with platform_session() as session:
+        if tenant_slug:
+            tenant = session.exec(select(Tenant).where(Tenant.slug == tenant_slug)).first()
+            if tenant is None:
+                raise LookupError(f"no clinic with slug {tenant_slug!r}")
+            return [chain_for(tenant.id)]
+        found = set(session.exec(select(AuditEvent.chain).distinct()).all())
+    return sorted(found | {PLATFORM_CHAIN})
+
+
+def chain_length(chain: str) -> int:
+    with platform_session() as session:
+        return session.exec(
+            select(func.count()).select_from(AuditEvent).where(AuditEvent.chain == chain)
+        ).one()
+
+
+@dataclass(frozen=True)
+class AuditFilter:
+    user_email: str = ""
+    action: str = ""
+    target: str = ""
+    date_from: datetime | None = None
+    date_to: datetime | None = None
+
+
+@dataclass(frozen=True)
+class AuditRow:
+    id: str
+    occurred_at: str
+    user: str
+    role: str
+    action: str
+    target: str
+    outcome: str
+    reason: str
+    ip: str
+    chain: str
+
+
+def _visible_chains(actor: Actor, include_platform: bool) -> list[str]:
+    from mi_portal.services.permissions import Permission, check
+
+    check(actor, Permission.AUDIT_VIEW)
+    visible = [chain_for(actor.tenant_id)] if actor.tenant_id else []
+    if actor.is_platform and (include_platform or not visible):
+        visible.append(PLATFORM_CHAIN)
+    return visible
+
+
+def _filtered(actor: Actor, flt: AuditFilter, include_platform: bool):  # type: ignore[no-untyped-def]
+    from mi_portal.models import User
+
+    stmt = select(AuditEvent, User.email).join(User, User.id == AuditEvent.user_id, isouter=True)  # type: ignore[arg-type]
+    stmt = stmt.where(col(AuditEvent.chain).in_(_visible_chains(actor, include_platform)))
+    if flt.user_email.strip():
+        stmt = stmt.where(col(User.email).contains(flt.user_email.strip().lower()))
+    if flt.action.strip():
+        stmt = stmt.where(col(AuditEvent.action).startswith(flt.action.strip()))
+    if flt.target.strip():
+        stmt = stmt.where(AuditEvent.target_id == flt.target.strip())
+    if flt.date_from:
+        stmt = stmt.where(AuditEvent.occurred_at >= flt.date_from)
+    if flt.date_to:
+        stmt = stmt.where(AuditEvent.occurred_at < flt.date_to)
+    return stmt
+
+
+def _row(event: AuditEvent, email: str | None) -> AuditRow:
+    target = f"{event.target_type}:{event.target_id}" if event.target_type else ""
+    return AuditRow(
+        id=str(event.id),
+        occurred_at=event.occurred_at.strftime("%Y-%m-%d %H:%M:%S UTC"),
+        user=email or "—",
+        role=event.role or "",
+        action=event.action,
+        target=target,
+        outcome=event.outcome,
+        reason=event.reason or "",
+        ip=event.ip or "",
+        chain="platform" if event.chain == PLATFORM_CHAIN else "clinic",
+    )
+
+
+def search(
+    actor: Actor,
+    flt: AuditFilter,
+    *,
+    page: int = 0,
+    page_size: int = 50,
+    include_platform: bool = False,
+) -> tuple[list[AuditRow], int]:
+    """One page of the events this actor may see, newest first, and the total count."""
+    page, page_size = max(0, int(page)), max(1, min(200, int(page_size)))
+    stmt = _filtered(actor, flt, include_platform)
+    with platform_session() as session:
+        total = session.exec(select(func.count()).select_from(stmt.subquery())).one()
+        rows = session.exec(
+            stmt.order_by(col(AuditEvent.occurred_at).desc(), col(AuditEvent.seq).desc())
+            .offset(page * page_size)
+            .limit(page_size)
+        ).all()
+    return [_row(e, email) for e, email in rows], total
+
+
+def export_csv(
+    actor: Actor, flt: AuditFilter, *, include_platform: bool = False, limit: int = 50_000
+) -> str:
+    """The filtered events as CSV (recorded as an export)."""
+    import csv
+    import io
+
+    stmt = _filtered(actor, flt, include_platform)
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(
+        [
+            "occurred_at",
+            "user",
+            "role",
+            "action",
+            "target",
+            "outcome",
+            "reason",
+            "ip",
+            "chain",
+            "id",
+        ]
+    )
+    with platform_session() as session:
+        for event, email in session.exec(
+            stmt.order_by(col(AuditEvent.occurred_at).desc()).limit(limit)
+        ):
+            r = _row(event, email)
+            # Neutralise spreadsheet formulas in user-controlled text.
+            cells = [
+                r.occurred_at,
+                r.user,
+                r.role,
+                r.action,
+                r.target,
+                r.outcome,
+                r.reason,
+                r.ip,
+                r.chain,
+                r.id,
+            ]
+            writer.writerow([("'" + c) if c[:1] in ("=", "+", "-", "@") else c for c in cells])
+    record(
+        actor, "audit.export", details={"filter": {k: str(v) for k, v in flt.__dict__.items() if v}}
+    )
+    return out.getvalue()

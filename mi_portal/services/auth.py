@@ -1,0 +1,488 @@
+"""Sign-in: passwords with throttling, TOTP second factor, and server-side sessions."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import secrets
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import pyotp
+from cryptography.fernet import Fernet, InvalidToken
+from pyotp.totp import TOTP
+from sqlmodel import col, select
+
+from mi_portal.config import get_settings
+from mi_portal.db import platform_session
+from mi_portal.models import Membership, RecoveryCode, Role, Tenant, User, UserSession
+from mi_portal.services import audit, clock
+from mi_portal.services.actor import Actor
+from mi_portal.services.passwords import verify_password
+
+IDLE_TIMEOUT = timedelta(minutes=15)
+ABSOLUTE_LIFETIME = timedelta(hours=12)
+TICKET_LIFETIME = timedelta(seconds=60)
+SWITCH_LIFETIME = timedelta(hours=1)
+# Throttling: back-off doubles from the 5th failure in a row; the 50th locks for a day.
+BACKOFF_AFTER = 5
+MAX_BACKOFF = timedelta(minutes=15)
+LOCK_AFTER = 50
+LOCK_FOR = timedelta(hours=24)
+# Sessions are touched at most this often, so every event does not write.
+TOUCH_EVERY = timedelta(seconds=30)
+RECOVERY_CODES = 10
+
+GENERIC_FAILURE = "Email or password is incorrect, or sign-in is paused after several attempts."
+
+
+def _hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def _fernet() -> Fernet:
+    key = hashlib.sha256(("totp:" + get_settings().secret_key).encode()).digest()
+    return Fernet(base64.urlsafe_b64encode(key))
+
+
+def encrypt_secret(secret: str) -> str:
+    return _fernet().encrypt(secret.encode()).decode()
+
+
+def decrypt_secret(stored: str) -> str | None:
+    try:
+        return _fernet().decrypt(stored.encode()).decode()
+    except InvalidToken:
+        return None
+
+
+def mfa_required(user: User) -> bool:
+    """Every role can see health images (viewers see thumbnails), so every user needs TOTP."""
+    return not user.disabled
+
+
+# --- password step ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PasswordResult:
+    user_id: uuid.UUID | None
+    needs_enrolment: bool = False
+    error: str = ""
+
+
+def check_password(
+    email: str, password: str, *, ip: str | None, user_agent: str | None
+) -> PasswordResult:
+    """First step of sign-in. The error never tells whether the account exists."""
+    email = email.strip().lower()[:254]
+    now = clock.now()
+    with platform_session() as session:
+        user = session.exec(select(User).where(User.email == email)).first()
+        ok = verify_password(user.password_hash if user else None, password[:1024])
+        if user is None:
+            audit.record(
+                None,
+                "auth.sign_in",
+                outcome="failed",
+                details={"reason": "password"},
+                ip=ip,
+                user_agent=user_agent,
+            )
+            return PasswordResult(None, error=GENERIC_FAILURE)
+        locked = user.locked_until is not None and user.locked_until > now
+        if not ok or locked or user.disabled:
+            if not locked:
+                user.failed_logins += 1
+                n = user.failed_logins
+                if n >= LOCK_AFTER:
+                    user.locked_until = now + LOCK_FOR
+                elif n >= BACKOFF_AFTER:
+                    user.locked_until = now + min(
+                        timedelta(seconds=2 ** (n - BACKOFF_AFTER)), MAX_BACKOFF
+                    )
+            session.add(user)
+            session.commit()
+            why = "locked" if locked else ("disabled" if user.disabled and ok else "password")
+            audit.record(
+                None,
+                "auth.sign_in",
+                user_id=user.id,
+                outcome="failed",
+                details={"reason": why},
+                ip=ip,
+                user_agent=user_agent,
+            )
+            return PasswordResult(None, error=GENERIC_FAILURE)
+        user.failed_logins = 0
+        user.locked_until = None
+        session.add(user)
+        session.commit()
+        return PasswordResult(user.id, needs_enrolment=user.totp_enabled_at is None)
+
+
+# --- second factor ---------------------------------------------------------------------------
+
+
+def new_totp_secret() -> str:
+    return pyotp.random_base32()
+
+
+def provisioning_uri(secret: str, email: str) -> str:
+    return TOTP(secret).provisioning_uri(name=email, issuer_name="MI Portal")
+
+
+def _hash_recovery(user_id: uuid.UUID, code: str) -> str:
+    normalised = code.replace("-", "").replace(" ", "").lower()
+    return hmac.new(
+        get_settings().secret_key.encode(), f"{user_id}:{normalised}".encode(), "sha256"
+    ).hexdigest()
+
+
+def _totp_step(secret: str, code: str, last_step: int | None) -> int | None:
+    """The time step ``code`` belongs to (±1 step of drift), if valid and newer than the last."""
+    code = code.strip().replace(" ", "")
+    if not (code.isdigit() and len(code) == 6):
+        return None
+    totp = TOTP(secret)
+    current = int(clock.now().timestamp()) // totp.interval
+    for step in (current - 1, current, current + 1):
+        if hmac.compare_digest(totp.at(step * totp.interval), code) and (
+            last_step is None or step > last_step
+        ):
+            return step
+    return None
+
+
+def confirm_enrolment(
+    user_id: uuid.UUID,
+    secret: str,
+    code: str,
+    *,
+    ip: str | None = None,
+    user_agent: str | None = None,
+) -> list[str] | None:
+    """Turn on TOTP once the user proves the secret works; returns the recovery codes (shown once)."""
+    step = _totp_step(secret, code, None)
+    with platform_session() as session:
+        user = session.get(User, user_id)
+        if user is None or user.disabled or step is None:
+            audit.record(
+                None, "mfa.enrol", user_id=user_id, outcome="failed", ip=ip, user_agent=user_agent
+            )
+            return None
+        user.totp_secret = encrypt_secret(secret)
+        user.totp_enabled_at = clock.now()
+        user.totp_last_step = step
+        session.add(user)
+        for old in session.exec(select(RecoveryCode).where(RecoveryCode.user_id == user_id)):
+            session.delete(old)
+        codes = [f"{secrets.token_hex(3)}-{secrets.token_hex(3)}" for _ in range(RECOVERY_CODES)]
+        for c in codes:
+            session.add(RecoveryCode(user_id=user_id, code_hash=_hash_recovery(user_id, c)))
+        session.commit()
+    audit.record(None, "mfa.enrolled", user_id=user_id, ip=ip, user_agent=user_agent)
+    return codes
+
+
+def check_second_factor(
+    user_id: uuid.UUID, code: str, *, ip: str | None = None, user_agent: str | None = None
+) -> bool:
+    """A TOTP code (each accepted once) or an unused recovery code (then used up)."""
+    with platform_session() as session:
+        user = session.get(User, user_id)
+        if user is None or user.disabled or not user.totp_secret:
+            return False
+        secret = decrypt_secret(user.totp_secret)
+        step = _totp_step(secret, code, user.totp_last_step) if secret else None
+        method = "totp"
+        if step is not None:
+            user.totp_last_step = step
+            session.add(user)
+        else:
+            method = "recovery_code"
+            hashed = _hash_recovery(user_id, code)
+            recovery = session.exec(
+                select(RecoveryCode).where(
+                    RecoveryCode.user_id == user_id,
+                    RecoveryCode.code_hash == hashed,
+                    col(RecoveryCode.used_at).is_(None),
+                )
+            ).first()
+            if recovery is None:
+                session.rollback()
+                audit.record(
+                    None,
+                    "mfa.verify",
+                    user_id=user_id,
+                    outcome="failed",
+                    ip=ip,
+                    user_agent=user_agent,
+                )
+                return False
+            recovery.used_at = clock.now()
+            session.add(recovery)
+        session.commit()
+    audit.record(
+        None,
+        "mfa.verify",
+        user_id=user_id,
+        details={"method": method},
+        ip=ip,
+        user_agent=user_agent,
+    )
+    return True
+
+
+# --- sessions --------------------------------------------------------------------------------
+
+
+def start_session(
+    user_id: uuid.UUID, *, mfa_passed: bool, ip: str | None, user_agent: str | None
+) -> str:
+    """Create a session and return a one-time ticket for the cookie-setting route."""
+    ticket = secrets.token_urlsafe(32)
+    now = clock.now()
+    with platform_session() as session:
+        user = session.get(User, user_id)
+        assert user is not None
+        row = UserSession(
+            user_id=user_id,
+            ticket_hash=_hash_token(ticket),
+            ticket_expires_at=now + TICKET_LIFETIME,
+            mfa_passed=mfa_passed,
+            created_at=now,
+            last_seen_at=now,
+            expires_at=now + ABSOLUTE_LIFETIME,
+            active_tenant_id=_default_tenant(session, user),
+            ip=ip,
+            user_agent=(user_agent or "")[:400] or None,
+        )
+        session.add(row)
+        session.commit()
+        session_id = row.id
+    audit.record(
+        None,
+        "auth.sign_in",
+        user_id=user_id,
+        target_type="session",
+        target_id=session_id,
+        details={"mfa": mfa_passed},
+        ip=ip,
+        user_agent=user_agent,
+    )
+    return ticket
+
+
+def redeem_ticket(ticket: str) -> str | None:
+    """Exchange a fresh ticket for the session token (the cookie's value); once only."""
+    now = clock.now()
+    with platform_session() as session:
+        row = session.exec(
+            select(UserSession).where(UserSession.ticket_hash == _hash_token(ticket))
+        ).first()
+        if (
+            row is None
+            or row.revoked_at is not None
+            or row.ticket_expires_at is None
+            or row.ticket_expires_at < now
+        ):
+            return None
+        token = secrets.token_urlsafe(32)
+        row.token_hash = _hash_token(token)
+        row.ticket_hash = None
+        row.ticket_expires_at = None
+        session.add(row)
+        session.commit()
+    return token
+
+
+def _active_memberships(session, user_id: uuid.UUID) -> list[Membership]:  # type: ignore[no-untyped-def]
+    return list(
+        session.exec(
+            select(Membership)
+            .join(Tenant, Tenant.id == Membership.tenant_id)  # type: ignore[arg-type]
+            .where(
+                Membership.user_id == user_id, col(Membership.disabled_at).is_(None), Tenant.active
+            )
+            .order_by(Tenant.name)
+        )
+    )
+
+
+def _default_tenant(session, user: User) -> uuid.UUID | None:  # type: ignore[no-untyped-def]
+    if user.platform_role:
+        return None  # platform staff start outside every clinic
+    memberships = _active_memberships(session, user.id)
+    ids = [m.tenant_id for m in memberships]
+    if user.last_tenant_id in ids:
+        return user.last_tenant_id
+    return ids[0] if len(ids) == 1 else None
+
+
+@dataclass(frozen=True)
+class SignedIn:
+    """What a valid session resolves to, rebuilt on the server for every event."""
+
+    session_id: uuid.UUID
+    user_id: uuid.UUID
+    email: str
+    full_name: str
+    mfa_passed: bool
+    needs_enrolment: bool
+    actor: Actor
+    memberships: tuple[tuple[uuid.UUID, str, str, str], ...]  # (tenant id, slug, name, role)
+    switch_reason: str | None
+    switch_expires_at: datetime | None
+    clinic_name: str | None
+
+
+def resolve(
+    token: str | None, *, ip: str | None = None, user_agent: str | None = None
+) -> SignedIn | None:
+    """The signed-in user behind a session token, or ``None`` (expired, revoked, disabled)."""
+    if not token or len(token) > 200:
+        return None
+    now = clock.now()
+    expired_switch: tuple[uuid.UUID, uuid.UUID | None, str] | None = None
+    with platform_session() as session:
+        row = session.exec(
+            select(UserSession).where(UserSession.token_hash == _hash_token(token))
+        ).first()
+        if row is None or row.revoked_at is not None:
+            return None
+        if now >= row.expires_at or now - row.last_seen_at >= IDLE_TIMEOUT:
+            row.revoked_at = now
+            session.add(row)
+            session.commit()
+            return None
+        user = session.get(User, row.user_id)
+        if user is None or user.disabled:
+            return None
+        memberships = _active_memberships(session, user.id)
+        tenants = {
+            t.id: t
+            for t in session.exec(
+                select(Tenant).where(
+                    col(Tenant.id).in_(
+                        [m.tenant_id for m in memberships]
+                        + ([row.active_tenant_id] if row.active_tenant_id else [])
+                    )
+                )
+            )
+        }
+        tenant_id = row.active_tenant_id
+        role: Role
+        if user.platform_role:
+            role = Role(user.platform_role)
+            if tenant_id is not None and (
+                row.switch_expires_at is None or row.switch_expires_at <= now
+            ):
+                expired_switch = (user.id, tenant_id, role.value)
+                row.active_tenant_id = tenant_id = None
+                row.switch_reason = row.switch_expires_at = None
+        else:
+            by_tenant = {m.tenant_id: m for m in memberships}
+            if tenant_id not in by_tenant:
+                tenant_id = None
+            role = Role(by_tenant[tenant_id].role) if tenant_id else Role.VIEWER
+        if now - row.last_seen_at >= TOUCH_EVERY or expired_switch:
+            row.last_seen_at = now
+            session.add(row)
+            session.commit()
+        actor = Actor(
+            user_id=user.id,
+            role=role,
+            tenant_id=tenant_id,
+            home_tenant_id=None if user.platform_role else tenant_id,
+            ip=ip,
+            user_agent=user_agent,
+        )
+        if not user.platform_role and tenant_id is None:
+            # A clinic user who has not picked a clinic may only manage their own account.
+            actor = Actor(
+                user_id=user.id, role=Role.VIEWER, tenant_id=None, ip=ip, user_agent=user_agent
+            )
+        result = SignedIn(
+            session_id=row.id,
+            user_id=user.id,
+            email=user.email,
+            full_name=user.full_name,
+            mfa_passed=row.mfa_passed,
+            needs_enrolment=user.totp_enabled_at is None,
+            actor=actor,
+            memberships=tuple(
+                (m.tenant_id, tenants[m.tenant_id].slug, tenants[m.tenant_id].name, m.role)
+                for m in memberships
+                if m.tenant_id in tenants
+            ),
+            switch_reason=row.switch_reason,
+            switch_expires_at=row.switch_expires_at,
+            clinic_name=tenants[tenant_id].name if tenant_id and tenant_id in tenants else None,
+        )
+    if expired_switch:
+        uid, tid, role_value = expired_switch
+        for platform in (False, True):
+            audit.record(
+                None,
+                "tenant.switch_expired",
+                user_id=uid,
+                tenant_id=tid,
+                platform=platform,
+                details={"role": role_value},
+            )
+    return result
+
+
+def mark_mfa_passed(session_id: uuid.UUID) -> None:
+    with platform_session() as session:
+        row = session.get(UserSession, session_id)
+        if row is not None:
+            row.mfa_passed = True
+            session.add(row)
+            session.commit()
+
+
+def sign_out(token: str | None) -> None:
+    if not token:
+        return
+    with platform_session() as session:
+        row = session.exec(
+            select(UserSession).where(UserSession.token_hash == _hash_token(token))
+        ).first()
+        if row is None or row.revoked_at is not None:
+            return
+        row.revoked_at = clock.now()
+        session.add(row)
+        session.commit()
+        user_id, session_id = row.user_id, row.id
+    audit.record(
+        None, "auth.sign_out", user_id=user_id, target_type="session", target_id=session_id
+    )
+
+
+def sign_out_everywhere(user_id: uuid.UUID, *, by: Actor | None = None) -> int:
+    now = clock.now()
+    with platform_session() as session:
+        rows = list(
+            session.exec(
+                select(UserSession).where(
+                    UserSession.user_id == user_id, col(UserSession.revoked_at).is_(None)
+                )
+            )
+        )
+        for row in rows:
+            row.revoked_at = now
+            session.add(row)
+        session.commit()
+    audit.record(
+        by,
+        "auth.sign_out_everywhere",
+        user_id=by.user_id if by else user_id,
+        target_type="user",
+        target_id=user_id,
+        details={"sessions": len(rows)},
+    )
+    return len(rows)

@@ -1,0 +1,109 @@
+"""Permissions: one registry, one role → permissions table, one decorator to declare them."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from enum import StrEnum
+from typing import TypeVar
+
+from mi_portal.models import Role
+from mi_portal.services.actor import Actor, PermissionDenied
+
+
+class Permission(StrEnum):
+    """Everything a user may be allowed to do."""
+
+    # Any signed-in user, for their own account: pick a clinic, enrol a second factor, sign out.
+    SELF = "self"
+    CLINICS_OVERVIEW = "clinics.overview"
+    CASES_VIEW = "cases.view"
+    CASES_EDIT = "cases.edit"
+    IMAGES_VIEW = "images.view"
+    IMAGES_DOWNLOAD = "images.download"
+    QUOTES_EDIT = "quotes.edit"
+    MESSAGES_SEND = "messages.send"
+    RETENTION_MANAGE = "retention.manage"
+    USERS_MANAGE = "users.manage"
+    AUDIT_VIEW = "audit.view"
+    TENANT_SWITCH = "tenant.switch"
+    RIGHTS_FORWARD = "rights.forward"
+    RIGHTS_ANSWER = "rights.answer"
+
+
+# Reviewed entry points that need no sign-in (the sign-in page itself, public intake).
+PUBLIC = "public"
+
+P = Permission
+_CLINIC_READ = {P.SELF, P.CLINICS_OVERVIEW, P.CASES_VIEW, P.IMAGES_VIEW}
+_CLINIC_WORK = _CLINIC_READ | {P.CASES_EDIT, P.QUOTES_EDIT, P.MESSAGES_SEND}
+_CLINIC_LEAD = _CLINIC_WORK | {P.IMAGES_DOWNLOAD, P.RETENTION_MANAGE, P.RIGHTS_ANSWER, P.AUDIT_VIEW}
+
+ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
+    Role.PLATFORM_ADMIN: frozenset(
+        {
+            P.SELF,
+            P.CLINICS_OVERVIEW,
+            P.TENANT_SWITCH,
+            P.RIGHTS_FORWARD,
+            P.AUDIT_VIEW,
+            P.USERS_MANAGE,
+        }
+        | _CLINIC_READ
+    ),
+    Role.PLATFORM_SUPPORT: frozenset(
+        {P.SELF, P.CLINICS_OVERVIEW, P.TENANT_SWITCH, P.RIGHTS_FORWARD, P.AUDIT_VIEW}
+    ),
+    Role.CLINIC_OWNER: frozenset(_CLINIC_LEAD | {P.USERS_MANAGE}),
+    Role.CLINIC_MANAGER: frozenset(_CLINIC_LEAD),
+    Role.COORDINATOR: frozenset(_CLINIC_WORK),
+    Role.PROVIDER: frozenset(_CLINIC_WORK | {P.IMAGES_DOWNLOAD}),
+    Role.VIEWER: frozenset(_CLINIC_READ),
+}
+
+# Platform staff act on clinic data only after switching into one clinic; these need that.
+NEEDS_CLINIC = frozenset(
+    {
+        P.CASES_VIEW,
+        P.CASES_EDIT,
+        P.IMAGES_VIEW,
+        P.IMAGES_DOWNLOAD,
+        P.QUOTES_EDIT,
+        P.MESSAGES_SEND,
+        P.RETENTION_MANAGE,
+        P.RIGHTS_ANSWER,
+        P.USERS_MANAGE,  # memberships belong to one clinic
+    }
+)
+
+
+def has_permission(actor: Actor | None, permission: Permission) -> bool:
+    if actor is None:
+        return False
+    if permission not in ROLE_PERMISSIONS.get(actor.role, frozenset()):
+        return False
+    return not (permission in NEEDS_CLINIC and actor.tenant_id is None)
+
+
+def check(actor: Actor | None, permission: Permission) -> Actor:
+    """Return the actor if it holds ``permission``; raise ``PermissionDenied`` otherwise."""
+    if actor is None or not has_permission(actor, permission):
+        raise PermissionDenied(permission.value)
+    return actor
+
+
+F = TypeVar("F", bound=Callable[..., object])
+PERMISSION_ATTR = "__mi_permission__"
+
+
+def declare(permission: Permission | str) -> Callable[[F], F]:
+    """Record which permission an entry point needs (checked by the caller's guard)."""
+
+    def mark(fn: F) -> F:
+        setattr(fn, PERMISSION_ATTR, permission)
+        return fn
+
+    return mark
+
+
+def declared_permission(fn: object) -> Permission | str | None:
+    return getattr(fn, PERMISSION_ATTR, None)

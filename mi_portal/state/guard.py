@@ -1,0 +1,111 @@
+"""The one guard every public event handler goes through.
+
+``@guarded(Permission.X)`` rebuilds the signed-in user from the HttpOnly session cookie for each
+event (never from a var the browser could write), checks the permission, records denied attempts
+in the audit log, and only then runs the handler, which reads the result with ``current()``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import functools
+import json
+from collections.abc import Callable
+from http.cookies import SimpleCookie
+from typing import Any
+
+import reflex as rx
+
+from mi_portal.services import audit
+from mi_portal.services.auth import SignedIn, resolve
+from mi_portal.services.permissions import PUBLIC, Permission, declare, has_permission
+
+SESSION_COOKIE = "mi_session"
+_current: contextvars.ContextVar[SignedIn | None] = contextvars.ContextVar(
+    "mi_signed_in", default=None
+)
+
+
+def hard_redirect(path: str) -> rx.event.EventSpec:
+    """A full page load (not client-side routing): needed to reach HTTP routes under /api."""
+    return rx.call_script(f"window.location.assign({json.dumps(path)})")
+
+
+def current() -> SignedIn:
+    """The signed-in user of the event being handled (only inside a guarded handler)."""
+    signed = _current.get()
+    if signed is None:
+        raise RuntimeError("current() used outside a guarded handler")
+    return signed
+
+
+def session_token(state: rx.State) -> str | None:
+    raw = state.router.headers.cookie or ""
+    cookie = SimpleCookie()
+    try:
+        cookie.load(raw)
+    except Exception:
+        return None
+    morsel = cookie.get(SESSION_COOKIE)
+    return morsel.value if morsel else None
+
+
+def client_info(state: rx.State) -> tuple[str | None, str | None]:
+    return (state.router.session.client_ip or None, state.router.headers.user_agent or None)
+
+
+async def signed_in(state: rx.State) -> SignedIn | None:
+    ip, agent = client_info(state)
+    return await asyncio.to_thread(resolve, session_token(state), ip=ip, user_agent=agent)
+
+
+def guarded(
+    permission: Permission | str, *, before_mfa: bool = False
+) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Declare and enforce the permission an event handler needs.
+
+    ``before_mfa`` lets a handler run for a user who has signed in with a password but still has
+    to enrol or confirm the second factor (the enrolment page itself).
+    """
+
+    def wrap(fn: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(fn)
+        async def handler(self: rx.State, *args: Any, **kwargs: Any) -> Any:
+            if permission == PUBLIC:
+                token = _current.set(None)
+                try:
+                    return await fn(self, *args, **kwargs)
+                finally:
+                    _current.reset(token)
+            signed = await signed_in(self)
+            if signed is None:
+                return rx.redirect("/signin")
+            if not before_mfa and (signed.needs_enrolment or not signed.mfa_passed):
+                return rx.redirect("/mfa/enroll")
+            assert isinstance(permission, Permission)
+            if not has_permission(signed.actor, permission):
+                await asyncio.to_thread(
+                    audit.record,
+                    signed.actor,
+                    "access.denied",
+                    outcome="denied",
+                    details={"permission": permission.value, "handler": fn.__qualname__},
+                )
+                if (
+                    signed.actor.tenant_id is None
+                    and not signed.actor.is_platform
+                    and signed.memberships
+                ):
+                    return rx.redirect("/clinics/pick")
+                return rx.toast.error("You do not have access to that.", id="access-denied")
+            token = _current.set(signed)
+            try:
+                return await fn(self, *args, **kwargs)
+            finally:
+                _current.reset(token)
+
+        declare(permission)(handler)
+        return handler
+
+    return wrap

@@ -1,0 +1,59 @@
+"""Second-factor enrolment: QR code and manual key, then one-time recovery codes."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import reflex as rx
+
+from mi_portal.services import auth
+from mi_portal.services.permissions import Permission
+from mi_portal.state.guard import client_info, current, guarded
+
+
+class MfaState(rx.State):
+    otpauth_uri: str = ""
+    manual_key: str = ""
+    recovery_codes: list[str] = []
+    error: str = ""
+
+    _secret: str = ""
+
+    @rx.event
+    @guarded(Permission.SELF, before_mfa=True)
+    async def start(self):  # type: ignore[no-untyped-def]
+        signed = current()
+        if not signed.needs_enrolment and signed.mfa_passed:
+            return rx.redirect("/")
+        if not signed.needs_enrolment:
+            # Enrolled but this session has not passed the second factor: sign in again.
+            return rx.redirect("/signin")
+        self._secret = auth.new_totp_secret()
+        self.manual_key = " ".join(self._secret[i : i + 4] for i in range(0, len(self._secret), 4))
+        self.otpauth_uri = auth.provisioning_uri(self._secret, signed.email)
+        self.recovery_codes = []
+        self.error = ""
+        return None
+
+    @rx.event
+    @guarded(Permission.SELF, before_mfa=True)
+    async def confirm(self, form_data: dict[str, Any]) -> None:
+        signed = current()
+        code = str(form_data.get("code", ""))[:16] if isinstance(form_data, dict) else ""
+        if not self._secret or not signed.needs_enrolment:
+            self.error = "Start the enrolment again."
+            return
+        ip, agent = client_info(self)
+        codes = await asyncio.to_thread(
+            auth.confirm_enrolment, signed.user_id, self._secret, code, ip=ip, user_agent=agent
+        )
+        if codes is None:
+            self.error = (
+                "That code does not match. Check the time on your phone and try the next code."
+            )
+            return
+        await asyncio.to_thread(auth.mark_mfa_passed, signed.session_id)
+        self._secret = ""
+        self.otpauth_uri = self.manual_key = self.error = ""
+        self.recovery_codes = codes

@@ -1,0 +1,71 @@
+"""What every signed-in page shows about the user: name, clinic, switch banner, menu."""
+
+from __future__ import annotations
+
+import asyncio
+
+import reflex as rx
+
+from mi_portal.services import auth, tenancy
+from mi_portal.services.permissions import Permission, has_permission
+from mi_portal.state.guard import current, guarded, hard_redirect, session_token
+
+
+class SessionState(rx.State):
+    """Display copy of the signed-in user; the guard never reads these back."""
+
+    user_name: str = ""
+    user_email: str = ""
+    role: str = ""
+    clinic_name: str = ""
+    is_platform: bool = False
+    switch_reason: str = ""
+    switch_until: str = ""
+    clinic_count: int = 0
+    can_switch: bool = False
+    can_manage_users: bool = False
+    can_view_audit: bool = False
+
+    @rx.event
+    @guarded(Permission.SELF)
+    async def refresh(self) -> None:
+        signed = current()
+        actor = signed.actor
+        self.user_name = signed.full_name
+        self.user_email = signed.email
+        self.role = actor.role.value.replace("_", " ")
+        self.clinic_name = signed.clinic_name or ""
+        self.is_platform = actor.is_platform
+        self.switch_reason = (
+            signed.switch_reason or "" if actor.is_platform and actor.tenant_id else ""
+        )
+        self.switch_until = (
+            signed.switch_expires_at.strftime("%H:%M UTC")
+            if actor.is_platform and actor.tenant_id and signed.switch_expires_at
+            else ""
+        )
+        self.clinic_count = len(signed.memberships)
+        self.can_switch = has_permission(actor, Permission.TENANT_SWITCH)
+        self.can_manage_users = (
+            has_permission(actor, Permission.USERS_MANAGE) and actor.tenant_id is not None
+        )
+        self.can_view_audit = has_permission(actor, Permission.AUDIT_VIEW)
+
+    @rx.event
+    @guarded(Permission.SELF, before_mfa=True)
+    async def sign_out(self):  # type: ignore[no-untyped-def]
+        await asyncio.to_thread(auth.sign_out, session_token(self))
+        return hard_redirect("/api/auth/signout")
+
+    @rx.event
+    @guarded(Permission.SELF)
+    async def sign_out_everywhere(self):  # type: ignore[no-untyped-def]
+        signed = current()
+        await asyncio.to_thread(auth.sign_out_everywhere, signed.user_id, by=signed.actor)
+        return hard_redirect("/api/auth/signout")
+
+    @rx.event
+    @guarded(Permission.TENANT_SWITCH)
+    async def leave_clinic(self):  # type: ignore[no-untyped-def]
+        await asyncio.to_thread(tenancy.switch_out, current())
+        return rx.redirect("/clinics/pick")

@@ -1,0 +1,104 @@
+"""Sign-in: email and password, then the second factor."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from datetime import datetime, timedelta
+from typing import Any
+
+import reflex as rx
+
+from mi_portal.services import auth, clock
+from mi_portal.services.permissions import PUBLIC
+from mi_portal.state.guard import client_info, guarded, hard_redirect
+
+PENDING_FOR = timedelta(minutes=5)
+MAX_CODE_TRIES = 5
+
+
+def _ticket_url(ticket: str, next_path: str) -> str:
+    return f"/api/auth/session?ticket={ticket}&next={next_path}"
+
+
+class SignInState(rx.State):
+    step: str = "password"
+    email: str = ""
+    error: str = ""
+    busy: bool = False
+
+    # Between the password and the code: kept on the server only.
+    _pending_user: uuid.UUID | None = None
+    _pending_until: datetime | None = None
+    _code_tries: int = 0
+
+    def _reset(self) -> None:
+        self._pending_user = None
+        self._pending_until = None
+        self._code_tries = 0
+        self.step = "password"
+
+    @rx.event
+    @guarded(PUBLIC)
+    async def submit_password(self, form_data: dict[str, Any]):  # type: ignore[no-untyped-def]
+        email = str(form_data.get("email", ""))[:254] if isinstance(form_data, dict) else ""
+        password = str(form_data.get("password", "")) if isinstance(form_data, dict) else ""
+        self.email = email
+        self.error = ""
+        if not email.strip() or not password:
+            self.error = "Enter your email and password."
+            return None
+        ip, agent = client_info(self)
+        result = await asyncio.to_thread(
+            auth.check_password, email, password, ip=ip, user_agent=agent
+        )
+        if result.user_id is None:
+            self.error = result.error
+            return None
+        if result.needs_enrolment:
+            ticket = await asyncio.to_thread(
+                auth.start_session, result.user_id, mfa_passed=False, ip=ip, user_agent=agent
+            )
+            self._reset()
+            return hard_redirect(_ticket_url(ticket, "/mfa/enroll"))
+        self._pending_user = result.user_id
+        self._pending_until = clock.now() + PENDING_FOR
+        self._code_tries = 0
+        self.step = "code"
+        return None
+
+    @rx.event
+    @guarded(PUBLIC)
+    async def submit_code(self, form_data: dict[str, Any]):  # type: ignore[no-untyped-def]
+        code = str(form_data.get("code", ""))[:64] if isinstance(form_data, dict) else ""
+        self.error = ""
+        user_id = self._pending_user
+        if user_id is None or self._pending_until is None or self._pending_until < clock.now():
+            self._reset()
+            self.error = "That took too long. Sign in again."
+            return None
+        ip, agent = client_info(self)
+        ok = await asyncio.to_thread(
+            auth.check_second_factor, user_id, code, ip=ip, user_agent=agent
+        )
+        if not ok:
+            self._code_tries += 1
+            if self._code_tries >= MAX_CODE_TRIES:
+                self._reset()
+                self.error = "Too many wrong codes. Sign in again."
+            else:
+                self.error = (
+                    "That code is not valid. Use the current code from your app or a recovery code."
+                )
+            return None
+        ticket = await asyncio.to_thread(
+            auth.start_session, user_id, mfa_passed=True, ip=ip, user_agent=agent
+        )
+        self._reset()
+        return hard_redirect(_ticket_url(ticket, "/"))
+
+    @rx.event
+    @guarded(PUBLIC)
+    async def start_over(self) -> None:
+        self._reset()
+        self.error = ""

@@ -1,0 +1,104 @@
+"""Users and memberships of the clinic the user works in."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import asdict
+from typing import Any
+
+import reflex as rx
+
+from mi_portal.models import CLINIC_ROLES
+from mi_portal.services import users
+from mi_portal.services.actor import NotFound, PermissionDenied
+from mi_portal.services.permissions import PUBLIC, Permission
+from mi_portal.state.guard import current, guarded
+
+ROLE_CHOICES = sorted(r.value for r in CLINIC_ROLES)
+
+
+class UsersState(rx.State):
+    members: list[dict[str, str | bool]] = []
+    error: str = ""
+    notice: str = ""
+    invite_link: str = ""
+
+    async def _reload(self) -> None:
+        rows = await asyncio.to_thread(users.list_members, current().actor)
+        self.members = [asdict(r) for r in rows]
+
+    @rx.event
+    @guarded(Permission.USERS_MANAGE)
+    async def load(self) -> None:
+        self.error = self.notice = self.invite_link = ""
+        await self._reload()
+
+    async def _apply(self, action, success: str) -> None:  # type: ignore[no-untyped-def]
+        self.error = self.notice = ""
+        try:
+            await asyncio.to_thread(action)
+        except NotFound:
+            self.error = "That member was not found."
+        except PermissionDenied:
+            self.error = "You cannot make that change."
+        except ValueError as exc:
+            self.error = str(exc)
+        else:
+            self.notice = success
+        await self._reload()
+
+    @rx.event
+    @guarded(Permission.USERS_MANAGE)
+    async def invite(self, form_data: dict[str, Any]) -> None:
+        data = form_data if isinstance(form_data, dict) else {}
+        self.invite_link = ""
+        token_box: list[str | None] = []
+
+        def run() -> None:
+            token_box.append(
+                users.invite(
+                    current_actor,
+                    email=str(data.get("email", "")),
+                    full_name=str(data.get("full_name", "")),
+                    role=str(data.get("role", "")),
+                )
+            )
+
+        current_actor = current().actor
+        await self._apply(run, "Invitation created.")
+        if token_box and token_box[0]:
+            self.invite_link = f"/invite?token={token_box[0]}"
+
+    @rx.event
+    @guarded(Permission.USERS_MANAGE)
+    async def change_role(self, membership_id: str, role: str) -> None:
+        actor = current().actor
+        await self._apply(lambda: users.change_role(actor, membership_id, role), "Role changed.")
+
+    @rx.event
+    @guarded(Permission.USERS_MANAGE)
+    async def set_active(self, membership_id: str, active: bool) -> None:
+        actor = current().actor
+        await self._apply(
+            lambda: users.set_member_active(actor, membership_id, active is True),
+            "Access restored." if active is True else "Access disabled.",
+        )
+
+
+class AcceptInviteState(rx.State):
+    """An invited person sets their first password (public: the link is the credential)."""
+
+    problems: list[str] = []
+    done: bool = False
+
+    @rx.event
+    @guarded(PUBLIC)
+    async def accept(self, form_data: dict[str, Any]) -> None:
+        data = form_data if isinstance(form_data, dict) else {}
+        token = str(self.router.url.query_parameters.get("token", ""))
+        password, repeat = str(data.get("password", "")), str(data.get("repeat", ""))
+        if password != repeat:
+            self.problems = ["The two passwords are not the same."]
+            return
+        self.problems = await asyncio.to_thread(users.accept_invite, token, password)
+        self.done = not self.problems
