@@ -36,6 +36,49 @@ def _secret_key(data_dir: Path) -> str:
 
 
 @dataclass(frozen=True)
+class OidcProvider:
+    """One single-sign-on provider: for one clinic (``scope`` = its slug) or for platform staff."""
+
+    name: str
+    label: str
+    issuer: str
+    client_id: str
+    client_secret: str
+    scope: str  # a clinic slug, or "platform"
+
+    @property
+    def metadata_url(self) -> str:
+        return self.issuer.rstrip("/") + "/.well-known/openid-configuration"
+
+
+def _oidc_providers() -> tuple[OidcProvider, ...]:
+    """``MI_OIDC_PROVIDERS=a,b`` then ``MI_OIDC_A_ISSUER``, ``_CLIENT_ID``, ``_CLIENT_SECRET``,
+    ``_SCOPE`` (clinic slug or ``platform``) and optional ``_LABEL`` for each name."""
+    providers = []
+    for raw in os.environ.get("MI_OIDC_PROVIDERS", "").split(","):
+        name = raw.strip().lower()
+        if not name:
+            continue
+        prefix = f"MI_OIDC_{name.upper().replace('-', '_')}_"
+        try:
+            providers.append(
+                OidcProvider(
+                    name=name,
+                    label=os.environ.get(prefix + "LABEL", name.title()),
+                    issuer=os.environ[prefix + "ISSUER"],
+                    client_id=os.environ[prefix + "CLIENT_ID"],
+                    client_secret=os.environ[prefix + "CLIENT_SECRET"],
+                    scope=os.environ.get(prefix + "SCOPE", "platform"),
+                )
+            )
+        except KeyError as exc:
+            raise RuntimeError(
+                f"single sign-on provider {name!r} is missing {exc.args[0]}"
+            ) from None
+    return tuple(providers)
+
+
+@dataclass(frozen=True)
 class Settings:
     """Everything the app can be configured with."""
 
@@ -46,6 +89,7 @@ class Settings:
     secret_key: str
     frontend_origin: str
     app_env: str
+    oidc_providers: tuple[OidcProvider, ...] = ()
 
     @property
     def is_postgres(self) -> bool:
@@ -68,6 +112,7 @@ def get_settings() -> Settings:
         secret_key=_secret_key(data_dir),
         frontend_origin=os.environ.get("MI_FRONTEND_ORIGIN", "http://localhost:3000"),
         app_env=os.environ.get("MI_ENV", "dev"),
+        oidc_providers=_oidc_providers(),
     )
 
 

@@ -13,10 +13,11 @@ from mi_portal.state.clinics import ClinicPickerState
 from mi_portal.state.mfa import MfaState
 from mi_portal.state.overview import OverviewState
 from mi_portal.state.session import SessionState
+from mi_portal.state.signin import SignInState
 from mi_portal.state.users import UsersState
 
 app = rx.App(api_transformer=api_app)
-app.add_page(signin, route="/signin", title="Sign in — MI Portal")
+app.add_page(signin, route="/signin", title="Sign in — MI Portal", on_load=SignInState.load)
 app.add_page(
     mfa_enroll, route="/mfa/enroll", title="Two-step sign-in — MI Portal", on_load=MfaState.start
 )

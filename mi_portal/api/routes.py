@@ -5,10 +5,13 @@ from __future__ import annotations
 import asyncio
 
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.middleware.sessions import SessionMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
+from mi_portal.config import get_settings
 from mi_portal.services import auth
 from mi_portal.services.health import database_ok
 from mi_portal.services.permissions import PUBLIC, declare
@@ -39,7 +42,11 @@ async def session_from_ticket(request: Request) -> Response:
     token = await asyncio.to_thread(auth.redeem_ticket, ticket) if ticket else None
     if token is None:
         return RedirectResponse("/signin", status_code=303)
-    response = RedirectResponse(next_path, status_code=303)
+    return set_session_cookie(request, RedirectResponse(next_path, status_code=303), token)
+
+
+def set_session_cookie(request: Request, response: Response, token: str) -> Response:
+    """The only place the session cookie is written: HttpOnly, SameSite=Lax, Secure on https."""
     response.set_cookie(
         SESSION_COOKIE,
         token,
@@ -64,10 +71,34 @@ async def sign_out(request: Request) -> Response:
     return response
 
 
-api_app = Starlette(
-    routes=[
+def _routes() -> list[Route]:
+    from mi_portal.api.oidc import oidc_callback, oidc_login
+
+    return [
         Route("/api/health", health, methods=["GET"]),
         Route("/api/auth/session", session_from_ticket, methods=["GET"]),
         Route("/api/auth/signout", sign_out, methods=["GET", "POST"]),
+        Route("/api/auth/oidc/{name}/login", oidc_login, methods=["GET"]),
+        Route("/api/auth/oidc/{name}/callback", oidc_callback, methods=["GET"]),
     ]
-)
+
+
+def build_api_app() -> Starlette:
+    settings = get_settings()
+    return Starlette(
+        routes=_routes(),
+        middleware=[
+            # Holds Authlib's state, nonce and PKCE verifier during the single-sign-on round trip.
+            Middleware(
+                SessionMiddleware,
+                secret_key=settings.secret_key,
+                session_cookie="mi_oidc",
+                max_age=600,
+                same_site="lax",
+                https_only=settings.frontend_origin.startswith("https://"),
+            )
+        ],
+    )
+
+
+api_app = build_api_app()

@@ -122,7 +122,9 @@ def audit_page() -> rx.Component:
                 disabled=AuditState.page == 0,
             ),
             rx.text(AuditState.page_label, size="2", id="audit-count"),
-            rx.button("Next", variant="soft", on_click=AuditState.next_page),
+            rx.button(
+                "Next", variant="soft", on_click=AuditState.next_page, disabled=~AuditState.has_next
+            ),
             align="center",
             spacing="3",
         ),

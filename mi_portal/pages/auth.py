@@ -76,16 +76,75 @@ def _code_form() -> rx.Component:
     )
 
 
+def _sso_buttons() -> rx.Component:
+    return rx.cond(
+        SignInState.providers.length() > 0,  # type: ignore[attr-defined]
+        rx.vstack(
+            rx.hstack(
+                rx.separator(size="4"),
+                rx.text("or", size="1", color_scheme="gray"),
+                rx.separator(size="4"),
+                align="center",
+                width="100%",
+            ),
+            rx.foreach(
+                SignInState.providers,
+                lambda p: rx.button(
+                    "Sign in with ",
+                    p["label"],
+                    variant="outline",
+                    width="100%",
+                    class_name="sso-button",
+                    on_click=SignInState.start_sso(p["name"]),
+                ),
+            ),
+            width="100%",
+            spacing="2",
+        ),
+    )
+
+
 def signin() -> rx.Component:
     return public_frame(
         rx.heading("Sign in", size="6"),
-        rx.cond(SignInState.step == "code", _code_form(), _password_form()),
+        rx.cond(
+            SignInState.step == "code", _code_form(), rx.fragment(_password_form(), _sso_buttons())
+        ),
+    )
+
+
+def _verify_form() -> rx.Component:
+    return rx.form(
+        rx.vstack(
+            rx.text(
+                "Enter the 6-digit code from your authenticator app, or a recovery code.", size="2"
+            ),
+            rx.input(
+                id="code", name="code", auto_complete="one-time-code", required=True, width="100%"
+            ),
+            error_callout(MfaState.error),
+            rx.button("Verify", type="submit", width="100%", id="mfa-verify"),
+            spacing="2",
+            width="100%",
+        ),
+        on_submit=MfaState.verify,
+        reset_on_submit=True,
+        width="100%",
     )
 
 
 def mfa_enroll() -> rx.Component:
     return public_frame(
-        rx.heading("Set up two-step sign-in", size="6"),
+        rx.heading(
+            rx.cond(MfaState.mode == "verify", "Two-step sign-in", "Set up two-step sign-in"),
+            size="6",
+        ),
+        rx.cond(MfaState.mode == "verify", _verify_form(), _enrol_steps()),
+    )
+
+
+def _enrol_steps() -> rx.Component:
+    return rx.fragment(
         rx.cond(
             MfaState.recovery_codes.length() > 0,  # type: ignore[attr-defined]
             rx.vstack(

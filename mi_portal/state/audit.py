@@ -114,6 +114,10 @@ class AuditState(rx.State):
         return rx.download(data=data, filename=f"audit-{stamp}.csv")
 
     @rx.var
+    def has_next(self) -> bool:
+        return (self.page + 1) * PAGE_SIZE < self.total
+
+    @rx.var
     def page_label(self) -> str:
         if self.total == 0:
             return "No events"

@@ -13,6 +13,9 @@ from mi_portal.state.guard import client_info, current, guarded
 
 
 class MfaState(rx.State):
+    # "enrol" (first time) or "verify" (enrolled, but this session has no second factor yet,
+    # e.g. after single sign-on without MFA at the provider).
+    mode: str = "enrol"
     otpauth_uri: str = ""
     manual_key: str = ""
     recovery_codes: list[str] = []
@@ -27,8 +30,10 @@ class MfaState(rx.State):
         if not signed.needs_enrolment and signed.mfa_passed:
             return rx.redirect("/")
         if not signed.needs_enrolment:
-            # Enrolled but this session has not passed the second factor: sign in again.
-            return rx.redirect("/signin")
+            self.mode = "verify"
+            self.error = ""
+            return None
+        self.mode = "enrol"
         self._secret = auth.new_totp_secret()
         self.manual_key = " ".join(self._secret[i : i + 4] for i in range(0, len(self._secret), 4))
         self.otpauth_uri = auth.provisioning_uri(self._secret, signed.email)
@@ -57,3 +62,21 @@ class MfaState(rx.State):
         self._secret = ""
         self.otpauth_uri = self.manual_key = self.error = ""
         self.recovery_codes = codes
+
+    @rx.event
+    @guarded(Permission.SELF, before_mfa=True)
+    async def verify(self, form_data: dict[str, Any]):  # type: ignore[no-untyped-def]
+        signed = current()
+        code = str(form_data.get("code", ""))[:64] if isinstance(form_data, dict) else ""
+        if signed.needs_enrolment:
+            return rx.redirect("/mfa/enroll")
+        ip, agent = client_info(self)
+        if not await asyncio.to_thread(
+            auth.check_second_factor, signed.user_id, code, ip=ip, user_agent=agent
+        ):
+            self.error = (
+                "That code is not valid. Use the current code from your app or a recovery code."
+            )
+            return None
+        await asyncio.to_thread(auth.mark_mfa_passed, signed.session_id)
+        return rx.redirect("/")

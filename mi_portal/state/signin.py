@@ -9,6 +9,7 @@ from typing import Any
 
 import reflex as rx
 
+from mi_portal.config import get_settings
 from mi_portal.services import auth, clock
 from mi_portal.services.permissions import PUBLIC
 from mi_portal.state.guard import client_info, guarded, hard_redirect
@@ -21,7 +22,16 @@ def _ticket_url(ticket: str, next_path: str) -> str:
     return f"/api/auth/session?ticket={ticket}&next={next_path}"
 
 
+SSO_ERRORS = {
+    "invalid": "Single sign-on did not complete. Please try again.",
+    "refused": "This account cannot sign in with single sign-on here. Ask your clinic's owner.",
+    "unavailable": "The single sign-on provider cannot be reached right now.",
+    "unknown": "That single sign-on provider is not configured.",
+}
+
+
 class SignInState(rx.State):
+    providers: list[dict[str, str]] = []
     step: str = "password"
     email: str = ""
     error: str = ""
@@ -32,11 +42,32 @@ class SignInState(rx.State):
     _pending_until: datetime | None = None
     _code_tries: int = 0
 
-    def _reset(self) -> None:
+    def _reset(self, *, forget_email: bool = False) -> None:
+        if forget_email:
+            self.email = ""
         self._pending_user = None
         self._pending_until = None
         self._code_tries = 0
         self.step = "password"
+
+    @rx.event
+    @guarded(PUBLIC)
+    async def load(self) -> None:
+        """Single-sign-on buttons (names and labels only) and any error from the round trip."""
+        self.providers = [{"name": p.name, "label": p.label} for p in get_settings().oidc_providers]
+        code = str(self.router.url.query_parameters.get("sso_error", ""))
+        if code:
+            self.error = SSO_ERRORS.get(code, SSO_ERRORS["invalid"])
+
+    @rx.event
+    @guarded(PUBLIC)
+    async def start_sso(self, name: str):  # type: ignore[no-untyped-def]
+        """Leave for the provider (a full page load: the round trip runs over HTTP routes)."""
+        known = {p.name for p in get_settings().oidc_providers}
+        if name not in known:
+            self.error = SSO_ERRORS["unknown"]
+            return None
+        return hard_redirect(f"/api/auth/oidc/{name}/login")
 
     @rx.event
     @guarded(PUBLIC)
@@ -59,7 +90,7 @@ class SignInState(rx.State):
             ticket = await asyncio.to_thread(
                 auth.start_session, result.user_id, mfa_passed=False, ip=ip, user_agent=agent
             )
-            self._reset()
+            self._reset(forget_email=True)
             return hard_redirect(_ticket_url(ticket, "/mfa/enroll"))
         self._pending_user = result.user_id
         self._pending_until = clock.now() + PENDING_FOR
@@ -94,7 +125,7 @@ class SignInState(rx.State):
         ticket = await asyncio.to_thread(
             auth.start_session, user_id, mfa_passed=True, ip=ip, user_agent=agent
         )
-        self._reset()
+        self._reset(forget_email=True)
         return hard_redirect(_ticket_url(ticket, "/"))
 
     @rx.event

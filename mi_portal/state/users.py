@@ -8,6 +8,7 @@ from typing import Any
 
 import reflex as rx
 
+from mi_portal.config import get_settings
 from mi_portal.models import CLINIC_ROLES
 from mi_portal.services import users
 from mi_portal.services.actor import NotFound, PermissionDenied
@@ -67,7 +68,8 @@ class UsersState(rx.State):
         current_actor = current().actor
         await self._apply(run, "Invitation created.")
         if token_box and token_box[0]:
-            self.invite_link = f"/invite?token={token_box[0]}"
+            origin = get_settings().frontend_origin.rstrip("/")
+            self.invite_link = f"{origin}/invite?token={token_box[0]}"
 
     @rx.event
     @guarded(Permission.USERS_MANAGE)

@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import loud_skip
+from tests.oidc_provider import Provider, RunningProvider
 
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = os.environ.get("MI_CHROMIUM", "/usr/bin/chromium")
@@ -45,6 +46,7 @@ class RunningApp:
     url: str
     env: dict[str, str]
     data_dir: Path
+    idp: Provider
 
     def cli(self, *args: str) -> str:
         result = subprocess.run(
@@ -74,7 +76,21 @@ def app_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningApp]
     }
     for key in ("MI_DATABASE_URL", "MI_ADMIN_DATABASE_URL", "MI_STORAGE"):
         env.pop(key, None)
-    app = RunningApp(url=f"http://localhost:{port}", env=env, data_dir=data)
+    # A real OpenID Connect provider on loopback, configured for one clinic.
+    idp_runner = RunningProvider(Provider())
+    idp = idp_runner.__enter__()
+    idp.redirect_uris.add(f"http://localhost:{port}/api/auth/oidc/lakeside/callback")
+    env.update(
+        {
+            "MI_OIDC_PROVIDERS": "lakeside",
+            "MI_OIDC_LAKESIDE_LABEL": "Lakeside SSO",
+            "MI_OIDC_LAKESIDE_ISSUER": idp.issuer,
+            "MI_OIDC_LAKESIDE_CLIENT_ID": idp.client_id,
+            "MI_OIDC_LAKESIDE_CLIENT_SECRET": idp.client_secret,
+            "MI_OIDC_LAKESIDE_SCOPE": "lakeside-derm",
+        }
+    )
+    app = RunningApp(url=f"http://localhost:{port}", env=env, data_dir=data, idp=idp)
     app.cli("db", "upgrade")
     app.cli("seed", "--cases-per-clinic", "7", "--quiet")
     log_path = data / "server.log"
@@ -115,6 +131,7 @@ def app_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningApp]
             time.sleep(1)
         yield app
     finally:
+        idp_runner.__exit__(None, None, None)
         os.killpg(proc.pid, signal.SIGTERM)
         try:
             proc.wait(timeout=30)

@@ -87,13 +87,14 @@ def test_new_user_is_sent_to_enrolment_first(page, app_server: RunningApp, tmp_p
     page.locator("#invite-submit").click()
     link = page.locator("#invite-link")
     expect(link).to_be_visible(timeout=20_000)
-    invite_path = link.inner_text()
+    invite_url = link.inner_text()
+    assert invite_url.startswith("http")
     expect(page.locator(".member-row", has_text="nia@lakeside-derm.test")).to_contain_text(
         "invited"
     )
     save_screenshot(page, "users", tmp_path)
     page.context.clear_cookies()
-    page.goto(app_server.url + invite_path)
+    page.goto(app_server.url + "/invite?" + invite_url.split("?", 1)[1])
     page.locator("#new-password").fill("password123")
     page.locator("#repeat-password").fill("password123")
     page.get_by_role("button", name="Set password").click()
@@ -118,3 +119,20 @@ def test_new_user_is_sent_to_enrolment_first(page, app_server: RunningApp, tmp_p
     page.locator("#mfa-continue").click()
     expect(page.locator(".clinic-card")).to_have_count(1, timeout=20_000)
     assert DEMO_PASSWORD and demo_totp_secret("x")
+
+
+def test_single_sign_on_through_the_loopback_provider(page, app_server: RunningApp) -> None:  # type: ignore[no-untyped-def]
+    app_server.idp.login_email = "manager@lakeside-derm.test"
+    app_server.idp.amr = ["pwd", "otp"]
+    page.goto(app_server.url + "/signin")
+    page.get_by_role("button", name="Sign in with Lakeside SSO").click()
+    expect(page.locator("#current-clinic")).to_have_text("Lakeside Dermatology", timeout=30_000)
+    expect(page.locator("#user-menu")).to_contain_text("Lakeside Manager")
+    # A stranger to the portal gets a clear refusal and no account.
+    page.context.clear_cookies()
+    app_server.idp.login_email = "stranger@example.org"
+    page.goto(app_server.url + "/signin")
+    page.get_by_role("button", name="Sign in with Lakeside SSO").click()
+    expect(page.locator("#form-error")).to_contain_text(
+        "cannot sign in with single sign-on", timeout=30_000
+    )

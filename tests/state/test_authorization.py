@@ -33,6 +33,10 @@ PUBLIC_ALLOWED = {
     "SignInState.submit_password",  # the sign-in form itself
     "SignInState.submit_code",  # second step; only for a password-verified pending user
     "SignInState.start_over",
+    "SignInState.load",  # provider names and labels only
+    "SignInState.start_sso",  # sends the browser to a configured provider only
+    "route:/api/auth/oidc/{name}/login",  # starts the provider round trip
+    "route:/api/auth/oidc/{name}/callback",  # validates the ID token before anything else
     "AcceptInviteState.accept",  # the one-time invitation token is the credential
     "route:/api/health",
     "route:/api/auth/session",  # exchanges a one-time ticket for the cookie
@@ -212,7 +216,7 @@ def test_matrix(
         assert _is_redirect_to(result, "/signin") and not denied
         return
     if persona == "password_only":
-        before_mfa = fn.__qualname__.split(".")[-1] in ("start", "confirm", "sign_out")
+        before_mfa = fn.__qualname__.split(".")[-1] in ("start", "confirm", "verify", "sign_out")
         if not before_mfa:
             assert _is_redirect_to(result, "/mfa/enroll") and not denied
         return
