@@ -7,9 +7,11 @@ from mi_portal.pages.audit import audit_page
 from mi_portal.pages.auth import accept_invite, mfa_enroll, signin
 from mi_portal.pages.clinics import clinic_picker
 from mi_portal.pages.index import index
+from mi_portal.pages.intake import clinic_consult, directory_consult
 from mi_portal.pages.users import users_page
 from mi_portal.state.audit import AuditState
 from mi_portal.state.clinics import ClinicPickerState
+from mi_portal.state.intake import IntakeState
 from mi_portal.state.mfa import MfaState
 from mi_portal.state.overview import OverviewState
 from mi_portal.state.session import SessionState
@@ -22,6 +24,12 @@ app.add_page(
     mfa_enroll, route="/mfa/enroll", title="Two-step sign-in — MI Portal", on_load=MfaState.start
 )
 app.add_page(accept_invite, route="/invite", title="Choose your password — MI Portal")
+app.add_page(
+    clinic_consult, route="/c/[slug]/consult", title="Photo consultation", on_load=IntakeState.load
+)
+app.add_page(
+    directory_consult, route="/consult", title="Photo consultation", on_load=IntakeState.load
+)
 app.add_page(
     index,
     route="/",

@@ -72,6 +72,7 @@ async def sign_out(request: Request) -> Response:
 
 
 def _routes() -> list[Route]:
+    from mi_portal.api.objects import signed_object
     from mi_portal.api.oidc import oidc_callback, oidc_login
 
     return [
@@ -80,6 +81,7 @@ def _routes() -> list[Route]:
         Route("/api/auth/signout", sign_out, methods=["GET", "POST"]),
         Route("/api/auth/oidc/{name}/login", oidc_login, methods=["GET"]),
         Route("/api/auth/oidc/{name}/callback", oidc_callback, methods=["GET"]),
+        Route("/api/objects/{key:path}", signed_object, methods=["GET"]),
     ]
 
 

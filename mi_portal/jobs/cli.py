@@ -68,6 +68,61 @@ def _audit(args: argparse.Namespace) -> int:
     return 1 if broken else 0
 
 
+def _storage(args: argparse.Namespace) -> int:
+    from datetime import timedelta
+
+    from mi_portal.services.storage_check import check
+
+    report = check(remove_orphans=args.remove_orphans, grace=timedelta(hours=args.grace_hours))
+    console.print(f"{report.objects} objects, {report.rows} rendition rows")
+    for key in report.orphan_objects:
+        state = (
+            "removed"
+            if key in report.removed
+            else "kept (within grace period)"
+            if args.remove_orphans
+            else ""
+        )
+        console.print(f"object without row: {key} {state}".rstrip())
+    for key in report.missing_objects:
+        console.print(f"[red]row without object[/red]: {key}")
+    if not report.orphan_objects and not report.missing_objects:
+        console.print("storage and database agree")
+    return 1 if report.missing_objects else 0
+
+
+def _images(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from mi_portal.services.images import ImageRejected, process_image
+
+    out = Path(args.out) if args.out else None
+    if out:
+        out.mkdir(parents=True, exist_ok=True)
+    rejected = 0
+    for name in args.files:
+        path = Path(name)
+        try:
+            processed = process_image(path.read_bytes(), path.name)
+        except ImageRejected as exc:
+            rejected += 1
+            console.print(f"[red]rejected[/red]  {name}: {exc.reason}")
+            continue
+        except OSError as exc:
+            rejected += 1
+            console.print(f"[red]rejected[/red]  {name}: cannot read the file ({exc.strerror})")
+            continue
+        sizes = ", ".join(f"{r.kind} {r.width}x{r.height}" for r in processed.renditions)
+        console.print(
+            f"[green]accepted[/green]  {name}: {processed.source_format}; {sizes}; sha256 {processed.original.sha256[:16]}…"
+        )
+        if out:
+            stem = path.stem or "photo"
+            for r in processed.renditions:
+                (out / f"{stem}.{r.kind}.jpg").write_bytes(r.data)
+    return 1 if rejected else 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="mi-portal", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -92,6 +147,22 @@ def build_parser() -> argparse.ArgumentParser:
     )
     verify.add_argument("--tenant", metavar="SLUG", help="only this clinic's chain")
     au.set_defaults(func=_audit)
+
+    st = sub.add_parser("storage", help="blob store tools")
+    st_sub = st.add_subparsers(dest="storage_command", required=True)
+    chk = st_sub.add_parser("check", help="objects without rows and rows without objects")
+    chk.add_argument(
+        "--remove-orphans", action="store_true", help="delete objects no row points at"
+    )
+    chk.add_argument("--grace-hours", type=float, default=24.0, help="never remove younger orphans")
+    st.set_defaults(func=_storage)
+
+    im = sub.add_parser("images", help="health-image pipeline tools")
+    im_sub = im.add_subparsers(dest="images_command", required=True)
+    ins = im_sub.add_parser("inspect", help="run the intake pipeline on files")
+    ins.add_argument("files", nargs="+", metavar="FILE")
+    ins.add_argument("--out", metavar="DIR", help="write the renditions here")
+    im.set_defaults(func=_images)
     return parser
 
 

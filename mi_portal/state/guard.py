@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import functools
+import inspect
 import json
 from collections.abc import Callable
 from http.cookies import SimpleCookie
@@ -70,6 +71,20 @@ def guarded(
     """
 
     def wrap(fn: Callable[..., Any]) -> Callable[..., Any]:
+        if inspect.isasyncgenfunction(fn):
+            # Handlers that stream updates (yield) are only allowed where no sign-in is needed:
+            # a context variable cannot safely carry the signed-in user across their yields.
+            if permission != PUBLIC:
+                raise TypeError(f"{fn.__qualname__}: a guarded handler cannot yield")
+
+            @functools.wraps(fn)
+            async def public_stream(self: rx.State, *args: Any, **kwargs: Any) -> Any:
+                async for update in fn(self, *args, **kwargs):
+                    yield update
+
+            declare(PUBLIC)(public_stream)
+            return public_stream
+
         @functools.wraps(fn)
         async def handler(self: rx.State, *args: Any, **kwargs: Any) -> Any:
             if permission == PUBLIC:

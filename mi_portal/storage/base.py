@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import datetime
 from typing import Protocol
 
 
 class ObjectMissing(KeyError):
     """No object is stored under the key."""
+
+
+class StorageUnavailable(RuntimeError):
+    """The store could not be reached or refused the operation."""
 
 
 class BlobStore(Protocol):
@@ -20,3 +25,11 @@ class BlobStore(Protocol):
     def exists(self, key: str) -> bool: ...
 
     def keys(self, prefix: str = "") -> Iterator[str]: ...
+
+    def listing(self, prefix: str = "") -> Iterator[tuple[str, datetime]]: ...
+
+    def signed_url(
+        self, key: str, *, expires_in: int, filename: str | None = None, viewer: str = ""
+    ) -> str:
+        """A short-lived URL the browser can GET (issued only after a permission check)."""
+        ...

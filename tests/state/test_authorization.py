@@ -38,6 +38,13 @@ PUBLIC_ALLOWED = {
     "route:/api/auth/oidc/{name}/login",  # starts the provider round trip
     "route:/api/auth/oidc/{name}/callback",  # validates the ID token before anything else
     "AcceptInviteState.accept",  # the one-time invitation token is the credential
+    # Public intake: patients have no account. These only fill the form of this browser tab and
+    # create new cases; they read nothing back but public clinic names.
+    "IntakeState.load",
+    "IntakeState.update_field",
+    "IntakeState.update_answer",
+    "IntakeState.toggle_clinic",
+    "IntakeState.submit",
     "route:/api/health",
     "route:/api/auth/session",  # exchanges a one-time ticket for the cookie
     "route:/api/auth/signout",

@@ -1,0 +1,329 @@
+"""Patient intake: validate, store photos (verified), then commit one case per chosen clinic.
+
+A case is reported successful only after the database commit references objects whose
+checksums were verified after writing. On any failure nothing is left behind: rows already
+committed for other chosen clinics are removed and every written object is deleted (objects a
+failing store cannot delete are found later by ``mi-portal storage check``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import re
+import uuid
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from typing import Any
+
+from sqlalchemy import delete
+from sqlmodel import col, select
+
+from mi_portal.db import platform_session, tenant_session
+from mi_portal.models import (
+    ConsentKind,
+    ConsentRecord,
+    ImageRendition,
+    Patient,
+    Submission,
+    SubmissionImage,
+    Tenant,
+    uuid7,
+)
+from mi_portal.services import audit, clock
+from mi_portal.services.images import ProcessedImage
+from mi_portal.storage import BlobStore, get_store
+
+log = logging.getLogger(__name__)
+
+MIN_AGE = 16
+MAX_CLINICS = 5
+MAX_PHOTOS = 6
+CONSENT_TEXT_VERSION = "2026-01"
+CONCERN_AREAS = {
+    "acne": "Acne",
+    "pigmentation": "Pigmentation or dark spots",
+    "rosacea": "Redness or rosacea",
+    "scarring": "Scars",
+    "hair_loss": "Hair loss",
+    "body_contour": "Body contour",
+    "teeth": "Teeth and smile",
+    "other": "Something else",
+}
+QUESTIONS = {
+    "how_long": "How long have you had this concern?",
+    "previous_treatment": "Have you had any treatment for it before?",
+    "goal": "What would you like to achieve?",
+}
+_EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]{2,}$")
+_PHONE = re.compile(r"^\+?[0-9 ()\-.]{7,24}$")
+
+
+class IntakeInvalid(ValueError):
+    """What the patient typed needs correcting; ``errors`` maps field → message."""
+
+    def __init__(self, errors: dict[str, str]) -> None:
+        super().__init__("; ".join(f"{k}: {v}" for k, v in errors.items()))
+        self.errors = errors
+
+
+class IntakeFailed(RuntimeError):
+    """Storage or database trouble: nothing was kept; the patient may try again."""
+
+
+@dataclass
+class IntakeForm:
+    full_name: str = ""
+    email: str = ""
+    phone: str = ""
+    date_of_birth: str = ""
+    concern_area: str = ""
+    answers: dict[str, str] = field(default_factory=dict)
+    privacy_ack: bool = False
+    sms_opt_in: bool = False
+    marketing_opt_in: bool = False
+
+
+def age_on(born: date, today: date) -> int:
+    return today.year - born.year - ((today.month, today.day) < (born.month, born.day))
+
+
+def validate(
+    form: IntakeForm, *, photo_count: int, today: date | None = None
+) -> tuple[date, dict[str, str]]:
+    """Check the form; returns the date of birth. Raises ``IntakeInvalid`` with per-field messages."""
+    today = today or clock.now().date()
+    errors: dict[str, str] = {}
+    if not form.full_name.strip():
+        errors["full_name"] = "Enter your name."
+    elif len(form.full_name) > 200:
+        errors["full_name"] = "Use at most 200 characters."
+    if not _EMAIL.match(form.email.strip()) or len(form.email) > 254:
+        errors["email"] = "Enter an email address like name@example.com."
+    if form.phone.strip() and not _PHONE.match(form.phone.strip()):
+        errors["phone"] = "Enter a phone number with digits, e.g. +1 555 0100 200."
+    if form.sms_opt_in and not form.phone.strip():
+        errors["phone"] = "Enter a phone number to receive text messages."
+    born = date.min
+    try:
+        born = date.fromisoformat(form.date_of_birth.strip())
+        if born > today or born.year < 1900:
+            raise ValueError
+    except ValueError:
+        errors["date_of_birth"] = "Enter your date of birth."
+    else:
+        if age_on(born, today) < MIN_AGE:
+            errors["date_of_birth"] = (
+                f"Sorry, you must be at least {MIN_AGE} to use this service. Nothing you entered has been kept."
+            )
+    if form.concern_area not in CONCERN_AREAS:
+        errors["concern_area"] = "Choose what the photos are about."
+    answers = {
+        k: str(v).strip()[:1000]
+        for k, v in form.answers.items()
+        if k in QUESTIONS and str(v).strip()
+    }
+    if not form.privacy_ack:
+        errors["privacy_ack"] = "Please confirm you have read the privacy policy."
+    if photo_count < 1:
+        errors["photos"] = "Add at least one photo."
+    elif photo_count > MAX_PHOTOS:
+        errors["photos"] = f"Add at most {MAX_PHOTOS} photos."
+    if errors:
+        raise IntakeInvalid(errors)
+    return born, answers
+
+
+@dataclass(frozen=True)
+class Receipt:
+    clinic_name: str
+    reference: str
+
+
+def public_clinics() -> list[tuple[str, str]]:
+    """(slug, name) of every active clinic, for the public directory."""
+    with platform_session() as session:
+        return [
+            (t.slug, t.name)
+            for t in session.exec(select(Tenant).where(Tenant.active).order_by(Tenant.name))
+        ]
+
+
+def _tenants(slugs: list[str]) -> list[Tenant]:
+    wanted = list(dict.fromkeys(s for s in slugs if isinstance(s, str)))
+    if not wanted:
+        raise IntakeInvalid({"clinics": "Choose at least one clinic."})
+    if len(wanted) > MAX_CLINICS:
+        raise IntakeInvalid({"clinics": f"Choose at most {MAX_CLINICS} clinics."})
+    with platform_session() as session:
+        tenants = list(
+            session.exec(select(Tenant).where(col(Tenant.slug).in_(wanted), Tenant.active))
+        )
+    if len(tenants) != len(wanted):
+        raise IntakeInvalid({"clinics": "One of the chosen clinics is not available."})
+    return sorted(tenants, key=lambda t: wanted.index(t.slug))
+
+
+def _write_verified(store: BlobStore, key: str, data: bytes) -> None:
+    store.put(key, data, content_type="image/jpeg")
+    if hashlib.sha256(store.get(key)).hexdigest() != hashlib.sha256(data).hexdigest():
+        raise IntakeFailed("stored object does not match what was written")
+
+
+def submit(
+    *,
+    clinic_slugs: list[str],
+    form: IntakeForm,
+    photos: list[ProcessedImage],
+    ip: str | None,
+    user_agent: str | None,
+    source: str,
+    store: BlobStore | None = None,
+) -> list[Receipt]:
+    """Create one independent case per chosen clinic, or nothing at all."""
+    born, answers = validate(form, photo_count=len(photos))
+    tenants = _tenants(clinic_slugs)
+    store = store or get_store()
+    written: list[str] = []
+    committed: list[tuple[uuid.UUID, uuid.UUID, uuid.UUID]] = []  # tenant, patient, submission
+    receipts: list[Receipt] = []
+    try:
+        for tenant in tenants:
+            # Each clinic gets its own patient, case, image rows and stored objects: no shared id.
+            keys: list[list[tuple[str, Any]]] = []
+            for photo in photos:
+                photo_keys = []
+                for rendition in photo.renditions:
+                    key = f"{tenant.id}/{uuid.uuid4().hex}/{rendition.kind}.jpg"
+                    written.append(key)
+                    _write_verified(store, key, rendition.data)
+                    photo_keys.append((key, rendition))
+                keys.append(photo_keys)
+            now = clock.now()
+            with tenant_session(tenant.id) as session:
+                patient = Patient(
+                    id=uuid7(),
+                    full_name=form.full_name.strip(),
+                    email=form.email.strip().lower(),
+                    phone=form.phone.strip() or None,
+                    date_of_birth=born,
+                )
+                session.add(patient)
+                session.flush()
+                submission = Submission(
+                    id=uuid7(),
+                    patient_id=patient.id,
+                    concern_area=form.concern_area,
+                    answers=answers,
+                    received_at=now,
+                    last_activity_at=now,
+                    sla_due_at=now + timedelta(hours=tenant.quote_turnaround_hours),
+                    source_ip=ip,
+                    user_agent=(user_agent or "")[:400] or None,
+                )
+                session.add(submission)
+                session.flush()
+                for kind, granted in (
+                    (ConsentKind.PRIVACY_ACK, form.privacy_ack),
+                    (ConsentKind.SMS_OPT_IN, form.sms_opt_in),
+                    (ConsentKind.MARKETING_OPT_IN, form.marketing_opt_in),
+                ):
+                    session.add(
+                        ConsentRecord(
+                            patient_id=patient.id,
+                            kind=kind.value,
+                            granted=bool(granted),
+                            text_version=CONSENT_TEXT_VERSION,
+                            source=source,
+                            ip=ip,
+                            user_agent=(user_agent or "")[:400] or None,
+                            recorded_at=now,
+                        )
+                    )
+                for position, (photo, photo_keys) in enumerate(zip(photos, keys, strict=True)):
+                    original = photo.original
+                    image = SubmissionImage(
+                        id=uuid7(),
+                        submission_id=submission.id,
+                        position=position,
+                        display_name=photo.display_name,
+                        content_type="image/jpeg",
+                        width=original.width,
+                        height=original.height,
+                        byte_size=len(original.data),
+                        sha256=original.sha256,
+                    )
+                    session.add(image)
+                    session.flush()
+                    for key, rendition in photo_keys:
+                        session.add(
+                            ImageRendition(
+                                image_id=image.id,
+                                kind=rendition.kind,
+                                storage_key=key,
+                                content_type=rendition.content_type,
+                                width=rendition.width,
+                                height=rendition.height,
+                                byte_size=len(rendition.data),
+                                sha256=rendition.sha256,
+                            )
+                        )
+                session.commit()
+                committed.append((tenant.id, patient.id, submission.id))
+                receipts.append(Receipt(tenant.name, str(submission.id)[-8:].upper()))
+    except Exception as exc:
+        _undo(committed, written, store)
+        if isinstance(exc, IntakeInvalid):
+            raise
+        log.warning("intake failed and was rolled back: %s", type(exc).__name__, exc_info=True)
+        raise IntakeFailed(
+            "Your photos could not be saved. Nothing was kept; please try again in a few minutes."
+        ) from exc
+    for tenant_id, _patient, submission_id in committed:
+        audit.record(
+            None,
+            "intake.submitted",
+            tenant_id=tenant_id,
+            target_type="submission",
+            target_id=submission_id,
+            ip=ip,
+            user_agent=user_agent,
+            details={"photos": len(photos), "source": source},
+        )
+    return receipts
+
+
+def _undo(
+    committed: list[tuple[uuid.UUID, uuid.UUID, uuid.UUID]], written: list[str], store: BlobStore
+) -> None:
+    for tenant_id, patient_id, submission_id in committed:
+        try:
+            with tenant_session(tenant_id) as session:
+                image_ids = list(
+                    session.exec(
+                        select(SubmissionImage.id).where(
+                            SubmissionImage.submission_id == submission_id
+                        )
+                    )
+                )
+                session.execute(
+                    delete(ImageRendition).where(col(ImageRendition.image_id).in_(image_ids))
+                )
+                session.execute(
+                    delete(SubmissionImage).where(
+                        col(SubmissionImage.submission_id) == submission_id
+                    )
+                )
+                session.execute(delete(Submission).where(col(Submission.id) == submission_id))
+                session.execute(
+                    delete(ConsentRecord).where(col(ConsentRecord.patient_id) == patient_id)
+                )
+                session.execute(delete(Patient).where(col(Patient.id) == patient_id))
+                session.commit()
+        except Exception:
+            log.warning("could not remove a half-made case in %s", tenant_id, exc_info=True)
+    for key in written:
+        try:
+            store.delete(key)
+        except Exception:
+            log.warning("could not delete object %s; `mi-portal storage check` will find it", key)

@@ -1,0 +1,117 @@
+"""Looking at case photos: short-lived signed URLs, issued after a permission check, audited."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+
+from sqlmodel import col, select
+
+from mi_portal.db import tenant_session
+from mi_portal.models import ImageRendition, Submission, SubmissionImage
+from mi_portal.services import audit
+from mi_portal.services.actor import Actor, NotFound
+from mi_portal.services.permissions import Permission, check
+from mi_portal.storage import BlobStore, get_store
+
+URL_LIFETIME_SECONDS = 300
+
+
+@dataclass(frozen=True)
+class PhotoLink:
+    image_id: str
+    kind: str
+    url: str
+    width: int
+    height: int
+    display_name: str
+    sensitive: bool
+
+
+def _uuid(value: object, what: str) -> uuid.UUID:
+    try:
+        return uuid.UUID(str(value))
+    except (ValueError, TypeError, AttributeError):
+        raise NotFound(what) from None
+
+
+def _link(
+    store: BlobStore, actor: Actor, image: SubmissionImage, rendition: ImageRendition, lifetime: int
+) -> PhotoLink:
+    return PhotoLink(
+        image_id=str(image.id),
+        kind=rendition.kind,
+        url=store.signed_url(
+            rendition.storage_key, expires_in=lifetime, viewer=str(actor.user_id or "")
+        ),
+        width=rendition.width,
+        height=rendition.height,
+        display_name=image.display_name,
+        sensitive=image.sensitive,
+    )
+
+
+def thumbnails(
+    actor: Actor,
+    submission_id: object,
+    *,
+    lifetime: int = URL_LIFETIME_SECONDS,
+    store: BlobStore | None = None,
+) -> list[PhotoLink]:
+    """Signed thumbnail URLs of one case's photos (an audited read of health data)."""
+    check(actor, Permission.IMAGES_VIEW)
+    wanted = _uuid(submission_id, "submission")
+    store = store or get_store()
+    with tenant_session(actor.require_tenant()) as session:
+        if session.get(Submission, (actor.tenant_id, wanted)) is None:
+            raise NotFound("submission")
+        rows = session.exec(
+            select(SubmissionImage, ImageRendition)
+            .join(ImageRendition, col(ImageRendition.image_id) == SubmissionImage.id)
+            .where(SubmissionImage.submission_id == wanted, ImageRendition.kind == "thumbnail")
+            .order_by(col(SubmissionImage.position))
+        ).all()
+        links = [_link(store, actor, image, rendition, lifetime) for image, rendition in rows]
+    audit.record(
+        actor,
+        "images.thumbnails_listed",
+        target_type="submission",
+        target_id=wanted,
+        details={"count": len(links)},
+    )
+    return links
+
+
+def view(
+    actor: Actor,
+    image_id: object,
+    *,
+    kind: str = "preview",
+    lifetime: int = URL_LIFETIME_SECONDS,
+    store: BlobStore | None = None,
+) -> PhotoLink:
+    """A signed URL for one rendition of one photo (an audited view)."""
+    check(actor, Permission.IMAGES_VIEW)
+    if kind not in ("thumbnail", "preview", "original"):
+        raise NotFound("image")
+    wanted = _uuid(image_id, "image")
+    store = store or get_store()
+    with tenant_session(actor.require_tenant()) as session:
+        image = session.get(SubmissionImage, (actor.tenant_id, wanted))
+        rendition = session.exec(
+            select(ImageRendition).where(
+                ImageRendition.image_id == wanted, ImageRendition.kind == kind
+            )
+        ).first()
+        if image is None or rendition is None:
+            raise NotFound("image")
+        link = _link(store, actor, image, rendition, lifetime)
+        submission_id = image.submission_id
+    audit.record(
+        actor,
+        "image.view",
+        target_type="image",
+        target_id=wanted,
+        details={"kind": kind, "submission": str(submission_id)},
+    )
+    return link

@@ -1,0 +1,56 @@
+"""Consistency between the blob store and the database: orphans either way."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from sqlmodel import select
+
+from mi_portal.db import platform_session, tenant_session
+from mi_portal.models import ImageRendition, Tenant
+from mi_portal.services import clock
+from mi_portal.storage import BlobStore, get_store
+
+
+@dataclass
+class StorageReport:
+    objects: int = 0
+    rows: int = 0
+    orphan_objects: list[str] = field(default_factory=list)  # stored, but no row points at them
+    missing_objects: list[str] = field(default_factory=list)  # a row points at nothing
+    removed: list[str] = field(default_factory=list)
+
+
+def check(
+    *,
+    remove_orphans: bool = False,
+    grace: timedelta = timedelta(hours=24),
+    store: BlobStore | None = None,
+) -> StorageReport:
+    """Compare every clinic's rendition rows with the stored objects.
+
+    Orphan objects younger than ``grace`` are listed but never removed: an intake may be between
+    writing its objects and committing its rows.
+    """
+    store = store or get_store()
+    report = StorageReport()
+    referenced: set[str] = set()
+    with platform_session() as session:
+        tenant_ids = list(session.exec(select(Tenant.id)))
+    for tenant_id in tenant_ids:
+        with tenant_session(tenant_id) as session:
+            referenced.update(session.exec(select(ImageRendition.storage_key)))
+    report.rows = len(referenced)
+    cutoff = clock.now() - grace
+    stored: set[str] = set()
+    for key, modified in store.listing():
+        stored.add(key)
+        if key not in referenced:
+            report.orphan_objects.append(key)
+            if remove_orphans and modified <= cutoff:
+                store.delete(key)
+                report.removed.append(key)
+    report.objects = len(stored)
+    report.missing_objects = sorted(referenced - stored)
+    return report

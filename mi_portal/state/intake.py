@@ -1,0 +1,150 @@
+"""Public intake: a patient sends photos and answers to one clinic, or to several at once."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import asdict
+from typing import Any
+
+import reflex as rx
+
+from mi_portal.services import intake
+from mi_portal.services.images import MAX_BYTES, ImageRejected, process_image
+from mi_portal.services.permissions import PUBLIC
+from mi_portal.state.guard import client_info, guarded
+
+TEXT_FIELDS = ("full_name", "email", "phone", "date_of_birth", "concern_area")
+FLAG_FIELDS = ("privacy_ack", "sms_opt_in", "marketing_opt_in")
+
+
+class IntakeState(rx.State):
+    clinic_slug: str = ""
+    clinic_name: str = ""
+    directory: list[dict[str, str]] = []
+    chosen: list[str] = []
+    full_name: str = ""
+    email: str = ""
+    phone: str = ""
+    date_of_birth: str = ""
+    concern_area: str = ""
+    answers: dict[str, str] = {}
+    privacy_ack: bool = False
+    sms_opt_in: bool = False
+    marketing_opt_in: bool = False
+    errors: dict[str, str] = {}
+    failure: str = ""
+    submitting: bool = False
+    receipts: list[dict[str, str]] = []
+    unknown_clinic: bool = False
+
+    def _form(self) -> intake.IntakeForm:
+        return intake.IntakeForm(
+            full_name=self.full_name,
+            email=self.email,
+            phone=self.phone,
+            date_of_birth=self.date_of_birth,
+            concern_area=self.concern_area,
+            answers=dict(self.answers),
+            privacy_ack=self.privacy_ack,
+            sms_opt_in=self.sms_opt_in,
+            marketing_opt_in=self.marketing_opt_in,
+        )
+
+    @rx.event
+    @guarded(PUBLIC)
+    async def load(self) -> None:
+        clinics = await asyncio.to_thread(intake.public_clinics)
+        slug = str(self.router.page.params.get("slug", "") or "")
+        self.receipts, self.errors, self.failure = [], {}, ""
+        self.unknown_clinic = False
+        if slug:
+            names = dict(clinics)
+            self.clinic_slug = slug
+            self.clinic_name = names.get(slug, "")
+            self.unknown_clinic = slug not in names
+            self.directory = []
+            self.chosen = [slug] if slug in names else []
+        else:
+            self.clinic_slug = self.clinic_name = ""
+            self.directory = [{"slug": s, "name": n} for s, n in clinics]
+            self.chosen = [s for s in self.chosen if s in dict(clinics)]
+
+    @rx.event
+    @guarded(PUBLIC)
+    async def update_field(self, name: str, value: Any) -> None:
+        if name in TEXT_FIELDS:
+            setattr(self, name, str(value)[:254])
+        elif name in FLAG_FIELDS:
+            setattr(self, name, value is True)
+        self.errors = {k: v for k, v in self.errors.items() if k != name}
+
+    @rx.event
+    @guarded(PUBLIC)
+    async def update_answer(self, question: str, value: str) -> None:
+        if question in intake.QUESTIONS:
+            self.answers = {**self.answers, question: str(value)[:1000]}
+
+    @rx.event
+    @guarded(PUBLIC)
+    async def toggle_clinic(self, slug: str, selected: bool) -> None:
+        known = {c["slug"] for c in self.directory}
+        if slug not in known:
+            return
+        chosen = [s for s in self.chosen if s != slug]
+        if selected is True:
+            chosen.append(slug)
+        self.chosen = chosen
+        self.errors = {k: v for k, v in self.errors.items() if k != "clinics"}
+
+    @rx.event
+    @guarded(PUBLIC)
+    async def submit(self, files: list[rx.UploadFile]):  # type: ignore[no-untyped-def]
+        self.failure = ""
+        files = list(files or [])
+        try:
+            intake.validate(self._form(), photo_count=len(files))
+        except intake.IntakeInvalid as exc:
+            self.errors = exc.errors
+            return
+        if not self.chosen:
+            self.errors = {"clinics": "Choose at least one clinic."}
+            return
+        self.submitting = True
+        yield
+        photos = []
+        problems = []
+        for upload in files:
+            data = await upload.read(MAX_BYTES + 1)
+            name = upload.filename or "photo"
+            try:
+                # CPU-heavy decoding and re-encoding runs in a worker thread, off the event loop.
+                photos.append(await asyncio.to_thread(process_image, data, name))
+            except ImageRejected as exc:
+                problems.append(f"{name[:60]}: {exc.reason}")
+        if problems:
+            self.errors = {"photos": " ".join(problems)}
+            self.submitting = False
+            return
+        ip, agent = client_info(self)
+        try:
+            receipts = await asyncio.to_thread(
+                intake.submit,
+                clinic_slugs=list(self.chosen),
+                form=self._form(),
+                photos=photos,
+                ip=ip,
+                user_agent=agent,
+                source="directory" if not self.clinic_slug else f"clinic_page:{self.clinic_slug}",
+            )
+        except intake.IntakeInvalid as exc:
+            self.errors = exc.errors
+        except intake.IntakeFailed as exc:
+            self.failure = str(exc)
+        else:
+            self.receipts = [asdict(r) for r in receipts]
+            self.full_name = self.email = self.phone = self.date_of_birth = self.concern_area = ""
+            self.answers = {}
+            self.privacy_ack = self.sms_opt_in = self.marketing_opt_in = False
+            self.errors = {}
+        self.submitting = False
+        yield rx.clear_selected_files("photos")

@@ -1,0 +1,135 @@
+"""A patient sends two photos; the clinic's user opens the signed thumbnail; others cannot."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import expect
+from sqlmodel import select
+
+from mi_portal.config import reset_settings
+from tests.browser.conftest import RunningApp, save_screenshot, sign_in
+from tests.intake_helpers import jpeg_bytes
+
+
+@pytest.fixture
+def app_db(app_server: RunningApp) -> Iterator[None]:
+    """Point this test process at the running app's database, store and secret key."""
+    old = os.environ.get("MI_DATA_DIR")
+    os.environ["MI_DATA_DIR"] = str(app_server.data_dir)
+    reset_settings()
+    from mi_portal.db import dispose_engines
+    from mi_portal.storage import get_store
+
+    get_store.cache_clear()
+    yield
+    dispose_engines()
+    if old is None:
+        os.environ.pop("MI_DATA_DIR", None)
+    else:
+        os.environ["MI_DATA_DIR"] = old
+    reset_settings()
+    get_store.cache_clear()
+
+
+def _fill(page, tmp_path: Path, *, born: str) -> None:  # type: ignore[no-untyped-def]
+    page.locator("#full_name").fill("Robin Browser")
+    page.locator("#email").fill("robin.browser@example.org")
+    page.locator("#phone").fill("+1 555 0100 777")
+    page.locator("#date_of_birth").fill(born)
+    page.locator("#concern_area").click()
+    page.get_by_role("option", name="Acne").click()
+    page.locator("#answer-how_long").fill("About a year")
+    paths = []
+    for i in range(2):
+        path = tmp_path / f"phone-photo-{i}.jpg"
+        path.write_bytes(jpeg_bytes(100 + i))
+        paths.append(str(path))
+    page.locator("#photos input[type=file]").set_input_files(paths)
+    expect(page.locator(".selected-photo")).to_have_count(2)
+    page.locator("#privacy_ack").click()
+
+
+def test_patient_submits_and_clinic_user_opens_the_signed_thumbnail(
+    browser, app_server: RunningApp, app_db: None, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
+    patient = browser.new_context(viewport={"width": 1000, "height": 1200})
+    page = patient.new_page()
+    page.goto(app_server.url + "/c/lakeside-derm/consult")
+    expect(page.get_by_text("Lakeside Dermatology")).to_be_visible(timeout=30_000)
+    # Under 16: refused next to the field, and what was typed stays.
+    _fill(page, tmp_path, born="2015-06-01")
+    page.locator("#intake-submit").click()
+    expect(page.locator("#error-date_of_birth")).to_contain_text("at least 16", timeout=20_000)
+    expect(page.locator("#full_name")).to_have_value("Robin Browser")
+    page.locator("#date_of_birth").fill("1991-06-01")
+    page.locator("#intake-submit").click()
+    expect(page.locator("#intake-done")).to_be_visible(timeout=60_000)
+    expect(page.locator(".receipt")).to_have_count(1)
+    save_screenshot(page, "intake-done", tmp_path)
+    patient.close()
+
+    from mi_portal.db import platform_session, tenant_session
+    from mi_portal.models import Patient, Role, Submission, Tenant, User
+    from mi_portal.services import photos
+    from mi_portal.services.actor import Actor
+
+    with platform_session() as session:
+        lakeside = session.exec(select(Tenant).where(Tenant.slug == "lakeside-derm")).one()
+        provider = session.exec(
+            select(User).where(User.email == "provider@lakeside-derm.test")
+        ).one()
+        outsider = session.exec(
+            select(User).where(User.email == "provider@riverbend-aesthetics.test")
+        ).one()
+    with tenant_session(lakeside.id) as session:
+        patient_row = session.exec(
+            select(Patient).where(Patient.email == "robin.browser@example.org")
+        ).one()
+        submission = session.exec(
+            select(Submission).where(Submission.patient_id == patient_row.id)
+        ).one()
+    actor = Actor(user_id=provider.id, role=Role.PROVIDER, tenant_id=lakeside.id)
+    links = photos.thumbnails(actor, submission.id)
+    assert len(links) == 2
+    short = photos.thumbnails(actor, submission.id, lifetime=1)[0]
+
+    clinic = browser.new_context()
+    clinic_page = clinic.new_page()
+    sign_in(clinic_page, app_server, "provider@lakeside-derm.test")
+    response = clinic_page.request.get(app_server.url + links[0].url)
+    assert response.status == 200 and response.headers["content-type"] == "image/jpeg"
+    assert response.body()[:2] == b"\xff\xd8"
+    time.sleep(2.2)
+    assert clinic_page.request.get(app_server.url + short.url).status == 404  # expired
+    clinic.close()
+
+    other = browser.new_context()
+    other_page = other.new_page()
+    sign_in(other_page, app_server, "provider@riverbend-aesthetics.test")
+    assert (
+        other_page.request.get(app_server.url + links[0].url).status == 404
+    )  # another clinic's user
+    outsider_actor = Actor(user_id=outsider.id, role=Role.PROVIDER, tenant_id=lakeside.id)
+    forged = photos.thumbnails(outsider_actor, submission.id)[0]  # even a URL bound to them
+    assert other_page.request.get(app_server.url + forged.url).status == 404
+    other.close()
+    assert other_page  # closed contexts keep no cookies
+
+
+def test_directory_sends_one_case_to_two_clinics(
+    page, app_server: RunningApp, app_db: None, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
+    page.goto(app_server.url + "/consult")
+    choices = page.locator(".clinic-choice")
+    expect(choices).to_have_count(3, timeout=30_000)
+    choices.nth(1).click()
+    choices.nth(2).click()
+    _fill(page, tmp_path, born="1980-01-20")
+    page.locator("#intake-submit").click()
+    expect(page.locator(".receipt")).to_have_count(2, timeout=60_000)
+    expect(page.locator("#intake-done")).to_be_visible()

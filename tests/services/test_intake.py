@@ -1,0 +1,254 @@
+"""Intake: consents, age limit, fan-out to several clinics, and all-or-nothing storage."""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import date
+
+import pytest
+from sqlalchemy import func
+from sqlmodel import select
+
+from mi_portal.db import tenant_session
+from mi_portal.models import (
+    AuditEvent,
+    ConsentRecord,
+    ImageRendition,
+    Patient,
+    Submission,
+    SubmissionImage,
+)
+from mi_portal.services import intake
+from mi_portal.services.images import ProcessedImage, Rendition
+from mi_portal.storage import get_store
+from mi_portal.storage.base import StorageUnavailable
+from tests.conftest import Database
+from tests.factories import make_tenant
+from tests.intake_helpers import form, photos
+
+
+def _rows(tenant_id) -> dict[str, int]:  # type: ignore[no-untyped-def]
+    with tenant_session(tenant_id) as session:
+        return {
+            m.__tablename__: session.exec(select(func.count()).select_from(m)).one()  # type: ignore[attr-defined]
+            for m in (Patient, Submission, SubmissionImage, ImageRendition, ConsentRecord)
+        }
+
+
+def test_single_clinic_case_with_consents_and_verified_objects(db: Database) -> None:
+    a = make_tenant("clinic-a")
+    receipts = intake.submit(
+        clinic_slugs=["clinic-a"],
+        form=form(),
+        photos=photos(2),
+        ip="198.51.100.7",
+        user_agent="pytest",
+        source="clinic_page:clinic-a",
+    )
+    assert [r.clinic_name for r in receipts] == ["Clinic-A"]
+    assert _rows(a) == {
+        "patient": 1,
+        "submission": 1,
+        "submissionimage": 2,
+        "imagerendition": 6,
+        "consentrecord": 3,
+    }
+    store = get_store()
+    with tenant_session(a) as session:
+        consents = {c.kind: c for c in session.exec(select(ConsentRecord))}
+        submission = session.exec(select(Submission)).one()
+        renditions = session.exec(select(ImageRendition)).all()
+    assert (
+        consents["privacy_ack"].granted
+        and consents["sms_opt_in"].granted
+        and not consents["marketing_opt_in"].granted
+    )
+    assert {c.text_version for c in consents.values()} == {intake.CONSENT_TEXT_VERSION}
+    assert {c.ip for c in consents.values()} == {"198.51.100.7"} and {
+        c.source for c in consents.values()
+    } == {"clinic_page:clinic-a"}
+    assert submission.answers == {"how_long": "months", "goal": "clear skin"}
+    assert submission.sla_due_at is not None
+    for r in renditions:
+        assert r.storage_key.startswith(f"{a}/")
+        assert hashlib.sha256(store.get(r.storage_key)).hexdigest() == r.sha256
+    with tenant_session(a) as session:
+        pass
+    from mi_portal.db import platform_session
+
+    with platform_session() as session:
+        event = session.exec(
+            select(AuditEvent).where(AuditEvent.action == "intake.submitted")
+        ).one()
+    assert event.chain == str(a) and event.target_id == str(submission.id)
+
+
+@pytest.mark.parametrize(
+    "born", ["2015-01-01", date.today().replace(year=date.today().year - 15).isoformat()]
+)
+def test_under_16_is_refused_and_nothing_is_stored(db: Database, born: str) -> None:
+    a = make_tenant("clinic-a")
+    with pytest.raises(intake.IntakeInvalid) as exc:
+        intake.submit(
+            clinic_slugs=["clinic-a"],
+            form=form(date_of_birth=born),
+            photos=photos(1),
+            ip=None,
+            user_agent=None,
+            source="t",
+        )
+    assert "at least 16" in exc.value.errors["date_of_birth"]
+    assert set(_rows(a).values()) == {0}
+    assert list(get_store().keys()) == []
+
+
+def test_exactly_16_today_is_accepted(db: Database) -> None:
+    make_tenant("clinic-a")
+    today = date.today()
+    born = (
+        today.replace(year=today.year - 16)
+        if not (today.month == 2 and today.day == 29)
+        else date(today.year - 16, 3, 1)
+    )
+    assert intake.submit(
+        clinic_slugs=["clinic-a"],
+        form=form(date_of_birth=born.isoformat()),
+        photos=photos(1),
+        ip=None,
+        user_agent=None,
+        source="t",
+    )
+
+
+def test_each_field_gets_its_own_message(db: Database) -> None:
+    make_tenant("clinic-a")
+    bad = form(
+        full_name=" ",
+        email="nope",
+        phone="call me",
+        date_of_birth="someday",
+        concern_area="magic",
+        privacy_ack=False,
+    )
+    with pytest.raises(intake.IntakeInvalid) as exc:
+        intake.submit(
+            clinic_slugs=["clinic-a"], form=bad, photos=[], ip=None, user_agent=None, source="t"
+        )
+    assert set(exc.value.errors) == {
+        "full_name",
+        "email",
+        "phone",
+        "date_of_birth",
+        "concern_area",
+        "privacy_ack",
+        "photos",
+    }
+
+
+def test_fan_out_gives_each_clinic_an_independent_copy(db: Database) -> None:
+    tenants = [make_tenant(s) for s in ("clinic-a", "clinic-b", "clinic-c")]
+    receipts = intake.submit(
+        clinic_slugs=["clinic-a", "clinic-b", "clinic-c"],
+        form=form(),
+        photos=photos(2),
+        ip=None,
+        user_agent=None,
+        source="directory",
+    )
+    assert len({r.reference for r in receipts}) == 3
+    seen_ids, seen_keys = set(), set()
+    for tenant_id in tenants:
+        assert _rows(tenant_id)["submission"] == 1
+        with tenant_session(tenant_id) as session:
+            ids = {
+                session.exec(select(Patient.id)).one(),
+                session.exec(select(Submission.id)).one(),
+            }
+            keys = set(session.exec(select(ImageRendition.storage_key)))
+        assert not ids & seen_ids and not keys & seen_keys  # nothing shared between clinics
+        assert all(k.startswith(f"{tenant_id}/") for k in keys)
+        seen_ids |= ids
+        seen_keys |= keys
+    assert len(list(get_store().keys())) == 3 * 2 * 3
+
+
+def test_fan_out_limits_and_unknown_clinics(db: Database) -> None:
+    for i in range(6):
+        make_tenant(f"clinic-{i}")
+    with pytest.raises(intake.IntakeInvalid, match="at most 5"):
+        intake.submit(
+            clinic_slugs=[f"clinic-{i}" for i in range(6)],
+            form=form(),
+            photos=photos(1),
+            ip=None,
+            user_agent=None,
+            source="t",
+        )
+    with pytest.raises(intake.IntakeInvalid, match="not available"):
+        intake.submit(
+            clinic_slugs=["clinic-0", "no-such-clinic"],
+            form=form(),
+            photos=photos(1),
+            ip=None,
+            user_agent=None,
+            source="t",
+        )
+    assert list(get_store().keys()) == []
+
+
+class FailingStore:
+    """The real local store, which stops accepting writes after ``ok_puts`` objects."""
+
+    def __init__(self, inner, ok_puts: int) -> None:  # type: ignore[no-untyped-def]
+        self.inner, self.ok_puts = inner, ok_puts
+
+    def put(self, key: str, data: bytes, *, content_type: str) -> None:
+        if self.ok_puts <= 0:
+            raise StorageUnavailable("store went away")
+        self.ok_puts -= 1
+        self.inner.put(key, data, content_type=content_type)
+
+    def __getattr__(self, name: str):  # type: ignore[no-untyped-def]
+        return getattr(self.inner, name)
+
+
+def test_storage_failure_mid_fan_out_leaves_nothing(db: Database) -> None:
+    tenants = [make_tenant(s) for s in ("clinic-a", "clinic-b", "clinic-c")]
+    store = FailingStore(
+        get_store(), ok_puts=6 + 4
+    )  # clinic A complete and committed, B half-written
+    with pytest.raises(intake.IntakeFailed, match="Nothing was kept"):
+        intake.submit(
+            clinic_slugs=["clinic-a", "clinic-b", "clinic-c"],
+            form=form(),
+            photos=photos(2),
+            ip=None,
+            user_agent=None,
+            source="t",
+            store=store,
+        )  # type: ignore[arg-type]
+    for tenant_id in tenants:
+        assert set(_rows(tenant_id).values()) == {0}
+    assert list(get_store().keys()) == []
+
+
+def test_database_failure_leaves_no_objects(db: Database) -> None:
+    a = make_tenant("clinic-a")
+    good = photos(1)[0]
+    # Two renditions of the same kind break the (image, kind) unique constraint at commit.
+    twin = ProcessedImage(
+        good.source_format,
+        good.display_name,
+        (*good.renditions, Rendition("thumbnail", good.renditions[-1].data, 1, 1)),
+    )
+    with pytest.raises(intake.IntakeFailed):
+        intake.submit(
+            clinic_slugs=["clinic-a"],
+            form=form(),
+            photos=[twin],
+            ip=None,
+            user_agent=None,
+            source="t",
+        )
+    assert set(_rows(a).values()) == {0}
+    assert list(get_store().keys()) == []
