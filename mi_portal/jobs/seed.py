@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import io
 import random
 import uuid
 from dataclasses import dataclass
@@ -38,8 +39,8 @@ from mi_portal.models import (
 from mi_portal.services import audit
 from mi_portal.services.actor import Actor
 from mi_portal.services.auth import encrypt_secret
+from mi_portal.services.images import process_image
 from mi_portal.services.passwords import hash_password
-from mi_portal.services.renditions import make_renditions
 from mi_portal.storage import BlobStore, get_store
 
 DEMO_PASSWORD = "portal-demo-2026"  # noqa: S105  (printed for the demo; not a real secret)
@@ -276,14 +277,18 @@ def _add_photo(
     concern: str,
 ) -> None:
     image_id = uuid7()
-    renditions = make_renditions(demo_photo(rng, concern))
-    original = renditions[0]
+    # Through the same pipeline as a patient's upload: encoded, checked, stripped, rendered.
+    buffer = io.BytesIO()
+    demo_photo(rng, concern).save(buffer, "JPEG", quality=90)
+    processed = process_image(buffer.getvalue(), f"photo-{position + 1}.jpg")
+    renditions = processed.renditions
+    original = processed.original
     session.add(  # type: ignore[attr-defined]
         SubmissionImage(
             id=image_id,
             submission_id=submission_id,
             position=position,
-            display_name=f"photo-{position + 1}.jpg",
+            display_name=processed.display_name,
             content_type=original.content_type,
             width=original.width,
             height=original.height,
@@ -293,12 +298,12 @@ def _add_photo(
     )
     session.flush()  # type: ignore[attr-defined]
     for rendition in renditions:
-        key = f"{tenant_id}/{uuid.uuid4().hex}/{rendition.kind.value}.jpg"
+        key = f"{tenant_id}/{uuid.uuid4().hex}/{rendition.kind}.jpg"
         store.put(key, rendition.data, content_type=rendition.content_type)
         session.add(  # type: ignore[attr-defined]
             ImageRendition(
                 image_id=image_id,
-                kind=rendition.kind.value,
+                kind=rendition.kind,
                 storage_key=key,
                 content_type=rendition.content_type,
                 width=rendition.width,

@@ -1,0 +1,78 @@
+"""The operator commands: `images inspect` and `storage check`."""
+
+from __future__ import annotations
+
+import io
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from PIL import Image
+
+from mi_portal.storage import get_store
+from tests.conftest import Database
+from tests.factories import make_tenant
+from tests.intake_helpers import form, jpeg_bytes, photos
+
+SCRIPT = Path(sys.executable).parent / "mi-portal"
+
+
+def run(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(SCRIPT), *args], env={**os.environ, "COLUMNS": "200"}, capture_output=True, text=True
+    )
+
+
+def test_images_inspect_accepts_and_rejects_with_reasons(tmp_path: Path) -> None:
+    good = tmp_path / "good.jpg"
+    good.write_bytes(jpeg_bytes(3, (900, 600)))
+    fake = tmp_path / "fake.jpg"
+    fake.write_text("<svg><script>alert(1)</script></svg>")
+    out = tmp_path / "out"
+    result = run("images", "inspect", str(good), str(fake), "--out", str(out))
+    assert result.returncode == 1
+    assert "accepted" in result.stdout and "good.jpg" in result.stdout
+    assert "rejected" in result.stdout and "not a JPEG, PNG or WebP" in result.stdout.replace(
+        "\n", " "
+    )
+    written = sorted(p.name for p in out.iterdir())
+    assert written == ["good.original.jpg", "good.preview.jpg", "good.thumbnail.jpg"]
+    thumb = Image.open(io.BytesIO((out / "good.thumbnail.jpg").read_bytes()))
+    assert max(thumb.size) <= 256 and not thumb.getexif()
+    assert run("images", "inspect", str(good)).returncode == 0
+
+
+def test_storage_check_finds_orphans_both_ways(db: Database) -> None:
+    from mi_portal.services import intake
+
+    make_tenant("clinic-a")
+    intake.submit(
+        clinic_slugs=["clinic-a"],
+        form=form(),
+        photos=photos(1),
+        ip=None,
+        user_agent=None,
+        source="t",
+    )
+    store = get_store()
+    assert "storage and database agree" in run("storage", "check").stdout
+    keys = sorted(store.keys())
+    store.put(
+        "00000000-0000-0000-0000-000000000000/stray/original.jpg", b"x", content_type="image/jpeg"
+    )
+    store.delete(keys[0])
+    result = run("storage", "check")
+    assert result.returncode == 1
+    assert (
+        "object without row: 00000000-0000-0000-0000-000000000000/stray/original.jpg"
+        in result.stdout
+    )
+    assert f"row without object: {keys[0]}" in result.stdout
+    kept = run("storage", "check", "--remove-orphans")  # within the grace period: kept
+    assert "kept (within grace period)" in kept.stdout and store.exists(
+        "00000000-0000-0000-0000-000000000000/stray/original.jpg"
+    )
+    removed = run("storage", "check", "--remove-orphans", "--grace-hours", "0")
+    assert "removed" in removed.stdout
+    assert not store.exists("00000000-0000-0000-0000-000000000000/stray/original.jpg")
