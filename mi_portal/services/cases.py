@@ -1,0 +1,323 @@
+"""One case: its detail (an audited reveal), workflow moves, assignment, notes and timeline."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+
+from sqlmodel import col, select
+
+from mi_portal.db import platform_session, tenant_session
+from mi_portal.models import (
+    SUBMISSION_TRANSITIONS,
+    AuditEvent,
+    CaseNote,
+    Membership,
+    Patient,
+    Role,
+    Submission,
+    SubmissionStatus,
+    Tenant,
+    User,
+)
+from mi_portal.services import audit, clock
+from mi_portal.services.actor import Actor, NotFound, PermissionDenied
+from mi_portal.services.inbox import reference, sla_state
+from mi_portal.services.intake import CONCERN_AREAS, QUESTIONS, age_on
+from mi_portal.services.permissions import Permission, check
+
+MAX_BULK = 200
+MAX_NOTE = 10_000
+
+
+def _id(value: object) -> uuid.UUID:
+    try:
+        return uuid.UUID(str(value))
+    except (ValueError, TypeError, AttributeError):
+        raise NotFound("submission") from None
+
+
+def _submission(session, actor: Actor, submission_id: object) -> Submission:  # type: ignore[no-untyped-def]
+    row = session.get(Submission, (actor.tenant_id, _id(submission_id)))
+    if row is None:
+        raise NotFound("submission")  # another clinic's case answers exactly like a missing one
+    return row
+
+
+def allowed_moves(status: str) -> list[str]:
+    try:
+        return sorted(s.value for s in SUBMISSION_TRANSITIONS[SubmissionStatus(status)])
+    except ValueError:
+        return []
+
+
+def change_status(actor: Actor, submission_id: object, to: str) -> None:
+    """Move a case along the workflow; only the transitions written beside the statuses."""
+    check(actor, Permission.CASES_EDIT)
+    with tenant_session(actor.require_tenant()) as session:
+        case = _submission(session, actor, submission_id)
+        before = case.status
+        if to not in allowed_moves(before):
+            raise ValueError(
+                f"A case cannot go from {before.replace('_', ' ')} to {str(to).replace('_', ' ')}."
+            )
+        case.status = to
+        case.last_activity_at = clock.now()
+        session.add(case)
+        session.commit()
+        target = case.id
+    audit.record(
+        actor,
+        "case.status_changed",
+        target_type="submission",
+        target_id=target,
+        details={"from": before, "to": to},
+    )
+
+
+def assignable(actor: Actor) -> list[tuple[str, str]]:
+    """(user id, name) of the clinic's active members who can work cases."""
+    check(actor, Permission.CASES_VIEW)
+    tenant_id = actor.require_tenant()
+    with platform_session() as session:
+        rows = session.exec(
+            select(User.id, User.full_name)
+            .join(Membership, col(Membership.user_id) == User.id)
+            .where(
+                Membership.tenant_id == tenant_id,
+                col(Membership.disabled_at).is_(None),
+                col(User.disabled).is_(False),
+                Membership.role != Role.VIEWER.value,
+            )
+            .order_by(User.full_name)
+        ).all()
+    return [(str(uid), name) for uid, name in rows]
+
+
+def assign(actor: Actor, submission_id: object, assignee: object) -> None:
+    """Assign a case to a member of this clinic ("" or None unassigns)."""
+    check(actor, Permission.CASES_EDIT)
+    new: uuid.UUID | None = None
+    if assignee not in (None, ""):
+        members = {uid for uid, _ in assignable(actor)}
+        if str(assignee) not in members:
+            raise NotFound("member")
+        new = uuid.UUID(str(assignee))
+    with tenant_session(actor.require_tenant()) as session:
+        case = _submission(session, actor, submission_id)
+        before = case.assignee_id
+        if before == new:
+            return
+        case.assignee_id = new
+        case.last_activity_at = clock.now()
+        session.add(case)
+        session.commit()
+        target = case.id
+    audit.record(
+        actor,
+        "case.assigned",
+        target_type="submission",
+        target_id=target,
+        details={"from": str(before) if before else None, "to": str(new) if new else None},
+    )
+
+
+def bulk(
+    actor: Actor,
+    submission_ids: list[object],
+    *,
+    status: str | None = None,
+    assignee: object = None,
+    unassign: bool = False,
+) -> tuple[int, list[str]]:
+    """Apply one change to many cases, each audited on its own; returns (done, problems)."""
+    check(actor, Permission.CASES_EDIT)
+    if not isinstance(submission_ids, list) or len(submission_ids) > MAX_BULK:
+        raise ValueError(f"Select at most {MAX_BULK} cases.")
+    done, problems = 0, []
+    for sid in dict.fromkeys(str(s) for s in submission_ids):
+        try:
+            if status:
+                change_status(actor, sid, status)
+            if assignee or unassign:
+                assign(actor, sid, None if unassign else assignee)
+            done += 1
+        except NotFound:
+            problems.append(f"{sid[-8:].upper()}: not found")
+        except ValueError as exc:
+            problems.append(f"{sid[-8:].upper()}: {exc}")
+    return done, problems
+
+
+def add_note(actor: Actor, submission_id: object, body: str) -> None:
+    """An internal note on the case; never shown to the patient."""
+    check(actor, Permission.CASES_EDIT)
+    text = str(body or "").strip()
+    if not text:
+        raise ValueError("Write something first.")
+    if len(text) > MAX_NOTE:
+        raise ValueError(f"Notes are limited to {MAX_NOTE} characters.")
+    with tenant_session(actor.require_tenant()) as session:
+        case = _submission(session, actor, submission_id)
+        note = CaseNote(submission_id=case.id, author_id=actor.user_id, body=text)
+        case.last_activity_at = clock.now()
+        session.add(note)
+        session.add(case)
+        session.commit()
+        note_id, target = note.id, case.id
+    audit.record(
+        actor,
+        "case.note_added",
+        target_type="submission",
+        target_id=target,
+        details={"note": str(note_id)},
+    )
+
+
+@dataclass(frozen=True)
+class TimelineEntry:
+    at: str
+    who: str
+    what: str
+    detail: str
+
+
+@dataclass(frozen=True)
+class CaseDetail:
+    id: str
+    reference: str
+    status: str
+    moves: list[str]
+    concern: str
+    answers: list[tuple[str, str]]
+    patient_name: str
+    patient_email: str
+    patient_phone: str
+    patient_age: str
+    date_of_birth: str
+    assignee_id: str
+    received_at: str
+    sla: str
+    sla_due_at: str
+    notes: list[TimelineEntry]
+    timeline: list[TimelineEntry]
+
+
+_WHAT = {
+    "intake.submitted": "Case received",
+    "case.view": "Opened the case",
+    "case.status_changed": "Changed status",
+    "case.assigned": "Changed assignee",
+    "case.note_added": "Added a note",
+    "images.thumbnails_listed": "Looked at the photo thumbnails",
+    "image.view": "Viewed a photo",
+}
+
+
+def case_detail(actor: Actor, submission_id: object) -> CaseDetail:
+    """Everything the case page shows. Opening a case is an audited reveal of identity."""
+    check(actor, Permission.CASES_VIEW)
+    tenant_id = actor.require_tenant()
+    with tenant_session(tenant_id) as session:
+        case = _submission(session, actor, submission_id)
+        patient = session.get(Patient, (tenant_id, case.patient_id))
+        assert patient is not None
+        notes = list(
+            session.exec(
+                select(CaseNote)
+                .where(CaseNote.submission_id == case.id)
+                .order_by(col(CaseNote.created_at))
+            )
+        )
+    audit.record(actor, "case.view", target_type="submission", target_id=case.id)
+    with platform_session() as session:
+        tenant = session.get(Tenant, tenant_id)
+        assert tenant is not None
+        names = {u.id: u.full_name for u in session.exec(select(User))}
+        events = session.exec(
+            select(AuditEvent)
+            .where(
+                AuditEvent.chain == str(tenant_id),
+                AuditEvent.target_type == "submission",
+                AuditEvent.target_id == str(case.id),
+            )
+            .order_by(col(AuditEvent.seq))
+        ).all()
+    may_see_dob = actor.role in (Role.CLINIC_OWNER, Role.CLINIC_MANAGER, Role.PROVIDER)
+    today = clock.now().date()
+    timeline = [
+        TimelineEntry(
+            at=e.occurred_at.strftime("%Y-%m-%d %H:%M"),
+            who=names.get(e.user_id, "Patient" if e.action == "intake.submitted" else "—")
+            if e.user_id
+            else ("Patient" if e.action == "intake.submitted" else "—"),
+            what=_WHAT.get(e.action, e.action),
+            detail=_describe(e, names),
+        )
+        for e in events
+    ]
+    return CaseDetail(
+        id=str(case.id),
+        reference=reference(case.id),
+        status=case.status,
+        moves=allowed_moves(case.status) if actor.role != Role.VIEWER else [],
+        concern=CONCERN_AREAS.get(case.concern_area, case.concern_area),
+        answers=[(QUESTIONS.get(k, k), str(v)) for k, v in case.answers.items()],
+        patient_name=patient.full_name,
+        patient_email=patient.email,
+        patient_phone=patient.phone or "",
+        patient_age=str(age_on(patient.date_of_birth, today)) if patient.date_of_birth else "",
+        date_of_birth=patient.date_of_birth.isoformat()
+        if patient.date_of_birth and may_see_dob
+        else "",
+        assignee_id=str(case.assignee_id) if case.assignee_id else "",
+        received_at=case.received_at.strftime("%Y-%m-%d %H:%M"),
+        sla=sla_state(case, clock.now(), tenant.quote_turnaround_hours),
+        sla_due_at=case.sla_due_at.strftime("%Y-%m-%d %H:%M") if case.sla_due_at else "",
+        notes=[
+            TimelineEntry(
+                n.created_at.strftime("%Y-%m-%d %H:%M"),
+                names.get(n.author_id, "—") if n.author_id else "—",
+                "Note",
+                n.body,
+            )
+            for n in notes
+        ],
+        timeline=timeline,
+    )
+
+
+def _describe(event: AuditEvent, names: dict[uuid.UUID, str]) -> str:
+    d = event.details or {}
+    if event.action == "case.status_changed":
+        return (
+            f"{str(d.get('from', '')).replace('_', ' ')} → {str(d.get('to', '')).replace('_', ' ')}"
+        )
+    if event.action == "case.assigned":
+        to = d.get("to")
+        return f"to {names.get(uuid.UUID(to), 'someone')}" if to else "unassigned"
+    if event.action == "intake.submitted":
+        return f"{d.get('photos', 0)} photo(s)"
+    return ""
+
+
+def set_identity_exposure(actor: Actor, full_identity_roles: list[str]) -> None:
+    """Owners choose which roles see names and contact details in lists."""
+    check(actor, Permission.USERS_MANAGE)
+    if actor.role not in (Role.CLINIC_OWNER,):
+        raise PermissionDenied("only the clinic owner decides this")
+    valid = sorted(
+        {
+            r
+            for r in full_identity_roles
+            if r in {x.value for x in Role} and not r.startswith("platform")
+        }
+    )
+    with platform_session() as session:
+        tenant = session.get(Tenant, actor.require_tenant())
+        assert tenant is not None
+        tenant.settings = {**tenant.settings, "full_identity_roles": valid}
+        session.add(tenant)
+        session.commit()
+    audit.record(actor, "clinic.identity_exposure_changed", details={"full_identity_roles": valid})
+

@@ -1,0 +1,283 @@
+"""The case queue: one page of a clinic's cases, filtered, sorted and searched in the database."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+from typing import Any
+
+from sqlalchemy import and_, exists, func, or_
+from sqlmodel import col, select
+
+from mi_portal.db import platform_session, tenant_session
+from mi_portal.models import (
+    Message,
+    MessageThread,
+    Patient,
+    Quote,
+    Role,
+    Submission,
+    SubmissionImage,
+    SubmissionStatus,
+    Tenant,
+    User,
+)
+from mi_portal.services import clock
+from mi_portal.services.actor import Actor
+from mi_portal.services.permissions import Permission, check
+
+PAGE_SIZE = 50
+SORTS = {"received", "last_activity", "sla_due"}
+ASSIGNEE_FILTERS = {"", "mine", "unassigned"}
+OPEN_FOR_SLA = (SubmissionStatus.NEW.value, SubmissionStatus.IN_REVIEW.value)
+# Roles that see full identity in the list unless the owner says otherwise (the rest see masked
+# details and blurred thumbnails until they open a case).
+DEFAULT_FULL_IDENTITY = {Role.CLINIC_OWNER.value, Role.CLINIC_MANAGER.value, Role.PROVIDER.value}
+
+
+@dataclass(frozen=True)
+class InboxQuery:
+    status: str = ""
+    assignee: str = ""  # "", "mine", "unassigned" or a user id
+    concern_area: str = ""
+    received_from: str = ""  # YYYY-MM-DD
+    received_to: str = ""
+    has_quote: str = ""  # "", "yes", "no"
+    unread: bool = False
+    search: str = ""
+    sort: str = "sla_due"
+    descending: bool = False
+    page: int = 0
+
+
+@dataclass(frozen=True)
+class InboxRow:
+    id: str
+    reference: str
+    patient: str
+    contact: str
+    concern_area: str
+    status: str
+    assignee: str
+    received_at: str
+    last_activity_at: str
+    sla: str  # on_time | due_soon | overdue | met | missed | none
+    sla_due_at: str
+    photos: int
+    unread: int
+    masked: bool
+
+
+@dataclass
+class InboxPage:
+    rows: list[InboxRow]
+    total: int
+    page: int
+    page_size: int
+    status_counts: dict[str, int] = field(default_factory=dict)
+
+
+def reference(submission_id: uuid.UUID | str) -> str:
+    return str(submission_id)[-8:].upper()
+
+
+def mask_name(name: str) -> str:
+    return " ".join(part[:1].upper() + "." for part in name.split() if part) or "—"
+
+
+def mask_email(email: str) -> str:
+    local, _, domain = email.partition("@")
+    return f"{local[:1]}•••@{domain}" if domain else "•••"
+
+
+def mask_phone(phone: str | None) -> str:
+    digits = [c for c in phone or "" if c.isdigit()]
+    return "•••" + "".join(digits[-2:]) if digits else ""
+
+
+def full_identity(actor: Actor, tenant_settings: dict[str, Any]) -> bool:
+    """Whether this role sees names and contact details in lists (owners can change the default)."""
+    if actor.is_platform:
+        return False
+    chosen = tenant_settings.get("full_identity_roles")
+    roles = set(chosen) if isinstance(chosen, list) else DEFAULT_FULL_IDENTITY
+    return actor.role.value in roles
+
+
+def sla_state(submission: Submission, now: datetime, turnaround_hours: int) -> str:
+    due = submission.sla_due_at
+    if due is None:
+        return "none"
+    if submission.quote_sent_at is not None:
+        return "met" if submission.quote_sent_at <= due else "missed"
+    if submission.status not in OPEN_FOR_SLA:
+        return "none"
+    if now >= due:
+        return "overdue"
+    soon = timedelta(hours=max(1.0, turnaround_hours * 0.25))
+    return "due_soon" if due - now <= soon else "on_time"
+
+
+def _day(value: str, *, end: bool = False) -> datetime | None:
+    try:
+        day = date.fromisoformat(value.strip())
+    except ValueError:
+        return None
+    moment = datetime.combine(day, time.min, tzinfo=clock.now().tzinfo)
+    return moment + timedelta(days=1) if end else moment
+
+
+def _filters(actor: Actor, q: InboxQuery, *, with_status: bool = True) -> list[Any]:
+    conditions: list[Any] = []
+    if with_status and q.status in {s.value for s in SubmissionStatus}:
+        conditions.append(Submission.status == q.status)
+    if q.assignee == "mine":
+        conditions.append(Submission.assignee_id == actor.user_id)
+    elif q.assignee == "unassigned":
+        conditions.append(col(Submission.assignee_id).is_(None))
+    elif q.assignee:
+        try:
+            conditions.append(Submission.assignee_id == uuid.UUID(q.assignee))
+        except ValueError:
+            conditions.append(col(Submission.id).is_(None))  # an unknown assignee matches nothing
+    if q.concern_area:
+        conditions.append(Submission.concern_area == q.concern_area[:64])
+    if start := _day(q.received_from):
+        conditions.append(Submission.received_at >= start)
+    if end := _day(q.received_to, end=True):
+        conditions.append(Submission.received_at < end)
+    quoted = exists().where(
+        and_(
+            col(Quote.tenant_id) == Submission.tenant_id, col(Quote.submission_id) == Submission.id
+        )
+    )
+    if q.has_quote == "yes":
+        conditions.append(quoted)
+    elif q.has_quote == "no":
+        conditions.append(~quoted)
+    if q.unread:
+        conditions.append(_unread_exists())
+    term = " ".join(q.search.split())[:100]
+    if term:
+        like = f"%{term.lower()}%"
+        digits = "".join(c for c in term if c.isdigit())
+        matches = [func.lower(Patient.full_name).like(like), func.lower(Patient.email).like(like)]
+        if len(digits) >= 3:
+            matches.append(
+                func.replace(func.replace(func.coalesce(Patient.phone, ""), " ", ""), "-", "").like(
+                    f"%{digits}%"
+                )
+            )
+        conditions.append(or_(*matches))
+    return conditions
+
+
+def _unread_exists() -> Any:
+    return exists().where(
+        and_(
+            col(MessageThread.tenant_id) == Submission.tenant_id,
+            col(MessageThread.submission_id) == Submission.id,
+            col(Message.tenant_id) == MessageThread.tenant_id,
+            col(Message.thread_id) == MessageThread.id,
+            col(Message.direction) == "inbound",
+            col(Message.read_at).is_(None),
+        )
+    )
+
+
+def _order(q: InboxQuery) -> list[Any]:
+    column = {
+        "received": Submission.received_at,
+        "last_activity": Submission.last_activity_at,
+        "sla_due": Submission.sla_due_at,
+    }.get(q.sort if q.sort in SORTS else "sla_due", Submission.sla_due_at)
+    primary = col(column).desc() if q.descending else col(column).asc()
+    return [primary.nulls_last(), col(Submission.id).asc()]
+
+
+def inbox_page(actor: Actor, q: InboxQuery, *, page_size: int = PAGE_SIZE) -> InboxPage:
+    """The visible page of the clinic's queue, its total, and a live count per status."""
+    check(actor, Permission.CASES_VIEW)
+    tenant_id = actor.require_tenant()
+    page = max(0, min(int(q.page) if isinstance(q.page, int) else 0, 100_000))
+    now = clock.now()
+    with platform_session() as session:
+        tenant = session.get(Tenant, tenant_id)
+        assert tenant is not None
+        settings, turnaround = dict(tenant.settings), tenant.quote_turnaround_hours
+        names = {u.id: u.full_name for u in session.exec(select(User))}
+    show_identity = full_identity(actor, settings)
+    base = select(Submission, Patient).join(
+        Patient,
+        and_(
+            col(Patient.tenant_id) == Submission.tenant_id, col(Patient.id) == Submission.patient_id
+        ),
+    )  # type: ignore[arg-type]
+    with tenant_session(tenant_id) as session:
+        filtered = base.where(*_filters(actor, q))
+        total = session.exec(select(func.count()).select_from(filtered.subquery())).one()
+        rows = session.exec(
+            filtered.order_by(*_order(q)).offset(page * page_size).limit(page_size)
+        ).all()
+        ids = [s.id for s, _ in rows]
+        photo_counts = (
+            dict(
+                session.exec(
+                    select(SubmissionImage.submission_id, func.count())
+                    .where(col(SubmissionImage.submission_id).in_(ids))
+                    .group_by(col(SubmissionImage.submission_id))
+                ).all()
+            )
+            if ids
+            else {}
+        )
+        unread_counts = dict(
+            session.exec(
+                select(MessageThread.submission_id, func.count())
+                .join(Message, and_(Message.tenant_id == MessageThread.tenant_id, col(Message.thread_id) == MessageThread.id))  # type: ignore[arg-type]
+                .where(col(MessageThread.submission_id).in_(ids), col(Message.direction) == "inbound", col(Message.read_at).is_(None))
+                .group_by(col(MessageThread.submission_id))
+            ).all()
+        ) if ids else {}  # fmt: skip
+        counted = select(Submission.status, func.count()).join(
+            Patient,
+            and_(
+                col(Patient.tenant_id) == Submission.tenant_id,
+                col(Patient.id) == Submission.patient_id,
+            ),
+        )  # type: ignore[arg-type]
+        counts = dict(
+            session.exec(
+                counted.where(*_filters(actor, q, with_status=False)).group_by(
+                    col(Submission.status)
+                )
+            ).all()
+        )
+    result = [
+        InboxRow(
+            id=str(s.id),
+            reference=reference(s.id),
+            patient=p.full_name if show_identity else mask_name(p.full_name),
+            contact=(p.email if show_identity else mask_email(p.email))
+            + (f" · {p.phone if show_identity else mask_phone(p.phone)}" if p.phone else ""),
+            concern_area=s.concern_area,
+            status=s.status,
+            assignee=names.get(s.assignee_id, "") if s.assignee_id else "",
+            received_at=s.received_at.strftime("%Y-%m-%d %H:%M"),
+            last_activity_at=s.last_activity_at.strftime("%Y-%m-%d %H:%M"),
+            sla=sla_state(s, now, turnaround),
+            sla_due_at=s.sla_due_at.strftime("%Y-%m-%d %H:%M") if s.sla_due_at else "",
+            photos=photo_counts.get(s.id, 0),
+            unread=unread_counts.get(s.id, 0),
+            masked=not show_identity,
+        )
+        for s, p in rows
+    ]
+    return InboxPage(
+        result,
+        total,
+        page,
+        page_size,
+        {st.value: counts.get(st.value, 0) for st in SubmissionStatus},
+    )
