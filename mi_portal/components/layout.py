@@ -59,6 +59,7 @@ def _header() -> rx.Component:
         _brand(),
         rx.hstack(
             _nav_link("Home", "/", id="nav-home"),
+            rx.cond(SessionState.can_view_cases, _nav_link("Cases", "/cases", id="nav-cases")),
             rx.cond(
                 SessionState.is_platform | (SessionState.clinic_count > 1),
                 _nav_link("Clinics", "/clinics/pick", id="nav-clinics"),

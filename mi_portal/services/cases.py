@@ -320,4 +320,3 @@ def set_identity_exposure(actor: Actor, full_identity_roles: list[str]) -> None:
         session.add(tenant)
         session.commit()
     audit.record(actor, "clinic.identity_exposure_changed", details={"full_identity_roles": valid})
-

@@ -25,6 +25,7 @@ class SessionState(rx.State):
     can_switch: bool = False
     can_manage_users: bool = False
     can_view_audit: bool = False
+    can_view_cases: bool = False
 
     @rx.event
     @guarded(Permission.SELF)
@@ -50,6 +51,7 @@ class SessionState(rx.State):
             has_permission(actor, Permission.USERS_MANAGE) and actor.tenant_id is not None
         )
         self.can_view_audit = has_permission(actor, Permission.AUDIT_VIEW)
+        self.can_view_cases = has_permission(actor, Permission.CASES_VIEW)
 
     @rx.event
     @guarded(Permission.SELF, before_mfa=True)

@@ -10,7 +10,16 @@ import pytest
 from sqlmodel import select
 
 from mi_portal.db import platform_session, tenant_session
-from mi_portal.models import AuditEvent, Message, MessageThread, Patient, Quote, Role, Submission, uuid7
+from mi_portal.models import (
+    AuditEvent,
+    Message,
+    MessageThread,
+    Patient,
+    Quote,
+    Role,
+    Submission,
+    uuid7,
+)
 from mi_portal.services import cases, clock
 from mi_portal.services.actor import Actor, NotFound
 from mi_portal.services.inbox import InboxQuery, inbox_page
@@ -27,13 +36,34 @@ def fixed_clock():  # type: ignore[no-untyped-def]
     clock.set_clock(None)
 
 
-def _case(tenant_id: uuid.UUID, name: str, email: str, phone: str | None, *, status: str = "new", concern: str = "acne", hours_ago: float = 1, assignee: uuid.UUID | None = None, quote: bool = False, unread: bool = False) -> uuid.UUID:
+def _case(
+    tenant_id: uuid.UUID,
+    name: str,
+    email: str,
+    phone: str | None,
+    *,
+    status: str = "new",
+    concern: str = "acne",
+    hours_ago: float = 1,
+    assignee: uuid.UUID | None = None,
+    quote: bool = False,
+    unread: bool = False,
+) -> uuid.UUID:
     received = NOW - timedelta(hours=hours_ago)
     with tenant_session(tenant_id) as session:
         patient = Patient(id=uuid7(), full_name=name, email=email, phone=phone)
         session.add(patient)
         session.flush()
-        case = Submission(id=uuid7(), patient_id=patient.id, status=status, concern_area=concern, received_at=received, last_activity_at=received + timedelta(minutes=5), sla_due_at=received + timedelta(hours=48), assignee_id=assignee)
+        case = Submission(
+            id=uuid7(),
+            patient_id=patient.id,
+            status=status,
+            concern_area=concern,
+            received_at=received,
+            last_activity_at=received + timedelta(minutes=5),
+            sla_due_at=received + timedelta(hours=48),
+            assignee_id=assignee,
+        )
         session.add(case)
         session.flush()
         if quote:
@@ -53,9 +83,29 @@ def world(db: Database):  # type: ignore[no-untyped-def]
     manager, _ = make_user("manager@a.test", role="clinic_manager", tenants=(a,))
     coordinator, _ = make_user("coord@a.test", role="coordinator", tenants=(a,))
     ids = {
-        "ava": _case(a, "Ava Stone", "ava@example.org", "+1 555 0100 111", hours_ago=50, assignee=manager),
-        "ben": _case(a, "Ben Rivers", "ben@example.org", None, status="in_review", concern="rosacea", hours_ago=40, quote=True),
-        "cy": _case(a, "Cy Ng", "cy@example.org", "+1 555 0100 333", status="quoted", hours_ago=10, unread=True, assignee=coordinator),
+        "ava": _case(
+            a, "Ava Stone", "ava@example.org", "+1 555 0100 111", hours_ago=50, assignee=manager
+        ),
+        "ben": _case(
+            a,
+            "Ben Rivers",
+            "ben@example.org",
+            None,
+            status="in_review",
+            concern="rosacea",
+            hours_ago=40,
+            quote=True,
+        ),
+        "cy": _case(
+            a,
+            "Cy Ng",
+            "cy@example.org",
+            "+1 555 0100 333",
+            status="quoted",
+            hours_ago=10,
+            unread=True,
+            assignee=coordinator,
+        ),
         "dee": _case(a, "Dee Stone", "dee@elsewhere.org", "+44 20 7946 0958", hours_ago=2),
     }
     ids["b_stone"] = _case(b, "Bo Stone", "bo@example.org", "+1 555 0100 999", hours_ago=1)
@@ -87,14 +137,22 @@ def test_each_filter(world) -> None:  # type: ignore[no-untyped-def]
 def test_each_sort(world) -> None:  # type: ignore[no-untyped-def]
     a, b, mgr, *_ = world
     assert _names(mgr, sort="sla_due") == ["Ava Stone", "Ben Rivers", "Cy Ng", "Dee Stone"]
-    assert _names(mgr, sort="received", descending=True) == ["Dee Stone", "Cy Ng", "Ben Rivers", "Ava Stone"]
+    assert _names(mgr, sort="received", descending=True) == [
+        "Dee Stone",
+        "Cy Ng",
+        "Ben Rivers",
+        "Ava Stone",
+    ]
     assert _names(mgr, sort="last_activity") == ["Ava Stone", "Ben Rivers", "Cy Ng", "Dee Stone"]
     assert _names(mgr, sort="nonsense") == _names(mgr, sort="sla_due")
 
 
 def test_search_by_name_email_phone_never_crosses_clinics(world) -> None:  # type: ignore[no-untyped-def]
     a, b, mgr, *_ = world
-    assert sorted(_names(mgr, search="stone")) == ["Ava Stone", "Dee Stone"]  # Bo Stone is clinic B's
+    assert sorted(_names(mgr, search="stone")) == [
+        "Ava Stone",
+        "Dee Stone",
+    ]  # Bo Stone is clinic B's
     assert _names(mgr, search="ELSEWHERE.org") == ["Dee Stone"]
     assert _names(mgr, search="0100 333") == ["Cy Ng"]
     assert _names(mgr, search="5550100999") == []  # B's patient's phone
@@ -106,18 +164,31 @@ def test_status_counts_paging_and_sla(world) -> None:  # type: ignore[no-untyped
     a, b, mgr, *_ = world
     page = inbox_page(mgr, InboxQuery(status="new"), page_size=1)
     assert page.total == 2 and len(page.rows) == 1
-    assert page.status_counts["new"] == 2 and page.status_counts["in_review"] == 1 and page.status_counts["quoted"] == 1
+    assert (
+        page.status_counts["new"] == 2
+        and page.status_counts["in_review"] == 1
+        and page.status_counts["quoted"] == 1
+    )
     second = inbox_page(mgr, InboxQuery(status="new", page=1), page_size=1)
     assert second.rows[0].id != page.rows[0].id
     sla = {r.patient: r.sla for r in inbox_page(mgr, InboxQuery()).rows}
-    assert sla["Ava Stone"] == "overdue" and sla["Dee Stone"] == "on_time" and sla["Ben Rivers"] == "due_soon"
+    assert (
+        sla["Ava Stone"] == "overdue"
+        and sla["Dee Stone"] == "on_time"
+        and sla["Ben Rivers"] == "due_soon"
+    )
     assert sla["Cy Ng"] == "none"  # quoted, no send time recorded
 
 
 def test_masking_for_roles_that_do_not_need_identity(world) -> None:  # type: ignore[no-untyped-def]
     a, b, mgr, crd, ids = world
     row = next(r for r in inbox_page(crd, InboxQuery(search="ava")).rows)
-    assert row.masked and row.patient == "A. S." and "ava@" not in row.contact and row.contact.startswith("a•••@example.org")
+    assert (
+        row.masked
+        and row.patient == "A. S."
+        and "ava@" not in row.contact
+        and row.contact.startswith("a•••@example.org")
+    )
     assert "111" not in row.contact and row.contact.endswith("•••11")
     assert inbox_page(mgr, InboxQuery(search="ava")).rows[0].patient == "Ava Stone"
     owner_id, _ = make_user("owner@a.test", role="clinic_owner", tenants=(a,))
@@ -134,14 +205,21 @@ def test_workflow_transitions_are_enforced_and_audited(world) -> None:  # type: 
     cases.change_status(mgr, ids["ava"], "in_review")
     cases.change_status(mgr, ids["ava"], "quoted")
     with platform_session() as session:
-        events = session.exec(select(AuditEvent.details).where(AuditEvent.action == "case.status_changed")).all()
+        events = session.exec(
+            select(AuditEvent.details).where(AuditEvent.action == "case.status_changed")
+        ).all()
     assert events == [{"from": "new", "to": "in_review"}, {"from": "in_review", "to": "quoted"}]
 
 
 def test_foreign_and_missing_cases_answer_alike(world) -> None:  # type: ignore[no-untyped-def]
     a, b, mgr, crd, ids = world
     for target in (ids["b_stone"], uuid.uuid4(), "junk"):
-        for call in (lambda t: cases.case_detail(mgr, t), lambda t: cases.change_status(mgr, t, "in_review"), lambda t: cases.add_note(mgr, t, "x"), lambda t: cases.assign(mgr, t, "")):
+        for call in (
+            lambda t: cases.case_detail(mgr, t),
+            lambda t: cases.change_status(mgr, t, "in_review"),
+            lambda t: cases.add_note(mgr, t, "x"),
+            lambda t: cases.assign(mgr, t, ""),
+        ):
             with pytest.raises(NotFound):
                 call(target)
     with tenant_session(b) as session:
@@ -153,7 +231,9 @@ def test_assign_only_to_members_and_bulk(world) -> None:  # type: ignore[no-unty
     outsider, _ = make_user("x@b.test", role="provider", tenants=(b,))
     with pytest.raises(NotFound):
         cases.assign(mgr, ids["dee"], str(outsider))
-    done, problems = cases.bulk(mgr, [ids["dee"], ids["ben"], ids["b_stone"]], assignee=str(crd.user_id))
+    done, problems = cases.bulk(
+        mgr, [ids["dee"], ids["ben"], ids["b_stone"]], assignee=str(crd.user_id)
+    )
     assert done == 2 and len(problems) == 1 and "not found" in problems[0]
     assert sorted(_names(mgr, assignee=str(crd.user_id))) == ["Ben Rivers", "Cy Ng", "Dee Stone"]
     done, problems = cases.bulk(mgr, [ids["dee"], ids["ben"]], status="in_review")
@@ -174,7 +254,11 @@ def test_case_page_notes_timeline_and_age(world) -> None:  # type: ignore[no-unt
     detail = cases.case_detail(mgr, ids["ava"])
     assert detail.patient_age == "35" and detail.date_of_birth == "1990-12-01"
     assert [n.detail for n in detail.notes] == ["Needs a daylight photo"]
-    assert [t.what for t in detail.timeline] == ["Added a note", "Changed status", "Opened the case"]
+    assert [t.what for t in detail.timeline] == [
+        "Added a note",
+        "Changed status",
+        "Opened the case",
+    ]
     assert detail.moves == ["archived", "closed", "quoted"]
     assert cases.case_detail(crd, ids["ava"]).date_of_birth == ""  # age only for this role
     assert [t.what for t in cases.case_detail(crd, ids["ava"]).timeline][-1] == "Opened the case"

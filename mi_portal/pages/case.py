@@ -1,0 +1,238 @@
+"""Case page: patient summary, answers, photos, status, assignee, internal notes, timeline."""
+
+from __future__ import annotations
+
+import reflex as rx
+
+from mi_portal.components.layout import error_callout, page_frame
+from mi_portal.pages.inbox import SLA_BADGES
+from mi_portal.state.case import CaseState
+
+C = CaseState.case
+
+
+def _fact(label: str, value: rx.Var, *, id: str) -> rx.Component:
+    return rx.vstack(
+        rx.text(label, size="1", color_scheme="gray"), rx.text(value, id=id), spacing="0"
+    )
+
+
+def _summary() -> rx.Component:
+    return rx.card(
+        rx.vstack(
+            rx.heading("Patient", size="3"),
+            rx.grid(
+                _fact("Name", C["patient_name"], id="patient-name"),
+                _fact("Email", C["patient_email"], id="patient-email"),
+                _fact(
+                    "Phone",
+                    rx.cond(C["patient_phone"] != "", C["patient_phone"], "—"),
+                    id="patient-phone",
+                ),
+                _fact(
+                    "Age", rx.cond(C["patient_age"] != "", C["patient_age"], "—"), id="patient-age"
+                ),
+                rx.cond(
+                    C["date_of_birth"] != "",
+                    _fact("Date of birth", C["date_of_birth"], id="patient-dob"),
+                ),
+                columns="2",
+                spacing="4",
+                width="100%",
+            ),
+            rx.heading("Concern", size="3"),
+            rx.text(C["concern"]),
+            rx.foreach(
+                C["answers"].to(list[dict[str, str]]),
+                lambda a: rx.vstack(
+                    rx.text(a["question"], size="1", color_scheme="gray"),
+                    rx.text(a["answer"]),
+                    spacing="0",
+                ),
+            ),
+            spacing="3",
+        ),
+        width="100%",
+    )
+
+
+def _photos() -> rx.Component:
+    return rx.card(
+        rx.vstack(
+            rx.heading("Photos", size="3"),
+            rx.cond(
+                CaseState.thumbnails.length() > 0,  # type: ignore[attr-defined]
+                rx.hstack(
+                    rx.foreach(
+                        CaseState.thumbnails,
+                        lambda t: rx.image(
+                            src=t["url"],
+                            alt=t["display_name"],
+                            height="128px",
+                            border_radius="6px",
+                            class_name="case-thumbnail",
+                        ),
+                    ),
+                    wrap="wrap",
+                    spacing="3",
+                ),
+                rx.text("No photos you may see.", color_scheme="gray", size="2"),
+            ),
+            spacing="3",
+        ),
+        width="100%",
+    )
+
+
+def _workflow() -> rx.Component:
+    return rx.card(
+        rx.vstack(
+            rx.hstack(
+                rx.text("Status", size="2", color_scheme="gray"),
+                rx.badge(C["status"].to(str).replace("_", " "), size="2", id="case-status"),
+                rx.match(
+                    C["sla"],
+                    *[
+                        (k, rx.badge(label, color_scheme=color))
+                        for k, (label, color) in SLA_BADGES.items()
+                    ],
+                    rx.fragment(),
+                ),  # type: ignore[arg-type]
+                align="center",
+                spacing="3",
+            ),
+            rx.cond(
+                CaseState.can_edit,
+                rx.vstack(
+                    rx.hstack(
+                        rx.foreach(
+                            C["moves"].to(list[str]),
+                            lambda m: rx.button(
+                                "Move to ",
+                                m.replace("_", " "),
+                                size="1",
+                                variant="soft",
+                                on_click=CaseState.change_status(m),
+                                class_name="status-move",
+                            ),
+                        ),
+                        wrap="wrap",
+                        spacing="2",
+                    ),
+                    rx.hstack(
+                        rx.text("Assignee", size="2", color_scheme="gray"),
+                        rx.select.root(
+                            rx.select.trigger(placeholder="Unassigned", id="case-assignee"),
+                            rx.select.content(
+                                rx.select.item("Unassigned", value="none"),
+                                rx.foreach(
+                                    CaseState.members,
+                                    lambda m: rx.select.item(m["name"], value=m["id"]),
+                                ),
+                            ),
+                            value=rx.cond(C["assignee_id"] != "", C["assignee_id"].to(str), "none"),
+                            on_change=CaseState.assign,
+                        ),
+                        align="center",
+                        spacing="3",
+                    ),
+                    spacing="3",
+                ),
+            ),
+            spacing="3",
+        ),
+        width="100%",
+    )
+
+
+def _notes() -> rx.Component:
+    return rx.card(
+        rx.vstack(
+            rx.heading("Internal notes", size="3"),
+            rx.text("Never shown to the patient.", size="1", color_scheme="gray"),
+            rx.foreach(
+                C["notes"].to(list[dict[str, str]]),
+                lambda n: rx.box(
+                    rx.text(n["who"], " · ", n["at"], size="1", color_scheme="gray"),
+                    rx.text(n["detail"], white_space="pre-wrap"),
+                    class_name="case-note",
+                ),
+            ),
+            rx.cond(
+                CaseState.can_edit,
+                rx.form(
+                    rx.vstack(
+                        rx.text_area(
+                            name="body",
+                            placeholder="Add a note for the team",
+                            id="note-body",
+                            width="100%",
+                            max_length=10_000,
+                        ),
+                        rx.button("Add note", type="submit", id="note-submit"),
+                        width="100%",
+                    ),
+                    on_submit=CaseState.add_note,
+                    reset_on_submit=True,
+                    width="100%",
+                ),
+            ),
+            spacing="3",
+            width="100%",
+        ),
+        width="100%",
+    )
+
+
+def _timeline() -> rx.Component:
+    return rx.card(
+        rx.vstack(
+            rx.heading("Timeline", size="3"),
+            rx.foreach(
+                C["timeline"].to(list[dict[str, str]]),
+                lambda t: rx.hstack(
+                    rx.text(t["at"], size="1", color_scheme="gray", white_space="nowrap"),
+                    rx.text(t["who"], size="2", weight="medium"),
+                    rx.text(t["what"], size="2"),
+                    rx.text(t["detail"], size="2", color_scheme="gray"),
+                    spacing="2",
+                    class_name="timeline-entry",
+                ),
+            ),
+            spacing="2",
+        ),
+        width="100%",
+    )
+
+
+def case_page() -> rx.Component:
+    return page_frame(
+        rx.link("← Back to cases", href="/cases", size="2"),
+        rx.cond(
+            CaseState.loading,
+            rx.hstack(rx.spinner(), rx.text("Loading the case…")),
+            rx.cond(
+                CaseState.not_found,
+                rx.callout(
+                    "This case does not exist or is not in your clinic.",
+                    icon="info",
+                    id="case-not-found",
+                ),
+                rx.vstack(
+                    rx.heading("Case ", C["reference"], size="5", id="case-reference"),
+                    rx.text("Received ", C["received_at"], " UTC", size="2", color_scheme="gray"),
+                    error_callout(CaseState.error),
+                    rx.grid(
+                        rx.vstack(_summary(), _photos(), spacing="4", width="100%"),
+                        rx.vstack(_workflow(), _notes(), _timeline(), spacing="4", width="100%"),
+                        columns=rx.breakpoints(initial="1", md="2"),
+                        spacing="4",
+                        width="100%",
+                    ),
+                    spacing="3",
+                    width="100%",
+                ),
+            ),
+        ),
+        title="Case",
+    )

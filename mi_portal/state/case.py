@@ -1,0 +1,87 @@
+"""The case page: the case id comes from the URL; every action goes through the services."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import asdict
+from typing import Any
+
+import reflex as rx
+
+from mi_portal.services import cases, photos
+from mi_portal.services.actor import NotFound
+from mi_portal.services.permissions import Permission, has_permission
+from mi_portal.state.guard import current, guarded
+
+
+class CaseState(rx.State):
+    case: dict[str, Any] = {}
+    thumbnails: list[dict[str, Any]] = []
+    members: list[dict[str, str]] = []
+    can_edit: bool = False
+    not_found: bool = False
+    loading: bool = True
+    error: str = ""
+
+    def _case_id(self) -> str:
+        return str(self.router.page.params.get("id", ""))[:64]
+
+    async def _refresh(self) -> None:
+        actor = current().actor
+        try:
+            detail = await asyncio.to_thread(cases.case_detail, actor, self._case_id())
+        except NotFound:
+            self.not_found, self.case, self.thumbnails = True, {}, []
+            self.loading = False
+            return
+        data = asdict(detail)
+        data["answers"] = [{"question": q, "answer": a} for q, a in detail.answers]
+        self.case = data
+        if has_permission(actor, Permission.IMAGES_VIEW):
+            links = await asyncio.to_thread(photos.thumbnails, actor, self._case_id())
+            self.thumbnails = [asdict(link) for link in links]
+        self.not_found = False
+        self.loading = False
+
+    @rx.event
+    @guarded(Permission.CASES_VIEW)
+    async def load(self) -> None:
+        self.loading, self.error = True, ""
+        actor = current().actor
+        self.can_edit = has_permission(actor, Permission.CASES_EDIT)
+        self.members = [
+            {"id": uid, "name": name}
+            for uid, name in await asyncio.to_thread(cases.assignable, actor)
+        ]
+        await self._refresh()
+
+    async def _do(self, action) -> None:  # type: ignore[no-untyped-def]
+        self.error = ""
+        try:
+            await asyncio.to_thread(action)
+        except NotFound:
+            self.error = "That case or person was not found."
+        except ValueError as exc:
+            self.error = str(exc)
+        await self._refresh()
+
+    @rx.event
+    @guarded(Permission.CASES_EDIT)
+    async def change_status(self, status: str) -> None:
+        actor, case_id = current().actor, self._case_id()
+        await self._do(lambda: cases.change_status(actor, case_id, str(status)))
+
+    @rx.event
+    @guarded(Permission.CASES_EDIT)
+    async def assign(self, user_id: str) -> None:
+        actor, case_id = current().actor, self._case_id()
+        await self._do(
+            lambda: cases.assign(actor, case_id, None if user_id == "none" else str(user_id))
+        )
+
+    @rx.event
+    @guarded(Permission.CASES_EDIT)
+    async def add_note(self, form_data: dict[str, Any]) -> None:
+        actor, case_id = current().actor, self._case_id()
+        body = str(form_data.get("body", "")) if isinstance(form_data, dict) else ""
+        await self._do(lambda: cases.add_note(actor, case_id, body))
