@@ -67,10 +67,10 @@ def test_patient_submits_and_clinic_user_opens_the_signed_thumbnail(
     expect(page.locator("#error-date_of_birth")).to_contain_text("at least 16", timeout=20_000)
     expect(page.locator("#full_name")).to_have_value("Robin Browser")
     page.locator("#date_of_birth").fill("1991-06-01")
+    save_screenshot(page, "intake", tmp_path)
     page.locator("#intake-submit").click()
     expect(page.locator("#intake-done")).to_be_visible(timeout=60_000)
     expect(page.locator(".receipt")).to_have_count(1)
-    save_screenshot(page, "intake-done", tmp_path)
     patient.close()
 
     from mi_portal.db import platform_session, tenant_session

@@ -31,7 +31,7 @@ def test_wrong_password_shows_a_generic_error_and_keeps_the_email(
 
 
 def test_session_cookie_is_http_only(page, app_server: RunningApp) -> None:  # type: ignore[no-untyped-def]
-    sign_in(page, app_server, "provider@riverbend-aesthetics.test")
+    sign_in(page, app_server, "viewer@riverbend-aesthetics.test")
     cookies = {c["name"]: c for c in page.context.cookies()}
     assert cookies["mi_session"]["httpOnly"] is True
     assert cookies["mi_session"]["sameSite"] == "Lax"
