@@ -11,6 +11,7 @@ Three layers keep tenants apart (DESIGN.md); this module holds the second and wi
 
 from __future__ import annotations
 
+import functools
 import os
 import uuid
 from collections.abc import Iterator
@@ -22,7 +23,7 @@ from sqlalchemy import event
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import ORMExecuteState, SessionTransaction, with_loader_criteria
 from sqlalchemy.sql import visitors
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 import mi_portal.models  # noqa: F401  (every table registered before scoping is built)
 from mi_portal.config import get_settings
@@ -117,11 +118,15 @@ def _scope_statement(state: ORMExecuteState) -> None:
         if _touches_tenant_tables(state.statement):
             raise TenantScopeError("query on a tenant-owned table with no tenant in scope")
         return
-    state.statement = state.statement.options(
-        *(
-            with_loader_criteria(model, model.tenant_id == tenant_id, include_aliases=True)
-            for model in _TENANT_MODELS
-        )
+    state.statement = state.statement.options(*_criteria_for(tenant_id))
+
+
+@functools.lru_cache(maxsize=4096)
+def _criteria_for(tenant_id: uuid.UUID) -> tuple[Any, ...]:
+    # Built once per tenant and reused: the options are immutable and only carry the value.
+    return tuple(
+        with_loader_criteria(model, col(model.tenant_id) == tenant_id, include_aliases=True)
+        for model in _TENANT_MODELS
     )
 
 

@@ -64,8 +64,10 @@ class RenditionKind(StrEnum):
 class Patient(TenantOwned, table=True):
     """A patient as known to one clinic (each clinic holds its own copy)."""
 
+    __table_args__ = (sa.Index("ix_patient_tenant_email", "tenant_id", "email"),)
+
     full_name: str = personal(DataCategory.IDENTITY, max_length=200)
-    email: str = personal(DataCategory.CONTACT, max_length=254, index=True)
+    email: str = personal(DataCategory.CONTACT, max_length=254)
     phone: str | None = personal(DataCategory.CONTACT, default=None, max_length=32)
     date_of_birth: date | None = personal(DataCategory.IDENTITY, default=None)
     created_at: datetime = created_at_field()
@@ -76,7 +78,11 @@ class Submission(TenantOwned, table=True):
 
     __table_args__ = (
         tenant_fk(["patient_id"], "patient", name="fk_submission_patient"),
-        sa.Index("ix_submission_tenant_status", "tenant_id", "status"),
+        # The queue's first page: one clinic, one status, by SLA due (see bench/inbox.py).
+        sa.Index("ix_submission_queue", "tenant_id", "status", "sla_due_at", "id"),
+        sa.Index("ix_submission_received", "tenant_id", "received_at"),
+        sa.Index("ix_submission_activity", "tenant_id", "last_activity_at"),
+        sa.Index("ix_submission_assignee", "tenant_id", "assignee_id"),
     )
 
     patient_id: uuid.UUID
@@ -99,6 +105,7 @@ class SubmissionImage(TenantOwned, table=True):
 
     __table_args__ = (
         tenant_fk(["submission_id"], "submission", name="fk_image_submission", ondelete="CASCADE"),
+        sa.Index("ix_submissionimage_submission", "tenant_id", "submission_id"),
     )
 
     submission_id: uuid.UUID
@@ -136,6 +143,7 @@ class CaseNote(TenantOwned, table=True):
 
     __table_args__ = (
         tenant_fk(["submission_id"], "submission", name="fk_note_submission", ondelete="CASCADE"),
+        sa.Index("ix_casenote_submission", "tenant_id", "submission_id"),
     )
 
     submission_id: uuid.UUID

@@ -6,6 +6,7 @@ import uuid
 from datetime import datetime
 from enum import StrEnum
 
+import sqlalchemy as sa
 from sqlmodel import Field
 
 from mi_portal.models.base import (
@@ -35,6 +36,7 @@ class MessageThread(TenantOwned, table=True):
 
     __table_args__ = (
         tenant_fk(["submission_id"], "submission", name="fk_thread_submission", ondelete="CASCADE"),
+        sa.Index("ix_messagethread_submission", "tenant_id", "submission_id"),
     )
 
     submission_id: uuid.UUID
@@ -48,6 +50,7 @@ class Message(TenantOwned, table=True):
 
     __table_args__ = (
         tenant_fk(["thread_id"], "messagethread", name="fk_message_thread", ondelete="CASCADE"),
+        sa.Index("ix_message_thread", "tenant_id", "thread_id"),
     )
 
     thread_id: uuid.UUID

@@ -7,6 +7,7 @@ from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
 
+import sqlalchemy as sa
 from sqlmodel import Field
 
 from mi_portal.models.base import (
@@ -43,7 +44,10 @@ class TreatmentItem(TenantOwned, table=True):
 class Quote(TenantOwned, table=True):
     """A priced offer for one case."""
 
-    __table_args__ = (tenant_fk(["submission_id"], "submission", name="fk_quote_submission"),)
+    __table_args__ = (
+        tenant_fk(["submission_id"], "submission", name="fk_quote_submission"),
+        sa.Index("ix_quote_submission", "tenant_id", "submission_id"),
+    )
 
     submission_id: uuid.UUID
     status: str = plain(default=QuoteStatus.DRAFT.value, max_length=16)

@@ -233,7 +233,6 @@ def case_detail(actor: Actor, submission_id: object) -> CaseDetail:
     with platform_session() as session:
         tenant = session.get(Tenant, tenant_id)
         assert tenant is not None
-        names = {u.id: u.full_name for u in session.exec(select(User))}
         events = session.exec(
             select(AuditEvent)
             .where(
@@ -243,6 +242,19 @@ def case_detail(actor: Actor, submission_id: object) -> CaseDetail:
             )
             .order_by(col(AuditEvent.seq))
         ).all()
+        people = {e.user_id for e in events if e.user_id} | {
+            n.author_id for n in notes if n.author_id
+        }
+        for e in events:
+            if e.action == "case.assigned" and (e.details or {}).get("to"):
+                people.add(uuid.UUID(str(e.details["to"])))
+        names = (
+            dict(
+                session.exec(select(User.id, User.full_name).where(col(User.id).in_(people))).all()
+            )
+            if people
+            else {}
+        )
     may_see_dob = actor.role in (Role.CLINIC_OWNER, Role.CLINIC_MANAGER, Role.PROVIDER)
     today = clock.now().date()
     timeline = [

@@ -8,9 +8,10 @@ from datetime import date, datetime, time, timedelta
 from typing import Any
 
 from sqlalchemy import and_, exists, func, or_
+from sqlalchemy import select as sa_select
 from sqlmodel import col, select
 
-from mi_portal.db import platform_session, tenant_session
+from mi_portal.db import tenant_session
 from mi_portal.models import (
     Message,
     MessageThread,
@@ -105,7 +106,8 @@ def full_identity(actor: Actor, tenant_settings: dict[str, Any]) -> bool:
     return actor.role.value in roles
 
 
-def sla_state(submission: Submission, now: datetime, turnaround_hours: int) -> str:
+def sla_state(submission: Any, now: datetime, turnaround_hours: int) -> str:
+    """on_time | due_soon | overdue while a quote is owed; met | missed once sent; else none."""
     due = submission.sla_due_at
     if due is None:
         return "none"
@@ -202,77 +204,88 @@ def inbox_page(actor: Actor, q: InboxQuery, *, page_size: int = PAGE_SIZE) -> In
     tenant_id = actor.require_tenant()
     page = max(0, min(int(q.page) if isinstance(q.page, int) else 0, 100_000))
     now = clock.now()
-    with platform_session() as session:
-        tenant = session.get(Tenant, tenant_id)
+    joined = and_(
+        col(Patient.tenant_id) == Submission.tenant_id, col(Patient.id) == Submission.patient_id
+    )
+    photos = (
+        select(func.count())
+        .where(
+            col(SubmissionImage.tenant_id) == Submission.tenant_id,
+            col(SubmissionImage.submission_id) == Submission.id,
+        )
+        .scalar_subquery()
+    )
+    unread = (
+        select(func.count())
+        .select_from(MessageThread)
+        .join(
+            Message,
+            and_(
+                col(Message.tenant_id) == MessageThread.tenant_id,
+                col(Message.thread_id) == MessageThread.id,
+            ),
+        )
+        .where(
+            col(MessageThread.tenant_id) == Submission.tenant_id,
+            col(MessageThread.submission_id) == Submission.id,
+            col(Message.direction) == "inbound",
+            col(Message.read_at).is_(None),
+        )
+        .scalar_subquery()
+    )
+    # Plain columns, not ORM objects: the page is read-only and this keeps it cheap.
+    page_columns = (
+        col(Submission.id), col(Submission.status), col(Submission.concern_area), col(Submission.received_at),
+        col(Submission.last_activity_at), col(Submission.sla_due_at), col(Submission.quote_sent_at),
+        col(Patient.full_name), col(Patient.email), col(Patient.phone), col(User.full_name).label("assignee"),
+        photos.label("photos"), unread.label("unread"),
+    )  # fmt: skip
+    with tenant_session(tenant_id) as session:
+        tenant = session.get(Tenant, tenant_id)  # a platform table: readable from any scope
         assert tenant is not None
         settings, turnaround = dict(tenant.settings), tenant.quote_turnaround_hours
-        names = {u.id: u.full_name for u in session.exec(select(User))}
-    show_identity = full_identity(actor, settings)
-    base = select(Submission, Patient).join(
-        Patient,
-        and_(
-            col(Patient.tenant_id) == Submission.tenant_id, col(Patient.id) == Submission.patient_id
-        ),
-    )  # type: ignore[arg-type]
-    with tenant_session(tenant_id) as session:
-        filtered = base.where(*_filters(actor, q))
-        total = session.exec(select(func.count()).select_from(filtered.subquery())).one()
-        rows = session.exec(
-            filtered.order_by(*_order(q)).offset(page * page_size).limit(page_size)
-        ).all()
-        ids = [s.id for s, _ in rows]
-        photo_counts = (
-            dict(
-                session.exec(
-                    select(SubmissionImage.submission_id, func.count())
-                    .where(col(SubmissionImage.submission_id).in_(ids))
-                    .group_by(col(SubmissionImage.submission_id))
-                ).all()
-            )
-            if ids
-            else {}
-        )
-        unread_counts = dict(
-            session.exec(
-                select(MessageThread.submission_id, func.count())
-                .join(Message, and_(Message.tenant_id == MessageThread.tenant_id, col(Message.thread_id) == MessageThread.id))  # type: ignore[arg-type]
-                .where(col(MessageThread.submission_id).in_(ids), col(Message.direction) == "inbound", col(Message.read_at).is_(None))
-                .group_by(col(MessageThread.submission_id))
-            ).all()
-        ) if ids else {}  # fmt: skip
-        counted = select(Submission.status, func.count()).join(
-            Patient,
-            and_(
-                col(Patient.tenant_id) == Submission.tenant_id,
-                col(Patient.id) == Submission.patient_id,
-            ),
-        )  # type: ignore[arg-type]
-        counts = dict(
+        # One grouped count gives the tabs and the total; one query gives the visible page.
+        counted = select(Submission.status, func.count())
+        if q.search.strip():
+            counted = counted.join(Patient, joined)
+        counts: dict[str, int] = dict(
             session.exec(
                 counted.where(*_filters(actor, q, with_status=False)).group_by(
                     col(Submission.status)
                 )
             ).all()
         )
+        status_filter = q.status in {st.value for st in SubmissionStatus}
+        total = counts.get(q.status, 0) if status_filter else sum(counts.values())
+        rows = session.execute(
+            sa_select(*page_columns)
+            .join(Patient, joined)
+            .outerjoin(User, col(User.id) == Submission.assignee_id)
+            .where(*_filters(actor, q))
+            .order_by(*_order(q))
+            .offset(page * page_size)
+            .limit(page_size)
+        ).all()
+    show_identity = full_identity(actor, settings)
     result = [
         InboxRow(
-            id=str(s.id),
-            reference=reference(s.id),
-            patient=p.full_name if show_identity else mask_name(p.full_name),
-            contact=(p.email if show_identity else mask_email(p.email))
-            + (f" · {p.phone if show_identity else mask_phone(p.phone)}" if p.phone else ""),
-            concern_area=s.concern_area,
-            status=s.status,
-            assignee=names.get(s.assignee_id, "") if s.assignee_id else "",
-            received_at=s.received_at.strftime("%Y-%m-%d %H:%M"),
-            last_activity_at=s.last_activity_at.strftime("%Y-%m-%d %H:%M"),
-            sla=sla_state(s, now, turnaround),
-            sla_due_at=s.sla_due_at.strftime("%Y-%m-%d %H:%M") if s.sla_due_at else "",
-            photos=photo_counts.get(s.id, 0),
-            unread=unread_counts.get(s.id, 0),
+            id=str(r.id),
+            reference=reference(r.id),
+            patient=r.full_name if show_identity else mask_name(r.full_name),
+            contact=(r.email if show_identity else mask_email(r.email))
+            + (f" · {r.phone if show_identity else mask_phone(r.phone)}" if r.phone else ""),
+            concern_area=r.concern_area,
+            status=r.status,
+            assignee=r.assignee or "",
+            received_at=r.received_at.strftime("%Y-%m-%d %H:%M"),
+            last_activity_at=r.last_activity_at.strftime("%Y-%m-%d %H:%M"),
+            sla=sla_state(r, now, turnaround),
+            sla_due_at=r.sla_due_at.strftime("%Y-%m-%d %H:%M") if r.sla_due_at else "",
+            photos=int(r.photos or 0),
+            unread=int(r.unread or 0),
             masked=not show_identity,
         )
-        for s, p in rows
+        for r in rows
     ]
     return InboxPage(
         result,
