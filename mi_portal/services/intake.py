@@ -114,7 +114,7 @@ def validate(
     else:
         if age_on(born, today) < MIN_AGE:
             errors["date_of_birth"] = (
-                f"Sorry, you must be at least {MIN_AGE} to use this service. Nothing you entered has been kept."
+                f"Sorry, you must be at least {MIN_AGE} to use this service. Nothing has been sent or stored."
             )
     if form.concern_area not in CONCERN_AREAS:
         errors["concern_area"] = "Choose what the photos are about."
