@@ -102,6 +102,12 @@ def platform_session(*, engine: Engine | None = None) -> Iterator[ScopedSession]
         yield session
 
 
+def serialize_on(session: Session, key: str) -> None:
+    """Hold a transaction-scoped lock on ``key`` (PostgreSQL), so appends to a chain queue up."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(sa.text("select pg_advisory_xact_lock(hashtext(:k))"), {"k": key})
+
+
 def _touches_tenant_tables(statement: Any) -> bool:
     return any(
         isinstance(element, sa.Table) and element in _TENANT_TABLES

@@ -8,6 +8,7 @@ import uuid
 from starlette.requests import Request
 from starlette.responses import Response
 
+from mi_portal.services import audit
 from mi_portal.services.auth import resolve
 from mi_portal.services.permissions import Permission, declare, has_permission
 from mi_portal.state.guard import SESSION_COOKIE
@@ -57,6 +58,14 @@ async def signed_object(request: Request) -> Response:
         data = await asyncio.to_thread(store.get, key)
     except (ObjectMissing, ValueError):
         return _NOT_FOUND
+    # Every fetch of photo bytes is an audited read of health data, not only the link's issue.
+    await asyncio.to_thread(
+        audit.record,
+        signed.actor,
+        "image.fetch",
+        target_type="object",
+        target_id=key.split("/", 1)[-1][:64],
+    )
     disposition = q.get("d", "inline")
     headers = {
         "Cache-Control": "private, no-store",

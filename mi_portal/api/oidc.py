@@ -81,13 +81,14 @@ async def oidc_callback(request: Request) -> Response:
         )  # fmt: skip
         return _failed("invalid")
     try:
-        user_id, _tenant, did_mfa = await asyncio.to_thread(
+        user_id, tenant_id, did_mfa = await asyncio.to_thread(
             sso.user_for_claims, prov, claims, ip=ip, user_agent=agent
         )
     except sso.SsoRefused:
         return _failed("refused")
+    scope = str(tenant_id) if tenant_id else "platform"
     ticket = await asyncio.to_thread(
-        auth.start_session, user_id, mfa_passed=did_mfa, ip=ip, user_agent=agent
+        auth.start_session, user_id, mfa_passed=did_mfa, ip=ip, user_agent=agent, sso_scope=scope
     )
     session_token = await asyncio.to_thread(auth.redeem_ticket, ticket)
     if session_token is None:

@@ -100,6 +100,9 @@ class UserSession(SQLModel, table=True):
     ticket_hash: str | None = plain(default=None, max_length=64, unique=True)
     ticket_expires_at: datetime | None = plain(default=None, sa_type=UTCDateTime)
     mfa_passed: bool = plain(default=False)
+    # Set for single-sign-on sessions: the provider's reach ("platform" or one clinic's id).
+    # A clinic's provider vouches for that clinic only, never for the user's other clinics.
+    sso_scope: str | None = plain(default=None, max_length=64)
     created_at: datetime = created_at_field()
     last_seen_at: datetime = created_at_field()
     expires_at: datetime = plain(sa_type=UTCDateTime, nullable=False)

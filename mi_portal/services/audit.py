@@ -14,7 +14,7 @@ from sqlalchemy import func
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 
-from mi_portal.db import platform_session
+from mi_portal.db import platform_session, serialize_on
 from mi_portal.models import PLATFORM_CHAIN, AuditEvent, Tenant
 from mi_portal.services import clock
 from mi_portal.services.actor import Actor
@@ -78,6 +78,7 @@ def record(
     occurred = clock.now()
     for _attempt in range(8):
         with platform_session() as session:
+            serialize_on(session, "audit:" + chain)
             last = session.exec(
                 select(AuditEvent.seq, AuditEvent.hash)
                 .where(AuditEvent.chain == chain)

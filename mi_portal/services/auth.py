@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 import pyotp
 from cryptography.fernet import Fernet, InvalidToken
 from pyotp.totp import TOTP
+from sqlalchemy import update
 from sqlmodel import col, select
 
 from mi_portal.config import get_settings
@@ -95,14 +96,7 @@ def check_password(
         locked = user.locked_until is not None and user.locked_until > now
         if not ok or locked or user.disabled:
             if not locked:
-                user.failed_logins += 1
-                n = user.failed_logins
-                if n >= LOCK_AFTER:
-                    user.locked_until = now + LOCK_FOR
-                elif n >= BACKOFF_AFTER:
-                    user.locked_until = now + min(
-                        timedelta(seconds=2 ** (n - BACKOFF_AFTER)), MAX_BACKOFF
-                    )
+                _count_failure(user, now)
             session.add(user)
             session.commit()
             why = "locked" if locked else ("disabled" if user.disabled and ok else "password")
@@ -116,11 +110,24 @@ def check_password(
                 user_agent=user_agent,
             )
             return PasswordResult(None, error=GENERIC_FAILURE)
-        user.failed_logins = 0
-        user.locked_until = None
-        session.add(user)
-        session.commit()
-        return PasswordResult(user.id, needs_enrolment=user.totp_enabled_at is None)
+        needs_enrolment = user.totp_enabled_at is None
+        if needs_enrolment:
+            # Otherwise the count is cleared only once the second factor has passed too.
+            user.failed_logins = 0
+            user.locked_until = None
+            session.add(user)
+            session.commit()
+        return PasswordResult(user.id, needs_enrolment=needs_enrolment)
+
+
+def _count_failure(user: User, now: datetime) -> None:
+    """One more failure in a row (password or second factor): back off, then lock."""
+    user.failed_logins += 1
+    n = user.failed_logins
+    if n >= LOCK_AFTER:
+        user.locked_until = now + LOCK_FOR
+    elif n >= BACKOFF_AFTER:
+        user.locked_until = now + min(timedelta(seconds=2 ** (n - BACKOFF_AFTER)), MAX_BACKOFF)
 
 
 # --- second factor ---------------------------------------------------------------------------
@@ -191,9 +198,22 @@ def check_second_factor(
     user_id: uuid.UUID, code: str, *, ip: str | None = None, user_agent: str | None = None
 ) -> bool:
     """A TOTP code (each accepted once) or an unused recovery code (then used up)."""
+    now = clock.now()
     with platform_session() as session:
         user = session.get(User, user_id)
         if user is None or user.disabled or not user.totp_secret:
+            return False
+        if user.locked_until is not None and user.locked_until > now:
+            # Same back-off and lock as passwords: six digits must not be guessable in bulk.
+            audit.record(
+                None,
+                "mfa.verify",
+                user_id=user_id,
+                outcome="failed",
+                details={"reason": "locked"},
+                ip=ip,
+                user_agent=user_agent,
+            )
             return False
         secret = decrypt_secret(user.totp_secret)
         step = _totp_step(secret, code, user.totp_last_step) if secret else None
@@ -212,7 +232,9 @@ def check_second_factor(
                 )
             ).first()
             if recovery is None:
-                session.rollback()
+                _count_failure(user, now)
+                session.add(user)
+                session.commit()
                 audit.record(
                     None,
                     "mfa.verify",
@@ -222,8 +244,11 @@ def check_second_factor(
                     user_agent=user_agent,
                 )
                 return False
-            recovery.used_at = clock.now()
+            recovery.used_at = now
             session.add(recovery)
+        user.failed_logins = 0
+        user.locked_until = None
+        session.add(user)
         session.commit()
     audit.record(
         None,
@@ -240,7 +265,12 @@ def check_second_factor(
 
 
 def start_session(
-    user_id: uuid.UUID, *, mfa_passed: bool, ip: str | None, user_agent: str | None
+    user_id: uuid.UUID,
+    *,
+    mfa_passed: bool,
+    ip: str | None,
+    user_agent: str | None,
+    sso_scope: str | None = None,
 ) -> str:
     """Create a session and return a one-time ticket for the cookie-setting route."""
     ticket = secrets.token_urlsafe(32)
@@ -256,7 +286,8 @@ def start_session(
             created_at=now,
             last_seen_at=now,
             expires_at=now + ABSOLUTE_LIFETIME,
-            active_tenant_id=_default_tenant(session, user),
+            active_tenant_id=_default_tenant(session, user, sso_scope),
+            sso_scope=sso_scope,
             ip=ip,
             user_agent=(user_agent or "")[:400] or None,
         )
@@ -277,26 +308,32 @@ def start_session(
 
 
 def redeem_ticket(ticket: str) -> str | None:
-    """Exchange a fresh ticket for the session token (the cookie's value); once only."""
+    """Exchange a fresh ticket for the session token (the cookie's value); once only.
+
+    One conditional UPDATE, so two simultaneous requests cannot both redeem the same ticket.
+    """
     now = clock.now()
+    token = secrets.token_urlsafe(32)
     with platform_session() as session:
-        row = session.exec(
-            select(UserSession).where(UserSession.ticket_hash == _hash_token(ticket))
-        ).first()
-        if (
-            row is None
-            or row.revoked_at is not None
-            or row.ticket_expires_at is None
-            or row.ticket_expires_at < now
-        ):
-            return None
-        token = secrets.token_urlsafe(32)
-        row.token_hash = _hash_token(token)
-        row.ticket_hash = None
-        row.ticket_expires_at = None
-        session.add(row)
+        result = session.execute(
+            update(UserSession)
+            .where(
+                col(UserSession.ticket_hash) == _hash_token(ticket),
+                col(UserSession.ticket_expires_at) >= now,
+                col(UserSession.revoked_at).is_(None),
+                col(UserSession.token_hash).is_(None),
+            )
+            .values(token_hash=_hash_token(token), ticket_hash=None, ticket_expires_at=None)
+        )
         session.commit()
-    return token
+    return token if result.rowcount == 1 else None  # type: ignore[attr-defined]
+
+
+def _scoped(memberships: list[Membership], sso_scope: str | None) -> list[Membership]:
+    """A clinic's single-sign-on session reaches that clinic only."""
+    if sso_scope is None:
+        return memberships
+    return [m for m in memberships if str(m.tenant_id) == sso_scope]
 
 
 def _active_memberships(session, user_id: uuid.UUID) -> list[Membership]:  # type: ignore[no-untyped-def]
@@ -312,10 +349,10 @@ def _active_memberships(session, user_id: uuid.UUID) -> list[Membership]:  # typ
     )
 
 
-def _default_tenant(session, user: User) -> uuid.UUID | None:  # type: ignore[no-untyped-def]
+def _default_tenant(session, user: User, sso_scope: str | None = None) -> uuid.UUID | None:  # type: ignore[no-untyped-def]
     if user.platform_role:
         return None  # platform staff start outside every clinic
-    memberships = _active_memberships(session, user.id)
+    memberships = _scoped(_active_memberships(session, user.id), sso_scope)
     ids = [m.tenant_id for m in memberships]
     if user.last_tenant_id in ids:
         return user.last_tenant_id
@@ -361,7 +398,9 @@ def resolve(
         user = session.get(User, row.user_id)
         if user is None or user.disabled:
             return None
-        memberships = _active_memberships(session, user.id)
+        if row.sso_scope == "platform" and not user.platform_role:
+            return None
+        memberships = _scoped(_active_memberships(session, user.id), row.sso_scope)
         tenants = {
             t.id: t
             for t in session.exec(

@@ -57,7 +57,8 @@ class AuditState(rx.State):
             page_size=PAGE_SIZE,
             include_platform=self.include_platform,
         )
-        self.rows = [asdict(r) for r in rows]
+        # IP addresses stay out of the browser state; the CSV export carries them.
+        self.rows = [{k: v for k, v in asdict(r).items() if k not in ("ip", "id")} for r in rows]
         self.total = total
 
     @rx.event

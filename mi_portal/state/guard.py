@@ -13,10 +13,10 @@ import functools
 import inspect
 import json
 from collections.abc import Callable
-from http.cookies import SimpleCookie
 from typing import Any
 
 import reflex as rx
+from starlette.requests import cookie_parser
 
 from mi_portal.services import audit
 from mi_portal.services.auth import SignedIn, resolve
@@ -42,14 +42,8 @@ def current() -> SignedIn:
 
 
 def session_token(state: rx.State) -> str | None:
-    raw = state.router.headers.cookie or ""
-    cookie = SimpleCookie()
-    try:
-        cookie.load(raw)
-    except Exception:
-        return None
-    morsel = cookie.get(SESSION_COOKIE)
-    return morsel.value if morsel else None
+    # The same lenient parser as the HTTP routes: one malformed cookie must not hide the session.
+    return cookie_parser(state.router.headers.cookie or "").get(SESSION_COOKIE)
 
 
 def client_info(state: rx.State) -> tuple[str | None, str | None]:

@@ -140,6 +140,8 @@ class InboxState(rx.State):
     @rx.event
     @guarded(Permission.CASES_EDIT)
     async def toggle_selected(self, submission_id: str, checked: bool) -> None:
+        if not isinstance(submission_id, str):
+            return
         others = [s for s in self.selected if s != submission_id]
         visible = {r["id"] for r in self.rows}
         self.selected = (

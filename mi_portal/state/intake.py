@@ -72,6 +72,8 @@ class IntakeState(rx.State):
     @rx.event
     @guarded(PUBLIC)
     async def update_field(self, name: str, value: Any) -> None:
+        if not isinstance(name, str) or isinstance(value, dict | list):
+            return
         if name in TEXT_FIELDS:
             setattr(self, name, str(value)[:254])
         elif name in FLAG_FIELDS:
@@ -81,14 +83,14 @@ class IntakeState(rx.State):
     @rx.event
     @guarded(PUBLIC)
     async def update_answer(self, question: str, value: str) -> None:
-        if question in intake.QUESTIONS:
+        if isinstance(question, str) and isinstance(value, str) and question in intake.QUESTIONS:
             self.answers = {**self.answers, question: str(value)[:1000]}
 
     @rx.event
     @guarded(PUBLIC)
     async def toggle_clinic(self, slug: str, selected: bool) -> None:
         known = {c["slug"] for c in self.directory}
-        if slug not in known:
+        if not isinstance(slug, str) or slug not in known:
             return
         chosen = [s for s in self.chosen if s != slug]
         if selected is True:

@@ -64,7 +64,7 @@ class SignInState(rx.State):
     async def start_sso(self, name: str):  # type: ignore[no-untyped-def]
         """Leave for the provider (a full page load: the round trip runs over HTTP routes)."""
         known = {p.name for p in get_settings().oidc_providers}
-        if name not in known:
+        if not isinstance(name, str) or name not in known:
             self.error = SSO_ERRORS["unknown"]
             return None
         return hard_redirect(f"/api/auth/oidc/{name}/login")

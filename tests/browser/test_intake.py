@@ -104,6 +104,17 @@ def test_patient_submits_and_clinic_user_opens_the_signed_thumbnail(
     response = clinic_page.request.get(app_server.url + links[0].url)
     assert response.status == 200 and response.headers["content-type"] == "image/jpeg"
     assert response.body()[:2] == b"\xff\xd8"
+    from mi_portal.models import AuditEvent
+
+    with platform_session() as session:
+        fetches = session.exec(
+            select(AuditEvent).where(
+                AuditEvent.action == "image.fetch", AuditEvent.user_id == provider.id
+            )
+        ).all()
+    assert len(fetches) == 1 and fetches[0].chain == str(
+        lakeside.id
+    )  # the byte fetch itself is audited
     time.sleep(2.2)
     assert clinic_page.request.get(app_server.url + short.url).status == 404  # expired
     clinic.close()

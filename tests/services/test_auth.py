@@ -51,7 +51,7 @@ def test_wrong_password_and_unknown_account_look_the_same(db: Database) -> None:
 
 
 def test_backoff_then_lockout_within_100_failures(db: Database, fake_clock: Clock) -> None:
-    user_id, _ = make_user("ann@example.org")
+    user_id, secret = make_user("ann@example.org")
     for _ in range(auth.BACKOFF_AFTER):
         assert (
             auth.check_password("ann@example.org", "wrong", ip=None, user_agent=None).user_id
@@ -66,7 +66,9 @@ def test_backoff_then_lockout_within_100_failures(db: Database, fake_clock: Cloc
         auth.check_password("ann@example.org", PASSWORD, ip=None, user_agent=None).user_id
         == user_id
     )
-    # A success resets the count; now fail until locked, waiting out each back-off.
+    # A full sign-in (password and second factor) resets the count.
+    assert auth.check_second_factor(user_id, pyotp.TOTP(secret).at(fake_clock.now))
+    # Now fail until locked, waiting out each back-off.
     failures = 0
     while failures < 100:
         auth.check_password("ann@example.org", "wrong", ip=None, user_agent=None)
@@ -201,3 +203,53 @@ def test_disabled_membership_loses_the_clinic_at_next_event(db: Database) -> Non
 def test_garbage_tokens_resolve_to_nobody(db: Database) -> None:
     for token in (None, "", "x" * 500, "not-a-token"):
         assert auth.resolve(token) is None
+
+
+def test_second_factor_guesses_back_off_like_passwords(db: Database, fake_clock: Clock) -> None:
+    user_id, secret = make_user("ann@example.org")
+    right = pyotp.TOTP(secret).at(fake_clock.now)
+    wrong = "000000" if right != "000000" else "111111"
+    for _ in range(auth.BACKOFF_AFTER):
+        assert not auth.check_second_factor(user_id, wrong)
+    assert not auth.check_second_factor(user_id, right)  # paused, even for the right code
+    fake_clock.advance(seconds=2)
+    assert auth.check_second_factor(user_id, pyotp.TOTP(secret).at(fake_clock.now))
+    with platform_session() as session:
+        user = session.get(User, user_id)
+        assert user is not None and user.failed_logins == 0
+
+
+def test_password_success_does_not_clear_failures_before_the_second_factor(
+    db: Database, fake_clock: Clock
+) -> None:
+    user_id, secret = make_user("ann@example.org")
+    for _ in range(3):
+        auth.check_second_factor(user_id, "not-a-code")
+    assert (
+        auth.check_password("ann@example.org", PASSWORD, ip=None, user_agent=None).user_id
+        == user_id
+    )
+    with platform_session() as session:
+        user = session.get(User, user_id)
+        assert user is not None and user.failed_logins == 3
+
+
+def test_sso_session_reaches_only_the_providers_clinic(db: Database) -> None:
+    from mi_portal.services import tenancy
+    from mi_portal.services.actor import NotFound
+
+    a, b = make_tenant("clinic-a"), make_tenant("clinic-b")
+    user_id, _ = make_user("both@example.org", role="clinic_manager", tenants=(a, b))
+    ticket = auth.start_session(
+        user_id, mfa_passed=True, ip=None, user_agent=None, sso_scope=str(a)
+    )
+    token = auth.redeem_ticket(ticket)
+    signed = auth.resolve(token)
+    assert signed is not None and signed.actor.tenant_id == a
+    assert [m[0] for m in signed.memberships] == [a]
+    with pytest.raises(NotFound):
+        tenancy.choose_clinic(signed, str(b))
+    platform_ticket = auth.start_session(
+        user_id, mfa_passed=True, ip=None, user_agent=None, sso_scope="platform"
+    )
+    assert auth.resolve(auth.redeem_ticket(platform_ticket)) is None  # not platform staff
