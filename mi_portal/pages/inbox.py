@@ -43,7 +43,12 @@ if (!window.__miInboxKeys) {
 }
 """
 
-ROW_STYLE = ".inbox-row[data-active='1'] { outline: 2px solid var(--accent-9); outline-offset: -2px; background: var(--accent-a2); }"
+ROW_STYLE = (
+    ".inbox-row[data-active='1'] { outline: 2px solid var(--accent-9); outline-offset: -2px;"
+    " background: var(--accent-a2); }"
+    " .row-thumb { width: 44px; height: 44px; object-fit: cover; border-radius: 4px; display: block; }"
+    " .row-thumb.blurred { filter: blur(6px); }"
+)
 
 
 def _tab(label: str, status: str) -> rx.Component:
@@ -209,6 +214,16 @@ def _row(row: rx.Var) -> rx.Component:
             )
         ),
         rx.table.cell(
+            rx.cond(
+                row["thumbnail"].to(str) != "",
+                rx.cond(
+                    row["blur"].to(bool),
+                    rx.el.img(src=row["thumbnail"].to(str), alt="", class_name="row-thumb blurred"),
+                    rx.el.img(src=row["thumbnail"].to(str), alt="", class_name="row-thumb"),
+                ),
+            )
+        ),
+        rx.table.cell(
             rx.link(row["reference"], href="/cases/" + rid, class_name="case-link", weight="medium")
         ),
         rx.table.cell(
@@ -277,6 +292,7 @@ def _table() -> rx.Component:
                 *[
                     rx.table.column_header_cell(h)
                     for h in (
+                        "",
                         "Case",
                         "Patient",
                         "Concern",

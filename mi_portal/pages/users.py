@@ -95,6 +95,42 @@ def _invite_form() -> rx.Component:
     )
 
 
+def _exposure() -> rx.Component:
+    return rx.cond(
+        UsersState.is_owner,
+        rx.card(
+            rx.vstack(
+                rx.text(
+                    "Who sees patient names and contact details in the case list", weight="medium"
+                ),
+                rx.text(
+                    "Other roles see initials, partial contact details and blurred thumbnails until they open a case (which is audited).",
+                    size="2",
+                    color_scheme="gray",
+                ),
+                rx.hstack(
+                    *[
+                        rx.hstack(
+                            rx.checkbox(
+                                checked=UsersState.exposure_roles.contains(role),  # type: ignore[attr-defined]
+                                on_change=lambda v, role=role: UsersState.set_exposure(role, v),
+                                id=f"exposure-{role}",
+                            ),
+                            rx.text(role.replace("_", " "), size="2"),
+                            align="center",
+                        )
+                        for role in ROLE_CHOICES
+                    ],
+                    wrap="wrap",
+                    spacing="4",
+                ),
+                spacing="2",
+            ),
+            width="100%",
+        ),
+    )
+
+
 def users_page() -> rx.Component:
     return page_frame(
         _invite_form(),
@@ -113,6 +149,7 @@ def users_page() -> rx.Component:
                 icon="mail",
             ),
         ),
+        _exposure(),
         rx.table.root(
             rx.table.header(
                 rx.table.row(

@@ -313,6 +313,18 @@ def _describe(event: AuditEvent, names: dict[uuid.UUID, str]) -> str:
     return ""
 
 
+def identity_exposure(actor: Actor) -> list[str]:
+    """The roles that see names and contact details in lists, for this clinic."""
+    check(actor, Permission.USERS_MANAGE)
+    from mi_portal.services.inbox import DEFAULT_FULL_IDENTITY
+
+    with platform_session() as session:
+        tenant = session.get(Tenant, actor.require_tenant())
+        assert tenant is not None
+        chosen = tenant.settings.get("full_identity_roles")
+    return sorted(chosen if isinstance(chosen, list) else DEFAULT_FULL_IDENTITY)
+
+
 def set_identity_exposure(actor: Actor, full_identity_roles: list[str]) -> None:
     """Owners choose which roles see names and contact details in lists."""
     check(actor, Permission.USERS_MANAGE)

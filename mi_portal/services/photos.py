@@ -115,3 +115,41 @@ def view(
         details={"kind": kind, "submission": str(submission_id)},
     )
     return link
+
+
+def first_thumbnails(
+    actor: Actor,
+    submission_ids: list[str],
+    *,
+    lifetime: int = URL_LIFETIME_SECONDS,
+    store: BlobStore | None = None,
+) -> dict[str, PhotoLink]:
+    """The first photo's thumbnail for each case on a queue page (one audited listing)."""
+    check(actor, Permission.IMAGES_VIEW)
+    wanted = []
+    for sid in submission_ids[:200]:
+        try:
+            wanted.append(uuid.UUID(str(sid)))
+        except ValueError:
+            continue
+    if not wanted:
+        return {}
+    store = store or get_store()
+    links: dict[str, PhotoLink] = {}
+    with tenant_session(actor.require_tenant()) as session:
+        rows = session.exec(
+            select(SubmissionImage, ImageRendition)
+            .join(ImageRendition, col(ImageRendition.image_id) == SubmissionImage.id)
+            .where(
+                col(SubmissionImage.submission_id).in_(wanted), ImageRendition.kind == "thumbnail"
+            )
+            .order_by(col(SubmissionImage.submission_id), col(SubmissionImage.position))
+        ).all()
+        for image, rendition in rows:
+            key = str(image.submission_id)
+            if key not in links:
+                links[key] = _link(store, actor, image, rendition, lifetime)
+    audit.record(
+        actor, "images.thumbnails_listed", target_type="queue_page", details={"cases": len(links)}
+    )
+    return links

@@ -9,7 +9,7 @@ from urllib.parse import urlencode
 
 import reflex as rx
 
-from mi_portal.services import cases
+from mi_portal.services import cases, photos
 from mi_portal.services.actor import NotFound
 from mi_portal.services.inbox import InboxQuery, inbox_page
 from mi_portal.services.permissions import Permission, has_permission
@@ -80,7 +80,17 @@ class InboxState(rx.State):
             self.error = "The case list could not be loaded. Please try again."
             self.loading = False
             return
-        self.rows = [asdict(r) for r in result.rows]
+        rows = [asdict(r) for r in result.rows]
+        if has_permission(actor, Permission.IMAGES_VIEW) and rows:
+            thumbs = await asyncio.to_thread(
+                photos.first_thumbnails, actor, [r["id"] for r in rows]
+            )
+            for row in rows:
+                link = thumbs.get(row["id"])
+                row["thumbnail"] = link.url if link else ""
+                # Blurred in the list for masked roles and for photos the clinic marked sensitive.
+                row["blur"] = bool(row["masked"] or (link and link.sensitive))
+        self.rows = rows
         self.total, self.page, self.page_size, self.counts = (
             result.total,
             result.page,

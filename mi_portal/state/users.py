@@ -9,8 +9,8 @@ from typing import Any
 import reflex as rx
 
 from mi_portal.config import get_settings
-from mi_portal.models import CLINIC_ROLES
-from mi_portal.services import users
+from mi_portal.models import CLINIC_ROLES, Role
+from mi_portal.services import cases, users
 from mi_portal.services.actor import NotFound, PermissionDenied
 from mi_portal.services.permissions import PUBLIC, Permission
 from mi_portal.state.guard import current, guarded
@@ -23,6 +23,8 @@ class UsersState(rx.State):
     error: str = ""
     notice: str = ""
     invite_link: str = ""
+    exposure_roles: list[str] = []
+    is_owner: bool = False
 
     async def _reload(self) -> None:
         rows = await asyncio.to_thread(users.list_members, current().actor)
@@ -32,7 +34,27 @@ class UsersState(rx.State):
     @guarded(Permission.USERS_MANAGE)
     async def load(self) -> None:
         self.error = self.notice = self.invite_link = ""
+        actor = current().actor
+        self.is_owner = actor.role == Role.CLINIC_OWNER
+        self.exposure_roles = await asyncio.to_thread(cases.identity_exposure, actor)
         await self._reload()
+
+    @rx.event
+    @guarded(Permission.USERS_MANAGE)
+    async def set_exposure(self, role: str, checked: bool) -> None:
+        if not isinstance(role, str) or role not in ROLE_CHOICES:
+            return
+        actor = current().actor
+        wanted = sorted(
+            {*self.exposure_roles, role} if checked is True else set(self.exposure_roles) - {role}
+        )
+        try:
+            await asyncio.to_thread(cases.set_identity_exposure, actor, wanted)
+        except PermissionDenied:
+            self.error = "Only the clinic owner decides who sees patient identities in lists."
+            return
+        self.exposure_roles = await asyncio.to_thread(cases.identity_exposure, actor)
+        self.notice = "Saved who sees full patient details in the case list."
 
     async def _apply(self, action, success: str) -> None:  # type: ignore[no-untyped-def]
         self.error = self.notice = ""

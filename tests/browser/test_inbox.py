@@ -83,3 +83,13 @@ def test_viewer_sees_masked_identities_and_no_bulk_actions(page, app_server: Run
     assert all(part.endswith(".") for name in names.all_inner_texts() for part in name.split())
     page.keyboard.press("/")
     expect(page.locator("#inbox-search")).to_be_focused()
+
+
+def test_masked_roles_see_blurred_thumbnails(page, app_server: RunningApp) -> None:  # type: ignore[no-untyped-def]
+    sign_in(page, app_server, "viewer@lakeside-derm.test")
+    page.goto(app_server.url + "/cases")
+    thumbs = page.locator(".row-thumb")
+    expect(thumbs.first).to_be_visible(timeout=30_000)
+    assert thumbs.count() == page.locator(".row-thumb.blurred").count() > 0
+    response = page.request.get(app_server.url + thumbs.first.get_attribute("src"))
+    assert response.status == 200 and response.headers["content-type"] == "image/jpeg"

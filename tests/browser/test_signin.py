@@ -92,6 +92,10 @@ def test_new_user_is_sent_to_enrolment_first(page, app_server: RunningApp, tmp_p
     expect(page.locator(".member-row", has_text="nia@lakeside-derm.test")).to_contain_text(
         "invited"
     )
+    page.locator("#exposure-coordinator").click()
+    expect(page.locator("#users-notice")).to_contain_text(
+        "Saved who sees full patient details", timeout=20_000
+    )
     save_screenshot(page, "users", tmp_path)
     page.context.clear_cookies()
     page.goto(app_server.url + "/invite?" + invite_url.split("?", 1)[1])
