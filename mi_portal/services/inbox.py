@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
+import sqlalchemy as sa
 from sqlalchemy import and_, exists, func, or_
 from sqlalchemy import select as sa_select
 from sqlmodel import col, select
@@ -77,6 +79,11 @@ class InboxPage:
     page: int
     page_size: int
     status_counts: dict[str, int] = field(default_factory=dict)
+
+
+def minutes(moment: datetime | None) -> str:
+    """'YYYY-MM-DD HH:MM' (UTC), cheaply: this runs three times per row of every page."""
+    return moment.isoformat(" ", "minutes")[:16] if moment else ""
 
 
 def reference(submission_id: uuid.UUID | str) -> str:
@@ -198,6 +205,15 @@ def _order(q: InboxQuery) -> list[Any]:
     return [primary.nulls_last(), col(Submission.id).asc()]
 
 
+def _json(value: Any) -> dict[str, Any]:
+    """JSON from a subquery column: PostgreSQL hands back objects, SQLite text."""
+    if value is None:
+        return {}
+    if isinstance(value, str | bytes):
+        value = json.loads(value)
+    return dict(value) if isinstance(value, dict) else {}
+
+
 def inbox_page(actor: Actor, q: InboxQuery, *, page_size: int = PAGE_SIZE) -> InboxPage:
     """The visible page of the clinic's queue, its total, and a live count per status."""
     check(actor, Permission.CASES_VIEW)
@@ -241,24 +257,38 @@ def inbox_page(actor: Actor, q: InboxQuery, *, page_size: int = PAGE_SIZE) -> In
         photos.label("photos"), unread.label("unread"),
     )  # fmt: skip
     with tenant_session(tenant_id) as session:
-        tenant = session.get(Tenant, tenant_id)  # a platform table: readable from any scope
-        assert tenant is not None
-        settings, turnaround = dict(tenant.settings), tenant.quote_turnaround_hours
-        # One grouped count gives the tabs and the total; one query gives the visible page.
-        counted = select(Submission.status, func.count())
+        # One statement carries the page, the per-status counts behind the tabs and the clinic's
+        # queue settings (uncorrelated subqueries, evaluated once), so the page costs the same
+        # round trips as a bare query. An empty page falls back to asking for the rest directly.
+        counted = select(col(Submission.status).label("status"), func.count().label("n"))
         if q.search.strip():
             counted = counted.join(Patient, joined)
-        counts: dict[str, int] = dict(
-            session.exec(
-                counted.where(*_filters(actor, q, with_status=False)).group_by(
-                    col(Submission.status)
-                )
-            ).all()
+        grouped = (
+            counted.where(*_filters(actor, q, with_status=False))
+            .group_by(col(Submission.status))
+            .subquery()
         )
-        status_filter = q.status in {st.value for st in SubmissionStatus}
-        total = counts.get(q.status, 0) if status_filter else sum(counts.values())
+        postgres = session.get_bind().dialect.name == "postgresql"
+        as_json = func.json_object_agg if postgres else func.json_group_object
+        # As text: decoded once in Python, not once per row by the driver.
+        counts_column = sa_select(
+            sa.cast(as_json(grouped.c.status, grouped.c.n), sa.Text)
+        ).scalar_subquery()
+        tenant_columns = (
+            sa_select(sa.cast(col(Tenant.settings), sa.Text))
+            .where(col(Tenant.id) == tenant_id)
+            .scalar_subquery(),
+            sa_select(col(Tenant.quote_turnaround_hours))
+            .where(col(Tenant.id) == tenant_id)
+            .scalar_subquery(),
+        )
         rows = session.execute(
-            sa_select(*page_columns)
+            sa_select(
+                *page_columns,
+                counts_column.label("counts"),
+                tenant_columns[0].label("tenant_settings"),
+                tenant_columns[1].label("turnaround"),
+            )
             .join(Patient, joined)
             .outerjoin(User, col(User.id) == Submission.assignee_id)
             .where(*_filters(actor, q))
@@ -266,6 +296,21 @@ def inbox_page(actor: Actor, q: InboxQuery, *, page_size: int = PAGE_SIZE) -> In
             .offset(page * page_size)
             .limit(page_size)
         ).all()
+        if rows:
+            raw_counts, raw_settings, turnaround = (
+                rows[0].counts,
+                rows[0].tenant_settings,
+                rows[0].turnaround,
+            )
+        else:
+            tenant = session.get(Tenant, tenant_id)
+            assert tenant is not None
+            raw_settings, turnaround = tenant.settings, tenant.quote_turnaround_hours
+            raw_counts = session.execute(sa_select(counts_column)).scalar()
+    counts = {str(k): int(v) for k, v in _json(raw_counts).items()}
+    settings = _json(raw_settings)
+    status_filter = q.status in {st.value for st in SubmissionStatus}
+    total = counts.get(q.status, 0) if status_filter else sum(counts.values())
     show_identity = full_identity(actor, settings)
     result = [
         InboxRow(
@@ -277,10 +322,10 @@ def inbox_page(actor: Actor, q: InboxQuery, *, page_size: int = PAGE_SIZE) -> In
             concern_area=r.concern_area,
             status=r.status,
             assignee=r.assignee or "",
-            received_at=r.received_at.strftime("%Y-%m-%d %H:%M"),
-            last_activity_at=r.last_activity_at.strftime("%Y-%m-%d %H:%M"),
+            received_at=minutes(r.received_at),
+            last_activity_at=minutes(r.last_activity_at),
             sla=sla_state(r, now, turnaround),
-            sla_due_at=r.sla_due_at.strftime("%Y-%m-%d %H:%M") if r.sla_due_at else "",
+            sla_due_at=minutes(r.sla_due_at),
             photos=int(r.photos or 0),
             unread=int(r.unread or 0),
             masked=not show_identity,
