@@ -10,6 +10,7 @@ import os
 import secrets
 import sys
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -70,14 +71,14 @@ def _pg_reachable() -> str | None:
     return None
 
 
-@pytest.fixture(scope="session")
-def pg_server() -> Iterator[tuple[str, str]]:
-    """A fresh PostgreSQL database, migrated by its owner, and a login role for the app."""
+@contextmanager
+def empty_pg_database(prefix: str) -> Iterator[tuple[str, str]]:
+    """A new, empty PostgreSQL database: (owner URL, URL of a not-yet-created app role)."""
     problem = _pg_reachable()
     if problem:
         loud_skip("PostgreSQL tests", f"cannot reach {PG_SERVER_URL}: {problem}")
     suffix = secrets.token_hex(4)
-    db_name, role = f"mi_test_{suffix}", f"mi_app_{suffix}"
+    db_name, role = f"{prefix}_{suffix}", f"{prefix}_app_{suffix}"
     server = sa.create_engine(PG_SERVER_URL, isolation_level="AUTOCOMMIT")
     with server.connect() as conn:
         conn.execute(sa.text(f'CREATE DATABASE "{db_name}"'))
@@ -86,7 +87,6 @@ def pg_server() -> Iterator[tuple[str, str]]:
     app_url = base.set(database=db_name, username=role, password=None).render_as_string(
         hide_password=False
     )
-    migrations.upgrade(admin_url=admin_url, app_url=app_url)
     try:
         yield admin_url, app_url
     finally:
@@ -95,6 +95,14 @@ def pg_server() -> Iterator[tuple[str, str]]:
             conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{db_name}" WITH (FORCE)'))
             conn.execute(sa.text(f'DROP ROLE IF EXISTS "{role}"'))
         server.dispose()
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[tuple[str, str]]:
+    """A fresh PostgreSQL database, migrated by its owner, and a login role for the app."""
+    with empty_pg_database("mi_test") as (admin_url, app_url):
+        migrations.upgrade(admin_url=admin_url, app_url=app_url)
+        yield admin_url, app_url
 
 
 @pytest.fixture(scope="session")

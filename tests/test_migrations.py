@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import secrets
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -13,12 +12,11 @@ import pytest
 import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy.engine import make_url
 from sqlmodel import SQLModel
 
 from mi_portal import migrations
 from mi_portal.db import make_engine
-from tests.conftest import PG_SERVER_URL, _pg_reachable, loud_skip
+from tests.conftest import empty_pg_database
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -30,26 +28,8 @@ def empty_database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[t
         url = f"sqlite:///{tmp_path / 'empty.db'}"
         yield url, url
         return
-    problem = _pg_reachable()
-    if problem:
-        loud_skip("PostgreSQL migration test", problem)
-    suffix = secrets.token_hex(4)
-    name, role = f"mi_mig_{suffix}", f"mi_mig_app_{suffix}"
-    server = sa.create_engine(PG_SERVER_URL, isolation_level="AUTOCOMMIT")
-    with server.connect() as conn:
-        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    base = make_url(PG_SERVER_URL)
-    admin = base.set(database=name).render_as_string(hide_password=False)
-    app = base.set(database=name, username=role, password=None).render_as_string(
-        hide_password=False
-    )
-    try:
-        yield admin, app
-    finally:
-        with server.connect() as conn:
-            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-            conn.execute(sa.text(f'DROP ROLE IF EXISTS "{role}"'))
-        server.dispose()
+    with empty_pg_database("mi_mig") as urls:
+        yield urls
 
 
 def _tables(url: str) -> set[str]:

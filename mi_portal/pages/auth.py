@@ -43,7 +43,10 @@ def _password_form() -> rx.Component:
     )
 
 
-def _code_form() -> rx.Component:
+def _one_time_code_form(
+    *, on_submit, error: rx.Var, submit_id: str, extra: tuple[rx.Component, ...] = ()
+) -> rx.Component:  # type: ignore[no-untyped-def]
+    """The second-step form: a TOTP or recovery code, cleared after each try."""
     return rx.form(
         rx.vstack(
             rx.text(
@@ -53,13 +56,28 @@ def _code_form() -> rx.Component:
                 id="code",
                 name="code",
                 auto_complete="one-time-code",
-                input_mode="numeric",
                 required=True,
                 width="100%",
                 auto_focus=True,
             ),
-            error_callout(SignInState.error),
-            rx.button("Verify", type="submit", width="100%", id="code-submit"),
+            error_callout(error),
+            rx.button("Verify", type="submit", width="100%", id=submit_id),
+            *extra,
+            spacing="2",
+            width="100%",
+        ),
+        on_submit=on_submit,
+        reset_on_submit=True,
+        width="100%",
+    )
+
+
+def _code_form() -> rx.Component:
+    return _one_time_code_form(
+        on_submit=SignInState.submit_code,
+        error=SignInState.error,
+        submit_id="code-submit",
+        extra=(
             rx.button(
                 "Use another account",
                 variant="ghost",
@@ -67,12 +85,7 @@ def _code_form() -> rx.Component:
                 on_click=SignInState.start_over,
                 width="100%",
             ),
-            spacing="2",
-            width="100%",
         ),
-        on_submit=SignInState.submit_code,
-        reset_on_submit=True,
-        width="100%",
     )
 
 
@@ -114,22 +127,8 @@ def signin() -> rx.Component:
 
 
 def _verify_form() -> rx.Component:
-    return rx.form(
-        rx.vstack(
-            rx.text(
-                "Enter the 6-digit code from your authenticator app, or a recovery code.", size="2"
-            ),
-            rx.input(
-                id="code", name="code", auto_complete="one-time-code", required=True, width="100%"
-            ),
-            error_callout(MfaState.error),
-            rx.button("Verify", type="submit", width="100%", id="mfa-verify"),
-            spacing="2",
-            width="100%",
-        ),
-        on_submit=MfaState.verify,
-        reset_on_submit=True,
-        width="100%",
+    return _one_time_code_form(
+        on_submit=MfaState.verify, error=MfaState.error, submit_id="mfa-verify"
     )
 
 

@@ -183,6 +183,9 @@ def save_screenshot(page, name: str, tmp_path: Path) -> Path:  # type: ignore[no
     return path
 
 
+_USED_STEPS: dict[str, int] = {}
+
+
 def sign_in(page, app: RunningApp, email: str) -> None:  # type: ignore[no-untyped-def]
     """Password, then the current TOTP code of the seeded demo user, as a person would."""
     import pyotp
@@ -196,6 +199,11 @@ def sign_in(page, app: RunningApp, email: str) -> None:  # type: ignore[no-untyp
     page.locator("#sign-in-submit").click()
     expect(page.locator("#code")).to_be_visible(timeout=20_000)
     totp = pyotp.TOTP(demo_totp_secret(email))
+    # Each code is accepted once: if this user already used the current step, wait for the next.
+    step = int(time.time()) // totp.interval
+    if _USED_STEPS.get(email, -1) >= step:
+        time.sleep(totp.interval - time.time() % totp.interval + 0.5)
+    _USED_STEPS[email] = int(time.time()) // totp.interval
     page.locator("#code").fill(totp.now())
     page.locator("#code-submit").click()
     signed_in_or_refused = page.locator("#user-menu").or_(page.locator("#form-error"))
@@ -203,6 +211,7 @@ def sign_in(page, app: RunningApp, email: str) -> None:  # type: ignore[no-untyp
     if page.locator("#form-error").count():
         # Each code is accepted once: this user signed in earlier in the same 30 s window.
         time.sleep(totp.interval - time.time() % totp.interval + 1)
+        _USED_STEPS[email] = int(time.time()) // totp.interval
         page.locator("#code").fill(totp.now())
         page.locator("#code-submit").click()
     expect(page.locator("#user-menu")).to_be_visible(timeout=20_000)
