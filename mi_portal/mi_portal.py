@@ -2,6 +2,7 @@
 
 import reflex as rx
 
+from mi_portal.api.limits import UploadSizeLimit
 from mi_portal.api.routes import api_app
 from mi_portal.pages.audit import audit_page
 from mi_portal.pages.auth import accept_invite, mfa_enroll, signin
@@ -22,7 +23,7 @@ from mi_portal.state.session import SessionState
 from mi_portal.state.signin import SignInState
 from mi_portal.state.users import UsersState
 
-app = rx.App(api_transformer=api_app)
+app = rx.App(api_transformer=[api_app, UploadSizeLimit])
 app.add_page(signin, route="/signin", title="Sign in — MI Portal", on_load=SignInState.load)
 app.add_page(
     mfa_enroll, route="/mfa/enroll", title="Two-step sign-in — MI Portal", on_load=MfaState.start

@@ -22,6 +22,7 @@ class MfaState(rx.State):
     error: str = ""
 
     _secret: str = ""
+    _secret_user: str = ""
 
     @rx.event
     @guarded(Permission.SELF, before_mfa=True)
@@ -34,7 +35,11 @@ class MfaState(rx.State):
             self.error = ""
             return None
         self.mode = "enrol"
-        self._secret = auth.new_totp_secret()
+        if not self._secret or self._secret_user != str(signed.user_id):
+            # Kept across reloads of this page: a code from an app that already scanned the
+            # first QR code must keep working.
+            self._secret = auth.new_totp_secret()
+            self._secret_user = str(signed.user_id)
         self.manual_key = " ".join(self._secret[i : i + 4] for i in range(0, len(self._secret), 4))
         self.otpauth_uri = auth.provisioning_uri(self._secret, signed.email)
         self.recovery_codes = []
