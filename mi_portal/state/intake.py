@@ -13,6 +13,9 @@ from mi_portal.services.images import MAX_BYTES, ImageRejected, process_image
 from mi_portal.services.permissions import PUBLIC
 from mi_portal.state.guard import client_info, guarded
 
+# At most two photos decode at once per worker: a 50-megapixel decode needs ~200 MB.
+_DECODING = asyncio.Semaphore(2)
+
 TEXT_FIELDS = ("full_name", "email", "phone", "date_of_birth", "concern_area")
 FLAG_FIELDS = ("privacy_ack", "sms_opt_in", "marketing_opt_in")
 
@@ -120,7 +123,8 @@ class IntakeState(rx.State):
             name = upload.filename or "photo"
             try:
                 # CPU-heavy decoding and re-encoding runs in a worker thread, off the event loop.
-                photos.append(await asyncio.to_thread(process_image, data, name))
+                async with _DECODING:
+                    photos.append(await asyncio.to_thread(process_image, data, name))
             except ImageRejected as exc:
                 problems.append(f"{name[:60]}: {exc.reason}")
         if problems:
