@@ -97,12 +97,7 @@ class Settings:
     storage: str
     secret_key: str
     frontend_origin: str
-    app_env: str
     oidc_providers: tuple[OidcProvider, ...] = ()
-
-    @property
-    def is_postgres(self) -> bool:
-        return self.database_url.startswith("postgresql")
 
 
 @lru_cache(maxsize=1)
@@ -120,7 +115,6 @@ def get_settings() -> Settings:
         storage=os.environ.get("MI_STORAGE", f"file://{data_dir / 'objects'}"),
         secret_key=_secret_key(data_dir),
         frontend_origin=os.environ.get("MI_FRONTEND_ORIGIN", "http://localhost:3000"),
-        app_env=os.environ.get("MI_ENV", "dev"),
         oidc_providers=_oidc_providers(),
     )
 

@@ -1,6 +1,9 @@
 """The Reflex app: pages registered here, HTTP routes mounted from api/."""
 
+from collections.abc import Callable
+
 import reflex as rx
+from reflex.event import EventHandler
 
 from mi_portal.api.limits import UploadSizeLimit
 from mi_portal.api.routes import api_app
@@ -24,21 +27,11 @@ from mi_portal.state.signin import SignInState
 from mi_portal.state.users import UsersState
 
 app = rx.App(api_transformer=[api_app, UploadSizeLimit])
+
+# Public pages: no sign-in (their handlers are on the reviewed public allow-list).
 app.add_page(signin, route="/signin", title="Sign in — MI Portal", on_load=SignInState.load)
 app.add_page(
     mfa_enroll, route="/mfa/enroll", title="Two-step sign-in — MI Portal", on_load=MfaState.start
-)
-app.add_page(
-    inbox_page,
-    route="/cases",
-    title="Cases — MI Portal",
-    on_load=[SessionState.refresh, InboxState.load],
-)
-app.add_page(
-    case_page,
-    route="/cases/[id]",
-    title="Case — MI Portal",
-    on_load=[SessionState.refresh, CaseState.load],
 )
 app.add_page(accept_invite, route="/invite", title="Choose your password — MI Portal")
 app.add_page(
@@ -47,27 +40,18 @@ app.add_page(
 app.add_page(
     directory_consult, route="/consult", title="Photo consultation", on_load=IntakeState.load
 )
-app.add_page(
-    index,
-    route="/",
-    title="MI Portal — Clinics",
-    on_load=[SessionState.refresh, OverviewState.load],
-)
-app.add_page(
-    clinic_picker,
-    route="/clinics/pick",
-    title="Clinics — MI Portal",
-    on_load=[SessionState.refresh, ClinicPickerState.load],
-)
-app.add_page(
-    users_page,
-    route="/admin/users",
-    title="Users — MI Portal",
-    on_load=[SessionState.refresh, UsersState.load],
-)
-app.add_page(
-    audit_page,
-    route="/audit",
-    title="Audit log — MI Portal",
-    on_load=[SessionState.refresh, AuditState.load],
-)
+
+
+def signed_in_page(
+    component: Callable[[], rx.Component], route: str, title: str, load: EventHandler
+) -> None:
+    """A staff page: the header's user and clinic are refreshed, then the page's own data."""
+    app.add_page(component, route=route, title=title, on_load=[SessionState.refresh, load])
+
+
+signed_in_page(index, "/", "MI Portal — Clinics", OverviewState.load)
+signed_in_page(inbox_page, "/cases", "Cases — MI Portal", InboxState.load)
+signed_in_page(case_page, "/cases/[id]", "Case — MI Portal", CaseState.load)
+signed_in_page(clinic_picker, "/clinics/pick", "Clinics — MI Portal", ClinicPickerState.load)
+signed_in_page(users_page, "/admin/users", "Users — MI Portal", UsersState.load)
+signed_in_page(audit_page, "/audit", "Audit log — MI Portal", AuditState.load)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy.engine import make_url
 
 from mi_portal.config import PROJECT_ROOT, get_settings
 
@@ -44,7 +43,3 @@ def current_revision(url: str) -> str | None:
             return MigrationContext.configure(conn).get_current_revision()
     finally:
         engine.dispose()
-
-
-def role_name(url: str) -> str | None:
-    return make_url(url).username

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
 import secrets
 import threading
 import time
@@ -62,11 +63,7 @@ class Provider:
         if self.mode == "forged_claims":
             head, _body, sig = token.split(".")
             other = dict(claims, email="admin@mi-portal.test")
-            body = (
-                base64.urlsafe_b64encode(__import__("json").dumps(other).encode())
-                .rstrip(b"=")
-                .decode()
-            )
+            body = base64.urlsafe_b64encode(json.dumps(other).encode()).rstrip(b"=").decode()
             token = ".".join([head, body, sig])
         return token
 

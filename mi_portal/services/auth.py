@@ -59,12 +59,9 @@ def decrypt_secret(stored: str) -> str | None:
         return None
 
 
-def mfa_required(user: User) -> bool:
-    """Every role can see health images (viewers see thumbnails), so every user needs TOTP."""
-    return not user.disabled
-
-
 # --- password step ---------------------------------------------------------------------------
+# Every role can see health images (viewers see thumbnails), so every user needs a second
+# factor: check_password tells the caller whether enrolment is still due.
 
 
 @dataclass(frozen=True)

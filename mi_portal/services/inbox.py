@@ -32,7 +32,6 @@ from mi_portal.services.permissions import Permission, check
 
 PAGE_SIZE = 50
 SORTS = {"received", "last_activity", "sla_due"}
-ASSIGNEE_FILTERS = {"", "mine", "unassigned"}
 OPEN_FOR_SLA = (SubmissionStatus.NEW.value, SubmissionStatus.IN_REVIEW.value)
 # Roles that see full identity in the list unless the owner says otherwise (the rest see masked
 # details and blurred thumbnails until they open a case).

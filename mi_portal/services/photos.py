@@ -82,41 +82,6 @@ def thumbnails(
     return links
 
 
-def view(
-    actor: Actor,
-    image_id: object,
-    *,
-    kind: str = "preview",
-    lifetime: int = URL_LIFETIME_SECONDS,
-    store: BlobStore | None = None,
-) -> PhotoLink:
-    """A signed URL for one rendition of one photo (an audited view)."""
-    check(actor, Permission.IMAGES_VIEW)
-    if kind not in ("thumbnail", "preview", "original"):
-        raise NotFound("image")
-    wanted = _uuid(image_id, "image")
-    store = store or get_store()
-    with tenant_session(actor.require_tenant()) as session:
-        image = session.get(SubmissionImage, (actor.tenant_id, wanted))
-        rendition = session.exec(
-            select(ImageRendition).where(
-                ImageRendition.image_id == wanted, ImageRendition.kind == kind
-            )
-        ).first()
-        if image is None or rendition is None:
-            raise NotFound("image")
-        link = _link(store, actor, image, rendition, lifetime)
-        submission_id = image.submission_id
-    audit.record(
-        actor,
-        "image.view",
-        target_type="image",
-        target_id=wanted,
-        details={"kind": kind, "submission": str(submission_id)},
-    )
-    return link
-
-
 def first_thumbnails(
     actor: Actor,
     submission_ids: list[str],

@@ -72,8 +72,6 @@ def test_single_clinic_case_with_consents_and_verified_objects(db: Database) -> 
     for r in renditions:
         assert r.storage_key.startswith(f"{a}/")
         assert hashlib.sha256(store.get(r.storage_key)).hexdigest() == r.sha256
-    with tenant_session(a) as session:
-        pass
     from mi_portal.db import platform_session
 
     with platform_session() as session:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import timedelta
 
 import pytest
 from sqlmodel import select
@@ -90,10 +89,6 @@ def test_switch_out_is_audited_in_both_chains(db: Database) -> None:
             select(AuditEvent.chain).where(AuditEvent.action == "tenant.switch_out")
         ).all()
     assert sorted(chains) == sorted([str(a), "platform"])
-
-
-def test_switch_lifetime_is_one_hour() -> None:
-    assert timedelta(hours=1) == auth.SWITCH_LIFETIME
 
 
 def test_clinic_user_cannot_switch(db: Database) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import socket
 import time
 from collections.abc import Iterator
+from datetime import timedelta
 
 import boto3
 import httpx
@@ -120,7 +121,7 @@ def test_outage_in_the_middle_of_a_multi_photo_submission(db: Database, s3) -> N
     # The store comes back: objects it could not delete during the outage are found and swept.
     moto.start()
     time.sleep(0.2)
-    report = check(store=store, remove_orphans=True, grace=__import__("datetime").timedelta(0))
+    report = check(store=store, remove_orphans=True, grace=timedelta(0))
     assert report.missing_objects == []
     assert len(report.orphan_objects) == 4 and report.removed == report.orphan_objects
     assert list(store.keys()) == []
