@@ -43,10 +43,21 @@ STATUSES = [
     "archived",
 ]
 
+# The same page as the service shows: its rows with the patient, the assignee's name, the photo
+# count and unread patient messages. (The service also returns the per-status tab counts.)
 BASELINE_SQL = sa.text(
     """
-    select s.*, p.* from submission s
+    select s.id, s.status, s.concern_area, s.received_at, s.last_activity_at, s.sla_due_at,
+      s.quote_sent_at, p.full_name, p.email, p.phone, u.full_name as assignee,
+      (select count(*) from submissionimage i
+        where i.tenant_id = s.tenant_id and i.submission_id = s.id) as photos,
+      (select count(*) from messagethread t
+        join message m on m.tenant_id = t.tenant_id and m.thread_id = t.id
+        where t.tenant_id = s.tenant_id and t.submission_id = s.id
+          and m.direction = 'inbound' and m.read_at is null) as unread
+    from submission s
     join patient p on p.tenant_id = s.tenant_id and p.id = s.patient_id
+    left join user_account u on u.id = s.assignee_id
     where s.tenant_id = :tenant and s.status = 'new'
     order by s.sla_due_at, s.id
     limit 50

@@ -67,6 +67,7 @@ def two_clinics() -> World:
 def fill_tenant(tenant_id: uuid.UUID) -> dict[str, uuid.UUID]:
     """One row in every tenant-owned table for ``tenant_id``; returns table name → row id."""
     from mi_portal.models import (
+        Annotation,
         CaseNote,
         ConsentRecord,
         ImageRendition,
@@ -99,6 +100,7 @@ def fill_tenant(tenant_id: uuid.UUID) -> dict[str, uuid.UUID]:
         SubmissionImage(id=image_id, submission_id=submission_id, display_name="a.jpg", content_type="image/jpeg", width=1, height=1, byte_size=1, sha256="0" * 64),
         ImageRendition(image_id=image_id, kind="thumbnail", storage_key=f"{tenant_id}/{uuid.uuid4().hex}", content_type="image/jpeg", width=1, height=1, byte_size=1, sha256="0" * 64),
         CaseNote(submission_id=submission_id, body="note"),
+        Annotation(image_id=image_id, kind="arrow", x1=0.1, y1=0.1, x2=0.5, y2=0.5),
         TreatmentItem(id=item_id, name="Peel", unit_price=Decimal("10.00")),
         QuoteLine(quote_id=quote_id, treatment_item_id=item_id, description="Peel", unit_price=Decimal("10.00")),
         MessageThread(id=thread_id, submission_id=submission_id),

@@ -11,6 +11,8 @@ from mi_portal.models.base import (
 )
 from mi_portal.models.cases import (
     SUBMISSION_TRANSITIONS,
+    Annotation,
+    AnnotationKind,
     CaseNote,
     ImageRendition,
     Patient,
@@ -47,6 +49,8 @@ __all__ = [
     "PLATFORM_CHAIN",
     "PLATFORM_ROLES",
     "SUBMISSION_TRANSITIONS",
+    "Annotation",
+    "AnnotationKind",
     "AuditEvent",
     "CaseNote",
     "ConsentKind",

@@ -150,3 +150,34 @@ class CaseNote(TenantOwned, table=True):
     author_id: uuid.UUID | None = Field(default=None, foreign_key="user_account.id")
     body: str = personal(DataCategory.INFERENCE, max_length=10_000)
     created_at: datetime = created_at_field()
+
+
+class AnnotationKind(StrEnum):
+    ARROW = "arrow"
+    ELLIPSE = "ellipse"
+    TEXT = "text"
+
+
+class Annotation(TenantOwned, table=True):
+    """A marker a clinician drew on a photo, in coordinates normalised to the image (0…1).
+
+    Arrows run from (x1, y1) to (x2, y2); an ellipse fills the box they span; text sits at
+    (x1, y1). Normalised, a marker sits right on every rendition and at every zoom.
+    """
+
+    __table_args__ = (
+        tenant_fk(["image_id"], "submissionimage", name="fk_annotation_image", ondelete="CASCADE"),
+        sa.Index("ix_annotation_image", "tenant_id", "image_id"),
+    )
+
+    image_id: uuid.UUID
+    author_id: uuid.UUID | None = Field(default=None, foreign_key="user_account.id")
+    kind: str = plain(max_length=16)
+    x1: float = plain()
+    y1: float = plain()
+    x2: float = plain()
+    y2: float = plain()
+    # Clinical remarks about a patient's photo: the same category as an internal note.
+    text: str = personal(DataCategory.INFERENCE, default="", max_length=500)
+    created_at: datetime = created_at_field()
+    updated_at: datetime = created_at_field()

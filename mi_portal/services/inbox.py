@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import uuid
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 import sqlalchemy as sa
 from sqlalchemy import and_, exists, func, or_
@@ -32,6 +33,7 @@ from mi_portal.services.permissions import Permission, check
 
 PAGE_SIZE = 50
 SORTS = {"received", "last_activity", "sla_due"}
+_STATUS_VALUES = frozenset(s.value for s in SubmissionStatus)
 OPEN_FOR_SLA = (SubmissionStatus.NEW.value, SubmissionStatus.IN_REVIEW.value)
 # Roles that see full identity in the list unless the owner says otherwise (the rest see masked
 # details and blurred thumbnails until they open a case).
@@ -114,17 +116,23 @@ def full_identity(actor: Actor, tenant_settings: dict[str, Any]) -> bool:
 
 def sla_state(submission: Any, now: datetime, turnaround_hours: int) -> str:
     """on_time | due_soon | overdue while a quote is owed; met | missed once sent; else none."""
-    due = submission.sla_due_at
+    return _sla(
+        submission.status, submission.sla_due_at, submission.quote_sent_at, now, turnaround_hours
+    )
+
+
+def _sla(
+    status: str, due: datetime | None, quote_sent: datetime | None, now: datetime, hours: int
+) -> str:
     if due is None:
         return "none"
-    if submission.quote_sent_at is not None:
-        return "met" if submission.quote_sent_at <= due else "missed"
-    if submission.status not in OPEN_FOR_SLA:
+    if quote_sent is not None:
+        return "met" if quote_sent <= due else "missed"
+    if status not in OPEN_FOR_SLA:
         return "none"
     if now >= due:
         return "overdue"
-    soon = timedelta(hours=max(1.0, turnaround_hours * 0.25))
-    return "due_soon" if due - now <= soon else "on_time"
+    return "due_soon" if due - now <= timedelta(hours=max(1.0, hours * 0.25)) else "on_time"
 
 
 def _day(value: str, *, end: bool = False) -> datetime | None:
@@ -136,45 +144,108 @@ def _day(value: str, *, end: bool = False) -> datetime | None:
     return moment + timedelta(days=1) if end else moment
 
 
-def _filters(actor: Actor, q: InboxQuery, *, with_status: bool = True) -> list[Any]:
-    conditions: list[Any] = []
-    if with_status and q.status in {s.value for s in SubmissionStatus}:
-        conditions.append(Submission.status == q.status)
+class _Shape(NamedTuple):
+    """What decides the statement's text; the values travel as bound parameters."""
+
+    status: bool
+    assignee: str  # "", "mine" / "user" (a bound id), "unassigned", "none" (matches nothing)
+    concern: bool
+    start: bool
+    end: bool
+    has_quote: str
+    unread: bool
+    search: bool
+    phone: bool
+    sort: str
+    descending: bool
+    postgres: bool
+
+
+def _shape(actor: Actor, q: InboxQuery, *, postgres: bool) -> tuple[_Shape, dict[str, Any]]:
+    params: dict[str, Any] = {}
+    status = q.status in _STATUS_VALUES
+    if status:
+        params["status"] = q.status
+    assignee = ""
     if q.assignee == "mine":
-        conditions.append(Submission.assignee_id == actor.user_id)
+        assignee, params["assignee"] = "user", actor.user_id
     elif q.assignee == "unassigned":
-        conditions.append(col(Submission.assignee_id).is_(None))
+        assignee = "unassigned"
     elif q.assignee:
         try:
-            conditions.append(Submission.assignee_id == uuid.UUID(q.assignee))
+            assignee, params["assignee"] = "user", uuid.UUID(q.assignee)
         except ValueError:
-            conditions.append(col(Submission.id).is_(None))  # an unknown assignee matches nothing
+            assignee = "none"  # an unknown assignee matches nothing
     if q.concern_area:
-        conditions.append(Submission.concern_area == q.concern_area[:64])
+        params["concern"] = q.concern_area[:64]
     if start := _day(q.received_from):
-        conditions.append(Submission.received_at >= start)
+        params["start"] = start
     if end := _day(q.received_to, end=True):
-        conditions.append(Submission.received_at < end)
+        params["end"] = end
+    term = " ".join(q.search.split())[:100]
+    digits = "".join(c for c in term if c.isdigit())
+    if term:
+        params["like"] = f"%{term.lower()}%"
+    if term and len(digits) >= 3:
+        params["digits"] = f"%{digits}%"
+    shape = _Shape(
+        status=status,
+        assignee=assignee,
+        concern=bool(q.concern_area),
+        start=start is not None,
+        end=end is not None,
+        has_quote=q.has_quote if q.has_quote in {"yes", "no"} else "",
+        unread=bool(q.unread),
+        search=bool(term),
+        phone=bool(term) and len(digits) >= 3,
+        sort=q.sort if q.sort in SORTS else "sla_due",
+        descending=bool(q.descending),
+        postgres=postgres,
+    )
+    return shape, params
+
+
+def _in_tenant(model: Any) -> Any:
+    return col(model.tenant_id) == sa.bindparam(
+        "tenant", type_=Submission.__table__.c.tenant_id.type
+    )
+
+
+def _filters(shape: _Shape, *, with_status: bool = True) -> list[Any]:
+    """The WHERE clause of a shape: every tenant table is pinned to :tenant explicitly."""
+    conditions: list[Any] = [_in_tenant(Submission)]
+    if with_status and shape.status:
+        conditions.append(Submission.status == sa.bindparam("status"))
+    if shape.assignee == "user":
+        conditions.append(Submission.assignee_id == sa.bindparam("assignee"))
+    elif shape.assignee == "unassigned":
+        conditions.append(col(Submission.assignee_id).is_(None))
+    elif shape.assignee == "none":
+        conditions.append(col(Submission.id).is_(None))
+    if shape.concern:
+        conditions.append(Submission.concern_area == sa.bindparam("concern"))
+    if shape.start:
+        conditions.append(Submission.received_at >= sa.bindparam("start"))
+    if shape.end:
+        conditions.append(Submission.received_at < sa.bindparam("end"))
     quoted = exists().where(
         and_(
             col(Quote.tenant_id) == Submission.tenant_id, col(Quote.submission_id) == Submission.id
         )
     )
-    if q.has_quote == "yes":
+    if shape.has_quote == "yes":
         conditions.append(quoted)
-    elif q.has_quote == "no":
+    elif shape.has_quote == "no":
         conditions.append(~quoted)
-    if q.unread:
+    if shape.unread:
         conditions.append(_unread_exists())
-    term = " ".join(q.search.split())[:100]
-    if term:
-        like = f"%{term.lower()}%"
-        digits = "".join(c for c in term if c.isdigit())
+    if shape.search:
+        like = sa.bindparam("like", type_=sa.String())
         matches = [func.lower(Patient.full_name).like(like), func.lower(Patient.email).like(like)]
-        if len(digits) >= 3:
+        if shape.phone:
             matches.append(
                 func.replace(func.replace(func.coalesce(Patient.phone, ""), " ", ""), "-", "").like(
-                    f"%{digits}%"
+                    sa.bindparam("digits", type_=sa.String())
                 )
             )
         conditions.append(or_(*matches))
@@ -194,13 +265,13 @@ def _unread_exists() -> Any:
     )
 
 
-def _order(q: InboxQuery) -> list[Any]:
+def _order(shape: _Shape) -> list[Any]:
     column = {
         "received": Submission.received_at,
         "last_activity": Submission.last_activity_at,
         "sla_due": Submission.sla_due_at,
-    }.get(q.sort if q.sort in SORTS else "sla_due", Submission.sla_due_at)
-    primary = col(column).desc() if q.descending else col(column).asc()
+    }[shape.sort]
+    primary = col(column).desc() if shape.descending else col(column).asc()
     return [primary.nulls_last(), col(Submission.id).asc()]
 
 
@@ -213,15 +284,34 @@ def _json(value: Any) -> dict[str, Any]:
     return dict(value) if isinstance(value, dict) else {}
 
 
-def inbox_page(actor: Actor, q: InboxQuery, *, page_size: int = PAGE_SIZE) -> InboxPage:
-    """The visible page of the clinic's queue, its total, and a live count per status."""
-    check(actor, Permission.CASES_VIEW)
-    tenant_id = actor.require_tenant()
-    page = max(0, min(int(q.page) if isinstance(q.page, int) else 0, 100_000))
-    now = clock.now()
-    joined = and_(
-        col(Patient.tenant_id) == Submission.tenant_id, col(Patient.id) == Submission.patient_id
-    )
+_JOINED = and_(
+    col(Patient.tenant_id) == Submission.tenant_id, col(Patient.id) == Submission.patient_id
+)
+
+
+def _side_columns(shape: _Shape) -> tuple[Any, Any, Any]:
+    """Per-status counts (for the tabs) and the clinic's queue settings, as scalar subqueries."""
+    counted = select(col(Submission.status).label("status"), func.count().label("n"))
+    if shape.search:
+        counted = counted.join(Patient, _JOINED)
+    grouped = counted.where(*_filters(shape, with_status=False)).group_by(col(Submission.status))
+    grouped = grouped.subquery()
+    as_json = func.json_object_agg if shape.postgres else func.json_group_object
+    # As text: decoded once in Python, not once per row by the driver.
+    counts = sa_select(sa.cast(as_json(grouped.c.status, grouped.c.n), sa.Text)).scalar_subquery()
+    tenant = col(Tenant.id) == sa.bindparam("tenant")
+    settings = sa_select(sa.cast(col(Tenant.settings), sa.Text)).where(tenant).scalar_subquery()
+    turnaround = sa_select(col(Tenant.quote_turnaround_hours)).where(tenant).scalar_subquery()
+    return counts.label("counts"), settings.label("settings"), turnaround.label("turnaround")
+
+
+@functools.lru_cache(maxsize=512)
+def _statements(shape: _Shape) -> tuple[Any, Any]:
+    """The page statement of a shape, and the one asked when the page comes back empty.
+
+    Built once per shape and reused with new parameters: building and hashing a statement of
+    this size costs more than running it.
+    """
     photos = (
         select(func.count())
         .where(
@@ -248,89 +338,92 @@ def inbox_page(actor: Actor, q: InboxQuery, *, page_size: int = PAGE_SIZE) -> In
         )
         .scalar_subquery()
     )
-    # Plain columns, not ORM objects: the page is read-only and this keeps it cheap.
-    page_columns = (
-        col(Submission.id), col(Submission.status), col(Submission.concern_area), col(Submission.received_at),
-        col(Submission.last_activity_at), col(Submission.sla_due_at), col(Submission.quote_sent_at),
-        col(Patient.full_name), col(Patient.email), col(Patient.phone), col(User.full_name).label("assignee"),
-        photos.label("photos"), unread.label("unread"),
-    )  # fmt: skip
+    side = _side_columns(shape)
+    # Plain columns, not ORM objects: the page is read-only and this keeps it cheap. Its order
+    # is the unpacking order in inbox_page.
+    page = (
+        sa_select(
+            col(Submission.id),
+            col(Submission.status),
+            col(Submission.concern_area),
+            col(Submission.received_at),
+            col(Submission.last_activity_at),
+            col(Submission.sla_due_at),
+            col(Submission.quote_sent_at),
+            col(Patient.full_name),
+            col(Patient.email),
+            col(Patient.phone),
+            col(User.full_name),
+            photos,
+            unread,
+            *side,
+        )  # fmt: skip
+        .join(Patient, and_(_JOINED, _in_tenant(Patient)))
+        .outerjoin(User, col(User.id) == Submission.assignee_id)
+        .where(*_filters(shape))
+        .order_by(*_order(shape))
+        .offset(sa.bindparam("offset", type_=sa.Integer()))
+        .limit(sa.bindparam("limit", type_=sa.Integer()))
+    )
+    return page, sa_select(*side)
+
+
+def inbox_page(actor: Actor, q: InboxQuery, *, page_size: int = PAGE_SIZE) -> InboxPage:
+    """The visible page of the clinic's queue, its total, and a live count per status."""
+    check(actor, Permission.CASES_VIEW)
+    tenant_id = actor.require_tenant()
+    page = max(0, min(int(q.page) if isinstance(q.page, int) else 0, 100_000))
+    now = clock.now()
     with tenant_session(tenant_id) as session:
         # One statement carries the page, the per-status counts behind the tabs and the clinic's
         # queue settings (uncorrelated subqueries, evaluated once), so the page costs the same
         # round trips as a bare query. An empty page falls back to asking for the rest directly.
-        counted = select(col(Submission.status).label("status"), func.count().label("n"))
-        if q.search.strip():
-            counted = counted.join(Patient, joined)
-        grouped = (
-            counted.where(*_filters(actor, q, with_status=False))
-            .group_by(col(Submission.status))
-            .subquery()
-        )
-        postgres = session.get_bind().dialect.name == "postgresql"
-        as_json = func.json_object_agg if postgres else func.json_group_object
-        # As text: decoded once in Python, not once per row by the driver.
-        counts_column = sa_select(
-            sa.cast(as_json(grouped.c.status, grouped.c.n), sa.Text)
-        ).scalar_subquery()
-        tenant_columns = (
-            sa_select(sa.cast(col(Tenant.settings), sa.Text))
-            .where(col(Tenant.id) == tenant_id)
-            .scalar_subquery(),
-            sa_select(col(Tenant.quote_turnaround_hours))
-            .where(col(Tenant.id) == tenant_id)
-            .scalar_subquery(),
-        )
-        rows = session.execute(
-            sa_select(
-                *page_columns,
-                counts_column.label("counts"),
-                tenant_columns[0].label("tenant_settings"),
-                tenant_columns[1].label("turnaround"),
-            )
-            .join(Patient, joined)
-            .outerjoin(User, col(User.id) == Submission.assignee_id)
-            .where(*_filters(actor, q))
-            .order_by(*_order(q))
-            .offset(page * page_size)
-            .limit(page_size)
-        ).all()
+        # It runs on the session's connection (row-level security set for this tenant) rather
+        # than through the ORM's per-statement tenant criteria: every tenant table in it is
+        # pinned to :tenant by _filters, and the tests hold that to every shape.
+        connection = session.connection()
+        shape, params = _shape(actor, q, postgres=connection.dialect.name == "postgresql")
+        params.update(tenant=tenant_id, offset=page * page_size, limit=page_size)
+        page_statement, side_statement = _statements(shape)
+        rows = connection.execute(page_statement, params).all()
         if rows:
-            raw_counts, raw_settings, turnaround = (
-                rows[0].counts,
-                rows[0].tenant_settings,
-                rows[0].turnaround,
-            )
+            raw_counts, raw_settings, turnaround = rows[0][-3:]
         else:
-            tenant = session.get(Tenant, tenant_id)
-            assert tenant is not None
-            raw_settings, turnaround = tenant.settings, tenant.quote_turnaround_hours
-            raw_counts = session.execute(sa_select(counts_column)).scalar()
+            raw_counts, raw_settings, turnaround = connection.execute(side_statement, params).one()
     counts = {str(k): int(v) for k, v in _json(raw_counts).items()}
     settings = _json(raw_settings)
-    status_filter = q.status in {st.value for st in SubmissionStatus}
+    status_filter = q.status in _STATUS_VALUES
     total = counts.get(q.status, 0) if status_filter else sum(counts.values())
     show_identity = full_identity(actor, settings)
-    result = [
-        InboxRow(
-            id=str(r.id),
-            reference=reference(r.id),
-            patient=r.full_name if show_identity else mask_name(r.full_name),
-            contact=(r.email if show_identity else mask_email(r.email))
-            + (f" · {r.phone if show_identity else mask_phone(r.phone)}" if r.phone else ""),
-            concern_area=r.concern_area,
-            status=r.status,
-            assignee=r.assignee or "",
-            received_at=minutes(r.received_at),
-            last_activity_at=minutes(r.last_activity_at),
-            sla=sla_state(r, now, turnaround),
-            sla_due_at=minutes(r.sla_due_at),
-            photos=int(r.photos or 0),
-            unread=int(r.unread or 0),
-            masked=not show_identity,
+    result = []
+    for (
+        row_id, status, concern, received, last_activity, due, quote_sent, name, email, phone,
+        assignee, photo_count, unread_count, *_side,
+    ) in rows:  # fmt: skip
+        if show_identity:
+            contact = f"{email} · {phone}" if phone else email
+        else:
+            name = mask_name(name)
+            contact = f"{mask_email(email)} · {mask_phone(phone)}" if phone else mask_email(email)
+        text_id = str(row_id)
+        result.append(
+            InboxRow(
+                id=text_id,
+                reference=text_id[-8:].upper(),
+                patient=name,
+                contact=contact,
+                concern_area=concern,
+                status=status,
+                assignee=assignee or "",
+                received_at=minutes(received),
+                last_activity_at=minutes(last_activity),
+                sla=_sla(status, due, quote_sent, now, turnaround),
+                sla_due_at=minutes(due),
+                photos=photo_count or 0,
+                unread=unread_count or 0,
+                masked=not show_identity,
+            )
         )
-        for r in rows
-    ]
     return InboxPage(
         result,
         total,

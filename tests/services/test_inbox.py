@@ -262,3 +262,73 @@ def test_case_page_notes_timeline_and_age(world) -> None:  # type: ignore[no-unt
     assert detail.moves == ["archived", "closed", "quoted"]
     assert cases.case_detail(crd, ids["ava"]).date_of_birth == ""  # age only for this role
     assert [t.what for t in cases.case_detail(crd, ids["ava"]).timeline][-1] == "Opened the case"
+
+
+def _every_shape() -> list[object]:
+    """Each field of the statement's shape through all its values, the others left at rest."""
+    from mi_portal.services.inbox import _Shape
+
+    rest = _Shape(
+        status=False, assignee="", concern=False, start=False, end=False, has_quote="",
+        unread=False, search=False, phone=False, sort="sla_due", descending=False, postgres=True,
+    )  # fmt: skip
+    values = {
+        "status": (True,), "assignee": ("user", "unassigned", "none"), "concern": (True,),
+        "start": (True,), "end": (True,), "has_quote": ("yes", "no"), "unread": (True,),
+        "search": (True,), "sort": ("received", "last_activity"), "descending": (True,),
+    }  # fmt: skip
+    shapes: list[object] = [rest, rest._replace(search=True, phone=True)]
+    for name in values:
+        shapes += [rest._replace(**{name: v}) for v in values[name]]
+    every = {name: vs[-1] for name, vs in values.items()}
+    shapes.append(rest._replace(**every, phone=True))
+    return shapes + [s._replace(postgres=False) for s in shapes]  # type: ignore[attr-defined]
+
+
+def test_every_statement_shape_pins_each_tenant_table_to_the_clinic() -> None:
+    """The page runs beneath the ORM's tenant criteria, so each shape must carry its own."""
+    import re
+
+    import sqlalchemy as sa
+    from sqlalchemy.sql import visitors
+
+    from mi_portal.models import tenant_models
+    from mi_portal.services.inbox import _statements
+
+    tenant_tables = {m.__table__ for m in tenant_models()}  # type: ignore[attr-defined]
+    for shape in _every_shape():
+        for statement in _statements(shape):  # type: ignore[arg-type]
+            sql = str(statement.compile())
+            used = {
+                e.name
+                for e in visitors.iterate(statement)
+                if isinstance(e, sa.Table) and e in tenant_tables
+            }
+            assert "submission" in used and "tenant" not in used
+            for table in used:
+                # Pinned to the parameter, or correlated to a table that is (same tenant id).
+                pinned = rf"\b{table}\.tenant_id = (:tenant\b|submission\.tenant_id|messagethread\.tenant_id)"
+                assert re.search(pinned, sql), (shape, table)
+            assert re.search(r"\bsubmission\.tenant_id = :tenant\b", sql)
+
+
+def test_no_filter_combination_reaches_another_clinic(world) -> None:  # type: ignore[no-untyped-def]
+    a, b, mgr, *_ = world
+    queries = [
+        {},
+        {"status": "new"},
+        {"assignee": "unassigned"},
+        {"concern_area": "acne"},
+        {"received_from": "2026-11-01", "received_to": "2026-11-30"},
+        {"has_quote": "no"},
+        {"search": "o"},
+        {"search": "555 0100"},
+        {"status": "new", "assignee": "unassigned", "search": "stone", "has_quote": "no"},
+    ]
+    for q in queries:
+        page = inbox_page(mgr, InboxQuery(**q))  # type: ignore[arg-type]
+        assert "Bo Stone" not in [r.patient for r in page.rows], q
+        assert sum(page.status_counts.values()) <= 4, q
+    # An empty page still carries this clinic's counts, not the other's.
+    empty = inbox_page(mgr, InboxQuery(status="archived"))
+    assert empty.rows == [] and empty.status_counts["new"] == 2
