@@ -211,6 +211,13 @@ _WHAT = {
     "case.note_added": "Added a note",
     "images.thumbnails_listed": "Looked at the photo thumbnails",
     "image.view": "Viewed a photo",
+    "images.viewer_opened": "Opened the photo viewer",
+    "image.full_viewed": "Viewed a photo at full resolution",
+    "image.annotation_added": "Added a marker to a photo",
+    "image.annotation_changed": "Changed a marker on a photo",
+    "image.annotation_deleted": "Deleted a marker from a photo",
+    "image.sensitivity_changed": "Changed whether a photo is sensitive",
+    "image.downloaded": "Downloaded a photo",
 }
 
 

@@ -206,9 +206,7 @@ def _shape(actor: Actor, q: InboxQuery, *, postgres: bool) -> tuple[_Shape, dict
 
 
 def _in_tenant(model: Any) -> Any:
-    return col(model.tenant_id) == sa.bindparam(
-        "tenant", type_=Submission.__table__.c.tenant_id.type
-    )
+    return col(model.tenant_id) == sa.bindparam("tenant", type_=sa.Uuid())
 
 
 def _filters(shape: _Shape, *, with_status: bool = True) -> list[Any]:
@@ -385,11 +383,11 @@ def inbox_page(actor: Actor, q: InboxQuery, *, page_size: int = PAGE_SIZE) -> In
         shape, params = _shape(actor, q, postgres=connection.dialect.name == "postgresql")
         params.update(tenant=tenant_id, offset=page * page_size, limit=page_size)
         page_statement, side_statement = _statements(shape)
-        rows = connection.execute(page_statement, params).all()
-        if rows:
-            raw_counts, raw_settings, turnaround = rows[0][-3:]
-        else:
-            raw_counts, raw_settings, turnaround = connection.execute(side_statement, params).one()
+        rows: list[tuple[Any, ...]] = [tuple(r) for r in connection.execute(page_statement, params)]
+        side: tuple[Any, ...] = (
+            rows[0][-3:] if rows else tuple(connection.execute(side_statement, params).one())
+        )
+        raw_counts, raw_settings, turnaround = side
     counts = {str(k): int(v) for k, v in _json(raw_counts).items()}
     settings = _json(raw_settings)
     status_filter = q.status in _STATUS_VALUES

@@ -20,6 +20,7 @@ class Permission(StrEnum):
     CASES_EDIT = "cases.edit"
     IMAGES_VIEW = "images.view"
     IMAGES_DOWNLOAD = "images.download"
+    IMAGES_ANNOTATE = "images.annotate"
     QUOTES_EDIT = "quotes.edit"
     MESSAGES_SEND = "messages.send"
     RETENTION_MANAGE = "retention.manage"
@@ -35,7 +36,7 @@ PUBLIC = "public"
 
 P = Permission
 _CLINIC_READ = {P.SELF, P.CLINICS_OVERVIEW, P.CASES_VIEW, P.IMAGES_VIEW}
-_CLINIC_WORK = _CLINIC_READ | {P.CASES_EDIT, P.QUOTES_EDIT, P.MESSAGES_SEND}
+_CLINIC_WORK = _CLINIC_READ | {P.CASES_EDIT, P.IMAGES_ANNOTATE, P.QUOTES_EDIT, P.MESSAGES_SEND}
 _CLINIC_LEAD = _CLINIC_WORK | {P.IMAGES_DOWNLOAD, P.RETENTION_MANAGE, P.RIGHTS_ANSWER}
 
 ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
@@ -68,6 +69,7 @@ NEEDS_CLINIC = frozenset(
         P.CASES_EDIT,
         P.IMAGES_VIEW,
         P.IMAGES_DOWNLOAD,
+        P.IMAGES_ANNOTATE,
         P.QUOTES_EDIT,
         P.MESSAGES_SEND,
         P.RETENTION_MANAGE,
