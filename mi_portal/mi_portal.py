@@ -15,6 +15,7 @@ from mi_portal.pages.inbox import inbox_page
 from mi_portal.pages.index import index
 from mi_portal.pages.intake import clinic_consult, directory_consult
 from mi_portal.pages.users import users_page
+from mi_portal.pages.viewer import viewer_page
 from mi_portal.state.audit import AuditState
 from mi_portal.state.case import CaseState
 from mi_portal.state.clinics import ClinicPickerState
@@ -25,6 +26,7 @@ from mi_portal.state.overview import OverviewState
 from mi_portal.state.session import SessionState
 from mi_portal.state.signin import SignInState
 from mi_portal.state.users import UsersState
+from mi_portal.state.viewer import ViewerState
 
 app = rx.App(api_transformer=[api_app, UploadSizeLimit])
 
@@ -52,6 +54,7 @@ def signed_in_page(
 signed_in_page(index, "/", "MI Portal — Clinics", OverviewState.load)
 signed_in_page(inbox_page, "/cases", "Cases — MI Portal", InboxState.load)
 signed_in_page(case_page, "/cases/[id]", "Case — MI Portal", CaseState.load)
+signed_in_page(viewer_page, "/cases/[id]/photos", "Photos — MI Portal", ViewerState.load)
 signed_in_page(clinic_picker, "/clinics/pick", "Clinics — MI Portal", ClinicPickerState.load)
 signed_in_page(users_page, "/admin/users", "Users — MI Portal", UsersState.load)
 signed_in_page(audit_page, "/audit", "Audit log — MI Portal", AuditState.load)

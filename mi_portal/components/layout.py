@@ -105,16 +105,15 @@ def _header() -> rx.Component:
     )
 
 
-def page_frame(*children: rx.Component, title: str) -> rx.Component:
-    """Signed-in frame: header, switch banner, then the page's content."""
+def page_frame(*children: rx.Component, title: str, wide: bool = False) -> rx.Component:
+    """Signed-in frame: header, switch banner, then the page's content (``wide``: full width)."""
+    body = rx.vstack(rx.heading(title, size="7"), *children, spacing="5", width="100%")
     return rx.box(
         _header(),
         switch_banner(),
-        rx.container(
-            rx.vstack(rx.heading(title, size="7"), *children, spacing="5", width="100%"),
-            size="4",
-            padding_y="2em",
-        ),
+        rx.box(body, padding="2em 1.5em")
+        if wide
+        else rx.container(body, size="4", padding_y="2em"),
         width="100%",
     )
 

@@ -202,12 +202,19 @@ def _seed_cases(
     with tenant_session(tenant_id) as session:
         for name, price in clinic.treatments:
             session.add(TreatmentItem(name=name, unit_price=price))  # type: ignore[arg-type]
+        people: list[tuple[str, str, str]] = []
         for i in range(count):
-            first, last = rng.choice(FIRST), rng.choice(LAST)
+            if i % 6 == 5 and people:
+                # A returning patient: a new case from the same person (before/after photos).
+                first, last, email = people[(i // 6) % len(people)]
+            else:
+                first, last = rng.choice(FIRST), rng.choice(LAST)
+                email = f"{first}.{last}.{i}@example.org".lower()
+                people.append((first, last, email))
             patient = Patient(
                 id=uuid7(),
                 full_name=f"{first} {last}",
-                email=f"{first}.{last}.{i}@example.org".lower(),
+                email=email,
                 phone=f"+1 555 01{rng.randint(10, 99)} {rng.randint(1000, 9999)}",
                 date_of_birth=date(rng.randint(1955, 2006), rng.randint(1, 12), rng.randint(1, 28)),
             )

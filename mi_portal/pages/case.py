@@ -56,32 +56,62 @@ def _summary() -> rx.Component:
     )
 
 
+def _thumbnail(t: rx.Var, i: rx.Var) -> rx.Component:
+    # A sensitive photo stays blurred here; it is seen only by opening it in the viewer.
+    return rx.link(
+        rx.box(
+            rx.image(
+                src=t["url"],
+                alt=t["display_name"],
+                height="128px",
+                border_radius="6px",
+                style={"filter": rx.cond(t["sensitive"].to(bool), "blur(12px)", "none")},
+            ),
+            rx.cond(
+                t["sensitive"].to(bool),
+                rx.badge(
+                    "Sensitive · open to view",
+                    color_scheme="orange",
+                    position="absolute",
+                    bottom="6px",
+                    left="6px",
+                ),
+            ),
+            position="relative",
+            overflow="hidden",
+            border_radius="6px",
+        ),
+        href="/cases/" + C["id"].to(str) + "/photos?photo=" + (i + 1).to(str),
+        class_name="case-thumbnail",
+    )
+
+
 def _photos() -> rx.Component:
     return rx.card(
         rx.vstack(
-            rx.heading("Photos", size="3"),
+            rx.hstack(
+                rx.heading("Photos", size="3"),
+                rx.cond(
+                    CaseState.thumbnails.length() > 0,  # type: ignore[attr-defined]
+                    rx.link(
+                        rx.button(rx.icon("images", size=14), "Open the photo viewer", size="1", variant="soft"),
+                        href="/cases/" + C["id"].to(str) + "/photos",
+                        id="open-viewer",
+                    ),
+                ),
+                justify="between",
+                align="center",
+                width="100%",
+            ),
             rx.cond(
                 CaseState.thumbnails.length() > 0,  # type: ignore[attr-defined]
-                rx.hstack(
-                    rx.foreach(
-                        CaseState.thumbnails,
-                        lambda t: rx.image(
-                            src=t["url"],
-                            alt=t["display_name"],
-                            height="128px",
-                            border_radius="6px",
-                            class_name="case-thumbnail",
-                        ),
-                    ),
-                    wrap="wrap",
-                    spacing="3",
-                ),
+                rx.hstack(rx.foreach(CaseState.thumbnails, _thumbnail), wrap="wrap", spacing="3"),
                 rx.text("No photos you may see.", color_scheme="gray", size="2"),
             ),
             spacing="3",
         ),
         width="100%",
-    )
+    )  # fmt: skip
 
 
 def _workflow() -> rx.Component:

@@ -1,0 +1,374 @@
+// One photo on a zoomable, pannable stage (react-zoom-pan-pinch does the gestures), with the
+// clinic's markers drawn over it as SVG in coordinates normalised to the photo (0…1).
+//
+// The page's toolbar drives a stage through window.miStages[stageId] (zoomIn, zoomOut, fit,
+// actualSize, rotate, flip, reset); stages sharing a syncGroup keep zoom and pan in step.
+import React, { useCallback, useEffect, useMemo, useRef, useState } from "react";
+import { TransformComponent, TransformWrapper } from "react-zoom-pan-pinch";
+
+const OWN = "#facc15";
+const OTHERS = "#22d3ee";
+
+function registry(name) {
+  if (typeof window === "undefined") return {};
+  window[name] = window[name] || {};
+  return window[name];
+}
+
+function clamp(value) {
+  return Math.min(1, Math.max(0, value));
+}
+
+function arrowHead(x1, y1, x2, y2, size) {
+  const angle = Math.atan2(y2 - y1, x2 - x1);
+  const spread = Math.PI / 7;
+  const a = [x2 - size * Math.cos(angle - spread), y2 - size * Math.sin(angle - spread)];
+  const b = [x2 - size * Math.cos(angle + spread), y2 - size * Math.sin(angle + spread)];
+  return `${x2},${y2} ${a[0]},${a[1]} ${b[0]},${b[1]}`;
+}
+
+function Marker({ mark, width, height, scale, selected, flipped, onPick }) {
+  const color = mark.mine ? OWN : OTHERS;
+  const stroke = (selected ? 4 : 2.5) / scale;
+  const common = {
+    "data-annotation-id": mark.id,
+    "data-kind": mark.kind,
+    className: "photo-marker",
+    style: { cursor: "pointer" },
+    onClick: (event) => {
+      event.stopPropagation();
+      onPick(mark.id);
+    },
+  };
+  const x1 = mark.x1 * width;
+  const y1 = mark.y1 * height;
+  const x2 = mark.x2 * width;
+  const y2 = mark.y2 * height;
+  if (mark.kind === "arrow") {
+    return (
+      <g {...common}>
+        <line x1={x1} y1={y1} x2={x2} y2={y2} stroke="rgba(0,0,0,0.55)" strokeWidth={stroke * 2.2} />
+        <line x1={x1} y1={y1} x2={x2} y2={y2} stroke={color} strokeWidth={stroke} />
+        <polygon points={arrowHead(x1, y1, x2, y2, 16 / scale)} fill={color} stroke="rgba(0,0,0,0.55)" strokeWidth={1 / scale} />
+      </g>
+    );
+  }
+  if (mark.kind === "ellipse") {
+    const cx = (x1 + x2) / 2;
+    const cy = (y1 + y2) / 2;
+    const rx = Math.abs(x2 - x1) / 2;
+    const ry = Math.abs(y2 - y1) / 2;
+    return (
+      <g {...common}>
+        <ellipse cx={cx} cy={cy} rx={rx} ry={ry} fill="none" stroke="rgba(0,0,0,0.55)" strokeWidth={stroke * 2.2} />
+        <ellipse cx={cx} cy={cy} rx={rx} ry={ry} fill="transparent" stroke={color} strokeWidth={stroke} />
+      </g>
+    );
+  }
+  // Text stays readable when the photo is mirrored: it is mirrored back around its anchor.
+  const mirror = flipped ? `translate(${2 * x1} 0) scale(-1 1)` : undefined;
+  return (
+    <g {...common}>
+      <text
+        x={x1}
+        y={y1}
+        transform={mirror}
+        fontSize={16 / scale}
+        fontFamily="system-ui, sans-serif"
+        fontWeight="600"
+        fill={color}
+        stroke="rgba(0,0,0,0.8)"
+        strokeWidth={3 / scale}
+        paintOrder="stroke"
+        dominantBaseline="middle"
+      >
+        {mark.text}
+      </text>
+    </g>
+  );
+}
+
+export function PhotoStage({
+  stageId,
+  src,
+  fullSrc,
+  imageWidth,
+  imageHeight,
+  previewWidth,
+  previewHeight,
+  annotations,
+  showAnnotations,
+  tool,
+  selected,
+  syncGroup,
+  keyboard,
+  refreshIn,
+  onDraw,
+  onNeedFull,
+  onPick,
+  onNavigate,
+  onExpiring,
+  height,
+}) {
+  const wrapper = useRef(null);
+  const box = useRef(null);
+  const [scale, setScale] = useState(1);
+  const [rotation, setRotation] = useState(0);
+  const [flipped, setFlipped] = useState(false);
+  const [fullLoaded, setFullLoaded] = useState(false);
+  const [draft, setDraft] = useState(null);
+  const asked = useRef(false);
+  const syncing = useRef(false);
+  const width = previewWidth || 1;
+  const tall = previewHeight || 1;
+  const turned = rotation % 180 !== 0;
+  const drawing = tool && tool !== "pan";
+
+  // A new photo starts upright, unmirrored and fitted; its full resolution is asked for anew.
+  useEffect(() => {
+    setRotation(0);
+    setFlipped(false);
+    setDraft(null);
+    asked.current = false;
+  }, [src]);
+  useEffect(() => {
+    setFullLoaded(false);
+  }, [fullSrc, src]);
+
+  const fit = useCallback(() => {
+    if (wrapper.current) wrapper.current.fitToView({ animationTime: 150 });
+  }, []);
+
+  useEffect(() => {
+    const timer = setTimeout(fit, 30);
+    return () => clearTimeout(timer);
+  }, [rotation, src, fit]);
+
+  const api = useMemo(
+    () => ({
+      zoomIn: () => wrapper.current && wrapper.current.zoomIn(0.5, 150),
+      zoomOut: () => wrapper.current && wrapper.current.zoomOut(0.5, 150),
+      fit,
+      // One pixel of the stored original per screen pixel.
+      actualSize: () => wrapper.current && wrapper.current.centerView((imageWidth || width) / width, 150),
+      rotate: () => setRotation((r) => (r + 90) % 360),
+      flip: () => setFlipped((f) => !f),
+      reset: () => {
+        setRotation(0);
+        setFlipped(false);
+        fit();
+      },
+      state: () => ({
+        scale: wrapper.current ? wrapper.current.instance.transformState.scale : 1,
+        rotation,
+        flipped,
+        fullLoaded,
+      }),
+      setTransform: (x, y, s) => wrapper.current && wrapper.current.setTransform(x, y, s, 0),
+    }),
+    [fit, imageWidth, width, rotation, flipped, fullLoaded],
+  );
+
+  useEffect(() => {
+    const stages = registry("miStages");
+    stages[stageId] = api;
+    return () => {
+      if (stages[stageId] === api) delete stages[stageId];
+    };
+  }, [stageId, api]);
+
+  // Keyboard, for the main stage only: arrows move between photos, + − 0 r f change the view.
+  useEffect(() => {
+    if (!keyboard) return undefined;
+    const onKey = (event) => {
+      const target = event.target;
+      const tag = target && target.tagName ? target.tagName.toLowerCase() : "";
+      if (["input", "textarea", "select"].includes(tag) || (target && target.isContentEditable)) return;
+      if (event.metaKey || event.ctrlKey || event.altKey) return;
+      const actions = {
+        ArrowRight: () => onNavigate && onNavigate(1),
+        ArrowLeft: () => onNavigate && onNavigate(-1),
+        "+": api.zoomIn,
+        "=": api.zoomIn,
+        "-": api.zoomOut,
+        "0": api.fit,
+        r: api.rotate,
+        f: api.flip,
+      };
+      const action = actions[event.key];
+      if (action) {
+        event.preventDefault();
+        action();
+      }
+    };
+    window.addEventListener("keydown", onKey);
+    return () => window.removeEventListener("keydown", onKey);
+  }, [keyboard, api, onNavigate]);
+
+  // Signed URLs are short-lived: ask the page for new ones before these run out.
+  useEffect(() => {
+    if (!refreshIn || !onExpiring) return undefined;
+    const timer = setTimeout(() => onExpiring(), Math.max(1000, refreshIn));
+    return () => clearTimeout(timer);
+  }, [src, refreshIn, onExpiring]);
+
+  const onTransformed = useCallback(
+    (ref, state) => {
+      setScale(state.scale);
+      // Past the preview's own resolution, the stored original is worth fetching.
+      if (state.scale > 1.05 && (imageWidth || 0) > width && !fullSrc && !asked.current && onNeedFull) {
+        asked.current = true;
+        onNeedFull();
+      }
+      if (!syncGroup || syncing.current) return;
+      const group = registry("miSync")[syncGroup] || {};
+      Object.entries(group).forEach(([id, other]) => {
+        if (id === stageId) return;
+        other.follow(state.positionX, state.positionY, state.scale);
+      });
+    },
+    [imageWidth, width, fullSrc, onNeedFull, syncGroup, stageId],
+  );
+
+  useEffect(() => {
+    if (!syncGroup) return undefined;
+    const sync = registry("miSync");
+    sync[syncGroup] = sync[syncGroup] || {};
+    sync[syncGroup][stageId] = {
+      follow: (x, y, s) => {
+        if (!wrapper.current) return;
+        syncing.current = true;
+        wrapper.current.setTransform(x, y, s, 0);
+        setTimeout(() => {
+          syncing.current = false;
+        }, 0);
+      },
+    };
+    return () => {
+      if (sync[syncGroup]) delete sync[syncGroup][stageId];
+    };
+  }, [syncGroup, stageId]);
+
+  // From a pointer on screen to the photo's normalised coordinates, undoing zoom, rotation and
+  // mirroring: the centre of the photo's box is where it is on screen whatever the transform.
+  const toPhoto = (event) => {
+    const rect = box.current.getBoundingClientRect();
+    const cx = rect.left + rect.width / 2;
+    const cy = rect.top + rect.height / 2;
+    const s = rect.width / (turned ? tall : width);
+    let dx = (event.clientX - cx) / s;
+    let dy = (event.clientY - cy) / s;
+    const angle = (-rotation * Math.PI) / 180;
+    const rx = dx * Math.cos(angle) - dy * Math.sin(angle);
+    const ry = dx * Math.sin(angle) + dy * Math.cos(angle);
+    dx = flipped ? -rx : rx;
+    dy = ry;
+    return { x: clamp(0.5 + dx / width), y: clamp(0.5 + dy / tall) };
+  };
+
+  const onPointerDown = (event) => {
+    if (!drawing || event.button !== 0) return;
+    event.stopPropagation();
+    event.preventDefault();
+    const at = toPhoto(event);
+    if (tool === "text") {
+      if (onDraw) onDraw({ kind: "text", x1: at.x, y1: at.y, x2: at.x, y2: at.y });
+      return;
+    }
+    event.currentTarget.setPointerCapture(event.pointerId);
+    setDraft({ kind: tool, x1: at.x, y1: at.y, x2: at.x, y2: at.y });
+  };
+  const onPointerMove = (event) => {
+    if (!draft) return;
+    const at = toPhoto(event);
+    setDraft({ ...draft, x2: at.x, y2: at.y });
+  };
+  const onPointerUp = (event) => {
+    if (!draft) return;
+    const at = toPhoto(event);
+    const mark = { ...draft, x2: at.x, y2: at.y };
+    setDraft(null);
+    if (Math.abs(mark.x2 - mark.x1) + Math.abs(mark.y2 - mark.y1) > 0.01 && onDraw) onDraw(mark);
+  };
+
+  const marks = showAnnotations ? annotations || [] : [];
+  const outer = turned ? { width: tall, height: width } : { width, height: tall };
+  const inner = {
+    position: "absolute",
+    left: "50%",
+    top: "50%",
+    width,
+    height: tall,
+    transform: `translate(-50%, -50%) rotate(${rotation}deg) scaleX(${flipped ? -1 : 1})`,
+  };
+  const image = { position: "absolute", inset: 0, width, height: tall, userSelect: "none" };
+
+  return (
+    <div
+      className="photo-stage"
+      data-stage={stageId}
+      data-rotation={rotation}
+      data-flipped={flipped ? "true" : "false"}
+      data-scale={scale.toFixed(3)}
+      data-full={fullLoaded ? "loaded" : fullSrc ? "loading" : "none"}
+      style={{ width: "100%", height: height || "70vh", background: "#0b0d10", borderRadius: 8, overflow: "hidden", touchAction: "none" }}
+    >
+      <TransformWrapper
+        ref={wrapper}
+        minScale={0.05}
+        maxScale={Math.max(8, (4 * (imageWidth || width)) / width)}
+        limitToBounds={false}
+        centerOnInit
+        fitOnInit
+        smooth={false}
+        panning={{ disabled: !!drawing, excluded: ["photo-marker"] }}
+        doubleClick={{ disabled: !!drawing }}
+        onTransform={onTransformed}
+      >
+        <TransformComponent wrapperStyle={{ width: "100%", height: "100%" }}>
+          <div style={{ position: "relative", ...outer }}>
+            <div ref={box} style={inner}>
+              <img src={src} alt="" draggable={false} style={image} className="photo-preview" />
+              {fullSrc ? (
+                <img
+                  src={fullSrc}
+                  alt=""
+                  draggable={false}
+                  className="photo-full"
+                  onLoad={() => setFullLoaded(true)}
+                  style={{ ...image, opacity: fullLoaded ? 1 : 0 }}
+                />
+              ) : null}
+              <svg
+                className="photo-overlay"
+                viewBox={`0 0 ${width} ${tall}`}
+                width={width}
+                height={tall}
+                style={{ position: "absolute", inset: 0, cursor: drawing ? "crosshair" : "grab", overflow: "visible" }}
+                onPointerDown={onPointerDown}
+                onPointerMove={onPointerMove}
+                onPointerUp={onPointerUp}
+              >
+                {marks.map((mark) => (
+                  <Marker
+                    key={mark.id}
+                    mark={mark}
+                    width={width}
+                    height={tall}
+                    scale={scale}
+                    flipped={flipped}
+                    selected={mark.id === selected}
+                    onPick={(id) => onPick && onPick(id)}
+                  />
+                ))}
+                {draft ? (
+                  <Marker mark={{ ...draft, id: "draft", mine: true, text: "" }} width={width} height={tall} scale={scale} flipped={flipped} selected={false} onPick={() => {}} />
+                ) : null}
+              </svg>
+            </div>
+          </div>
+        </TransformComponent>
+      </TransformWrapper>
+    </div>
+  );
+}

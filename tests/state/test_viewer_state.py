@@ -1,0 +1,116 @@
+"""The viewer page's handlers: foreign and forged ids change nothing, markers stay the author's."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from typing import Any
+
+import reflex as rx
+from reflex.istate.data import RouterData
+from sqlmodel import col, select
+
+import mi_portal.mi_portal  # noqa: F401
+from mi_portal.db import tenant_session
+from mi_portal.models import Annotation, Submission
+from mi_portal.services import intake
+from mi_portal.state.viewer import ViewerState
+from tests.conftest import Database
+from tests.factories import make_tenant, make_user, sign_in_token
+from tests.intake_helpers import form, photos
+
+
+def _case(tenant_id: uuid.UUID) -> str:
+    with tenant_session(tenant_id) as session:
+        return str(session.exec(select(Submission.id)).first())
+
+
+async def _viewer(token: str, case_id: str, *steps: tuple[str, tuple[Any, ...]]) -> ViewerState:
+    root = rx.State(_reflex_internal_init=True)
+    root.router = RouterData.from_router_data(
+        {
+            "headers": {"cookie": f"mi_session={token}"},
+            "ip": "127.0.0.1",
+            "pathname": "/cases/[id]/photos",
+            "query": {"id": case_id},
+        }
+    )
+    state = await root.get_state(ViewerState)
+    await ViewerState.event_handlers["load"].fn(state)
+    for name, args in steps:
+        await ViewerState.event_handlers[name].fn(state, *args)
+    return state
+
+
+def run(token: str, case_id: str, *steps: tuple[str, tuple[Any, ...]]) -> ViewerState:
+    return asyncio.run(_viewer(token, case_id, *steps))
+
+
+def _marks(tenant_id: uuid.UUID) -> list[Annotation]:
+    with tenant_session(tenant_id) as session:
+        return list(session.exec(select(Annotation).order_by(col(Annotation.created_at))))
+
+
+def test_viewer_flow_and_foreign_ids(db: Database) -> None:
+    a, b = make_tenant("clinic-a"), make_tenant("clinic-b")
+    for slug in ("clinic-a", "clinic-b"):
+        intake.submit(
+            clinic_slugs=[slug],
+            form=form(),
+            photos=photos(2),
+            ip=None,
+            user_agent="t",
+            source="test",
+        )
+    a_case, b_case = _case(a), _case(b)
+    provider, _ = make_user("prov@a.test", role="provider", tenants=(a,))
+    other, _ = make_user("coord@a.test", role="coordinator", tenants=(a,))
+    token, other_token = sign_in_token(provider), sign_in_token(other)
+
+    state = run(token, a_case)
+    assert not state.not_found and len(state.photos) == 2 and state.can_download
+    # Only the page's own photos and markers are in state; URLs are signed and short-lived.
+    payload = json.dumps({k: getattr(state, k) for k in ViewerState.base_vars}, default=str)
+    assert len(payload) < 20_000 and state.refresh_in_ms > 0
+
+    # Another clinic's case answers like a missing one.
+    assert run(token, b_case).not_found and run(token, str(uuid.uuid4())).not_found
+
+    state = run(
+        token,
+        a_case,
+        ("draw", ({"kind": "arrow", "x1": 0.1, "y1": 0.2, "x2": 0.4, "y2": 0.5},)),
+        ("draw", ({"kind": "text", "x1": 0.5, "y1": 0.5},)),
+        ("save_text", ({"text": "Here"},)),
+        ("draw", ({"kind": "arrow", "x1": "bad", "y1": 0, "x2": 1, "y2": 1},)),
+    )
+    assert state.error  # the bad one is refused with a message, the others kept
+    marks = _marks(a)
+    assert [(m.kind, m.text) for m in marks] == [("arrow", ""), ("text", "Here")]
+    assert len(state.current_marks) == 2
+
+    # Someone else's marker cannot be edited or deleted; forged ids do nothing.
+    arrow = str(marks[0].id)
+    state = run(other_token, a_case, ("ask_delete", (arrow,)), ("start_edit", (arrow,)))
+    assert state.delete_id == "" and not state.text_open and state.error
+    state = run(other_token, a_case, ("pick", ("not-an-id",)), ("choose_compare", (b_case + "/1",)))
+    assert state.selected == "" and state.compare_key == ""
+    assert len(_marks(a)) == 2
+
+    # The author deletes, after confirming.
+    state = run(token, a_case, ("ask_delete", (arrow,)))
+    assert state.delete_id == arrow and len(_marks(a)) == 2
+    run(token, a_case, ("ask_delete", (arrow,)), ("confirm_delete", ()))
+    assert [m.kind for m in _marks(a)] == ["text"]
+
+    # Compare with the case's second photo; the sensitive flag; moving between photos.
+    state = run(token, a_case, ("choose_compare", (f"{a_case}/2",)), ("toggle_sensitive", ()))
+    assert state.compare_photo["number"] == 2 and state.current["sensitive"] is True
+    state = run(token, a_case, ("navigate", (1,)), ("navigate", ("1",)))
+    assert state.index == 1 and state.current["image_id"] in state.revealed
+
+    # Download: a watermarked JPEG handed to the browser.
+    state = asyncio.run(_viewer(token, a_case, ("open_download", ())))
+    result = asyncio.run(ViewerState.event_handlers["download"].fn(state))
+    assert "_download" in repr(result) and not state.download_open
