@@ -308,6 +308,7 @@ export function PhotoStage({
       className="photo-stage"
       data-stage={stageId}
       data-rotation={rotation}
+      data-tool={tool || "pan"}
       data-flipped={flipped ? "true" : "false"}
       data-scale={scale.toFixed(3)}
       data-full={fullLoaded ? "loaded" : fullSrc ? "loading" : "none"}
