@@ -90,6 +90,7 @@ function Marker({ mark, width, height, scale, selected, flipped, onPick }) {
 
 export function PhotoStage({
   stageId,
+  imageId,
   src,
   fullSrc,
   imageWidth,
@@ -125,15 +126,14 @@ export function PhotoStage({
   const drawing = tool && tool !== "pan";
 
   // A new photo starts upright, unmirrored and fitted; its full resolution is asked for anew.
+  // (Renewed signed URLs of the same photo change nothing of the view.)
   useEffect(() => {
     setRotation(0);
     setFlipped(false);
     setDraft(null);
-    asked.current = false;
-  }, [src]);
-  useEffect(() => {
     setFullLoaded(false);
-  }, [fullSrc, src]);
+    asked.current = false;
+  }, [imageId]);
 
   const fit = useCallback(() => {
     if (wrapper.current) wrapper.current.fitToView({ animationTime: 150 });
@@ -142,7 +142,7 @@ export function PhotoStage({
   useEffect(() => {
     const timer = setTimeout(fit, 30);
     return () => clearTimeout(timer);
-  }, [rotation, src, fit]);
+  }, [rotation, imageId, fit]);
 
   const api = useMemo(
     () => ({

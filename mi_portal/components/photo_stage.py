@@ -27,6 +27,7 @@ class PhotoStage(rx.Component):
     lib_dependencies: list[str] = ["react-zoom-pan-pinch@4.2.0"]
 
     stage_id: rx.Var[str]
+    image_id: rx.Var[str]
     src: rx.Var[str]
     full_src: rx.Var[str]
     image_width: rx.Var[int]

@@ -11,7 +11,7 @@ import io
 import random
 import uuid
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 
 from rich.progress import Progress
 from sqlmodel import select
@@ -203,6 +203,7 @@ def _seed_cases(
         for name, price in clinic.treatments:
             session.add(TreatmentItem(name=name, unit_price=price))  # type: ignore[arg-type]
         people: list[tuple[str, str, str]] = []
+        first_seen: dict[str, datetime] = {}
         for i in range(count):
             if i % 6 == 5 and people:
                 # A returning patient: a new case from the same person (before/after photos).
@@ -222,6 +223,9 @@ def _seed_cases(
             # No ORM relationships: flush parents first so composite foreign keys are satisfied.
             session.flush()
             received = now - timedelta(hours=rng.uniform(1, 24 * 60))
+            if email in first_seen:  # the return visit comes after the first one
+                received = min(now - timedelta(hours=1), first_seen[email] + timedelta(days=14))
+            first_seen.setdefault(email, received)
             status = _random_status(rng)
             concern = rng.choice(clinic.concerns)
             submission = Submission(
@@ -254,7 +258,10 @@ def _seed_cases(
                     )
                 )
             for position in range(rng.choice([1, 1, 2])):
-                _add_photo(session, store, tenant_id, submission.id, position, rng, concern)
+                # Returning patients' photos are large: the viewer fetches their originals when
+                # zooming past the 1600 px preview.
+                size = (2400, 1800) if i % 6 == 5 else (800, 600)
+                _add_photo(session, store, tenant_id, submission.id, position, rng, concern, size)
             if rng.random() < 0.3 and staff:
                 session.add(
                     CaseNote(
@@ -282,11 +289,12 @@ def _add_photo(
     position: int,
     rng: random.Random,
     concern: str,
+    size: tuple[int, int] = (800, 600),
 ) -> None:
     image_id = uuid7()
     # Through the same pipeline as a patient's upload: encoded, checked, stripped, rendered.
     buffer = io.BytesIO()
-    demo_photo(rng, concern).save(buffer, "JPEG", quality=90)
+    demo_photo(rng, concern, size).save(buffer, "JPEG", quality=90)
     processed = process_image(buffer.getvalue(), f"photo-{position + 1}.jpg")
     renditions = processed.renditions
     original = processed.original

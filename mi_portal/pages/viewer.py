@@ -124,6 +124,7 @@ def _strip() -> rx.Component:
 def _stage_main(height: str) -> rx.Component:
     return photo_stage(
         stage_id="main",
+        image_id=P["image_id"].to(str),
         src=P["preview_url"].to(str),
         full_src=V.current_full,
         image_width=P["width"].to(int),
@@ -150,6 +151,7 @@ def _stage_compare() -> rx.Component:
     C = V.compare_photo
     return photo_stage(
         stage_id="compare",
+        image_id=C["image_id"].to(str),
         src=C["preview_url"].to(str),
         full_src=V.compare_full,
         image_width=C["width"].to(int),

@@ -12,6 +12,14 @@ class NotFound(LookupError):
     """The record does not exist or belongs to another clinic (the two are never told apart)."""
 
 
+def parse_id(value: object, what: str) -> uuid.UUID:
+    """An id from the browser; anything that is not one answers like a missing record."""
+    try:
+        return uuid.UUID(str(value))
+    except (ValueError, TypeError, AttributeError):
+        raise NotFound(what) from None
+
+
 class PermissionDenied(PermissionError):
     """The actor may not do this."""
 

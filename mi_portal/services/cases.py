@@ -21,7 +21,7 @@ from mi_portal.models import (
     User,
 )
 from mi_portal.services import audit, clock
-from mi_portal.services.actor import Actor, NotFound, PermissionDenied
+from mi_portal.services.actor import Actor, NotFound, PermissionDenied, parse_id
 from mi_portal.services.inbox import reference, sla_state
 from mi_portal.services.intake import CONCERN_AREAS, QUESTIONS, age_on
 from mi_portal.services.permissions import Permission, check
@@ -30,15 +30,8 @@ MAX_BULK = 200
 MAX_NOTE = 10_000
 
 
-def _id(value: object) -> uuid.UUID:
-    try:
-        return uuid.UUID(str(value))
-    except (ValueError, TypeError, AttributeError):
-        raise NotFound("submission") from None
-
-
 def _submission(session, actor: Actor, submission_id: object) -> Submission:  # type: ignore[no-untyped-def]
-    row = session.get(Submission, (actor.tenant_id, _id(submission_id)))
+    row = session.get(Submission, (actor.tenant_id, parse_id(submission_id, "submission")))
     if row is None:
         raise NotFound("submission")  # another clinic's case answers exactly like a missing one
     return row

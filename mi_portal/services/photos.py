@@ -10,7 +10,7 @@ from sqlmodel import col, select
 from mi_portal.db import tenant_session
 from mi_portal.models import ImageRendition, Submission, SubmissionImage
 from mi_portal.services import audit
-from mi_portal.services.actor import Actor, NotFound
+from mi_portal.services.actor import Actor, NotFound, parse_id
 from mi_portal.services.permissions import Permission, check
 from mi_portal.storage import BlobStore, get_store
 
@@ -26,13 +26,6 @@ class PhotoLink:
     height: int
     display_name: str
     sensitive: bool
-
-
-def _uuid(value: object, what: str) -> uuid.UUID:
-    try:
-        return uuid.UUID(str(value))
-    except (ValueError, TypeError, AttributeError):
-        raise NotFound(what) from None
 
 
 def _link(
@@ -60,7 +53,7 @@ def thumbnails(
 ) -> list[PhotoLink]:
     """Signed thumbnail URLs of one case's photos (an audited read of health data)."""
     check(actor, Permission.IMAGES_VIEW)
-    wanted = _uuid(submission_id, "submission")
+    wanted = parse_id(submission_id, "submission")
     store = store or get_store()
     with tenant_session(actor.require_tenant()) as session:
         if session.get(Submission, (actor.tenant_id, wanted)) is None:

@@ -31,7 +31,7 @@ from mi_portal.models import (
     utcnow,
 )
 from mi_portal.services import audit, clock
-from mi_portal.services.actor import Actor, NotFound, PermissionDenied
+from mi_portal.services.actor import Actor, NotFound, PermissionDenied, parse_id
 from mi_portal.services.inbox import reference
 from mi_portal.services.permissions import Permission, check
 from mi_portal.storage import BlobStore, get_store
@@ -88,22 +88,15 @@ class Download:
     data: bytes
 
 
-def _uuid(value: object, what: str) -> uuid.UUID:
-    try:
-        return uuid.UUID(str(value))
-    except (ValueError, TypeError, AttributeError):
-        raise NotFound(what) from None
-
-
 def _case(session, actor: Actor, submission_id: object) -> Submission:  # type: ignore[no-untyped-def]
-    case = session.get(Submission, (actor.tenant_id, _uuid(submission_id, "submission")))
+    case = session.get(Submission, (actor.tenant_id, parse_id(submission_id, "submission")))
     if case is None:
         raise NotFound("submission")
     return case
 
 
 def _image(session, actor: Actor, image_id: object) -> SubmissionImage:  # type: ignore[no-untyped-def]
-    image = session.get(SubmissionImage, (actor.tenant_id, _uuid(image_id, "image")))
+    image = session.get(SubmissionImage, (actor.tenant_id, parse_id(image_id, "image")))
     if image is None:
         raise NotFound("image")
     return image
@@ -366,7 +359,7 @@ def add_annotation(
 
 
 def _own(session, actor: Actor, annotation_id: object) -> Annotation:  # type: ignore[no-untyped-def]
-    row = session.get(Annotation, (actor.tenant_id, _uuid(annotation_id, "annotation")))
+    row = session.get(Annotation, (actor.tenant_id, parse_id(annotation_id, "annotation")))
     if row is None:
         raise NotFound("annotation")
     if row.author_id != actor.user_id:

@@ -148,14 +148,24 @@ class ViewerState(rx.State):
     @guarded(Permission.IMAGES_VIEW)
     async def refresh_urls(self) -> None:
         """New signed URLs before the old ones expire (the page stays usable however long)."""
+        actor = current().actor
         try:
             await self._load_photos()
             if self.compare_key:
                 await self._load_compare(self.compare_key)
+            # Originals already on screen get new URLs too (each one an audited access).
+            renewed = {}
+            for image_id in self.full_urls:
+                try:
+                    renewed[image_id] = await asyncio.to_thread(
+                        viewer.full_resolution_url, actor, image_id
+                    )
+                except NotFound:
+                    continue
         except NotFound:
             self.error = "This case is no longer available."
             return
-        self.full_urls = {}  # re-asked for by the stage while it is still zoomed in
+        self.full_urls = renewed
 
     # --- moving between photos ---------------------------------------------------------------
 

@@ -65,6 +65,11 @@ def test_zoom_pan_rotate_draw_reload_compare_download(
     page.mouse.wheel(0, -400)
     page.wait_for_timeout(400)
     assert float(stage.get_attribute("data-scale") or 0) > zoomed
+    # 1:1 is one pixel of the 2400 px original per screen pixel: 1.5 times the 1600 px preview,
+    # which is past the preview's resolution, so the stored original is fetched.
+    page.locator("#zoom-actual").click()
+    expect(stage).to_have_attribute("data-scale", "1.500", timeout=5_000)
+    expect(stage).to_have_attribute("data-full", "loaded", timeout=20_000)
     before = _transform(page)
     page.mouse.move(cx, cy)
     page.mouse.down()

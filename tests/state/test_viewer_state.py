@@ -114,3 +114,26 @@ def test_viewer_flow_and_foreign_ids(db: Database) -> None:
     state = asyncio.run(_viewer(token, a_case, ("open_download", ())))
     result = asyncio.run(ViewerState.event_handlers["download"].fn(state))
     assert "_download" in repr(result) and not state.download_open
+
+
+def test_signed_urls_are_renewed_with_the_view_kept(db: Database) -> None:
+    a = make_tenant("clinic-a")
+    intake.submit(
+        clinic_slugs=["clinic-a"],
+        form=form(),
+        photos=photos(1),
+        ip=None,
+        user_agent="t",
+        source="t",
+    )
+    user, _ = make_user("prov@a.test", role="provider", tenants=(a,))
+    state = run(
+        sign_in_token(user),
+        _case(a),
+        ("need_full", ()),
+        ("pick", ("",)),
+        ("refresh_urls", ()),
+    )
+    image = state.current["image_id"]
+    assert list(state.full_urls) == [image] and state.full_urls[image].startswith("/api/objects/")
+    assert state.refresh_in_ms > 100_000 and not state.error and len(state.photos) == 1
