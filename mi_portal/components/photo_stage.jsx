@@ -27,18 +27,27 @@ function arrowHead(x1, y1, x2, y2, size) {
   return `${x2},${y2} ${a[0]},${a[1]} ${b[0]},${b[1]}`;
 }
 
-function Marker({ mark, width, height, scale, selected, flipped, onPick }) {
+function Marker({ mark, width, height, scale, selected, flipped, onPick, onGrab }) {
   const color = mark.mine ? OWN : OTHERS;
   const stroke = (selected ? 4 : 2.5) / scale;
+  // One's own marker, once selected, can be dragged to a new place.
+  const movable = selected && mark.mine && onGrab;
   const common = {
     "data-annotation-id": mark.id,
     "data-kind": mark.kind,
-    className: "photo-marker",
-    style: { cursor: "pointer" },
+    "data-selected": selected ? "true" : "false",
+    className: movable ? "photo-marker photo-marker-movable" : "photo-marker",
+    style: { cursor: movable ? "move" : "pointer" },
     onClick: (event) => {
       event.stopPropagation();
       onPick(mark.id);
     },
+    onPointerDown: movable
+      ? (event) => {
+          event.stopPropagation();
+          onGrab(event, mark);
+        }
+      : undefined,
   };
   const x1 = mark.x1 * width;
   const y1 = mark.y1 * height;
@@ -109,6 +118,7 @@ export function PhotoStage({
   onPick,
   onNavigate,
   onExpiring,
+  onMove,
   height,
 }) {
   const wrapper = useRef(null);
@@ -118,6 +128,8 @@ export function PhotoStage({
   const [flipped, setFlipped] = useState(false);
   const [fullLoaded, setFullLoaded] = useState(false);
   const [draft, setDraft] = useState(null);
+  // A marker being moved: where it started, where the pointer started, where it is now.
+  const [moving, setMoving] = useState(null);
   const asked = useRef(false);
   const syncing = useRef(false);
   const width = previewWidth || 1;
@@ -278,12 +290,39 @@ export function PhotoStage({
     event.currentTarget.setPointerCapture(event.pointerId);
     setDraft({ kind: tool, x1: at.x, y1: at.y, x2: at.x, y2: at.y });
   };
+  const onGrab = (event, mark) => {
+    if (drawing || !onMove) return;
+    event.currentTarget.setPointerCapture(event.pointerId);
+    setMoving({ from: toPhoto(event), mark, now: mark });
+  };
+  const moved = (event) => {
+    const at = toPhoto(event);
+    const dx = at.x - moving.from.x;
+    const dy = at.y - moving.from.y;
+    const m = moving.mark;
+    // The whole marker moves, and stays on the photo.
+    const sx = Math.min(Math.max(dx, -Math.min(m.x1, m.x2)), 1 - Math.max(m.x1, m.x2));
+    const sy = Math.min(Math.max(dy, -Math.min(m.y1, m.y2)), 1 - Math.max(m.y1, m.y2));
+    return { ...m, x1: m.x1 + sx, y1: m.y1 + sy, x2: m.x2 + sx, y2: m.y2 + sy };
+  };
   const onPointerMove = (event) => {
+    if (moving) {
+      setMoving({ ...moving, now: moved(event) });
+      return;
+    }
     if (!draft) return;
     const at = toPhoto(event);
     setDraft({ ...draft, x2: at.x, y2: at.y });
   };
   const onPointerUp = (event) => {
+    if (moving) {
+      const m = moved(event);
+      setMoving(Math.abs(m.x1 - moving.mark.x1) + Math.abs(m.y1 - moving.mark.y1) > 0.002 ? { ...moving, now: m, saved: true } : null);
+      if (Math.abs(m.x1 - moving.mark.x1) + Math.abs(m.y1 - moving.mark.y1) > 0.002) {
+        onMove({ id: m.id, x1: m.x1, y1: m.y1, x2: m.x2, y2: m.y2 });
+      }
+      return;
+    }
     if (!draft) return;
     const at = toPhoto(event);
     const mark = { ...draft, x2: at.x, y2: at.y };
@@ -291,7 +330,13 @@ export function PhotoStage({
     if (Math.abs(mark.x2 - mark.x1) + Math.abs(mark.y2 - mark.y1) > 0.01 && onDraw) onDraw(mark);
   };
 
-  const marks = showAnnotations ? annotations || [] : [];
+  // Once the page sends the moved marker back, the local copy is dropped.
+  useEffect(() => {
+    setMoving((m) => (m && m.saved ? null : m));
+  }, [annotations]);
+  const marks = (showAnnotations ? annotations || [] : []).map((m) =>
+    moving && moving.now.id === m.id ? moving.now : m,
+  );
   const outer = turned ? { width: tall, height: width } : { width, height: tall };
   const inner = {
     position: "absolute",
@@ -322,7 +367,7 @@ export function PhotoStage({
         centerOnInit
         fitOnInit
         smooth={false}
-        panning={{ disabled: !!drawing, excluded: ["photo-marker"] }}
+        panning={{ disabled: !!drawing || !!moving, excluded: ["photo-marker-movable"] }}
         doubleClick={{ disabled: !!drawing }}
         onTransform={onTransformed}
       >
@@ -360,6 +405,7 @@ export function PhotoStage({
                     flipped={flipped}
                     selected={mark.id === selected}
                     onPick={(id) => onPick && onPick(id)}
+                    onGrab={onMove ? onGrab : null}
                   />
                 ))}
                 {draft ? (

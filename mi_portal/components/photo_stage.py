@@ -48,6 +48,7 @@ class PhotoStage(rx.Component):
     on_pick: rx.EventHandler[_one_argument]
     on_navigate: rx.EventHandler[_one_argument]
     on_expiring: rx.EventHandler[_no_arguments]
+    on_move: rx.EventHandler[_one_argument]
 
 
 photo_stage = PhotoStage.create

@@ -113,6 +113,7 @@ def _strip() -> rx.Component:
                 on_click=V.show_photo(i),
                 class_name="viewer-thumb",
                 data_number=p["number"].to(str),
+                data_current=rx.cond(i == V.index, "true", "false"),
             ),
         ),
         spacing="2",
@@ -144,6 +145,7 @@ def _stage_main(height: str) -> rx.Component:
         on_pick=V.pick,
         on_navigate=V.navigate,
         on_expiring=V.refresh_urls,
+        on_move=V.move,
     )
 
 

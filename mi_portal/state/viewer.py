@@ -266,6 +266,17 @@ class ViewerState(rx.State):
 
     @rx.event
     @guarded(Permission.IMAGES_ANNOTATE)
+    async def move(self, mark: dict[str, Any]) -> None:
+        """A marker dragged to a new place (its author's only; the service checks)."""
+        if not isinstance(mark, dict):
+            return
+        actor, target = current().actor, str(mark.get("id", ""))
+        where = (mark.get("x1"), mark.get("y1"), mark.get("x2"), mark.get("y2"))
+        if await self._attempt(lambda: viewer.update_annotation(actor, target, coordinates=where)):
+            self.notice = "Marker moved."
+
+    @rx.event
+    @guarded(Permission.IMAGES_ANNOTATE)
     async def start_edit(self, annotation_id: str) -> None:
         mark = next((m for m in self.annotations if m["id"] == annotation_id), None)
         if mark is None or not mark["mine"]:

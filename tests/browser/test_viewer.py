@@ -113,8 +113,31 @@ def test_zoom_pan_rotate_draw_reload_compare_download(
     expect(overlay.locator("[data-annotation-id]")).to_have_count(0)
     page.locator("#toggle-markers").click()
     expect(overlay.locator("[data-annotation-id]")).to_have_count(2)
+
+    # Select one's own arrow and drag it somewhere else.
+    page.locator(".marker-row").filter(has_text="arrow").first.click()
+    arrow = overlay.locator("[data-kind=arrow]")
+    expect(arrow).to_have_attribute("data-selected", "true")
+    was = arrow.bounding_box()
+    assert was
+    mx, my = was["x"] + was["width"] / 2, was["y"] + was["height"] / 2
+    page.mouse.move(mx, my)
+    page.mouse.down()
+    page.mouse.move(mx + 60, my + 40, steps=8)
+    page.mouse.up()
+    expect(page.locator("#viewer-notice")).to_have_text("Marker moved.", timeout=10_000)
+    now = arrow.bounding_box()
+    assert now and now["x"] > was["x"] + 20 and now["y"] > was["y"] + 10
     page.wait_for_timeout(500)
     save_screenshot(page, "viewer", tmp_path)
+
+    # Arrow keys move between the case's photos (and wrap round).
+    thumbs = page.locator(".viewer-thumb")
+    count = thumbs.count()
+    page.keyboard.press("ArrowRight")
+    expect(thumbs.nth(1 % count)).to_have_attribute("data-current", "true")
+    page.keyboard.press("ArrowLeft")
+    expect(thumbs.nth(0)).to_have_attribute("data-current", "true")
 
     # Compare with the patient's earlier case, zoom and pan kept in step.
     page.locator("#compare-select").click()
@@ -139,3 +162,12 @@ def test_zoom_pan_rotate_draw_reload_compare_download(
     image = Image.open(io.BytesIO(data))
     assert image.format == "JPEG" and not image.getexif() and "icc_profile" not in image.info
     expect(page.locator("#viewer-notice")).to_contain_text("watermark")
+
+    # Mark the photo sensitive: on the case page its thumbnail is blurred until opened here.
+    page.locator("#sensitive-switch").click()
+    expect(page.locator("#viewer-notice")).to_contain_text("Marked sensitive")
+    page.goto(f"{app_server.url}/cases/{case_id}")
+    first = page.locator(".case-thumbnail img").first
+    expect(first).to_be_visible(timeout=20_000)
+    assert "blur" in first.evaluate("e => getComputedStyle(e).filter")
+    expect(page.locator(".case-thumbnail").first).to_contain_text("Sensitive")
