@@ -231,7 +231,12 @@ class ViewerState(rx.State):
     # --- markers -------------------------------------------------------------------------------
 
     async def _reload_marks(self) -> None:
-        marks = await asyncio.to_thread(viewer.list_annotations, current().actor, self._case_id())
+        try:
+            marks = await asyncio.to_thread(
+                viewer.list_annotations, current().actor, self._case_id()
+            )
+        except NotFound:
+            marks = []
         self.annotations = _mark_dicts(marks)
 
     async def _attempt(self, action) -> bool:  # type: ignore[no-untyped-def]
