@@ -113,6 +113,7 @@ export function PhotoStage({
   syncGroup,
   keyboard,
   refreshIn,
+  refreshKey,
   onDraw,
   onNeedFull,
   onPick,
@@ -124,6 +125,7 @@ export function PhotoStage({
   const wrapper = useRef(null);
   const box = useRef(null);
   const [scale, setScale] = useState(1);
+  const [zoom, setZoom] = useState(1); // relative to "fit": what the compare stages share
   const [rotation, setRotation] = useState(0);
   const [flipped, setFlipped] = useState(false);
   const [fullLoaded, setFullLoaded] = useState(false);
@@ -136,6 +138,24 @@ export function PhotoStage({
   const tall = previewHeight || 1;
   const turned = rotation % 180 !== 0;
   const drawing = tool && tool !== "pan";
+  const expiring = useRef(onExpiring);
+  expiring.current = onExpiring;
+  const dims = useRef({});
+  dims.current = { turned, width, tall };
+
+  // The view as the two compare stages share it, free of each photo's size: zoom relative to
+  // "fit" and the centre of the screen in the photo's own (0…1) coordinates.
+  const layout = () => {
+    const inst = wrapper.current && wrapper.current.instance;
+    const frame = inst && inst.wrapperComponent;
+    if (!frame) return null;
+    const d = dims.current;
+    const cw = d.turned ? d.tall : d.width;
+    const ch = d.turned ? d.width : d.tall;
+    const ww = frame.offsetWidth;
+    const wh = frame.offsetHeight;
+    return { ww, wh, cw, ch, fit: Math.min(ww / cw, wh / ch) || 1 };
+  };
 
   // A new photo starts upright, unmirrored and fitted; its full resolution is asked for anew.
   // (Renewed signed URLs of the same photo change nothing of the view.)
@@ -170,15 +190,8 @@ export function PhotoStage({
         setFlipped(false);
         fit();
       },
-      state: () => ({
-        scale: wrapper.current ? wrapper.current.instance.transformState.scale : 1,
-        rotation,
-        flipped,
-        fullLoaded,
-      }),
-      setTransform: (x, y, s) => wrapper.current && wrapper.current.setTransform(x, y, s, 0),
     }),
-    [fit, imageWidth, width, rotation, flipped, fullLoaded],
+    [fit, imageWidth, width],
   );
 
   useEffect(() => {
@@ -207,6 +220,11 @@ export function PhotoStage({
         r: api.rotate,
         f: api.flip,
       };
+      if (event.key === "Escape") {
+        setDraft(null);
+        setMoving(null);
+        return;
+      }
       const action = actions[event.key];
       if (action) {
         event.preventDefault();
@@ -214,15 +232,17 @@ export function PhotoStage({
       }
     };
     window.addEventListener("keydown", onKey);
+    // Escape drops a marker being drawn or moved.
     return () => window.removeEventListener("keydown", onKey);
   }, [keyboard, api, onNavigate]);
 
-  // Signed URLs are short-lived: ask the page for new ones before these run out.
+  // Signed URLs are short-lived: ask the page for new ones before these run out. The timer
+  // starts when a new batch of URLs arrives (refreshKey), not when another photo is shown.
   useEffect(() => {
-    if (!refreshIn || !onExpiring) return undefined;
-    const timer = setTimeout(() => onExpiring(), Math.max(1000, refreshIn));
+    if (!refreshIn) return undefined;
+    const timer = setTimeout(() => expiring.current && expiring.current(), Math.max(1000, refreshIn));
     return () => clearTimeout(timer);
-  }, [src, refreshIn, onExpiring]);
+  }, [refreshKey, refreshIn]);
 
   const onTransformed = useCallback(
     (ref, state) => {
@@ -232,11 +252,17 @@ export function PhotoStage({
         asked.current = true;
         onNeedFull();
       }
-      if (!syncGroup || syncing.current) return;
+      const l = layout();
+      if (l) setZoom(state.scale / l.fit);
+      if (!syncGroup || syncing.current || !l) return;
+      const view = {
+        zoom: state.scale / l.fit,
+        x: (l.ww / 2 - state.positionX) / (state.scale * l.cw),
+        y: (l.wh / 2 - state.positionY) / (state.scale * l.ch),
+      };
       const group = registry("miSync")[syncGroup] || {};
       Object.entries(group).forEach(([id, other]) => {
-        if (id === stageId) return;
-        other.follow(state.positionX, state.positionY, state.scale);
+        if (id !== stageId) other.follow(view);
       });
     },
     [imageWidth, width, fullSrc, onNeedFull, syncGroup, stageId],
@@ -247,10 +273,12 @@ export function PhotoStage({
     const sync = registry("miSync");
     sync[syncGroup] = sync[syncGroup] || {};
     sync[syncGroup][stageId] = {
-      follow: (x, y, s) => {
-        if (!wrapper.current) return;
+      follow: (view) => {
+        const l = layout();
+        if (!wrapper.current || !l) return;
+        const s = view.zoom * l.fit;
         syncing.current = true;
-        wrapper.current.setTransform(x, y, s, 0);
+        wrapper.current.setTransform(l.ww / 2 - view.x * s * l.cw, l.wh / 2 - view.y * s * l.ch, s, 0);
         setTimeout(() => {
           syncing.current = false;
         }, 0);
@@ -289,6 +317,10 @@ export function PhotoStage({
     }
     event.currentTarget.setPointerCapture(event.pointerId);
     setDraft({ kind: tool, x1: at.x, y1: at.y, x2: at.x, y2: at.y });
+  };
+  const dropGesture = () => {
+    setDraft(null);
+    setMoving((m) => (m && m.saved ? m : null));
   };
   const onGrab = (event, mark) => {
     if (drawing || !onMove) return;
@@ -356,6 +388,7 @@ export function PhotoStage({
       data-tool={tool || "pan"}
       data-flipped={flipped ? "true" : "false"}
       data-scale={scale.toFixed(3)}
+      data-zoom={zoom.toFixed(2)}
       data-full={fullLoaded ? "loaded" : fullSrc ? "loading" : "none"}
       style={{ width: "100%", height: height || "70vh", background: "#0b0d10", borderRadius: 8, overflow: "hidden", touchAction: "none" }}
     >
@@ -394,6 +427,8 @@ export function PhotoStage({
                 onPointerDown={onPointerDown}
                 onPointerMove={onPointerMove}
                 onPointerUp={onPointerUp}
+                onPointerCancel={dropGesture}
+                onLostPointerCapture={(event) => (moving || draft) && event.pointerType !== "mouse" && dropGesture()}
               >
                 {marks.map((mark) => (
                   <Marker

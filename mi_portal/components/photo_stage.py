@@ -41,6 +41,7 @@ class PhotoStage(rx.Component):
     sync_group: rx.Var[str]
     keyboard: rx.Var[bool]
     refresh_in: rx.Var[int]
+    refresh_key: rx.Var[str]
     height: rx.Var[str]
 
     on_draw: rx.EventHandler[_one_argument]

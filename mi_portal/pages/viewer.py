@@ -122,7 +122,7 @@ def _strip() -> rx.Component:
     )
 
 
-def _stage_main(height: str) -> rx.Component:
+def _stage_main(height: rx.Var | str) -> rx.Component:
     return photo_stage(
         stage_id="main",
         image_id=P["image_id"].to(str),
@@ -139,6 +139,7 @@ def _stage_main(height: str) -> rx.Component:
         sync_group=rx.cond(V.compare_key != "", "compare", ""),
         keyboard=True,
         refresh_in=V.refresh_in_ms,
+        refresh_key=V.refresh_key,
         height=height,
         on_draw=V.draw,
         on_need_full=V.need_full,
@@ -205,19 +206,26 @@ def _caption(photo: rx.Var, prefix: str) -> rx.Component:
 
 
 def _stages() -> rx.Component:
-    return rx.cond(
-        V.compare_key != "",
-        rx.grid(
-            rx.vstack(_caption(P, "This case · "), _stage_main("64vh"), width="100%"),
-            rx.vstack(
-                _caption(V.compare_photo, "Compared with · "), _stage_compare(), width="100%"
-            ),
-            columns="2",
-            spacing="3",
+    # The main stage stays mounted when a comparison opens or closes, so its view is kept.
+    comparing = V.compare_key != ""
+    return rx.grid(
+        rx.vstack(
+            rx.cond(comparing, _caption(P, "This case · ")),
+            _stage_main(rx.cond(comparing, "64vh", "68vh")),
             width="100%",
-            id="compare-view",
         ),
-        _stage_main("68vh"),
+        rx.cond(
+            comparing,
+            rx.vstack(
+                _caption(V.compare_photo, "Compared with · "),
+                _stage_compare(),
+                width="100%",
+                id="compare-view",
+            ),
+        ),
+        columns=rx.cond(comparing, "2", "1"),
+        spacing="3",
+        width="100%",
     )
 
 

@@ -206,6 +206,8 @@ _WHAT = {
     "image.view": "Viewed a photo",
     "images.viewer_opened": "Opened the photo viewer",
     "image.full_viewed": "Viewed a photo at full resolution",
+    "images.urls_renewed": "Kept the photo viewer open (links renewed)",
+    "image.full_url_renewed": "Kept a photo open at full resolution (link renewed)",
     "image.annotation_added": "Added a marker to a photo",
     "image.annotation_changed": "Changed a marker on a photo",
     "image.annotation_deleted": "Deleted a marker from a photo",

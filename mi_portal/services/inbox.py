@@ -185,7 +185,9 @@ def _shape(actor: Actor, q: InboxQuery, *, postgres: bool) -> tuple[_Shape, dict
     term = " ".join(q.search.split())[:100]
     digits = "".join(c for c in term if c.isdigit())
     if term:
-        params["like"] = f"%{term.lower()}%"
+        # % and _ typed into the search box are text, not wildcards.
+        escaped = term.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        params["like"] = f"%{escaped}%"
     if term and len(digits) >= 3:
         params["digits"] = f"%{digits}%"
     shape = _Shape(
@@ -239,7 +241,10 @@ def _filters(shape: _Shape, *, with_status: bool = True) -> list[Any]:
         conditions.append(_unread_exists())
     if shape.search:
         like = sa.bindparam("like", type_=sa.String())
-        matches = [func.lower(Patient.full_name).like(like), func.lower(Patient.email).like(like)]
+        matches = [
+            func.lower(Patient.full_name).like(like, escape="\\"),
+            func.lower(Patient.email).like(like, escape="\\"),
+        ]
         if shape.phone:
             matches.append(
                 func.replace(func.replace(func.coalesce(Patient.phone, ""), " ", ""), "-", "").like(

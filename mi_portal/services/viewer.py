@@ -64,6 +64,7 @@ class EarlierCase:
     reference: str
     received_at: str
     photos: int
+    patient: str  # the name on that case: the same email may be shared within a family
 
 
 @dataclass(frozen=True)
@@ -108,8 +109,12 @@ def viewer_photos(
     *,
     lifetime: int = URL_LIFETIME_SECONDS,
     store: BlobStore | None = None,
+    renewal: bool = False,
 ) -> list[ViewerPhoto]:
-    """A case's photos with signed preview and thumbnail URLs (an audited look at health data)."""
+    """A case's photos with signed preview and thumbnail URLs (an audited look at health data).
+
+    ``renewal``: new URLs for a page that already shows them, recorded as such.
+    """
     check(actor, Permission.IMAGES_VIEW)
     store = store or get_store()
     viewer = str(actor.user_id or "")
@@ -159,7 +164,7 @@ def viewer_photos(
         )
     audit.record(
         actor,
-        "images.viewer_opened",
+        "images.urls_renewed" if renewal else "images.viewer_opened",
         target_type="submission",
         target_id=case.id,
         details={"photos": len(photos)},
@@ -173,6 +178,7 @@ def full_resolution_url(
     *,
     lifetime: int = URL_LIFETIME_SECONDS,
     store: BlobStore | None = None,
+    renewal: bool = False,
 ) -> str:
     """A signed URL of the stored original, asked for when zooming past the preview (audited)."""
     check(actor, Permission.IMAGES_VIEW)
@@ -190,7 +196,7 @@ def full_resolution_url(
     url = store.signed_url(original.storage_key, expires_in=lifetime, viewer=str(actor.user_id))
     audit.record(
         actor,
-        "image.full_viewed",
+        "image.full_url_renewed" if renewal else "image.full_viewed",
         target_type="submission",
         target_id=submission_id,
         details={"image": str(image.id)},
@@ -218,7 +224,12 @@ def earlier_cases(actor: Actor, submission_id: object) -> list[EarlierCase]:
             .scalar_subquery()
         )
         rows = session.exec(
-            select(Submission.id, Submission.received_at, photo_count)
+            select(Submission.id, Submission.received_at, photo_count, Patient.full_name)
+            .join(
+                Patient,
+                (col(Patient.tenant_id) == Submission.tenant_id)
+                & (col(Patient.id) == Submission.patient_id),
+            )
             .where(
                 col(Submission.patient_id).in_(same_person),
                 Submission.id != case.id,
@@ -228,8 +239,8 @@ def earlier_cases(actor: Actor, submission_id: object) -> list[EarlierCase]:
             .limit(20)
         ).all()
     return [
-        EarlierCase(str(sid), reference(sid), received.strftime("%Y-%m-%d"), int(count or 0))
-        for sid, received, count in rows
+        EarlierCase(str(sid), reference(sid), received.strftime("%Y-%m-%d"), int(count or 0), name)
+        for sid, received, count, name in rows
         if count
     ]
 
@@ -240,7 +251,7 @@ def earlier_cases(actor: Actor, submission_id: object) -> list[EarlierCase]:
 def _coordinate(value: object) -> float:
     try:
         number = float(value)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         raise ValueError("A marker's position must be a number.") from None
     if not math.isfinite(number):
         raise ValueError("A marker's position must be a number.")
@@ -250,7 +261,7 @@ def _coordinate(value: object) -> float:
 def _checked(
     kind: object, x1: object, y1: object, x2: object, y2: object, text: object
 ) -> tuple[str, float, float, float, float, str]:
-    if kind not in {k.value for k in AnnotationKind}:
+    if not isinstance(kind, str) or kind not in {k.value for k in AnnotationKind}:
         raise ValueError("Choose an arrow, an ellipse or a text marker.")
     a, b, c, d = (_coordinate(v) for v in (x1, y1, x2, y2))
     words = " ".join(str(text or "").split())
@@ -407,7 +418,7 @@ def delete_annotation(actor: Actor, annotation_id: object) -> None:
     check(actor, Permission.IMAGES_ANNOTATE)
     with tenant_session(actor.require_tenant()) as session:
         row = _own(session, actor, annotation_id)
-        image_id, kind = row.image_id, row.kind
+        image_id, kind, deleted = row.image_id, row.kind, row.id
         submission_id = _case_of(session, actor, image_id)
         session.delete(row)
         session.commit()
@@ -416,7 +427,7 @@ def delete_annotation(actor: Actor, annotation_id: object) -> None:
         "image.annotation_deleted",
         target_type="submission",
         target_id=submission_id,
-        details={"image": str(image_id), "annotation": str(annotation_id), "kind": kind},
+        details={"image": str(image_id), "annotation": str(deleted), "kind": kind},
     )
 
 
@@ -431,13 +442,13 @@ def set_sensitive(actor: Actor, image_id: object, sensitive: bool) -> None:
         image.sensitive = bool(sensitive)
         session.add(image)
         session.commit()
-        submission_id, flag = image.submission_id, image.sensitive
+        submission_id, flag, marked = image.submission_id, image.sensitive, image.id
     audit.record(
         actor,
         "image.sensitivity_changed",
         target_type="submission",
         target_id=submission_id,
-        details={"image": str(image_id), "sensitive": flag},
+        details={"image": str(marked), "sensitive": flag},
     )
 
 
@@ -454,33 +465,33 @@ def _font(size: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
 def watermark(image: Image.Image, lines: list[str]) -> Image.Image:
     """A copy of ``image`` with ``lines`` in an opaque band at the foot and faintly across it.
 
-    The band is meant to be read; the diagonal repeat is there so that cropping the band off
-    does not remove who downloaded the photo.
+    The band is meant to be read; the diagonal repeat covers the whole photo so that cropping
+    the band off does not remove who downloaded it. The repeat is one small stamp, rotated once
+    and tiled, so memory stays near the size of the photo itself.
     """
-    base = image.convert("RGB")
-    width, height = base.size
+    photo = image.convert("RGB")  # a copy: the caller's image is left as it was
+    width, height = photo.size
     size = max(12, min(width, height) // 40)
     font = _font(size)
+    # One stamp: the first two lines side by side, faint, turned by 30 degrees, then tiled.
+    text = "   ·   ".join(lines[:2]) + "      "
+    left, top, right, bottom = (
+        int(v) for v in ImageDraw.Draw(photo).textbbox((0, 0), text, font=font)
+    )
+    stamp = Image.new("L", (right - left, bottom - top + size), 0)
+    ImageDraw.Draw(stamp).text((-left, -top + size // 2), text, fill=70, font=font)
+    stamp = stamp.rotate(30, expand=True, resample=Image.Resampling.BILINEAR)
+    white = Image.new("RGB", stamp.size, (255, 255, 255))
+    step_x, step_y = max(1, stamp.width), max(1, stamp.height // 4)
+    for row, y in enumerate(range(-stamp.height // 2, height, step_y)):
+        for x in range(-stamp.width // 2 - (row % 2) * step_x // 2, width, step_x):
+            photo.paste(white, (x, y), stamp)  # clipped at the photo's edges
     line_height = int(size * 1.35)
-    band = line_height * len(lines) + size
-    canvas = Image.new("RGB", (width, height + band), (20, 24, 28))
-    canvas.paste(base, (0, 0))
+    canvas = Image.new("RGB", (width, height + line_height * len(lines) + size), (20, 24, 28))
+    canvas.paste(photo, (0, 0))
     draw = ImageDraw.Draw(canvas)
     for n, line in enumerate(lines):
         draw.text((size // 2, height + size // 2 + n * line_height), line, fill="white", font=font)
-    # Faint diagonal repeat over the photo itself.
-    overlay = Image.new("L", (width * 2, height * 2), 0)
-    stamp = " · ".join(lines[:2])
-    odraw = ImageDraw.Draw(overlay)
-    step = max(line_height * 4, 60)
-    for y in range(0, height * 2, step):
-        offset = (y // step) % 2 * step
-        odraw.text((offset - width // 2, y), (stamp + "     ") * 6, fill=70, font=font)
-    overlay = overlay.rotate(30, resample=Image.Resampling.BILINEAR)
-    overlay = overlay.crop((width // 2, height // 2, width // 2 + width, height // 2 + height))
-    white = Image.new("RGB", (width, height), (255, 255, 255))
-    photo = canvas.crop((0, 0, width, height))
-    canvas.paste(Image.composite(white, photo, overlay), (0, 0))
     return canvas
 
 

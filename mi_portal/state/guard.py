@@ -29,8 +29,14 @@ _current: contextvars.ContextVar[SignedIn | None] = contextvars.ContextVar(
 
 
 def hard_redirect(path: str) -> rx.event.EventSpec:
-    """A full page load (not client-side routing): needed to reach HTTP routes under /api."""
-    return rx.call_script(f"window.location.assign({json.dumps(path)})")
+    """A full page load (not client-side routing): needed to reach HTTP routes under /api.
+
+    Every such move starts or ends a sign-in, so the tab also drops its Reflex state token: the
+    next page gets fresh, empty state, and nothing one user saw is sent to the next.
+    """
+    return rx.call_script(
+        f"window.sessionStorage.removeItem('token'); window.location.assign({json.dumps(path)})"
+    )
 
 
 def current() -> SignedIn:

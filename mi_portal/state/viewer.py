@@ -17,6 +17,7 @@ from mi_portal.services import viewer
 from mi_portal.services.actor import NotFound, PermissionDenied
 from mi_portal.services.permissions import Permission, has_permission
 from mi_portal.state.guard import current, guarded
+from mi_portal.storage import ObjectMissing, StorageUnavailable
 
 TOOLS = ("pan", "arrow", "ellipse", "text")
 # Ask for new signed URLs this long before the current ones run out.
@@ -46,6 +47,7 @@ class ViewerState(rx.State):
     compare_photo: dict[str, Any] = {}
     compare_annotations: list[dict[str, Any]] = []
     refresh_in_ms: int = 0
+    refresh_key: str = ""
     # Dialogs.
     text_open: bool = False
     text_draft: dict[str, Any] = {}
@@ -95,13 +97,17 @@ class ViewerState(rx.State):
 
     def _sign_times(self, photos: list[dict[str, Any]]) -> None:
         if photos:
-            left = min(p["expires_at"] for p in photos) - time.time() - REFRESH_MARGIN_SECONDS
+            expires = min(p["expires_at"] for p in photos)
+            left = expires - time.time() - REFRESH_MARGIN_SECONDS
             self.refresh_in_ms = max(5_000, int(left * 1000))
+            self.refresh_key = f"{expires:.3f}"
 
-    async def _load_photos(self) -> None:
+    async def _load_photos(self, *, renewal: bool = False) -> None:
         actor = current().actor
         case_id = self._case_id()
-        photos = await asyncio.to_thread(viewer.viewer_photos, actor, case_id)
+        photos = await asyncio.to_thread(
+            lambda: viewer.viewer_photos(actor, case_id, renewal=renewal)
+        )
         marks = await asyncio.to_thread(viewer.list_annotations, actor, case_id)
         self.photos, self.annotations = _photo_dicts(photos), _mark_dicts(marks)
         self._sign_times(self.photos)
@@ -125,7 +131,7 @@ class ViewerState(rx.State):
             self.not_found, self.photos, self.annotations = True, [], []
             self.loading = False
             return
-        self.reference = case_id[-8:].upper()
+        self.reference = self.photos[0]["submission_id"][-8:].upper() if self.photos else ""
         wanted = str(self.router.page.params.get("photo", ""))
         self.index = next((i for i, p in enumerate(self.photos) if str(p["number"]) == wanted), 0)
         self.revealed = [self.current["image_id"]] if self.current else []
@@ -137,7 +143,8 @@ class ViewerState(rx.State):
             options += [
                 {
                     "value": f"{case.submission_id}/{n}",
-                    "label": f"Earlier case {case.reference} ({case.received_at}) · photo {n}",
+                    "label": f"Earlier case {case.reference} of {case.patient} "
+                    f"({case.received_at}) · photo {n}",
                 }
                 for n in range(1, case.photos + 1)
             ]
@@ -150,21 +157,28 @@ class ViewerState(rx.State):
         """New signed URLs before the old ones expire (the page stays usable however long)."""
         actor = current().actor
         try:
-            await self._load_photos()
-            if self.compare_key:
-                await self._load_compare(self.compare_key)
-            # Originals already on screen get new URLs too (each one an audited access).
-            renewed = {}
-            for image_id in self.full_urls:
-                try:
-                    renewed[image_id] = await asyncio.to_thread(
-                        viewer.full_resolution_url, actor, image_id
-                    )
-                except NotFound:
-                    continue
+            await self._load_photos(renewal=True)
         except NotFound:
             self.error = "This case is no longer available."
             return
+        if self.compare_key:
+            try:
+                await self._load_compare(self.compare_key, renewal=True)
+            except NotFound:
+                self.compare_key, self.compare_photo, self.compare_annotations = "", {}, []
+                self.error = "The photo you compared with is no longer available."
+        # Originals on screen now get new URLs too (recorded as renewals, not new looks).
+        on_screen = {self.current.get("image_id"), self.compare_photo.get("image_id")}
+        renewed = {}
+        for image_id in self.full_urls:
+            if image_id not in on_screen:
+                continue  # asked for again if that photo is zoomed into once more
+            try:
+                renewed[image_id] = await asyncio.to_thread(
+                    lambda i=image_id: viewer.full_resolution_url(actor, i, renewal=True)
+                )
+            except NotFound:
+                continue
         self.full_urls = renewed
 
     # --- moving between photos ---------------------------------------------------------------
@@ -226,7 +240,8 @@ class ViewerState(rx.State):
     @guarded(Permission.IMAGES_VIEW)
     async def pick(self, annotation_id: str) -> None:
         known = {m["id"] for m in self.annotations}
-        self.selected = str(annotation_id) if annotation_id in known else ""
+        wanted = annotation_id if isinstance(annotation_id, str) else ""
+        self.selected = wanted if wanted in known else ""
 
     # --- markers -------------------------------------------------------------------------------
 
@@ -364,10 +379,12 @@ class ViewerState(rx.State):
 
     # --- compare -------------------------------------------------------------------------------
 
-    async def _load_compare(self, key: str) -> None:
+    async def _load_compare(self, key: str, *, renewal: bool = False) -> None:
         case_id, _, number = key.partition("/")
         actor = current().actor
-        photos = await asyncio.to_thread(viewer.viewer_photos, actor, case_id)
+        photos = await asyncio.to_thread(
+            lambda: viewer.viewer_photos(actor, case_id, renewal=renewal)
+        )
         chosen = next((p for p in photos if str(p.number) == number), None)
         if chosen is None:
             raise NotFound("image")
@@ -416,8 +433,8 @@ class ViewerState(rx.State):
         actor, image = current().actor, self.current["image_id"]
         try:
             got = await asyncio.to_thread(viewer.download, actor, image, self.download_variant)
-        except (NotFound, ValueError):
-            self.error = "That photo could not be prepared for download."
+        except (NotFound, ValueError, ObjectMissing, StorageUnavailable, OSError):
+            self.error = "That photo could not be prepared for download. Please try again."
             return None
         self.download_open = False
         self.notice = "Downloaded with a watermark; the download is recorded in the audit log."

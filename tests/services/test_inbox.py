@@ -157,7 +157,9 @@ def test_search_by_name_email_phone_never_crosses_clinics(world) -> None:  # typ
     assert _names(mgr, search="0100 333") == ["Cy Ng"]
     assert _names(mgr, search="5550100999") == []  # B's patient's phone
     assert _names(mgr, search="bo@example.org") == []
-    assert _names(mgr, search="%") == _names(mgr)  # wildcards are text, not a way around filters
+    # Wildcards are text: they match only names or emails that contain them.
+    assert _names(mgr, search="%") == [] and _names(mgr, search="_") == []
+    assert _names(mgr, search="a_s") == []  # would match "Ava Stone" if _ were a wildcard
 
 
 def test_status_counts_paging_and_sla(world) -> None:  # type: ignore[no-untyped-def]
