@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import random
+import threading
+import time
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -76,7 +79,39 @@ def record(
         acting = tenant_id if tenant_id is not None else (actor.tenant_id if actor else None)
     chain = chain_for(acting)
     occurred = clock.now()
-    for _attempt in range(8):
+    # Appends to one chain queue up: within this process on a lock (SQLite has no advisory
+    # locks, and a page of thumbnails asks for many at once), across processes on the database
+    # (PostgreSQL's advisory lock; elsewhere the unique sequence number and a retry).
+    with _chain_lock(chain):
+        return _append(chain, occurred, actor, acting, action, target_type, target_id, outcome,
+                       reason, details, user_id, ip, user_agent)  # fmt: skip
+
+
+_locks: dict[str, threading.Lock] = {}
+_locks_guard = threading.Lock()
+
+
+def _chain_lock(chain: str) -> threading.Lock:
+    with _locks_guard:
+        return _locks.setdefault(chain, threading.Lock())
+
+
+def _append(
+    chain: str,
+    occurred: datetime,
+    actor: Actor | None,
+    acting: uuid.UUID | None,
+    action: str,
+    target_type: str | None,
+    target_id: object,
+    outcome: str,
+    reason: str | None,
+    details: dict[str, Any] | None,
+    user_id: uuid.UUID | None,
+    ip: str | None,
+    user_agent: str | None,
+) -> AuditEvent:
+    for attempt in range(12):
         with platform_session() as session:
             serialize_on(session, "audit:" + chain)
             last = session.exec(
@@ -110,8 +145,10 @@ def record(
             try:
                 session.commit()
             except IntegrityError:
-                # Another writer took this sequence number: read the new head and retry.
+                # Another process took this sequence number: read the new head and retry,
+                # after a short random wait so the writers do not collide again in step.
                 session.rollback()
+                time.sleep(random.uniform(0.001, 0.01) * (attempt + 1))
                 continue
             session.refresh(event)
             return event

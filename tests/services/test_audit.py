@@ -45,6 +45,21 @@ def test_chain_verifies_and_is_per_tenant(db: Database) -> None:
     assert audit.chains("clinic-a") == [chain_a]
 
 
+def test_many_appends_at_once_all_land_in_one_unbroken_chain(db: Database) -> None:
+    """A page of thumbnails fetches (and audits) dozens of photos at the same moment."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    a = make_tenant("clinic-a")
+    actor = Actor(user_id=None, role=Role.CLINIC_MANAGER, tenant_id=a)
+    with ThreadPoolExecutor(max_workers=16) as pool:
+        events = list(
+            pool.map(lambda i: audit.record(actor, "image.fetch", details={"n": i}), range(64))
+        )
+    chain = str(a)
+    assert sorted(e.seq for e in events) == list(range(1, 65))
+    assert audit.chain_length(chain) == 64 and audit.verify_chain(chain) is None
+
+
 @pytest.mark.parametrize(
     "column,value",
     [
