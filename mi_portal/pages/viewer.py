@@ -411,7 +411,16 @@ def _viewer() -> rx.Component:
         ),
         error_callout(V.error, id="viewer-error"),
         rx.cond(V.notice != "", rx.text(V.notice, size="2", color_scheme="green", id="viewer-notice")),
-        rx.hstack(_view_tools(), _marker_tools(), _compare_picker(), spacing="5", wrap="wrap", align="center", width="100%"),
+        rx.hstack(
+            _view_tools(),
+            _marker_tools(),
+            # Comparing needs a second photo: another of this case or an earlier case.
+            rx.cond(V.compare_options.length() > 1, _compare_picker()),  # type: ignore[attr-defined]
+            spacing="5",
+            wrap="wrap",
+            align="center",
+            width="100%",
+        ),
         rx.grid(
             rx.vstack(_stages(), _strip(), width="100%", spacing="3"),
             rx.vstack(_photo_actions(), _marker_list(), width="100%", spacing="3"),
@@ -439,7 +448,10 @@ def viewer_page() -> rx.Component:
             rx.hstack(rx.spinner(), rx.text("Loading the photos…")),
             rx.cond(
                 V.not_found,
-                rx.callout("This case does not exist or is not in your clinic.", icon="info", id="viewer-not-found"),
+                rx.vstack(
+                    rx.callout("This case does not exist or is not in your clinic.", icon="info", id="viewer-not-found"),
+                    rx.link("← Back to cases", href="/cases", size="2"),
+                ),
                 rx.cond(
                     V.photos.length() == 0,  # type: ignore[attr-defined]
                     rx.callout("This case has no photos you may see.", icon="image_off", id="viewer-empty"),
