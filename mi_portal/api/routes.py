@@ -72,6 +72,7 @@ async def sign_out(request: Request) -> Response:
 
 
 def _routes() -> list[Route]:
+    from mi_portal.api.downloads import download_photo
     from mi_portal.api.objects import signed_object
     from mi_portal.api.oidc import oidc_callback, oidc_login
 
@@ -82,6 +83,7 @@ def _routes() -> list[Route]:
         Route("/api/auth/oidc/{name}/login", oidc_login, methods=["GET"]),
         Route("/api/auth/oidc/{name}/callback", oidc_callback, methods=["GET"]),
         Route("/api/objects/{key:path}", signed_object, methods=["GET"]),
+        Route("/api/downloads/{image_id}", download_photo, methods=["GET"]),
     ]
 
 

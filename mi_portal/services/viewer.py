@@ -495,13 +495,14 @@ def watermark(image: Image.Image, lines: list[str]) -> Image.Image:
     return canvas
 
 
-def download(actor: Actor, image_id: object, variant: str) -> Download:
-    """The original or preview as a watermarked JPEG with no metadata; each one is audited."""
+def _download_source(
+    actor: Actor, image_id: object, variant: object
+) -> tuple[SubmissionImage, uuid.UUID, int, str]:
+    """(image, case id, photo number, storage key), after every check a download needs."""
     check(actor, Permission.IMAGES_DOWNLOAD)
-    if variant not in DOWNLOAD_VARIANTS:
+    if not isinstance(variant, str) or variant not in DOWNLOAD_VARIANTS:
         raise ValueError("Choose the original or the preview.")
-    tenant_id = actor.require_tenant()
-    with tenant_session(tenant_id) as session:
+    with tenant_session(actor.require_tenant()) as session:
         image = _image(session, actor, image_id)
         rendition = session.exec(
             select(ImageRendition).where(
@@ -510,8 +511,23 @@ def download(actor: Actor, image_id: object, variant: str) -> Download:
         ).first()
         if rendition is None:
             raise NotFound("image")
-        submission_id, number = image.submission_id, image.position + 1
-        key = rendition.storage_key
+        return image, image.submission_id, image.position + 1, rendition.storage_key
+
+
+def _file_name(submission_id: uuid.UUID, number: int, variant: str) -> str:
+    return f"case-{reference(submission_id).lower()}-photo-{number}-{variant}.jpg"
+
+
+def check_download(actor: Actor, image_id: object, variant: object) -> str:
+    """The file name a download would get; raises exactly as ``download`` would."""
+    _image_row, submission_id, number, _key = _download_source(actor, image_id, variant)
+    return _file_name(submission_id, number, str(variant))
+
+
+def download(actor: Actor, image_id: object, variant: str) -> Download:
+    """The original or preview as a watermarked JPEG with no metadata; each one is audited."""
+    image, submission_id, number, key = _download_source(actor, image_id, variant)
+    tenant_id = actor.require_tenant()
     with platform_session() as session:
         tenant = session.get(Tenant, tenant_id)
         user = session.get(User, actor.user_id) if actor.user_id else None
@@ -540,7 +556,7 @@ def download(actor: Actor, image_id: object, variant: str) -> Download:
         details={"image": str(image.id), "variant": variant, "bytes": len(data)},
     )
     return Download(
-        filename=f"case-{reference(submission_id).lower()}-photo-{number}-{variant}.jpg",
+        filename=_file_name(submission_id, number, variant),
         content_type="image/jpeg",
         data=data,
     )

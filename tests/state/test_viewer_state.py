@@ -113,7 +113,9 @@ def test_viewer_flow_and_foreign_ids(db: Database) -> None:
     # Download: a watermarked JPEG handed to the browser.
     state = asyncio.run(_viewer(token, a_case, ("open_download", ())))
     result = asyncio.run(ViewerState.event_handlers["download"].fn(state))
-    assert "_download" in repr(result) and not state.download_open
+    # A one-minute link for this user (the file itself comes over HTTP; see tests/api).
+    assert "_download" in repr(result) and "/api/downloads/" in repr(result)
+    assert not state.download_open
 
 
 def test_signed_urls_are_renewed_with_the_view_kept(db: Database) -> None:
