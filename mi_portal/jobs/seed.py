@@ -23,12 +23,10 @@ from mi_portal.models import (
     CaseNote,
     ConsentKind,
     ConsentRecord,
-    ImageRendition,
     Membership,
     Patient,
     Role,
     Submission,
-    SubmissionImage,
     SubmissionStatus,
     Tenant,
     TreatmentItem,
@@ -40,6 +38,7 @@ from mi_portal.services import audit
 from mi_portal.services.actor import Actor
 from mi_portal.services.auth import encrypt_secret
 from mi_portal.services.images import process_image
+from mi_portal.services.intake import add_photo_rows, object_key
 from mi_portal.services.passwords import hash_password
 from mi_portal.storage import BlobStore, get_store
 
@@ -291,42 +290,16 @@ def _add_photo(
     concern: str,
     size: tuple[int, int] = (800, 600),
 ) -> None:
-    image_id = uuid7()
-    # Through the same pipeline as a patient's upload: encoded, checked, stripped, rendered.
+    # Through the same pipeline and rows as a patient's upload: encoded, checked, stripped.
     buffer = io.BytesIO()
     demo_photo(rng, concern, size).save(buffer, "JPEG", quality=90)
     processed = process_image(buffer.getvalue(), f"photo-{position + 1}.jpg")
-    renditions = processed.renditions
-    original = processed.original
-    session.add(  # type: ignore[attr-defined]
-        SubmissionImage(
-            id=image_id,
-            submission_id=submission_id,
-            position=position,
-            display_name=processed.display_name,
-            content_type=original.content_type,
-            width=original.width,
-            height=original.height,
-            byte_size=len(original.data),
-            sha256=original.sha256,
-        )
-    )
-    session.flush()  # type: ignore[attr-defined]
-    for rendition in renditions:
-        key = f"{tenant_id}/{uuid.uuid4().hex}/{rendition.kind}.jpg"
+    stored = []
+    for rendition in processed.renditions:
+        key = object_key(tenant_id, rendition.kind)
         store.put(key, rendition.data, content_type=rendition.content_type)
-        session.add(  # type: ignore[attr-defined]
-            ImageRendition(
-                image_id=image_id,
-                kind=rendition.kind,
-                storage_key=key,
-                content_type=rendition.content_type,
-                width=rendition.width,
-                height=rendition.height,
-                byte_size=len(rendition.data),
-                sha256=rendition.sha256,
-            )
-        )
+        stored.append((key, rendition))
+    add_photo_rows(session, submission_id, position, processed, stored)
 
 
 def _mark_seeded(tenant_id: uuid.UUID) -> None:

@@ -24,13 +24,13 @@ from mi_portal.services import audit, clock
 from mi_portal.services.actor import Actor, NotFound, PermissionDenied, parse_id
 from mi_portal.services.inbox import reference, sla_state
 from mi_portal.services.intake import CONCERN_AREAS, QUESTIONS, age_on
-from mi_portal.services.permissions import Permission, check
+from mi_portal.services.permissions import Permission, check, has_permission
 
 MAX_BULK = 200
 MAX_NOTE = 10_000
 
 
-def _submission(session, actor: Actor, submission_id: object) -> Submission:  # type: ignore[no-untyped-def]
+def case_in_clinic(session, actor: Actor, submission_id: object) -> Submission:  # type: ignore[no-untyped-def]
     row = session.get(Submission, (actor.tenant_id, parse_id(submission_id, "submission")))
     if row is None:
         raise NotFound("submission")  # another clinic's case answers exactly like a missing one
@@ -48,7 +48,7 @@ def change_status(actor: Actor, submission_id: object, to: str) -> None:
     """Move a case along the workflow; only the transitions written beside the statuses."""
     check(actor, Permission.CASES_EDIT)
     with tenant_session(actor.require_tenant()) as session:
-        case = _submission(session, actor, submission_id)
+        case = case_in_clinic(session, actor, submission_id)
         before = case.status
         if to not in allowed_moves(before):
             raise ValueError(
@@ -97,7 +97,7 @@ def assign(actor: Actor, submission_id: object, assignee: object) -> None:
             raise NotFound("member")
         new = uuid.UUID(str(assignee))
     with tenant_session(actor.require_tenant()) as session:
-        case = _submission(session, actor, submission_id)
+        case = case_in_clinic(session, actor, submission_id)
         before = case.assignee_id
         if before == new:
             return
@@ -151,7 +151,7 @@ def add_note(actor: Actor, submission_id: object, body: str) -> None:
     if len(text) > MAX_NOTE:
         raise ValueError(f"Notes are limited to {MAX_NOTE} characters.")
     with tenant_session(actor.require_tenant()) as session:
-        case = _submission(session, actor, submission_id)
+        case = case_in_clinic(session, actor, submission_id)
         note = CaseNote(submission_id=case.id, author_id=actor.user_id, body=text)
         case.last_activity_at = clock.now()
         session.add(note)
@@ -221,7 +221,7 @@ def case_detail(actor: Actor, submission_id: object) -> CaseDetail:
     check(actor, Permission.CASES_VIEW)
     tenant_id = actor.require_tenant()
     with tenant_session(tenant_id) as session:
-        case = _submission(session, actor, submission_id)
+        case = case_in_clinic(session, actor, submission_id)
         patient = session.get(Patient, (tenant_id, case.patient_id))
         assert patient is not None
         notes = list(
@@ -274,7 +274,7 @@ def case_detail(actor: Actor, submission_id: object) -> CaseDetail:
         id=str(case.id),
         reference=reference(case.id),
         status=case.status,
-        moves=allowed_moves(case.status) if actor.role != Role.VIEWER else [],
+        moves=allowed_moves(case.status) if has_permission(actor, Permission.CASES_EDIT) else [],
         concern=CONCERN_AREAS.get(case.concern_area, case.concern_area),
         answers=[(QUESTIONS.get(k, k), str(v)) for k, v in case.answers.items()],
         patient_name=patient.full_name,

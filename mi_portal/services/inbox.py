@@ -287,16 +287,28 @@ def _json(value: Any) -> dict[str, Any]:
     return dict(value) if isinstance(value, dict) else {}
 
 
-_JOINED = and_(
+CASE_PATIENT = and_(
     col(Patient.tenant_id) == Submission.tenant_id, col(Patient.id) == Submission.patient_id
 )
+
+
+def photo_count() -> Any:
+    """The number of photos of the case in the enclosing query (a correlated subquery)."""
+    return (
+        select(func.count())
+        .where(
+            col(SubmissionImage.tenant_id) == Submission.tenant_id,
+            col(SubmissionImage.submission_id) == Submission.id,
+        )
+        .scalar_subquery()
+    )
 
 
 def _side_columns(shape: _Shape) -> tuple[Any, Any, Any]:
     """Per-status counts (for the tabs) and the clinic's queue settings, as scalar subqueries."""
     counted = select(col(Submission.status).label("status"), func.count().label("n"))
     if shape.search:
-        counted = counted.join(Patient, _JOINED)
+        counted = counted.join(Patient, CASE_PATIENT)
     grouped = counted.where(*_filters(shape, with_status=False)).group_by(col(Submission.status))
     grouped = grouped.subquery()
     as_json = func.json_object_agg if shape.postgres else func.json_group_object
@@ -315,14 +327,7 @@ def _statements(shape: _Shape) -> tuple[Any, Any]:
     Built once per shape and reused with new parameters: building and hashing a statement of
     this size costs more than running it.
     """
-    photos = (
-        select(func.count())
-        .where(
-            col(SubmissionImage.tenant_id) == Submission.tenant_id,
-            col(SubmissionImage.submission_id) == Submission.id,
-        )
-        .scalar_subquery()
-    )
+    photos = photo_count()
     unread = (
         select(func.count())
         .select_from(MessageThread)
@@ -361,7 +366,7 @@ def _statements(shape: _Shape) -> tuple[Any, Any]:
             unread,
             *side,
         )  # fmt: skip
-        .join(Patient, and_(_JOINED, _in_tenant(Patient)))
+        .join(Patient, and_(CASE_PATIENT, _in_tenant(Patient)))
         .outerjoin(User, col(User.id) == Submission.assignee_id)
         .where(*_filters(shape))
         .order_by(*_order(shape))

@@ -31,7 +31,7 @@ from mi_portal.models import (
     uuid7,
 )
 from mi_portal.services import audit, clock
-from mi_portal.services.images import ProcessedImage
+from mi_portal.services.images import ProcessedImage, Rendition
 from mi_portal.storage import BlobStore, get_store
 
 log = logging.getLogger(__name__)
@@ -170,6 +170,49 @@ def _write_verified(store: BlobStore, key: str, data: bytes) -> None:
         raise IntakeFailed("stored object does not match what was written")
 
 
+def object_key(tenant_id: uuid.UUID, kind: str) -> str:
+    """An unguessable storage key for one rendition, under the clinic's prefix."""
+    return f"{tenant_id}/{uuid.uuid4().hex}/{kind}.jpg"
+
+
+def add_photo_rows(
+    session: Any,
+    submission_id: uuid.UUID,
+    position: int,
+    photo: ProcessedImage,
+    stored: list[tuple[str, Rendition]],
+) -> uuid.UUID:
+    """The image row of one processed photo and a row per stored rendition (key, rendition)."""
+    original = photo.original
+    image = SubmissionImage(
+        id=uuid7(),
+        submission_id=submission_id,
+        position=position,
+        display_name=photo.display_name,
+        content_type=original.content_type,
+        width=original.width,
+        height=original.height,
+        byte_size=len(original.data),
+        sha256=original.sha256,
+    )
+    session.add(image)
+    session.flush()  # the image before its renditions: there are no ORM relationships
+    for key, rendition in stored:
+        session.add(
+            ImageRendition(
+                image_id=image.id,
+                kind=rendition.kind,
+                storage_key=key,
+                content_type=rendition.content_type,
+                width=rendition.width,
+                height=rendition.height,
+                byte_size=len(rendition.data),
+                sha256=rendition.sha256,
+            )
+        )
+    return image.id
+
+
 def submit(
     *,
     clinic_slugs: list[str],
@@ -190,11 +233,11 @@ def submit(
     try:
         for tenant in tenants:
             # Each clinic gets its own patient, case, image rows and stored objects: no shared id.
-            keys: list[list[tuple[str, Any]]] = []
+            keys: list[list[tuple[str, Rendition]]] = []
             for photo in photos:
                 photo_keys = []
                 for rendition in photo.renditions:
-                    key = f"{tenant.id}/{uuid.uuid4().hex}/{rendition.kind}.jpg"
+                    key = object_key(tenant.id, rendition.kind)
                     written.append(key)
                     _write_verified(store, key, rendition.data)
                     photo_keys.append((key, rendition))
@@ -241,33 +284,7 @@ def submit(
                         )
                     )
                 for position, (photo, photo_keys) in enumerate(zip(photos, keys, strict=True)):
-                    original = photo.original
-                    image = SubmissionImage(
-                        id=uuid7(),
-                        submission_id=submission.id,
-                        position=position,
-                        display_name=photo.display_name,
-                        content_type="image/jpeg",
-                        width=original.width,
-                        height=original.height,
-                        byte_size=len(original.data),
-                        sha256=original.sha256,
-                    )
-                    session.add(image)
-                    session.flush()
-                    for key, rendition in photo_keys:
-                        session.add(
-                            ImageRendition(
-                                image_id=image.id,
-                                kind=rendition.kind,
-                                storage_key=key,
-                                content_type=rendition.content_type,
-                                width=rendition.width,
-                                height=rendition.height,
-                                byte_size=len(rendition.data),
-                                sha256=rendition.sha256,
-                            )
-                        )
+                    add_photo_rows(session, submission.id, position, photo, photo_keys)
                 session.commit()
                 committed.append((tenant.id, patient.id, submission.id))
                 receipts.append(Receipt(tenant.name, str(submission.id)[-8:].upper()))

@@ -8,9 +8,10 @@ from dataclasses import dataclass
 from sqlmodel import col, select
 
 from mi_portal.db import tenant_session
-from mi_portal.models import ImageRendition, Submission, SubmissionImage
+from mi_portal.models import ImageRendition, SubmissionImage
 from mi_portal.services import audit
-from mi_portal.services.actor import Actor, NotFound, parse_id
+from mi_portal.services.actor import Actor
+from mi_portal.services.cases import case_in_clinic
 from mi_portal.services.permissions import Permission, check
 from mi_portal.storage import BlobStore, get_store
 
@@ -53,11 +54,9 @@ def thumbnails(
 ) -> list[PhotoLink]:
     """Signed thumbnail URLs of one case's photos (an audited read of health data)."""
     check(actor, Permission.IMAGES_VIEW)
-    wanted = parse_id(submission_id, "submission")
     store = store or get_store()
     with tenant_session(actor.require_tenant()) as session:
-        if session.get(Submission, (actor.tenant_id, wanted)) is None:
-            raise NotFound("submission")
+        wanted = case_in_clinic(session, actor, submission_id).id
         rows = session.exec(
             select(SubmissionImage, ImageRendition)
             .join(ImageRendition, col(ImageRendition.image_id) == SubmissionImage.id)

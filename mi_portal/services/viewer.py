@@ -32,7 +32,8 @@ from mi_portal.models import (
 )
 from mi_portal.services import audit, clock
 from mi_portal.services.actor import Actor, NotFound, PermissionDenied, parse_id
-from mi_portal.services.inbox import reference
+from mi_portal.services.cases import case_in_clinic
+from mi_portal.services.inbox import CASE_PATIENT, photo_count, reference
 from mi_portal.services.permissions import Permission, check
 from mi_portal.storage import BlobStore, get_store
 
@@ -89,13 +90,6 @@ class Download:
     data: bytes
 
 
-def _case(session, actor: Actor, submission_id: object) -> Submission:  # type: ignore[no-untyped-def]
-    case = session.get(Submission, (actor.tenant_id, parse_id(submission_id, "submission")))
-    if case is None:
-        raise NotFound("submission")
-    return case
-
-
 def _image(session, actor: Actor, image_id: object) -> SubmissionImage:  # type: ignore[no-untyped-def]
     image = session.get(SubmissionImage, (actor.tenant_id, parse_id(image_id, "image")))
     if image is None:
@@ -120,7 +114,7 @@ def viewer_photos(
     viewer = str(actor.user_id or "")
     expires_at = time.time() + lifetime
     with tenant_session(actor.require_tenant()) as session:
-        case = _case(session, actor, submission_id)
+        case = case_in_clinic(session, actor, submission_id)
         images = session.exec(
             select(SubmissionImage)
             .where(SubmissionImage.submission_id == case.id)
@@ -208,28 +202,16 @@ def earlier_cases(actor: Actor, submission_id: object) -> list[EarlierCase]:
     """Earlier cases of the same patient in this clinic (same record, or same email address)."""
     check(actor, Permission.IMAGES_VIEW)
     with tenant_session(actor.require_tenant()) as session:
-        case = _case(session, actor, submission_id)
+        case = case_in_clinic(session, actor, submission_id)
         patient = session.get(Patient, (actor.tenant_id, case.patient_id))
         if patient is None:
             return []
         same_person = select(Patient.id).where(
             func.lower(Patient.email) == patient.email.strip().lower()
         )
-        photo_count = (
-            select(func.count())
-            .where(
-                col(SubmissionImage.tenant_id) == Submission.tenant_id,
-                col(SubmissionImage.submission_id) == Submission.id,
-            )
-            .scalar_subquery()
-        )
         rows = session.exec(
-            select(Submission.id, Submission.received_at, photo_count, Patient.full_name)
-            .join(
-                Patient,
-                (col(Patient.tenant_id) == Submission.tenant_id)
-                & (col(Patient.id) == Submission.patient_id),
-            )
+            select(Submission.id, Submission.received_at, photo_count(), Patient.full_name)
+            .join(Patient, CASE_PATIENT)
             .where(
                 col(Submission.patient_id).in_(same_person),
                 Submission.id != case.id,
@@ -310,7 +292,7 @@ def list_annotations(actor: Actor, submission_id: object) -> list[AnnotationView
     """Every marker on a case's photos, oldest first."""
     check(actor, Permission.IMAGES_VIEW)
     with tenant_session(actor.require_tenant()) as session:
-        case = _case(session, actor, submission_id)
+        case = case_in_clinic(session, actor, submission_id)
         rows = list(
             session.exec(
                 select(Annotation)

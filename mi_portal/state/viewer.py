@@ -16,6 +16,7 @@ import reflex as rx
 from mi_portal.api.downloads import download_link
 from mi_portal.services import viewer
 from mi_portal.services.actor import NotFound, PermissionDenied
+from mi_portal.services.inbox import reference
 from mi_portal.services.permissions import Permission, has_permission
 from mi_portal.state.guard import current, guarded
 
@@ -59,7 +60,6 @@ class ViewerState(rx.State):
     can_annotate: bool = False
     can_download: bool = False
     can_mark_sensitive: bool = False
-    reference: str = ""
     loading: bool = True
     not_found: bool = False
     error: str = ""
@@ -73,6 +73,10 @@ class ViewerState(rx.State):
         if not self.photos:
             return {}
         return self.photos[min(max(self.index, 0), len(self.photos) - 1)]
+
+    @rx.var
+    def reference(self) -> str:
+        return reference(self.photos[0]["submission_id"]) if self.photos else ""
 
     @rx.var
     def current_full(self) -> str:
@@ -131,7 +135,6 @@ class ViewerState(rx.State):
             self.not_found, self.photos, self.annotations = True, [], []
             self.loading = False
             return
-        self.reference = self.photos[0]["submission_id"][-8:].upper() if self.photos else ""
         wanted = str(self.router.page.params.get("photo", ""))
         self.index = next((i for i, p in enumerate(self.photos) if str(p["number"]) == wanted), 0)
         self.revealed = [self.current["image_id"]] if self.current else []
@@ -245,6 +248,14 @@ class ViewerState(rx.State):
 
     # --- markers -------------------------------------------------------------------------------
 
+    def _own_mark(self, annotation_id: object) -> dict[str, Any] | None:
+        """One of the user's own markers on this page, for the dialogs (the service decides)."""
+        mark = next((m for m in self.annotations if m["id"] == annotation_id), None)
+        if mark is None or not mark["mine"]:
+            self.error = "You can change only the markers you drew."
+            return None
+        return mark
+
     async def _reload_marks(self) -> None:
         try:
             marks = await asyncio.to_thread(
@@ -298,9 +309,8 @@ class ViewerState(rx.State):
     @rx.event
     @guarded(Permission.IMAGES_ANNOTATE)
     async def start_edit(self, annotation_id: str) -> None:
-        mark = next((m for m in self.annotations if m["id"] == annotation_id), None)
-        if mark is None or not mark["mine"]:
-            self.error = "You can change only the markers you drew."
+        mark = self._own_mark(annotation_id)
+        if mark is None:
             return
         self.selected, self.editing_id = mark["id"], mark["id"]
         self.text_value, self.text_open = mark["text"], True
@@ -334,9 +344,8 @@ class ViewerState(rx.State):
     @rx.event
     @guarded(Permission.IMAGES_ANNOTATE)
     async def ask_delete(self, annotation_id: str) -> None:
-        mark = next((m for m in self.annotations if m["id"] == annotation_id), None)
-        if mark is None or not mark["mine"]:
-            self.error = "You can change only the markers you drew."
+        mark = self._own_mark(annotation_id)
+        if mark is None:
             return
         self.delete_id = mark["id"]
 
