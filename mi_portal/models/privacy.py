@@ -43,6 +43,8 @@ class ConsentRecord(TenantOwned, table=True):
     kind: str = plain(max_length=32)
     granted: bool = personal(DataCategory.CONTACT)
     text_version: str = plain(max_length=64)
+    # sha256 of the exact consent text shown (with the policy version it refers to).
+    text_sha256: str = plain(default="", max_length=64)
     source: str = plain(max_length=64)
     ip: str | None = personal(DataCategory.DEVICE_NETWORK, default=None, max_length=64)
     user_agent: str | None = personal(DataCategory.DEVICE_NETWORK, default=None, max_length=400)
