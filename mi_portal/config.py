@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 import time
@@ -10,6 +11,30 @@ from functools import lru_cache
 from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+# A signed-in session ends after this long without an event; a tab's UI state must not outlive it.
+IDLE_TIMEOUT_SECONDS = 15 * 60
+
+
+def private_dir(path: Path) -> Path:
+    """Create ``path`` (and missing parents) readable by this user only: 0700."""
+    missing = []
+    probe = path
+    while not probe.exists():
+        missing.append(probe)
+        probe = probe.parent
+    for folder in reversed(missing):
+        folder.mkdir(mode=0o700, exist_ok=True)
+    path.chmod(0o700)  # mkdir's mode is filtered by the umask; an older folder may be 0755
+    for folder in missing:
+        folder.chmod(0o700)
+    return path
+
+
+def private_file(path: Path) -> None:
+    """Make an existing file readable and writable by this user only: 0600."""
+    with contextlib.suppress(FileNotFoundError):
+        path.chmod(0o600)
 
 
 def _normalise_db_url(url: str) -> str:
@@ -27,7 +52,7 @@ def _secret_key(data_dir: Path) -> str:
     if key:
         return key
     path = data_dir / "secret_key"
-    data_dir.mkdir(parents=True, exist_ok=True)
+    private_dir(data_dir)
     try:
         # Exclusive create: workers starting together agree on the first key written.
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)

@@ -16,6 +16,7 @@ import os
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
@@ -26,7 +27,7 @@ from sqlalchemy.sql import visitors
 from sqlmodel import Session, col
 
 import mi_portal.models  # noqa: F401  (every table registered before scoping is built)
-from mi_portal.config import get_settings
+from mi_portal.config import get_settings, private_dir, private_file
 from mi_portal.models.base import TenantOwned, tenant_models
 
 TENANT_KEY = "tenant_id"
@@ -50,6 +51,20 @@ _TENANT_TABLES = frozenset(m.__table__ for m in _TENANT_MODELS)  # type: ignore[
 _engines: dict[tuple[int, str], Engine] = {}
 
 
+def _private_sqlite_file(url: str) -> None:
+    """Create the embedded database file 0600 in a 0700 folder before SQLite creates it 0644.
+
+    SQLite gives its -wal and -shm files the database file's permissions.
+    """
+    database = sa.engine.make_url(url).database
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return
+    path = Path(database)
+    private_dir(path.parent)
+    os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
+    private_file(path)
+
+
 def _on_sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
     # Without this SQLite ignores every foreign key, composite tenant keys included.
     cursor = dbapi_connection.cursor()
@@ -62,6 +77,7 @@ def _on_sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
 def make_engine(url: str) -> Engine:
     """Create an engine with the project's connection settings."""
     if url.startswith("sqlite"):
+        _private_sqlite_file(url)
         engine = sa.create_engine(url, connect_args={"check_same_thread": False})
         event.listen(engine, "connect", _on_sqlite_connect)
         return engine

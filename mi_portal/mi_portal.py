@@ -14,6 +14,7 @@ from mi_portal.pages.clinics import clinic_picker
 from mi_portal.pages.inbox import inbox_page
 from mi_portal.pages.index import index
 from mi_portal.pages.intake import clinic_consult, directory_consult
+from mi_portal.pages.privacy import privacy_page
 from mi_portal.pages.users import users_page
 from mi_portal.pages.viewer import viewer_page
 from mi_portal.state.audit import AuditState
@@ -25,10 +26,13 @@ from mi_portal.state.mfa import MfaState
 from mi_portal.state.overview import OverviewState
 from mi_portal.state.session import SessionState
 from mi_portal.state.signin import SignInState
+from mi_portal.state.tab import SessionBoundState
 from mi_portal.state.users import UsersState
 from mi_portal.state.viewer import ViewerState
 
 app = rx.App(api_transformer=[api_app, UploadSizeLimit])
+# Before any (re)connect's hydrate: a tab whose session ended receives nothing it had.
+app.add_middleware(SessionBoundState(), index=0)
 
 # Public pages: no sign-in (their handlers are on the reviewed public allow-list).
 app.add_page(signin, route="/signin", title="Sign in — MI Portal", on_load=SignInState.load)
@@ -42,6 +46,7 @@ app.add_page(
 app.add_page(
     directory_consult, route="/consult", title="Photo consultation", on_load=IntakeState.load
 )
+app.add_page(privacy_page, route="/privacy", title="Privacy policy")
 
 
 def signed_in_page(

@@ -94,3 +94,54 @@ def test_uuid7_is_time_ordered_and_unique() -> None:
     assert prefixes == sorted(prefixes)
     # 74 random bits: consecutive ids are not guessable by adding one.
     assert sum(1 for x, y in zip(ids, ids[1:], strict=False) if y.int - x.int == 1) == 0
+
+
+# Columns whose content reveals (or may reveal) a health condition, and where the category of a
+# column that was once mis-tagged is pinned. Retention and aggregate analytics rely on these.
+PINNED_CATEGORIES = {
+    ("submission", "concern_area"): DataCategory.SPECIAL_CATEGORY,
+    ("submission", "answers"): DataCategory.SPECIAL_CATEGORY,
+    ("casenote", "body"): DataCategory.SPECIAL_CATEGORY,
+    ("annotation", "text"): DataCategory.SPECIAL_CATEGORY,
+    ("submissionimage", "display_name"): DataCategory.SPECIAL_CATEGORY,
+    ("quoteline", "description"): DataCategory.SPECIAL_CATEGORY,
+    ("quote", "message_to_patient"): DataCategory.SPECIAL_CATEGORY,
+    ("message", "body"): DataCategory.SPECIAL_CATEGORY,
+    ("messagethread", "subject"): DataCategory.SPECIAL_CATEGORY,
+    ("outboxmessage", "subject"): DataCategory.SPECIAL_CATEGORY,
+    ("outboxmessage", "body"): DataCategory.SPECIAL_CATEGORY,
+    ("submissionimage", "sha256"): DataCategory.HEALTH_IMAGE,
+    ("imagerendition", "storage_key"): DataCategory.HEALTH_IMAGE,
+    ("auditevent", "details"): DataCategory.CONTACT,
+    ("auditevent", "ip"): DataCategory.DEVICE_NETWORK,
+    ("patient", "email"): DataCategory.CONTACT,
+    ("patient", "date_of_birth"): DataCategory.IDENTITY,
+}
+
+
+@pytest.mark.parametrize(("table", "column"), sorted(PINNED_CATEGORIES), ids=lambda v: str(v))
+def test_health_revealing_columns_carry_the_pinned_category(table: str, column: str) -> None:
+    found = SQLModel.metadata.tables[table].columns[column].info.get("category")
+    assert found == PINNED_CATEGORIES[(table, column)].value
+
+
+def test_no_free_text_column_about_a_case_is_left_as_user_content_or_inference() -> None:
+    # A free-text column of a case, its photos, notes, markers, quotes or messages reveals the
+    # patient's condition: user content / inference / commercial would let it into aggregates.
+    case_tables = {
+        "submission",
+        "submissionimage",
+        "casenote",
+        "annotation",
+        "quoteline",
+        "message",
+    }
+    weak = {DataCategory.USER_CONTENT.value, DataCategory.INFERENCE.value}
+    offenders = [
+        f"{t.name}.{c.name}"
+        for t in ALL_TABLES
+        if t.name in case_tables
+        for c in t.columns
+        if c.info.get("category") in weak
+    ]
+    assert offenders == []

@@ -41,6 +41,7 @@ class AuditEvent(SQLModel, table=True):
     ip: str | None = personal(DataCategory.DEVICE_NETWORK, default=None, max_length=64)
     user_agent: str | None = personal(DataCategory.DEVICE_NETWORK, default=None, max_length=400)
     reason: str | None = personal(DataCategory.USER_CONTENT, default=None, max_length=1000)
-    details: dict[str, Any] = plain(default_factory=dict, sa_type=sa.JSON)
+    # Staff emails, search result ids and similar: personal, never health details.
+    details: dict[str, Any] = personal(DataCategory.CONTACT, default_factory=dict, sa_type=sa.JSON)
     prev_hash: str = plain(max_length=64)
     hash: str = plain(max_length=64)

@@ -110,7 +110,7 @@ class SubmissionImage(TenantOwned, table=True):
 
     submission_id: uuid.UUID
     position: int = plain(default=0)
-    display_name: str = personal(DataCategory.USER_CONTENT, max_length=200)
+    display_name: str = personal(DataCategory.SPECIAL_CATEGORY, max_length=200)
     content_type: str = plain(max_length=64)
     width: int = plain()
     height: int = plain()
@@ -148,7 +148,7 @@ class CaseNote(TenantOwned, table=True):
 
     submission_id: uuid.UUID
     author_id: uuid.UUID | None = Field(default=None, foreign_key="user_account.id")
-    body: str = personal(DataCategory.INFERENCE, max_length=10_000)
+    body: str = personal(DataCategory.SPECIAL_CATEGORY, max_length=10_000)
     created_at: datetime = created_at_field()
 
 
@@ -178,6 +178,6 @@ class Annotation(TenantOwned, table=True):
     x2: float = plain()
     y2: float = plain()
     # Clinical remarks about a patient's photo: the same category as an internal note.
-    text: str = personal(DataCategory.INFERENCE, default="", max_length=500)
+    text: str = personal(DataCategory.SPECIAL_CATEGORY, default="", max_length=500)
     created_at: datetime = created_at_field()
     updated_at: datetime = created_at_field()

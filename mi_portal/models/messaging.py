@@ -40,7 +40,7 @@ class MessageThread(TenantOwned, table=True):
     )
 
     submission_id: uuid.UUID
-    subject: str = personal(DataCategory.USER_CONTENT, default="", max_length=200)
+    subject: str = personal(DataCategory.SPECIAL_CATEGORY, default="", max_length=200)
     patient_link_hash: str | None = plain(default=None, max_length=128)
     created_at: datetime = created_at_field()
 
@@ -56,7 +56,7 @@ class Message(TenantOwned, table=True):
     thread_id: uuid.UUID
     direction: str = plain(max_length=16)
     sender_user_id: uuid.UUID | None = Field(default=None, foreign_key="user_account.id")
-    body: str = personal(DataCategory.USER_CONTENT, max_length=10_000)
+    body: str = personal(DataCategory.SPECIAL_CATEGORY, max_length=10_000)
     created_at: datetime = created_at_field()
     read_at: datetime | None = plain(default=None, sa_type=UTCDateTime)
 
@@ -69,8 +69,8 @@ class OutboxMessage(TenantOwned, table=True):
     message_id: uuid.UUID | None = None
     channel: str = plain(max_length=16)
     recipient: str = personal(DataCategory.CONTACT, max_length=254)
-    subject: str = personal(DataCategory.USER_CONTENT, default="", max_length=200)
-    body: str = personal(DataCategory.USER_CONTENT, max_length=10_000)
+    subject: str = personal(DataCategory.SPECIAL_CATEGORY, default="", max_length=200)
+    body: str = personal(DataCategory.SPECIAL_CATEGORY, max_length=10_000)
     status: str = plain(default=OutboxStatus.PENDING.value, max_length=16)
     attempts: int = plain(default=0)
     next_attempt_at: datetime | None = plain(default=None, sa_type=UTCDateTime)

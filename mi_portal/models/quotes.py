@@ -53,7 +53,7 @@ class Quote(TenantOwned, table=True):
     status: str = plain(default=QuoteStatus.DRAFT.value, max_length=16)
     currency: str = plain(default="USD", max_length=3)
     total: Decimal = personal(DataCategory.COMMERCIAL, default=Decimal("0.00"), sa_type=Money)
-    message_to_patient: str = personal(DataCategory.COMMERCIAL, default="", max_length=4000)
+    message_to_patient: str = personal(DataCategory.SPECIAL_CATEGORY, default="", max_length=4000)
     created_by_id: uuid.UUID | None = Field(default=None, foreign_key="user_account.id")
     created_at: datetime = created_at_field()
     sent_at: datetime | None = plain(default=None, sa_type=UTCDateTime)
@@ -71,6 +71,6 @@ class QuoteLine(TenantOwned, table=True):
     quote_id: uuid.UUID
     treatment_item_id: uuid.UUID | None = None
     position: int = plain(default=0)
-    description: str = personal(DataCategory.COMMERCIAL, max_length=500)
+    description: str = personal(DataCategory.SPECIAL_CATEGORY, max_length=500)
     quantity: int = personal(DataCategory.COMMERCIAL, default=1)
     unit_price: Decimal = personal(DataCategory.COMMERCIAL, sa_type=Money)

@@ -4,15 +4,37 @@ from __future__ import annotations
 
 import reflex as rx
 
+from mi_portal.models import ConsentKind
 from mi_portal.services.intake import CONCERN_AREAS, MAX_CLINICS, MAX_PHOTOS, QUESTIONS
+from mi_portal.services.policy import CONSENT_TEXTS, MIN_AGE
 from mi_portal.state.intake import IntakeState
 
-PRIVACY_TEXT = (
-    "I have read the privacy policy. My photos and answers go only to the clinic(s) I choose, "
-    "which decide how long they keep them."
-)
-SMS_TEXT = "Send me text messages about my consultation (optional; never shared with anyone)."
-MARKETING_TEXT = "Send me offers and news from the clinic(s) (optional)."
+POLICY_WORDS = "privacy policy"
+
+
+def privacy_link(text: str = "Privacy policy") -> rx.Component:
+    """The published policy; a new tab, so that nothing typed in the form is lost."""
+    return rx.link(text, href="/privacy", is_external=True, class_name="privacy-link")
+
+
+def patient_footer() -> rx.Component:
+    """Shown on every patient-facing page."""
+    return rx.text(
+        privacy_link(),
+        " · Your photos and answers go only to the clinic(s) you choose.",
+        size="1",
+        color_scheme="gray",
+        id="patient-footer",
+    )
+
+
+def _consent_label(kind: ConsentKind) -> list[rx.Component | str]:
+    # Exactly the stored text; the words "privacy policy" become the link to it.
+    text = CONSENT_TEXTS[kind.value]
+    if POLICY_WORDS not in text:
+        return [text]
+    before, after = text.split(POLICY_WORDS, 1)
+    return [before, privacy_link(POLICY_WORDS), after]
 
 
 def _error(key: str) -> rx.Component:
@@ -49,13 +71,14 @@ def _text_field(
     )
 
 
-def _consent(name: str, text: str, checked: rx.Var) -> rx.Component:
+def _consent(kind: ConsentKind, checked: rx.Var) -> rx.Component:
+    name = kind.value
     return rx.vstack(
         rx.hstack(
             rx.checkbox(
                 id=name, checked=checked, on_change=lambda v: IntakeState.update_field(name, v)
             ),
-            rx.text(text, as_="label", html_for=name, size="2"),
+            rx.text(*_consent_label(kind), as_="label", html_for=name, size="2"),
             align="start",
             spacing="2",
         ),
@@ -96,7 +119,7 @@ def _form() -> rx.Component:
         _text_field("Email", "email", type_="email", autocomplete="email"),
         _text_field("Phone (optional)", "phone", type_="tel", autocomplete="tel"),
         _text_field(
-            "Date of birth", "date_of_birth", type_="date", hint="You must be 16 or older."
+            "Date of birth", "date_of_birth", type_="date", hint=f"You must be {MIN_AGE} or older."
         ),
         rx.vstack(
             rx.text("What are the photos about?", size="2", weight="medium"),
@@ -157,9 +180,9 @@ def _form() -> rx.Component:
             spacing="1",
             width="100%",
         ),
-        _consent("privacy_ack", PRIVACY_TEXT, IntakeState.privacy_ack),
-        _consent("sms_opt_in", SMS_TEXT, IntakeState.sms_opt_in),
-        _consent("marketing_opt_in", MARKETING_TEXT, IntakeState.marketing_opt_in),
+        _consent(ConsentKind.PRIVACY_ACK, IntakeState.privacy_ack),
+        _consent(ConsentKind.SMS_OPT_IN, IntakeState.sms_opt_in),
+        _consent(ConsentKind.MARKETING_OPT_IN, IntakeState.marketing_opt_in),
         rx.cond(
             IntakeState.failure != "",
             rx.callout(
@@ -193,7 +216,21 @@ def _done() -> rx.Component:
                 r["clinic_name"], ": reference ", rx.code(r["reference"]), class_name="receipt"
             ),
         ),
-        rx.text("The clinic will reply with a quote or questions by email.", size="2"),
+        rx.text(
+            "Keep your reference. The clinic will contact you with a quote or questions, using "
+            "the contact details you gave.",
+            size="2",
+        ),
+        spacing="3",
+    )
+
+
+def _refused() -> rx.Component:
+    return rx.vstack(
+        rx.callout(IntakeState.refused, icon="info", color_scheme="amber", id="intake-refused"),
+        rx.button(
+            "Start again", on_click=IntakeState.start_again, variant="soft", id="start-again"
+        ),
         spacing="3",
     )
 
@@ -216,8 +253,13 @@ def _page() -> rx.Component:
                     rx.callout(
                         "This clinic's page does not exist.", icon="info", id="intake-unknown"
                     ),
-                    rx.cond(IntakeState.receipts.length() > 0, _done(), _form()),  # type: ignore[attr-defined]
+                    rx.cond(
+                        IntakeState.receipts.length() > 0,  # type: ignore[attr-defined]
+                        _done(),
+                        rx.cond(IntakeState.refused != "", _refused(), _form()),
+                    ),
                 ),
+                patient_footer(),
                 spacing="4",
                 width="100%",
             ),

@@ -16,14 +16,14 @@ from pyotp.totp import TOTP
 from sqlalchemy import update
 from sqlmodel import col, select
 
-from mi_portal.config import get_settings
+from mi_portal.config import IDLE_TIMEOUT_SECONDS, get_settings
 from mi_portal.db import platform_session
 from mi_portal.models import Membership, RecoveryCode, Role, Tenant, User, UserSession
 from mi_portal.services import audit, clock
 from mi_portal.services.actor import Actor
 from mi_portal.services.passwords import verify_password
 
-IDLE_TIMEOUT = timedelta(minutes=15)
+IDLE_TIMEOUT = timedelta(seconds=IDLE_TIMEOUT_SECONDS)
 ABSOLUTE_LIFETIME = timedelta(hours=12)
 TICKET_LIFETIME = timedelta(seconds=60)
 SWITCH_LIFETIME = timedelta(hours=1)

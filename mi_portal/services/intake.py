@@ -32,14 +32,13 @@ from mi_portal.models import (
 )
 from mi_portal.services import audit, clock
 from mi_portal.services.images import ProcessedImage, Rendition
+from mi_portal.services.policy import CONSENT_TEXT_VERSION, MIN_AGE, consent_text_sha256
 from mi_portal.storage import BlobStore, get_store
 
 log = logging.getLogger(__name__)
 
-MIN_AGE = 16
 MAX_CLINICS = 5
 MAX_PHOTOS = 6
-CONSENT_TEXT_VERSION = "2026-01"
 CONCERN_AREAS = {
     "acne": "Acne",
     "pigmentation": "Pigmentation or dark spots",
@@ -65,6 +64,10 @@ class IntakeInvalid(ValueError):
     def __init__(self, errors: dict[str, str]) -> None:
         super().__init__("; ".join(f"{k}: {v}" for k, v in errors.items()))
         self.errors = errors
+
+
+class IntakeRefused(IntakeInvalid):
+    """The patient may not use the service (under age): the form is dropped, nothing is kept."""
 
 
 class IntakeFailed(RuntimeError):
@@ -113,8 +116,12 @@ def validate(
         errors["date_of_birth"] = "Enter your date of birth."
     else:
         if age_on(born, today) < MIN_AGE:
-            errors["date_of_birth"] = (
-                f"Sorry, you must be at least {MIN_AGE} to use this service. Nothing has been sent or stored."
+            # Refused whatever else is wrong: nothing of this form is kept or sent anywhere.
+            raise IntakeRefused(
+                {
+                    "date_of_birth": f"Sorry, you must be at least {MIN_AGE} to use this "
+                    "service. Nothing has been sent or stored."
+                }
             )
     if form.concern_area not in CONCERN_AREAS:
         errors["concern_area"] = "Choose what the photos are about."
@@ -277,6 +284,7 @@ def submit(
                             kind=kind.value,
                             granted=bool(granted),
                             text_version=CONSENT_TEXT_VERSION,
+                            text_sha256=consent_text_sha256(kind.value),
                             source=source,
                             ip=ip,
                             user_agent=(user_agent or "")[:400] or None,

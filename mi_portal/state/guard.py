@@ -95,6 +95,10 @@ def guarded(
                     _current.reset(token)
             signed = await signed_in(self)
             if signed is None:
+                # The session ended: the tab keeps nothing it was shown (see state/tab.py).
+                from mi_portal.state.tab import forget
+
+                forget(self._get_root_state())
                 return rx.redirect("/signin")
             if not before_mfa and (signed.needs_enrolment or not signed.mfa_passed):
                 return rx.redirect("/mfa/enroll")

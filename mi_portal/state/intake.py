@@ -39,6 +39,15 @@ class IntakeState(rx.State):
     submitting: bool = False
     receipts: list[dict[str, str]] = []
     unknown_clinic: bool = False
+    # Set when the service refused the patient (under age): the form is gone, only this shows.
+    refused: str = ""
+
+    def _clear_form(self) -> None:
+        """Forget everything typed: after a refusal and after a successful send."""
+        self.full_name = self.email = self.phone = self.date_of_birth = self.concern_area = ""
+        self.answers = {}
+        self.privacy_ack = self.sms_opt_in = self.marketing_opt_in = False
+        self.errors = {}
 
     def _form(self) -> intake.IntakeForm:
         return intake.IntakeForm(
@@ -58,7 +67,7 @@ class IntakeState(rx.State):
     async def load(self) -> None:
         clinics = await asyncio.to_thread(intake.public_clinics)
         slug = str(self.router.page.params.get("slug", "") or "")
-        self.receipts, self.errors, self.failure = [], {}, ""
+        self.receipts, self.errors, self.failure, self.refused = [], {}, "", ""
         self.unknown_clinic = False
         if slug:
             names = dict(clinics)
@@ -103,11 +112,26 @@ class IntakeState(rx.State):
 
     @rx.event
     @guarded(PUBLIC)
+    async def start_again(self) -> None:
+        """After a refusal: an empty form (nothing of the refused one was kept)."""
+        self._clear_form()
+        self.refused = self.failure = ""
+
+    def _refuse(self, exc: intake.IntakeRefused) -> rx.event.EventSpec:
+        self._clear_form()
+        self.refused = next(iter(exc.errors.values()), "This form cannot be accepted.")
+        return rx.clear_selected_files("photos")
+
+    @rx.event
+    @guarded(PUBLIC)
     async def submit(self, files: list[rx.UploadFile]):  # type: ignore[no-untyped-def]
         self.failure = ""
         files = list(files or [])
         try:
             intake.validate(self._form(), photo_count=len(files))
+        except intake.IntakeRefused as exc:
+            yield self._refuse(exc)
+            return
         except intake.IntakeInvalid as exc:
             self.errors = exc.errors
             return
@@ -142,15 +166,16 @@ class IntakeState(rx.State):
                 user_agent=agent,
                 source="directory" if not self.clinic_slug else f"clinic_page:{self.clinic_slug}",
             )
+        except intake.IntakeRefused as exc:
+            self.submitting = False
+            yield self._refuse(exc)
+            return
         except intake.IntakeInvalid as exc:
             self.errors = exc.errors
         except intake.IntakeFailed as exc:
             self.failure = str(exc)
         else:
             self.receipts = [asdict(r) for r in receipts]
-            self.full_name = self.email = self.phone = self.date_of_birth = self.concern_area = ""
-            self.answers = {}
-            self.privacy_ack = self.sms_opt_in = self.marketing_opt_in = False
-            self.errors = {}
+            self._clear_form()
         self.submitting = False
         yield rx.clear_selected_files("photos")

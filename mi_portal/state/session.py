@@ -9,6 +9,7 @@ import reflex as rx
 from mi_portal.services import auth, tenancy
 from mi_portal.services.permissions import Permission, has_permission
 from mi_portal.state.guard import current, guarded, hard_redirect, session_token
+from mi_portal.state.tab import forget
 
 
 class SessionState(rx.State):
@@ -57,6 +58,7 @@ class SessionState(rx.State):
     @guarded(Permission.SELF, before_mfa=True)
     async def sign_out(self):  # type: ignore[no-untyped-def]
         await asyncio.to_thread(auth.sign_out, session_token(self))
+        forget(self._get_root_state())
         return hard_redirect("/api/auth/signout")
 
     @rx.event
@@ -64,6 +66,7 @@ class SessionState(rx.State):
     async def sign_out_everywhere(self):  # type: ignore[no-untyped-def]
         signed = current()
         await asyncio.to_thread(auth.sign_out_everywhere, signed.user_id, by=signed.actor)
+        forget(self._get_root_state())
         return hard_redirect("/api/auth/signout")
 
     @rx.event

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from datetime import date
+from datetime import date, timedelta
 
 import pytest
 from sqlalchemy import func
@@ -20,6 +20,7 @@ from mi_portal.models import (
 )
 from mi_portal.services import intake
 from mi_portal.services.images import ProcessedImage, Rendition
+from mi_portal.services.policy import CONSENT_TEXTS
 from mi_portal.storage import get_store
 from mi_portal.storage.base import StorageUnavailable
 from tests.conftest import Database
@@ -64,6 +65,9 @@ def test_single_clinic_case_with_consents_and_verified_objects(db: Database) -> 
         and not consents["marketing_opt_in"].granted
     )
     assert {c.text_version for c in consents.values()} == {intake.CONSENT_TEXT_VERSION}
+    for kind, consent in consents.items():
+        # The exact text shown, which names the policy version.
+        assert consent.text_sha256 == hashlib.sha256(CONSENT_TEXTS[kind].encode()).hexdigest()
     assert {c.ip for c in consents.values()} == {"198.51.100.7"} and {
         c.source for c in consents.values()
     } == {"clinic_page:clinic-a"}
@@ -81,12 +85,19 @@ def test_single_clinic_case_with_consents_and_verified_objects(db: Database) -> 
     assert event.chain == str(a) and event.target_id == str(submission.id)
 
 
+def _years_ago(years: int, *, plus_days: int = 0) -> str:
+    today = date.today()
+    if today.month == 2 and today.day == 29:
+        today = date(today.year, 3, 1)
+    return (today.replace(year=today.year - years) + timedelta(days=plus_days)).isoformat()
+
+
 @pytest.mark.parametrize(
-    "born", ["2015-01-01", date.today().replace(year=date.today().year - 15).isoformat()]
+    "born", ["2015-01-01", _years_ago(16), _years_ago(17), _years_ago(18, plus_days=1)]
 )
-def test_under_16_is_refused_and_nothing_is_stored(db: Database, born: str) -> None:
+def test_under_18_is_refused_and_nothing_is_stored(db: Database, born: str) -> None:
     a = make_tenant("clinic-a")
-    with pytest.raises(intake.IntakeInvalid) as exc:
+    with pytest.raises(intake.IntakeRefused) as exc:
         intake.submit(
             clinic_slugs=["clinic-a"],
             form=form(date_of_birth=born),
@@ -95,18 +106,26 @@ def test_under_16_is_refused_and_nothing_is_stored(db: Database, born: str) -> N
             user_agent=None,
             source="t",
         )
-    assert "at least 16" in exc.value.errors["date_of_birth"]
+    assert "at least 18" in exc.value.errors["date_of_birth"]
+    assert intake.MIN_AGE == 18
     assert set(_rows(a).values()) == {0}
     assert list(get_store().keys()) == []
 
 
-def test_exactly_16_today_is_accepted(db: Database) -> None:
+def test_under_age_is_refused_even_when_other_fields_are_wrong(db: Database) -> None:
+    make_tenant("clinic-a")
+    with pytest.raises(intake.IntakeRefused) as exc:
+        intake.validate(form(date_of_birth=_years_ago(17), email="nope"), photo_count=0)
+    assert list(exc.value.errors) == ["date_of_birth"]
+
+
+def test_exactly_18_today_is_accepted(db: Database) -> None:
     make_tenant("clinic-a")
     today = date.today()
     born = (
-        today.replace(year=today.year - 16)
+        today.replace(year=today.year - 18)
         if not (today.month == 2 and today.day == 29)
-        else date(today.year - 16, 3, 1)
+        else date(today.year - 18, 3, 1)
     )
     assert intake.submit(
         clinic_slugs=["clinic-a"],

@@ -45,6 +45,7 @@ PUBLIC_ALLOWED = {
     "IntakeState.update_answer",
     "IntakeState.toggle_clinic",
     "IntakeState.submit",
+    "IntakeState.start_again",  # empties this tab's form after a refusal
     "route:/api/health",
     "route:/api/auth/session",  # exchanges a one-time ticket for the cookie
     "route:/api/auth/signout",
