@@ -4,8 +4,9 @@ from collections.abc import Callable
 
 import reflex as rx
 from reflex.event import EventHandler
+from starlette.formparsers import MultiPartParser
 
-from mi_portal.api.limits import UploadSizeLimit
+from mi_portal.api.limits import MAX_UPLOAD_BYTES, UploadSizeLimit
 from mi_portal.api.routes import api_app
 from mi_portal.pages.audit import audit_page
 from mi_portal.pages.auth import accept_invite, mfa_enroll, signin
@@ -29,6 +30,10 @@ from mi_portal.state.signin import SignInState
 from mi_portal.state.tab import SessionBoundState
 from mi_portal.state.users import UsersState
 from mi_portal.state.viewer import ViewerState
+
+# Uploaded photos stay in memory (bounded by UploadSizeLimit) instead of spilling to temp files:
+# health images are written nowhere but the object store.
+MultiPartParser.spool_max_size = MAX_UPLOAD_BYTES
 
 app = rx.App(api_transformer=[api_app, UploadSizeLimit])
 # Before any (re)connect's hydrate: a tab whose session ended receives nothing it had.

@@ -61,12 +61,14 @@ def test_patient_submits_and_clinic_user_opens_the_signed_thumbnail(
     page = patient.new_page()
     page.goto(app_server.url + "/c/lakeside-derm/consult")
     expect(page.get_by_text("Lakeside Dermatology")).to_be_visible(timeout=30_000)
-    # Under 16: refused next to the field, and what was typed stays.
+    # Under 18: refused, and the form with everything typed in it is gone.
     _fill(page, tmp_path, born="2015-06-01")
     page.locator("#intake-submit").click()
-    expect(page.locator("#error-date_of_birth")).to_contain_text("at least 16", timeout=20_000)
-    expect(page.locator("#full_name")).to_have_value("Robin Browser")
-    page.locator("#date_of_birth").fill("1991-06-01")
+    expect(page.locator("#intake-refused")).to_contain_text("at least 18", timeout=20_000)
+    expect(page.locator("#full_name")).to_have_count(0)
+    page.locator("#start-again").click()
+    expect(page.locator("#full_name")).to_have_value("")
+    _fill(page, tmp_path, born="1991-06-01")
     save_screenshot(page, "intake", tmp_path)
     page.locator("#intake-submit").click()
     expect(page.locator("#intake-done")).to_be_visible(timeout=60_000)
