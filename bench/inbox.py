@@ -136,8 +136,8 @@ def measure(
     app_url: str, tenants: list[uuid.UUID], iterations: int
 ) -> tuple[list[float], list[float]]:
     from mi_portal.config import reset_settings
-    from mi_portal.db import dispose_engines, get_engine
-    from mi_portal.models import Role
+    from mi_portal.db import dispose_engines, get_engine, platform_session
+    from mi_portal.models import Role, User
     from mi_portal.services.actor import Actor
     from mi_portal.services.inbox import InboxQuery, inbox_page
 
@@ -147,9 +147,15 @@ def measure(
     engine = get_engine(app_url)
     query = InboxQuery(status="new", sort="sla_due")
     rng = random.Random(7)
+    # A real account: each page view is an audit event, and events reference their user.
+    with platform_session() as session:
+        user = User(email="bench@example.org", full_name="Bench Manager")
+        session.add(user)
+        session.commit()
+        user_id = user.id
 
     def service(tenant: uuid.UUID) -> int:
-        actor = Actor(user_id=uuid.uuid4(), role=Role.CLINIC_MANAGER, tenant_id=tenant)
+        actor = Actor(user_id=user_id, role=Role.CLINIC_MANAGER, tenant_id=tenant)
         return len(inbox_page(actor, query).rows)
 
     def baseline(tenant: uuid.UUID) -> int:

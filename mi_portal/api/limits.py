@@ -1,7 +1,9 @@
-"""Request-size limit for Reflex's upload endpoint (public intake photos)."""
+"""Guard for Reflex's upload endpoint (public intake photos): which handler, and how large."""
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Collection
 from typing import Any
 
 from starlette.responses import PlainTextResponse
@@ -11,18 +13,43 @@ from mi_portal.services.intake import MAX_PHOTOS
 
 # All photos of one submission at their limit, plus room for the multipart framing.
 MAX_UPLOAD_BYTES = MAX_PHOTOS * MAX_BYTES + 1024 * 1024
+HANDLER_HEADER = b"reflex-event-handler"
+
+
+@functools.cache
+def public_upload_handlers() -> frozenset[str]:
+    """The full names Reflex gives the handlers that take uploads from the public pages."""
+    # Imported on first use: the state modules import this package's neighbours.
+    from reflex.utils.format import format_event_handler
+
+    from mi_portal.state.intake import IntakeState
+
+    return frozenset({format_event_handler(IntakeState.submit)})
 
 
 class UploadSizeLimit:
-    """Refuse uploads that declare more than the intake accepts, before anything is read.
+    """Refuse an upload to any handler but the public ones, or larger than the intake accepts.
 
-    Reflex spools an upload completely before the handler sees it; without this an anonymous
-    visitor could make the server store arbitrarily large bodies.
+    Reflex dispatches an upload to whichever registered handler the ``reflex-event-handler``
+    header names; a staff handler, which takes no files, made it answer 500 after spooling the
+    body. And Reflex spools an upload completely before the handler sees it: without the size
+    check an anonymous visitor could make the server store arbitrarily large bodies. Both are
+    decided from the headers, before anything is read.
     """
 
-    def __init__(self, app: Any, max_bytes: int = MAX_UPLOAD_BYTES) -> None:
+    def __init__(
+        self,
+        app: Any,
+        max_bytes: int = MAX_UPLOAD_BYTES,
+        handlers: Collection[str] | None = None,
+    ) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self._handlers = frozenset(handlers) if handlers is not None else None
+
+    @property
+    def handlers(self) -> frozenset[str]:
+        return self._handlers if self._handlers is not None else public_upload_handlers()
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if (
@@ -30,14 +57,21 @@ class UploadSizeLimit:
             and scope.get("method") == "POST"
             and scope.get("path", "").rstrip("/").endswith("/_upload")
         ):
-            headers = dict(scope.get("headers") or [])
-            declared = headers.get(b"content-length")
-            if declared is None or not declared.isdigit():
-                await PlainTextResponse("Length required", status_code=411)(scope, receive, send)
-                return
-            if int(declared) > self.max_bytes:
-                await PlainTextResponse("The photos are too large.", status_code=413)(
-                    scope, receive, send
-                )
+            problem = self._problem(list(scope.get("headers") or []))
+            if problem is not None:
+                status, text = problem
+                await PlainTextResponse(text, status_code=status)(scope, receive, send)
                 return
         await self.app(scope, receive, send)
+
+    def _problem(self, headers: list[tuple[bytes, bytes]]) -> tuple[int, str] | None:
+        named = [value for name, value in headers if name.lower() == HANDLER_HEADER]
+        # Exactly one: with two, this check and Reflex could each read a different one.
+        if len(named) != 1 or named[0].decode("latin-1") not in self.handlers:
+            return 403, "This upload is not accepted."
+        declared = dict(headers).get(b"content-length")
+        if declared is None or not declared.isdigit():
+            return 411, "Length required"
+        if int(declared) > self.max_bytes:
+            return 413, "The photos are too large."
+        return None

@@ -73,7 +73,7 @@ def _filters() -> rx.Component:
             rx.input(
                 id="inbox-search",
                 name="search",
-                placeholder="Search name, email or phone  ( / )",
+                placeholder=InboxState.search_hint,
                 default_value=f.get("search", ""),
                 width="260px",
             ),  # type: ignore[attr-defined]

@@ -25,6 +25,7 @@ from mi_portal.services.actor import Actor, NotFound, PermissionDenied, parse_id
 from mi_portal.services.inbox import reference, sla_state
 from mi_portal.services.intake import CONCERN_AREAS, QUESTIONS, age_on
 from mi_portal.services.permissions import Permission, check, has_permission
+from mi_portal.services.text import TextTooLong, clean_text
 
 MAX_BULK = 200
 MAX_NOTE = 10_000
@@ -145,11 +146,12 @@ def bulk(
 def add_note(actor: Actor, submission_id: object, body: str) -> None:
     """An internal note on the case; never shown to the patient."""
     check(actor, Permission.CASES_EDIT)
-    text = str(body or "").strip()
+    try:
+        text = clean_text(body, max_length=MAX_NOTE, multiline=True)
+    except TextTooLong:
+        raise ValueError(f"Notes are limited to {MAX_NOTE} characters.") from None
     if not text:
         raise ValueError("Write something first.")
-    if len(text) > MAX_NOTE:
-        raise ValueError(f"Notes are limited to {MAX_NOTE} characters.")
     with tenant_session(actor.require_tenant()) as session:
         case = case_in_clinic(session, actor, submission_id)
         note = CaseNote(submission_id=case.id, author_id=actor.user_id, body=text)
@@ -202,6 +204,7 @@ _WHAT = {
     "case.status_changed": "Changed status",
     "case.assigned": "Changed assignee",
     "case.note_added": "Added a note",
+    "cases.listed": "Looked at the patient's earlier cases",
     "images.thumbnails_listed": "Looked at the photo thumbnails",
     "image.view": "Viewed a photo",
     "images.viewer_opened": "Opened the photo viewer",

@@ -29,7 +29,9 @@ from mi_portal.models import (
 )
 from mi_portal.services import clock
 from mi_portal.services.actor import Actor
+from mi_portal.services.case_lists import SEARCH_BY_REFERENCE, parse_reference, record_shown
 from mi_portal.services.permissions import Permission, check
+from mi_portal.services.text import clean_text
 
 PAGE_SIZE = 50
 SORTS = {"received", "last_activity", "sla_due"}
@@ -80,6 +82,10 @@ class InboxPage:
     page: int
     page_size: int
     status_counts: dict[str, int] = field(default_factory=dict)
+    # Names and contacts masked for this role: it may search by case reference only.
+    masked: bool = True
+    # Set when the search was refused (a masked role typed something other than a reference).
+    problem: str = ""
 
 
 def minutes(moment: datetime | None) -> str:
@@ -154,14 +160,22 @@ class _Shape(NamedTuple):
     end: bool
     has_quote: str
     unread: bool
-    search: bool
+    search: bool  # by name, email (and phone when ``phone``)
     phone: bool
     sort: str
     descending: bool
     postgres: bool
+    reference: bool = False  # by case reference
 
 
-def _shape(actor: Actor, q: InboxQuery, *, postgres: bool) -> tuple[_Shape, dict[str, Any]]:
+def _search_term(q: InboxQuery) -> str:
+    return clean_text(q.search, max_length=100, trim=True)
+
+
+def _shape(
+    actor: Actor, q: InboxQuery, *, postgres: bool, identity: bool = True
+) -> tuple[_Shape, dict[str, Any]]:
+    """The statement's shape and parameters; without ``identity`` only a reference is searched."""
     params: dict[str, Any] = {}
     status = q.status in _STATUS_VALUES
     if status:
@@ -182,7 +196,12 @@ def _shape(actor: Actor, q: InboxQuery, *, postgres: bool) -> tuple[_Shape, dict
         params["start"] = start
     if end := _day(q.received_to, end=True):
         params["end"] = end
-    term = " ".join(q.search.split())[:100]
+    term = _search_term(q)
+    ref = parse_reference(term) if term else None
+    if ref:
+        params["ref"] = f"%{ref}"  # hex digits only: nothing to escape
+    if not identity:
+        term = ""
     digits = "".join(c for c in term if c.isdigit())
     if term:
         # % and _ typed into the search box are text, not wildcards.
@@ -203,6 +222,7 @@ def _shape(actor: Actor, q: InboxQuery, *, postgres: bool) -> tuple[_Shape, dict
         sort=q.sort if q.sort in SORTS else "sla_due",
         descending=bool(q.descending),
         postgres=postgres,
+        reference=ref is not None,
     )
     return shape, params
 
@@ -239,9 +259,15 @@ def _filters(shape: _Shape, *, with_status: bool = True) -> list[Any]:
         conditions.append(~quoted)
     if shape.unread:
         conditions.append(_unread_exists())
+    matches: list[Any] = []
+    if shape.reference:
+        # The reference is the id's tail: uuid text in PostgreSQL, 32 hex digits in SQLite.
+        matches.append(
+            sa.cast(col(Submission.id), sa.Text).like(sa.bindparam("ref", type_=sa.String()))
+        )
     if shape.search:
         like = sa.bindparam("like", type_=sa.String())
-        matches = [
+        matches += [
             func.lower(Patient.full_name).like(like, escape="\\"),
             func.lower(Patient.email).like(like, escape="\\"),
         ]
@@ -251,6 +277,7 @@ def _filters(shape: _Shape, *, with_status: bool = True) -> list[Any]:
                     sa.bindparam("digits", type_=sa.String())
                 )
             )
+    if matches:
         conditions.append(or_(*matches))
     return conditions
 
@@ -382,6 +409,13 @@ def inbox_page(actor: Actor, q: InboxQuery, *, page_size: int = PAGE_SIZE) -> In
     tenant_id = actor.require_tenant()
     page = max(0, min(int(q.page) if isinstance(q.page, int) else 0, 100_000))
     now = clock.now()
+    term = _search_term(q)
+    search_kind = "" if not term else "reference" if parse_reference(term) else "text"
+    # Whether names may be searched is settled before the search runs: a masked role must not
+    # learn a name or address from which terms find a case. Only a search asks.
+    identity = not term or full_identity(actor, _settings(tenant_id))
+    if term and not identity and search_kind != "reference":
+        return _refused(actor, page, page_size)
     with tenant_session(tenant_id) as session:
         # One statement carries the page, the per-status counts behind the tabs and the clinic's
         # queue settings (uncorrelated subqueries, evaluated once), so the page costs the same
@@ -390,7 +424,8 @@ def inbox_page(actor: Actor, q: InboxQuery, *, page_size: int = PAGE_SIZE) -> In
         # than through the ORM's per-statement tenant criteria: every tenant table in it is
         # pinned to :tenant by _filters, and the tests hold that to every shape.
         connection = session.connection()
-        shape, params = _shape(actor, q, postgres=connection.dialect.name == "postgresql")
+        postgres = connection.dialect.name == "postgresql"
+        shape, params = _shape(actor, q, postgres=postgres, identity=identity)
         params.update(tenant=tenant_id, offset=page * page_size, limit=page_size)
         page_statement, side_statement = _statements(shape)
         rows: list[tuple[Any, ...]] = [tuple(r) for r in connection.execute(page_statement, params)]
@@ -432,10 +467,32 @@ def inbox_page(actor: Actor, q: InboxQuery, *, page_size: int = PAGE_SIZE) -> In
                 masked=not show_identity,
             )
         )
+    # One event per page view, naming the cases on it: the rows themselves cost no extra query.
+    record_shown(
+        actor,
+        view="queue",
+        case_ids=[r.id for r in result],
+        search=search_kind,
+        extra={"page": page, "total": total},
+    )
     return InboxPage(
         result,
         total,
         page,
         page_size,
         {st.value: counts.get(st.value, 0) for st in SubmissionStatus},
+        masked=not show_identity,
     )
+
+
+def _settings(tenant_id: uuid.UUID) -> dict[str, Any]:
+    statement = sa_select(sa.cast(col(Tenant.settings), sa.Text)).where(col(Tenant.id) == tenant_id)
+    with tenant_session(tenant_id) as session:
+        return _json(session.connection().execute(statement).scalar())
+
+
+def _refused(actor: Actor, page: int, page_size: int) -> InboxPage:
+    """An empty page for a search by name or contact from a role that sees them masked."""
+    record_shown(actor, view="queue", case_ids=[], search="text", outcome="denied")
+    counts = {st.value: 0 for st in SubmissionStatus}
+    return InboxPage([], 0, page, page_size, counts, problem=SEARCH_BY_REFERENCE)

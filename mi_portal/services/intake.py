@@ -8,11 +8,12 @@ failing store cannot delete are found later by ``mi-portal storage check``).
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import re
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
 from typing import Any
 
@@ -33,6 +34,7 @@ from mi_portal.models import (
 from mi_portal.services import audit, clock
 from mi_portal.services.images import ProcessedImage, Rendition
 from mi_portal.services.policy import CONSENT_TEXT_VERSION, MIN_AGE, consent_text_sha256
+from mi_portal.services.text import clean_email, clean_text
 from mi_portal.storage import BlobStore, get_store
 
 log = logging.getLogger(__name__)
@@ -54,7 +56,6 @@ QUESTIONS = {
     "previous_treatment": "Have you had any treatment for it before?",
     "goal": "What would you like to achieve?",
 }
-_EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]{2,}$")
 _PHONE = re.compile(r"^\+?[0-9 ()\-.]{7,24}$")
 
 
@@ -91,17 +92,48 @@ def age_on(born: date, today: date) -> int:
     return today.year - born.year - ((today.month, today.day) < (born.month, born.day))
 
 
+# Far above any field's limit: cleaning never hides an overlong value from the checks below.
+_CLEANING_CAP = 4096
+
+
+def clean_form(form: IntakeForm) -> IntakeForm:
+    """The form with invisible characters removed from every typed field, email normalised."""
+
+    def line(value: object) -> str:
+        return clean_text(value, max_length=_CLEANING_CAP, trim=True)
+
+    email = line(form.email)
+    with contextlib.suppress(ValueError):  # validate() reports it
+        email = clean_email(email)
+    answers = form.answers if isinstance(form.answers, dict) else {}
+    return replace(
+        form,
+        full_name=line(form.full_name),
+        email=email,
+        phone=line(form.phone),
+        date_of_birth=line(form.date_of_birth),
+        concern_area=line(form.concern_area),
+        answers={
+            str(k): clean_text(v, max_length=_CLEANING_CAP, multiline=True, trim=True)
+            for k, v in answers.items()
+        },
+    )
+
+
 def validate(
     form: IntakeForm, *, photo_count: int, today: date | None = None
 ) -> tuple[date, dict[str, str]]:
     """Check the form; returns the date of birth. Raises ``IntakeInvalid`` with per-field messages."""
     today = today or clock.now().date()
+    form = clean_form(form)
     errors: dict[str, str] = {}
-    if not form.full_name.strip():
+    if not form.full_name:
         errors["full_name"] = "Enter your name."
     elif len(form.full_name) > 200:
         errors["full_name"] = "Use at most 200 characters."
-    if not _EMAIL.match(form.email.strip()) or len(form.email) > 254:
+    try:
+        clean_email(form.email)
+    except ValueError:
         errors["email"] = "Enter an email address like name@example.com."
     if form.phone.strip() and not _PHONE.match(form.phone.strip()):
         errors["phone"] = "Enter a phone number with digits, e.g. +1 555 0100 200."
@@ -125,11 +157,7 @@ def validate(
             )
     if form.concern_area not in CONCERN_AREAS:
         errors["concern_area"] = "Choose what the photos are about."
-    answers = {
-        k: str(v).strip()[:1000]
-        for k, v in form.answers.items()
-        if k in QUESTIONS and str(v).strip()
-    }
+    answers = {k: v[:1000].rstrip() for k, v in form.answers.items() if k in QUESTIONS and v}
     if not form.privacy_ack:
         errors["privacy_ack"] = "Please confirm you have read the privacy policy."
     if photo_count < 1:
@@ -231,6 +259,7 @@ def submit(
     store: BlobStore | None = None,
 ) -> list[Receipt]:
     """Create one independent case per chosen clinic, or nothing at all."""
+    form = clean_form(form)
     born, answers = validate(form, photo_count=len(photos))
     tenants = _tenants(clinic_slugs)
     store = store or get_store()

@@ -13,6 +13,7 @@ from mi_portal.services import audit, clock
 from mi_portal.services.actor import NotFound, PermissionDenied
 from mi_portal.services.auth import SWITCH_LIFETIME, SignedIn
 from mi_portal.services.permissions import Permission, check
+from mi_portal.services.text import clean_text
 
 MIN_REASON = 10
 
@@ -70,7 +71,7 @@ def switchable_clinics(signed: SignedIn) -> list[ClinicChoice]:
 def switch_into(signed: SignedIn, tenant_id: object, reason: str) -> str:
     """Platform staff enter one clinic for at most an hour, with a written reason (audited)."""
     check(signed.actor, Permission.TENANT_SWITCH)
-    reason = " ".join((reason or "").split())[:500]
+    reason = clean_text(reason, max_length=500, trim=True)
     if len(reason) < MIN_REASON:
         raise ValueError(
             f"Write why you need to enter this clinic (at least {MIN_REASON} characters)."

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import re
 import secrets
 import uuid
 from dataclasses import dataclass
@@ -17,9 +16,9 @@ from mi_portal.services import audit, clock
 from mi_portal.services.actor import Actor, NotFound, PermissionDenied
 from mi_portal.services.passwords import hash_password, password_problems
 from mi_portal.services.permissions import Permission, check
+from mi_portal.services.text import clean_email, clean_text
 
 INVITE_LIFETIME = timedelta(days=3)
-_EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]{2,}$")
 
 
 @dataclass(frozen=True)
@@ -103,10 +102,8 @@ def _owners_left(session, tenant_id: uuid.UUID, excluding: uuid.UUID) -> int:  #
 def invite(actor: Actor, *, email: str, full_name: str, role: str) -> str | None:
     """Add a user to the clinic; returns a one-time set-password token for a new account."""
     tenant_id = _clinic(actor)
-    email = (email or "").strip().lower()
-    full_name = " ".join((full_name or "").split())[:200]
-    if not _EMAIL.match(email) or len(email) > 254:
-        raise ValueError("Enter a valid email address.")
+    email = clean_email(email)
+    full_name = clean_text(full_name, max_length=200, trim=True)
     if not full_name:
         raise ValueError("Enter the person's name.")
     wanted = _grantable(actor, role)

@@ -32,9 +32,11 @@ from mi_portal.models import (
 )
 from mi_portal.services import audit, clock
 from mi_portal.services.actor import Actor, NotFound, PermissionDenied, parse_id
+from mi_portal.services.case_lists import record_shown
 from mi_portal.services.cases import case_in_clinic
 from mi_portal.services.inbox import CASE_PATIENT, photo_count, reference
 from mi_portal.services.permissions import Permission, check
+from mi_portal.services.text import TextTooLong, clean_text
 from mi_portal.storage import BlobStore, get_store
 
 URL_LIFETIME_SECONDS = 300
@@ -220,11 +222,19 @@ def earlier_cases(actor: Actor, submission_id: object) -> list[EarlierCase]:
             .order_by(col(Submission.received_at).desc())
             .limit(20)
         ).all()
-    return [
+    shown = [
         EarlierCase(str(sid), reference(sid), received.strftime("%Y-%m-%d"), int(count or 0), name)
         for sid, received, count, name in rows
         if count
     ]
+    if shown:
+        record_shown(
+            actor,
+            view="earlier_cases",
+            case_ids=[e.submission_id for e in shown],
+            target_id=case.id,
+        )
+    return shown
 
 
 # --- annotations -----------------------------------------------------------------------------
@@ -246,9 +256,10 @@ def _checked(
     if not isinstance(kind, str) or kind not in {k.value for k in AnnotationKind}:
         raise ValueError("Choose an arrow, an ellipse or a text marker.")
     a, b, c, d = (_coordinate(v) for v in (x1, y1, x2, y2))
-    words = " ".join(str(text or "").split())
-    if len(words) > MAX_TEXT:
-        raise ValueError(f"Keep a marker's text under {MAX_TEXT} characters.")
+    try:
+        words = clean_text(text, max_length=MAX_TEXT)
+    except TextTooLong:
+        raise ValueError(f"Keep a marker's text under {MAX_TEXT} characters.") from None
     if kind == AnnotationKind.TEXT:
         if not words:
             raise ValueError("Type the text of the marker.")

@@ -63,6 +63,7 @@ class InboxState(rx.State):
     loading: bool = True
     error: str = ""
     notice: str = ""
+    search_hint: str = "Search by case reference  ( / )"
 
     def _url(self, **changes: str) -> str:
         params = {**self.filters, **changes}
@@ -81,6 +82,13 @@ class InboxState(rx.State):
             self.loading = False
             return
         rows = [asdict(r) for r in result.rows]
+        self.search_hint = (
+            "Search by case reference  ( / )"
+            if result.masked
+            else "Search name, email, phone or reference  ( / )"
+        )
+        if result.problem:
+            self.error = result.problem
         if has_permission(actor, Permission.IMAGES_VIEW) and rows:
             thumbs = await asyncio.to_thread(
                 photos.first_thumbnails, actor, [r["id"] for r in rows]

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
-from sqlmodel import select
+from sqlmodel import col, select
 
 from mi_portal.db import platform_session, tenant_session
 from mi_portal.models import (
@@ -22,6 +22,7 @@ from mi_portal.models import (
 )
 from mi_portal.services import cases, clock
 from mi_portal.services.actor import Actor, NotFound
+from mi_portal.services.case_lists import SEARCH_BY_REFERENCE
 from mi_portal.services.inbox import InboxQuery, inbox_page
 from tests.conftest import Database
 from tests.factories import make_tenant, make_user
@@ -184,7 +185,8 @@ def test_status_counts_paging_and_sla(world) -> None:  # type: ignore[no-untyped
 
 def test_masking_for_roles_that_do_not_need_identity(world) -> None:  # type: ignore[no-untyped-def]
     a, b, mgr, crd, ids = world
-    row = next(r for r in inbox_page(crd, InboxQuery(search="ava")).rows)
+    ava_ref = str(ids["ava"])[-8:].upper()  # a masked role finds a case by its reference only
+    row = next(r for r in inbox_page(crd, InboxQuery(search=ava_ref)).rows)
     assert (
         row.masked
         and row.patient == "A. S."
@@ -197,7 +199,7 @@ def test_masking_for_roles_that_do_not_need_identity(world) -> None:  # type: ig
     owner = Actor(user_id=owner_id, role=Role.CLINIC_OWNER, tenant_id=a)
     cases.set_identity_exposure(owner, ["coordinator", "clinic_owner"])
     assert inbox_page(crd, InboxQuery(search="ava")).rows[0].patient == "Ava Stone"
-    assert inbox_page(mgr, InboxQuery(search="ava")).rows[0].masked
+    assert inbox_page(mgr, InboxQuery(search=ava_ref)).rows[0].masked
 
 
 def test_workflow_transitions_are_enforced_and_audited(world) -> None:  # type: ignore[no-untyped-def]
@@ -273,11 +275,13 @@ def _every_shape() -> list[object]:
     rest = _Shape(
         status=False, assignee="", concern=False, start=False, end=False, has_quote="",
         unread=False, search=False, phone=False, sort="sla_due", descending=False, postgres=True,
+        reference=False,
     )  # fmt: skip
     values = {
         "status": (True,), "assignee": ("user", "unassigned", "none"), "concern": (True,),
         "start": (True,), "end": (True,), "has_quote": ("yes", "no"), "unread": (True,),
         "search": (True,), "sort": ("received", "last_activity"), "descending": (True,),
+        "reference": (True,),
     }  # fmt: skip
     shapes: list[object] = [rest, rest._replace(search=True, phone=True)]
     for name in values:
@@ -334,3 +338,83 @@ def test_no_filter_combination_reaches_another_clinic(world) -> None:  # type: i
     # An empty page still carries this clinic's counts, not the other's.
     empty = inbox_page(mgr, InboxQuery(status="archived"))
     assert empty.rows == [] and empty.status_counts["new"] == 2
+
+
+def _listed(since: int = 0) -> list[AuditEvent]:
+    with platform_session() as session:
+        return list(
+            session.exec(
+                select(AuditEvent)
+                .where(AuditEvent.action == "cases.listed")
+                .order_by(col(AuditEvent.occurred_at), col(AuditEvent.seq))
+            ).all()
+        )[since:]
+
+
+def test_masked_roles_search_by_case_reference_only(world) -> None:  # type: ignore[no-untyped-def]
+    a, b, mgr, crd, ids = world
+    # Typing the address one character at a time finds nothing, not even a count per status.
+    for typed in ("a", "av", "ava@", "ava@example.org", "Ava Stone", "555 0100 111", "stone"):
+        refused = inbox_page(crd, InboxQuery(search=typed))
+        assert refused.rows == [] and refused.total == 0, typed
+        assert set(refused.status_counts.values()) == {0}, typed
+        assert refused.problem == SEARCH_BY_REFERENCE, typed
+    ava = str(ids["ava"])
+    for typed in (ava[-8:].upper(), ava[-8:], f"#{ava[-8:].upper()}", ava, f"  {ava[-8:]} "):
+        found = inbox_page(crd, InboxQuery(search=typed))
+        assert [r.id for r in found.rows] == [ava] and found.total == 1, typed
+        assert found.problem == "" and found.rows[0].masked
+    # A reference of another clinic's case finds nothing.
+    assert inbox_page(crd, InboxQuery(search=str(ids["b_stone"])[-8:])).rows == []
+    # Roles that see identities search by name, contact or reference alike.
+    assert _names(mgr, search="ava@example") == ["Ava Stone"]
+    assert _names(mgr, search=ava[-8:].upper()) == ["Ava Stone"]
+
+
+def test_every_search_is_audited_with_its_result_cases(world) -> None:  # type: ignore[no-untyped-def]
+    a, b, mgr, crd, ids = world
+    before = len(_listed())
+    inbox_page(crd, InboxQuery(search="ava@exa"))
+    inbox_page(crd, InboxQuery(search=str(ids["cy"])[-8:]))
+    inbox_page(mgr, InboxQuery(search="stone"))
+    refused, by_reference, by_name = _listed(before)
+    assert (refused.outcome, refused.user_id, refused.tenant_id) == ("denied", crd.user_id, a)
+    assert refused.details == {"view": "queue", "cases": [], "search": "text"}
+    assert by_reference.outcome == "ok" and by_reference.details["cases"] == [str(ids["cy"])]
+    assert by_reference.details["search"] == "reference"
+    assert sorted(by_name.details["cases"]) == sorted([str(ids["ava"]), str(ids["dee"])])
+    # The term itself is never written into the log: it may be a patient's name or address.
+    for event in (refused, by_reference, by_name):
+        assert "ava" not in str(event.details).lower() and "stone" not in str(event.details).lower()
+
+
+def test_each_queue_page_view_is_one_audit_event_naming_its_cases(world) -> None:  # type: ignore[no-untyped-def]
+    a, b, mgr, crd, ids = world
+    before = len(_listed())
+    first = inbox_page(mgr, InboxQuery(sort="received"), page_size=3)
+    second = inbox_page(mgr, InboxQuery(sort="received", page=1), page_size=3)
+    empty = inbox_page(mgr, InboxQuery(status="archived"))
+    events = _listed(before)
+    assert len(events) == 3  # one per page view, not one per row
+    assert events[0].details == {
+        "view": "queue",
+        "cases": [r.id for r in first.rows],
+        "page": 0,
+        "total": 4,
+    }
+    assert len(first.rows) == 3 and events[1].details["cases"] == [r.id for r in second.rows]
+    assert empty.rows == [] and events[2].details["cases"] == []
+    assert str(ids["b_stone"]) not in str([e.details for e in events])
+    assert all(e.tenant_id == a and e.target_type == "case_list" for e in events)
+
+
+def test_notes_keep_their_lines_but_lose_invisible_characters(world) -> None:  # type: ignore[no-untyped-def]
+    a, b, mgr, crd, ids = world
+    cases.add_note(mgr, ids["ava"], "\ufeffCalled\u202e back.\r\nPhotos\u200d next\x07 week.\n")
+    assert [n.detail for n in cases.case_detail(mgr, ids["ava"]).notes] == [
+        "Called back.\nPhotos next week."
+    ]
+    with pytest.raises(ValueError, match="Write something"):
+        cases.add_note(mgr, ids["ava"], "\u200b\u202e\n\ufeff")
+    with pytest.raises(ValueError, match="limited to"):
+        cases.add_note(mgr, ids["ava"], "x" * (cases.MAX_NOTE + 1))

@@ -269,3 +269,62 @@ def test_database_failure_leaves_no_objects(db: Database) -> None:
         )
     assert set(_rows(a).values()) == {0}
     assert list(get_store().keys()) == []
+
+
+def test_invisible_and_control_characters_never_reach_the_case(db: Database) -> None:
+    a = make_tenant("clinic-a")
+    typed = form(
+        full_name="\ufeffRobin\u200d Pat\u202eient\u0007",
+        email=" \u200bRobin@Example.org\u2060 ",
+        phone="+1 555\u00a00100\u200e 200",
+        answers={
+            "how_long": "Two\u202e months\r\nthen\u2028worse\x1b[31m",
+            "goal": "\u200b\u200c\ufeff",  # nothing visible: not kept
+        },
+    )
+    intake.submit(
+        clinic_slugs=["clinic-a"],
+        form=typed,
+        photos=photos(1),
+        ip=None,
+        user_agent=None,
+        source="t",
+    )
+    with tenant_session(a) as session:
+        patient = session.exec(select(Patient)).one()
+        submission = session.exec(select(Submission)).one()
+    assert patient.full_name == "Robin Patient"
+    assert patient.email == "robin@example.org"
+    assert patient.phone == "+1 555 0100 200"
+    assert submission.answers == {"how_long": "Two months\nthen\nworse[31m"}
+
+
+@pytest.mark.parametrize(
+    "email",
+    [
+        "xq<svg/onload=alert(1)>@example.org",
+        '"><script>alert(1)</script>@example.org',
+        "robin@example.org<img src=x>",
+        "robin@exa mple.org",
+        "robin@@example.org",
+        "robin@localhost",
+        "robin@[127.0.0.1]",
+        '"robin smith"@example.org',
+        "robin@example.org\nBcc: all@example.org",
+        "robin@-example.org",
+        "r" * 65 + "@example.org",
+    ],
+)
+def test_hostile_email_addresses_are_refused(db: Database, email: str) -> None:
+    a = make_tenant("clinic-a")
+    with pytest.raises(intake.IntakeInvalid) as exc:
+        intake.submit(
+            clinic_slugs=["clinic-a"],
+            form=form(email=email),
+            photos=photos(1),
+            ip=None,
+            user_agent=None,
+            source="t",
+        )
+    assert set(exc.value.errors) == {"email"}
+    assert _rows(a)["patient"] == 0

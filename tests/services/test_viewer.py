@@ -184,6 +184,41 @@ def test_earlier_cases_of_the_same_patient_stay_in_the_clinic(world: dict[str, A
     ]
 
 
+def test_earlier_cases_shown_are_one_audit_event_on_the_case(world: dict[str, Any]) -> None:
+    provider = world["provider"]
+    _submit(["clinic-a"], n=1)
+    _submit(["clinic-a"], n=1)
+    latest = _cases(world["a"])[-1]
+    shown = viewer.earlier_cases(provider, latest)
+    assert len(shown) == 2
+    viewer.earlier_cases(provider, world["a_case"])  # none earlier: nothing was shown
+    with platform_session() as session:
+        events = session.exec(select(AuditEvent).where(AuditEvent.action == "cases.listed")).all()
+    assert len(events) == 1  # one per list shown, not one per case in it
+    event = events[0]
+    assert (event.user_id, event.tenant_id) == (provider.user_id, world["a"])
+    assert (event.target_type, event.target_id) == ("submission", str(latest))
+    assert event.details == {
+        "view": "earlier_cases",
+        "cases": [e.submission_id for e in shown],
+    }
+    # The case's timeline says so.
+    timeline = [t.what for t in cases.case_detail(provider, latest).timeline]
+    assert "Looked at the patient's earlier cases" in timeline
+
+
+def test_marker_text_loses_invisible_characters(world: dict[str, Any]) -> None:
+    provider = world["provider"]
+    image = viewer.viewer_photos(provider, world["a_case"])[0].image_id
+    typed = "\ufeffLe\u200dsion\u202e egde\x00\n next"
+    mark = viewer.add_annotation(provider, image, "text", 0.5, 0.5, text=typed)
+    assert mark.text == "Lesion egde next"
+    changed = viewer.update_annotation(provider, mark.id, text="\u2066edge\u2069")
+    assert changed.text == "edge"
+    with pytest.raises(ValueError):
+        viewer.add_annotation(provider, image, "text", 0.5, 0.5, text="\u200b\u200b")
+
+
 def test_sensitive_flag_is_kept_and_audited(world: dict[str, Any]) -> None:
     provider = world["provider"]
     image = viewer.viewer_photos(provider, world["a_case"])[1].image_id

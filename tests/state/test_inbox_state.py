@@ -66,3 +66,19 @@ def test_only_the_visible_page_is_in_state(db: Database) -> None:
     payload = json.dumps({k: getattr(state, k) for k in InboxState.base_vars})
     assert len(payload) < 40_000, len(payload)  # one page, not the clinic's 180 cases
     assert state.rows[0]["patient"].startswith("Patient 000")
+
+
+def test_masked_roles_are_told_to_search_by_reference(db: Database) -> None:
+    a = make_tenant("clinic-a")
+    coordinator, _ = make_user("c@a.test", role="coordinator", tenants=(a,))
+    manager, _ = make_user("m@a.test", role="clinic_manager", tenants=(a,))
+    _many(a, 3)
+    refused = asyncio.run(_load(sign_in_token(coordinator), "?search=p1%40example"))
+    assert refused.rows == [] and refused.total == 0
+    assert refused.error.startswith("Search by case reference")
+    assert refused.search_hint.startswith("Search by case reference")
+    reference = asyncio.run(_load(sign_in_token(coordinator), "")).rows[1]["reference"]
+    found = asyncio.run(_load(sign_in_token(coordinator), f"?search={reference}"))
+    assert [r["reference"] for r in found.rows] == [reference] and found.error == ""
+    named = asyncio.run(_load(sign_in_token(manager), "?search=p1%40example"))
+    assert named.total == 1 and named.search_hint.startswith("Search name")
