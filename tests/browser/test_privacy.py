@@ -26,7 +26,7 @@ def _typed(tag: str) -> dict[str, str]:
     return {
         "name": f"Zephyrine Probe{tag}",
         "email": f"zephyrine.{tag}@example.org",
-        "phone": f"+1 555 01{tag[:2]} {tag[2:6]}",
+        "phone": f"+1 555 {int(tag, 16) % 10**8:08d}",
         "answer": f"Unrepeatable answer {tag} about my skin",
     }
 
@@ -232,7 +232,8 @@ def test_the_privacy_policy_is_published_and_linked_from_patient_pages(
         expect(page.locator("#patient-footer .privacy-link")).to_have_attribute(
             "href", "/privacy", timeout=30_000
         )
-    expect(page.locator("label[for=privacy_ack] a")).to_have_attribute("href", "/privacy")
+    consent_link = page.get_by_role("link", name="privacy policy", exact=True)
+    expect(consent_link).to_have_attribute("href", "/privacy")
     page.goto(app_server.url + "/privacy")
     expect(page.locator("#policy-version")).to_contain_text(
         f"Version {POLICY_VERSION}", timeout=30_000
