@@ -106,7 +106,7 @@ def test_patient_submits_and_clinic_user_opens_the_signed_thumbnail(
     assert response.body()[:2] == b"\xff\xd8"
     from mi_portal.models import AuditEvent
 
-    with platform_session() as session:
+    with tenant_session(lakeside.id) as session:
         fetches = session.exec(
             select(AuditEvent).where(
                 AuditEvent.action == "image.fetch", AuditEvent.user_id == provider.id

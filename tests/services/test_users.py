@@ -13,11 +13,11 @@ from mi_portal.services import users
 from mi_portal.services.actor import Actor, NotFound, PermissionDenied
 from mi_portal.services.passwords import verify_password
 from tests.conftest import Database
-from tests.factories import make_tenant, make_user
+from tests.factories import make_tenant, make_user, owner_session
 
 
 def _member_id(user_id: uuid.UUID, tenant_id: uuid.UUID) -> str:
-    with platform_session() as session:
+    with owner_session() as session:
         return str(
             session.exec(
                 select(Membership.id).where(
@@ -51,7 +51,7 @@ def test_foreign_and_missing_members_answer_the_same(world) -> None:  # type: ig
         assert str(exc.value) == "membership"
         with pytest.raises(NotFound):
             users.set_member_active(owner, target, False)
-    with platform_session() as session:
+    with owner_session() as session:
         foreign = session.get(Membership, uuid.UUID(staff_b))
         assert foreign is not None and foreign.role == "coordinator" and foreign.disabled_at is None
 
@@ -60,7 +60,7 @@ def test_change_role_and_disable_are_audited(world) -> None:  # type: ignore[no-
     a, b, owner, staff_a, *_ = world
     users.change_role(owner, staff_a, "clinic_manager")
     users.set_member_active(owner, staff_a, False)
-    with platform_session() as session:
+    with owner_session() as session:
         events = session.exec(
             select(AuditEvent.action, AuditEvent.details).where(AuditEvent.chain == str(a))
         ).all()
