@@ -116,3 +116,42 @@ def test_invite_refuses_bad_input(world) -> None:  # type: ignore[no-untyped-def
     ):
         with pytest.raises(ValueError):
             users.invite(owner, email=email, full_name=name, role=role)
+
+
+def _switched_in_admin(tenant_id: uuid.UUID) -> Actor:
+    admin_id, _ = make_user("admin@mi.test", platform_role="platform_admin")
+    return Actor(user_id=admin_id, role=Role.PLATFORM_ADMIN, tenant_id=tenant_id)
+
+
+def test_switched_in_platform_staff_cannot_invite(world) -> None:  # type: ignore[no-untyped-def]
+    a, b, owner, *_ = world
+    admin = _switched_in_admin(a)
+    for email, role in (("new@a.test", "clinic_owner"), ("staff@b.test", "viewer")):
+        with pytest.raises(users.SwitchedInGrantRefused):
+            users.invite(admin, email=email, full_name="Someone", role=role)
+    with owner_session() as session:
+        assert session.exec(select(User).where(User.email == "new@a.test")).first() is None
+        members = session.exec(select(Membership.id).where(Membership.tenant_id == a)).all()
+        denied = session.exec(
+            select(AuditEvent.action).where(
+                AuditEvent.chain == str(a), AuditEvent.outcome == "denied"
+            )
+        ).all()
+    assert len(members) == 2 and denied == ["user.invited", "user.invited"]
+
+
+def test_switched_in_platform_staff_cannot_raise_roles_or_restore_access(world) -> None:  # type: ignore[no-untyped-def]
+    a, b, owner, staff_a, *_ = world
+    admin = _switched_in_admin(a)
+    for higher in ("clinic_owner", "clinic_manager", "provider"):  # provider adds downloads
+        with pytest.raises(users.SwitchedInGrantRefused):
+            users.change_role(admin, staff_a, higher)
+    users.change_role(admin, staff_a, "viewer")  # lowering a role is allowed
+    users.set_member_active(admin, staff_a, False)  # and so is cutting access
+    with pytest.raises(users.SwitchedInGrantRefused):
+        users.set_member_active(admin, staff_a, True)
+    with owner_session() as session:
+        row = session.get(Membership, uuid.UUID(staff_a))
+        assert row is not None and row.role == "viewer" and row.disabled_at is not None
+    users.set_member_active(owner, staff_a, True)  # the clinic's own owner still can
+    users.change_role(owner, staff_a, "provider")
