@@ -187,7 +187,7 @@ def _apply_settings(session: Session, connection: Connection) -> None:
         return
     # is_local=true: the settings end with the transaction, so a pooled connection never
     # carries one request's tenant, user or platform flag into the next. Unset ones become ''
-    # (not left over), which every policy reads as "nothing".
+    # (never a leftover value), which every policy reads as no rows or as an error.
     connection.execute(
         sa.text(
             "select set_config('app.tenant_id', :tenant, true),"
