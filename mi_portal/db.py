@@ -6,7 +6,8 @@ Three layers keep tenants apart (DESIGN.md); this module holds the second and wi
   tenant-owned table, and a statement that touches such a table with no tenant in scope raises;
 * new tenant-owned rows take ``tenant_id`` from the scope, never from the caller;
 * on PostgreSQL each transaction starts with ``set_config('app.tenant_id', …, true)`` for the
-  row-level-security policies.
+  row-level-security policies, plus ``app.user_id`` (a signed-in user's own memberships) and
+  ``app.platform`` (the platform audit chain) where a service asked for them.
 """
 
 from __future__ import annotations
@@ -31,6 +32,8 @@ from mi_portal.config import get_settings, private_dir, private_file
 from mi_portal.models.base import TenantOwned, tenant_models
 
 TENANT_KEY = "tenant_id"
+USER_KEY = "rls_user_id"
+PLATFORM_KEY = "rls_platform"
 
 
 class TenantScopeError(RuntimeError):
@@ -102,20 +105,40 @@ def dispose_engines() -> None:
 
 @contextmanager
 def tenant_session(
-    tenant_id: uuid.UUID, *, engine: Engine | None = None
+    tenant_id: uuid.UUID, *, platform: bool = False, engine: Engine | None = None
 ) -> Iterator[ScopedSession]:
-    """A session that sees and writes only ``tenant_id``'s rows."""
+    """A session that sees and writes only ``tenant_id``'s rows.
+
+    ``platform=True`` also opens the platform audit chain (platform staff switched into a clinic
+    reading both logs); it never opens another clinic's rows.
+    """
     if not isinstance(tenant_id, uuid.UUID):
         raise TenantScopeError("tenant scope must be a UUID")
-    with ScopedSession(engine or get_engine(), info={TENANT_KEY: tenant_id}) as session:
+    info = {TENANT_KEY: tenant_id, PLATFORM_KEY: platform}
+    with ScopedSession(engine or get_engine(), info=info) as session:
         yield session
 
 
 @contextmanager
-def platform_session(*, engine: Engine | None = None) -> Iterator[ScopedSession]:
-    """A session for platform tables only: any tenant-owned table raises."""
-    with ScopedSession(engine or get_engine(), info={TENANT_KEY: None}) as session:
+def platform_session(
+    *, user_id: uuid.UUID | None = None, platform: bool = False, engine: Engine | None = None
+) -> Iterator[ScopedSession]:
+    """A session for platform tables only: any tenant-owned table raises.
+
+    ``user_id`` lets it read that user's own memberships (sign-in, session resolve);
+    ``platform=True`` lets it read and append to the platform audit chain. Neither reaches a
+    clinic's rows: that takes ``tenant_session``.
+    """
+    info = {TENANT_KEY: None, USER_KEY: user_id, PLATFORM_KEY: platform}
+    with ScopedSession(engine or get_engine(), info=info) as session:
         yield session
+
+
+def bind_user(session: ScopedSession, user_id: uuid.UUID) -> None:
+    """From now on let ``session`` read ``user_id``'s own memberships (known only mid-session)."""
+    session.info[USER_KEY] = user_id
+    if session.in_transaction():
+        _apply_settings(session, session.connection())
 
 
 def serialize_on(session: Session, key: str) -> None:
@@ -167,13 +190,29 @@ def _scope_writes(session: Session, _context: Any, _instances: Any) -> None:
 
 @event.listens_for(ScopedSession, "after_begin")
 def _set_rls_tenant(session: Session, _tx: SessionTransaction, connection: Connection) -> None:
+    _apply_settings(session, connection)
+
+
+def _apply_settings(session: Session, connection: Connection) -> None:
     if connection.dialect.name != "postgresql":
         return
     tenant_id = session.info.get(TENANT_KEY)
-    if tenant_id is not None:
-        # is_local=true: the setting ends with the transaction, so a pooled connection never
-        # carries one request's tenant into the next.
-        connection.execute(
-            sa.text("select set_config('app.tenant_id', :tenant, true)"),
-            {"tenant": str(tenant_id)},
-        )
+    user_id = session.info.get(USER_KEY)
+    platform = session.info.get(PLATFORM_KEY)
+    if tenant_id is None and user_id is None and not platform:
+        return
+    # is_local=true: the settings end with the transaction, so a pooled connection never
+    # carries one request's tenant, user or platform flag into the next. Unset ones become ''
+    # (never a leftover value), which every policy reads as no rows or as an error.
+    connection.execute(
+        sa.text(
+            "select set_config('app.tenant_id', :tenant, true),"
+            " set_config('app.user_id', :user, true),"
+            " set_config('app.platform', :platform, true)"
+        ),
+        {
+            "tenant": str(tenant_id) if tenant_id is not None else "",
+            "user": str(user_id) if user_id is not None else "",
+            "platform": "on" if platform else "",
+        },
+    )

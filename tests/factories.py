@@ -3,12 +3,24 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
 
-from mi_portal.db import platform_session, tenant_session
+from mi_portal.db import ScopedSession, platform_session, tenant_session
 from mi_portal.models import Patient, Quote, Submission, Tenant, utcnow, uuid7
+
+
+@contextmanager
+def owner_session() -> Iterator[ScopedSession]:
+    """The database's owner, past row-level security: to check what the app wrote (or plant it)."""
+    from mi_portal.config import get_settings
+    from mi_portal.db import get_engine
+
+    with platform_session(engine=get_engine(get_settings().admin_database_url)) as session:
+        yield session
 
 
 def make_tenant(slug: str, name: str | None = None) -> uuid.UUID:
@@ -152,11 +164,13 @@ def make_user(
             totp_enabled_at=utcnow() if enrolled else None,
         )
         session.add(user)
-        session.flush()
-        for tenant_id in tenants:
-            session.add(Membership(user_id=user.id, tenant_id=tenant_id, role=role or "viewer"))
         session.commit()
-        return user.id, secret
+        user_id = user.id
+    for tenant_id in tenants:
+        with tenant_session(tenant_id) as session:
+            session.add(Membership(user_id=user_id, tenant_id=tenant_id, role=role or "viewer"))
+            session.commit()
+    return user_id, secret
 
 
 def sign_in_token(user_id: uuid.UUID, *, mfa: bool = True) -> str:

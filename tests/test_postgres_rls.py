@@ -2,33 +2,47 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
+from sqlmodel import select
 
-from mi_portal.models import tenant_models
+from mi_portal.models import Membership, Role, tenant_models
+from mi_portal.services import audit
+from mi_portal.services.actor import Actor
 from tests.conftest import Database
-from tests.factories import fill_tenant, make_tenant
+from tests.factories import fill_tenant, make_tenant, make_user, owner_session
 
 TENANT_TABLES = sorted(m.__tablename__ for m in tenant_models())  # type: ignore[attr-defined]
+ALL_COMMANDS = {"SELECT", "INSERT", "UPDATE", "DELETE"}
+# Tables with a tenant_id that are not plain tenant-owned tables, and the commands their
+# policies cover. The audit log is append-only: no UPDATE or DELETE policy at all.
+SPECIAL_COMMANDS = {"membership": ALL_COMMANDS, "auditevent": {"SELECT", "INSERT"}}
 
 
-def _db_tenant_tables(conn: sa.Connection) -> list[str]:
-    """Tables whose primary key includes tenant_id, discovered from the catalogue itself."""
+def _tables_with_tenant_id(conn: sa.Connection) -> list[str]:
+    """Every table that has a tenant_id column, found in the catalogue (not from the models)."""
     return sorted(
         conn.execute(
             sa.text(
                 """
-                select tc.table_name from information_schema.table_constraints tc
-                join information_schema.key_column_usage k
-                  on k.constraint_name = tc.constraint_name and k.table_name = tc.table_name
-                where tc.constraint_type = 'PRIMARY KEY' and k.column_name = 'tenant_id'
-                  and tc.table_schema = 'public'
+                select c.relname from pg_attribute a
+                join pg_class c on c.oid = a.attrelid
+                join pg_namespace n on n.oid = c.relnamespace
+                where a.attname = 'tenant_id' and not a.attisdropped
+                  and c.relkind in ('r', 'p') and n.nspname = 'public'
                 """
             )
         ).scalars()
     )
+
+
+def _catalog_tables(pg: Database) -> list[str]:
+    with pg.admin_engine.connect() as conn:
+        return _tables_with_tenant_id(conn)
 
 
 def test_fill_tenant_covers_every_tenant_table(pg: Database) -> None:
@@ -36,10 +50,11 @@ def test_fill_tenant_covers_every_tenant_table(pg: Database) -> None:
     assert set(TENANT_TABLES) <= set(ids)
 
 
-def test_schema_every_tenant_table_is_forced_rls_with_four_policies(pg: Database) -> None:
+def test_schema_every_table_with_a_tenant_id_is_forced_rls(pg: Database) -> None:
     with pg.admin_engine.connect() as conn:
-        tables = _db_tenant_tables(conn)
-        assert tables == TENANT_TABLES
+        tables = _tables_with_tenant_id(conn)
+        # The discovery itself works: it finds at least the models' tables and the two others.
+        assert set(TENANT_TABLES) | set(SPECIAL_COMMANDS) <= set(tables)
         for table in tables:
             enabled, forced = conn.execute(
                 sa.text(
@@ -55,13 +70,21 @@ def test_schema_every_tenant_table_is_forced_rls_with_four_policies(pg: Database
                 ),
                 {"t": table},
             ).scalar()
-            assert nullable == "NO", table
-            cmds = set(
-                conn.execute(
-                    sa.text("select cmd from pg_policies where tablename = :t"), {"t": table}
-                ).scalars()
+            # Only the audit log has tenant-less rows: the platform chain.
+            assert nullable == ("YES" if table == "auditevent" else "NO"), table
+            policies = conn.execute(
+                sa.text(
+                    "select cmd, permissive, coalesce(qual, '') || ' ' || coalesce(with_check, '') "
+                    "from pg_policies where tablename = :t"
+                ),
+                {"t": table},
+            ).all()
+            assert {cmd for cmd, _, _ in policies} == SPECIAL_COMMANDS.get(table, ALL_COMMANDS), (
+                table
             )
-            assert cmds == {"SELECT", "INSERT", "UPDATE", "DELETE"}, table
+            for cmd, permissive, text in policies:
+                # Every policy is bound to the clinic in scope; none is a blanket "true".
+                assert permissive == "PERMISSIVE" and "app.tenant_id" in text, (table, cmd)
 
 
 def test_app_role_is_powerless(pg: Database) -> None:
@@ -86,97 +109,221 @@ def test_app_role_is_powerless(pg: Database) -> None:
 
 @pytest.fixture
 def two_full_tenants(pg: Database) -> tuple[str, str, dict]:
+    """Two clinics with a row in every table that has a tenant_id, and a platform audit event."""
     a, b = make_tenant("clinic-a"), make_tenant("clinic-b")
     fill_tenant(a)
     b_ids = fill_tenant(b)
+    for tenant, slug in ((a, "a"), (b, "b")):
+        user_id, _ = make_user(f"member@{slug}.test", role="coordinator", tenants=(tenant,))
+        with owner_session() as session:
+            membership = session.exec(
+                select(Membership.id).where(Membership.user_id == user_id)
+            ).one()
+        actor = Actor(user_id=user_id, role=Role.COORDINATOR, tenant_id=tenant)
+        event = audit.record(actor, "case.view", target_type="submission", target_id="x")
+        if tenant == b:
+            b_ids["membership"], b_ids["auditevent"] = membership, event.id
+    make_user("locum@example.org", role="provider", tenants=(a, b))
+    audit.record(None, "auth.sign_in", outcome="failed", platform=True)
     return str(a), str(b), b_ids
 
 
-def _as_app(pg: Database, tenant: str | None = None):  # type: ignore[no-untyped-def]
+def _as_app(
+    pg: Database, tenant: str | None = None, *, user: str | None = None, platform: bool = False
+):  # type: ignore[no-untyped-def]
     conn = pg.engine.connect()
     conn.begin()
-    if tenant is not None:
-        conn.execute(sa.text("select set_config('app.tenant_id', :t, true)"), {"t": tenant})
+    for name, value in (("app.tenant_id", tenant), ("app.user_id", user)):
+        if value is not None:
+            conn.execute(sa.text("select set_config(:n, :v, true)"), {"n": name, "v": value})
+    if platform:
+        conn.execute(sa.text("select set_config('app.platform', 'on', true)"))
     return conn
 
 
-@pytest.mark.parametrize("table", TENANT_TABLES)
-def test_raw_sql_without_tenant_is_an_error(pg: Database, two_full_tenants, table: str) -> None:  # type: ignore[no-untyped-def]
-    # Never set on this connection → "unrecognized configuration parameter"; set by an earlier
-    # transaction of a pooled connection → '' → invalid uuid. Both are errors, never rows.
-    with _as_app(pg) as conn, pytest.raises(DBAPIError, match="app.tenant_id|type uuid"):
-        conn.execute(sa.text(f"select count(*) from {table}"))
+def _count_or_error(conn: sa.Connection, table: str) -> int | None:
+    try:
+        return conn.execute(sa.text(f"select count(*) from {table}")).scalar()
+    except DBAPIError as exc:
+        assert re.search(r"app\.tenant_id|type uuid", str(exc)), (table, str(exc))
+        return None
+
+
+def test_raw_sql_without_tenant_shows_nothing(pg: Database, two_full_tenants) -> None:  # type: ignore[no-untyped-def]
+    # Never set on this connection → "unrecognized configuration parameter" or no row; set by an
+    # earlier transaction of a pooled connection → '' → invalid uuid or no row. Never rows.
     fresh = sa.create_engine(pg.app_url, poolclass=sa.pool.NullPool)
-    with fresh.connect() as conn, pytest.raises(DBAPIError, match="app.tenant_id"):
-        conn.execute(sa.text(f"select count(*) from {table}"))
-    fresh.dispose()
-    # A tenant reset to '' fails too (invalid uuid), rather than matching nothing or everything.
-    with _as_app(pg, "") as conn, pytest.raises(DBAPIError, match="uuid"):
-        conn.execute(sa.text(f"select count(*) from {table}"))
+    try:
+        for table in _catalog_tables(pg):
+            for tenant in (None, ""):
+                with _as_app(pg, tenant) as conn:
+                    assert _count_or_error(conn, table) in (None, 0), table
+            with fresh.connect() as conn:
+                assert _count_or_error(conn, table) in (None, 0), table
+    finally:
+        fresh.dispose()
 
 
-@pytest.mark.parametrize("table", TENANT_TABLES)
-def test_raw_sql_sees_only_the_tenant_set(pg: Database, two_full_tenants, table: str) -> None:  # type: ignore[no-untyped-def]
+def test_raw_sql_sees_only_the_tenant_set(pg: Database, two_full_tenants) -> None:  # type: ignore[no-untyped-def]
     a, b, _ = two_full_tenants
-    with _as_app(pg, a) as conn:
-        tenants = set(conn.execute(sa.text(f"select tenant_id::text from {table}")).scalars())
-    assert tenants == {a}
+    for table in _catalog_tables(pg):
+        with _as_app(pg, a) as conn:
+            tenants = set(conn.execute(sa.text(f"select tenant_id::text from {table}")).scalars())
+        assert tenants == {a}, table  # the platform's audit rows (tenant NULL) included: none
 
 
-@pytest.mark.parametrize("table", TENANT_TABLES)
-def test_raw_sql_cannot_write_another_tenant(pg: Database, two_full_tenants, table: str) -> None:  # type: ignore[no-untyped-def]
+def _columns(conn: sa.Connection, table: str) -> str:
+    return ", ".join(
+        conn.execute(
+            sa.text(
+                "select column_name from information_schema.columns where table_name = :t "
+                "and column_name not in ('tenant_id', 'id') order by ordinal_position"
+            ),
+            {"t": table},
+        ).scalars()
+    )
+
+
+def test_raw_sql_cannot_write_another_tenant(pg: Database, two_full_tenants) -> None:  # type: ignore[no-untyped-def]
     a, b, b_ids = two_full_tenants
-    # Updating B's row while A is set touches nothing; deleting neither.
+    for table in _catalog_tables(pg):
+        if table == "auditevent":
+            continue  # append-only: see the tests below
+        # Updating B's row while A is set touches nothing; deleting neither.
+        with _as_app(pg, a) as conn:
+            update = sa.text(f"update {table} set tenant_id = tenant_id where id = :i")
+            delete = sa.text(f"delete from {table} where id = :i")
+            assert conn.execute(update, {"i": b_ids[table]}).rowcount == 0, table
+            assert conn.execute(delete, {"i": b_ids[table]}).rowcount == 0, table
+        # Moving A's row to B is refused by the policy's WITH CHECK.
+        with _as_app(pg, a) as conn, pytest.raises(DBAPIError, match="row-level security"):
+            conn.execute(sa.text(f"update {table} set tenant_id = cast(:b as uuid)"), {"b": b})
+        # Inserting a copy of A's row under B's tenant id is refused.
+        with _as_app(pg, a) as conn:
+            cols = _columns(conn, table)
+            with pytest.raises(DBAPIError, match="row-level security"):
+                conn.execute(
+                    sa.text(
+                        f"insert into {table} (tenant_id, id, {cols}) "
+                        f"select cast(:b as uuid), gen_random_uuid(), {cols} from {table} limit 1"
+                    ),
+                    {"b": b},
+                )
+
+
+def _admin_rows(pg: Database, sql: str, **params: object) -> list[tuple]:
+    with pg.admin_engine.connect() as conn:
+        return [tuple(r) for r in conn.execute(sa.text(sql), params)]
+
+
+def test_membership_of_other_clinics_cannot_be_changed_moved_or_deleted(
+    pg: Database, two_full_tenants
+) -> None:  # type: ignore[no-untyped-def]
+    a, b, _ = two_full_tenants
+    before_b = _admin_rows(
+        pg, "select id, role from membership where tenant_id = :b order by id", b=b
+    )
     with _as_app(pg, a) as conn:
+        # No WHERE at all: only clinic A's two memberships are touched.
+        assert conn.execute(sa.text("update membership set role = 'clinic_owner'")).rowcount == 2
         assert (
             conn.execute(
-                sa.text(f"update {table} set tenant_id = tenant_id where id = :i"),
-                {"i": b_ids[table]},
+                sa.text("delete from membership where tenant_id = cast(:b as uuid)"), {"b": b}
             ).rowcount
             == 0
         )
         assert (
-            conn.execute(
-                sa.text(f"delete from {table} where id = :i"), {"i": b_ids[table]}
-            ).rowcount
+            conn.execute(sa.text("delete from membership where tenant_id <> tenant_id")).rowcount
             == 0
         )
-    # Moving A's row to B is refused by the policy's WITH CHECK.
     with _as_app(pg, a) as conn, pytest.raises(DBAPIError, match="row-level security"):
-        conn.execute(sa.text(f"update {table} set tenant_id = cast(:b as uuid)"), {"b": b})
-    # Inserting a copy of A's row under B's tenant id is refused.
-    with _as_app(pg, a) as conn:
-        cols = [
-            c
-            for c in conn.execute(
-                sa.text(
-                    "select column_name from information_schema.columns where table_name = :t "
-                    "and column_name not in ('tenant_id', 'id') order by ordinal_position"
-                ),
-                {"t": table},
-            ).scalars()
-        ]
-        col_list = ", ".join(cols)
+        conn.execute(sa.text("update membership set tenant_id = cast(:b as uuid)"), {"b": b})
+    assert (
+        _admin_rows(pg, "select id, role from membership where tenant_id = :b order by id", b=b)
+        == before_b
+    )
+
+
+def test_own_memberships_are_readable_by_user_setting_and_nothing_more(
+    pg: Database, two_full_tenants
+) -> None:  # type: ignore[no-untyped-def]
+    a, b, _ = two_full_tenants
+    (locum,) = _admin_rows(
+        pg, "select id::text from user_account where email = 'locum@example.org'"
+    )
+    with _as_app(pg, user=locum[0]) as conn:
+        rows = conn.execute(sa.text("select user_id::text, tenant_id::text from membership")).all()
+        assert sorted(rows) == sorted([(locum[0], a), (locum[0], b)])
+        # Reading one's own memberships gives no right to change them.
+        assert conn.execute(sa.text("update membership set role = 'clinic_owner'")).rowcount == 0
+        assert conn.execute(sa.text("delete from membership")).rowcount == 0
         with pytest.raises(DBAPIError, match="row-level security"):
             conn.execute(
                 sa.text(
-                    f"insert into {table} (tenant_id, id, {col_list}) "
-                    f"select cast(:b as uuid), gen_random_uuid(), {col_list} from {table} limit 1"
+                    "insert into membership (id, user_id, tenant_id, role, created_at) "
+                    "values (gen_random_uuid(), cast(:u as uuid), cast(:a as uuid), 'viewer', now())"
                 ),
-                {"b": b},
+                {"u": locum[0], "a": a},
             )
+    # The platform flag opens no membership at all.
+    with _as_app(pg, platform=True) as conn:
+        assert conn.execute(sa.text("select count(*) from membership")).scalar() == 0
 
 
-def test_audit_log_is_append_only_for_the_app(pg: Database) -> None:
-    make_tenant("clinic-a")
-    with _as_app(pg) as conn:
-        conn.execute(
-            sa.text(
-                "insert into auditevent (id, chain, seq, occurred_at, action, outcome, details, prev_hash, hash) "
-                "values (gen_random_uuid(), 'platform', 1, now(), 'probe', 'ok', '{}', '', '')"
-            )
-        )
-        conn.commit()
+def test_audit_events_of_clinic_a_only_and_the_platform_chain_only_with_the_flag(
+    pg: Database, two_full_tenants
+) -> None:  # type: ignore[no-untyped-def]
+    a, b, _ = two_full_tenants
+    select_chains = sa.text("select distinct chain from auditevent")
+    with _as_app(pg, a) as conn:
+        assert set(conn.execute(select_chains).scalars()) == {a}
+    with _as_app(pg, a, platform=True) as conn:
+        assert set(conn.execute(select_chains).scalars()) == {a, "platform"}
+    with _as_app(pg, platform=True) as conn:
+        assert set(conn.execute(select_chains).scalars()) == {"platform"}
+    # Every clinic's events exist: RLS, not an empty table, is what hid them.
+    assert {r[0] for r in _admin_rows(pg, "select distinct chain from auditevent")} == {
+        a,
+        b,
+        "platform",
+    }
+
+
+def test_audit_appends_only_to_the_chain_in_scope(pg: Database, two_full_tenants) -> None:  # type: ignore[no-untyped-def]
+    a, b, _ = two_full_tenants
+    insert = sa.text(
+        "insert into auditevent (id, chain, seq, occurred_at, tenant_id, action, outcome, details,"
+        " prev_hash, hash) values (gen_random_uuid(), :chain, 999, now(), cast(:t as uuid),"
+        " 'probe', 'ok', '{}', '', '')"
+    )
+    refused = (
+        (a, {"chain": b, "t": b}),  # another clinic's chain
+        (a, {"chain": b, "t": a}),  # own tenant, another clinic's chain name
+        (a, {"chain": "platform", "t": None}),  # the platform chain without the flag
+    )
+    for tenant, params in refused:
+        with _as_app(pg, tenant) as conn, pytest.raises(DBAPIError, match="row-level security"):
+            conn.execute(insert, params)
+    with _as_app(pg, a, platform=True) as conn:
+        conn.execute(insert, {"chain": a, "t": a})
+        conn.execute(insert, {"chain": "platform", "t": None})
+        conn.rollback()
+
+
+def test_audit_log_is_append_only_for_the_app(pg: Database, two_full_tenants) -> None:  # type: ignore[no-untyped-def]
+    a, b, _ = two_full_tenants
     for statement in ("update auditevent set action = 'edited'", "delete from auditevent"):
-        with _as_app(pg) as conn, pytest.raises(DBAPIError, match="permission denied"):
-            conn.execute(sa.text(statement))
+        for tenant, platform in ((a, False), (a, True), (None, True), (b, False)):
+            with (
+                _as_app(pg, tenant, platform=platform) as conn,
+                pytest.raises(DBAPIError, match="permission denied"),
+            ):
+                conn.execute(sa.text(statement))
+    # Even a role granted UPDATE and DELETE would change nothing: there is no policy for them.
+    with pg.admin_engine.connect() as conn:
+        commands = set(
+            conn.execute(
+                sa.text("select cmd from pg_policies where tablename = 'auditevent'")
+            ).scalars()
+        )
+    assert commands.isdisjoint({"UPDATE", "DELETE", "ALL"})

@@ -15,6 +15,7 @@ from mi_portal.services.actor import system_actor
 from mi_portal.services.clinics import clinic_overview
 from mi_portal.storage import get_store
 from tests.conftest import Database
+from tests.factories import owner_session
 
 
 def _counts() -> dict[str, int]:
@@ -25,7 +26,7 @@ def test_seed_creates_clinics_users_and_cases_once(db: Database) -> None:
     created = seed(cases_per_clinic=4)
     assert created == {c.slug: 4 for c in CLINICS}
     assert _counts() == {c.slug: 4 for c in CLINICS}
-    with platform_session() as session:
+    with owner_session() as session:
         users = session.exec(select(func.count()).select_from(User)).one()
         memberships = session.exec(select(Membership.role)).all()
         platform_roles = session.exec(

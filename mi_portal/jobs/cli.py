@@ -68,6 +68,38 @@ def _audit(args: argparse.Namespace) -> int:
     return 1 if broken else 0
 
 
+def _clinic(args: argparse.Namespace) -> int:
+    from sqlmodel import select
+
+    from mi_portal.config import get_settings
+    from mi_portal.db import platform_session
+    from mi_portal.models import Tenant
+    from mi_portal.services.actor import NotFound, system_actor
+    from mi_portal.services.onboarding import provision_first_owner
+
+    with platform_session() as session:
+        tenant = session.exec(select(Tenant).where(Tenant.slug == args.slug)).first()
+        tenant_id = tenant.id if tenant else None
+    try:
+        if tenant_id is None:
+            raise NotFound("clinic")
+        token = provision_first_owner(
+            actor=system_actor(), tenant_id=tenant_id, email=args.email, full_name=args.name
+        )
+    except NotFound:
+        console.print(f"[red]no active clinic with slug {args.slug!r}[/red]")
+        return 2
+    except ValueError as exc:
+        console.print(f"[red]{exc}[/red]")
+        return 1
+    console.print(f"first owner of {args.slug} provisioned (recorded in both audit logs)")
+    if token:
+        origin = get_settings().frontend_origin.rstrip("/")
+        # The one-time link is the new owner's credential: hand it over, do not log it.
+        console.print(f"set-password link: {origin}/invite?token={token}")
+    return 0
+
+
 def _storage(args: argparse.Namespace) -> int:
     from datetime import timedelta
 
@@ -147,6 +179,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     verify.add_argument("--tenant", metavar="SLUG", help="only this clinic's chain")
     au.set_defaults(func=_audit)
+
+    cl = sub.add_parser("clinic", help="platform-level clinic onboarding")
+    cl_sub = cl.add_subparsers(dest="clinic_command", required=True)
+    po = cl_sub.add_parser("provision-owner", help="give a clinic without an owner its first owner")
+    po.add_argument("slug", metavar="SLUG")
+    po.add_argument("--email", required=True)
+    po.add_argument("--name", required=True, help="the owner's full name")
+    cl.set_defaults(func=_clinic)
 
     st = sub.add_parser("storage", help="blob store tools")
     st_sub = st.add_subparsers(dest="storage_command", required=True)

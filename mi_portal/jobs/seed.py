@@ -172,18 +172,24 @@ def _seed_users(clinic_ids: dict[str, uuid.UUID]) -> dict[str, uuid.UUID]:
                 session.add(user)
                 session.flush()
             ids[demo.email] = user.id
-            for slug in demo.clinics:
-                tenant_id = clinic_ids[slug]
+        session.commit()
+    # Memberships are written inside each clinic's scope (row-level security on membership).
+    for slug, tenant_id in clinic_ids.items():
+        with tenant_session(tenant_id) as session:
+            for demo in demo_users():
+                if slug not in demo.clinics:
+                    continue
+                user_id = ids[demo.email]
                 exists = session.exec(
                     select(Membership).where(
-                        Membership.user_id == user.id, Membership.tenant_id == tenant_id
+                        Membership.user_id == user_id, Membership.tenant_id == tenant_id
                     )
                 ).first()
                 if exists is None:
                     session.add(
-                        Membership(user_id=user.id, tenant_id=tenant_id, role=demo.role.value)
+                        Membership(user_id=user_id, tenant_id=tenant_id, role=demo.role.value)
                     )
-        session.commit()
+            session.commit()
     return ids
 
 

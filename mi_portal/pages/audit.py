@@ -61,9 +61,27 @@ def _row(row: rx.Var) -> rx.Component:
     )
 
 
+def _platform_access() -> rx.Component:
+    return rx.cond(
+        AuditState.platform_access.length() > 0,
+        rx.callout.root(
+            rx.callout.text(
+                rx.text("Platform access today (UTC)", weight="bold"),
+                rx.foreach(
+                    AuditState.platform_access,
+                    lambda a: rx.text(a["user"], ": ", a["label"], size="2"),
+                ),
+            ),
+            color_scheme="amber",
+            id="platform-access-today",
+        ),
+    )
+
+
 def audit_page() -> rx.Component:
     return page_frame(
         _filters(),
+        _platform_access(),
         rx.hstack(
             rx.cond(
                 AuditState.is_platform,

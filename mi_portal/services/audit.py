@@ -9,6 +9,7 @@ import threading
 import time
 import uuid
 from collections.abc import Iterable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -17,7 +18,7 @@ from sqlalchemy import func
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 
-from mi_portal.db import platform_session, serialize_on
+from mi_portal.db import ScopedSession, platform_session, serialize_on, tenant_session
 from mi_portal.models import PLATFORM_CHAIN, AuditEvent, Tenant
 from mi_portal.services import clock
 from mi_portal.services.actor import Actor
@@ -27,6 +28,14 @@ GENESIS = "0" * 64
 
 def chain_for(tenant_id: uuid.UUID | None) -> str:
     return str(tenant_id) if tenant_id else PLATFORM_CHAIN
+
+
+def _chain_session(chain: str) -> AbstractContextManager[ScopedSession]:
+    # Row-level security opens one chain per session: the clinic's by its tenant, the
+    # platform's by the platform flag.
+    if chain == PLATFORM_CHAIN:
+        return platform_session(platform=True)
+    return tenant_session(uuid.UUID(chain))
 
 
 def _digest(event: AuditEvent) -> str:
@@ -112,7 +121,7 @@ def _append(
     user_agent: str | None,
 ) -> AuditEvent:
     for attempt in range(12):
-        with platform_session() as session:
+        with _chain_session(chain) as session:
             serialize_on(session, "audit:" + chain)
             last = session.exec(
                 select(AuditEvent.seq, AuditEvent.hash)
@@ -168,7 +177,7 @@ class ChainProblem:
 
 def verify_chain(chain: str) -> ChainProblem | None:
     """The first broken entry of ``chain``, or ``None`` when every link holds."""
-    with platform_session() as session:
+    with _chain_session(chain) as session:
         events: Iterable[AuditEvent] = session.exec(
             select(AuditEvent).where(AuditEvent.chain == chain).order_by(col(AuditEvent.seq))
         )
@@ -197,19 +206,23 @@ def verify_chain(chain: str) -> ChainProblem | None:
 
 
 def chains(tenant_slug: str | None = None) -> list[str]:
-    """The chains to verify: one clinic's, or every chain on record plus the platform's."""
+    """The chains to verify: one clinic's, or every clinic's plus the platform's.
+
+    Listed from the clinics, not from the log: every clinic chain names its clinic (a foreign
+    key), and no session may read every clinic's events at once.
+    """
     with platform_session() as session:
         if tenant_slug:
             tenant = session.exec(select(Tenant).where(Tenant.slug == tenant_slug)).first()
             if tenant is None:
                 raise LookupError(f"no clinic with slug {tenant_slug!r}")
             return [chain_for(tenant.id)]
-        found = set(session.exec(select(AuditEvent.chain).distinct()).all())
+        found = {chain_for(t) for t in session.exec(select(Tenant.id)).all()}
     return sorted(found | {PLATFORM_CHAIN})
 
 
 def chain_length(chain: str) -> int:
-    with platform_session() as session:
+    with _chain_session(chain) as session:
         return session.exec(
             select(func.count()).select_from(AuditEvent).where(AuditEvent.chain == chain)
         ).one()
@@ -248,11 +261,19 @@ def _visible_chains(actor: Actor, include_platform: bool) -> list[str]:
     return visible
 
 
-def _filtered(actor: Actor, flt: AuditFilter, include_platform: bool):  # type: ignore[no-untyped-def]
+def _reader(actor: Actor, chains: list[str]) -> AbstractContextManager[ScopedSession]:
+    """A session whose row-level security opens exactly the chains this actor may read."""
+    platform = PLATFORM_CHAIN in chains
+    if actor.tenant_id is not None:
+        return tenant_session(actor.tenant_id, platform=platform)
+    return platform_session(platform=platform)
+
+
+def _filtered(actor: Actor, flt: AuditFilter, chains: list[str]):  # type: ignore[no-untyped-def]
     from mi_portal.models import User
 
     stmt = select(AuditEvent, User.email).join(User, User.id == AuditEvent.user_id, isouter=True)  # type: ignore[arg-type]
-    stmt = stmt.where(col(AuditEvent.chain).in_(_visible_chains(actor, include_platform)))
+    stmt = stmt.where(col(AuditEvent.chain).in_(chains))
     if flt.user_email.strip():
         stmt = stmt.where(col(User.email).contains(flt.user_email.strip().lower()))
     if flt.action.strip():
@@ -292,8 +313,9 @@ def search(
 ) -> tuple[list[AuditRow], int]:
     """One page of the events this actor may see, newest first, and the total count."""
     page, page_size = max(0, int(page)), max(1, min(200, int(page_size)))
-    stmt = _filtered(actor, flt, include_platform)
-    with platform_session() as session:
+    chains = _visible_chains(actor, include_platform)
+    stmt = _filtered(actor, flt, chains)
+    with _reader(actor, chains) as session:
         total = session.exec(select(func.count()).select_from(stmt.subquery())).one()
         rows = session.exec(
             stmt.order_by(col(AuditEvent.occurred_at).desc(), col(AuditEvent.seq).desc())
@@ -310,7 +332,8 @@ def export_csv(
     import csv
     import io
 
-    stmt = _filtered(actor, flt, include_platform)
+    chains = _visible_chains(actor, include_platform)
+    stmt = _filtered(actor, flt, chains)
     out = io.StringIO()
     writer = csv.writer(out)
     writer.writerow(
@@ -327,7 +350,7 @@ def export_csv(
             "id",
         ]
     )
-    with platform_session() as session:
+    with _reader(actor, chains) as session:
         for event, email in session.exec(
             stmt.order_by(col(AuditEvent.occurred_at).desc()).limit(limit)
         ):

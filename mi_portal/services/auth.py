@@ -17,7 +17,7 @@ from sqlalchemy import update
 from sqlmodel import col, select
 
 from mi_portal.config import IDLE_TIMEOUT_SECONDS, get_settings
-from mi_portal.db import platform_session
+from mi_portal.db import bind_user, platform_session
 from mi_portal.models import Membership, RecoveryCode, Role, Tenant, User, UserSession
 from mi_portal.services import audit, clock
 from mi_portal.services.actor import Actor
@@ -272,7 +272,7 @@ def start_session(
     """Create a session and return a one-time ticket for the cookie-setting route."""
     ticket = secrets.token_urlsafe(32)
     now = clock.now()
-    with platform_session() as session:
+    with platform_session(user_id=user_id) as session:
         user = session.get(User, user_id)
         assert user is not None
         row = UserSession(
@@ -395,6 +395,8 @@ def resolve(
         user = session.get(User, row.user_id)
         if user is None or user.disabled:
             return None
+        # The session row is the proof of who this is: only now may their memberships be read.
+        bind_user(session, user.id)
         if row.sso_scope == "platform" and not user.platform_role:
             return None
         memberships = _scoped(_active_memberships(session, user.id), row.sso_scope)

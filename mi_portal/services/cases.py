@@ -73,7 +73,7 @@ def assignable(actor: Actor) -> list[tuple[str, str]]:
     """(user id, name) of the clinic's active members who can work cases."""
     check(actor, Permission.CASES_VIEW)
     tenant_id = actor.require_tenant()
-    with platform_session() as session:
+    with tenant_session(tenant_id) as session:
         rows = session.exec(
             select(User.id, User.full_name)
             .join(Membership, col(Membership.user_id) == User.id)
@@ -235,7 +235,7 @@ def case_detail(actor: Actor, submission_id: object) -> CaseDetail:
             )
         )
     audit.record(actor, "case.view", target_type="submission", target_id=case.id)
-    with platform_session() as session:
+    with tenant_session(tenant_id) as session:
         tenant = session.get(Tenant, tenant_id)
         assert tenant is not None
         events = session.exec(

@@ -16,6 +16,8 @@ class Permission(StrEnum):
     # Any signed-in user, for their own account: pick a clinic, enrol a second factor, sign out.
     SELF = "self"
     CLINICS_OVERVIEW = "clinics.overview"
+    # Give a clinic its first owner: platform-level, never from inside a switch.
+    CLINICS_PROVISION = "clinics.provision"
     CASES_VIEW = "cases.view"
     CASES_EDIT = "cases.edit"
     IMAGES_VIEW = "images.view"
@@ -48,6 +50,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             P.RIGHTS_FORWARD,
             P.AUDIT_VIEW,
             P.USERS_MANAGE,
+            P.CLINICS_PROVISION,
         }
         | _CLINIC_READ
     ),
@@ -85,6 +88,15 @@ def has_permission(actor: Actor | None, permission: Permission) -> bool:
     if permission not in ROLE_PERMISSIONS.get(actor.role, frozenset()):
         return False
     return not (permission in NEEDS_CLINIC and actor.tenant_id is None)
+
+
+def elevates(before: str, after: str) -> bool:
+    """Whether moving a member from role ``before`` to ``after`` grants anything new."""
+    try:
+        old, new = ROLE_PERMISSIONS[Role(before)], ROLE_PERMISSIONS[Role(after)]
+    except (ValueError, KeyError):
+        return True  # an unknown role is never assumed harmless
+    return not new <= old
 
 
 def check(actor: Actor | None, permission: Permission) -> Actor:

@@ -8,7 +8,7 @@ from typing import Any
 from sqlmodel import col, select
 
 from mi_portal.config import OidcProvider, get_settings
-from mi_portal.db import platform_session
+from mi_portal.db import bind_user, platform_session
 from mi_portal.models import Membership, Tenant, User
 from mi_portal.services import audit
 
@@ -41,6 +41,8 @@ def user_for_claims(
             if not user.platform_role:
                 _refuse(prov, user.id, "not_platform_staff", ip, user_agent)
         else:
+            # The provider has vouched for this email: its memberships may now be read.
+            bind_user(session, user.id)
             row = session.exec(
                 select(Membership.tenant_id)
                 .join(Tenant, Tenant.id == Membership.tenant_id)  # type: ignore[arg-type]

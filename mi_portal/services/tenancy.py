@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from datetime import timedelta
 
 from sqlmodel import select
 
@@ -13,9 +14,16 @@ from mi_portal.services import audit, clock
 from mi_portal.services.actor import NotFound, PermissionDenied
 from mi_portal.services.auth import SWITCH_LIFETIME, SignedIn
 from mi_portal.services.permissions import Permission, check
+from mi_portal.services.platform_access import DAILY_SWITCH_CAP, describe, switched_in_today
 from mi_portal.services.text import clean_text
 
 MIN_REASON = 10
+# Less than this left of the day's cap is not worth a switch.
+MIN_SWITCH = timedelta(minutes=1)
+
+
+class SwitchCapReached(ValueError):
+    """The person has used up today's switched-in time in this clinic."""
 
 
 def _parse_id(value: object) -> uuid.UUID:
@@ -82,15 +90,24 @@ def switch_into(signed: SignedIn, tenant_id: object, reason: str) -> str:
         tenant = session.get(Tenant, wanted)
         if tenant is None or not tenant.active:
             raise NotFound("clinic")
+        name = tenant.name
+    # A renewal is a new switch: without a daily cap, renewals would slide the hour forever.
+    used = switched_in_today(tenant_id=wanted, now=now, user_id=signed.user_id).get(
+        signed.user_id, timedelta()
+    )
+    left = DAILY_SWITCH_CAP - used
+    if left < MIN_SWITCH:
+        _refuse_over_cap(signed, wanted, reason, used)
+    expires = now + min(SWITCH_LIFETIME, left)
+    with platform_session() as session:
         row = session.get(UserSession, signed.session_id)
         assert row is not None
         previous = row.active_tenant_id
-        row.active_tenant_id = tenant.id
+        row.active_tenant_id = wanted
         row.switch_reason = reason
-        row.switch_expires_at = now + SWITCH_LIFETIME
+        row.switch_expires_at = expires
         session.add(row)
         session.commit()
-        name = tenant.name
     if previous and previous != wanted:
         audit.record(
             signed.actor,
@@ -108,9 +125,29 @@ def switch_into(signed: SignedIn, tenant_id: object, reason: str) -> str:
             target_type="tenant",
             target_id=wanted,
             reason=reason,
-            details={"expires_at": (now + SWITCH_LIFETIME).isoformat()},
+            details={"expires_at": expires.isoformat()},
         )
     return name
+
+
+def _refuse_over_cap(signed: SignedIn, wanted: uuid.UUID, reason: str, used: timedelta) -> None:
+    for platform in (False, True):
+        audit.record(
+            signed.actor,
+            "tenant.switch_in",
+            tenant_id=wanted,
+            platform=platform,
+            outcome="denied",
+            target_type="tenant",
+            target_id=wanted,
+            reason=reason,
+            details={"cause": "daily_cap", "used_minutes": int(used.total_seconds() // 60)},
+        )
+    raise SwitchCapReached(
+        f"You have been switched into this clinic for {describe(used)} today, the daily limit "
+        f"for platform staff is {describe(DAILY_SWITCH_CAP)}. Ask the clinic's owner to act, "
+        "or switch in again after midnight UTC."
+    )
 
 
 def switch_out(signed: SignedIn) -> None:

@@ -10,12 +10,12 @@ from datetime import timedelta
 
 from sqlmodel import col, select
 
-from mi_portal.db import platform_session
+from mi_portal.db import ScopedSession, platform_session, tenant_session
 from mi_portal.models import CLINIC_ROLES, Membership, Role, User
 from mi_portal.services import audit, clock
 from mi_portal.services.actor import Actor, NotFound, PermissionDenied
 from mi_portal.services.passwords import hash_password, password_problems
-from mi_portal.services.permissions import Permission, check
+from mi_portal.services.permissions import Permission, check, elevates
 from mi_portal.services.text import clean_email, clean_text
 
 INVITE_LIFETIME = timedelta(days=3)
@@ -46,7 +46,7 @@ def _clinic(actor: Actor) -> uuid.UUID:
 
 def list_members(actor: Actor) -> list[MemberRow]:
     tenant_id = _clinic(actor)
-    with platform_session() as session:
+    with tenant_session(tenant_id) as session:
         rows = session.exec(
             select(Membership, User)
             .join(User, User.id == Membership.user_id)  # type: ignore[arg-type]
@@ -99,42 +99,79 @@ def _owners_left(session, tenant_id: uuid.UUID, excluding: uuid.UUID) -> int:  #
     )
 
 
-def invite(actor: Actor, *, email: str, full_name: str, role: str) -> str | None:
-    """Add a user to the clinic; returns a one-time set-password token for a new account."""
-    tenant_id = _clinic(actor)
+class SwitchedInGrantRefused(PermissionDenied):
+    """Platform staff inside a clinic switch tried to add or raise a member."""
+
+
+def _refuse_platform_grant(actor: Actor, what: str, target: object = None) -> None:
+    # A switch lasts an hour; a membership it created would outlive it with nobody accountable.
+    if not actor.is_platform:
+        return
+    audit.record(
+        actor,
+        what,
+        outcome="denied",
+        target_type="membership" if target is not None else None,
+        target_id=target,
+        details={"reason": "platform_switch"},
+    )
+    raise SwitchedInGrantRefused(
+        "Platform staff cannot add members or raise roles inside a clinic. "
+        "A clinic's first owner is provisioned from the platform; owners invite everyone else."
+    )
+
+
+def clean_person(email: str, full_name: str) -> tuple[str, str]:
+    """A normalised (email, name) pair, or ``ValueError`` with what to fix."""
     email = clean_email(email)
     full_name = clean_text(full_name, max_length=200, trim=True)
     if not full_name:
         raise ValueError("Enter the person's name.")
-    wanted = _grantable(actor, role)
+    return email, full_name
+
+
+def grant_membership(
+    session: ScopedSession, *, tenant_id: uuid.UUID, email: str, full_name: str, role: Role
+) -> tuple[Membership, str | None]:
+    """Add (or restore) ``email`` in the clinic; a new account gets a one-time password token."""
     token: str | None = None
-    with platform_session() as session:
-        user = session.exec(select(User).where(User.email == email)).first()
-        if user is None:
-            token = secrets.token_urlsafe(32)
-            user = User(
-                email=email,
-                full_name=full_name,
-                invite_token_hash=hashlib.sha256(token.encode()).hexdigest(),
-                invite_expires_at=clock.now() + INVITE_LIFETIME,
-            )
-            session.add(user)
-            session.flush()
-        elif user.platform_role:
-            raise ValueError("Platform staff cannot be clinic members.")
-        membership = session.exec(
-            select(Membership).where(
-                Membership.user_id == user.id, Membership.tenant_id == tenant_id
-            )
-        ).first()
-        if membership is None:
-            membership = Membership(user_id=user.id, tenant_id=tenant_id, role=wanted.value)
-        elif membership.disabled_at is None:
-            raise ValueError("This person is already a member of the clinic.")
-        else:
-            membership.disabled_at = None
-            membership.role = wanted.value
-        session.add(membership)
+    user = session.exec(select(User).where(User.email == email)).first()
+    if user is None:
+        token = secrets.token_urlsafe(32)
+        user = User(
+            email=email,
+            full_name=full_name,
+            invite_token_hash=hashlib.sha256(token.encode()).hexdigest(),
+            invite_expires_at=clock.now() + INVITE_LIFETIME,
+        )
+        session.add(user)
+        session.flush()
+    elif user.platform_role:
+        raise ValueError("Platform staff cannot be clinic members.")
+    membership = session.exec(
+        select(Membership).where(Membership.user_id == user.id, Membership.tenant_id == tenant_id)
+    ).first()
+    if membership is None:
+        membership = Membership(user_id=user.id, tenant_id=tenant_id, role=role.value)
+    elif membership.disabled_at is None:
+        raise ValueError("This person is already a member of the clinic.")
+    else:
+        membership.disabled_at = None
+        membership.role = role.value
+    session.add(membership)
+    return membership, token
+
+
+def invite(actor: Actor, *, email: str, full_name: str, role: str) -> str | None:
+    """Add a user to the clinic; returns a one-time set-password token for a new account."""
+    tenant_id = _clinic(actor)
+    _refuse_platform_grant(actor, "user.invited")
+    email, full_name = clean_person(email, full_name)
+    wanted = _grantable(actor, role)
+    with tenant_session(tenant_id) as session:
+        membership, token = grant_membership(
+            session, tenant_id=tenant_id, email=email, full_name=full_name, role=wanted
+        )
         session.commit()
         target = membership.id
     audit.record(
@@ -150,11 +187,13 @@ def invite(actor: Actor, *, email: str, full_name: str, role: str) -> str | None
 def change_role(actor: Actor, membership_id: object, role: str) -> None:
     tenant_id = _clinic(actor)
     wanted = _grantable(actor, role)
-    with platform_session() as session:
+    with tenant_session(tenant_id) as session:
         membership = _member(session, tenant_id, membership_id)
         before = membership.role
         if before == wanted.value:
             return
+        if elevates(before, wanted.value):
+            _refuse_platform_grant(actor, "user.role_changed", membership.id)
         if before == Role.CLINIC_OWNER.value:
             if actor.role not in (Role.CLINIC_OWNER, Role.PLATFORM_ADMIN):
                 raise PermissionDenied("only an owner can change an owner")
@@ -176,8 +215,10 @@ def change_role(actor: Actor, membership_id: object, role: str) -> None:
 def set_member_active(actor: Actor, membership_id: object, active: bool) -> None:
     """Disable (or restore) a member's access to this clinic; cut off at their next event."""
     tenant_id = _clinic(actor)
-    with platform_session() as session:
+    with tenant_session(tenant_id) as session:
         membership = _member(session, tenant_id, membership_id)
+        if active and membership.disabled_at is not None:
+            _refuse_platform_grant(actor, "user.enabled", membership.id)
         if not active and membership.user_id == actor.user_id:
             raise ValueError("You cannot disable your own access.")
         if (

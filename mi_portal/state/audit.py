@@ -9,7 +9,7 @@ from typing import Any
 
 import reflex as rx
 
-from mi_portal.services import audit
+from mi_portal.services import audit, platform_access
 from mi_portal.services.permissions import Permission
 from mi_portal.state.guard import current, guarded
 
@@ -35,6 +35,8 @@ class AuditState(rx.State):
     date_to: str = ""
     include_platform: bool = False
     is_platform: bool = False
+    # Each platform person's switched-in time in this clinic today (UTC), against the daily cap.
+    platform_access: list[dict[str, str]] = []
     error: str = ""
 
     def _filter(self) -> audit.AuditFilter:
@@ -60,6 +62,8 @@ class AuditState(rx.State):
         # IP addresses stay out of the browser state; the CSV export carries them.
         self.rows = [{k: v for k, v in asdict(r).items() if k not in ("ip", "id")} for r in rows]
         self.total = total
+        access = await asyncio.to_thread(platform_access.access_today, actor)
+        self.platform_access = [{"user": a.user, "label": a.label} for a in access]
 
     @rx.event
     @guarded(Permission.AUDIT_VIEW)

@@ -62,6 +62,8 @@ class UsersState(rx.State):
             await asyncio.to_thread(action)
         except NotFound:
             self.error = "That member was not found."
+        except users.SwitchedInGrantRefused as exc:
+            self.error = str(exc)  # says what to do instead
         except PermissionDenied:
             self.error = "You cannot make that change."
         except ValueError as exc:

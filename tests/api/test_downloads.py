@@ -14,12 +14,12 @@ from starlette.testclient import TestClient
 
 from mi_portal.api.downloads import _signature, download_link
 from mi_portal.api.routes import build_api_app
-from mi_portal.db import platform_session, tenant_session
+from mi_portal.db import tenant_session
 from mi_portal.models import AuditEvent, Role, Submission, SubmissionImage
 from mi_portal.services import intake
 from mi_portal.services.actor import Actor, PermissionDenied
 from tests.conftest import Database
-from tests.factories import make_tenant, make_user, sign_in_token
+from tests.factories import make_tenant, make_user, owner_session, sign_in_token
 from tests.intake_helpers import form, photos
 
 
@@ -60,7 +60,7 @@ def _get(url: str, user: uuid.UUID | None) -> Any:
 
 
 def _downloads(tenant_id: uuid.UUID) -> int:
-    with platform_session() as session:
+    with owner_session() as session:
         return len(
             session.exec(
                 select(AuditEvent.id).where(

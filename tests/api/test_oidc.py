@@ -15,7 +15,7 @@ from mi_portal.db import platform_session
 from mi_portal.models import AuditEvent
 from mi_portal.services import auth
 from tests.conftest import Database
-from tests.factories import make_tenant, make_user
+from tests.factories import make_tenant, make_user, owner_session
 from tests.oidc_provider import Provider, RunningProvider
 
 ORIGIN = "http://testserver"
@@ -101,7 +101,7 @@ def test_tampered_id_tokens_are_refused(idp, mode: str) -> None:  # type: ignore
     )
     assert "mi_session" not in response.cookies
     assert provider.token_requests == 1  # the ID token was fetched, then rejected
-    with platform_session() as session:
+    with owner_session() as session:
         failures = session.exec(
             select(AuditEvent).where(
                 AuditEvent.action == "auth.sso", AuditEvent.outcome == "failed"

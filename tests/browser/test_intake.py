@@ -103,7 +103,7 @@ def test_patient_submits_and_clinic_user_opens_the_signed_thumbnail(
     from mi_portal.models import AuditEvent
 
     def fetches() -> list[AuditEvent]:
-        with platform_session() as session:
+        with tenant_session(lakeside.id) as session:
             return list(
                 session.exec(
                     select(AuditEvent).where(

@@ -13,7 +13,7 @@ from mi_portal.db import platform_session
 from mi_portal.models import AuditEvent, Membership, User
 from mi_portal.services import auth, clock
 from tests.conftest import Database
-from tests.factories import make_tenant, make_user, sign_in_token
+from tests.factories import make_tenant, make_user, owner_session, sign_in_token
 
 PASSWORD = "correct horse staple 42"
 
@@ -116,7 +116,7 @@ def test_enrolment_gives_recovery_codes_each_usable_once(db: Database, fake_cloc
     assert auth.check_second_factor(user_id, codes[0])
     assert not auth.check_second_factor(user_id, codes[0])
     assert auth.check_second_factor(user_id, codes[1].upper())
-    with platform_session() as session:
+    with owner_session() as session:
         user = session.get(User, user_id)
         assert (
             user is not None and user.totp_secret and secret not in user.totp_secret
@@ -185,7 +185,7 @@ def test_disabled_membership_loses_the_clinic_at_next_event(db: Database) -> Non
     assert (
         signed and signed.actor.tenant_id == tenant and signed.actor.role.value == "clinic_manager"
     )
-    with platform_session() as session:
+    with owner_session() as session:
         membership = session.exec(select(Membership).where(Membership.user_id == user_id)).one()
         membership.disabled_at = clock.now()
         session.add(membership)

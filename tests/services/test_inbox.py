@@ -9,7 +9,7 @@ from decimal import Decimal
 import pytest
 from sqlmodel import col, select
 
-from mi_portal.db import platform_session, tenant_session
+from mi_portal.db import tenant_session
 from mi_portal.models import (
     AuditEvent,
     Message,
@@ -25,7 +25,7 @@ from mi_portal.services.actor import Actor, NotFound
 from mi_portal.services.case_lists import SEARCH_BY_REFERENCE
 from mi_portal.services.inbox import InboxQuery, inbox_page
 from tests.conftest import Database
-from tests.factories import make_tenant, make_user
+from tests.factories import make_tenant, make_user, owner_session
 
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
 
@@ -208,7 +208,7 @@ def test_workflow_transitions_are_enforced_and_audited(world) -> None:  # type: 
         cases.change_status(mgr, ids["ava"], "accepted")
     cases.change_status(mgr, ids["ava"], "in_review")
     cases.change_status(mgr, ids["ava"], "quoted")
-    with platform_session() as session:
+    with owner_session() as session:
         events = session.exec(
             select(AuditEvent.details).where(AuditEvent.action == "case.status_changed")
         ).all()

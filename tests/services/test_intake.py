@@ -24,7 +24,7 @@ from mi_portal.services.policy import CONSENT_TEXTS
 from mi_portal.storage import get_store
 from mi_portal.storage.base import StorageUnavailable
 from tests.conftest import Database
-from tests.factories import make_tenant
+from tests.factories import make_tenant, owner_session
 from tests.intake_helpers import form, photos
 
 
@@ -76,9 +76,8 @@ def test_single_clinic_case_with_consents_and_verified_objects(db: Database) -> 
     for r in renditions:
         assert r.storage_key.startswith(f"{a}/")
         assert hashlib.sha256(store.get(r.storage_key)).hexdigest() == r.sha256
-    from mi_portal.db import platform_session
 
-    with platform_session() as session:
+    with owner_session() as session:
         event = session.exec(
             select(AuditEvent).where(AuditEvent.action == "intake.submitted")
         ).one()

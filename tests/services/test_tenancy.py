@@ -7,12 +7,11 @@ from collections.abc import Iterator
 import pytest
 from sqlmodel import select
 
-from mi_portal.db import platform_session
 from mi_portal.models import AuditEvent
 from mi_portal.services import auth, clock, tenancy
 from mi_portal.services.actor import NotFound, PermissionDenied
 from tests.conftest import Database
-from tests.factories import make_tenant, make_user, sign_in_token
+from tests.factories import make_tenant, make_user, owner_session, sign_in_token
 from tests.services.test_auth import Clock
 
 
@@ -57,7 +56,7 @@ def test_platform_switch_needs_a_reason_and_expires(db: Database, fake_clock: Cl
     fake_clock.advance(minutes=6)
     signed = auth.resolve(token)
     assert signed is not None and signed.actor.tenant_id is None
-    with platform_session() as session:
+    with owner_session() as session:
         events = session.exec(
             select(AuditEvent.chain, AuditEvent.action, AuditEvent.reason).order_by(
                 AuditEvent.occurred_at
@@ -84,7 +83,7 @@ def test_switch_out_is_audited_in_both_chains(db: Database) -> None:
     tenancy.switch_out(signed)
     signed = auth.resolve(token)
     assert signed is not None and signed.actor.tenant_id is None
-    with platform_session() as session:
+    with owner_session() as session:
         chains = session.exec(
             select(AuditEvent.chain).where(AuditEvent.action == "tenant.switch_out")
         ).all()

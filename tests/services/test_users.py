@@ -13,11 +13,11 @@ from mi_portal.services import users
 from mi_portal.services.actor import Actor, NotFound, PermissionDenied
 from mi_portal.services.passwords import verify_password
 from tests.conftest import Database
-from tests.factories import make_tenant, make_user
+from tests.factories import make_tenant, make_user, owner_session
 
 
 def _member_id(user_id: uuid.UUID, tenant_id: uuid.UUID) -> str:
-    with platform_session() as session:
+    with owner_session() as session:
         return str(
             session.exec(
                 select(Membership.id).where(
@@ -51,7 +51,7 @@ def test_foreign_and_missing_members_answer_the_same(world) -> None:  # type: ig
         assert str(exc.value) == "membership"
         with pytest.raises(NotFound):
             users.set_member_active(owner, target, False)
-    with platform_session() as session:
+    with owner_session() as session:
         foreign = session.get(Membership, uuid.UUID(staff_b))
         assert foreign is not None and foreign.role == "coordinator" and foreign.disabled_at is None
 
@@ -60,7 +60,7 @@ def test_change_role_and_disable_are_audited(world) -> None:  # type: ignore[no-
     a, b, owner, staff_a, *_ = world
     users.change_role(owner, staff_a, "clinic_manager")
     users.set_member_active(owner, staff_a, False)
-    with platform_session() as session:
+    with owner_session() as session:
         events = session.exec(
             select(AuditEvent.action, AuditEvent.details).where(AuditEvent.chain == str(a))
         ).all()
@@ -116,3 +116,42 @@ def test_invite_refuses_bad_input(world) -> None:  # type: ignore[no-untyped-def
     ):
         with pytest.raises(ValueError):
             users.invite(owner, email=email, full_name=name, role=role)
+
+
+def _switched_in_admin(tenant_id: uuid.UUID) -> Actor:
+    admin_id, _ = make_user("admin@mi.test", platform_role="platform_admin")
+    return Actor(user_id=admin_id, role=Role.PLATFORM_ADMIN, tenant_id=tenant_id)
+
+
+def test_switched_in_platform_staff_cannot_invite(world) -> None:  # type: ignore[no-untyped-def]
+    a, b, owner, *_ = world
+    admin = _switched_in_admin(a)
+    for email, role in (("new@a.test", "clinic_owner"), ("staff@b.test", "viewer")):
+        with pytest.raises(users.SwitchedInGrantRefused):
+            users.invite(admin, email=email, full_name="Someone", role=role)
+    with owner_session() as session:
+        assert session.exec(select(User).where(User.email == "new@a.test")).first() is None
+        members = session.exec(select(Membership.id).where(Membership.tenant_id == a)).all()
+        denied = session.exec(
+            select(AuditEvent.action).where(
+                AuditEvent.chain == str(a), AuditEvent.outcome == "denied"
+            )
+        ).all()
+    assert len(members) == 2 and denied == ["user.invited", "user.invited"]
+
+
+def test_switched_in_platform_staff_cannot_raise_roles_or_restore_access(world) -> None:  # type: ignore[no-untyped-def]
+    a, b, owner, staff_a, *_ = world
+    admin = _switched_in_admin(a)
+    for higher in ("clinic_owner", "clinic_manager", "provider"):  # provider adds downloads
+        with pytest.raises(users.SwitchedInGrantRefused):
+            users.change_role(admin, staff_a, higher)
+    users.change_role(admin, staff_a, "viewer")  # lowering a role is allowed
+    users.set_member_active(admin, staff_a, False)  # and so is cutting access
+    with pytest.raises(users.SwitchedInGrantRefused):
+        users.set_member_active(admin, staff_a, True)
+    with owner_session() as session:
+        row = session.get(Membership, uuid.UUID(staff_a))
+        assert row is not None and row.role == "viewer" and row.disabled_at is not None
+    users.set_member_active(owner, staff_a, True)  # the clinic's own owner still can
+    users.change_role(owner, staff_a, "provider")

@@ -10,14 +10,14 @@ import pytest
 from PIL import Image, ImageChops, ImageStat
 from sqlmodel import col, select
 
-from mi_portal.db import platform_session, tenant_session
+from mi_portal.db import tenant_session
 from mi_portal.models import AuditEvent, ImageRendition, Role, Submission
 from mi_portal.services import cases, intake, viewer
 from mi_portal.services.actor import Actor, NotFound, PermissionDenied
 from mi_portal.services.permissions import has_permission
 from mi_portal.storage import get_store
 from tests.conftest import Database
-from tests.factories import make_tenant, make_user
+from tests.factories import make_tenant, make_user, owner_session
 from tests.intake_helpers import form, photos
 
 
@@ -75,7 +75,7 @@ def test_photos_have_signed_urls_and_sizes(world: dict[str, Any]) -> None:
 
 
 def _actions(tenant_id: uuid.UUID) -> list[str]:
-    with platform_session() as session:
+    with owner_session() as session:
         return list(
             session.exec(
                 select(AuditEvent.action)
@@ -289,7 +289,7 @@ def test_download_is_watermarked_and_carries_no_metadata(world: dict[str, Any]) 
 
 
 def _download_events(tenant_id: uuid.UUID) -> list[dict[str, Any]]:
-    with platform_session() as session:
+    with owner_session() as session:
         return [
             dict(e.details or {})
             for e in session.exec(

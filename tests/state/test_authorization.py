@@ -19,14 +19,13 @@ from sqlmodel import col, select
 
 import mi_portal.mi_portal  # noqa: F401  (registers every page and state)
 from mi_portal.api.routes import api_app
-from mi_portal.db import platform_session
 from mi_portal.models import AuditEvent, Membership, Role, User
 from mi_portal.services import auth, tenancy
 from mi_portal.services.permissions import PUBLIC, Permission, declared_permission, has_permission
 from mi_portal.state.clinics import ClinicPickerState
 from mi_portal.state.users import AcceptInviteState, UsersState
 from tests.conftest import Database
-from tests.factories import make_tenant, make_user, sign_in_token
+from tests.factories import make_tenant, make_user, owner_session, sign_in_token
 
 # Reviewed: these need no sign-in. Adding to this list needs a reason in review.
 PUBLIC_ALLOWED = {
@@ -149,7 +148,7 @@ def call(cls: type[rx.State], name: str, token: str | None, *args: Any) -> tuple
 
 
 def _denials() -> int:
-    with platform_session() as session:
+    with owner_session() as session:
         return session.exec(
             select(func.count()).select_from(AuditEvent).where(AuditEvent.action == "access.denied")
         ).one()
@@ -262,7 +261,7 @@ def test_matrix_expectations_match_the_role_table() -> None:
 @pytest.mark.parametrize("db", ["sqlite", "postgres"], indirect=True)
 def test_foreign_and_missing_ids_answer_alike(personas: dict[str, Any]) -> None:
     token = _token(personas, "clinic_owner")
-    with platform_session() as session:
+    with owner_session() as session:
         foreign = str(
             session.exec(select(Membership.id).where(Membership.tenant_id == personas["b"])).first()
         )
@@ -273,7 +272,7 @@ def test_foreign_and_missing_ids_answer_alike(personas: dict[str, Any]) -> None:
         state, _ = call(UsersState, "set_active", token, target, False)
         answers.append(state.error)  # type: ignore[attr-defined]
     assert answers[0] == answers[2] and answers[1] == answers[3] and answers[0]
-    with platform_session() as session:
+    with owner_session() as session:
         row = session.get(Membership, uuid.UUID(foreign))
         assert row is not None and row.role == "clinic_owner" and row.disabled_at is None
     locum = _token(personas, "no_clinic_chosen")
@@ -297,7 +296,7 @@ def test_forged_tenant_user_and_role_arguments_change_nothing(personas: dict[str
         "platform_role": "platform_admin",
     }
     call(UsersState, "invite", token, forged)
-    with platform_session() as session:
+    with owner_session() as session:
         rows = session.exec(
             select(Membership.tenant_id, Membership.role)
             .join(User, col(User.id) == Membership.user_id)
