@@ -341,7 +341,7 @@ def test_no_filter_combination_reaches_another_clinic(world) -> None:  # type: i
 
 
 def _listed(since: int = 0) -> list[AuditEvent]:
-    with platform_session() as session:
+    with owner_session() as session:
         return list(
             session.exec(
                 select(AuditEvent)

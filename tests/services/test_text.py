@@ -5,13 +5,12 @@ from __future__ import annotations
 import pytest
 from sqlmodel import select
 
-from mi_portal.db import platform_session
 from mi_portal.models import Role, User, UserSession
 from mi_portal.services import auth, tenancy, users
 from mi_portal.services.actor import Actor
 from mi_portal.services.text import TextTooLong, clean_email, clean_text
 from tests.conftest import Database
-from tests.factories import make_tenant, make_user, sign_in_token
+from tests.factories import make_tenant, make_user, owner_session, sign_in_token
 
 # Right-to-left override, zero-width joiner / non-joiner / space, word joiner, BOM, soft hyphen,
 # bidi isolates, a private-use character and C0/C1 controls.
@@ -88,7 +87,7 @@ def test_invites_refuse_hostile_addresses_and_clean_names(db: Database) -> None:
     users.invite(
         owner, email="\ufeffNew@Example.org", full_name="Ne\u200dw\u202e Person", role="viewer"
     )
-    with platform_session() as session:
+    with owner_session() as session:
         emails = session.exec(select(User.email, User.full_name)).all()
     assert ("new@example.org", "New Person") in emails
     assert all("<" not in e and "localhost" not in e for e, _ in emails)
@@ -100,6 +99,6 @@ def test_switch_reason_is_cleaned(db: Database) -> None:
     signed = auth.resolve(sign_in_token(user_id))
     assert signed is not None
     tenancy.switch_into(signed, str(a), "Ticket\u202e 42:\u200b clinic\x00 asked")
-    with platform_session() as session:
+    with owner_session() as session:
         reasons = session.exec(select(UserSession.switch_reason)).all()
     assert "Ticket 42: clinic asked" in reasons

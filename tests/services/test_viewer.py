@@ -192,7 +192,7 @@ def test_earlier_cases_shown_are_one_audit_event_on_the_case(world: dict[str, An
     shown = viewer.earlier_cases(provider, latest)
     assert len(shown) == 2
     viewer.earlier_cases(provider, world["a_case"])  # none earlier: nothing was shown
-    with platform_session() as session:
+    with owner_session() as session:
         events = session.exec(select(AuditEvent).where(AuditEvent.action == "cases.listed")).all()
     assert len(events) == 1  # one per list shown, not one per case in it
     event = events[0]
