@@ -226,3 +226,28 @@ def test_the_queue_page_shows_blurred_bytes_to_masked_roles(world: dict[str, Any
             _assert_blurred(served, clear)
         else:
             assert served == clear
+
+
+def test_two_requests_making_the_same_blurred_rendition_keep_one(world: dict[str, Any]) -> None:
+    store = get_store()
+    with tenant_session(world["a"]) as session:
+        rows = dict(
+            session.exec(
+                select(ImageRendition.kind, ImageRendition.storage_key).where(
+                    ImageRendition.image_id == world["image"]
+                )
+            ).all()
+        )
+        session.exec(delete(ImageRendition).where(col(ImageRendition.kind) == "blurred"))  # type: ignore[call-overload]
+        session.commit()
+    store.delete(rows["blurred"])
+    _token, coordinator = world["people"]["coordinator"]
+    first = photos.blurred_key(coordinator, store, world["image"], rows["thumbnail"])
+    # A second request that had not seen the first one's row yet makes its own, then yields.
+    second = photos.blurred_key(coordinator, store, world["image"], rows["thumbnail"])
+    assert first is not None and second == first
+    assert [k for k in store.keys(f"{world['a']}/") if k.endswith("/blurred.jpg")] == [first]
+    # No thumbnail to make it from: nothing, rather than anything clear.
+    assert (
+        photos.blurred_key(coordinator, store, world["image"], f"{world['a']}/gone/x.jpg") is None
+    )
