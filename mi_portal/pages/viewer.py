@@ -80,7 +80,13 @@ def _strip() -> rx.Component:
             V.photos,
             lambda p, i: rx.box(
                 rx.image(
-                    src=p["thumbnail_url"],
+                    # A sensitive photo's thumbnail is the blurred rendition; once opened, the
+                    # strip shows it clear from the preview this page already has.
+                    src=rx.cond(
+                        p["sensitive"].to(bool) & V.revealed.contains(p["image_id"]),
+                        p["preview_url"],
+                        p["thumbnail_url"],
+                    ),
                     alt=p["display_name"],
                     height="72px",
                     style={

@@ -34,6 +34,8 @@ class Actor:
     home_tenant_id: uuid.UUID | None = None
     ip: str | None = None
     user_agent: str | None = None
+    # The sign-in session this actor acts in; photo and download links are bound to it.
+    session_id: uuid.UUID | None = None
 
     @property
     def is_platform(self) -> bool:

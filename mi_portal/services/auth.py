@@ -60,8 +60,8 @@ def decrypt_secret(stored: str) -> str | None:
 
 
 # --- password step ---------------------------------------------------------------------------
-# Every role can see health images (viewers see thumbnails), so every user needs a second
-# factor: check_password tells the caller whether enrolment is still due.
+# Every role can see health images (viewers see previews and thumbnails, not originals), so
+# every user needs a second factor: check_password tells the caller whether enrolment is due.
 
 
 @dataclass(frozen=True)
@@ -437,11 +437,17 @@ def resolve(
             home_tenant_id=None if user.platform_role else tenant_id,
             ip=ip,
             user_agent=user_agent,
+            session_id=row.id,
         )
         if not user.platform_role and tenant_id is None:
             # A clinic user who has not picked a clinic may only manage their own account.
             actor = Actor(
-                user_id=user.id, role=Role.VIEWER, tenant_id=None, ip=ip, user_agent=user_agent
+                user_id=user.id,
+                role=Role.VIEWER,
+                tenant_id=None,
+                ip=ip,
+                user_agent=user_agent,
+                session_id=row.id,
             )
         result = SignedIn(
             session_id=row.id,

@@ -3,8 +3,8 @@
 The file type is decided from the bytes alone. Size, declared dimensions and damage are checked
 before or while decoding, so a decompression bomb is refused before its pixels are allocated.
 An accepted photo is turned upright, flattened to RGB and rebuilt from its pixels, then stored
-as three baseline JPEG renditions that carry no EXIF, GPS, XMP, ICC profile, comment or
-trailing bytes. Everything here is CPU-bound and synchronous: call it from a worker thread.
+as four baseline JPEG renditions (original, preview, thumbnail and a blurred thumbnail for those
+who must not see the photo) that carry no EXIF, GPS, XMP, ICC profile, comment or trailing bytes. Everything here is CPU-bound and synchronous: call it from a worker thread.
 """
 
 from __future__ import annotations
@@ -16,13 +16,16 @@ import unicodedata
 import warnings
 from dataclasses import dataclass
 
-from PIL import Image, ImageFile, UnidentifiedImageError
+from PIL import Image, ImageFile, ImageFilter, UnidentifiedImageError
 
 MAX_BYTES = 20 * 1024 * 1024
 MAX_PIXELS = 50_000_000
 ALLOWED_FORMATS = ("JPEG", "PNG", "WEBP")
 PREVIEW_EDGE = 1600
 THUMBNAIL_EDGE = 256
+# The blurred rendition keeps no more than this many pixels on its long side before it is scaled
+# back up and smoothed: a few colour patches, nothing of a face, a lesion or a body outline.
+BLUR_DETAIL_EDGE = 8
 
 REASON_EMPTY = "This file is empty. Please choose a photo."
 REASON_TOO_BIG = "This file is larger than 20 MB. Please choose a smaller photo."
@@ -37,7 +40,7 @@ REASON_DAMAGED = "This photo is damaged or incomplete. Please try uploading it a
 _JPEG_MAX_EDGE = 65_500
 # Phone cameras often write multi-picture JPEGs; Pillow names them MPO, the first frame is a JPEG.
 _FORMAT_ALIASES = {"MPO": "JPEG"}
-_QUALITY = {"original": 90, "preview": 85, "thumbnail": 85}
+_QUALITY = {"original": 90, "preview": 85, "thumbnail": 85, "blurred": 80}
 _ORIENTATION_TAG = 0x0112
 _TRANSPOSE_FOR_ORIENTATION = {
     2: Image.Transpose.FLIP_LEFT_RIGHT,
@@ -235,7 +238,7 @@ def _to_rgb(image: Image.Image) -> Image.Image:
 
 
 def _renditions(clean: Image.Image) -> tuple[Rendition, ...]:
-    """The original, preview and thumbnail, each encoded once and checked for metadata."""
+    """The original, preview, thumbnail and blurred thumbnail, each encoded once and checked."""
     original = _encode("original", clean)
     # LANCZOS over the full frame costs almost three encodes of it. A whole-factor box reduction
     # first, then BICUBIC, is about three times cheaper and looks the same at preview size (the
@@ -249,7 +252,23 @@ def _renditions(clean: Image.Image) -> tuple[Rendition, ...]:
         preview_image, THUMBNAIL_EDGE, gap=2.0, resample=Image.Resampling.LANCZOS
     )
     thumbnail = _encode("thumbnail", thumbnail_image)
-    return (original, preview, thumbnail)
+    return (original, preview, thumbnail, _encode("blurred", _blur(thumbnail_image)))
+
+
+def blurred_rendition(thumbnail: bytes) -> Rendition:
+    """The blurred rendition made from a stored thumbnail (for photos stored before it existed)."""
+    with Image.open(io.BytesIO(thumbnail), formats=["JPEG"]) as stored:
+        stored.load()
+        pixels = stored.convert("RGB")
+    return _encode("blurred", _blur(pixels))
+
+
+def _blur(image: Image.Image) -> Image.Image:
+    """The image at its own size with every detail gone, as bytes and not only on screen."""
+    tiny = image.resize(_fit(image.size, BLUR_DETAIL_EDGE), Image.Resampling.BOX)
+    smooth = tiny.resize(image.size, Image.Resampling.BILINEAR)
+    radius = max(2, max(image.size) // 16)
+    return smooth.filter(ImageFilter.GaussianBlur(radius))
 
 
 def _fit(size: tuple[int, int], edge: int) -> tuple[int, int]:

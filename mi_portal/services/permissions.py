@@ -20,7 +20,8 @@ class Permission(StrEnum):
     CLINICS_PROVISION = "clinics.provision"
     CASES_VIEW = "cases.view"
     CASES_EDIT = "cases.edit"
-    IMAGES_VIEW = "images.view"
+    IMAGES_VIEW = "images.view"  # thumbnails and previews
+    IMAGES_VIEW_ORIGINAL = "images.view_original"  # the stored full-resolution original
     IMAGES_DOWNLOAD = "images.download"
     IMAGES_ANNOTATE = "images.annotate"
     QUOTES_EDIT = "quotes.edit"
@@ -38,7 +39,14 @@ PUBLIC = "public"
 
 P = Permission
 _CLINIC_READ = {P.SELF, P.CLINICS_OVERVIEW, P.CASES_VIEW, P.IMAGES_VIEW}
-_CLINIC_WORK = _CLINIC_READ | {P.CASES_EDIT, P.IMAGES_ANNOTATE, P.QUOTES_EDIT, P.MESSAGES_SEND}
+# Read-only roles see previews and thumbnails; originals and downloads are for those who work cases.
+_CLINIC_WORK = _CLINIC_READ | {
+    P.CASES_EDIT,
+    P.IMAGES_VIEW_ORIGINAL,
+    P.IMAGES_ANNOTATE,
+    P.QUOTES_EDIT,
+    P.MESSAGES_SEND,
+}
 _CLINIC_LEAD = _CLINIC_WORK | {P.IMAGES_DOWNLOAD, P.RETENTION_MANAGE, P.RIGHTS_ANSWER}
 
 ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
@@ -71,6 +79,7 @@ NEEDS_CLINIC = frozenset(
         P.CASES_VIEW,
         P.CASES_EDIT,
         P.IMAGES_VIEW,
+        P.IMAGES_VIEW_ORIGINAL,
         P.IMAGES_DOWNLOAD,
         P.IMAGES_ANNOTATE,
         P.QUOTES_EDIT,

@@ -1,21 +1,31 @@
-"""Looking at case photos: short-lived signed URLs, issued after a permission check, audited."""
+"""Looking at case photos: short-lived signed URLs, issued after a permission check, audited.
+
+Where a photo must not be seen (a role whose queue is masked, a photo the clinic marked
+sensitive) the URL is that of the blurred rendition, so the bytes themselves are blurred.
+"""
 
 from __future__ import annotations
 
+import logging
 import uuid
 from dataclasses import dataclass
 
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 
-from mi_portal.db import tenant_session
-from mi_portal.models import ImageRendition, SubmissionImage
-from mi_portal.services import audit
+from mi_portal.db import platform_session, tenant_session
+from mi_portal.models import ImageRendition, SubmissionImage, Tenant
+from mi_portal.services import audit, images, object_links
 from mi_portal.services.actor import Actor
 from mi_portal.services.cases import case_in_clinic
+from mi_portal.services.inbox import full_identity
+from mi_portal.services.intake import object_key
 from mi_portal.services.permissions import Permission, check
-from mi_portal.storage import BlobStore, get_store
+from mi_portal.storage import BlobStore, ObjectMissing, StorageUnavailable, get_store
 
 URL_LIFETIME_SECONDS = 300
+BLURRED = "blurred"
+_log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -27,22 +37,108 @@ class PhotoLink:
     height: int
     display_name: str
     sensitive: bool
+    blurred: bool = False  # the URL serves the blurred rendition
 
 
-def _link(
-    store: BlobStore, actor: Actor, image: SubmissionImage, rendition: ImageRendition, lifetime: int
-) -> PhotoLink:
-    return PhotoLink(
-        image_id=str(image.id),
-        kind=rendition.kind,
-        url=store.signed_url(
-            rendition.storage_key, expires_in=lifetime, viewer=str(actor.user_id or "")
-        ),
-        width=rendition.width,
-        height=rendition.height,
-        display_name=image.display_name,
-        sensitive=image.sensitive,
+def blurred_key(
+    actor: Actor, store: BlobStore, image_id: uuid.UUID, thumbnail_key: str
+) -> str | None:
+    """The stored blurred rendition of a photo stored before there was one, made now.
+
+    Made from the thumbnail, stored and recorded like the others. ``None`` when it cannot be
+    made (the thumbnail is missing, the store is down): the caller then shows nothing, never
+    the clear thumbnail in its place.
+    """
+    tenant_id = actor.require_tenant()
+    try:
+        made = images.blurred_rendition(store.get(thumbnail_key))
+        key = object_key(tenant_id, BLURRED)
+        store.put(key, made.data, content_type=made.content_type)
+    except (ObjectMissing, StorageUnavailable, OSError, ValueError):
+        _log.warning("no blurred rendition could be made for image %s", image_id)
+        return None
+    try:
+        with tenant_session(tenant_id) as session:
+            session.add(
+                ImageRendition(
+                    image_id=image_id,
+                    kind=BLURRED,
+                    storage_key=key,
+                    content_type=made.content_type,
+                    width=made.width,
+                    height=made.height,
+                    byte_size=len(made.data),
+                    sha256=made.sha256,
+                )
+            )
+            session.commit()
+    except IntegrityError:
+        # Another request made it first (or the photo went): keep theirs, drop ours.
+        store.delete(key)
+        with tenant_session(tenant_id) as session:
+            return session.exec(
+                select(ImageRendition.storage_key).where(
+                    ImageRendition.image_id == image_id, ImageRendition.kind == BLURRED
+                )
+            ).first()
+    return key
+
+
+def _links(
+    actor: Actor,
+    store: BlobStore,
+    rows: list[tuple[SubmissionImage, ImageRendition, str | None]],
+    *,
+    lifetime: int,
+    blur_all: bool = False,
+) -> list[tuple[SubmissionImage, PhotoLink]]:
+    """One link per (image, thumbnail, blurred key) row, blurred where the photo must not show."""
+    links = []
+    for image, thumbnail, blurred in rows:
+        hide = blur_all or image.sensitive
+        key = thumbnail.storage_key
+        if hide:
+            key = blurred or blurred_key(actor, store, image.id, thumbnail.storage_key)
+            if key is None:
+                continue
+        url = object_links.object_url(
+            actor, key=key, kind=BLURRED if hide else "thumbnail", lifetime=lifetime
+        )
+        links.append(
+            (
+                image,
+                PhotoLink(
+                    image_id=str(image.id),
+                    kind=BLURRED if hide else thumbnail.kind,
+                    url=url,
+                    width=thumbnail.width,
+                    height=thumbnail.height,
+                    display_name=image.display_name,
+                    sensitive=image.sensitive,
+                    blurred=hide,
+                ),
+            )
+        )
+    return links
+
+
+def _thumbnail_rows(session, where) -> list[tuple[SubmissionImage, ImageRendition, str | None]]:  # type: ignore[no-untyped-def]
+    """(image, thumbnail, blurred key or None) of the images ``where`` selects, in case order."""
+    rows = session.exec(
+        select(SubmissionImage, ImageRendition)
+        .join(ImageRendition, col(ImageRendition.image_id) == SubmissionImage.id)
+        .where(where, ImageRendition.kind == "thumbnail")
+        .order_by(col(SubmissionImage.submission_id), col(SubmissionImage.position))
+    ).all()
+    blurred = dict(
+        session.exec(
+            select(ImageRendition.image_id, ImageRendition.storage_key).where(
+                col(ImageRendition.image_id).in_([image.id for image, _ in rows]),
+                ImageRendition.kind == BLURRED,
+            )
+        ).all()
     )
+    return [(image, thumb, blurred.get(image.id)) for image, thumb in rows]
 
 
 def thumbnails(
@@ -52,18 +148,16 @@ def thumbnails(
     lifetime: int = URL_LIFETIME_SECONDS,
     store: BlobStore | None = None,
 ) -> list[PhotoLink]:
-    """Signed thumbnail URLs of one case's photos (an audited read of health data)."""
+    """Signed thumbnail URLs of one case's photos (an audited read of health data).
+
+    A photo marked sensitive gets its blurred rendition: it is seen only in the viewer.
+    """
     check(actor, Permission.IMAGES_VIEW)
     store = store or get_store()
     with tenant_session(actor.require_tenant()) as session:
         wanted = case_in_clinic(session, actor, submission_id).id
-        rows = session.exec(
-            select(SubmissionImage, ImageRendition)
-            .join(ImageRendition, col(ImageRendition.image_id) == SubmissionImage.id)
-            .where(SubmissionImage.submission_id == wanted, ImageRendition.kind == "thumbnail")
-            .order_by(col(SubmissionImage.position))
-        ).all()
-        links = [_link(store, actor, image, rendition, lifetime) for image, rendition in rows]
+        rows = _thumbnail_rows(session, SubmissionImage.submission_id == wanted)
+    links = [link for _image, link in _links(actor, store, rows, lifetime=lifetime)]
     audit.record(
         actor,
         "images.thumbnails_listed",
@@ -81,7 +175,10 @@ def first_thumbnails(
     lifetime: int = URL_LIFETIME_SECONDS,
     store: BlobStore | None = None,
 ) -> dict[str, PhotoLink]:
-    """The first photo's thumbnail for each case on a queue page (one audited listing)."""
+    """The first photo's thumbnail for each case on a queue page (one audited listing).
+
+    Roles that see the queue masked, and photos marked sensitive, get the blurred rendition.
+    """
     check(actor, Permission.IMAGES_VIEW)
     wanted = []
     for sid in submission_ids[:200]:
@@ -92,20 +189,20 @@ def first_thumbnails(
     if not wanted:
         return {}
     store = store or get_store()
-    links: dict[str, PhotoLink] = {}
-    with tenant_session(actor.require_tenant()) as session:
-        rows = session.exec(
-            select(SubmissionImage, ImageRendition)
-            .join(ImageRendition, col(ImageRendition.image_id) == SubmissionImage.id)
-            .where(
-                col(SubmissionImage.submission_id).in_(wanted), ImageRendition.kind == "thumbnail"
-            )
-            .order_by(col(SubmissionImage.submission_id), col(SubmissionImage.position))
-        ).all()
-        for image, rendition in rows:
-            key = str(image.submission_id)
-            if key not in links:
-                links[key] = _link(store, actor, image, rendition, lifetime)
+    tenant_id = actor.require_tenant()
+    with platform_session() as session:
+        tenant = session.get(Tenant, tenant_id)
+        masked = not full_identity(actor, tenant.settings if tenant else {})
+    with tenant_session(tenant_id) as session:
+        firsts: dict[uuid.UUID, tuple[SubmissionImage, ImageRendition, str | None]] = {}
+        for row in _thumbnail_rows(session, col(SubmissionImage.submission_id).in_(wanted)):
+            firsts.setdefault(row[0].submission_id, row)
+    links = {
+        str(image.submission_id): link
+        for image, link in _links(
+            actor, store, list(firsts.values()), lifetime=lifetime, blur_all=masked
+        )
+    }
     audit.record(
         actor, "images.thumbnails_listed", target_type="queue_page", details={"cases": len(links)}
     )

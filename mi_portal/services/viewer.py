@@ -30,12 +30,13 @@ from mi_portal.models import (
     User,
     utcnow,
 )
-from mi_portal.services import audit, clock
+from mi_portal.services import audit, clock, object_links
 from mi_portal.services.actor import Actor, NotFound, PermissionDenied, parse_id
 from mi_portal.services.case_lists import record_shown
 from mi_portal.services.cases import case_in_clinic
 from mi_portal.services.inbox import CASE_PATIENT, photo_count, reference
 from mi_portal.services.permissions import Permission, check
+from mi_portal.services.photos import BLURRED, blurred_key
 from mi_portal.services.text import TextTooLong, clean_text
 from mi_portal.storage import BlobStore, get_store
 
@@ -57,7 +58,7 @@ class ViewerPhoto:
     preview_url: str
     preview_width: int
     preview_height: int
-    thumbnail_url: str
+    thumbnail_url: str  # of the blurred rendition when the photo is sensitive
     expires_at: float  # epoch seconds; the page asks for new URLs before this
 
 
@@ -109,11 +110,12 @@ def viewer_photos(
 ) -> list[ViewerPhoto]:
     """A case's photos with signed preview and thumbnail URLs (an audited look at health data).
 
-    ``renewal``: new URLs for a page that already shows them, recorded as such.
+    A sensitive photo's thumbnail is its blurred rendition; the page shows it clear (from the
+    preview) once the photo has been opened. ``renewal``: new URLs for a page that already
+    shows them, recorded as such.
     """
     check(actor, Permission.IMAGES_VIEW)
     store = store or get_store()
-    viewer = str(actor.user_id or "")
     expires_at = time.time() + lifetime
     with tenant_session(actor.require_tenant()) as session:
         case = case_in_clinic(session, actor, submission_id)
@@ -127,17 +129,30 @@ def viewer_photos(
             for r in session.exec(
                 select(ImageRendition).where(
                     col(ImageRendition.image_id).in_([i.id for i in images]),
-                    col(ImageRendition.kind).in_(("original", "preview", "thumbnail")),
+                    col(ImageRendition.kind).in_(("original", "preview", "thumbnail", BLURRED)),
                 )
             )
         }
     photos = []
     for number, image in enumerate(images, start=1):
-        preview = renditions.get((image.id, "preview")) or renditions.get((image.id, "original"))
+        preview = renditions.get((image.id, "preview"))
+        if preview is None and object_links.may_fetch(actor, "original"):
+            preview = renditions.get((image.id, "original"))
         thumb = renditions.get((image.id, "thumbnail")) or preview
         original = renditions.get((image.id, "original")) or preview
         if preview is None or thumb is None or original is None:
             continue  # a photo whose renditions were never stored has nothing to show
+        thumb_key, thumb_kind = thumb.storage_key, thumb.kind
+        if image.sensitive:
+            blurred = renditions.get((image.id, BLURRED))
+            thumb_key = (
+                blurred.storage_key
+                if blurred
+                else blurred_key(actor, store, image.id, thumb.storage_key)
+            )
+            thumb_kind = BLURRED
+            if thumb_key is None:
+                continue  # never the clear thumbnail in the blurred one's place
         photos.append(
             ViewerPhoto(
                 image_id=str(image.id),
@@ -147,13 +162,13 @@ def viewer_photos(
                 sensitive=image.sensitive,
                 width=original.width,
                 height=original.height,
-                preview_url=store.signed_url(
-                    preview.storage_key, expires_in=lifetime, viewer=viewer
+                preview_url=object_links.object_url(
+                    actor, key=preview.storage_key, kind=preview.kind, lifetime=lifetime
                 ),
                 preview_width=preview.width,
                 preview_height=preview.height,
-                thumbnail_url=store.signed_url(
-                    thumb.storage_key, expires_in=lifetime, viewer=viewer
+                thumbnail_url=object_links.object_url(
+                    actor, key=thumb_key, kind=thumb_kind, lifetime=lifetime
                 ),
                 expires_at=expires_at,
             )
@@ -173,12 +188,13 @@ def full_resolution_url(
     image_id: object,
     *,
     lifetime: int = URL_LIFETIME_SECONDS,
-    store: BlobStore | None = None,
     renewal: bool = False,
 ) -> str:
-    """A signed URL of the stored original, asked for when zooming past the preview (audited)."""
-    check(actor, Permission.IMAGES_VIEW)
-    store = store or get_store()
+    """A signed URL of the stored original, asked for when zooming past the preview (audited).
+
+    Only roles that work cases see originals; read-only viewers stay on the preview.
+    """
+    check(actor, Permission.IMAGES_VIEW_ORIGINAL)
     with tenant_session(actor.require_tenant()) as session:
         image = _image(session, actor, image_id)
         original = session.exec(
@@ -189,7 +205,9 @@ def full_resolution_url(
         if original is None:
             raise NotFound("image")
         submission_id = image.submission_id
-    url = store.signed_url(original.storage_key, expires_in=lifetime, viewer=str(actor.user_id))
+    url = object_links.object_url(
+        actor, key=original.storage_key, kind="original", lifetime=lifetime
+    )
     audit.record(
         actor,
         "image.full_url_renewed" if renewal else "image.full_viewed",

@@ -96,8 +96,8 @@ class InboxState(rx.State):
             for row in rows:
                 link = thumbs.get(row["id"])
                 row["thumbnail"] = link.url if link else ""
-                # Blurred in the list for masked roles and for photos the clinic marked sensitive.
-                row["blur"] = bool(row["masked"] or (link and link.sensitive))
+                # For masked roles and sensitive photos the service signs the blurred rendition.
+                row["blur"] = bool(link and link.blurred)
         self.rows = rows
         self.total, self.page, self.page_size, self.counts = (
             result.total,

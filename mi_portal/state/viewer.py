@@ -220,6 +220,8 @@ class ViewerState(rx.State):
     async def _full(self, image_id: str) -> None:
         if not image_id or image_id in self.full_urls:
             return
+        if not has_permission(current().actor, Permission.IMAGES_VIEW_ORIGINAL):
+            return  # read-only roles zoom into the preview; originals are not theirs to see
         try:
             url = await asyncio.to_thread(viewer.full_resolution_url, current().actor, image_id)
         except NotFound:

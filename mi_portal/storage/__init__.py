@@ -12,7 +12,7 @@ from mi_portal.storage.local import LocalStore
 def store_from_url(url: str) -> BlobStore:
     """Build the store named by ``MI_STORAGE`` (``file:///path``)."""
     if url.startswith("file://"):
-        return LocalStore(url[len("file://") :], signing_key="objects:" + get_settings().secret_key)
+        return LocalStore(url[len("file://") :])
     if url.startswith("s3://"):
         from mi_portal.storage.s3 import S3Store
 

@@ -28,8 +28,6 @@ class BlobStore(Protocol):
 
     def listing(self, prefix: str = "") -> Iterator[tuple[str, datetime]]: ...
 
-    def signed_url(
-        self, key: str, *, expires_in: int, filename: str | None = None, viewer: str = ""
-    ) -> str:
-        """A short-lived URL the browser can GET (issued only after a permission check)."""
+    def stream(self, key: str) -> Iterator[bytes]:
+        """The object's bytes in chunks; raises ObjectMissing before the first chunk if absent."""
         ...

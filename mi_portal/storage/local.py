@@ -2,32 +2,28 @@
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import os
 import re
 import tempfile
-import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from urllib.parse import urlencode
+from typing import BinaryIO
 
 from mi_portal.storage.base import ObjectMissing
 
+CHUNK_BYTES = 64 * 1024
 _KEY = re.compile(r"^[A-Za-z0-9_\-]+(/[A-Za-z0-9_\-.]+)*$")
 
 
 class LocalStore:
     """Objects as files below ``root``; keys are checked so none can leave it.
 
-    The browser reads them only through ``/api/objects/…`` URLs signed with HMAC, expiring, and
-    bound to the viewer (the route also checks the viewer's session and clinic).
+    The browser reads them only through the signed ``/api/objects/…`` route (api/objects.py).
     """
 
-    def __init__(self, root: str | Path, *, signing_key: str = "") -> None:
+    def __init__(self, root: str | Path) -> None:
         self.root = Path(root).resolve()
-        self._signing_key = signing_key.encode()
 
     def _path(self, key: str) -> Path:
         if not _KEY.match(key) or ".." in key:
@@ -59,37 +55,12 @@ class LocalStore:
     def exists(self, key: str) -> bool:
         return self._path(key).is_file()
 
-    def signature(self, key: str, expires: int, viewer: str, disposition: str) -> str:
-        message = f"{key}\n{expires}\n{viewer}\n{disposition}".encode()
-        return hmac.new(self._signing_key, message, hashlib.sha256).hexdigest()
-
-    def signed_url(
-        self, key: str, *, expires_in: int, filename: str | None = None, viewer: str = ""
-    ) -> str:
-        self._path(key)  # refuse keys that could leave the folder
-        expires = int(time.time()) + expires_in
-        disposition = f"attachment:{filename}" if filename else "inline"
-        query = urlencode(
-            {
-                "exp": expires,
-                "v": viewer,
-                "d": disposition,
-                "sig": self.signature(key, expires, viewer, disposition),
-            }
-        )
-        return f"/api/objects/{key}?{query}"
-
-    def check_signature(
-        self, key: str, *, expires: str, viewer: str, disposition: str, sig: str
-    ) -> bool:
-        """True when the URL was issued by this store and has not expired."""
+    def stream(self, key: str) -> Iterator[bytes]:
         try:
-            exp = int(expires)
-        except ValueError:
-            return False
-        if exp < time.time():
-            return False
-        return hmac.compare_digest(self.signature(key, exp, viewer, disposition), sig)
+            handle = self._path(key).open("rb")
+        except FileNotFoundError as exc:
+            raise ObjectMissing(key) from exc
+        return _chunks(handle)
 
     def keys(self, prefix: str = "") -> Iterator[str]:
         for key, _modified in self.listing(prefix):
@@ -104,3 +75,9 @@ class LocalStore:
                 key = path.relative_to(self.root).as_posix()
                 if key.startswith(prefix):
                     yield key, datetime.fromtimestamp(path.stat().st_mtime, UTC)
+
+
+def _chunks(handle: BinaryIO) -> Iterator[bytes]:
+    with handle:
+        while chunk := handle.read(CHUNK_BYTES):
+            yield chunk

@@ -1,4 +1,8 @@
-"""S3 (or any S3-compatible store) through boto3; the browser only ever gets presigned GETs."""
+"""S3 (or any S3-compatible store) through boto3; the browser never gets an S3 URL.
+
+Objects reach the browser only through the app's signed, session-bound, audited
+``/api/objects/…`` route (api/objects.py), which streams them from here.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +13,8 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from mi_portal.storage.base import ObjectMissing, StorageUnavailable
+
+CHUNK_BYTES = 64 * 1024
 
 
 class S3Store:
@@ -75,6 +81,10 @@ class S3Store:
     def get(self, key: str) -> bytes:
         return self._call("get_object", Bucket=self.bucket, Key=key)["Body"].read()
 
+    def stream(self, key: str) -> Iterator[bytes]:
+        body = self._call("get_object", Bucket=self.bucket, Key=key)["Body"]
+        return _chunks(body)
+
     def delete(self, key: str) -> None:
         self._call("delete_object", Bucket=self.bucket, Key=key)
 
@@ -96,11 +106,14 @@ class S3Store:
             for item in page.get("Contents", []):
                 yield item["Key"], item["LastModified"]
 
-    def signed_url(
-        self, key: str, *, expires_in: int, filename: str | None = None, viewer: str = ""
-    ) -> str:
-        # A presigned GET cannot be bound to the viewer; it is short-lived instead.
-        params: dict[str, Any] = {"Bucket": self.bucket, "Key": key}
-        if filename:
-            params["ResponseContentDisposition"] = f'attachment; filename="{filename}"'
-        return self.client.generate_presigned_url("get_object", Params=params, ExpiresIn=expires_in)
+
+def _chunks(body: Any) -> Iterator[bytes]:
+    """The response body in chunks, so a large original never sits whole in memory."""
+    from botocore.exceptions import BotoCoreError
+
+    try:
+        yield from body.iter_chunks(CHUNK_BYTES)
+    except BotoCoreError as exc:
+        raise StorageUnavailable(f"S3 read failed: {type(exc).__name__}") from exc
+    finally:
+        body.close()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -12,6 +13,7 @@ from playwright.sync_api import expect
 from sqlmodel import select
 
 from mi_portal.config import reset_settings
+from mi_portal.services.actor import Actor
 from tests.browser.conftest import RunningApp, save_screenshot, sign_in
 from tests.intake_helpers import jpeg_bytes
 
@@ -54,6 +56,16 @@ def _fill(page, tmp_path: Path, *, born: str) -> None:  # type: ignore[no-untype
     page.locator("#privacy_ack").click()
 
 
+def _session_actor(context) -> Actor:  # type: ignore[no-untyped-def]
+    """The actor the server rebuilds from the session cookie this browser context holds."""
+    from mi_portal.services.auth import resolve
+
+    token = next(c["value"] for c in context.cookies() if c["name"] == "mi_session")
+    signed = resolve(token)
+    assert signed is not None
+    return signed.actor
+
+
 def test_patient_submits_and_clinic_user_opens_the_signed_thumbnail(
     browser, app_server: RunningApp, app_db: None, tmp_path: Path
 ) -> None:  # type: ignore[no-untyped-def]
@@ -76,9 +88,8 @@ def test_patient_submits_and_clinic_user_opens_the_signed_thumbnail(
     patient.close()
 
     from mi_portal.db import platform_session, tenant_session
-    from mi_portal.models import Patient, Role, Submission, Tenant, User
+    from mi_portal.models import Patient, Submission, Tenant, User
     from mi_portal.services import photos
-    from mi_portal.services.actor import Actor
 
     with platform_session() as session:
         lakeside = session.exec(select(Tenant).where(Tenant.slug == "lakeside-derm")).one()
@@ -95,11 +106,6 @@ def test_patient_submits_and_clinic_user_opens_the_signed_thumbnail(
         submission = session.exec(
             select(Submission).where(Submission.patient_id == patient_row.id)
         ).one()
-    actor = Actor(user_id=provider.id, role=Role.PROVIDER, tenant_id=lakeside.id)
-    links = photos.thumbnails(actor, submission.id)
-    assert len(links) == 2
-    short = photos.thumbnails(actor, submission.id, lifetime=1)[0]
-
     from mi_portal.models import AuditEvent
 
     def fetches() -> list[AuditEvent]:
@@ -115,6 +121,12 @@ def test_patient_submits_and_clinic_user_opens_the_signed_thumbnail(
     clinic = browser.new_context()
     clinic_page = clinic.new_page()
     sign_in(clinic_page, app_server, "provider@lakeside-derm.test")
+    # Links are bound to the sign-in session: issue them for the one this browser holds.
+    actor = _session_actor(clinic)
+    assert actor.user_id == provider.id and actor.tenant_id == lakeside.id
+    links = photos.thumbnails(actor, submission.id)
+    assert len(links) == 2
+    short = photos.thumbnails(actor, submission.id, lifetime=1)[0]
     before = len(fetches())
     response = clinic_page.request.get(app_server.url + links[0].url)
     assert response.status == 200 and response.headers["content-type"] == "image/jpeg"
@@ -132,8 +144,10 @@ def test_patient_submits_and_clinic_user_opens_the_signed_thumbnail(
     assert (
         other_page.request.get(app_server.url + links[0].url).status == 404
     )  # another clinic's user
-    outsider_actor = Actor(user_id=outsider.id, role=Role.PROVIDER, tenant_id=lakeside.id)
-    forged = photos.thumbnails(outsider_actor, submission.id)[0]  # even a URL bound to them
+    # Even a URL bound to their own session (as if they were in the clinic) is refused.
+    outsider_actor = replace(_session_actor(other), tenant_id=lakeside.id)
+    assert outsider_actor.user_id == outsider.id
+    forged = photos.thumbnails(outsider_actor, submission.id)[0]
     assert other_page.request.get(app_server.url + forged.url).status == 404
     other.close()
 

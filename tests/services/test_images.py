@@ -35,6 +35,7 @@ from mi_portal.services.images import (
     process_image,
     sanitise_display_name,
 )
+from tests.blur import detail, detailed_jpeg, difference
 
 RED = (220, 20, 20)
 BLUE = (20, 20, 220)
@@ -272,16 +273,18 @@ def assert_fits(size: tuple[int, int], source: tuple[int, int], edge: int) -> No
 
 def assert_processed(result: ProcessedImage) -> dict[str, Image.Image]:
     """Every rendition bare and the right size; returns their decoded pixels by kind."""
-    assert [r.kind for r in result.renditions] == ["original", "preview", "thumbnail"]
+    assert [r.kind for r in result.renditions] == ["original", "preview", "thumbnail", "blurred"]
     assert result.original is result.renditions[0]
     assert result.source_format in ALLOWED_FORMATS
     pixels = {r.kind: assert_bare_jpeg(r) for r in result.renditions}
     original = result.original
-    preview, thumbnail = result.renditions[1], result.renditions[2]
+    preview, thumbnail, blurred = result.renditions[1:]
     assert_fits((preview.width, preview.height), (original.width, original.height), PREVIEW_EDGE)
     assert_fits(
         (thumbnail.width, thumbnail.height), (original.width, original.height), THUMBNAIL_EDGE
     )
+    # The blurred rendition takes the thumbnail's place on screen, so it has the same size.
+    assert (blurred.width, blurred.height) == (thumbnail.width, thumbnail.height)
     return pixels
 
 
@@ -613,7 +616,12 @@ def test_previews_and_thumbnails_fit_and_are_never_upscaled(size: tuple[int, int
 def test_large_photo_gets_the_standard_sizes() -> None:
     data = encode(gradient((2400, 1800)), "JPEG", exif=camera_exif(8))
     sizes = {r.kind: (r.width, r.height) for r in process_image(data).renditions}
-    assert sizes == {"original": (1800, 2400), "preview": (1200, 1600), "thumbnail": (192, 256)}
+    assert sizes == {
+        "original": (1800, 2400),
+        "preview": (1200, 1600),
+        "thumbnail": (192, 256),
+        "blurred": (192, 256),
+    }
 
 
 def test_preview_and_thumbnail_show_the_same_picture() -> None:
@@ -629,7 +637,30 @@ def test_output_is_deterministic_and_hashes_identify_it() -> None:
     data = jpeg_with_everything()
     first, second = process_image(data), process_image(data)
     assert [r.sha256 for r in first.renditions] == [r.sha256 for r in second.renditions]
-    assert len({r.sha256 for r in first.renditions}) == 3
+    assert len({r.sha256 for r in first.renditions}) == 4
+
+
+def test_blurred_rendition_keeps_no_detail_of_the_photo() -> None:
+    result = process_image(detailed_jpeg())
+    by_kind = {r.kind: r for r in result.renditions}
+    clear, blurred = by_kind["thumbnail"].data, by_kind["blurred"].data
+    assert detail(blurred) < detail(clear) / 10
+    assert difference(clear, blurred) > 40
+    # Not even the checkerboard's squares survive: the picture is a few smooth colour patches.
+    assert detail(blurred) < 5
+
+
+def test_blurred_rendition_made_later_from_a_stored_thumbnail() -> None:
+    """Photos stored before the pipeline made blurred renditions get one from their thumbnail."""
+    result = process_image(detailed_jpeg())
+    thumbnail = next(r for r in result.renditions if r.kind == "thumbnail")
+    later = images.blurred_rendition(thumbnail.data)
+    assert later.kind == "blurred" and (later.width, later.height) == (
+        thumbnail.width,
+        thumbnail.height,
+    )
+    assert_bare_jpeg(later)
+    assert detail(later.data) < detail(thumbnail.data) / 10
 
 
 # --- display names -------------------------------------------------------------------------

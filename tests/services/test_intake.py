@@ -51,7 +51,7 @@ def test_single_clinic_case_with_consents_and_verified_objects(db: Database) -> 
         "patient": 1,
         "submission": 1,
         "submissionimage": 2,
-        "imagerendition": 6,
+        "imagerendition": 8,  # original, preview, thumbnail and blurred of each photo
         "consentrecord": 3,
     }
     store = get_store()
@@ -185,7 +185,7 @@ def test_fan_out_gives_each_clinic_an_independent_copy(db: Database) -> None:
         assert all(k.startswith(f"{tenant_id}/") for k in keys)
         seen_ids |= ids
         seen_keys |= keys
-    assert len(list(get_store().keys())) == 3 * 2 * 3
+    assert len(list(get_store().keys())) == 3 * 2 * 4
 
 
 def test_fan_out_limits_and_unknown_clinics(db: Database) -> None:

@@ -251,6 +251,25 @@ def test_download_permission_per_role(db: Database, role: str) -> None:
     assert ("image.downloaded" in _actions(a)) == allowed
 
 
+@pytest.mark.parametrize(
+    "role", ["clinic_owner", "clinic_manager", "provider", "coordinator", "viewer"]
+)
+def test_originals_are_for_roles_that_work_cases(db: Database, role: str) -> None:
+    """Viewers (read-only) see previews and thumbnails, never the full-resolution original."""
+    a = make_tenant("clinic-a")
+    _submit(["clinic-a"], n=1)
+    actor = _actor(a, role, f"{role}@a.test")
+    photo = viewer.viewer_photos(actor, _cases(a)[0])[0]
+    assert photo.preview_url.startswith("/api/objects/")
+    if role == "viewer":
+        with pytest.raises(PermissionDenied):
+            viewer.full_resolution_url(actor, photo.image_id)
+        assert "image.full_viewed" not in _actions(a)
+    else:
+        assert viewer.full_resolution_url(actor, photo.image_id).startswith("/api/objects/")
+        assert "image.full_viewed" in _actions(a)
+
+
 def _stored(tenant_id: uuid.UUID, image_id: str, kind: str) -> Image.Image:
     with tenant_session(tenant_id) as session:
         key = session.exec(

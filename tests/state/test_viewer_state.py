@@ -139,3 +139,18 @@ def test_signed_urls_are_renewed_with_the_view_kept(db: Database) -> None:
     image = state.current["image_id"]
     assert list(state.full_urls) == [image] and state.full_urls[image].startswith("/api/objects/")
     assert state.refresh_in_ms > 100_000 and not state.error and len(state.photos) == 1
+
+
+def test_a_viewer_zooms_into_the_preview_without_fetching_the_original(db: Database) -> None:
+    a = make_tenant("clinic-a")
+    intake.submit(
+        clinic_slugs=["clinic-a"],
+        form=form(),
+        photos=photos(1),
+        ip=None,
+        user_agent="t",
+        source="t",
+    )
+    user, _ = make_user("view@a.test", role="viewer", tenants=(a,))
+    state = run(sign_in_token(user), _case(a), ("need_full", ()), ("refresh_urls", ()))
+    assert state.full_urls == {} and not state.error and len(state.photos) == 1

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import socket
 import time
+import uuid
 from collections.abc import Iterator
 from datetime import timedelta
 
@@ -11,15 +12,22 @@ import boto3
 import httpx
 import pytest
 from moto.server import ThreadedMotoServer
+from sqlmodel import col, select
+from starlette.testclient import TestClient
 
-from mi_portal.services import intake
+from mi_portal.api.routes import build_api_app
+from mi_portal.config import reset_settings
+from mi_portal.db import tenant_session
+from mi_portal.models import AuditEvent, ImageRendition, Submission
+from mi_portal.services import intake, viewer
 from mi_portal.services.storage_check import check
-from mi_portal.storage import ObjectMissing, store_from_url
+from mi_portal.storage import ObjectMissing, get_store, store_from_url
 from mi_portal.storage.base import StorageUnavailable
-from mi_portal.storage.s3 import S3Store
+from mi_portal.storage.s3 import CHUNK_BYTES, S3Store
 from tests.conftest import Database
-from tests.factories import make_tenant
+from tests.factories import make_tenant, make_user, owner_session
 from tests.intake_helpers import form, photos
+from tests.signed_in import signed_in
 
 
 def _free_port() -> int:
@@ -77,14 +85,82 @@ def test_round_trip_with_server_side_encryption(s3) -> None:  # type: ignore[no-
         store.get("t1/abc/original.jpg")
 
 
-def test_presigned_url_is_a_short_lived_get(s3) -> None:  # type: ignore[no-untyped-def]
+def test_objects_are_streamed_in_chunks(s3) -> None:  # type: ignore[no-untyped-def]
     _moto, store = s3
-    store.put("t1/k/thumbnail.jpg", b"thumb-bytes", content_type="image/jpeg")
-    url = store.signed_url("t1/k/thumbnail.jpg", expires_in=120)
-    assert "X-Amz-Expires=120" in url and "X-Amz-Signature=" in url
-    assert httpx.get(url).content == b"thumb-bytes"
-    tampered = url.replace("thumbnail.jpg", "original.jpg")
-    assert httpx.get(tampered).status_code in (403, 404)
+    data = bytes(range(256)) * 1024  # 256 KiB: several chunks
+    store.put("t1/k/original.jpg", data, content_type="image/jpeg")
+    chunks = list(store.stream("t1/k/original.jpg"))
+    assert len(chunks) > 1 and max(map(len, chunks)) <= CHUNK_BYTES
+    assert b"".join(chunks) == data
+    with pytest.raises(ObjectMissing):
+        store.stream("t1/k/nothing.jpg")
+
+
+def _fetch(url: str, token: str | None) -> httpx.Response:
+    client = TestClient(build_api_app(), base_url="http://localhost:3000")
+    if token is not None:
+        client.cookies.set("mi_session", token)
+    return client.get(url)
+
+
+def _fetches(tenant_id: uuid.UUID) -> int:
+    with owner_session() as session:
+        return len(
+            session.exec(
+                select(AuditEvent.id).where(
+                    col(AuditEvent.chain) == str(tenant_id), AuditEvent.action == "image.fetch"
+                )
+            ).all()
+        )
+
+
+def test_s3_photos_come_through_the_signed_audited_route(  # type: ignore[no-untyped-def]
+    db: Database, s3, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    moto, store = s3
+    monkeypatch.setenv(
+        "MI_STORAGE", f"s3://{store.bucket}?region=us-east-1&endpoint_url={moto.url}&sse=AES256"
+    )
+    reset_settings()
+    get_store.cache_clear()
+    assert isinstance(get_store(), S3Store)
+    a, b = make_tenant("clinic-a"), make_tenant("clinic-b")
+    for slug in ("clinic-a", "clinic-b"):
+        intake.submit(
+            clinic_slugs=[slug], form=form(), photos=photos(1), ip=None, user_agent=None, source="t"
+        )
+    provider_token, provider = signed_in(make_user("p@a.test", role="provider", tenants=(a,))[0])
+    manager_token, _ = signed_in(make_user("m@a.test", role="clinic_manager", tenants=(a,))[0])
+    b_token, _ = signed_in(make_user("o@b.test", role="clinic_owner", tenants=(b,))[0])
+    with tenant_session(a) as session:
+        case = session.exec(select(Submission.id)).one()
+    shown = viewer.viewer_photos(provider, case)
+    original_url = viewer.full_resolution_url(provider, shown[0].image_id)
+    urls = [shown[0].preview_url, shown[0].thumbnail_url, original_url]
+    # The browser is given app URLs only: nothing that names S3, its host or a presigned query.
+    for url in urls:
+        assert url.startswith("/api/objects/")
+        assert "amz" not in url.lower() and moto.url not in url and store.bucket not in url
+    with tenant_session(a) as session:
+        keys = dict(
+            session.exec(
+                select(ImageRendition.kind, ImageRendition.storage_key).where(
+                    ImageRendition.image_id == uuid.UUID(shown[0].image_id)
+                )
+            ).all()
+        )
+    before = _fetches(a)
+    got = _fetch(original_url, provider_token)
+    assert got.status_code == 200 and got.headers["content-type"] == "image/jpeg"
+    assert got.content == store.get(keys["original"])
+    assert got.headers["cache-control"] == "private, no-store"
+    assert _fetch(shown[0].thumbnail_url, provider_token).content == store.get(keys["thumbnail"])
+    assert _fetches(a) == before + 2  # each fetch is an audited read
+    # Another user, the same user in another sign-in session, nobody, another clinic: 404.
+    other_session, _ = signed_in(provider.user_id)  # type: ignore[arg-type]
+    for token in (manager_token, other_session, None, b_token):
+        assert _fetch(original_url, token).status_code == 404
+    assert _fetches(a) == before + 2 and _fetches(b) == 0
 
 
 def test_outage_is_reported_as_unavailable(s3) -> None:  # type: ignore[no-untyped-def]
@@ -101,7 +177,7 @@ def test_outage_in_the_middle_of_a_multi_photo_submission(db: Database, s3) -> N
 
     def after_put(**_kwargs: object) -> None:
         puts["n"] += 1
-        if puts["n"] == 4:  # the second photo's first rendition is in; then the store goes down
+        if puts["n"] == 5:  # the second photo's first rendition is in; then the store goes down
             moto.stop()
 
     store.client.meta.events.register("after-call.s3.PutObject", after_put)
@@ -123,7 +199,7 @@ def test_outage_in_the_middle_of_a_multi_photo_submission(db: Database, s3) -> N
     time.sleep(0.2)
     report = check(store=store, remove_orphans=True, grace=timedelta(0))
     assert report.missing_objects == []
-    assert len(report.orphan_objects) == 4 and report.removed == report.orphan_objects
+    assert len(report.orphan_objects) == 5 and report.removed == report.orphan_objects
     assert list(store.keys()) == []
 
 
@@ -140,6 +216,6 @@ def test_intake_on_s3_end_to_end(db: Database, s3) -> None:  # type: ignore[no-u
         store=store,
     )
     keys = list(store.keys())
-    assert len(keys) == 6
+    assert len(keys) == 8  # original, preview, thumbnail and blurred of each photo
     report = check(store=store)
     assert report.orphan_objects == [] and report.missing_objects == []
