@@ -63,9 +63,14 @@ def _private_sqlite_file(url: str) -> None:
     if not database or database == ":memory:" or database.startswith("file:"):
         return
     path = Path(database)
-    private_dir(path.parent)
-    os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
-    private_file(path)
+    if not path.parent.exists():
+        private_dir(path.parent)
+    # Never open an existing database file here: closing any descriptor of a file drops every
+    # POSIX lock this process holds on it, and SQLite's locks with it (a known way to corrupt).
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    except FileExistsError:
+        private_file(path)
 
 
 def _on_sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
