@@ -98,6 +98,7 @@ class Settings:
     secret_key: str
     frontend_origin: str
     oidc_providers: tuple[OidcProvider, ...] = ()
+    redis_url: str | None = None  # shared rate-limit windows when several workers run
 
 
 @lru_cache(maxsize=1)
@@ -116,6 +117,7 @@ def get_settings() -> Settings:
         secret_key=_secret_key(data_dir),
         frontend_origin=os.environ.get("MI_FRONTEND_ORIGIN", "http://localhost:3000"),
         oidc_providers=_oidc_providers(),
+        redis_url=os.environ.get("MI_REDIS_URL") or os.environ.get("REFLEX_REDIS_URL") or None,
     )
 
 
