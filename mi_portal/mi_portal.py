@@ -5,13 +5,15 @@ from collections.abc import Callable
 import reflex as rx
 from reflex.event import EventHandler
 
+from mi_portal.api.binding import BrowserBinding
+from mi_portal.api.headers import security_headers
 from mi_portal.api.limits import UploadSizeLimit
 from mi_portal.api.routes import api_app
 from mi_portal.pages.audit import audit_page
 from mi_portal.pages.auth import accept_invite, mfa_enroll, signin
 from mi_portal.pages.case import case_page
 from mi_portal.pages.clinics import clinic_picker
-from mi_portal.pages.inbox import inbox_page
+from mi_portal.pages.inbox import KEYBOARD, inbox_page
 from mi_portal.pages.index import index
 from mi_portal.pages.intake import clinic_consult, directory_consult
 from mi_portal.pages.users import users_page
@@ -28,7 +30,17 @@ from mi_portal.state.signin import SignInState
 from mi_portal.state.users import UsersState
 from mi_portal.state.viewer import ViewerState
 
-app = rx.App(api_transformer=[api_app, UploadSizeLimit])
+# The last wrapper is outermost: every response, refusals of the inner ones included, carries
+# the security headers. The inbox's keyboard script is inserted at run time, so the page policy
+# is told its hash (the built HTML does not contain it).
+app = rx.App(
+    api_transformer=[
+        api_app,
+        UploadSizeLimit,
+        BrowserBinding,
+        security_headers(extra_scripts=[KEYBOARD]),
+    ]
+)
 
 # Public pages: no sign-in (their handlers are on the reviewed public allow-list).
 app.add_page(signin, route="/signin", title="Sign in — MI Portal", on_load=SignInState.load)
