@@ -159,28 +159,24 @@ def _waits(checks: Sequence[tuple[Limit, str]]) -> list[int]:
     """Whole seconds to wait for each check (all 0: allowed, and every hit counted)."""
     now_ms = int(clock.now().timestamp() * 1000)
     backend = get_backend()
-    try:
-        waits = [
+    factor = get_settings().rate_limit_factor
+
+    def run(record: bool) -> list[int]:
+        return [
             backend.hit(
                 _key(limit, subject),
                 now_ms=now_ms,
                 window_ms=limit.window_ms,
-                max_hits=limit.max_hits,
-                record=False,
+                max_hits=max(1, int(limit.max_hits * factor)),
+                record=record,
             )
             for limit, subject in checks
         ]
+
+    try:
+        waits = run(record=False)
         if not any(waits):
-            waits = [
-                backend.hit(
-                    _key(limit, subject),
-                    now_ms=now_ms,
-                    window_ms=limit.window_ms,
-                    max_hits=limit.max_hits,
-                    record=True,
-                )
-                for limit, subject in checks
-            ]
+            waits = run(record=True)
     except Exception as exc:
         log.warning("rate limiter unavailable (%s); request allowed", type(exc).__name__)
         return [0 for _ in checks]

@@ -73,6 +73,8 @@ def app_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningApp]
         "REFLEX_TELEMETRY_ENABLED": "false",
         "MI_DATA_DIR": str(data),
         "MI_FRONTEND_ORIGIN": f"http://localhost:{port}",
+        # Every browser of the suite comes from 127.0.0.1: one address for all the tests.
+        "MI_RATE_LIMIT_FACTOR": "10",
     }
     for key in ("MI_DATABASE_URL", "MI_ADMIN_DATABASE_URL", "MI_STORAGE"):
         env.pop(key, None)

@@ -6,9 +6,11 @@ import logging
 import secrets
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 
+from mi_portal.config import reset_settings
 from mi_portal.services import clock, ratelimit
 from tests.conftest import loud_skip
 
@@ -25,6 +27,14 @@ class Clock:
 
     def advance(self, **kwargs: float) -> None:
         self.now += timedelta(**kwargs)
+
+
+@pytest.fixture(autouse=True)
+def own_settings(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
+    monkeypatch.setenv("MI_DATA_DIR", str(tmp_path / "data"))  # the key for digests lives here
+    reset_settings()
+    yield
+    reset_settings()
 
 
 @pytest.fixture
@@ -131,3 +141,13 @@ def test_an_unreachable_store_lets_requests_through(caplog: pytest.LogCaptureFix
         assert ratelimit.hit(LIMIT, "203.0.113.5") == 0
     assert any("rate limiter unavailable" in r.getMessage() for r in caplog.records)
     assert not any("203.0.113.5" in r.getMessage() for r in caplog.records)
+
+
+def test_the_factor_scales_every_limit(
+    backend: ratelimit.Backend, fake_clock: Clock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MI_RATE_LIMIT_FACTOR", "2")
+    reset_settings()
+    for _ in range(2 * LIMIT.max_hits):
+        assert ratelimit.hit(LIMIT, "203.0.113.5") == 0
+    assert ratelimit.hit(LIMIT, "203.0.113.5") > 0
