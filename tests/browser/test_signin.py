@@ -161,6 +161,16 @@ def test_pages_run_under_the_content_security_policy(page, app_server: RunningAp
     assert headers["cache-control"] == "no-store"
     cookies = {c["name"]: c for c in page.context.cookies()}
     assert cookies["mi_browser"]["httpOnly"] is True  # the sign-in binding
+    # The other kinds of response of the real build: API, a built file, a missing page, /ping.
+    script = page.locator("script[src^='/assets/'], link[href^='/assets/']").first
+    asset = script.get_attribute("src") or script.get_attribute("href")
+    for path in ("/api/health", asset, "/no/such/page", "/ping", "/favicon.ico"):
+        other = page.request.get(app_server.url + str(path))
+        assert other.headers["x-content-type-options"] == "nosniff", path
+        assert other.headers["x-frame-options"] == "DENY", path
+        assert "frame-ancestors 'none'" in other.headers["content-security-policy"], path
+        cache = other.headers.get("cache-control", "")
+        assert ("no-store" in cache) == (not str(path).startswith("/assets/")), path
     sign_in(page, app_server, "coordinator@lakeside-derm.test")
     page.goto(app_server.url + "/cases")
     expect(page.locator(".inbox-row").first).to_be_visible(timeout=30_000)
