@@ -123,6 +123,8 @@ class Settings:
     secret_key: str
     frontend_origin: str
     oidc_providers: tuple[OidcProvider, ...] = ()
+    redis_url: str | None = None  # shared rate-limit windows when several workers run
+    rate_limit_factor: float = 1.0  # multiplies every rate limit (many users behind one address)
 
 
 @lru_cache(maxsize=1)
@@ -141,6 +143,8 @@ def get_settings() -> Settings:
         secret_key=_secret_key(data_dir),
         frontend_origin=os.environ.get("MI_FRONTEND_ORIGIN", "http://localhost:3000"),
         oidc_providers=_oidc_providers(),
+        redis_url=os.environ.get("MI_REDIS_URL") or os.environ.get("REFLEX_REDIS_URL") or None,
+        rate_limit_factor=float(os.environ.get("MI_RATE_LIMIT_FACTOR", "1") or 1),
     )
 
 

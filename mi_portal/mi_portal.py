@@ -6,13 +6,15 @@ import reflex as rx
 from reflex.event import EventHandler
 from starlette.formparsers import MultiPartParser
 
+from mi_portal.api.binding import BrowserBinding
+from mi_portal.api.headers import security_headers
 from mi_portal.api.limits import MAX_UPLOAD_BYTES, UploadSizeLimit
 from mi_portal.api.routes import api_app
 from mi_portal.pages.audit import audit_page
 from mi_portal.pages.auth import accept_invite, mfa_enroll, signin
 from mi_portal.pages.case import case_page
 from mi_portal.pages.clinics import clinic_picker
-from mi_portal.pages.inbox import inbox_page
+from mi_portal.pages.inbox import KEYBOARD, inbox_page
 from mi_portal.pages.index import index
 from mi_portal.pages.intake import clinic_consult, directory_consult
 from mi_portal.pages.privacy import privacy_page
@@ -35,7 +37,17 @@ from mi_portal.state.viewer import ViewerState
 # health images are written nowhere but the object store.
 MultiPartParser.spool_max_size = MAX_UPLOAD_BYTES
 
-app = rx.App(api_transformer=[api_app, UploadSizeLimit])
+# The last wrapper is outermost: every response, refusals of the inner ones included, carries
+# the security headers. The inbox's keyboard script is inserted at run time, so the page policy
+# is told its hash (the built HTML does not contain it).
+app = rx.App(
+    api_transformer=[
+        api_app,
+        UploadSizeLimit,
+        BrowserBinding,
+        security_headers(extra_scripts=[KEYBOARD]),
+    ]
+)
 # Before any (re)connect's hydrate: a tab whose session ended receives nothing it had.
 app.add_middleware(SessionBoundState(), index=0)
 

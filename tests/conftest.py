@@ -166,6 +166,16 @@ def pg(
 
 
 @pytest.fixture(autouse=True)
+def fresh_rate_limits() -> Iterator[None]:
+    """Each test starts with empty in-process rate-limit windows (none carried between tests)."""
+    from mi_portal.services import ratelimit
+
+    ratelimit.set_backend(ratelimit.MemoryBackend())
+    yield
+    ratelimit.set_backend(None)
+
+
+@pytest.fixture(autouse=True)
 def fail_on_logged_errors(caplog: pytest.LogCaptureFixture) -> Iterator[None]:
     """A test during which the app logged an ERROR fails, even if its assertions pass."""
     caplog.set_level(logging.WARNING)

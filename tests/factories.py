@@ -177,8 +177,12 @@ def sign_in_token(user_id: uuid.UUID, *, mfa: bool = True) -> str:
     """A real session token, as the cookie route would hand it to the browser."""
     from mi_portal.services import auth
 
+    browser = "factory-browser"
     token = auth.redeem_ticket(
-        auth.start_session(user_id, mfa_passed=mfa, ip="127.0.0.1", user_agent="pytest")
+        auth.start_session(
+            user_id, mfa_passed=mfa, ip="127.0.0.1", user_agent="pytest", browser=browser
+        ),
+        browser=browser,
     )
     assert token is not None
     return token

@@ -1,13 +1,15 @@
-"""Guard for Reflex's upload endpoint (public intake photos): which handler, and how large."""
+"""Guard for Reflex's upload endpoint (public intake photos): which handler, how large, how often."""
 
 from __future__ import annotations
 
+import asyncio
 import functools
 from collections.abc import Collection
 from typing import Any
 
 from starlette.responses import PlainTextResponse
 
+from mi_portal.services import ratelimit
 from mi_portal.services.images import MAX_BYTES
 from mi_portal.services.intake import MAX_PHOTOS
 
@@ -27,14 +29,31 @@ def public_upload_handlers() -> frozenset[str]:
     return frozenset({format_event_handler(IntakeState.submit)})
 
 
+def client_address(scope: dict[str, Any]) -> str:
+    """The client's address as Reflex resolves it for events: ``X-Forwarded-For`` is believed
+    only through the configured number of trusted proxies (``trusted_proxy_hops``)."""
+    from reflex.config import get_config
+
+    client = scope.get("client")
+    address = str(client[0]) if client else "unknown"
+    hops = get_config().trusted_proxy_hops
+    if hops:
+        raw = b",".join(v for k, v in scope.get("headers") or [] if k == b"x-forwarded-for")
+        forwarded = [ip.strip() for ip in raw.decode("latin-1").split(",") if ip.strip()]
+        if len(forwarded) >= hops:
+            address = forwarded[-hops]
+    return address
+
+
 class UploadSizeLimit:
-    """Refuse an upload to any handler but the public ones, or larger than the intake accepts.
+    """Refuse an upload to any handler but the public ones, larger than the intake accepts, or
+    too often from one address.
 
     Reflex dispatches an upload to whichever registered handler the ``reflex-event-handler``
     header names; a staff handler, which takes no files, made it answer 500 after spooling the
     body. And Reflex spools an upload completely before the handler sees it: without the size
-    check an anonymous visitor could make the server store arbitrarily large bodies. Both are
-    decided from the headers, before anything is read.
+    check an anonymous visitor could make the server hold arbitrarily large bodies, as often as
+    it likes. All of it is decided from the headers, before anything is read.
     """
 
     def __init__(
@@ -61,6 +80,16 @@ class UploadSizeLimit:
             if problem is not None:
                 status, text = problem
                 await PlainTextResponse(text, status_code=status)(scope, receive, send)
+                return
+            wait = await asyncio.to_thread(
+                ratelimit.hit, ratelimit.UPLOAD_PER_ADDRESS, client_address(scope)
+            )
+            if wait:
+                await PlainTextResponse(
+                    ratelimit.try_again_message(wait, what="uploads"),
+                    status_code=429,
+                    headers={"Retry-After": str(wait)},
+                )(scope, receive, send)
                 return
         await self.app(scope, receive, send)
 

@@ -10,13 +10,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import secrets
 
 from authlib.integrations.starlette_client import OAuth, StarletteOAuth2App
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from mi_portal.config import OidcProvider, get_settings
-from mi_portal.services import audit, auth, sso
+from mi_portal.services import audit, auth, ratelimit, sso
 from mi_portal.services.permissions import PUBLIC, declare
 
 log = logging.getLogger(__name__)
@@ -49,6 +50,11 @@ def _failed(reason: str) -> Response:
 @declare(PUBLIC)
 async def oidc_login(request: Request) -> Response:
     """Send the browser to the provider (state, nonce and PKCE challenge created here)."""
+    from mi_portal.api.routes import client_address, too_many
+
+    wait = await asyncio.to_thread(ratelimit.hit, ratelimit.SSO_LOGIN, client_address(request))
+    if wait:
+        return too_many(wait)
     prov = sso.provider(request.path_params.get("name", ""))
     if prov is None:
         return _failed("unknown")
@@ -87,10 +93,20 @@ async def oidc_callback(request: Request) -> Response:
     except sso.SsoRefused:
         return _failed("refused")
     scope = str(tenant_id) if tenant_id else "platform"
+    # Ticket and cookie are exchanged inside this one request, so a binding of its own suffices:
+    # what ties the round trip to the browser that started it is Authlib's state, kept in this
+    # browser's signed ``mi_oidc`` cookie (a callback carrying another browser's state fails).
+    binding = secrets.token_urlsafe(32)
     ticket = await asyncio.to_thread(
-        auth.start_session, user_id, mfa_passed=did_mfa, ip=ip, user_agent=agent, sso_scope=scope
+        auth.start_session,
+        user_id,
+        mfa_passed=did_mfa,
+        ip=ip,
+        user_agent=agent,
+        browser=binding,
+        sso_scope=scope,
     )
-    session_token = await asyncio.to_thread(auth.redeem_ticket, ticket)
+    session_token = await asyncio.to_thread(auth.redeem_ticket, ticket, browser=binding)
     if session_token is None:
         return _failed("invalid")
     # Without a second factor at the provider, the portal asks for its own before anything else.

@@ -8,11 +8,13 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.sessions import SessionMiddleware
 from starlette.requests import Request
-from starlette.responses import JSONResponse, RedirectResponse, Response
+from starlette.responses import JSONResponse, PlainTextResponse, RedirectResponse, Response
 from starlette.routing import Route
 
+from mi_portal.api import limits
+from mi_portal.api.binding import browser_binding
 from mi_portal.config import get_settings
-from mi_portal.services import auth
+from mi_portal.services import auth, ratelimit
 from mi_portal.services.health import database_ok
 from mi_portal.services.permissions import PUBLIC, declare
 from mi_portal.state.guard import SESSION_COOKIE
@@ -33,13 +35,30 @@ def _secure(request: Request) -> bool:
     return request.url.scheme == "https" or request.headers.get("x-forwarded-proto") == "https"
 
 
+def client_address(request: Request) -> str:
+    return limits.client_address(request.scope)
+
+
+def too_many(wait: int) -> Response:
+    return PlainTextResponse(
+        "Too many attempts. Please try again later.",
+        status_code=429,
+        headers={"Retry-After": str(wait)},
+    )
+
+
 @declare(PUBLIC)
 async def session_from_ticket(request: Request) -> Response:
-    """Exchange the sign-in page's one-time ticket for the HttpOnly session cookie."""
+    """Exchange the sign-in page's one-time ticket for the HttpOnly session cookie, in the
+    browser that signed in only (the ticket is bound to its binding cookie)."""
+    wait = await asyncio.to_thread(ratelimit.hit, ratelimit.TICKET_REDEEM, client_address(request))
+    if wait:
+        return too_many(wait)
     ticket = request.query_params.get("ticket", "")[:200]
     wanted = request.query_params.get("next", "/")
     next_path = wanted if wanted in _SAFE_NEXT else "/"  # no open redirect
-    token = await asyncio.to_thread(auth.redeem_ticket, ticket) if ticket else None
+    browser = browser_binding(request.cookies)
+    token = await asyncio.to_thread(auth.redeem_ticket, ticket, browser=browser)
     if token is None:
         return RedirectResponse("/signin", status_code=303)
     return set_session_cookie(request, RedirectResponse(next_path, status_code=303), token)
@@ -60,9 +79,28 @@ def set_session_cookie(request: Request, response: Response, token: str) -> Resp
     return response
 
 
+def same_origin(request: Request) -> bool:
+    """Whether the browser says this request comes from the portal's own pages.
+
+    ``Sec-Fetch-Site`` and ``Origin`` are set by the browser and cannot be forged by a page.
+    """
+    fetch_site = request.headers.get("sec-fetch-site")
+    if fetch_site is not None:
+        return fetch_site == "same-origin"
+    origin = request.headers.get("origin")
+    if not origin:
+        return False
+    scheme = "https" if _secure(request) else "http"
+    own = {f"{scheme}://{request.headers.get('host', '')}", get_settings().frontend_origin}
+    return origin.rstrip("/") in {o.rstrip("/") for o in own}
+
+
 @declare(PUBLIC)
 async def sign_out(request: Request) -> Response:
-    """Revoke the session (if any) and clear the cookie."""
+    """Revoke the session (if any) and clear the cookie: a POST from the portal's own pages only,
+    so no other site can end a session."""
+    if not same_origin(request):
+        return PlainTextResponse("Sign out from the portal itself.", status_code=403)
     await asyncio.to_thread(auth.sign_out, request.cookies.get(SESSION_COOKIE))
     response = RedirectResponse("/signin", status_code=303)
     response.delete_cookie(
@@ -79,7 +117,7 @@ def _routes() -> list[Route]:
     return [
         Route("/api/health", health, methods=["GET"]),
         Route("/api/auth/session", session_from_ticket, methods=["GET"]),
-        Route("/api/auth/signout", sign_out, methods=["GET", "POST"]),
+        Route("/api/auth/signout", sign_out, methods=["POST"]),
         Route("/api/auth/oidc/{name}/login", oidc_login, methods=["GET"]),
         Route("/api/auth/oidc/{name}/callback", oidc_callback, methods=["GET"]),
         Route("/api/objects/{key:path}", signed_object, methods=["GET"]),

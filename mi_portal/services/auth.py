@@ -43,6 +43,11 @@ def _hash_token(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
+def _hash_ticket(ticket: str, browser: str) -> str:
+    # The ticket is only good together with the binding value of the browser that signed in.
+    return _hash_token(f"{ticket}:{browser}")
+
+
 def _fernet() -> Fernet:
     key = hashlib.sha256(("totp:" + get_settings().secret_key).encode()).digest()
     return Fernet(base64.urlsafe_b64encode(key))
@@ -267,9 +272,16 @@ def start_session(
     mfa_passed: bool,
     ip: str | None,
     user_agent: str | None,
+    browser: str,
     sso_scope: str | None = None,
 ) -> str:
-    """Create a session and return a one-time ticket for the cookie-setting route."""
+    """Create a session and return a one-time ticket for the cookie-setting route.
+
+    ``browser`` is the signing-in browser's binding value (api/binding.py): the ticket can only
+    be redeemed together with it, so no other site can push its own ticket into a victim's browser.
+    """
+    if not browser:
+        raise ValueError("a sign-in ticket must be bound to a browser")
     ticket = secrets.token_urlsafe(32)
     now = clock.now()
     with platform_session(user_id=user_id) as session:
@@ -277,7 +289,7 @@ def start_session(
         assert user is not None
         row = UserSession(
             user_id=user_id,
-            ticket_hash=_hash_token(ticket),
+            ticket_hash=_hash_ticket(ticket, browser),
             ticket_expires_at=now + TICKET_LIFETIME,
             mfa_passed=mfa_passed,
             created_at=now,
@@ -304,18 +316,21 @@ def start_session(
     return ticket
 
 
-def redeem_ticket(ticket: str) -> str | None:
-    """Exchange a fresh ticket for the session token (the cookie's value); once only.
+def redeem_ticket(ticket: str, *, browser: str | None) -> str | None:
+    """Exchange a fresh ticket for the session token (the cookie's value); once only, and only
+    in the browser it was bound to.
 
     One conditional UPDATE, so two simultaneous requests cannot both redeem the same ticket.
     """
+    if not ticket or not browser:
+        return None
     now = clock.now()
     token = secrets.token_urlsafe(32)
     with platform_session() as session:
         result = session.execute(
             update(UserSession)
             .where(
-                col(UserSession.ticket_hash) == _hash_token(ticket),
+                col(UserSession.ticket_hash) == _hash_ticket(ticket, browser),
                 col(UserSession.ticket_expires_at) >= now,
                 col(UserSession.revoked_at).is_(None),
                 col(UserSession.token_hash).is_(None),

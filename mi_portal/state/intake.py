@@ -8,7 +8,7 @@ from typing import Any
 
 import reflex as rx
 
-from mi_portal.services import intake
+from mi_portal.services import intake, ratelimit
 from mi_portal.services.images import MAX_BYTES, ImageRejected, process_image
 from mi_portal.services.permissions import PUBLIC
 from mi_portal.state.guard import client_info, guarded
@@ -137,6 +137,13 @@ class IntakeState(rx.State):
             return
         if not self.chosen:
             self.errors = {"clinics": "Choose at least one clinic."}
+            return
+        address = client_info(self)[0] or "unknown"
+        refusal = await asyncio.to_thread(
+            ratelimit.intake_refusal, address=address, clinics=list(self.chosen)
+        )
+        if refusal:
+            self.failure = refusal
             return
         self.submitting = True
         yield

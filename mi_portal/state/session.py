@@ -8,8 +8,17 @@ import reflex as rx
 
 from mi_portal.services import auth, tenancy
 from mi_portal.services.permissions import Permission, has_permission
-from mi_portal.state.guard import current, guarded, hard_redirect, session_token
+from mi_portal.state.guard import current, guarded, session_token
 from mi_portal.state.tab import forget
+
+# The sign-out route takes same-origin POSTs only (no other site may end a session), so the
+# browser leaves through a form it submits itself; the tab also drops its Reflex state token.
+_POST_SIGN_OUT_JS = (
+    "window.sessionStorage.removeItem('token');"
+    "const f = document.createElement('form');"
+    "f.method = 'post'; f.action = '/api/auth/signout';"
+    "document.body.appendChild(f); f.submit();"
+)
 
 
 class SessionState(rx.State):
@@ -59,7 +68,7 @@ class SessionState(rx.State):
     async def sign_out(self):  # type: ignore[no-untyped-def]
         await asyncio.to_thread(auth.sign_out, session_token(self))
         forget(self._get_root_state())
-        return hard_redirect("/api/auth/signout")
+        return rx.call_script(_POST_SIGN_OUT_JS)
 
     @rx.event
     @guarded(Permission.SELF)
@@ -67,7 +76,7 @@ class SessionState(rx.State):
         signed = current()
         await asyncio.to_thread(auth.sign_out_everywhere, signed.user_id, by=signed.actor)
         forget(self._get_root_state())
-        return hard_redirect("/api/auth/signout")
+        return rx.call_script(_POST_SIGN_OUT_JS)
 
     @rx.event
     @guarded(Permission.TENANT_SWITCH)

@@ -9,8 +9,9 @@ from typing import Any
 
 import reflex as rx
 
+from mi_portal.api.binding import binding_from_header
 from mi_portal.config import get_settings
-from mi_portal.services import auth, clock
+from mi_portal.services import auth, clock, ratelimit
 from mi_portal.services.permissions import PUBLIC
 from mi_portal.state.guard import client_info, guarded, hard_redirect
 
@@ -28,6 +29,7 @@ SSO_ERRORS = {
     "unavailable": "The single sign-on provider cannot be reached right now.",
     "unknown": "That single sign-on provider is not configured.",
 }
+NO_BINDING = "This page was open too long to sign in. Reload it and try again."
 
 
 class SignInState(rx.State):
@@ -41,6 +43,17 @@ class SignInState(rx.State):
     _pending_user: uuid.UUID | None = None
     _pending_until: datetime | None = None
     _code_tries: int = 0
+
+    def _browser(self) -> str | None:
+        # Set on the page's own HTTP response, so it is in the event socket's handshake.
+        return binding_from_header(self.router.headers.cookie or "")
+
+    async def _throttled(self, limit: ratelimit.Limit) -> bool:
+        ip, _agent = client_info(self)
+        wait = await asyncio.to_thread(ratelimit.hit, limit, ip or "unknown")
+        if wait:
+            self.error = ratelimit.try_again_message(wait, what="sign-in attempts")
+        return bool(wait)
 
     def _reset(self, *, forget_email: bool = False) -> None:
         if forget_email:
@@ -79,6 +92,12 @@ class SignInState(rx.State):
         if not email.strip() or not password:
             self.error = "Enter your email and password."
             return None
+        browser = self._browser()
+        if browser is None:
+            self.error = NO_BINDING
+            return None
+        if await self._throttled(ratelimit.SIGN_IN_PASSWORD):
+            return None
         ip, agent = client_info(self)
         result = await asyncio.to_thread(
             auth.check_password, email, password, ip=ip, user_agent=agent
@@ -88,7 +107,12 @@ class SignInState(rx.State):
             return None
         if result.needs_enrolment:
             ticket = await asyncio.to_thread(
-                auth.start_session, result.user_id, mfa_passed=False, ip=ip, user_agent=agent
+                auth.start_session,
+                result.user_id,
+                mfa_passed=False,
+                ip=ip,
+                user_agent=agent,
+                browser=browser,
             )
             self._reset(forget_email=True)
             return hard_redirect(_ticket_url(ticket, "/mfa/enroll"))
@@ -108,6 +132,13 @@ class SignInState(rx.State):
             self._reset()
             self.error = "That took too long. Sign in again."
             return None
+        browser = self._browser()
+        if browser is None:
+            self._reset()
+            self.error = NO_BINDING
+            return None
+        if await self._throttled(ratelimit.SIGN_IN_CODE):
+            return None
         ip, agent = client_info(self)
         ok = await asyncio.to_thread(
             auth.check_second_factor, user_id, code, ip=ip, user_agent=agent
@@ -123,7 +154,7 @@ class SignInState(rx.State):
                 )
             return None
         ticket = await asyncio.to_thread(
-            auth.start_session, user_id, mfa_passed=True, ip=ip, user_agent=agent
+            auth.start_session, user_id, mfa_passed=True, ip=ip, user_agent=agent, browser=browser
         )
         self._reset(forget_email=True)
         return hard_redirect(_ticket_url(ticket, "/"))

@@ -10,7 +10,13 @@ from starlette.responses import PlainTextResponse
 from starlette.routing import Route
 from starlette.testclient import TestClient
 
-from mi_portal.api.limits import MAX_UPLOAD_BYTES, UploadSizeLimit, public_upload_handlers
+from mi_portal.api.limits import (
+    MAX_UPLOAD_BYTES,
+    UploadSizeLimit,
+    client_address,
+    public_upload_handlers,
+)
+from mi_portal.services.ratelimit import UPLOAD_PER_ADDRESS
 
 PUBLIC = {"reflex-event-handler": "public.handler"}
 
@@ -92,3 +98,28 @@ def test_a_staff_handler_named_on_the_real_endpoint_answers_4xx(reflex_upload: S
         assert bare.post("/_upload", headers=headers, files=photo).status_code == 500
         answer = guarded.post("/_upload", headers=headers, files=photo)
         assert answer.status_code == 403, handler
+
+
+def test_uploads_are_limited_per_address() -> None:
+    client = _client(1000)
+    for _ in range(UPLOAD_PER_ADDRESS.max_hits):
+        assert client.post("/_upload", content=b"x", headers=PUBLIC).status_code == 200
+    refused = client.post("/_upload", content=b"x", headers=PUBLIC)
+    assert refused.status_code == 429 and int(refused.headers["retry-after"]) > 500
+    assert "Please try again in 10 minutes" in refused.text
+    assert client.post("/other", content=b"x").status_code == 200  # only the upload path
+
+
+def test_the_client_address_believes_forwarding_only_through_trusted_proxies(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from reflex.config import get_config
+
+    scope = {
+        "client": ("10.0.0.2", 1234),
+        "headers": [(b"x-forwarded-for", b"198.51.100.9, 203.0.113.5")],
+    }
+    monkeypatch.setattr(get_config(), "trusted_proxy_hops", 0)
+    assert client_address(scope) == "10.0.0.2"  # a client can write any X-Forwarded-For
+    monkeypatch.setattr(get_config(), "trusted_proxy_hops", 1)
+    assert client_address(scope) == "203.0.113.5"  # the address our one proxy saw

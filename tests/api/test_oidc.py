@@ -156,3 +156,34 @@ def test_callback_without_our_state_is_refused(idp) -> None:  # type: ignore[no-
     assert (
         client.get("/api/auth/oidc/nope/login").headers["location"] == "/signin?sso_error=unknown"
     )
+
+
+def test_a_callback_opened_in_another_browser_is_refused(idp) -> None:  # type: ignore[no-untyped-def]
+    # Login CSRF through single sign-on: the attacker starts the round trip in their browser and
+    # sends the victim's browser the provider's answer. Authlib's state lives in the starting
+    # browser's signed mi_oidc cookie, so the victim's browser cannot complete it.
+    provider, attacker = idp
+    a = make_tenant("clinic-a")
+    make_user("mallory@clinic-a.test", role="provider", tenants=(a,))
+    provider.login_email = "mallory@clinic-a.test"
+    start = attacker.get("/api/auth/oidc/lakeside/login")
+    answer = httpx.get(start.headers["location"], follow_redirects=False)
+    back = urlsplit(answer.headers["location"])
+    from mi_portal.api.routes import build_api_app
+
+    with TestClient(build_api_app(), base_url=ORIGIN, follow_redirects=False) as victim:
+        response = victim.get(f"{back.path}?{back.query}")
+    assert response.headers["location"] == "/signin?sso_error=invalid"
+    assert "mi_session" not in response.cookies
+    # The attacker's own browser could have finished it: the refusal is the binding, not a typo.
+    assert _session_user(attacker.get(f"{back.path}?{back.query}")) is not None
+
+
+def test_starting_single_sign_on_is_limited_per_address(idp) -> None:  # type: ignore[no-untyped-def]
+    from mi_portal.services import ratelimit
+
+    _provider, client = idp
+    for _ in range(ratelimit.SSO_LOGIN.max_hits):
+        assert client.get("/api/auth/oidc/lakeside/login").status_code in (302, 303)
+    refused = client.get("/api/auth/oidc/lakeside/login")
+    assert refused.status_code == 429 and int(refused.headers["retry-after"]) > 500

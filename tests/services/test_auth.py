@@ -129,12 +129,24 @@ def test_enrolment_gives_recovery_codes_each_usable_once(db: Database, fake_cloc
 
 def test_ticket_is_single_use_and_short_lived(db: Database, fake_clock: Clock) -> None:
     user_id, _ = make_user("ann@example.org")
-    ticket = auth.start_session(user_id, mfa_passed=True, ip=None, user_agent=None)
-    assert auth.redeem_ticket(ticket) is not None
-    assert auth.redeem_ticket(ticket) is None
-    late = auth.start_session(user_id, mfa_passed=True, ip=None, user_agent=None)
+    ticket = auth.start_session(user_id, mfa_passed=True, ip=None, user_agent=None, browser="b1")
+    assert auth.redeem_ticket(ticket, browser="b1") is not None
+    assert auth.redeem_ticket(ticket, browser="b1") is None
+    late = auth.start_session(user_id, mfa_passed=True, ip=None, user_agent=None, browser="b1")
     fake_clock.advance(seconds=61)
-    assert auth.redeem_ticket(late) is None
+    assert auth.redeem_ticket(late, browser="b1") is None
+
+
+def test_ticket_redeems_only_in_the_browser_it_was_bound_to(db: Database) -> None:
+    user_id, _ = make_user("ann@example.org")
+    ticket = auth.start_session(user_id, mfa_passed=True, ip=None, user_agent=None, browser="mine")
+    assert auth.redeem_ticket(ticket, browser="victim") is None
+    assert auth.redeem_ticket(ticket, browser=None) is None
+    assert auth.redeem_ticket(ticket, browser="") is None
+    token = auth.redeem_ticket(ticket, browser="mine")
+    assert token is not None and auth.resolve(token) is not None
+    with pytest.raises(ValueError):
+        auth.start_session(user_id, mfa_passed=True, ip=None, user_agent=None, browser="")
 
 
 def test_idle_timeout(db: Database, fake_clock: Clock) -> None:
@@ -239,15 +251,15 @@ def test_sso_session_reaches_only_the_providers_clinic(db: Database) -> None:
     a, b = make_tenant("clinic-a"), make_tenant("clinic-b")
     user_id, _ = make_user("both@example.org", role="clinic_manager", tenants=(a, b))
     ticket = auth.start_session(
-        user_id, mfa_passed=True, ip=None, user_agent=None, sso_scope=str(a)
+        user_id, mfa_passed=True, ip=None, user_agent=None, browser="b", sso_scope=str(a)
     )
-    token = auth.redeem_ticket(ticket)
+    token = auth.redeem_ticket(ticket, browser="b")
     signed = auth.resolve(token)
     assert signed is not None and signed.actor.tenant_id == a
     assert [m[0] for m in signed.memberships] == [a]
     with pytest.raises(NotFound):
         tenancy.choose_clinic(signed, str(b))
     platform_ticket = auth.start_session(
-        user_id, mfa_passed=True, ip=None, user_agent=None, sso_scope="platform"
+        user_id, mfa_passed=True, ip=None, user_agent=None, browser="b", sso_scope="platform"
     )
-    assert auth.resolve(auth.redeem_ticket(platform_ticket)) is None  # not platform staff
+    assert auth.resolve(auth.redeem_ticket(platform_ticket, browser="b")) is None
