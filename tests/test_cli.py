@@ -37,7 +37,12 @@ def test_images_inspect_accepts_and_rejects_with_reasons(tmp_path: Path) -> None
         "\n", " "
     )
     written = sorted(p.name for p in out.iterdir())
-    assert written == ["good.original.jpg", "good.preview.jpg", "good.thumbnail.jpg"]
+    assert written == [
+        "good.blurred.jpg",
+        "good.original.jpg",
+        "good.preview.jpg",
+        "good.thumbnail.jpg",
+    ]
     thumb = Image.open(io.BytesIO((out / "good.thumbnail.jpg").read_bytes()))
     assert max(thumb.size) <= 256 and not thumb.getexif()
     assert run("images", "inspect", str(good)).returncode == 0

@@ -174,10 +174,13 @@ def first_thumbnails(
     *,
     lifetime: int = URL_LIFETIME_SECONDS,
     store: BlobStore | None = None,
+    already_listed: bool = False,
 ) -> dict[str, PhotoLink]:
     """The first photo's thumbnail for each case on a queue page (one audited listing).
 
     Roles that see the queue masked, and photos marked sensitive, get the blurred rendition.
+    ``already_listed``: the caller's own audit event names exactly these cases (the queue page
+    records one per view), so no second event is written; every byte fetch is audited anyway.
     """
     check(actor, Permission.IMAGES_VIEW)
     wanted = []
@@ -203,7 +206,11 @@ def first_thumbnails(
             actor, store, list(firsts.values()), lifetime=lifetime, blur_all=masked
         )
     }
-    audit.record(
-        actor, "images.thumbnails_listed", target_type="queue_page", details={"cases": len(links)}
-    )
+    if not already_listed:
+        audit.record(
+            actor,
+            "images.thumbnails_listed",
+            target_type="queue_page",
+            details={"cases": len(links)},
+        )
     return links

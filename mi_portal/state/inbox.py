@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 from dataclasses import asdict
 from typing import Any
 from urllib.parse import urlencode
@@ -90,8 +91,11 @@ class InboxState(rx.State):
         if result.problem:
             self.error = result.problem
         if has_permission(actor, Permission.IMAGES_VIEW) and rows:
+            # The page view's own audit event already names these cases.
             thumbs = await asyncio.to_thread(
-                photos.first_thumbnails, actor, [r["id"] for r in rows]
+                functools.partial(
+                    photos.first_thumbnails, actor, [r["id"] for r in rows], already_listed=True
+                )
             )
             for row in rows:
                 link = thumbs.get(row["id"])
