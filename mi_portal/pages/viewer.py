@@ -410,7 +410,7 @@ def _download_dialog() -> rx.Component:
 def _viewer() -> rx.Component:
     return rx.vstack(
         rx.hstack(
-            rx.link("← Back to the case", href="/cases/" + V.router.page.params.get("id", "").to(str), size="2"),  # type: ignore[attr-defined]
+            rx.link("← Back to the case", href="/cases/" + rx.State.id.to(str), size="2"),  # type: ignore[attr-defined]
             rx.heading("Case ", V.reference, size="5", id="viewer-reference"),
             spacing="4",
             align="center",

@@ -24,7 +24,7 @@ class CaseState(rx.State):
     error: str = ""
 
     def _case_id(self) -> str:
-        return str(self.router.page.params.get("id", ""))[:64]
+        return str(self.id)[:64]  # type: ignore[attr-defined]  (route argument)
 
     async def _refresh(self) -> None:
         actor = current().actor

@@ -66,7 +66,7 @@ class IntakeState(rx.State):
     @guarded(PUBLIC)
     async def load(self) -> None:
         clinics = await asyncio.to_thread(intake.public_clinics)
-        slug = str(self.router.page.params.get("slug", "") or "")
+        slug = str(self.slug or "")  # type: ignore[attr-defined]  (route argument)
         self.receipts, self.errors, self.failure, self.refused = [], {}, "", ""
         self.unknown_clinic = False
         if slug:

@@ -66,7 +66,7 @@ class ViewerState(rx.State):
     notice: str = ""
 
     def _case_id(self) -> str:
-        return str(self.router.page.params.get("id", ""))[:64]
+        return str(self.id)[:64]  # type: ignore[attr-defined]  (route argument)
 
     @rx.var
     def current(self) -> dict[str, Any]:
@@ -135,7 +135,7 @@ class ViewerState(rx.State):
             self.not_found, self.photos, self.annotations = True, [], []
             self.loading = False
             return
-        wanted = str(self.router.page.params.get("photo", ""))
+        wanted = str(self.router.url.query_parameters.get("photo", ""))
         self.index = next((i for i, p in enumerate(self.photos) if str(p["number"]) == wanted), 0)
         self.revealed = [self.current["image_id"]] if self.current else []
         options = [
