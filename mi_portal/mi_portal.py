@@ -17,6 +17,7 @@ from mi_portal.pages.clinics import clinic_picker
 from mi_portal.pages.inbox import KEYBOARD, inbox_page
 from mi_portal.pages.index import index
 from mi_portal.pages.intake import clinic_consult, directory_consult
+from mi_portal.pages.not_found import not_found_page
 from mi_portal.pages.privacy import privacy_page
 from mi_portal.pages.users import users_page
 from mi_portal.pages.viewer import viewer_page
@@ -41,12 +42,14 @@ MultiPartParser.spool_max_size = MAX_UPLOAD_BYTES
 # the security headers. The inbox's keyboard script is inserted at run time, so the page policy
 # is told its hash (the built HTML does not contain it).
 app = rx.App(
+    # Darker shades of the theme's colours, so text and buttons pass WCAG AA contrast.
+    stylesheets=["/contrast.css"],
     api_transformer=[
         api_app,
         UploadSizeLimit,
         BrowserBinding,
         security_headers(extra_scripts=[KEYBOARD]),
-    ]
+    ],
 )
 # Before any (re)connect's hydrate: a tab whose session ended receives nothing it had.
 app.add_middleware(SessionBoundState(), index=0)
@@ -64,6 +67,8 @@ app.add_page(
     directory_consult, route="/consult", title="Photo consultation", on_load=IntakeState.load
 )
 app.add_page(privacy_page, route="/privacy", title="Privacy policy")
+# Reflex serves the page registered under "404" for any unknown address.
+app.add_page(not_found_page, route="404", title="Page not found — MI Portal")
 
 
 def signed_in_page(

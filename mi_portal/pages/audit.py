@@ -14,12 +14,14 @@ def _filters() -> rx.Component:
             rx.input(
                 name="user",
                 placeholder="User email",
+                aria_label="User email",
                 default_value=AuditState.user_filter,
                 width="180px",
             ),
             rx.input(
                 name="action",
                 placeholder="Action (e.g. tenant.)",
+                aria_label="Action code starts with",
                 default_value=AuditState.action_filter,
                 width="170px",
                 id="filter-action",
@@ -27,11 +29,22 @@ def _filters() -> rx.Component:
             rx.input(
                 name="target",
                 placeholder="Record id",
+                aria_label="Record id",
                 default_value=AuditState.target_filter,
                 width="170px",
             ),
-            rx.input(name="date_from", type="date", default_value=AuditState.date_from),
-            rx.input(name="date_to", type="date", default_value=AuditState.date_to),
+            rx.input(
+                name="date_from",
+                type="date",
+                default_value=AuditState.date_from,
+                aria_label="From date",
+            ),
+            rx.input(
+                name="date_to",
+                type="date",
+                default_value=AuditState.date_to,
+                aria_label="To date",
+            ),
             rx.button("Filter", type="submit", id="filter-submit"),
             spacing="2",
             wrap="wrap",
@@ -41,22 +54,57 @@ def _filters() -> rx.Component:
     )
 
 
-def _row(row: rx.Var) -> rx.Component:
+def _what(line: rx.Var) -> rx.Component:
+    """The action in words; the stored code stays readable beside it (and in the tooltip)."""
+    code = rx.text(line.action, size="1", color_scheme="gray", class_name="audit-code")
+    return rx.cond(
+        line.count > 1,
+        rx.vstack(
+            rx.el.details(
+                rx.el.summary(line.action_label, title=line.action, cursor="pointer"),
+                rx.el.ul(
+                    rx.foreach(
+                        line.members,
+                        lambda e: rx.el.li(
+                            rx.text(e.occurred_at, " ", e.target_label, size="1", title=e.target)
+                        ),
+                    ),
+                    padding_left="1.2em",
+                    margin="0.3em 0",
+                ),
+                class_name="audit-group",
+            ),
+            code,
+            spacing="0",
+        ),
+        rx.vstack(rx.text(line.action_label, title=line.action), code, spacing="0"),
+    )
+
+
+def _row(line: rx.Var) -> rx.Component:
     return rx.table.row(
-        rx.table.cell(row["occurred_at"], white_space="nowrap"),
-        rx.table.cell(row["user"]),
-        rx.table.cell(row["role"]),
-        rx.table.cell(rx.code(row["action"])),
-        rx.table.cell(row["target"], font_size="12px"),
+        rx.table.cell(
+            rx.text(line.occurred_at, white_space="nowrap"),
+            rx.cond(
+                line.count > 1,
+                rx.text("since ", line.earliest_at, size="1", color_scheme="gray"),
+            ),
+        ),
+        rx.table.cell(
+            rx.text(line.user),
+            rx.text(line.role, size="1", color_scheme="gray"),
+        ),
+        rx.table.cell(_what(line)),
+        rx.table.cell(rx.text(line.target_label, title=line.target), font_size="12px"),
         rx.table.cell(
             rx.cond(
-                row["outcome"] == "ok",
+                line.outcome == "ok",
                 rx.badge("ok", color_scheme="green"),
-                rx.badge(row["outcome"], color_scheme="red"),
+                rx.badge(line.outcome, color_scheme="red"),
             )
         ),
-        rx.table.cell(row["reason"]),
-        rx.table.cell(rx.badge(row["chain"], variant="outline")),
+        rx.table.cell(line.reason),
+        rx.table.cell(rx.badge(line.chain, variant="outline")),
         class_name="audit-row",
     )
 
@@ -90,8 +138,9 @@ def audit_page() -> rx.Component:
                         checked=AuditState.include_platform,
                         on_change=AuditState.set_include_platform,
                         id="include-platform",
+                        aria_labelledby="include-platform-label",
                     ),
-                    rx.text("Include platform events", size="2"),
+                    rx.text("Include platform events", size="2", id="include-platform-label"),
                     align="center",
                 ),
             ),
@@ -115,9 +164,8 @@ def audit_page() -> rx.Component:
                             rx.table.column_header_cell(h)
                             for h in (
                                 "Time (UTC)",
-                                "User",
-                                "Role",
-                                "Action",
+                                "Who",
+                                "What",
                                 "Record",
                                 "Outcome",
                                 "Reason",
@@ -126,7 +174,7 @@ def audit_page() -> rx.Component:
                         ]
                     )
                 ),
-                rx.table.body(rx.foreach(AuditState.rows, _row)),
+                rx.table.body(rx.foreach(AuditState.lines, _row)),
                 width="100%",
                 size="1",
             ),

@@ -38,9 +38,14 @@ def _platform_switch() -> rx.Component:
                 size="2",
                 color_scheme="gray",
             ),
-            rx.text("Clinic", as_="label", size="2", weight="medium"),
+            rx.text("Clinic", as_="label", size="2", weight="medium", id="switch-clinic-label"),
             rx.select.root(
-                rx.select.trigger(placeholder="Choose a clinic", id="switch-clinic", width="100%"),
+                rx.select.trigger(
+                    placeholder="Choose a clinic",
+                    id="switch-clinic",
+                    width="100%",
+                    aria_labelledby="switch-clinic-label",
+                ),
                 rx.select.content(
                     rx.foreach(
                         ClinicPickerState.clinics,
@@ -49,6 +54,9 @@ def _platform_switch() -> rx.Component:
                 ),
                 name="tenant_id",
                 required=True,
+                # Coming from a clinic's card on the home page: that clinic is already chosen.
+                default_value=ClinicPickerState.preselected,
+                key=ClinicPickerState.preselected,
             ),
             rx.text("Reason", as_="label", html_for="switch-reason", size="2", weight="medium"),
             rx.text_area(
@@ -75,9 +83,18 @@ def clinic_picker() -> rx.Component:
             ClinicPickerState.is_platform,
             _platform_switch(),
             rx.vstack(
-                rx.text(
-                    "You work for several clinics. Choose where to work now; we remember it for next time.",
-                    color_scheme="gray",
+                rx.cond(
+                    ClinicPickerState.clinics.length() > 1,  # type: ignore[attr-defined]
+                    rx.text(
+                        "You work for several clinics. Choose where to work now; we remember it for next time.",
+                        color_scheme="gray",
+                        id="picker-intro",
+                    ),
+                    rx.text(
+                        "The clinic you work for. Open it to see its cases.",
+                        color_scheme="gray",
+                        id="picker-intro",
+                    ),
                 ),
                 error_callout(ClinicPickerState.error),
                 rx.cond(

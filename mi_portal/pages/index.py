@@ -1,4 +1,4 @@
-"""Front page: the clinics on the platform and their case counts."""
+"""Home page: the clinic's case counts and patient form link, or every clinic for platform staff."""
 
 from __future__ import annotations
 
@@ -8,38 +8,92 @@ from mi_portal.components.layout import page_frame
 from mi_portal.state.overview import OverviewState
 
 
+def _count(label: str, value: rx.Var, class_name: str) -> rx.Component:
+    return rx.vstack(
+        rx.text(label, size="1", color_scheme="gray"),
+        rx.text(value, size="6", weight="bold", class_name=class_name),
+        spacing="0",
+    )
+
+
 def _clinic_card(clinic: rx.Var) -> rx.Component:
-    return rx.card(
-        rx.vstack(
-            rx.heading(clinic["name"], size="4", class_name="clinic-name"),
-            rx.text(clinic["slug"], color_scheme="gray", size="1"),
-            rx.hstack(
-                rx.vstack(
-                    rx.text("Cases", size="1", color_scheme="gray"),
-                    rx.text(
-                        clinic["total_cases"], size="6", weight="bold", class_name="case-count"
-                    ),
-                    spacing="0",
+    return rx.link(
+        rx.card(
+            rx.vstack(
+                rx.heading(clinic["name"], as_="h2", size="4", class_name="clinic-name"),
+                rx.text(clinic["slug"], color_scheme="gray", size="1"),
+                rx.hstack(
+                    _count("Cases", clinic["total_cases"], "case-count"),
+                    _count("Open", clinic["open_cases"], "open-count"),
+                    spacing="6",
                 ),
-                rx.vstack(
-                    rx.text("Open", size="1", color_scheme="gray"),
-                    rx.text(clinic["open_cases"], size="6", weight="bold", class_name="open-count"),
-                    spacing="0",
-                ),
-                spacing="6",
+                spacing="2",
             ),
-            spacing="2",
+            class_name="clinic-card",
+            width="100%",
         ),
-        class_name="clinic-card",
+        href=clinic["href"].to(str),
+        underline="none",
+        color="inherit",
+        class_name="clinic-link",
         width="100%",
+    )
+
+
+def _patient_form() -> rx.Component:
+    """The clinic's public consultation form, to put on its website or send to patients."""
+    return rx.cond(
+        OverviewState.form_url != "",
+        rx.card(
+            rx.vstack(
+                rx.heading("Your patient form", as_="h2", size="4"),
+                rx.text(
+                    "Patients send photos and questions to your clinic through this page.",
+                    size="2",
+                    color_scheme="gray",
+                ),
+                rx.flex(
+                    rx.link(
+                        OverviewState.form_url,
+                        href=OverviewState.form_url,
+                        id="patient-form-link",
+                        is_external=True,
+                        word_break="break-all",
+                    ),
+                    rx.button(
+                        rx.icon("copy", size=14, aria_hidden="true"),
+                        "Copy link",
+                        size="1",
+                        variant="soft",
+                        on_click=[
+                            rx.set_clipboard(OverviewState.form_url),
+                            rx.toast.success("Link copied.", id="link-copied"),
+                        ],
+                        id="copy-form-link",
+                    ),
+                    gap="3",
+                    align="center",
+                    wrap="wrap",
+                ),
+                spacing="2",
+            ),
+            width="100%",
+            id="patient-form",
+        ),
     )
 
 
 def index() -> rx.Component:
     return page_frame(
         rx.text(
-            "Clinics on the platform and the cases waiting in their queues.",
+            rx.cond(
+                OverviewState.platform_view,
+                "Clinics on the platform and the cases waiting in their queues. "
+                "Open one to switch into it.",
+                "Your clinic's cases at a glance.",
+            ),
             color_scheme="gray",
+            id="home-intro",
         ),
         rx.cond(
             OverviewState.loading,
@@ -58,13 +112,18 @@ def index() -> rx.Component:
                             spacing="4",
                             width="100%",
                         ),
-                        rx.text(
-                            OverviewState.total_cases,
-                            " cases in all",
-                            color_scheme="gray",
-                            size="2",
-                            id="total-cases",
+                        rx.cond(
+                            OverviewState.platform_view,
+                            rx.text(
+                                OverviewState.total_cases,
+                                " cases in all",
+                                color_scheme="gray",
+                                size="2",
+                                id="total-cases",
+                            ),
                         ),
+                        _patient_form(),
+                        spacing="4",
                         width="100%",
                     ),
                     rx.callout(
@@ -75,5 +134,5 @@ def index() -> rx.Component:
                 ),
             ),
         ),
-        title="Clinics",
+        title=rx.cond(OverviewState.platform_view, "Clinics", "Home"),
     )

@@ -5,7 +5,16 @@ from __future__ import annotations
 import reflex as rx
 
 from mi_portal.components.layout import error_callout, page_frame
-from mi_portal.state.users import ROLE_CHOICES, UsersState
+from mi_portal.state.users import ROLE_CHOICES, ROLE_NAMES, UsersState
+
+
+def _role_select(aria_label: rx.Var | str, **props: object) -> rx.Component:
+    """Roles are stored as codes and shown as words ("Clinic manager")."""
+    return rx.select.root(
+        rx.select.trigger(aria_label=aria_label),
+        rx.select.content(*[rx.select.item(ROLE_NAMES[r], value=r) for r in ROLE_CHOICES]),
+        **props,
+    )
 
 
 def _member_row(member: rx.Var) -> rx.Component:
@@ -18,8 +27,8 @@ def _member_row(member: rx.Var) -> rx.Component:
             )
         ),
         rx.table.cell(
-            rx.select(
-                ROLE_CHOICES,
+            _role_select(
+                "Role of " + member["full_name"].to(str),
                 value=member["role"].to(str),
                 on_change=lambda role: UsersState.change_role(member["membership_id"], role),
                 size="1",
@@ -81,11 +90,22 @@ def _member_row(member: rx.Var) -> rx.Component:
 def _invite_form() -> rx.Component:
     return rx.form(
         rx.hstack(
-            rx.input(name="full_name", placeholder="Full name", required=True, max_length=200),
             rx.input(
-                name="email", type="email", placeholder="Email", required=True, max_length=254
+                name="full_name",
+                placeholder="Full name",
+                aria_label="Full name",
+                required=True,
+                max_length=200,
             ),
-            rx.select(ROLE_CHOICES, name="role", default_value="coordinator"),
+            rx.input(
+                name="email",
+                type="email",
+                placeholder="Email",
+                aria_label="Email",
+                required=True,
+                max_length=254,
+            ),
+            _role_select("Role of the new user", name="role", default_value="coordinator"),
             rx.button("Invite", type="submit", id="invite-submit"),
             spacing="2",
             wrap="wrap",
@@ -110,14 +130,18 @@ def _exposure() -> rx.Component:
                 ),
                 rx.hstack(
                     *[
-                        rx.hstack(
+                        rx.el.label(
                             rx.checkbox(
                                 checked=UsersState.exposure_roles.contains(role),  # type: ignore[attr-defined]
                                 on_change=lambda v, role=role: UsersState.set_exposure(role, v),
                                 id=f"exposure-{role}",
                             ),
-                            rx.text(role.replace("_", " "), size="2"),
-                            align="center",
+                            rx.text(ROLE_NAMES[role], size="2"),
+                            html_for=f"exposure-{role}",
+                            display="flex",
+                            gap="0.5em",
+                            align_items="center",
+                            cursor="pointer",
                         )
                         for role in ROLE_CHOICES
                     ],

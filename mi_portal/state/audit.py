@@ -10,6 +10,7 @@ from typing import Any
 import reflex as rx
 
 from mi_portal.services import audit, platform_access
+from mi_portal.services.audit_lines import AuditLine, audit_lines
 from mi_portal.services.permissions import Permission
 from mi_portal.state.guard import current, guarded
 
@@ -26,6 +27,8 @@ def _date(value: object, *, end: bool = False) -> datetime | None:
 
 class AuditState(rx.State):
     rows: list[dict[str, str]] = []
+    # The same page of events as read: words for codes, repeated views folded (see audit_lines).
+    lines: list[AuditLine] = []
     total: int = 0
     page: int = 0
     user_filter: str = ""
@@ -61,6 +64,7 @@ class AuditState(rx.State):
         )
         # IP addresses stay out of the browser state; the CSV export carries them.
         self.rows = [{k: v for k, v in asdict(r).items() if k not in ("ip", "id")} for r in rows]
+        self.lines = audit_lines(rows)
         self.total = total
         access = await asyncio.to_thread(platform_access.access_today, actor)
         self.platform_access = [{"user": a.user, "label": a.label} for a in access]

@@ -9,6 +9,7 @@ import reflex as rx
 
 from mi_portal.services import tenancy
 from mi_portal.services.actor import NotFound
+from mi_portal.services.labels import role_label
 from mi_portal.services.permissions import Permission
 from mi_portal.state.guard import current, guarded
 
@@ -17,6 +18,7 @@ class ClinicPickerState(rx.State):
     clinics: list[dict[str, str]] = []
     is_platform: bool = False
     current_clinic: str = ""
+    preselected: str = ""
     error: str = ""
 
     @rx.event
@@ -31,9 +33,11 @@ class ClinicPickerState(rx.State):
             self.clinics = [
                 {"id": c.id, "slug": c.slug, "name": c.name, "role": ""} for c in choices
             ]
+            wanted = str(self.router.url.query_parameters.get("clinic", ""))
+            self.preselected = next((c["id"] for c in self.clinics if c["slug"] == wanted), "")
         else:
             self.clinics = [
-                {"id": str(tid), "slug": slug, "name": name, "role": role.replace("_", " ")}
+                {"id": str(tid), "slug": slug, "name": name, "role": role_label(role)}
                 for tid, slug, name, role in signed.memberships
             ]
 

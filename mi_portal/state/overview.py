@@ -8,11 +8,17 @@ from dataclasses import asdict
 
 import reflex as rx
 
+from mi_portal.config import get_settings
 from mi_portal.services.clinics import clinic_overview
 from mi_portal.services.permissions import Permission
 from mi_portal.state.guard import current, guarded
 
 log = logging.getLogger(__name__)
+
+
+def _card_href(slug: str, *, in_clinic: bool) -> str:
+    """Inside a clinic a card opens its queue; from the platform view it leads to the switch."""
+    return "/cases" if in_clinic else f"/clinics/pick?clinic={slug}"
 
 
 class OverviewState(rx.State):
@@ -21,6 +27,10 @@ class OverviewState(rx.State):
     clinics: list[dict[str, str | int]] = []
     loading: bool = True
     error: str = ""
+    # Platform staff outside any clinic see every clinic; everyone else sees their own one.
+    platform_view: bool = False
+    # The clinic's public patient form, for staff to hand out (empty outside a clinic).
+    form_url: str = ""
 
     @rx.event
     @guarded(Permission.CLINICS_OVERVIEW)
@@ -30,6 +40,7 @@ class OverviewState(rx.State):
             return rx.redirect("/clinics/pick")
         self.loading = True
         self.error = ""
+        summaries: list = []
         try:
             summaries = await asyncio.to_thread(clinic_overview, actor)
         except Exception:
@@ -37,7 +48,17 @@ class OverviewState(rx.State):
             self.error = "The clinic list could not be loaded. Please try again in a moment."
             self.clinics = []
         else:
-            self.clinics = [asdict(s) for s in summaries]
+            self.clinics = [
+                {**asdict(s), "href": _card_href(s.slug, in_clinic=actor.tenant_id is not None)}
+                for s in summaries
+            ]
+        self.platform_view = actor.tenant_id is None
+        origin = get_settings().frontend_origin.rstrip("/")
+        self.form_url = (
+            f"{origin}/c/{summaries[0].slug}/consult"
+            if actor.tenant_id is not None and summaries
+            else ""
+        )
         self.loading = False
         return None
 

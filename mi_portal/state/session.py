@@ -7,6 +7,7 @@ import asyncio
 import reflex as rx
 
 from mi_portal.services import auth, tenancy
+from mi_portal.services.labels import role_label
 from mi_portal.services.permissions import Permission, has_permission
 from mi_portal.state.guard import current, guarded, session_token
 from mi_portal.state.tab import forget
@@ -44,7 +45,7 @@ class SessionState(rx.State):
         actor = signed.actor
         self.user_name = signed.full_name
         self.user_email = signed.email
-        self.role = actor.role.value.replace("_", " ")
+        self.role = role_label(actor.role.value)
         self.clinic_name = signed.clinic_name or ""
         self.is_platform = actor.is_platform
         self.switch_reason = (

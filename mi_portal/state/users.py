@@ -12,10 +12,13 @@ from mi_portal.config import get_settings
 from mi_portal.models import CLINIC_ROLES, Role
 from mi_portal.services import cases, users
 from mi_portal.services.actor import NotFound, PermissionDenied
+from mi_portal.services.labels import role_label
 from mi_portal.services.permissions import PUBLIC, Permission
 from mi_portal.state.guard import current, guarded
 
 ROLE_CHOICES = sorted(r.value for r in CLINIC_ROLES)
+# What the page shows for each role: words, never the stored code.
+ROLE_NAMES = {r: role_label(r) for r in ROLE_CHOICES}
 
 
 class UsersState(rx.State):

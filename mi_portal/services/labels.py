@@ -1,0 +1,99 @@
+"""Words people read for the codes the app stores: roles, audit actions, record kinds."""
+
+from __future__ import annotations
+
+ROLE_LABELS: dict[str, str] = {
+    "platform_admin": "Platform administrator",
+    "platform_support": "Platform support",
+    "clinic_owner": "Clinic owner",
+    "clinic_manager": "Clinic manager",
+    "coordinator": "Coordinator",
+    "provider": "Provider",
+    "viewer": "Viewer",
+}
+
+ACTION_LABELS: dict[str, str] = {
+    "access.denied": "Was refused access",
+    "audit.export": "Exported the audit log",
+    "auth.sign_in": "Signed in",
+    "auth.sign_out": "Signed out",
+    "auth.sign_out_everywhere": "Signed out on every device",
+    "auth.sso": "Signed in with single sign-on",
+    "case.assigned": "Assigned a case",
+    "case.note_added": "Added a note to a case",
+    "case.status_changed": "Changed a case's status",
+    "case.view": "Opened a case",
+    "cases.listed": "Opened the case list",
+    "clinic.identity_exposure_changed": "Changed who sees patient details in lists",
+    "image.annotation_added": "Added a marker to a photo",
+    "image.annotation_changed": "Changed a marker on a photo",
+    "image.annotation_deleted": "Deleted a marker from a photo",
+    "image.downloaded": "Downloaded a photo",
+    "image.fetch": "Opened a photo",
+    "image.full_url_renewed": "Renewed a photo link",
+    "image.full_viewed": "Viewed a photo unblurred",
+    "image.sensitivity_changed": "Changed a photo's sensitivity",
+    "images.thumbnails_listed": "Looked at the photo thumbnails",
+    "images.urls_renewed": "Renewed photo links",
+    "images.viewer_opened": "Opened the photo viewer",
+    "intake.submitted": "Patient sent a consultation",
+    "mfa.enrol": "Started two-step sign-in set-up",
+    "mfa.enrolled": "Set up two-step sign-in",
+    "mfa.verify": "Entered a two-step sign-in code",
+    "tenant.select": "Chose a clinic to work in",
+    "tenant.switch_expired": "Platform access to the clinic ended",
+    "tenant.switch_in": "Platform staff entered the clinic",
+    "tenant.switch_out": "Platform staff left the clinic",
+    "user.disabled": "Disabled a user's access",
+    "user.enabled": "Restored a user's access",
+    "user.invite_accepted": "Accepted an invitation",
+    "user.invited": "Invited a user",
+    "user.owner_provisioned": "Created the clinic's first owner",
+    "user.role_changed": "Changed a user's role",
+}
+
+# Repeated views collapse into one line: the plural says what the group holds.
+VIEW_PLURALS: dict[str, str] = {
+    "image.fetch": "Opened {n} photos",
+    "cases.listed": "Opened the case list {n} times",
+    "case.view": "Opened cases {n} times",
+    "images.thumbnails_listed": "Looked at photo thumbnails {n} times",
+    "images.viewer_opened": "Opened the photo viewer {n} times",
+    "images.urls_renewed": "Renewed photo links {n} times",
+    "image.full_url_renewed": "Renewed photo links {n} times",
+}
+
+TARGET_LABELS: dict[str, str] = {
+    "membership": "Membership",
+    "object": "Photo file",
+    "queue_page": "Case list page",
+    "session": "Sign-in session",
+    "submission": "Case",
+    "tenant": "Clinic",
+    "image": "Photo",
+    "annotation": "Marker",
+    "user": "User",
+}
+
+
+def _words(code: str) -> str:
+    text = code.replace("_", " ").replace(".", ": ").strip()
+    return text[:1].upper() + text[1:]
+
+
+def role_label(role: str) -> str:
+    """'clinic_manager' -> 'Clinic manager'; an unknown role is still made readable."""
+    return ROLE_LABELS.get(role, _words(role))
+
+
+def action_label(action: str) -> str:
+    """'image.fetch' -> 'Opened a photo'; an unknown code is still made readable."""
+    return ACTION_LABELS.get(action, _words(action))
+
+
+def target_label(target: str) -> str:
+    """'submission:3f2a…' -> 'Case 3f2a…'; the id stays, the record kind becomes a word."""
+    kind, sep, ident = target.partition(":")
+    if not sep:
+        return target
+    return f"{TARGET_LABELS.get(kind, _words(kind))} {ident}".strip()
