@@ -10,6 +10,11 @@ from mi_portal.state.viewer import ViewerState as V
 
 P = V.current
 
+_FADE = {
+    "animation": "viewer-notice-fade 0.6s ease-in 4s forwards",
+    "@keyframes viewer-notice-fade": {"to": {"opacity": 0, "visibility": "hidden"}},
+}
+
 _TOOL_LABELS = {"pan": ("Move", "hand"), "arrow": ("Arrow", "move_up_right"), "ellipse": ("Ellipse", "circle"), "text": ("Text", "type")}  # fmt: skip
 
 
@@ -181,13 +186,17 @@ def _stage_compare() -> rx.Component:
 
 def _compare_picker() -> rx.Component:
     return rx.hstack(
-        rx.icon("columns_2", size=16),
+        rx.icon("columns_2", size=16, aria_hidden="true"),
         rx.select.root(
-            rx.select.trigger(placeholder="Compare side by side…", id="compare-select"),
+            rx.select.trigger(
+                placeholder="Compare side by side…",
+                id="compare-select",
+                aria_label="Compare side by side with",
+            ),
             rx.select.content(
                 rx.select.item("No comparison", value="off"),
                 rx.foreach(
-                    V.compare_options,
+                    V.compare_choices,
                     lambda o: rx.select.item(o["label"], value=o["value"]),
                 ),
             ),
@@ -239,7 +248,7 @@ def _marker_list() -> rx.Component:
     return rx.card(
         rx.vstack(
             rx.hstack(
-                rx.heading("Markers on this photo", size="3"),
+                rx.heading("Markers on this photo", size="3", as_="h2"),
                 rx.badge(V.current_marks.length().to(str)),  # type: ignore[attr-defined]
                 align="center",
                 spacing="2",
@@ -298,15 +307,14 @@ def _marker_list() -> rx.Component:
 def _photo_actions() -> rx.Component:
     return rx.card(
         rx.vstack(
-            rx.heading("This photo", size="3"),
+            rx.heading("This photo", size="3", as_="h2"),
             rx.text(P["width"].to(str), " × ", P["height"].to(str), " px", size="2", color_scheme="gray"),
             rx.cond(
                 V.can_mark_sensitive,
-                rx.hstack(
+                rx.el.label(
                     rx.switch(checked=P["sensitive"].to(bool), on_change=lambda _v: V.toggle_sensitive(), id="sensitive-switch"),
-                    rx.text("Sensitive: blur its thumbnail in lists until opened", size="2"),
-                    align="center",
-                    spacing="2",
+                    rx.text("Sensitive: blur its thumbnail in lists until opened", as_="span", size="2"),
+                    style={"display": "flex", "gap": "0.5em", "align_items": "center", "cursor": "pointer"},
                 ),
                 rx.cond(P["sensitive"].to(bool), rx.badge("Sensitive", color_scheme="orange")),
             ),
@@ -409,19 +417,15 @@ def _download_dialog() -> rx.Component:
 
 def _viewer() -> rx.Component:
     return rx.vstack(
-        rx.hstack(
-            rx.link("← Back to the case", href="/cases/" + V.router.page.params.get("id", "").to(str), size="2"),  # type: ignore[attr-defined]
-            rx.heading("Case ", V.reference, size="5", id="viewer-reference"),
-            spacing="4",
-            align="center",
-        ),
+        rx.link("← Back to the case", href="/cases/" + V.router.page.params.get("id", "").to(str), size="2"),  # type: ignore[attr-defined]
         error_callout(V.error, id="viewer-error"),
-        rx.cond(V.notice != "", rx.text(V.notice, size="2", color_scheme="green", id="viewer-notice")),
+        # A notice is cleared by the next action, and fades out by itself after a few seconds.
+        rx.cond(V.notice != "", rx.text(V.notice, size="2", color_scheme="green", id="viewer-notice", role="status", style=_FADE)),
         rx.hstack(
             _view_tools(),
             _marker_tools(),
             # Comparing needs a second photo: another of this case or an earlier case.
-            rx.cond(V.compare_options.length() > 1, _compare_picker()),  # type: ignore[attr-defined]
+            rx.cond(V.compare_choices.length() > 0, _compare_picker()),  # type: ignore[attr-defined]
             spacing="5",
             wrap="wrap",
             align="center",
@@ -465,6 +469,6 @@ def viewer_page() -> rx.Component:
                 ),
             ),
         ),
-        title="Photos",
+        title=V.heading,  # type: ignore[arg-type]
         wide=True,
     )  # fmt: skip

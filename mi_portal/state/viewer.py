@@ -97,6 +97,16 @@ class ViewerState(rx.State):
         image = self.compare_photo.get("image_id", "")
         return self.full_urls.get(image, "") if image else ""
 
+    @rx.var
+    def compare_choices(self) -> list[dict[str, str]]:
+        """What the photo on screen can be compared with: anything but itself."""
+        own = self.current.get("image_id", "")
+        return [o for o in self.compare_options if not own or o.get("image_id") != own]
+
+    @rx.var
+    def heading(self) -> str:
+        return f"Photos of case {self.reference}" if self.reference else "Photos"
+
     # --- loading ---------------------------------------------------------------------------
 
     def _sign_times(self, photos: list[dict[str, Any]]) -> None:
@@ -139,7 +149,11 @@ class ViewerState(rx.State):
         self.index = next((i for i, p in enumerate(self.photos) if str(p["number"]) == wanted), 0)
         self.revealed = [self.current["image_id"]] if self.current else []
         options = [
-            {"value": f"{case_id}/{p['number']}", "label": f"This case · photo {p['number']}"}
+            {
+                "value": f"{case_id}/{p['number']}",
+                "label": f"This case · photo {p['number']}",
+                "image_id": str(p["image_id"]),
+            }
             for p in self.photos
         ]
         for case in earlier:
@@ -190,7 +204,10 @@ class ViewerState(rx.State):
         if not self.photos:
             return
         self.index = index % len(self.photos)
-        self.selected, self.text_open = "", False
+        self.selected, self.text_open, self.notice = "", False, ""
+        if self.compare_photo.get("image_id") == self.current["image_id"]:
+            # Moved onto the photo being compared with: comparing it with itself shows nothing.
+            self.compare_key, self.compare_photo, self.compare_annotations = "", {}, []
         image = self.current["image_id"]
         if image not in self.revealed:
             self.revealed = [*self.revealed, image]
@@ -268,7 +285,7 @@ class ViewerState(rx.State):
         self.annotations = _mark_dicts(marks)
 
     async def _attempt(self, action) -> bool:  # type: ignore[no-untyped-def]
-        self.error = ""
+        self.error = self.notice = ""
         try:
             await asyncio.to_thread(action)
         except NotFound:
@@ -374,6 +391,7 @@ class ViewerState(rx.State):
             return
         actor, image = current().actor, self.current["image_id"]
         flag = not bool(self.current.get("sensitive"))
+        self.notice = ""
         try:
             await asyncio.to_thread(viewer.set_sensitive, actor, image, flag)
         except NotFound:
@@ -406,8 +424,8 @@ class ViewerState(rx.State):
     @rx.event
     @guarded(Permission.IMAGES_VIEW)
     async def choose_compare(self, key: str) -> None:
-        key = str(key)
-        if key in ("", "off") or key not in {o["value"] for o in self.compare_options}:
+        key, self.notice = str(key), ""
+        if key in ("", "off") or key not in {o["value"] for o in self.compare_choices}:
             self.compare_key, self.compare_photo, self.compare_annotations = "", {}, []
             return
         try:
@@ -443,7 +461,7 @@ class ViewerState(rx.State):
         if not self.current:
             return None
         actor, image = current().actor, self.current["image_id"]
-        variant = self.download_variant
+        variant, self.notice = self.download_variant, ""
         try:
             filename = await asyncio.to_thread(viewer.check_download, actor, image, variant)
         except (NotFound, ValueError):
