@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import reflex as rx
+from reflex.components.radix.themes.components.checkbox import Checkbox
 from reflex.vars import Var
 
 _LABEL_STYLE = {"font_size": "var(--font-size-2)", "font_weight": "500"}
@@ -16,6 +17,11 @@ def field_label(*children: rx.Component | str | Var, for_: str, id: str = "") ->
     """A real <label for=…> (Radix Text drops ``html_for`` into its CSS instead)."""
     extra = {"id": id} if id else {}
     return rx.el.label(*children, html_for=for_, style=_LABEL_STYLE, **extra)
+
+
+def bare_checkbox(**props: Any) -> rx.Component:
+    """The checkbox alone: ``rx.checkbox`` wraps itself in a label of its own (empty here)."""
+    return Checkbox.create(**props)
 
 
 def check_label(control: rx.Component, *text: Any, class_name: str = "") -> rx.Component:

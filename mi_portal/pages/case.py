@@ -312,6 +312,7 @@ def case_page() -> rx.Component:
                     ),
                     spacing="3",
                     width="100%",
+                    id="case-content",
                 ),
             ),
         ),

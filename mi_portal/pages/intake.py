@@ -6,7 +6,13 @@ import reflex as rx
 from reflex.event import EventChain
 from reflex.vars import Var, VarData
 
-from mi_portal.components.fields import check_label, described, error_text, field_label
+from mi_portal.components.fields import (
+    bare_checkbox,
+    check_label,
+    described,
+    error_text,
+    field_label,
+)
 from mi_portal.models import ConsentKind
 from mi_portal.services.intake import CONCERN_AREAS, MAX_CLINICS, MAX_PHOTOS, QUESTIONS
 from mi_portal.services.policy import CONSENT_TEXTS, MIN_AGE
@@ -79,7 +85,7 @@ def _consent(kind: ConsentKind, checked: rx.Var) -> rx.Component:
     name = kind.value
     return rx.vstack(
         check_label(
-            rx.checkbox(
+            bare_checkbox(
                 id=name,
                 checked=checked,
                 on_change=lambda v: IntakeState.update_field(name, v),
@@ -96,7 +102,7 @@ def _consent(kind: ConsentKind, checked: rx.Var) -> rx.Component:
 def _clinic_choice(clinic: rx.Var) -> rx.Component:
     slug = clinic["slug"].to(str)
     return check_label(
-        rx.checkbox(
+        bare_checkbox(
             checked=IntakeState.chosen.contains(slug),  # type: ignore[attr-defined]
             on_change=lambda v: IntakeState.toggle_clinic(slug, v),
         ),
@@ -329,7 +335,7 @@ def _refused() -> rx.Component:
 
 
 def _page() -> rx.Component:
-    return rx.center(
+    return rx.el.main(
         rx.card(
             rx.vstack(
                 rx.hstack(
@@ -360,9 +366,13 @@ def _page() -> rx.Component:
             width="100%",
             max_width="720px",
         ),
-        padding="1em",
-        background="var(--gray-a2)",
-        min_height="100vh",
+        style={
+            "display": "flex",
+            "justify_content": "center",
+            "padding": "1em",
+            "background": "var(--gray-a2)",
+            "min_height": "100vh",
+        },
     )
 
 

@@ -83,7 +83,8 @@ def _strip() -> rx.Component:
     return rx.hstack(
         rx.foreach(
             V.photos,
-            lambda p, i: rx.box(
+            # Buttons, so the strip works from the keyboard too.
+            lambda p, i: rx.el.button(
                 rx.image(
                     # A sensitive photo's thumbnail is the blurred rendition; once opened, the
                     # strip shows it clear from the preview this page already has.
@@ -121,6 +122,13 @@ def _strip() -> rx.Component:
                     i == V.index, "3px solid var(--accent-9)", "1px solid var(--gray-6)"
                 ),
                 cursor="pointer",
+                padding="0",
+                border="none",
+                background="none",
+                style={"&:focus-visible": {"box_shadow": "0 0 0 3px var(--focus-8)"}},
+                type="button",
+                aria_label="Photo " + p["number"].to(str),
+                aria_current=rx.cond(i == V.index, "true", "false"),
                 on_click=V.show_photo(i),
                 class_name="viewer-thumb",
                 data_number=p["number"].to(str),
@@ -420,7 +428,7 @@ def _viewer() -> rx.Component:
         rx.link("← Back to the case", href="/cases/" + V.router.page.params.get("id", "").to(str), size="2"),  # type: ignore[attr-defined]
         error_callout(V.error, id="viewer-error"),
         # A notice is cleared by the next action, and fades out by itself after a few seconds.
-        rx.cond(V.notice != "", rx.text(V.notice, size="2", color_scheme="green", id="viewer-notice", role="status", style=_FADE)),
+        rx.cond(V.notice != "", rx.text(V.notice, size="2", color_scheme="green", id="viewer-notice", role="status", style=_FADE, key=V.notice_seq.to(str))),
         rx.hstack(
             _view_tools(),
             _marker_tools(),
@@ -448,6 +456,7 @@ def _viewer() -> rx.Component:
         _download_dialog(),
         spacing="3",
         width="100%",
+        id="viewer-content",
     )  # fmt: skip
 
 

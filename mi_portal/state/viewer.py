@@ -64,6 +64,11 @@ class ViewerState(rx.State):
     not_found: bool = False
     error: str = ""
     notice: str = ""
+    # Counts notices, so that each one is shown afresh (and fades) even when the text repeats.
+    notice_seq: int = 0
+
+    def _say(self, notice: str) -> None:
+        self.notice, self.notice_seq = notice, self.notice_seq + 1
 
     def _case_id(self) -> str:
         return str(self.router.page.params.get("id", ""))[:64]
@@ -312,7 +317,7 @@ class ViewerState(rx.State):
         actor, image = current().actor, self.current["image_id"]
         values = [mark.get(k) for k in ("kind", "x1", "y1", "x2", "y2")]
         if await self._attempt(lambda: viewer.add_annotation(actor, image, *values)):
-            self.notice = "Marker added."
+            self._say("Marker added.")
 
     @rx.event
     @guarded(Permission.IMAGES_ANNOTATE)
@@ -323,7 +328,7 @@ class ViewerState(rx.State):
         actor, target = current().actor, str(mark.get("id", ""))
         where = (mark.get("x1"), mark.get("y1"), mark.get("x2"), mark.get("y2"))
         if await self._attempt(lambda: viewer.update_annotation(actor, target, coordinates=where)):
-            self.notice = "Marker moved."
+            self._say("Marker moved.")
 
     @rx.event
     @guarded(Permission.IMAGES_ANNOTATE)
@@ -353,7 +358,7 @@ class ViewerState(rx.State):
             ok = False
         if ok:
             self.text_open, self.text_draft, self.editing_id = False, {}, ""
-            self.notice = "Marker saved."
+            self._say("Marker saved.")
 
     @rx.event
     @guarded(Permission.IMAGES_VIEW)
@@ -380,7 +385,7 @@ class ViewerState(rx.State):
         self.delete_id = ""
         if target and await self._attempt(lambda: viewer.delete_annotation(actor, target)):
             self.selected = "" if self.selected == target else self.selected
-            self.notice = "Marker deleted."
+            self._say("Marker deleted.")
 
     # --- sensitivity -------------------------------------------------------------------------
 
@@ -400,7 +405,7 @@ class ViewerState(rx.State):
         self.photos = [
             {**p, "sensitive": flag} if p["image_id"] == image else p for p in self.photos
         ]
-        self.notice = (
+        self._say(
             "Marked sensitive: its thumbnail is blurred in lists until opened."
             if flag
             else "No longer marked sensitive."
@@ -468,5 +473,5 @@ class ViewerState(rx.State):
             self.error = "That photo could not be prepared for download. Please try again."
             return None
         self.download_open = False
-        self.notice = "Downloaded with a watermark; the download is recorded in the audit log."
+        self._say("Downloaded with a watermark; the download is recorded in the audit log.")
         return rx.download(url=download_link(actor, image, variant), filename=filename)
