@@ -110,6 +110,7 @@ def _photos() -> rx.Component:
                         as_child=True,
                         size="1",
                         variant="soft",
+                        high_contrast=True,
                     ),
                 ),
                 justify="between",
@@ -157,6 +158,7 @@ def _workflow() -> rx.Component:
                                 m.replace("_", " "),
                                 size="1",
                                 variant="soft",
+                                high_contrast=True,
                                 on_click=CaseState.change_status(m),
                                 class_name="status-move",
                             ),
@@ -230,16 +232,18 @@ def _notes() -> rx.Component:
     )
 
 
-def _timeline_line(t: rx.Var) -> rx.Component:
-    return rx.flex(
-        rx.text(t["at"], size="1", color_scheme="gray", white_space="nowrap"),
-        rx.text(t["who"], size="2", weight="medium"),
-        rx.text(t["what"], size="2"),
-        rx.text(t["detail"], size="2", color_scheme="gray"),
-        wrap="wrap",
-        gap="0 0.5em",
-        align="baseline",
+def _timeline_line(t: rx.Var, *, inline: bool = False) -> rx.Component:
+    parts = (
+        rx.text(t["at"], as_="span", size="1", color_scheme="gray", white_space="nowrap"),
+        rx.text(t["who"], as_="span", size="2", weight="medium"),
+        rx.text(t["what"], as_="span", size="2"),
+        rx.text(t["detail"], as_="span", size="2", color_scheme="gray"),
     )
+    layout = {"display": "flex", "flex_wrap": "wrap", "gap": "0 0.5em", "align_items": "baseline"}
+    if inline:
+        # Inside a <summary>: phrasing content, inline so the disclosure triangle stays beside it.
+        return rx.el.span(*parts, style={**layout, "display": "inline-flex"})
+    return rx.el.div(*parts, style=layout)
 
 
 def _timeline_entry(t: rx.Var) -> rx.Component:
@@ -248,7 +252,7 @@ def _timeline_entry(t: rx.Var) -> rx.Component:
     return rx.cond(
         views.length() > 0,  # type: ignore[attr-defined]
         rx.el.details(
-            rx.el.summary(_timeline_line(t), style={"cursor": "pointer"}),
+            rx.el.summary(_timeline_line(t, inline=True), style={"cursor": "pointer"}),
             rx.el.ul(
                 rx.foreach(
                     views, lambda v: rx.el.li(_timeline_line(v), class_name="timeline-view")

@@ -328,7 +328,11 @@ def _refused() -> rx.Component:
     return rx.vstack(
         rx.callout(IntakeState.refused, icon="info", color_scheme="amber", id="intake-refused"),
         rx.button(
-            "Start again", on_click=IntakeState.start_again, variant="soft", id="start-again"
+            "Start again",
+            on_click=IntakeState.start_again,
+            variant="soft",
+            high_contrast=True,
+            id="start-again",
         ),
         spacing="3",
     )
