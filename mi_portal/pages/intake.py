@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import reflex as rx
-from reflex.event import EventChain
-from reflex.vars import Var, VarData
+from reflex.vars import Var
 
 from mi_portal.components.fields import (
     bare_checkbox,
@@ -14,7 +13,8 @@ from mi_portal.components.fields import (
     field_label,
 )
 from mi_portal.models import ConsentKind
-from mi_portal.services.intake import CONCERN_AREAS, MAX_CLINICS, MAX_PHOTOS, QUESTIONS
+from mi_portal.pages.intake_photos import photo_error_shown, photo_picker
+from mi_portal.services.intake import CONCERN_AREAS, MAX_CLINICS, QUESTIONS
 from mi_portal.services.policy import CONSENT_TEXTS, MIN_AGE
 from mi_portal.state.intake import IntakeState
 
@@ -48,9 +48,7 @@ def _consent_label(kind: ConsentKind) -> list[rx.Component | str]:
 
 def _has_error(key: str) -> Var:
     if key == "photos":
-        # A photo error is about the files it named: choosing other files puts it away.
-        same_files = rx.selected_files("photos").join("\n") == IntakeState.photo_error_files  # type: ignore[attr-defined]
-        return IntakeState.errors.contains("photos") & same_files  # type: ignore[attr-defined]
+        return photo_error_shown()
     return IntakeState.errors.contains(key)  # type: ignore[attr-defined]
 
 
@@ -148,106 +146,6 @@ def _concern() -> rx.Component:
     )
 
 
-def _remove_photo(index: Var) -> Var:
-    """Drop one chosen file from the browser's list (nothing was sent yet)."""
-    return Var(
-        _js_expr=(
-            "(() => setFilesById((byId) => ({...byId, photos: (byId.photos || [])"
-            f".filter((_f, j) => j !== {index!s})}})))"
-        ),
-        _var_type=EventChain,
-        _var_data=VarData.merge(
-            rx.selected_files("photos")._get_all_var_data(), index._get_all_var_data()
-        ),
-    )
-
-
-def _chosen_photo(name: Var, index: Var) -> rx.Component:
-    return rx.hstack(
-        rx.icon("image", size=14, aria_hidden="true"),
-        rx.text(name, size="2", class_name="selected-photo", word_break="break-all"),
-        rx.button(
-            "Remove",
-            rx.el.span(" ", name, class_name="rt-visually-hidden", style=_HIDDEN),
-            size="1",
-            variant="ghost",
-            color_scheme="red",
-            type="button",
-            on_click=_remove_photo(index),
-            class_name="remove-photo",
-        ),
-        align="center",
-        spacing="2",
-        width="100%",
-    )
-
-
-# Visually hidden but read out: the remove button says which photo it removes.
-_HIDDEN = {
-    "position": "absolute",
-    "width": "1px",
-    "height": "1px",
-    "overflow": "hidden",
-    "clip": "rect(0 0 0 0)",
-    "white_space": "nowrap",
-}
-
-
-def _photo_picker() -> rx.Component:
-    upload = rx.upload(
-        rx.vstack(
-            rx.icon("image_plus", aria_hidden="true"),
-            rx.text("Drop photos here or click to choose", size="2"),
-            align="center",
-        ),
-        id="photos",
-        multiple=True,
-        accept={
-            "image/jpeg": [".jpg", ".jpeg"],
-            "image/png": [".png"],
-            "image/webp": [".webp"],
-        },
-        max_files=MAX_PHOTOS,
-        border="1px dashed var(--gray-a7)",
-        padding="1.5em",
-        width="100%",
-        cursor="pointer",
-    )
-    _name_the_dropzone(upload)
-    return rx.vstack(
-        field_label(
-            f"Photos (JPEG, PNG or WebP, up to {MAX_PHOTOS}, 20 MB each)",
-            for_="photos-input",
-            id="photos-label",
-        ),
-        upload,
-        rx.foreach(rx.selected_files("photos"), _chosen_photo),
-        _error("photos"),
-        spacing="1",
-        width="100%",
-    )
-
-
-def _name_the_dropzone(upload: rx.Component) -> None:
-    # rx.upload builds its file input and drop zone itself and offers no props for them: name
-    # the input (so the label above is its label) and let the focusable zone say what it is.
-    zone = upload.children[0]
-    zone.special_props = [
-        *zone.special_props,
-        Var(
-            _js_expr=(
-                '({role: "group", "aria-labelledby": "photos-label", "aria-invalid": '
-                + str(rx.cond(_has_error("photos"), "true", "false"))
-                + ', "aria-describedby": '
-                + str(rx.cond(_has_error("photos"), "error-photos", ""))
-                + "})"
-            ),
-            _var_data=_has_error("photos")._get_all_var_data(),
-        ),
-    ]
-    zone.children[0].id = "photos-input"
-
-
 def _form() -> rx.Component:
     return rx.vstack(
         rx.cond(IntakeState.clinic_slug == "", _clinic_choices()),
@@ -272,7 +170,7 @@ def _form() -> rx.Component:
             )
             for key, label in QUESTIONS.items()
         ],
-        _photo_picker(),
+        photo_picker(_error("photos")),
         _consent(ConsentKind.PRIVACY_ACK, IntakeState.privacy_ack),
         _consent(ConsentKind.SMS_OPT_IN, IntakeState.sms_opt_in),
         _consent(ConsentKind.MARKETING_OPT_IN, IntakeState.marketing_opt_in),
