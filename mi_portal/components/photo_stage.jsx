@@ -6,6 +6,10 @@
 import React, { useCallback, useEffect, useMemo, useRef, useState } from "react";
 import { TransformComponent, TransformWrapper } from "react-zoom-pan-pinch";
 
+// The library adds step × |deltaY| to the scale: a step proportional to the scale makes one
+// wheel notch (about 100 px) zoom by about 10% whatever the zoom already is.
+const WHEEL_STEP = 0.001;
+
 const OWN = "#facc15";
 const OTHERS = "#22d3ee";
 
@@ -399,7 +403,8 @@ export function PhotoStage({
         limitToBounds={false}
         centerOnInit
         fitOnInit
-        smooth={false}
+        smooth
+        wheel={{ step: WHEEL_STEP * scale }}
         panning={{ disabled: !!drawing || !!moving, excluded: ["photo-marker-movable"] }}
         doubleClick={{ disabled: !!drawing }}
         onTransform={onTransformed}

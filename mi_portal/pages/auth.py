@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import reflex as rx
 
+from mi_portal.components.fields import field_label
 from mi_portal.components.layout import error_callout, public_frame
 from mi_portal.components.qrcode import qr_code
 from mi_portal.state.mfa import MfaState
@@ -11,12 +12,27 @@ from mi_portal.state.signin import SignInState
 from mi_portal.state.users import AcceptInviteState
 
 
+def _invalid_when(error: rx.Var) -> dict[str, object]:
+    """A failed try marks the fields and points them at the message (``form-error``)."""
+    return {
+        "aria_invalid": rx.cond(error != "", "true", "false"),
+        "aria_describedby": rx.cond(error != "", "form-error", ""),
+    }
+
+
+def _link_button(label: str, href: str, *, id: str = "") -> rx.Component:
+    # A link that looks like a button (a button inside a link is two controls in one).
+    extra = {"id": id} if id else {}
+    return rx.button(rx.link(label, href=href, **extra), as_child=True, width="100%")
+
+
 def _password_form() -> rx.Component:
     return rx.form(
         rx.vstack(
-            rx.text("Email", as_="label", html_for="email", size="2", weight="medium"),
+            field_label("Email", for_="email"),
             rx.input(
                 id="email",
+                **_invalid_when(SignInState.error),
                 name="email",
                 type="email",
                 default_value=SignInState.email,
@@ -24,9 +40,10 @@ def _password_form() -> rx.Component:
                 required=True,
                 width="100%",
             ),
-            rx.text("Password", as_="label", html_for="password", size="2", weight="medium"),
+            field_label("Password", for_="password"),
             rx.input(
                 id="password",
+                **_invalid_when(SignInState.error),
                 name="password",
                 type="password",
                 auto_complete="current-password",
@@ -49,11 +66,13 @@ def _one_time_code_form(
     """The second-step form: a TOTP or recovery code, cleared after each try."""
     return rx.form(
         rx.vstack(
-            rx.text(
-                "Enter the 6-digit code from your authenticator app, or a recovery code.", size="2"
+            field_label(
+                "Enter the 6-digit code from your authenticator app, or a recovery code.",
+                for_="code",
             ),
             rx.input(
                 id="code",
+                **_invalid_when(error),
                 name="code",
                 auto_complete="one-time-code",
                 required=True,
@@ -159,9 +178,7 @@ def _enrol_steps() -> rx.Component:
                     columns="2",
                     spacing="2",
                 ),
-                rx.link(
-                    rx.button("Continue", width="100%", id="mfa-continue"), href="/", width="100%"
-                ),
+                _link_button("Continue", "/", id="mfa-continue"),
                 spacing="3",
                 width="100%",
             ),
@@ -183,9 +200,10 @@ def _enrol_steps() -> rx.Component:
                         ),
                         rx.text("Or enter this key by hand:", size="2"),
                         rx.code(MfaState.manual_key, id="manual-key", size="3"),
-                        rx.text("Then type the 6-digit code the app shows:", size="2"),
+                        field_label("Then type the 6-digit code the app shows:", for_="code"),
                         rx.input(
                             id="code",
+                            **_invalid_when(MfaState.error),
                             name="code",
                             auto_complete="one-time-code",
                             input_mode="numeric",
@@ -214,16 +232,19 @@ def accept_invite() -> rx.Component:
             AcceptInviteState.done,
             rx.vstack(
                 rx.callout("Your password is set.", icon="check", color_scheme="green"),
-                rx.link(rx.button("Sign in", width="100%"), href="/signin", width="100%"),
+                _link_button("Sign in", "/signin"),
                 width="100%",
             ),
             rx.form(
                 rx.vstack(
+                    field_label("New password", for_="new-password"),
                     rx.text(
                         "At least 12 characters. A few unrelated words make a strong password.",
                         size="2",
+                        id="password-hint",
                     ),
                     rx.input(
+                        aria_describedby="password-hint",
                         name="password",
                         type="password",
                         auto_complete="new-password",
@@ -231,18 +252,20 @@ def accept_invite() -> rx.Component:
                         width="100%",
                         id="new-password",
                     ),
+                    field_label("Repeat the password", for_="repeat-password"),
                     rx.input(
                         name="repeat",
                         type="password",
                         auto_complete="new-password",
                         required=True,
                         width="100%",
-                        placeholder="Repeat the password",
                         id="repeat-password",
                     ),
                     rx.foreach(
                         AcceptInviteState.problems,
-                        lambda p: rx.callout(p, icon="triangle_alert", color_scheme="red"),
+                        lambda p: rx.callout(
+                            p, icon="triangle_alert", color_scheme="red", role="alert"
+                        ),
                     ),
                     rx.button("Set password", type="submit", width="100%"),
                     spacing="2",

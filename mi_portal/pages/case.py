@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import reflex as rx
 
+from mi_portal.components.fields import field_label
 from mi_portal.components.layout import error_callout, page_frame
 from mi_portal.pages.inbox import SLA_BADGES
 from mi_portal.state.case import CaseState
@@ -13,14 +16,17 @@ C = CaseState.case
 
 def _fact(label: str, value: rx.Var, *, id: str) -> rx.Component:
     return rx.vstack(
-        rx.text(label, size="1", color_scheme="gray"), rx.text(value, id=id), spacing="0"
+        rx.text(label, size="1", color_scheme="gray"),
+        rx.text(value, id=id, word_break="break-word"),
+        spacing="0",
+        min_width="0",
     )
 
 
 def _summary() -> rx.Component:
     return rx.card(
         rx.vstack(
-            rx.heading("Patient", size="3"),
+            rx.heading("Patient", size="3", as_="h2"),
             rx.grid(
                 _fact("Name", C["patient_name"], id="patient-name"),
                 _fact("Email", C["patient_email"], id="patient-email"),
@@ -40,7 +46,7 @@ def _summary() -> rx.Component:
                 spacing="4",
                 width="100%",
             ),
-            rx.heading("Concern", size="3"),
+            rx.heading("Concern", size="3", as_="h2"),
             rx.text(C["concern"]),
             rx.foreach(
                 C["answers"].to(list[dict[str, str]]),
@@ -90,17 +96,26 @@ def _photos() -> rx.Component:
     return rx.card(
         rx.vstack(
             rx.hstack(
-                rx.heading("Photos", size="3"),
+                rx.heading("Photos", size="3", as_="h2"),
                 rx.cond(
                     CaseState.thumbnails.length() > 0,  # type: ignore[attr-defined]
-                    rx.link(
-                        rx.button(rx.icon("images", size=14), "Open the photo viewer", size="1", variant="soft"),
-                        href="/cases/" + C["id"].to(str) + "/photos",
-                        id="open-viewer",
+                    # A link styled as a button: a button inside a link is two controls in one.
+                    rx.button(
+                        rx.link(
+                            rx.icon("images", size=14, aria_hidden="true"),
+                            "Open the photo viewer",
+                            href="/cases/" + C["id"].to(str) + "/photos",
+                            id="open-viewer",
+                        ),
+                        as_child=True,
+                        size="1",
+                        variant="soft",
+                        high_contrast=True,
                     ),
                 ),
                 justify="between",
                 align="center",
+                wrap="wrap",
                 width="100%",
             ),
             rx.cond(
@@ -109,9 +124,10 @@ def _photos() -> rx.Component:
                 rx.text("No photos you may see.", color_scheme="gray", size="2"),
             ),
             spacing="3",
+            width="100%",
         ),
         width="100%",
-    )  # fmt: skip
+    )
 
 
 def _workflow() -> rx.Component:
@@ -142,6 +158,7 @@ def _workflow() -> rx.Component:
                                 m.replace("_", " "),
                                 size="1",
                                 variant="soft",
+                                high_contrast=True,
                                 on_click=CaseState.change_status(m),
                                 class_name="status-move",
                             ),
@@ -150,7 +167,7 @@ def _workflow() -> rx.Component:
                         spacing="2",
                     ),
                     rx.hstack(
-                        rx.text("Assignee", size="2", color_scheme="gray"),
+                        field_label("Assignee", for_="case-assignee"),
                         rx.select.root(
                             rx.select.trigger(placeholder="Unassigned", id="case-assignee"),
                             rx.select.content(
@@ -178,7 +195,7 @@ def _workflow() -> rx.Component:
 def _notes() -> rx.Component:
     return rx.card(
         rx.vstack(
-            rx.heading("Internal notes", size="3"),
+            rx.heading("Internal notes", size="3", as_="h2"),
             rx.text("Never shown to the patient.", size="1", color_scheme="gray"),
             rx.foreach(
                 C["notes"].to(list[dict[str, str]]),
@@ -195,6 +212,7 @@ def _notes() -> rx.Component:
                         rx.text_area(
                             name="body",
                             placeholder="Add a note for the team",
+                            aria_label="Note for the team",
                             id="note-body",
                             width="100%",
                             max_length=10_000,
@@ -214,22 +232,46 @@ def _notes() -> rx.Component:
     )
 
 
+def _timeline_line(t: rx.Var, *, inline: bool = False) -> rx.Component:
+    parts = (
+        rx.text(t["at"], as_="span", size="1", color_scheme="gray", white_space="nowrap"),
+        rx.text(t["who"], as_="span", size="2", weight="medium"),
+        rx.text(t["what"], as_="span", size="2"),
+        rx.text(t["detail"], as_="span", size="2", color_scheme="gray"),
+    )
+    layout = {"display": "flex", "flex_wrap": "wrap", "gap": "0 0.5em", "align_items": "baseline"}
+    if inline:
+        # Inside a <summary>: phrasing content, inline so the disclosure triangle stays beside it.
+        return rx.el.span(*parts, style={**layout, "display": "inline-flex"})
+    return rx.el.div(*parts, style=layout)
+
+
+def _timeline_entry(t: rx.Var) -> rx.Component:
+    views = t["views"].to(list[dict[str, str]])
+    # Repeated looks by one person fold into one line; every access is listed when opened.
+    return rx.cond(
+        views.length() > 0,  # type: ignore[attr-defined]
+        rx.el.details(
+            rx.el.summary(_timeline_line(t, inline=True), style={"cursor": "pointer"}),
+            rx.el.ul(
+                rx.foreach(
+                    views, lambda v: rx.el.li(_timeline_line(v), class_name="timeline-view")
+                ),
+                style={"margin": "0.25em 0 0 1.25em", "padding": 0},
+            ),
+            class_name="timeline-entry timeline-group",
+        ),
+        rx.box(_timeline_line(t), class_name="timeline-entry"),
+    )
+
+
 def _timeline() -> rx.Component:
     return rx.card(
         rx.vstack(
-            rx.heading("Timeline", size="3"),
-            rx.foreach(
-                C["timeline"].to(list[dict[str, str]]),
-                lambda t: rx.hstack(
-                    rx.text(t["at"], size="1", color_scheme="gray", white_space="nowrap"),
-                    rx.text(t["who"], size="2", weight="medium"),
-                    rx.text(t["what"], size="2"),
-                    rx.text(t["detail"], size="2", color_scheme="gray"),
-                    spacing="2",
-                    class_name="timeline-entry",
-                ),
-            ),
+            rx.heading("Timeline", size="3", as_="h2"),
+            rx.foreach(C["timeline"].to(list[dict[str, Any]]), _timeline_entry),
             spacing="2",
+            width="100%",
         ),
         width="100%",
     )
@@ -249,20 +291,35 @@ def case_page() -> rx.Component:
                     id="case-not-found",
                 ),
                 rx.vstack(
-                    rx.heading("Case ", C["reference"], size="5", id="case-reference"),
-                    rx.text("Received ", C["received_at"], " UTC", size="2", color_scheme="gray"),
+                    rx.text(
+                        "Received ",
+                        C["received_at"],
+                        " UTC",
+                        size="2",
+                        color_scheme="gray",
+                        id="case-reference",
+                    ),
                     error_callout(CaseState.error),
                     rx.grid(
-                        rx.vstack(_summary(), _photos(), spacing="4", width="100%"),
-                        rx.vstack(_workflow(), _notes(), _timeline(), spacing="4", width="100%"),
+                        rx.vstack(_summary(), _photos(), spacing="4", width="100%", min_width="0"),
+                        rx.vstack(
+                            _workflow(),
+                            _notes(),
+                            _timeline(),
+                            spacing="4",
+                            width="100%",
+                            min_width="0",
+                        ),
                         columns=rx.breakpoints(initial="1", md="2"),
                         spacing="4",
                         width="100%",
                     ),
                     spacing="3",
                     width="100%",
+                    id="case-content",
                 ),
             ),
         ),
-        title="Case",
+        # One heading for the page: "Case 3328DDF9" (just "Case" until it has loaded).
+        title=CaseState.heading,  # type: ignore[arg-type]
     )

@@ -3,9 +3,18 @@
 from __future__ import annotations
 
 import reflex as rx
+from reflex.vars import Var
 
+from mi_portal.components.fields import (
+    bare_checkbox,
+    check_label,
+    described,
+    error_text,
+    field_label,
+)
 from mi_portal.models import ConsentKind
-from mi_portal.services.intake import CONCERN_AREAS, MAX_CLINICS, MAX_PHOTOS, QUESTIONS
+from mi_portal.pages.intake_photos import photo_error_shown, photo_picker
+from mi_portal.services.intake import CONCERN_AREAS, MAX_CLINICS, QUESTIONS
 from mi_portal.services.policy import CONSENT_TEXTS, MIN_AGE
 from mi_portal.state.intake import IntakeState
 
@@ -37,24 +46,22 @@ def _consent_label(kind: ConsentKind) -> list[rx.Component | str]:
     return [before, privacy_link(POLICY_WORDS), after]
 
 
+def _has_error(key: str) -> Var:
+    if key == "photos":
+        return photo_error_shown()
+    return IntakeState.errors.contains(key)  # type: ignore[attr-defined]
+
+
 def _error(key: str) -> rx.Component:
-    return rx.cond(
-        IntakeState.errors.contains(key),  # type: ignore[attr-defined]
-        rx.text(
-            IntakeState.errors[key],
-            color_scheme="red",
-            size="2",
-            class_name="field-error",
-            id=f"error-{key}",
-        ),
-    )
+    return rx.cond(_has_error(key), error_text(IntakeState.errors[key], key=key))
 
 
 def _text_field(
     label: str, name: str, *, type_: str = "text", hint: str = "", autocomplete: str = ""
 ) -> rx.Component:
+    hint_id = f"hint-{name}" if hint else ""
     return rx.vstack(
-        rx.text(label, as_="label", html_for=name, size="2", weight="medium"),
+        field_label(label, for_=name),
         rx.input(
             id=name,
             name=name,
@@ -63,8 +70,9 @@ def _text_field(
             on_blur=lambda value: IntakeState.update_field(name, value),
             auto_complete=autocomplete,
             width="100%",
+            **described(_has_error(name), name, hint_id=hint_id),
         ),
-        rx.cond(hint != "", rx.text(hint, size="1", color_scheme="gray")),
+        rx.text(hint, size="1", color_scheme="gray", id=hint_id) if hint else rx.fragment(),
         _error(name),
         spacing="1",
         width="100%",
@@ -74,13 +82,15 @@ def _text_field(
 def _consent(kind: ConsentKind, checked: rx.Var) -> rx.Component:
     name = kind.value
     return rx.vstack(
-        rx.hstack(
-            rx.checkbox(
-                id=name, checked=checked, on_change=lambda v: IntakeState.update_field(name, v)
+        check_label(
+            bare_checkbox(
+                id=name,
+                checked=checked,
+                on_change=lambda v: IntakeState.update_field(name, v),
+                **described(_has_error(name), name),
             ),
-            rx.text(*_consent_label(kind), as_="label", html_for=name, size="2"),
-            align="start",
-            spacing="2",
+            *_consent_label(kind),
+            class_name="consent",
         ),
         _error(name),
         spacing="1",
@@ -89,54 +99,66 @@ def _consent(kind: ConsentKind, checked: rx.Var) -> rx.Component:
 
 def _clinic_choice(clinic: rx.Var) -> rx.Component:
     slug = clinic["slug"].to(str)
-    return rx.hstack(
-        rx.checkbox(
+    return check_label(
+        bare_checkbox(
             checked=IntakeState.chosen.contains(slug),  # type: ignore[attr-defined]
             on_change=lambda v: IntakeState.toggle_clinic(slug, v),
-            class_name="clinic-choice",
         ),
-        rx.text(clinic["name"], size="2"),
-        align="center",
+        clinic["name"],
+        class_name="clinic-choice",
+    )
+
+
+def _clinic_choices() -> rx.Component:
+    # A fieldset names the group; its error sits right under the list it is about.
+    return rx.el.fieldset(
+        rx.el.legend(
+            f"Choose up to {MAX_CLINICS} clinics. Each receives its own copy; none learns which "
+            "others you chose.",
+            style={"font_size": "var(--font-size-2)", "margin_bottom": "0.5em"},
+        ),
+        rx.vstack(rx.foreach(IntakeState.directory, _clinic_choice), spacing="2"),
+        _error("clinics"),
+        id="clinic-choices",
+        style={"border": "none", "padding": 0, "margin": 0, "min_width": 0},
+        **described(_has_error("clinics"), "clinics"),
+    )
+
+
+def _concern() -> rx.Component:
+    return rx.vstack(
+        field_label("What are the photos about?", for_="concern_area"),
+        rx.select.root(
+            rx.select.trigger(
+                placeholder="Choose one",
+                id="concern_area",
+                width="100%",
+                **described(_has_error("concern_area"), "concern_area"),
+            ),
+            rx.select.content(
+                *[rx.select.item(label, value=key) for key, label in CONCERN_AREAS.items()]
+            ),
+            on_change=lambda key: IntakeState.update_field("concern_area", key),
+        ),
+        _error("concern_area"),
+        spacing="1",
+        width="100%",
     )
 
 
 def _form() -> rx.Component:
     return rx.vstack(
-        rx.cond(
-            IntakeState.clinic_slug == "",
-            rx.vstack(
-                rx.text(
-                    f"Choose up to {MAX_CLINICS} clinics. Each receives its own copy; none learns which others you chose.",
-                    size="2",
-                ),
-                rx.foreach(IntakeState.directory, _clinic_choice),
-                _error("clinics"),
-                spacing="2",
-                width="100%",
-            ),
-        ),
+        rx.cond(IntakeState.clinic_slug == "", _clinic_choices()),
         _text_field("Full name", "full_name", autocomplete="name"),
         _text_field("Email", "email", type_="email", autocomplete="email"),
         _text_field("Phone (optional)", "phone", type_="tel", autocomplete="tel"),
         _text_field(
             "Date of birth", "date_of_birth", type_="date", hint=f"You must be {MIN_AGE} or older."
         ),
-        rx.vstack(
-            rx.text("What are the photos about?", size="2", weight="medium"),
-            rx.select.root(
-                rx.select.trigger(placeholder="Choose one", id="concern_area"),
-                rx.select.content(
-                    *[rx.select.item(label, value=key) for key, label in CONCERN_AREAS.items()]
-                ),
-                on_change=lambda key: IntakeState.update_field("concern_area", key),
-            ),
-            _error("concern_area"),
-            spacing="1",
-            width="100%",
-        ),
+        _concern(),
         *[
             rx.vstack(
-                rx.text(label, size="2", weight="medium"),
+                field_label(label, for_=f"answer-{key}"),
                 rx.text_area(
                     name=key,
                     on_blur=lambda v, key=key: IntakeState.update_answer(key, v),
@@ -148,50 +170,25 @@ def _form() -> rx.Component:
             )
             for key, label in QUESTIONS.items()
         ],
-        rx.vstack(
-            rx.text(
-                f"Photos (JPEG, PNG or WebP, up to {MAX_PHOTOS}, 20 MB each)",
-                size="2",
-                weight="medium",
-            ),
-            rx.upload(
-                rx.vstack(
-                    rx.icon("image_plus"),
-                    rx.text("Drop photos here or click to choose", size="2"),
-                    align="center",
-                ),
-                id="photos",
-                multiple=True,
-                accept={
-                    "image/jpeg": [".jpg", ".jpeg"],
-                    "image/png": [".png"],
-                    "image/webp": [".webp"],
-                },
-                max_files=MAX_PHOTOS,
-                border="1px dashed var(--gray-a7)",
-                padding="1.5em",
-                width="100%",
-            ),
-            rx.foreach(
-                rx.selected_files("photos"),
-                lambda f: rx.text(f, size="1", class_name="selected-photo"),
-            ),
-            _error("photos"),
-            spacing="1",
-            width="100%",
-        ),
+        photo_picker(_error("photos")),
         _consent(ConsentKind.PRIVACY_ACK, IntakeState.privacy_ack),
         _consent(ConsentKind.SMS_OPT_IN, IntakeState.sms_opt_in),
         _consent(ConsentKind.MARKETING_OPT_IN, IntakeState.marketing_opt_in),
         rx.cond(
             IntakeState.failure != "",
             rx.callout(
-                IntakeState.failure, icon="triangle_alert", color_scheme="red", id="intake-failure"
+                IntakeState.failure,
+                icon="triangle_alert",
+                color_scheme="red",
+                id="intake-failure",
+                role="alert",
             ),
         ),
         rx.button(
             rx.cond(IntakeState.submitting, rx.spinner(size="2"), rx.fragment()),
-            "Send to the clinic",
+            rx.cond(
+                IntakeState.clinic_slug == "", "Send to the chosen clinics", "Send to the clinic"
+            ),
             on_click=IntakeState.submit(rx.upload_files(upload_id="photos")),
             disabled=IntakeState.submitting,
             id="intake-submit",
@@ -229,19 +226,23 @@ def _refused() -> rx.Component:
     return rx.vstack(
         rx.callout(IntakeState.refused, icon="info", color_scheme="amber", id="intake-refused"),
         rx.button(
-            "Start again", on_click=IntakeState.start_again, variant="soft", id="start-again"
+            "Start again",
+            on_click=IntakeState.start_again,
+            variant="soft",
+            high_contrast=True,
+            id="start-again",
         ),
         spacing="3",
     )
 
 
 def _page() -> rx.Component:
-    return rx.center(
+    return rx.el.main(
         rx.card(
             rx.vstack(
                 rx.hstack(
-                    rx.icon("stethoscope"),
-                    rx.heading("Photo consultation", size="6"),
+                    rx.icon("stethoscope", aria_hidden="true"),
+                    rx.heading("Photo consultation", size="6", as_="h1"),
                     align="center",
                 ),
                 rx.cond(
@@ -267,9 +268,13 @@ def _page() -> rx.Component:
             width="100%",
             max_width="720px",
         ),
-        padding="1em",
-        background="var(--gray-a2)",
-        min_height="100vh",
+        style={
+            "display": "flex",
+            "justify_content": "center",
+            "padding": "1em",
+            "background": "var(--gray-a2)",
+            "min_height": "100vh",
+        },
     )
 
 

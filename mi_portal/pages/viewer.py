@@ -10,6 +10,11 @@ from mi_portal.state.viewer import ViewerState as V
 
 P = V.current
 
+_FADE = {
+    "animation": "viewer-notice-fade 0.6s ease-in 4s forwards",
+    "@keyframes viewer-notice-fade": {"to": {"opacity": 0, "visibility": "hidden"}},
+}
+
 _TOOL_LABELS = {"pan": ("Move", "hand"), "arrow": ("Arrow", "move_up_right"), "ellipse": ("Ellipse", "circle"), "text": ("Text", "type")}  # fmt: skip
 
 
@@ -19,6 +24,7 @@ def _icon_button(icon: str, label: str, on_click: object, *, id: str) -> rx.Comp
             rx.icon(icon, size=16),
             on_click=on_click,
             variant="soft",
+            high_contrast=True,
             size="2",
             aria_label=label,
             id=id,
@@ -64,6 +70,7 @@ def _marker_tools() -> rx.Component:
             rx.cond(V.show_annotations, rx.icon("eye", size=14), rx.icon("eye_off", size=14)),
             rx.cond(V.show_annotations, "Hide markers", "Show markers"),
             variant="soft",
+            high_contrast=True,
             size="1",
             on_click=V.toggle_annotations,
             id="toggle-markers",
@@ -78,7 +85,8 @@ def _strip() -> rx.Component:
     return rx.hstack(
         rx.foreach(
             V.photos,
-            lambda p, i: rx.box(
+            # Buttons, so the strip works from the keyboard too.
+            lambda p, i: rx.el.button(
                 rx.image(
                     # A sensitive photo's thumbnail is the blurred rendition; once opened, the
                     # strip shows it clear from the preview this page already has.
@@ -116,6 +124,13 @@ def _strip() -> rx.Component:
                     i == V.index, "3px solid var(--accent-9)", "1px solid var(--gray-6)"
                 ),
                 cursor="pointer",
+                padding="0",
+                border="none",
+                background="none",
+                style={"&:focus-visible": {"box_shadow": "0 0 0 3px var(--focus-8)"}},
+                type="button",
+                aria_label="Photo " + p["number"].to(str),
+                aria_current=rx.cond(i == V.index, "true", "false"),
                 on_click=V.show_photo(i),
                 class_name="viewer-thumb",
                 data_number=p["number"].to(str),
@@ -181,13 +196,17 @@ def _stage_compare() -> rx.Component:
 
 def _compare_picker() -> rx.Component:
     return rx.hstack(
-        rx.icon("columns_2", size=16),
+        rx.icon("columns_2", size=16, aria_hidden="true"),
         rx.select.root(
-            rx.select.trigger(placeholder="Compare side by side…", id="compare-select"),
+            rx.select.trigger(
+                placeholder="Compare side by side…",
+                id="compare-select",
+                aria_label="Compare side by side with",
+            ),
             rx.select.content(
                 rx.select.item("No comparison", value="off"),
                 rx.foreach(
-                    V.compare_options,
+                    V.compare_choices,
                     lambda o: rx.select.item(o["label"], value=o["value"]),
                 ),
             ),
@@ -239,7 +258,7 @@ def _marker_list() -> rx.Component:
     return rx.card(
         rx.vstack(
             rx.hstack(
-                rx.heading("Markers on this photo", size="3"),
+                rx.heading("Markers on this photo", size="3", as_="h2"),
                 rx.badge(V.current_marks.length().to(str)),  # type: ignore[attr-defined]
                 align="center",
                 spacing="2",
@@ -298,21 +317,20 @@ def _marker_list() -> rx.Component:
 def _photo_actions() -> rx.Component:
     return rx.card(
         rx.vstack(
-            rx.heading("This photo", size="3"),
+            rx.heading("This photo", size="3", as_="h2"),
             rx.text(P["width"].to(str), " × ", P["height"].to(str), " px", size="2", color_scheme="gray"),
             rx.cond(
                 V.can_mark_sensitive,
-                rx.hstack(
+                rx.el.label(
                     rx.switch(checked=P["sensitive"].to(bool), on_change=lambda _v: V.toggle_sensitive(), id="sensitive-switch"),
-                    rx.text("Sensitive: blur its thumbnail in lists until opened", size="2"),
-                    align="center",
-                    spacing="2",
+                    rx.text("Sensitive: blur its thumbnail in lists until opened", as_="span", size="2"),
+                    style={"display": "flex", "gap": "0.5em", "align_items": "center", "cursor": "pointer"},
                 ),
                 rx.cond(P["sensitive"].to(bool), rx.badge("Sensitive", color_scheme="orange")),
             ),
             rx.cond(
                 V.can_download,
-                rx.button(rx.icon("download", size=14), "Download…", variant="soft", on_click=V.open_download, id="download-open"),
+                rx.button(rx.icon("download", size=14), "Download…", variant="soft", high_contrast=True, on_click=V.open_download, id="download-open"),
             ),
             spacing="3",
             width="100%",
@@ -409,19 +427,15 @@ def _download_dialog() -> rx.Component:
 
 def _viewer() -> rx.Component:
     return rx.vstack(
-        rx.hstack(
-            rx.link("← Back to the case", href="/cases/" + rx.State.id.to(str), size="2"),  # type: ignore[attr-defined]
-            rx.heading("Case ", V.reference, size="5", id="viewer-reference"),
-            spacing="4",
-            align="center",
-        ),
+        rx.link("← Back to the case", href="/cases/" + rx.State.id.to(str), size="2"),  # type: ignore[attr-defined]
         error_callout(V.error, id="viewer-error"),
-        rx.cond(V.notice != "", rx.text(V.notice, size="2", color_scheme="green", id="viewer-notice")),
+        # A notice is cleared by the next action, and fades out by itself after a few seconds.
+        rx.cond(V.notice != "", rx.text(V.notice, size="2", color_scheme="green", id="viewer-notice", role="status", style=_FADE, key=V.notice_seq.to(str))),
         rx.hstack(
             _view_tools(),
             _marker_tools(),
             # Comparing needs a second photo: another of this case or an earlier case.
-            rx.cond(V.compare_options.length() > 1, _compare_picker()),  # type: ignore[attr-defined]
+            rx.cond(V.compare_choices.length() > 0, _compare_picker()),  # type: ignore[attr-defined]
             spacing="5",
             wrap="wrap",
             align="center",
@@ -444,6 +458,7 @@ def _viewer() -> rx.Component:
         _download_dialog(),
         spacing="3",
         width="100%",
+        id="viewer-content",
     )  # fmt: skip
 
 
@@ -465,6 +480,6 @@ def viewer_page() -> rx.Component:
                 ),
             ),
         ),
-        title="Photos",
+        title=V.heading,  # type: ignore[arg-type]
         wide=True,
     )  # fmt: skip

@@ -26,6 +26,7 @@ from mi_portal.services.inbox import reference, sla_state
 from mi_portal.services.intake import CONCERN_AREAS, QUESTIONS, age_on
 from mi_portal.services.permissions import Permission, check, has_permission
 from mi_portal.services.text import TextTooLong, clean_text
+from mi_portal.services.timeline import Happening, TimelineEntry, group_views
 
 MAX_BULK = 200
 MAX_NOTE = 10_000
@@ -170,14 +171,6 @@ def add_note(actor: Actor, submission_id: object, body: str) -> None:
 
 
 @dataclass(frozen=True)
-class TimelineEntry:
-    at: str
-    who: str
-    what: str
-    detail: str
-
-
-@dataclass(frozen=True)
 class CaseDetail:
     id: str
     reference: str
@@ -262,17 +255,24 @@ def case_detail(actor: Actor, submission_id: object) -> CaseDetail:
         )
     may_see_dob = actor.role in (Role.CLINIC_OWNER, Role.CLINIC_MANAGER, Role.PROVIDER)
     today = clock.now().date()
-    timeline = [
-        TimelineEntry(
-            at=e.occurred_at.strftime("%Y-%m-%d %H:%M"),
-            who=names.get(e.user_id, "Patient" if e.action == "intake.submitted" else "—")
-            if e.user_id
-            else ("Patient" if e.action == "intake.submitted" else "—"),
-            what=_WHAT.get(e.action, e.action),
-            detail=_describe(e, names),
-        )
-        for e in events
-    ]
+    timeline = group_views(
+        [
+            Happening(
+                when=e.occurred_at,
+                person=str(e.user_id or ""),
+                action=e.action,
+                entry=TimelineEntry(
+                    at=e.occurred_at.strftime("%Y-%m-%d %H:%M"),
+                    who=names.get(e.user_id, "—")
+                    if e.user_id
+                    else ("Patient" if e.action == "intake.submitted" else "—"),
+                    what=_WHAT.get(e.action, "Other activity"),
+                    detail=_describe(e, names),
+                ),
+            )
+            for e in events
+        ]
+    )
     return CaseDetail(
         id=str(case.id),
         reference=reference(case.id),

@@ -23,6 +23,11 @@ class CaseState(rx.State):
     loading: bool = True
     error: str = ""
 
+    @rx.var
+    def heading(self) -> str:
+        reference = self.case.get("reference", "")
+        return f"Case {reference}" if reference and not self.not_found else "Case"
+
     def _case_id(self) -> str:
         return str(self.id)[:64]  # type: ignore[attr-defined]  (route argument)
 

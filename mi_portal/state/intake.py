@@ -8,6 +8,7 @@ from typing import Any
 
 import reflex as rx
 
+from mi_portal.components.fields import focus_first
 from mi_portal.services import intake, ratelimit
 from mi_portal.services.images import MAX_BYTES, ImageRejected, process_image
 from mi_portal.services.permissions import PUBLIC
@@ -18,6 +19,22 @@ _DECODING = asyncio.Semaphore(2)
 
 TEXT_FIELDS = ("full_name", "email", "phone", "date_of_birth", "concern_area")
 FLAG_FIELDS = ("privacy_ack", "sms_opt_in", "marketing_opt_in")
+# Where focus goes after a failed send: the first invalid field, in the order the form shows them.
+FOCUS_TARGETS = {
+    "clinics": "#clinic-choices [role=checkbox]",
+    "full_name": "#full_name",
+    "email": "#email",
+    "phone": "#phone",
+    "date_of_birth": "#date_of_birth",
+    "concern_area": "#concern_area",
+    "photos": "#photos",
+    "privacy_ack": "#privacy_ack",
+}
+
+
+def photo_names(names: list[str]) -> str:
+    """The chosen files as the browser lists them (base names), to tie a photo error to them."""
+    return "\n".join(n.replace("\\", "/").rsplit("/", 1)[-1] for n in names)
 
 
 class IntakeState(rx.State):
@@ -35,6 +52,8 @@ class IntakeState(rx.State):
     sms_opt_in: bool = False
     marketing_opt_in: bool = False
     errors: dict[str, str] = {}
+    # The files a photo error was about: once the patient picks others, that error is not shown.
+    photo_error_files: str = ""
     failure: str = ""
     submitting: bool = False
     receipts: list[dict[str, str]] = []
@@ -117,6 +136,11 @@ class IntakeState(rx.State):
         self._clear_form()
         self.refused = self.failure = ""
 
+    def _invalid(self, errors: dict[str, str]) -> rx.event.EventSpec:
+        """Show the errors and take the patient to the first one."""
+        self.errors = errors
+        return focus_first([sel for key, sel in FOCUS_TARGETS.items() if key in errors])
+
     def _refuse(self, exc: intake.IntakeRefused) -> rx.event.EventSpec:
         self._clear_form()
         self.refused = next(iter(exc.errors.values()), "This form cannot be accepted.")
@@ -127,16 +151,19 @@ class IntakeState(rx.State):
     async def submit(self, files: list[rx.UploadFile]):  # type: ignore[no-untyped-def]
         self.failure = ""
         files = list(files or [])
+        self.photo_error_files = photo_names([f.filename or "" for f in files])
+        errors: dict[str, str] = {}
+        if not self.chosen:
+            errors["clinics"] = "Choose at least one clinic."
         try:
             intake.validate(self._form(), photo_count=len(files))
         except intake.IntakeRefused as exc:
             yield self._refuse(exc)
             return
         except intake.IntakeInvalid as exc:
-            self.errors = exc.errors
-            return
-        if not self.chosen:
-            self.errors = {"clinics": "Choose at least one clinic."}
+            errors.update(exc.errors)
+        if errors:
+            yield self._invalid(errors)
             return
         address = client_info(self)[0] or "unknown"
         refusal = await asyncio.to_thread(
@@ -159,8 +186,8 @@ class IntakeState(rx.State):
             except ImageRejected as exc:
                 problems.append(f"{name[:60]}: {exc.reason}")
         if problems:
-            self.errors = {"photos": " ".join(problems)}
             self.submitting = False
+            yield self._invalid({"photos": " ".join(problems)})
             return
         ip, agent = client_info(self)
         try:
@@ -178,7 +205,9 @@ class IntakeState(rx.State):
             yield self._refuse(exc)
             return
         except intake.IntakeInvalid as exc:
-            self.errors = exc.errors
+            self.submitting = False
+            yield self._invalid(exc.errors)
+            return
         except intake.IntakeFailed as exc:
             self.failure = str(exc)
         else:

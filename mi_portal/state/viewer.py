@@ -64,6 +64,11 @@ class ViewerState(rx.State):
     not_found: bool = False
     error: str = ""
     notice: str = ""
+    # Counts notices, so that each one is shown afresh (and fades) even when the text repeats.
+    notice_seq: int = 0
+
+    def _say(self, notice: str) -> None:
+        self.notice, self.notice_seq = notice, self.notice_seq + 1
 
     def _case_id(self) -> str:
         return str(self.id)[:64]  # type: ignore[attr-defined]  (route argument)
@@ -96,6 +101,16 @@ class ViewerState(rx.State):
     def compare_full(self) -> str:
         image = self.compare_photo.get("image_id", "")
         return self.full_urls.get(image, "") if image else ""
+
+    @rx.var
+    def compare_choices(self) -> list[dict[str, str]]:
+        """What the photo on screen can be compared with: anything but itself."""
+        own = self.current.get("image_id", "")
+        return [o for o in self.compare_options if not own or o.get("image_id") != own]
+
+    @rx.var
+    def heading(self) -> str:
+        return f"Photos of case {self.reference}" if self.reference else "Photos"
 
     # --- loading ---------------------------------------------------------------------------
 
@@ -139,7 +154,11 @@ class ViewerState(rx.State):
         self.index = next((i for i, p in enumerate(self.photos) if str(p["number"]) == wanted), 0)
         self.revealed = [self.current["image_id"]] if self.current else []
         options = [
-            {"value": f"{case_id}/{p['number']}", "label": f"This case · photo {p['number']}"}
+            {
+                "value": f"{case_id}/{p['number']}",
+                "label": f"This case · photo {p['number']}",
+                "image_id": str(p["image_id"]),
+            }
             for p in self.photos
         ]
         for case in earlier:
@@ -190,7 +209,10 @@ class ViewerState(rx.State):
         if not self.photos:
             return
         self.index = index % len(self.photos)
-        self.selected, self.text_open = "", False
+        self.selected, self.text_open, self.notice = "", False, ""
+        if self.compare_photo.get("image_id") == self.current["image_id"]:
+            # Moved onto the photo being compared with: comparing it with itself shows nothing.
+            self.compare_key, self.compare_photo, self.compare_annotations = "", {}, []
         image = self.current["image_id"]
         if image not in self.revealed:
             self.revealed = [*self.revealed, image]
@@ -268,7 +290,7 @@ class ViewerState(rx.State):
         self.annotations = _mark_dicts(marks)
 
     async def _attempt(self, action) -> bool:  # type: ignore[no-untyped-def]
-        self.error = ""
+        self.error = self.notice = ""
         try:
             await asyncio.to_thread(action)
         except NotFound:
@@ -295,7 +317,7 @@ class ViewerState(rx.State):
         actor, image = current().actor, self.current["image_id"]
         values = [mark.get(k) for k in ("kind", "x1", "y1", "x2", "y2")]
         if await self._attempt(lambda: viewer.add_annotation(actor, image, *values)):
-            self.notice = "Marker added."
+            self._say("Marker added.")
 
     @rx.event
     @guarded(Permission.IMAGES_ANNOTATE)
@@ -306,7 +328,7 @@ class ViewerState(rx.State):
         actor, target = current().actor, str(mark.get("id", ""))
         where = (mark.get("x1"), mark.get("y1"), mark.get("x2"), mark.get("y2"))
         if await self._attempt(lambda: viewer.update_annotation(actor, target, coordinates=where)):
-            self.notice = "Marker moved."
+            self._say("Marker moved.")
 
     @rx.event
     @guarded(Permission.IMAGES_ANNOTATE)
@@ -336,7 +358,7 @@ class ViewerState(rx.State):
             ok = False
         if ok:
             self.text_open, self.text_draft, self.editing_id = False, {}, ""
-            self.notice = "Marker saved."
+            self._say("Marker saved.")
 
     @rx.event
     @guarded(Permission.IMAGES_VIEW)
@@ -363,7 +385,7 @@ class ViewerState(rx.State):
         self.delete_id = ""
         if target and await self._attempt(lambda: viewer.delete_annotation(actor, target)):
             self.selected = "" if self.selected == target else self.selected
-            self.notice = "Marker deleted."
+            self._say("Marker deleted.")
 
     # --- sensitivity -------------------------------------------------------------------------
 
@@ -374,6 +396,7 @@ class ViewerState(rx.State):
             return
         actor, image = current().actor, self.current["image_id"]
         flag = not bool(self.current.get("sensitive"))
+        self.notice = ""
         try:
             await asyncio.to_thread(viewer.set_sensitive, actor, image, flag)
         except NotFound:
@@ -382,7 +405,7 @@ class ViewerState(rx.State):
         self.photos = [
             {**p, "sensitive": flag} if p["image_id"] == image else p for p in self.photos
         ]
-        self.notice = (
+        self._say(
             "Marked sensitive: its thumbnail is blurred in lists until opened."
             if flag
             else "No longer marked sensitive."
@@ -406,8 +429,8 @@ class ViewerState(rx.State):
     @rx.event
     @guarded(Permission.IMAGES_VIEW)
     async def choose_compare(self, key: str) -> None:
-        key = str(key)
-        if key in ("", "off") or key not in {o["value"] for o in self.compare_options}:
+        key, self.notice = str(key), ""
+        if key in ("", "off") or key not in {o["value"] for o in self.compare_choices}:
             self.compare_key, self.compare_photo, self.compare_annotations = "", {}, []
             return
         try:
@@ -443,12 +466,12 @@ class ViewerState(rx.State):
         if not self.current:
             return None
         actor, image = current().actor, self.current["image_id"]
-        variant = self.download_variant
+        variant, self.notice = self.download_variant, ""
         try:
             filename = await asyncio.to_thread(viewer.check_download, actor, image, variant)
         except (NotFound, ValueError):
             self.error = "That photo could not be prepared for download. Please try again."
             return None
         self.download_open = False
-        self.notice = "Downloaded with a watermark; the download is recorded in the audit log."
+        self._say("Downloaded with a watermark; the download is recorded in the audit log.")
         return rx.download(url=download_link(actor, image, variant), filename=filename)

@@ -154,3 +154,50 @@ def test_a_viewer_zooms_into_the_preview_without_fetching_the_original(db: Datab
     user, _ = make_user("view@a.test", role="viewer", tenants=(a,))
     state = run(sign_in_token(user), _case(a), ("need_full", ()), ("refresh_urls", ()))
     assert state.full_urls == {} and not state.error and len(state.photos) == 1
+
+
+def test_the_photo_on_screen_is_not_offered_as_its_own_comparison(db: Database) -> None:
+    a = make_tenant("clinic-a")
+    intake.submit(
+        clinic_slugs=["clinic-a"],
+        form=form(),
+        photos=photos(2),
+        ip=None,
+        user_agent="t",
+        source="t",
+    )
+    case_id = _case(a)
+    token = sign_in_token(make_user("prov@a.test", role="provider", tenants=(a,))[0])
+    state = run(token, case_id)
+    assert [o["value"] for o in state.compare_choices] == [f"{case_id}/2"]
+    # Forged: comparing photo 1 with itself is refused.
+    state = run(token, case_id, ("choose_compare", (f"{case_id}/1",)))
+    assert state.compare_key == "" and state.compare_photo == {}
+    # On photo 2, photo 1 is offered instead; moving onto the compared photo ends the comparison.
+    state = run(token, case_id, ("navigate", (1,)))
+    assert [o["value"] for o in state.compare_choices] == [f"{case_id}/1"]
+    state = run(token, case_id, ("choose_compare", (f"{case_id}/2",)))
+    assert state.compare_key == f"{case_id}/2"
+    state = run(token, case_id, ("choose_compare", (f"{case_id}/2",)), ("navigate", (1,)))
+    assert state.compare_key == "" and state.compare_photo == {}
+
+
+def test_a_notice_goes_away_with_the_next_action(db: Database) -> None:
+    a = make_tenant("clinic-a")
+    intake.submit(
+        clinic_slugs=["clinic-a"],
+        form=form(),
+        photos=photos(2),
+        ip=None,
+        user_agent="t",
+        source="t",
+    )
+    case_id = _case(a)
+    token = sign_in_token(make_user("prov@a.test", role="provider", tenants=(a,))[0])
+    arrow = {"kind": "arrow", "x1": 0.1, "y1": 0.2, "x2": 0.4, "y2": 0.5}
+    state = run(token, case_id, ("draw", (arrow,)))
+    assert state.notice == "Marker added."
+    state = run(token, case_id, ("draw", (arrow,)), ("navigate", (1,)))
+    assert state.notice == ""
+    state = run(token, case_id, ("draw", (arrow,)), ("draw", ({**arrow, "x1": "bad"},)))
+    assert state.notice == "" and state.error
