@@ -53,7 +53,11 @@ ROW_STYLE = (
     " .filter-select { max-width: 100%; }"
     # On a phone the table keeps what a row needs to be picked: the rest is on the case page.
     " @media (max-width: 720px) { #inbox-table .col-wide { display: none; }"
-    " .filter-search { width: 100%; } #inbox-table .patient-contact { display: none; } }"
+    " .filter-search { width: 100%; } #inbox-table .patient-contact { display: none; }"
+    " #inbox-table { --table-cell-padding: 4px; } .inbox-keys { display: none; }"
+    # The button keeps its name for assistive technology; only the words leave the narrow row.
+    " .assign-label { position: absolute; width: 1px; height: 1px; overflow: hidden;"
+    " clip: rect(0, 0, 0, 0); white-space: nowrap; } }"
 )
 
 
@@ -176,13 +180,14 @@ def _row(row: rx.Var) -> rx.Component:
             rx.cond(
                 InboxState.can_edit & ~row["mine"].to(bool),
                 rx.button(
-                    "Assign to me",
+                    rx.icon("user_plus", size=14, aria_hidden="true"),
+                    rx.el.span("Assign to me", class_name="assign-label"),
                     size="1",
                     variant="ghost",
                     on_click=InboxState.assign_to_me(rid),
                     class_name="assign-me",
+                    title="Assign to me (a)",
                     white_space="nowrap",
-                    title="a",
                 ),
             )
         ),
@@ -260,7 +265,13 @@ def _needs_clinic() -> rx.Component:
     return rx.callout(
         rx.text(
             "Cases belong to a clinic. Switch into the clinic you are helping to see its queue: ",
-            rx.link("choose a clinic", href="/clinics/pick", id="inbox-switch-link"),
+            rx.link(
+                "choose a clinic",
+                href="/clinics/pick",
+                id="inbox-switch-link",
+                underline="always",
+                high_contrast=True,
+            ),
             ".",
         ),
         icon="building_2",
@@ -326,6 +337,7 @@ def _queue() -> rx.Component:
                         "Keys: j/k move · Enter open · a assign to me · / search",
                         size="1",
                         color_scheme="gray",
+                        class_name="inbox-keys",
                     ),
                     width="100%",
                 ),
