@@ -5,11 +5,9 @@ from __future__ import annotations
 import reflex as rx
 
 from mi_portal.components.layout import error_callout, page_frame
-from mi_portal.models import SubmissionStatus
-from mi_portal.services.intake import CONCERN_AREAS
-from mi_portal.state.inbox import InboxState
+from mi_portal.pages.inbox_filters import filter_bar, status_tabs
+from mi_portal.state.inbox import STATUS_LABELS, InboxState
 
-STATUS_LABELS = {s.value: s.value.replace("_", " ").capitalize() for s in SubmissionStatus}
 SLA_BADGES = {
     "on_time": ("On time", "green"),
     "due_soon": ("Due soon", "amber"),
@@ -48,101 +46,19 @@ ROW_STYLE = (
     " background: var(--accent-a2); }"
     " .row-thumb { width: 44px; height: 44px; object-fit: cover; border-radius: 4px; display: block; }"
     " .row-thumb.blurred { filter: blur(6px); }"
+    " .sr-only { position: absolute; width: 1px; height: 1px; padding: 0; margin: -1px;"
+    " overflow: hidden; clip: rect(0, 0, 0, 0); white-space: nowrap; border: 0; }"
+    " .filter-search { width: 260px; max-width: 100%; }"
+    " .filter-date { display: flex; flex-direction: column; gap: 2px; }"
+    " .filter-select { max-width: 100%; }"
+    # On a phone the table keeps what a row needs to be picked: the rest is on the case page.
+    " @media (max-width: 720px) { #inbox-table .col-wide { display: none; }"
+    " .filter-search { width: 100%; } #inbox-table .patient-contact { display: none; }"
+    " #inbox-table { --table-cell-padding: 4px; } .inbox-keys { display: none; }"
+    # The button keeps its name for assistive technology; only the words leave the narrow row.
+    " .assign-label { position: absolute; width: 1px; height: 1px; overflow: hidden;"
+    " clip: rect(0, 0, 0, 0); white-space: nowrap; } }"
 )
-
-
-def _tab(label: str, status: str) -> rx.Component:
-    active = InboxState.filters.get("status", "") == status  # type: ignore[attr-defined]
-    return rx.button(
-        label,
-        rx.cond(
-            status != "", rx.badge(InboxState.counts.get(status, 0), variant="soft", radius="full")
-        ),  # type: ignore[attr-defined]
-        variant=rx.cond(active, "solid", "soft"),
-        size="1",
-        on_click=InboxState.show_status(status),
-        class_name="status-tab",
-        id=f"tab-{status or 'all'}",
-    )
-
-
-def _filters() -> rx.Component:
-    f = InboxState.filters
-    return rx.form(
-        rx.hstack(
-            rx.input(
-                id="inbox-search",
-                name="search",
-                placeholder=InboxState.search_hint,
-                default_value=f.get("search", ""),
-                width="260px",
-            ),  # type: ignore[attr-defined]
-            rx.el.select(
-                rx.el.option("Anyone", value=""),
-                rx.el.option("Mine", value="mine"),
-                rx.el.option("Unassigned", value="unassigned"),
-                rx.foreach(InboxState.members, lambda m: rx.el.option(m["name"], value=m["id"])),
-                name="assignee",
-                default_value=f.get("assignee", ""),  # type: ignore[attr-defined]
-                id="filter-assignee",
-                class_name="rt-reset rt-SelectTrigger rt-r-size-2 rt-variant-surface",
-            ),
-            rx.el.select(
-                rx.el.option("Any concern", value=""),
-                *[rx.el.option(label, value=key) for key, label in CONCERN_AREAS.items()],
-                name="concern_area",
-                default_value=f.get("concern_area", ""),  # type: ignore[attr-defined]
-                class_name="rt-reset rt-SelectTrigger rt-r-size-2 rt-variant-surface",
-            ),
-            rx.input(
-                name="received_from",
-                type="date",
-                default_value=f.get("received_from", ""),
-                title="Received from",
-            ),  # type: ignore[attr-defined]
-            rx.input(
-                name="received_to",
-                type="date",
-                default_value=f.get("received_to", ""),
-                title="Received until",
-            ),  # type: ignore[attr-defined]
-            rx.el.select(
-                rx.el.option("Quote: any", value=""),
-                rx.el.option("Has a quote", value="yes"),
-                rx.el.option("No quote yet", value="no"),
-                name="has_quote",
-                default_value=f.get("has_quote", ""),  # type: ignore[attr-defined]
-                class_name="rt-reset rt-SelectTrigger rt-r-size-2 rt-variant-surface",
-            ),
-            rx.el.select(
-                rx.el.option("Sort: SLA due", value="sla_due"),
-                rx.el.option("Sort: received", value="received"),
-                rx.el.option("Sort: last activity", value="last_activity"),
-                name="sort",
-                default_value=f.get("sort", "sla_due"),  # type: ignore[attr-defined]
-                id="filter-sort",
-                class_name="rt-reset rt-SelectTrigger rt-r-size-2 rt-variant-surface",
-            ),
-            rx.hstack(
-                rx.checkbox(name="desc", default_checked=f.get("desc", "") == "1"),
-                rx.text("newest first", size="2"),
-                align="center",
-            ),  # type: ignore[attr-defined]
-            rx.hstack(
-                rx.checkbox(
-                    name="unread", default_checked=f.get("unread", "") == "1", id="filter-unread"
-                ),
-                rx.text("unread messages", size="2"),
-                align="center",
-            ),  # type: ignore[attr-defined]
-            rx.button("Apply", type="submit", id="filter-apply"),
-            spacing="2",
-            wrap="wrap",
-            align="center",
-        ),
-        on_submit=InboxState.apply_filters,
-        key=InboxState.router.url.to(str),  # re-render with the URL's values after navigation
-    )
 
 
 def _bulk_bar() -> rx.Component:
@@ -179,7 +95,9 @@ def _bulk_bar() -> rx.Component:
                 on_change=InboxState.bulk_status,
                 value="",
             ),
-            rx.button("Clear", variant="ghost", on_click=InboxState.select_all(False)),
+            rx.button(
+                "Clear", variant="ghost", high_contrast=True, on_click=InboxState.select_all(False)
+            ),
             padding="0.6em",
             border_radius="8px",
             background="var(--accent-a3)",
@@ -210,6 +128,7 @@ def _row(row: rx.Var) -> rx.Component:
                     checked=InboxState.selected.contains(rid),
                     on_change=lambda v: InboxState.toggle_selected(rid, v),
                     class_name="row-select",
+                    aria_label="Select case " + row["reference"].to(str),
                 ),  # type: ignore[attr-defined]
             )
         ),
@@ -221,7 +140,8 @@ def _row(row: rx.Var) -> rx.Component:
                     rx.el.img(src=row["thumbnail"].to(str), alt="", class_name="row-thumb blurred"),
                     rx.el.img(src=row["thumbnail"].to(str), alt="", class_name="row-thumb"),
                 ),
-            )
+            ),
+            class_name="col-wide",
         ),
         rx.table.cell(
             rx.link(row["reference"], href="/cases/" + rid, class_name="case-link", weight="medium")
@@ -229,18 +149,16 @@ def _row(row: rx.Var) -> rx.Component:
         rx.table.cell(
             rx.vstack(
                 rx.text(row["patient"], weight="medium", class_name="patient-name"),
-                rx.text(row["contact"], size="1", color_scheme="gray"),
+                rx.text(
+                    row["contact"], size="1", color_scheme="gray", class_name="patient-contact"
+                ),
                 spacing="0",
             )
         ),
-        rx.table.cell(row["concern_area"].to(str).replace("_", " ")),
-        rx.table.cell(
-            rx.badge(
-                row["status"].to(str).replace("_", " "), variant="outline", class_name="row-status"
-            )
-        ),
-        rx.table.cell(rx.text(row["assignee"], class_name="row-assignee")),
-        rx.table.cell(row["received_at"], white_space="nowrap"),
+        rx.table.cell(row["concern_label"], class_name="col-wide row-concern"),
+        rx.table.cell(rx.badge(row["status_label"], variant="outline", class_name="row-status")),
+        rx.table.cell(rx.text(row["assignee"], class_name="row-assignee"), class_name="col-wide"),
+        rx.table.cell(row["received_at"], white_space="nowrap", class_name="col-wide"),
         rx.table.cell(_sla(row)),
         rx.table.cell(
             rx.hstack(
@@ -255,18 +173,21 @@ def _row(row: rx.Var) -> rx.Component:
                     row["unread"].to(int) > 0, rx.badge(row["unread"], " new", color_scheme="blue")
                 ),
                 spacing="2",
-            )
+            ),
+            class_name="col-wide",
         ),
         rx.table.cell(
             rx.cond(
-                InboxState.can_edit,
+                InboxState.can_edit & ~row["mine"].to(bool),
                 rx.button(
-                    "Assign to me",
+                    rx.icon("user_plus", size=14, aria_hidden="true"),
+                    rx.el.span("Assign to me", class_name="assign-label"),
                     size="1",
                     variant="ghost",
                     on_click=InboxState.assign_to_me(rid),
                     class_name="assign-me",
-                    title="a",
+                    title="Assign to me (a)",
+                    white_space="nowrap",
                 ),
             )
         ),
@@ -284,24 +205,29 @@ def _table() -> rx.Component:
                         rx.checkbox(
                             on_change=InboxState.select_all,
                             id="select-all",
+                            aria_label="Select every case on this page",
                             checked=(InboxState.selected.length() > 0)
                             & (InboxState.selected.length() == InboxState.rows.length()),
                         ),
+                        rx.el.span("Selection", class_name="sr-only"),
                     )  # type: ignore[attr-defined]
                 ),
                 *[
-                    rx.table.column_header_cell(h)
-                    for h in (
-                        "",
-                        "Case",
-                        "Patient",
-                        "Concern",
-                        "Status",
-                        "Assignee",
-                        "Received",
-                        "Quote SLA",
-                        "",
-                        "",
+                    rx.table.column_header_cell(
+                        rx.el.span(h, class_name="sr-only") if hidden else h,
+                        class_name="col-wide" if wide else "",
+                    )
+                    for h, hidden, wide in (
+                        ("Photo", True, True),
+                        ("Case", False, False),
+                        ("Patient", False, False),
+                        ("Concern", False, True),
+                        ("Status", False, False),
+                        ("Assignee", False, True),
+                        ("Received", False, True),
+                        ("Quote SLA", False, False),
+                        ("Photos and messages", True, True),
+                        ("Actions", True, False),
                     )
                 ],
             )
@@ -317,17 +243,58 @@ def inbox_page() -> rx.Component:
     return page_frame(
         rx.script(KEYBOARD),
         rx.el.style(ROW_STYLE),
-        rx.hstack(
-            _tab("All", ""),
-            *[_tab(label, key) for key, label in STATUS_LABELS.items()],
-            spacing="2",
-            wrap="wrap",
+        rx.match(
+            InboxState.blocked,
+            ("switch", _needs_clinic()),
+            (
+                "denied",
+                rx.callout(
+                    "Your role does not include the case queue.",
+                    icon="info",
+                    id="inbox-denied",
+                    high_contrast=True,
+                ),
+            ),
+            _queue(),
         ),
-        _filters(),
+        title="Cases",
+    )
+
+
+def _needs_clinic() -> rx.Component:
+    return rx.callout(
+        rx.text(
+            "Cases belong to a clinic. Switch into the clinic you are helping to see its queue: ",
+            rx.link(
+                "choose a clinic",
+                href="/clinics/pick",
+                id="inbox-switch-link",
+                underline="always",
+                high_contrast=True,
+            ),
+            ".",
+        ),
+        icon="building_2",
+        id="inbox-needs-clinic",
+        high_contrast=True,
+    )
+
+
+def _queue() -> rx.Component:
+    return rx.vstack(
+        status_tabs(),
+        filter_bar(),
         error_callout(InboxState.error),
         rx.cond(
             InboxState.notice != "",
-            rx.callout(InboxState.notice, icon="check", color_scheme="green", id="inbox-notice"),
+            rx.callout(
+                InboxState.notice,
+                icon="check",
+                color_scheme="green",
+                high_contrast=True,
+                id="inbox-notice",
+                role="status",
+            ),
         ),
         _bulk_bar(),
         rx.cond(
@@ -370,6 +337,7 @@ def inbox_page() -> rx.Component:
                         "Keys: j/k move · Enter open · a assign to me · / search",
                         size="1",
                         color_scheme="gray",
+                        class_name="inbox-keys",
                     ),
                     width="100%",
                 ),
@@ -377,8 +345,11 @@ def inbox_page() -> rx.Component:
                     "No cases match this view. Clear a filter or pick another tab.",
                     icon="inbox",
                     id="inbox-empty",
+                    high_contrast=True,
                 ),
             ),
         ),
-        title="Cases",
+        spacing="5",
+        width="100%",
+        id="inbox",
     )

@@ -66,6 +66,7 @@ class InboxRow:
     concern_area: str
     status: str
     assignee: str
+    assignee_id: str
     received_at: str
     last_activity_at: str
     sla: str  # on_time | due_soon | overdue | met | missed | none
@@ -389,6 +390,7 @@ def _statements(shape: _Shape) -> tuple[Any, Any]:
             col(Patient.email),
             col(Patient.phone),
             col(User.full_name),
+            col(Submission.assignee_id),
             photos,
             unread,
             *side,
@@ -441,7 +443,7 @@ def inbox_page(actor: Actor, q: InboxQuery, *, page_size: int = PAGE_SIZE) -> In
     result = []
     for (
         row_id, status, concern, received, last_activity, due, quote_sent, name, email, phone,
-        assignee, photo_count, unread_count, *_side,
+        assignee, assignee_id, photo_count, unread_count, *_side,
     ) in rows:  # fmt: skip
         if show_identity:
             contact = f"{email} · {phone}" if phone else email
@@ -458,6 +460,7 @@ def inbox_page(actor: Actor, q: InboxQuery, *, page_size: int = PAGE_SIZE) -> In
                 concern_area=concern,
                 status=status,
                 assignee=assignee or "",
+                assignee_id=str(assignee_id) if assignee_id else "",
                 received_at=minutes(received),
                 last_activity_at=minutes(last_activity),
                 sla=_sla(status, due, quote_sent, now, turnaround),

@@ -5,17 +5,32 @@ from __future__ import annotations
 import asyncio
 import functools
 from dataclasses import asdict
+from datetime import date
 from typing import Any
 from urllib.parse import urlencode
 
 import reflex as rx
 
+from mi_portal.models import SubmissionStatus
 from mi_portal.services import cases, photos
 from mi_portal.services.actor import NotFound
-from mi_portal.services.inbox import InboxQuery, inbox_page
-from mi_portal.services.permissions import Permission, has_permission
+from mi_portal.services.inbox import SORTS, InboxQuery, inbox_page
+from mi_portal.services.intake import CONCERN_AREAS
+from mi_portal.services.permissions import ROLE_PERMISSIONS, Permission, has_permission
 from mi_portal.state.guard import current, guarded
 
+STATUS_LABELS = {s.value: s.value.replace("_", " ").capitalize() for s in SubmissionStatus}
+# What each key may hold; anything else in a URL is dropped, so no control ever shows one value
+# while the list is filtered by another.
+CHOICES: dict[str, frozenset[str]] = {
+    "status": frozenset(STATUS_LABELS),
+    "concern_area": frozenset(CONCERN_AREAS),
+    "has_quote": frozenset({"yes", "no"}),
+    "sort": frozenset(SORTS - {"sla_due"}),  # sla_due is the default: not written
+    "desc": frozenset({"1"}),
+    "unread": frozenset({"1"}),
+}
+TEXT_KEYS = ("search", "received_from", "received_to")
 FILTER_KEYS = (
     "status",
     "assignee",
@@ -31,23 +46,50 @@ FILTER_KEYS = (
 )
 
 
-def _query_from(params: dict[str, str]) -> InboxQuery:
+def _day(value: str) -> str:
     try:
-        page = max(0, int(params.get("page", "0")))
+        return date.fromisoformat(value).isoformat() if len(value) == 10 else ""
     except ValueError:
-        page = 0
+        return ""
+
+
+def normalise(params: dict[str, str], member_ids: set[str]) -> dict[str, str]:
+    """The view a URL asks for, with every value the controls cannot show dropped."""
+    view = {k: v for k, v in params.items() if k in CHOICES and v in CHOICES[k]}
+    assignee = params.get("assignee", "")
+    if assignee in ("mine", "unassigned") or assignee in member_ids:
+        view["assignee"] = assignee
+    search = " ".join(params.get("search", "").split())[:100]
+    if search:
+        view["search"] = search
+    for key in ("received_from", "received_to"):
+        if day := _day(params.get(key, "")):
+            view[key] = day
+    page = params.get("page", "")
+    if page.isdigit() and 0 < int(page) <= 100_000:
+        view["page"] = str(int(page))
+    return view
+
+
+def url_for(view: dict[str, str]) -> str:
+    """The one URL of a view: keys in a fixed order, empty and default values left out."""
+    clean = {k: view[k] for k in FILTER_KEYS if view.get(k, "") not in ("", "0")}
+    return "/cases" + (f"?{urlencode(clean)}" if clean else "")
+
+
+def _query_from(view: dict[str, str]) -> InboxQuery:
     return InboxQuery(
-        status=params.get("status", "")[:32],
-        assignee=params.get("assignee", "")[:64],
-        concern_area=params.get("concern_area", "")[:64],
-        received_from=params.get("received_from", "")[:10],
-        received_to=params.get("received_to", "")[:10],
-        has_quote=params.get("has_quote", "")[:3],
-        unread=params.get("unread", "") == "1",
-        search=params.get("search", "")[:100],
-        sort=params.get("sort", "sla_due")[:16],
-        descending=params.get("desc", "") == "1",
-        page=page,
+        status=view.get("status", ""),
+        assignee=view.get("assignee", ""),
+        concern_area=view.get("concern_area", ""),
+        received_from=view.get("received_from", ""),
+        received_to=view.get("received_to", ""),
+        has_quote=view.get("has_quote", ""),
+        unread=view.get("unread", "") == "1",
+        search=view.get("search", ""),
+        sort=view.get("sort", "") or "sla_due",
+        descending=view.get("desc", "") == "1",
+        page=int(view.get("page", "0") or 0),
     )
 
 
@@ -57,25 +99,29 @@ class InboxState(rx.State):
     page: int = 0
     page_size: int = 50
     counts: dict[str, int] = {}
+    # The URL's view (what the rows are) and what the controls show: equal after every load;
+    # they differ only while someone is typing a search or a date not yet applied.
     filters: dict[str, str] = {}
+    view: dict[str, str] = {}
     members: list[dict[str, str]] = []
     selected: list[str] = []
     can_edit: bool = False
     loading: bool = True
+    # "" when the queue can be shown; "switch" for platform staff outside any clinic; "denied".
+    blocked: str = ""
     error: str = ""
     notice: str = ""
     search_hint: str = "Search by case reference  ( / )"
 
     def _url(self, **changes: str) -> str:
-        params = {**self.filters, **changes}
+        view = {**self.view, "status": self.filters.get("status", ""), **changes}
         if "page" not in changes:
-            params["page"] = "0"
-        clean = {k: v for k, v in params.items() if k in FILTER_KEYS and v not in ("", "0", None)}
-        return "/cases" + (f"?{urlencode(clean)}" if clean else "")
+            view.pop("page", None)
+        return url_for(view)
 
     async def _fetch(self) -> None:
         actor = current().actor
-        query = _query_from(dict(self.filters))
+        query = _query_from(self.filters)
         try:
             result = await asyncio.to_thread(inbox_page, actor, query)
         except Exception:
@@ -83,6 +129,11 @@ class InboxState(rx.State):
             self.loading = False
             return
         rows = [asdict(r) for r in result.rows]
+        me = str(actor.user_id)
+        for row in rows:
+            row["mine"] = row.pop("assignee_id") == me
+            row["concern_label"] = CONCERN_AREAS.get(row["concern_area"], "Something else")
+            row["status_label"] = STATUS_LABELS.get(row["status"], row["status"])
         self.search_hint = (
             "Search by case reference  ( / )"
             if result.masked
@@ -112,41 +163,71 @@ class InboxState(rx.State):
         self.selected = [s for s in self.selected if s in {r["id"] for r in self.rows}]
         self.loading = False
 
+    # Runs on every navigation to /cases, query-only changes and back/forward included (Reflex
+    # dispatches on_load on each location change), so the controls are rebuilt from the URL.
+    # It needs only a sign-in: a user who may not see the queue is told why and what to do.
     @rx.event
-    @guarded(Permission.CASES_VIEW)
-    async def load(self) -> None:
-        params = {
-            k: str(v) for k, v in self.router.url.query_parameters.items() if k in FILTER_KEYS
-        }
-        self.filters = params
+    @guarded(Permission.SELF)
+    async def load(self):  # type: ignore[no-untyped-def]
         self.error = ""
+        self.notice = ""
+        self.rows, self.total, self.counts, self.selected = [], 0, {}, []
+        signed = current()
+        actor = signed.actor
+        if not has_permission(actor, Permission.CASES_VIEW):
+            self.loading = False
+            if actor.tenant_id is None and not actor.is_platform and signed.memberships:
+                return rx.redirect("/clinics/pick")
+            allowed_inside = Permission.CASES_VIEW in ROLE_PERMISSIONS.get(actor.role, ())
+            self.blocked = "switch" if actor.tenant_id is None and allowed_inside else "denied"
+            return None
+        self.blocked = ""
         self.loading = True
-        actor = current().actor
         self.can_edit = has_permission(actor, Permission.CASES_EDIT)
         members = await asyncio.to_thread(cases.assignable, actor)
-        self.members = [{"id": uid, "name": name} for uid, name in members]
+        self.members = [{"id": str(uid), "name": name} for uid, name in members]
+        raw = {k: str(v) for k, v in self.router.url.query_parameters.items() if k in FILTER_KEYS}
+        view = normalise(raw, {m["id"] for m in self.members})
+        self.filters, self.view = view, dict(view)
+        if url_for(view) != url_for(raw):
+            # Show the URL of what is listed, not of values that were dropped.
+            return rx.redirect(url_for(view), replace=True)
         await self._fetch()
+        return None
+
+    @rx.event
+    @guarded(Permission.CASES_VIEW)
+    async def choose(self, key: str, value: str):  # type: ignore[no-untyped-def]
+        """A select changed: go to the URL of everything the bar shows now."""
+        if key not in ("assignee", "concern_area", "has_quote", "sort") or not isinstance(
+            value, str
+        ):
+            return None
+        self.view = {**self.view, key: value[:64]}
+        return rx.redirect(self._url())
+
+    @rx.event
+    @guarded(Permission.CASES_VIEW)
+    async def tick(self, key: str, checked: bool):  # type: ignore[no-untyped-def]
+        if key not in ("desc", "unread"):
+            return None
+        self.view = {**self.view, key: "1" if checked is True else ""}
+        return rx.redirect(self._url())
+
+    @rx.event
+    @guarded(Permission.CASES_VIEW)
+    async def edit(self, key: str, value: str) -> None:
+        """Typing in the search or a date: shown at once, applied with Enter or Apply."""
+        if key in TEXT_KEYS and isinstance(value, str):
+            self.view = {**self.view, key: value[:100]}
 
     @rx.event
     @guarded(Permission.CASES_VIEW)
     async def apply_filters(self, form_data: dict[str, Any]):  # type: ignore[no-untyped-def]
         data = form_data if isinstance(form_data, dict) else {}
-        changes = {
-            k: str(data.get(k, ""))[:100]
-            for k in (
-                "search",
-                "assignee",
-                "concern_area",
-                "received_from",
-                "received_to",
-                "has_quote",
-                "sort",
-            )
-        }
-        changes["unread"] = "1" if data.get("unread") in ("on", True, "1") else ""
-        changes["desc"] = "1" if data.get("desc") in ("on", True, "1") else ""
-        changes["status"] = self.filters.get("status", "")
-        return rx.redirect(self._url(**changes))
+        # The text fields' own values: a keystroke still on its way must not be lost.
+        typed = {k: str(data.get(k, self.view.get(k, "")))[:100] for k in TEXT_KEYS}
+        return rx.redirect(self._url(**typed))
 
     @rx.event
     @guarded(Permission.CASES_VIEW)
@@ -211,3 +292,7 @@ class InboxState(rx.State):
     @rx.var
     def page_count(self) -> int:
         return max(1, -(-self.total // self.page_size))
+
+    @rx.var
+    def all_count(self) -> int:
+        return sum(self.counts.values())

@@ -8,6 +8,7 @@ from datetime import timedelta
 
 import reflex as rx
 from reflex.istate.data import RouterData
+from sqlmodel import col, select
 
 import mi_portal.mi_portal  # noqa: F401
 from mi_portal.db import tenant_session
@@ -82,3 +83,102 @@ def test_masked_roles_are_told_to_search_by_reference(db: Database) -> None:
     assert [r["reference"] for r in found.rows] == [reference] and found.error == ""
     named = asyncio.run(_load(sign_in_token(manager), "?search=p1%40example"))
     assert named.total == 1 and named.search_hint.startswith("Search name")
+
+
+async def _run(token: str, query: str, handler: str, *args: object) -> tuple[InboxState, object]:
+    state = await _load(token, query)
+    result = await InboxState.event_handlers[handler].fn(state, *args)
+    return state, result
+
+
+def _redirect_path(result: object) -> str:
+    assert isinstance(result, rx.event.EventSpec), result
+    assert result.handler.fn.__qualname__.endswith("_redirect"), result
+    return dict((k._js_expr, v._var_value) for k, v in result.args)["path"]  # type: ignore[attr-defined]
+
+
+def test_the_controls_show_exactly_the_urls_view(db: Database) -> None:
+    a = make_tenant("clinic-a")
+    user, _ = make_user("m@a.test", role="clinic_manager", tenants=(a,))
+    _many(a, 3)
+    token = sign_in_token(user)
+    state = asyncio.run(_load(token, "?concern_area=acne&sort=received&desc=1"))
+    assert state.view == state.filters == {"concern_area": "acne", "sort": "received", "desc": "1"}
+    assert state.total == 3 and state.rows[0]["patient"].startswith("Patient 000")  # newest
+    # A plain /cases after that view resets every control, the typed search included.
+    state.view = {**state.view, "search": "typed but not applied"}
+    asyncio.run(InboxState.event_handlers["load"].fn(state))
+    assert state.view == {"concern_area": "acne", "sort": "received", "desc": "1"}
+    plain = asyncio.run(_load(token, "?sort=received"))
+    assert plain.view == plain.filters == {"sort": "received"}
+    assert plain.rows[0]["patient"].startswith("Patient 002")
+
+
+def test_values_no_control_can_show_are_dropped_from_the_url(db: Database) -> None:
+    a = make_tenant("clinic-a")
+    user, _ = make_user("m@a.test", role="clinic_manager", tenants=(a,))
+    token = sign_in_token(user)
+
+    async def go() -> object:
+        root = rx.State(_reflex_internal_init=True)
+        root.router = RouterData.from_router_data(
+            {
+                "headers": {"cookie": f"mi_session={token}"},
+                "pathname": "/cases",
+                "asPath": "/cases?concern_area=nails&sort=sla_due&unread=yes&status=new&page=x",
+            }
+        )
+        state = await root.get_state(InboxState)
+        return state, await InboxState.event_handlers["load"].fn(state)
+
+    state, result = asyncio.run(go())  # type: ignore[misc]
+    assert state.view == {"status": "new"}
+    assert _redirect_path(result) == "/cases?status=new"
+
+
+def test_each_change_keeps_everything_else_that_is_shown(db: Database) -> None:
+    a = make_tenant("clinic-a")
+    user, _ = make_user("m@a.test", role="clinic_manager", tenants=(a,))
+    token = sign_in_token(user)
+    shown = "?status=new&concern_area=acne"
+    _, mine = asyncio.run(_run(token, shown, "choose", "assignee", "mine"))
+    assert _redirect_path(mine) == "/cases?status=new&assignee=mine&concern_area=acne"
+    _, unread = asyncio.run(_run(token, shown, "tick", "unread", True))
+    assert _redirect_path(unread) == "/cases?status=new&concern_area=acne&unread=1"
+    _, cleared = asyncio.run(_run(token, shown + "&desc=1&page=2", "tick", "desc", False))
+    assert _redirect_path(cleared) == "/cases?status=new&concern_area=acne"
+    _, searched = asyncio.run(
+        _run(token, shown, "apply_filters", {"search": "3328", "received_from": ""})
+    )
+    assert _redirect_path(searched) == "/cases?status=new&concern_area=acne&search=3328"
+    _, tab = asyncio.run(_run(token, shown, "show_status", ""))
+    assert _redirect_path(tab) == "/cases?concern_area=acne"
+
+
+def test_platform_staff_outside_a_clinic_are_told_to_switch(db: Database) -> None:
+    make_tenant("clinic-a")
+    admin, _ = make_user("admin@p.test", platform_role="platform_admin")
+    support, _ = make_user("support@p.test", platform_role="platform_support")
+    state, result = asyncio.run(_run(sign_in_token(admin), "", "load"))
+    assert result is None and state.blocked == "switch" and not state.loading
+    assert state.rows == [] and state.error == ""
+    other, result = asyncio.run(_run(sign_in_token(support), "", "load"))
+    assert result is None and other.blocked == "denied" and not other.loading
+
+
+def test_rows_carry_labels_and_whether_they_are_mine(db: Database) -> None:
+    a = make_tenant("clinic-a")
+    user, _ = make_user("m@a.test", role="clinic_manager", tenants=(a,))
+    _many(a, 2)
+    with tenant_session(a) as session:
+        first = session.exec(select(Submission).order_by(col(Submission.received_at))).first()
+        assert first is not None
+        first.assignee_id, first.concern_area = user, "scarring"
+        session.add(first)
+        session.commit()
+    state = asyncio.run(_load(sign_in_token(user), "?sort=received"))
+    assert [(r["mine"], r["concern_label"], r["status_label"]) for r in state.rows] == [
+        (True, "Scars", "New"),
+        (False, "Acne", "New"),
+    ]
+    assert state.all_count == 2
