@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+import sqlite3
+import uuid
 from pathlib import Path
 
 from playwright.sync_api import expect
@@ -114,6 +116,17 @@ def test_audit_log_reads_as_words_and_folds_repeated_views(
     page, app_server: RunningApp, tmp_path: Path
 ) -> None:  # type: ignore[no-untyped-def]
     sign_in(page, app_server, OWNER)
+    # Look at a case twice, so the newest page of the log holds repeated views of this person
+    # whatever other tests did before.
+    with sqlite3.connect(app_server.data_dir / "mi_portal.db") as conn:
+        (sid,) = conn.execute(
+            "select s.id from submission s join tenant t on t.id = s.tenant_id "
+            "where t.slug = 'lakeside-derm' order by s.received_at desc limit 1"
+        ).fetchone()
+    case_url = f"{app_server.url}/cases/{uuid.UUID(hex=str(sid).replace('-', ''))}"
+    for _ in range(2):
+        page.goto(case_url)
+        expect(page.locator("#patient-name")).to_be_visible(timeout=20_000)
     page.goto(app_server.url + "/audit")
     expect(page.locator(".audit-row").first).to_be_visible(timeout=20_000)
     group = page.locator(".audit-group", has=page.locator("summary[title='case.view']")).first
