@@ -10,6 +10,7 @@ from mi_portal.components.fields import field_label
 from mi_portal.components.layout import error_callout, page_frame
 from mi_portal.pages.inbox import SLA_BADGES
 from mi_portal.state.case import CaseState
+from mi_portal.state.inbox import STATUS_LABELS
 
 C = CaseState.case
 
@@ -130,12 +131,18 @@ def _photos() -> rx.Component:
     )
 
 
+def _status_words(status: rx.Var, *, lower: bool = False) -> rx.Var:
+    """A status in words ("In review"), never its code."""
+    pairs = [(k, label.lower() if lower else label) for k, label in STATUS_LABELS.items()]
+    return rx.match(status, *pairs, status)  # type: ignore[return-value]
+
+
 def _workflow() -> rx.Component:
     return rx.card(
         rx.vstack(
             rx.hstack(
                 rx.text("Status", size="2", color_scheme="gray"),
-                rx.badge(C["status"].to(str).replace("_", " "), size="2", id="case-status"),
+                rx.badge(_status_words(C["status"].to(str)), size="2", id="case-status"),
                 rx.match(
                     C["sla"],
                     *[
@@ -155,7 +162,7 @@ def _workflow() -> rx.Component:
                             C["moves"].to(list[str]),
                             lambda m: rx.button(
                                 "Move to ",
-                                m.replace("_", " "),
+                                _status_words(m, lower=True),
                                 size="1",
                                 variant="soft",
                                 high_contrast=True,
@@ -242,7 +249,16 @@ def _timeline_line(t: rx.Var, *, inline: bool = False) -> rx.Component:
     layout = {"display": "flex", "flex_wrap": "wrap", "gap": "0 0.5em", "align_items": "baseline"}
     if inline:
         # Inside a <summary>: phrasing content, inline so the disclosure triangle stays beside it.
-        return rx.el.span(*parts, style={**layout, "display": "inline-flex"})
+        # Narrower than the line by the triangle's width, or it wraps below the triangle.
+        return rx.el.span(
+            *parts,
+            style={
+                **layout,
+                "display": "inline-flex",
+                "max_width": "calc(100% - 1.5em)",
+                "vertical_align": "top",
+            },
+        )
     return rx.el.div(*parts, style=layout)
 
 

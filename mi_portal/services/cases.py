@@ -41,7 +41,9 @@ def case_in_clinic(session, actor: Actor, submission_id: object) -> Submission: 
 
 def allowed_moves(status: str) -> list[str]:
     try:
-        return sorted(s.value for s in SUBMISSION_TRANSITIONS[SubmissionStatus(status)])
+        allowed = SUBMISSION_TRANSITIONS[SubmissionStatus(status)]
+        # In the workflow's own order (new → … → archived), the way people read it.
+        return [s.value for s in SubmissionStatus if s in allowed]
     except ValueError:
         return []
 

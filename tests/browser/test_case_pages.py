@@ -192,7 +192,7 @@ def test_case_page_timeline_groups_views_and_viewer_behaves(
 
     # A few actions, each reloading the case: the looks fold into one line that opens.
     page.locator(".status-move").first.click()
-    expect(page.locator("#case-status")).not_to_have_text("new", timeout=20_000)
+    expect(page.locator("#case-status")).not_to_have_text("New", timeout=20_000)
     page.locator("#note-body").fill("Checked the photos")
     page.locator("#note-submit").click()
     expect(page.locator(".case-note")).to_have_count(1, timeout=20_000)

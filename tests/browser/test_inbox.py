@@ -68,7 +68,7 @@ def test_filter_page_bulk_assign_open_note_status(
         page.locator(".case-note").filter(has_text="Called the patient; photos are fine.")
     ).to_have_count(1, timeout=20_000)
     page.get_by_role("button", name="Move to in review").click()
-    expect(page.locator("#case-status")).to_have_text("in review", timeout=20_000)
+    expect(page.locator("#case-status")).to_have_text("In review", timeout=20_000)
     timeline = page.locator(".timeline-entry")
     expect(timeline.filter(has_text="Added a note")).to_have_count(1)
     expect(timeline.filter(has_text="Changed status")).to_contain_text("new → in review")

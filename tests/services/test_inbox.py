@@ -263,7 +263,7 @@ def test_case_page_notes_timeline_and_age(world) -> None:  # type: ignore[no-unt
         "Changed status",
         "Opened the case",
     ]
-    assert detail.moves == ["archived", "closed", "quoted"]
+    assert detail.moves == ["quoted", "closed", "archived"]
     assert cases.case_detail(crd, ids["ava"]).date_of_birth == ""  # age only for this role
     assert [t.what for t in cases.case_detail(crd, ids["ava"]).timeline][-1] == "Opened the case"
 
