@@ -23,13 +23,21 @@ PLAIN_NAME = "mi_browser"
 _VALID = re.compile(r"^[A-Za-z0-9_-]{43}$")
 
 
-def browser_binding(cookies: Mapping[str, str]) -> str | None:
-    """The browser's binding value from its cookies, if it has a well-formed one."""
-    for name in (SECURE_NAME, PLAIN_NAME):
-        value = cookies.get(name, "")
-        if _VALID.match(value):
-            return value
-    return None
+def _deployed_on_https() -> bool:
+    from mi_portal.config import get_settings
+
+    return get_settings().frontend_origin.startswith("https://")
+
+
+def browser_binding(cookies: Mapping[str, str], *, secure: bool | None = None) -> str | None:
+    """The browser's binding value from its cookies, if it has a well-formed one.
+
+    On an https deployment only the ``__Host-`` cookie counts: a plain one could have been
+    planted by a sibling subdomain or over plain http with a value the planter knows.
+    """
+    secure = _deployed_on_https() if secure is None else secure
+    value = cookies.get(SECURE_NAME if secure else PLAIN_NAME, "")
+    return value if _VALID.match(value) else None
 
 
 def binding_from_header(cookie_header: str) -> str | None:
@@ -52,10 +60,11 @@ class BrowserBinding:
             await self.app(scope, receive, send)
             return
         request_headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
-        if binding_from_header(request_headers.get("cookie", "")):
+        https = _https(scope, request_headers) or _deployed_on_https()
+        cookies = cookie_parser(request_headers.get("cookie", ""))
+        if browser_binding(cookies, secure=https):
             await self.app(scope, receive, send)
             return
-        https = _https(scope, request_headers)
 
         async def send_with_binding(message: dict[str, Any]) -> None:
             if message["type"] == "http.response.start":

@@ -389,9 +389,17 @@ class SignedIn:
 
 
 def resolve(
-    token: str | None, *, ip: str | None = None, user_agent: str | None = None
+    token: str | None,
+    *,
+    ip: str | None = None,
+    user_agent: str | None = None,
+    activity: bool = True,
 ) -> SignedIn | None:
-    """The signed-in user behind a session token, or ``None`` (expired, revoked, disabled)."""
+    """The signed-in user behind a session token, or ``None`` (expired, revoked, disabled).
+
+    ``activity=False`` for requests a page makes on its own (renewing photo links): they do not
+    keep an idle session alive, so an abandoned tab still times out.
+    """
     if not token or len(token) > 200:
         return None
     now = clock.now()
@@ -441,7 +449,7 @@ def resolve(
             if tenant_id not in by_tenant:
                 tenant_id = None
             role = Role(by_tenant[tenant_id].role) if tenant_id else Role.VIEWER
-        if now - row.last_seen_at >= TOUCH_EVERY or expired_switch:
+        if (activity and now - row.last_seen_at >= TOUCH_EVERY) or expired_switch:
             row.last_seen_at = now
             session.add(row)
             session.commit()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import ipaddress
 import logging
 import math
 import secrets
@@ -120,6 +121,8 @@ class RedisBackend:
 
 
 _backend: Backend | None = None
+# Used while the shared store is unreachable.
+_fallback = MemoryBackend()
 _backend_lock = threading.Lock()
 
 
@@ -139,8 +142,23 @@ def set_backend(backend: Backend | None) -> None:
         _backend = backend
 
 
+def subject_of(address: str) -> str:
+    """The unit a per-address limit counts: an IPv4 address, or the /64 of an IPv6 one (a single
+    client usually holds a whole /64, so per-address IPv6 buckets would be endless)."""
+    try:
+        ip = ipaddress.ip_address(address.strip())
+    except ValueError:
+        return address
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            return str(ip.ipv4_mapped)
+        return str(ipaddress.ip_network(f"{ip}/64", strict=False))
+    return str(ip)
+
+
 def _key(limit: Limit, subject: str) -> str:
     secret = get_settings().secret_key.encode()
+    subject = subject_of(subject)  # addresses by client (IPv6: /64); other subjects as given
     digest = hmac.new(secret, f"{limit.name}:{subject}".encode(), hashlib.sha256).hexdigest()
     return f"{limit.name}:{digest[:32]}"
 
@@ -149,8 +167,8 @@ def hit_all(checks: Sequence[tuple[Limit, str]]) -> int:
     """Count one hit against every (limit, subject), or none if any is full.
 
     Returns 0 when allowed, else the whole seconds to wait until the fullest window has room.
-    If the limiter's store fails the request is let through (and logged): an outage of the
-    store must not lock everybody out.
+    If the shared store (Redis) fails, this process's own windows take over (and it is
+    logged): an outage neither locks everybody out nor opens the door to unlimited guessing.
     """
     return max(_waits(checks), default=0)
 
@@ -178,8 +196,13 @@ def _waits(checks: Sequence[tuple[Limit, str]]) -> list[int]:
         if not any(waits):
             waits = run(record=True)
     except Exception as exc:
-        log.warning("rate limiter unavailable (%s); request allowed", type(exc).__name__)
-        return [0 for _ in checks]
+        if isinstance(backend, MemoryBackend):
+            raise
+        log.warning("rate limiter store unavailable (%s); per-process limits", type(exc).__name__)
+        backend = _fallback
+        waits = run(record=False)
+        if not any(waits):
+            waits = run(record=True)
     return [math.ceil(ms / 1000) for ms in waits]
 
 

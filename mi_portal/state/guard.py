@@ -56,15 +56,20 @@ def client_info(state: rx.State) -> tuple[str | None, str | None]:
     return (state.router.session.client_ip or None, state.router.headers.user_agent or None)
 
 
-async def signed_in(state: rx.State) -> SignedIn | None:
+async def signed_in(state: rx.State, *, activity: bool = True) -> SignedIn | None:
     ip, agent = client_info(state)
-    return await asyncio.to_thread(resolve, session_token(state), ip=ip, user_agent=agent)
+    return await asyncio.to_thread(
+        functools.partial(resolve, session_token(state), ip=ip, user_agent=agent, activity=activity)
+    )
 
 
 def guarded(
-    permission: Permission | str, *, before_mfa: bool = False
+    permission: Permission | str, *, before_mfa: bool = False, automatic: bool = False
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Declare and enforce the permission an event handler needs.
+
+    ``automatic`` marks a handler the page calls on its own (a timer, not a person): it does not
+    count as activity, so it never keeps an idle session alive.
 
     ``before_mfa`` lets a handler run for a user who has signed in with a password but still has
     to enrol or confirm the second factor (the enrolment page itself).
@@ -93,13 +98,17 @@ def guarded(
                     return await fn(self, *args, **kwargs)
                 finally:
                     _current.reset(token)
-            signed = await signed_in(self)
+            signed = await signed_in(self, activity=not automatic)
             if signed is None:
                 # The session ended: the tab keeps nothing it was shown (see state/tab.py).
                 from mi_portal.state.tab import forget
 
                 forget(self._get_root_state())
                 return rx.redirect("/signin")
+            from mi_portal.state.tab import claim
+
+            # A tab token filled under another session or clinic starts empty for this one.
+            await claim(self, signed)
             if not before_mfa and (signed.needs_enrolment or not signed.mfa_passed):
                 return rx.redirect("/mfa/enroll")
             assert isinstance(permission, Permission)

@@ -67,6 +67,7 @@ class IntakeState(rx.State):
         self.answers = {}
         self.privacy_ack = self.sms_opt_in = self.marketing_opt_in = False
         self.errors = {}
+        self.photo_error_files = ""  # file names can carry a person's name
 
     def _form(self) -> intake.IntakeForm:
         return intake.IntakeForm(

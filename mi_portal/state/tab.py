@@ -53,6 +53,16 @@ def forget(root: rx.State) -> None:
     _reset_tree(root, _public_state_names())
 
 
+async def claim(state: rx.State, signed: SignedIn) -> None:
+    """Before a guarded handler runs: if the tab's state was filled under another session or
+    clinic (a crafted client presenting someone else's tab token), forget it first."""
+    tab = await state.get_state(TabState)
+    key = owner_key(signed)
+    if tab._owner and tab._owner != key:
+        forget(state._get_root_state())
+    tab._owner = key
+
+
 class SessionBoundState(Middleware):
     """Before a (re)connect's hydrate, drop state that the connection's session may not see."""
 

@@ -174,7 +174,7 @@ class ViewerState(rx.State):
         self.loading = False
 
     @rx.event
-    @guarded(Permission.IMAGES_VIEW)
+    @guarded(Permission.IMAGES_VIEW, automatic=True)
     async def refresh_urls(self) -> None:
         """New signed URLs before the old ones expire (the page stays usable however long)."""
         actor = current().actor

@@ -17,6 +17,7 @@ from starlette.testclient import TestClient
 
 import mi_portal.mi_portal  # noqa: F401  (registers every state)
 from mi_portal.api.binding import PLAIN_NAME, SECURE_NAME, BrowserBinding
+from mi_portal.config import reset_settings
 from mi_portal.services import auth, ratelimit
 from mi_portal.state.session import SessionState
 from mi_portal.state.signin import NO_BINDING, SignInState
@@ -62,7 +63,9 @@ def _ticket(result: Any) -> str:
 
 
 @pytest.mark.parametrize("db", ["sqlite", "postgres"], indirect=True)
-def test_a_ticket_redeems_only_in_the_browser_that_signed_in(db: Database) -> None:
+def test_a_ticket_redeems_only_in_the_browser_that_signed_in(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
     a = make_tenant("clinic-a")
     user_id, secret = make_user("ann@a.test", role="viewer", tenants=(a,))
     assert secret is not None
@@ -78,10 +81,16 @@ def test_a_ticket_redeems_only_in_the_browser_that_signed_in(db: Database) -> No
     assert mine.status_code == 303 and mine.headers["location"] == "/"
     signed = auth.resolve(mine.cookies["mi_session"])
     assert signed is not None and signed.user_id == user_id
-    # Over https the __Host- cookie is the binding.
+    # On an https deployment only the __Host- cookie is the binding: a plain one could have been
+    # planted (sibling subdomain, plain http) with a value the planter knows.
+    monkeypatch.setenv("MI_FRONTEND_ORIGIN", "https://portal.example.org")
+    reset_settings()
     ticket = auth.start_session(user_id, mfa_passed=True, ip=None, user_agent=None, browser=MINE)
     assert _redeem(_client(**{SECURE_NAME: VICTIM}), ticket).headers["location"] == "/signin"
+    assert _redeem(_client(**{PLAIN_NAME: MINE}), ticket).headers["location"] == "/signin"
     assert _redeem(_client(**{SECURE_NAME: MINE}), ticket).cookies.get("mi_session")
+    monkeypatch.delenv("MI_FRONTEND_ORIGIN")
+    reset_settings()  # later tests must not inherit the https origin from the settings cache
 
 
 def test_sign_in_without_a_binding_creates_no_session(db: Database) -> None:

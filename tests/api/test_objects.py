@@ -251,3 +251,18 @@ def test_two_requests_making_the_same_blurred_rendition_keep_one(world: dict[str
     assert (
         photos.blurred_key(coordinator, store, world["image"], f"{world['a']}/gone/x.jpg") is None
     )
+
+
+def test_each_fetch_records_who_from_where(world: dict[str, Any]) -> None:
+    token, provider = world["people"]["provider"]
+    url = viewer.viewer_photos(provider, world["case"])[0].thumbnail_url
+    assert _get(url, token).status_code == 200
+    with owner_session() as session:
+        event = session.exec(
+            select(AuditEvent).where(
+                col(AuditEvent.chain) == str(world["a"]), AuditEvent.action == "image.fetch"
+            )
+        ).one()
+    # Starlette's test client connects from "testclient" with its own user agent.
+    assert event.user_id == provider.user_id
+    assert event.ip == "testclient" and event.user_agent

@@ -135,12 +135,28 @@ def test_redis_keys_hold_no_client_address(fake_clock: Clock) -> None:
             redis_backend._client.delete(key)
 
 
-def test_an_unreachable_store_lets_requests_through(caplog: pytest.LogCaptureFixture) -> None:
+def test_an_unreachable_store_falls_back_to_this_process_limits(
+    caplog: pytest.LogCaptureFixture, fake_clock: Clock
+) -> None:
     ratelimit.set_backend(ratelimit.RedisBackend("redis://127.0.0.1:1/0"))
+    subject = f"203.0.113.{secrets.randbelow(200) + 20}"
     with caplog.at_level(logging.WARNING):
-        assert ratelimit.hit(LIMIT, "203.0.113.5") == 0
-    assert any("rate limiter unavailable" in r.getMessage() for r in caplog.records)
-    assert not any("203.0.113.5" in r.getMessage() for r in caplog.records)
+        # Nobody is locked out by the outage …
+        assert [ratelimit.hit(LIMIT, subject) for _ in range(LIMIT.max_hits)] == [0, 0, 0]
+        # … and guessing does not become unlimited either.
+        assert ratelimit.hit(LIMIT, subject) > 0
+    assert any("rate limiter store unavailable" in r.getMessage() for r in caplog.records)
+    assert not any(subject in r.getMessage() for r in caplog.records)
+
+
+def test_an_ipv6_client_is_counted_by_its_64_block(backend: ratelimit.Backend) -> None:
+    # One client holds a whole /64: rotating the last 64 bits must not give fresh windows.
+    for i in range(LIMIT.max_hits):
+        assert ratelimit.hit(LIMIT, f"2001:db8:1:2::{i + 1:x}") == 0
+    assert ratelimit.hit(LIMIT, "2001:db8:1:2:ffff::9") > 0
+    assert ratelimit.hit(LIMIT, "2001:db8:1:3::1") == 0  # another /64
+    assert ratelimit.subject_of("::ffff:198.51.100.7") == "198.51.100.7"
+    assert ratelimit.subject_of("clinic-a") == "clinic-a"
 
 
 def test_the_factor_scales_every_limit(

@@ -180,3 +180,56 @@ def test_a_refused_patient_leaves_nothing_in_the_form(db: Database) -> None:
     for typed in ("Young Patient", "young@example.org", "0100 999", "2012-03-04", "private"):
         assert typed not in str(values)
     assert state.answers == {} and state.privacy_ack is False and state.errors == {}
+
+
+def test_a_guarded_event_on_a_tab_filled_for_another_session_starts_empty(db: Database) -> None:
+    a, case_id, owner = _world()
+    other, _ = make_user("manager@a.test", role="clinic_manager", tenants=(a,))
+
+    async def scenario() -> tuple[bool, bool]:
+        root = _root(f"mi_session={sign_in_token(owner)}", query={"id": case_id})
+        await _hydrate(root)
+        case = await _open_case(root, case_id)
+        before = _sees_patient(root)
+        # Someone else's valid cookie, and a non-hydrate event first: nothing of the owner's
+        # tab may be sent back in the reply.
+        _point(root, f"mi_session={sign_in_token(other)}", "/cases/[id]", {"id": "nope"})
+        session = root.substates[SessionState.get_name()]
+        await CaseState.event_handlers["load"].fn(case)  # an unknown case for this user
+        return before, PATIENT in str(case.case) or session.user_email == "owner@a.test"
+
+    assert asyncio.run(scenario()) == (True, False)
+
+
+def test_automatic_link_renewal_does_not_keep_an_idle_session_alive(db: Database) -> None:
+    from mi_portal.state.viewer import ViewerState
+
+    _a, case_id, owner = _world()
+    token = sign_in_token(owner)
+
+    def last_seen() -> object:
+        with platform_session() as session:
+            return session.exec(select(UserSession).where(UserSession.user_id == owner)).one()
+
+    def idle_for(minutes: int) -> None:
+        with platform_session() as session:
+            row = session.exec(select(UserSession).where(UserSession.user_id == owner)).one()
+            row.last_seen_at = clock.now() - timedelta(minutes=minutes)
+            session.add(row)
+            session.commit()
+
+    async def scenario() -> tuple[bool, bool]:
+        root = _root(f"mi_session={token}", "/cases/[id]/photos", {"id": case_id})
+        viewer = await root.get_state(ViewerState)
+        idle_for(10)
+        before = last_seen().last_seen_at  # type: ignore[attr-defined]
+        await ViewerState.event_handlers["refresh_urls"].fn(viewer)  # the page's own timer
+        untouched = last_seen().last_seen_at == before  # type: ignore[attr-defined]
+        session_state = await root.get_state(SessionState)
+        await SessionState.event_handlers["refresh"].fn(session_state)  # a person's action
+        touched = last_seen().last_seen_at > before  # type: ignore[attr-defined]
+        return untouched, touched
+
+    assert asyncio.run(scenario()) == (True, True)
+    idle_for(16)
+    assert auth.resolve(token) is None  # and the idle timeout still ends it
