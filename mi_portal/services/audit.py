@@ -288,7 +288,8 @@ def _filtered(actor: Actor, flt: AuditFilter, chains: list[str]):  # type: ignor
 
 
 def _row(event: AuditEvent, email: str | None) -> AuditRow:
-    target = f"{event.target_type}:{event.target_id}" if event.target_type else ""
+    # A list view names no single record: its kind alone ("Case list"), never "None".
+    target = f"{event.target_type}:{event.target_id or ''}" if event.target_type else ""
     return AuditRow(
         id=str(event.id),
         occurred_at=event.occurred_at.strftime("%Y-%m-%d %H:%M:%S UTC"),

@@ -69,3 +69,21 @@ def test_views_fold_around_other_work_but_not_across_people_windows_or_refusals(
     assert lines[0].action_label == "Opened cases 2 times"
     assert lines[0].target_label == "Case c1"  # same record throughout: still named
     assert lines[1].action_label == "Changed a case's status"
+
+
+def test_a_list_view_names_its_kind_not_none() -> None:
+    from mi_portal.models import AuditEvent
+    from mi_portal.services import audit
+
+    event = AuditEvent(
+        chain="c",
+        seq=1,
+        occurred_at=_T0,
+        action="cases.listed",
+        target_type="case_list",
+        target_id=None,
+        prev_hash="0",
+        hash="0",
+    )
+    row = audit._row(event, "a@x.test")
+    assert target_label(row.target) == "Case list"
