@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import secrets
 from dataclasses import asdict
 from datetime import date
 from typing import Any
@@ -14,6 +15,7 @@ import reflex as rx
 from mi_portal.models import SubmissionStatus
 from mi_portal.services import cases, photos
 from mi_portal.services.actor import NotFound
+from mi_portal.services.case_lists import parse_reference
 from mi_portal.services.inbox import SORTS, InboxQuery, inbox_page
 from mi_portal.services.intake import CONCERN_AREAS
 from mi_portal.services.permissions import ROLE_PERMISSIONS, Permission, has_permission
@@ -40,10 +42,13 @@ FILTER_KEYS = (
     "has_quote",
     "unread",
     "search",
+    "q",
     "sort",
     "desc",
     "page",
 )
+# Searches kept per tab for their URL handles; the oldest is forgotten past this many.
+MAX_SEARCHES = 50
 
 
 def _day(value: str) -> str:
@@ -112,12 +117,35 @@ class InboxState(rx.State):
     error: str = ""
     notice: str = ""
     search_hint: str = "Search by case reference  ( / )"
+    # A text search (a name, an email, a phone number) never goes into the address: the URL
+    # carries an opaque handle instead (`?q=…`), resolved here, so patient details stay out of
+    # browser history and any log of requests. Case references stay in clear (`?search=…`).
+    _searches: dict[str, str] = {}
+    # A message for the next load (the address is replaced first, and a load clears notices).
+    _next_notice: str = ""
+
+    def _handle(self, term: str) -> str:
+        for handle, known in self._searches.items():
+            if known == term:
+                return handle
+        handle = secrets.token_urlsafe(9)
+        kept = list(self._searches.items())[-(MAX_SEARCHES - 1) :]
+        self._searches = {**dict(kept), handle: term}
+        return handle
+
+    def _address(self, view: dict[str, str]) -> str:
+        """The URL of ``view``: a text search replaced by its handle."""
+        term = view.get("search", "")
+        if term and parse_reference(term) is None:
+            view = {k: v for k, v in view.items() if k != "search"}
+            view["q"] = self._handle(term)
+        return url_for(view)
 
     def _url(self, **changes: str) -> str:
         view = {**self.view, "status": self.filters.get("status", ""), **changes}
         if "page" not in changes:
             view.pop("page", None)
-        return url_for(view)
+        return self._address(view)
 
     async def _fetch(self) -> None:
         actor = current().actor
@@ -187,11 +215,22 @@ class InboxState(rx.State):
         members = await asyncio.to_thread(cases.assignable, actor)
         self.members = [{"id": str(uid), "name": name} for uid, name in members]
         raw = {k: str(v) for k, v in self.router.url.query_parameters.items() if k in FILTER_KEYS}
-        view = normalise(raw, {m["id"] for m in self.members})
+        asked = dict(raw)
+        handle = asked.pop("q", "")
+        if handle:
+            term = self._searches.get(handle, "")
+            if term:
+                asked["search"] = term
+            else:
+                self._next_notice = "That search is no longer available here; please search again."
+        view = normalise(asked, {m["id"] for m in self.members})
         self.filters, self.view = view, dict(view)
-        if url_for(view) != url_for(raw):
-            # Show the URL of what is listed, not of values that were dropped.
-            return rx.redirect(url_for(view), replace=True)
+        address = self._address(view)
+        if address != url_for(raw):
+            # Show the URL of what is listed (a text search by its handle), not of values that
+            # were dropped.
+            return rx.redirect(address, replace=True)
+        self.notice, self._next_notice = self._next_notice, ""
         await self._fetch()
         return None
 

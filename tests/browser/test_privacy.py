@@ -95,7 +95,7 @@ def test_nothing_a_patient_types_is_written_outside_the_database(
     expect(staff.locator("#patient-name")).to_have_text(accepted["name"], timeout=20_000)
     staff.goto(f"{app_server.url}/cases/{case_id}/photos")
     expect(staff.locator(".photo-stage[data-stage=main]")).to_be_visible(timeout=30_000)
-    staff.goto(f"{app_server.url}/cases?q={accepted['email']}")
+    staff.goto(f"{app_server.url}/cases?search={accepted['email']}")
     expect(staff.locator("#user-menu")).to_be_visible(timeout=20_000)
     clinic.close()
 

@@ -6,7 +6,7 @@ import re
 import time
 from collections.abc import Callable
 from pathlib import Path
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from axe_playwright_python.sync_playwright import Axe
 from playwright.sync_api import expect
@@ -43,18 +43,27 @@ def _shown(page) -> dict[str, str]:  # type: ignore[no-untyped-def]
 
 
 def _url_view(page) -> dict[str, str]:  # type: ignore[no-untyped-def]
-    return {k: v for k, v in parse_qsl(urlsplit(page.url).query) if k != "page"}
+    """The URL's view; a text search appears there only as an opaque handle (`q`)."""
+    view = {k: v for k, v in parse_qsl(urlsplit(page.url).query) if k != "page"}
+    if view.pop("q", ""):
+        view["search"] = "<handle>"
+    return view
+
+
+def _as_url_shows(expected: dict[str, str]) -> dict[str, str]:
+    return {**expected, "search": "<handle>"} if expected.get("search") else expected
 
 
 def _references(page) -> list[str]:  # type: ignore[no-untyped-def]
     return page.locator("a.case-link").all_inner_texts()
 
 
-def _fresh_references(page, app: RunningApp) -> list[str]:  # type: ignore[no-untyped-def]
-    """The rows the current URL lists when opened in a new tab: what 'in step' is compared to."""
+def _fresh_references(page, app: RunningApp, view: dict[str, str]) -> list[str]:  # type: ignore[no-untyped-def]
+    """The rows the view lists when opened in a new tab: what 'in step' is compared to (a search
+    handle belongs to its tab, so the new tab is given the search itself)."""
     other = page.context.new_page()
     try:
-        other.goto(app.url + urlsplit(page.url).path + "?" + urlsplit(page.url).query)
+        other.goto(app.url + "/cases?" + urlencode(view))
         _settled(other)
         return _references(other)
     finally:
@@ -72,10 +81,12 @@ def _eventually(page, get: Callable[[], object], expected: object, what: str) ->
 
 def _in_step(page, app: RunningApp, expected: dict[str, str]) -> None:  # type: ignore[no-untyped-def]
     """The URL is the expected view, the controls show exactly it, the rows are its rows."""
-    _eventually(page, lambda: _url_view(page), expected, "URL")
+    _eventually(page, lambda: _url_view(page), _as_url_shows(expected), "URL")
+    if expected.get("search"):
+        assert expected["search"] not in page.url  # never the typed text itself
     _settled(page)
     _eventually(page, lambda: _shown(page), expected, "controls")
-    wanted = _fresh_references(page, app)
+    wanted = _fresh_references(page, app, expected)
     _eventually(page, lambda: _references(page), wanted, "rows")
 
 

@@ -53,7 +53,19 @@ async def _load(token: str, query: str) -> InboxState:
         }
     )
     state = await root.get_state(InboxState)
-    await InboxState.event_handlers["load"].fn(state)
+    result = await InboxState.event_handlers["load"].fn(state)
+    if isinstance(result, rx.event.EventSpec):
+        # The page replaced its address (a text search by its handle): load that one, as the
+        # browser does, in the same tab.
+        root.router = RouterData.from_router_data(
+            {
+                "headers": {"cookie": f"mi_session={token}"},
+                "ip": "127.0.0.1",
+                "pathname": "/cases",
+                "asPath": _redirect_path(result),
+            }
+        )
+        await InboxState.event_handlers["load"].fn(state)
     return state
 
 
@@ -150,7 +162,13 @@ def test_each_change_keeps_everything_else_that_is_shown(db: Database) -> None:
     _, searched = asyncio.run(
         _run(token, shown, "apply_filters", {"search": "3328", "received_from": ""})
     )
-    assert _redirect_path(searched) == "/cases?status=new&concern_area=acne&search=3328"
+    # A text search goes to the address as an opaque handle, never as typed.
+    assert _redirect_path(searched).startswith("/cases?status=new&concern_area=acne&q=")
+    assert "3328" not in _redirect_path(searched)
+    _, by_reference = asyncio.run(
+        _run(token, shown, "apply_filters", {"search": "1A2B3C4D", "received_from": ""})
+    )
+    assert _redirect_path(by_reference) == "/cases?status=new&concern_area=acne&search=1A2B3C4D"
     _, tab = asyncio.run(_run(token, shown, "show_status", ""))
     assert _redirect_path(tab) == "/cases?concern_area=acne"
 
@@ -182,3 +200,38 @@ def test_rows_carry_labels_and_whether_they_are_mine(db: Database) -> None:
         (False, "Acne", "New"),
     ]
     assert state.all_count == 2
+
+
+def test_a_text_search_never_reaches_the_address_and_its_handle_shows_it_again(
+    db: Database,
+) -> None:
+    a = make_tenant("clinic-a")
+    manager, _ = make_user("m@a.test", role="clinic_manager", tenants=(a,))
+    _many(a, 3)
+    token = sign_in_token(manager)
+
+    async def scenario() -> tuple[str, InboxState, object]:
+        state = await _load(token, "")
+        typed = await InboxState.event_handlers["apply_filters"].fn(
+            state, {"search": "p1@example", "received_from": "", "received_to": ""}
+        )
+        address = _redirect_path(typed)
+        # Back/forward or a reload of that address in this tab shows the same search.
+        state.router = RouterData.from_router_data(
+            {
+                "headers": {"cookie": f"mi_session={token}"},
+                "ip": "127.0.0.1",
+                "pathname": "/cases",
+                "asPath": address,
+            }
+        )
+        again = await InboxState.event_handlers["load"].fn(state)
+        return address, state, again
+
+    address, state, again = asyncio.run(scenario())
+    assert "p1" not in address and "example" not in address and "q=" in address
+    assert again is None and state.view.get("search") == "p1@example" and state.total == 1
+    # Another tab (or anyone given the address) gets no search out of the handle.
+    elsewhere = asyncio.run(_load(token, "?" + address.split("?", 1)[1]))
+    assert "search" not in elsewhere.view and elsewhere.notice.startswith("That search")
+    assert elsewhere.total == 3
