@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import reflex as rx
 
+from mi_portal.components.fields import bare_checkbox, check_label
 from mi_portal.components.layout import error_callout, page_frame
 from mi_portal.state.users import ROLE_CHOICES, ROLE_NAMES, UsersState
 
@@ -130,18 +131,13 @@ def _exposure() -> rx.Component:
                 ),
                 rx.hstack(
                     *[
-                        rx.el.label(
-                            rx.checkbox(
+                        check_label(
+                            bare_checkbox(
                                 checked=UsersState.exposure_roles.contains(role),  # type: ignore[attr-defined]
                                 on_change=lambda v, role=role: UsersState.set_exposure(role, v),
                                 id=f"exposure-{role}",
                             ),
-                            rx.text(ROLE_NAMES[role], size="2"),
-                            html_for=f"exposure-{role}",
-                            display="flex",
-                            gap="0.5em",
-                            align_items="center",
-                            cursor="pointer",
+                            ROLE_NAMES[role],
                         )
                         for role in ROLE_CHOICES
                     ],

@@ -99,6 +99,21 @@ def has_permission(actor: Actor | None, permission: Permission) -> bool:
     return not (permission in NEEDS_CLINIC and actor.tenant_id is None)
 
 
+def page_access(actor: Actor, permission: Permission, *, has_memberships: bool) -> str:
+    """Why a signed-in person may not open a clinic page, or "" when they may.
+
+    "pick": a member of several clinics who has not chosen one; "switch": platform staff whose
+    role could see it inside a clinic; "denied": the role never may.
+    """
+    if has_permission(actor, permission):
+        return ""
+    if actor.tenant_id is None and not actor.is_platform and has_memberships:
+        return "pick"
+    if actor.tenant_id is None and permission in ROLE_PERMISSIONS.get(actor.role, frozenset()):
+        return "switch"
+    return "denied"
+
+
 def elevates(before: str, after: str) -> bool:
     """Whether moving a member from role ``before`` to ``after`` grants anything new."""
     try:

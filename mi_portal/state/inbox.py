@@ -18,7 +18,7 @@ from mi_portal.services.actor import NotFound
 from mi_portal.services.case_lists import parse_reference
 from mi_portal.services.inbox import SORTS, InboxQuery, inbox_page
 from mi_portal.services.intake import CONCERN_AREAS
-from mi_portal.services.permissions import ROLE_PERMISSIONS, Permission, has_permission
+from mi_portal.services.permissions import Permission, has_permission, page_access
 from mi_portal.state.guard import current, guarded
 
 STATUS_LABELS = {s.value: s.value.replace("_", " ").capitalize() for s in SubmissionStatus}
@@ -202,12 +202,14 @@ class InboxState(rx.State):
         self.rows, self.total, self.counts, self.selected = [], 0, {}, []
         signed = current()
         actor = signed.actor
-        if not has_permission(actor, Permission.CASES_VIEW):
+        blocked = page_access(
+            actor, Permission.CASES_VIEW, has_memberships=bool(signed.memberships)
+        )
+        if blocked:
             self.loading = False
-            if actor.tenant_id is None and not actor.is_platform and signed.memberships:
+            if blocked == "pick":
                 return rx.redirect("/clinics/pick")
-            allowed_inside = Permission.CASES_VIEW in ROLE_PERMISSIONS.get(actor.role, ())
-            self.blocked = "switch" if actor.tenant_id is None and allowed_inside else "denied"
+            self.blocked = blocked
             return None
         self.blocked = ""
         self.loading = True

@@ -43,6 +43,18 @@ async def _viewer(token: str, case_id: str, *steps: tuple[str, tuple[Any, ...]])
     return state
 
 
+def _submit(slug: str, count: int) -> None:
+    """A patient's case with ``count`` photos in the clinic ``slug``."""
+    intake.submit(
+        clinic_slugs=[slug],
+        form=form(),
+        photos=photos(count),
+        ip=None,
+        user_agent="t",
+        source="t",
+    )
+
+
 def run(token: str, case_id: str, *steps: tuple[str, tuple[Any, ...]]) -> ViewerState:
     return asyncio.run(_viewer(token, case_id, *steps))
 
@@ -120,14 +132,7 @@ def test_viewer_flow_and_foreign_ids(db: Database) -> None:
 
 def test_signed_urls_are_renewed_with_the_view_kept(db: Database) -> None:
     a = make_tenant("clinic-a")
-    intake.submit(
-        clinic_slugs=["clinic-a"],
-        form=form(),
-        photos=photos(1),
-        ip=None,
-        user_agent="t",
-        source="t",
-    )
+    _submit("clinic-a", 1)
     user, _ = make_user("prov@a.test", role="provider", tenants=(a,))
     state = run(
         sign_in_token(user),
@@ -143,14 +148,7 @@ def test_signed_urls_are_renewed_with_the_view_kept(db: Database) -> None:
 
 def test_a_viewer_zooms_into_the_preview_without_fetching_the_original(db: Database) -> None:
     a = make_tenant("clinic-a")
-    intake.submit(
-        clinic_slugs=["clinic-a"],
-        form=form(),
-        photos=photos(1),
-        ip=None,
-        user_agent="t",
-        source="t",
-    )
+    _submit("clinic-a", 1)
     user, _ = make_user("view@a.test", role="viewer", tenants=(a,))
     state = run(sign_in_token(user), _case(a), ("need_full", ()), ("refresh_urls", ()))
     assert state.full_urls == {} and not state.error and len(state.photos) == 1
@@ -158,14 +156,7 @@ def test_a_viewer_zooms_into_the_preview_without_fetching_the_original(db: Datab
 
 def test_the_photo_on_screen_is_not_offered_as_its_own_comparison(db: Database) -> None:
     a = make_tenant("clinic-a")
-    intake.submit(
-        clinic_slugs=["clinic-a"],
-        form=form(),
-        photos=photos(2),
-        ip=None,
-        user_agent="t",
-        source="t",
-    )
+    _submit("clinic-a", 2)
     case_id = _case(a)
     token = sign_in_token(make_user("prov@a.test", role="provider", tenants=(a,))[0])
     state = run(token, case_id)
@@ -184,14 +175,7 @@ def test_the_photo_on_screen_is_not_offered_as_its_own_comparison(db: Database) 
 
 def test_a_notice_goes_away_with_the_next_action(db: Database) -> None:
     a = make_tenant("clinic-a")
-    intake.submit(
-        clinic_slugs=["clinic-a"],
-        form=form(),
-        photos=photos(2),
-        ip=None,
-        user_agent="t",
-        source="t",
-    )
+    _submit("clinic-a", 2)
     case_id = _case(a)
     token = sign_in_token(make_user("prov@a.test", role="provider", tenants=(a,))[0])
     arrow = {"kind": "arrow", "x1": 0.1, "y1": 0.2, "x2": 0.4, "y2": 0.5}
