@@ -45,11 +45,19 @@ def _wide_nav() -> rx.Component:
             *[
                 _shown(
                     shown,
-                    rx.link(label, href=href, size="2", weight="medium", id=f"nav-{key}"),
+                    # Spacing on the links, not the row: a hidden section must leave no gap.
+                    rx.link(
+                        label,
+                        href=href,
+                        size="2",
+                        weight="medium",
+                        id=f"nav-{key}",
+                        margin_right="1.5em",
+                    ),
                 )
                 for label, href, key, shown in _sections()
             ],
-            spacing="5",
+            spacing="0",
             align="center",
         ),
         aria_label="Sections",
