@@ -125,6 +125,19 @@ class Settings:
     oidc_providers: tuple[OidcProvider, ...] = ()
     redis_url: str | None = None  # shared rate-limit windows when several workers run
     rate_limit_factor: float = 1.0  # multiplies every rate limit (many users behind one address)
+    # Where email goes: smtp://user:pass@host:port?tls=starttls|implicit|none, or file://folder.
+    mail_url: str = ""
+    # Where SMS goes: https://account:token@provider/base (REST shape), or file://folder.
+    sms_url: str = ""
+    mail_from: str = "MI Portal <no-reply@mi-portal.test>"
+    # Patients answer emails to reply+<key>@this domain; the inbound hook maps the key to a thread.
+    reply_domain: str = "reply.mi-portal.test"
+    sms_from: str = "+12025550100"
+    # Phone numbers typed without a country code are read as this region's.
+    phone_region: str = "US"
+    # Secrets the inbound email and SMS providers sign their webhooks with (HMAC-SHA256).
+    inbound_email_secret: str = ""
+    inbound_sms_secret: str = ""
 
 
 @lru_cache(maxsize=1)
@@ -145,7 +158,26 @@ def get_settings() -> Settings:
         oidc_providers=_oidc_providers(),
         redis_url=os.environ.get("MI_REDIS_URL") or os.environ.get("REFLEX_REDIS_URL") or None,
         rate_limit_factor=float(os.environ.get("MI_RATE_LIMIT_FACTOR", "1") or 1),
+        mail_url=os.environ.get("MI_MAIL") or f"file://{data_dir / 'mail'}",
+        sms_url=os.environ.get("MI_SMS") or f"file://{data_dir / 'sms'}",
+        mail_from=os.environ.get("MI_MAIL_FROM", "MI Portal <no-reply@mi-portal.test>"),
+        reply_domain=os.environ.get("MI_REPLY_DOMAIN", "reply.mi-portal.test"),
+        sms_from=os.environ.get("MI_SMS_FROM", "+12025550100"),
+        phone_region=os.environ.get("MI_PHONE_REGION", "US"),
+        inbound_email_secret=os.environ.get("MI_INBOUND_EMAIL_SECRET")
+        or _derived(data_dir, "inbound-email"),
+        inbound_sms_secret=os.environ.get("MI_INBOUND_SMS_SECRET")
+        or _derived(data_dir, "inbound-sms"),
     )
+
+
+def _derived(data_dir: Path, purpose: str) -> str:
+    """A per-purpose secret derived from the app's secret key (when none is configured)."""
+    import hashlib
+    import hmac
+
+    key = _secret_key(data_dir).encode()
+    return hmac.new(key, purpose.encode(), hashlib.sha256).hexdigest()
 
 
 def reset_settings() -> None:

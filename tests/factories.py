@@ -85,14 +85,19 @@ def fill_tenant(tenant_id: uuid.UUID) -> dict[str, uuid.UUID]:
         ImageRendition,
         LegalHold,
         Message,
+        MessageAttachment,
+        MessageTemplate,
         MessageThread,
+        NotificationPreference,
         OutboxMessage,
         QuoteLine,
         RetentionPolicy,
         RightsRequest,
         RightsRequestForward,
         SubmissionImage,
+        ThreadRead,
         TreatmentItem,
+        User,
     )
 
     with platform_session() as session:
@@ -100,6 +105,10 @@ def fill_tenant(tenant_id: uuid.UUID) -> dict[str, uuid.UUID]:
         session.add(request)
         session.commit()
         request_id = request.id
+        reader = User(email=f"reader-{uuid.uuid4().hex[:8]}@example.org", full_name="Reader")
+        session.add(reader)
+        session.commit()
+        reader_id = reader.id
     patient_id, submission_id = make_case(tenant_id)
     quote_id = make_quote(tenant_id, submission_id)
     ids: dict[str, uuid.UUID] = {
@@ -118,6 +127,10 @@ def fill_tenant(tenant_id: uuid.UUID) -> dict[str, uuid.UUID]:
         MessageThread(id=thread_id, submission_id=submission_id),
         Message(id=message_id, thread_id=thread_id, direction="outbound", body="hello"),
         OutboxMessage(message_id=message_id, channel="email", recipient="p@example.org", body="hello"),
+        ThreadRead(thread_id=thread_id, user_id=reader_id, read_until=utcnow()),
+        MessageAttachment(message_id=message_id, kind="pdf", display_name="a.pdf", content_type="application/pdf"),
+        MessageTemplate(name="Welcome", body="Hello {{ patient.first_name }}"),
+        NotificationPreference(user_id=reader_id, kind="new_case"),
         ConsentRecord(patient_id=patient_id, kind="privacy_ack", granted=True, text_version="v1", source="test"),
         RetentionPolicy(category="health_image", retain_days=365),
         LegalHold(submission_id=submission_id, reason="dispute"),

@@ -21,7 +21,19 @@ from mi_portal.models.cases import (
     SubmissionImage,
     SubmissionStatus,
 )
-from mi_portal.models.messaging import Message, MessageThread, OutboxMessage
+from mi_portal.models.messaging import (
+    Message,
+    MessageAttachment,
+    MessageChannel,
+    MessageDirection,
+    MessageTemplate,
+    MessageThread,
+    NotificationPreference,
+    OutboxKind,
+    OutboxMessage,
+    OutboxStatus,
+    ThreadRead,
+)
 from mi_portal.models.privacy import (
     ConsentKind,
     ConsentRecord,
@@ -61,6 +73,14 @@ __all__ = [
     "Membership",
     "Message",
     "MessageThread",
+    "ThreadRead",
+    "OutboxStatus",
+    "OutboxKind",
+    "NotificationPreference",
+    "MessageTemplate",
+    "MessageDirection",
+    "MessageChannel",
+    "MessageAttachment",
     "OutboxMessage",
     "Patient",
     "Quote",

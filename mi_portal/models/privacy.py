@@ -37,7 +37,11 @@ class RightsRequestKind(StrEnum):
 class ConsentRecord(TenantOwned, table=True):
     """One consent given or refused by a patient, with the exact text version shown."""
 
-    __table_args__ = (tenant_fk(["patient_id"], "patient", name="fk_consent_patient"),)
+    __table_args__ = (
+        tenant_fk(["patient_id"], "patient", name="fk_consent_patient"),
+        # The ledger: a patient's current consent of a kind is its latest row.
+        sa.Index("ix_consentrecord_ledger", "tenant_id", "patient_id", "kind", "recorded_at"),
+    )
 
     patient_id: uuid.UUID
     kind: str = plain(max_length=32)
