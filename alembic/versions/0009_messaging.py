@@ -52,6 +52,7 @@ def upgrade() -> None:
         batch.add_column(sa.Column("last_message_at", sa.DateTime(timezone=True), nullable=True))
         batch.add_column(sa.Column("last_direction", sa.String(length=16), nullable=True))
     op.create_index("ix_messagethread_last", "messagethread", ["tenant_id", "last_message_at"])
+    op.create_index("ix_messagethread_link", "messagethread", ["tenant_id", "patient_link_hash"])
 
     with op.batch_alter_table("message") as batch:
         batch.add_column(
@@ -199,6 +200,7 @@ def downgrade() -> None:
         batch.drop_constraint("uq_message_external", type_="unique")
         for column in ("external_id", "subject", "template_id", "channel"):
             batch.drop_column(column)
+    op.drop_index("ix_messagethread_link", table_name="messagethread")
     op.drop_index("ix_messagethread_last", table_name="messagethread")
     with op.batch_alter_table("messagethread") as batch:
         batch.drop_column("last_direction")

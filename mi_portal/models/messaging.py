@@ -66,11 +66,13 @@ class MessageThread(TenantOwned, table=True):
         tenant_fk(["submission_id"], "submission", name="fk_thread_submission", ondelete="CASCADE"),
         sa.Index("ix_messagethread_submission", "tenant_id", "submission_id"),
         sa.Index("ix_messagethread_last", "tenant_id", "last_message_at"),
+        sa.Index("ix_messagethread_link", "tenant_id", "patient_link_hash"),
     )
 
     submission_id: uuid.UUID
     subject: str = personal(DataCategory.SPECIAL_CATEGORY, default="", max_length=200)
-    # sha256 of the current reply key: a new key (a new link) retires every earlier one.
+    # sha256 of the current reply key (derived from the secret key, never stored): a new key
+    # (a new link) retires every earlier one.
     patient_link_hash: str | None = plain(default=None, max_length=128)
     created_at: datetime = created_at_field()
     last_message_at: datetime | None = plain(default=None, sa_type=UTCDateTime)

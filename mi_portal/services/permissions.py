@@ -26,6 +26,8 @@ class Permission(StrEnum):
     IMAGES_ANNOTATE = "images.annotate"
     QUOTES_EDIT = "quotes.edit"
     MESSAGES_SEND = "messages.send"
+    # Clinic message templates (owner and manager).
+    TEMPLATES_MANAGE = "templates.manage"
     RETENTION_MANAGE = "retention.manage"
     USERS_MANAGE = "users.manage"
     AUDIT_VIEW = "audit.view"
@@ -47,7 +49,12 @@ _CLINIC_WORK = _CLINIC_READ | {
     P.QUOTES_EDIT,
     P.MESSAGES_SEND,
 }
-_CLINIC_LEAD = _CLINIC_WORK | {P.IMAGES_DOWNLOAD, P.RETENTION_MANAGE, P.RIGHTS_ANSWER}
+_CLINIC_LEAD = _CLINIC_WORK | {
+    P.IMAGES_DOWNLOAD,
+    P.RETENTION_MANAGE,
+    P.RIGHTS_ANSWER,
+    P.TEMPLATES_MANAGE,
+}
 
 ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
     Role.PLATFORM_ADMIN: frozenset(
@@ -84,6 +91,7 @@ NEEDS_CLINIC = frozenset(
         P.IMAGES_ANNOTATE,
         P.QUOTES_EDIT,
         P.MESSAGES_SEND,
+        P.TEMPLATES_MANAGE,
         P.RETENTION_MANAGE,
         P.RIGHTS_ANSWER,
         P.USERS_MANAGE,  # memberships belong to one clinic

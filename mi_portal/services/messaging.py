@@ -1,0 +1,656 @@
+"""Conversations with patients: one thread per case, sent through the outbox, read per user.
+
+A staff message is rendered (template variables, sandboxed), checked against the patient's
+consent ledger and written with its outbox row in one transaction (``send_message``). Opening a
+conversation marks its inbound messages read for that user only (``ThreadRead``). Patients
+answer by email (Reply-To carries the thread's reply key), by SMS, or on the reply page
+(``/m/<token>``, a signed expiring link); every inbound path ends in ``append_inbound``.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlalchemy import func
+from sqlmodel import col, select
+
+from mi_portal.config import get_settings
+from mi_portal.db import ScopedSession, platform_session, tenant_session
+from mi_portal.models import (
+    ConsentKind,
+    Message,
+    MessageAttachment,
+    MessageChannel,
+    MessageDirection,
+    MessageThread,
+    OutboxKind,
+    OutboxMessage,
+    OutboxStatus,
+    Patient,
+    Submission,
+    Tenant,
+    ThreadRead,
+    User,
+)
+from mi_portal.services import audit, clock, consent, outbox, signed_links
+from mi_portal.services.actor import Actor, NotFound, parse_id
+from mi_portal.services.cases import case_in_clinic
+from mi_portal.services.inbox import full_identity, mask_email, mask_name, mask_phone, reference
+from mi_portal.services.message_templates import (
+    LATER,
+    TemplateProblem,
+    render_message,
+    template_for_send,
+)
+from mi_portal.services.permissions import Permission, check
+from mi_portal.services.phones import InvalidPhone, to_e164
+from mi_portal.services.text import TextTooLong, clean_text
+
+MAX_BODY = 5_000
+MAX_SMS = 640  # four segments
+MAX_SUBJECT = 200
+REPLY_LINK_DAYS = 30
+REPLY_PURPOSE = "patient-reply"
+REPLY_SUBJECT = "reply-page"
+
+DELIVERY_LABELS = {
+    OutboxStatus.PENDING.value: "Queued",
+    OutboxStatus.CLAIMED.value: "Queued",
+    OutboxStatus.SENDING.value: "Sending",
+    OutboxStatus.SENT.value: "Sent",
+    OutboxStatus.DELIVERED.value: "Delivered",
+    OutboxStatus.FAILED.value: "Failed",
+}
+
+
+class ConsentRefused(ValueError):
+    """The patient's consent does not allow this message on this channel."""
+
+
+# ---------------------------------------------------------------------------------------------
+# Reply keys: a short secret per thread, in the Reply-To address and behind the reply link.
+
+
+def _reply_key(tenant_id: uuid.UUID, thread_id: uuid.UUID, generation: int) -> str:
+    secret = ("reply-key:" + get_settings().secret_key).encode()
+    mac = hmac.new(secret, f"{tenant_id}:{thread_id}:{generation}".encode(), hashlib.sha256)
+    return base64.b32encode(mac.digest()[:10]).decode().lower()  # 16 characters, 80 bits
+
+
+def _key_hash(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+MAX_ROTATIONS = 100
+
+
+def _generation(thread: MessageThread) -> int:
+    """Which generation the stored digest belongs to (keys are derived, never stored)."""
+    for generation in range(MAX_ROTATIONS):
+        if (
+            _key_hash(_reply_key(thread.tenant_id, thread.id, generation))
+            == thread.patient_link_hash
+        ):
+            return generation
+    raise ValueError("the thread's reply key is unknown")
+
+
+def _ensure_key(thread: MessageThread, *, rotate: bool = False) -> str:
+    """The thread's current reply key (stored only as a digest); ``rotate`` retires the old one."""
+    if thread.patient_link_hash and not rotate:
+        return current_key(thread)
+    generation = _generation(thread) + 1 if thread.patient_link_hash else 0
+    if generation >= MAX_ROTATIONS:
+        raise ValueError("this conversation's link was renewed too often")
+    key = _reply_key(thread.tenant_id, thread.id, generation)
+    thread.patient_link_hash = _key_hash(key)
+    return key
+
+
+def current_key(thread: MessageThread) -> str:
+    if not thread.patient_link_hash:
+        raise ValueError("the thread has no reply key yet")
+    return _reply_key(thread.tenant_id, thread.id, _generation(thread))
+
+
+def renew_reply_key(session: ScopedSession, thread: MessageThread) -> None:
+    """Retire every earlier reply link and address of the thread (caller commits)."""
+    _ensure_key(thread, rotate=True)
+    session.add(thread)
+
+
+def reply_address(thread: MessageThread) -> str:
+    """reply+<clinic>.<key>@<reply domain>: where the patient's email answer is routed."""
+    return f"reply+{thread.tenant_id.hex}.{current_key(thread)}@{get_settings().reply_domain}"
+
+
+def reply_link(thread: MessageThread) -> str:
+    """The patient's signed, expiring link to the conversation (no account needed)."""
+    token = signed_links.sign(
+        REPLY_PURPOSE,
+        subject=REPLY_SUBJECT,
+        lifetime=REPLY_LINK_DAYS * 86_400,
+        claims={"t": str(thread.tenant_id), "k": current_key(thread)},
+    )
+    return f"{get_settings().frontend_origin.rstrip('/')}/m/{token}"
+
+
+def thread_for_key(session: ScopedSession, key: str) -> MessageThread | None:
+    """The thread of the session's clinic whose current key is ``key`` (old keys open nothing)."""
+    if not key or len(key) > 64:
+        return None
+    return session.exec(
+        select(MessageThread).where(MessageThread.patient_link_hash == _key_hash(key)).limit(1)
+    ).first()
+
+
+def parse_reply_address(address: str) -> tuple[uuid.UUID, str] | None:
+    """(clinic id, key) from reply+<clinic>.<key>@…, or None."""
+    local = address.strip().strip("<>").split("@", 1)[0].lower()
+    if not local.startswith("reply+"):
+        return None
+    tenant_hex, _, key = local[len("reply+") :].partition(".")
+    try:
+        return uuid.UUID(hex=tenant_hex), key
+    except ValueError:
+        return None
+
+
+def open_reply_token(token: str) -> tuple[uuid.UUID, str] | None:
+    """(clinic id, key) of a genuine, unexpired reply-page token, or None."""
+    claims = signed_links.verify(REPLY_PURPOSE, token, subject=REPLY_SUBJECT)
+    if claims is None:
+        return None
+    try:
+        return uuid.UUID(claims["t"]), claims["k"]
+    except (KeyError, ValueError):
+        return None
+
+
+# ---------------------------------------------------------------------------------------------
+# Threads
+
+
+def thread_for_case(session: ScopedSession, case: Submission) -> MessageThread:
+    """The case's thread, created (with its reply key) the first time it is needed."""
+    thread = session.exec(
+        select(MessageThread)
+        .where(MessageThread.submission_id == case.id)
+        .order_by(col(MessageThread.created_at))
+        .limit(1)
+    ).first()
+    if thread is None:
+        thread = MessageThread(submission_id=case.id, tenant_id=case.tenant_id)
+        _ensure_key(thread)
+        session.add(thread)
+        session.flush()
+    elif not thread.patient_link_hash:
+        _ensure_key(thread)
+        session.add(thread)
+    return thread
+
+
+def unread_count(session: ScopedSession, thread_id: uuid.UUID, user_id: uuid.UUID | None) -> int:
+    """Inbound messages of the thread newer than the user's read marker."""
+    marker = _read_until(session, thread_id, user_id)
+    stmt = select(func.count()).where(
+        Message.thread_id == thread_id, Message.direction == MessageDirection.INBOUND.value
+    )
+    if marker is not None:
+        stmt = stmt.where(col(Message.created_at) > marker)
+    return int(session.exec(stmt).one())
+
+
+def _read_until(
+    session: ScopedSession, thread_id: uuid.UUID, user_id: uuid.UUID | None
+) -> datetime | None:
+    if user_id is None:
+        return None
+    return session.exec(
+        select(ThreadRead.read_until).where(
+            ThreadRead.thread_id == thread_id, ThreadRead.user_id == user_id
+        )
+    ).first()
+
+
+def mark_read(session: ScopedSession, thread_id: uuid.UUID, user_id: uuid.UUID) -> None:
+    """Move the user's marker to the thread's newest inbound message (never backwards)."""
+    newest = session.exec(
+        select(func.max(Message.created_at)).where(
+            Message.thread_id == thread_id, Message.direction == MessageDirection.INBOUND.value
+        )
+    ).one()
+    if newest is None:
+        return
+    row = session.exec(
+        select(ThreadRead).where(ThreadRead.thread_id == thread_id, ThreadRead.user_id == user_id)
+    ).first()
+    if row is None:
+        session.add(ThreadRead(thread_id=thread_id, user_id=user_id, read_until=newest))
+    elif row.read_until < newest:
+        row.read_until = newest
+        session.add(row)
+
+
+# ---------------------------------------------------------------------------------------------
+# The conversation as staff see it
+
+
+@dataclass(frozen=True)
+class AttachmentLine:
+    id: str
+    kind: str
+    name: str
+    size: str
+
+
+@dataclass(frozen=True)
+class MessageLine:
+    id: str
+    direction: str
+    channel: str
+    author: str
+    subject: str
+    body: str
+    created_at: str
+    delivery: str
+    delivery_state: str
+    failure: str
+    outbox_id: str
+    unread: bool
+    attachments: list[AttachmentLine] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Conversation:
+    thread_id: str
+    submission_id: str
+    reference: str
+    patient_name: str
+    patient_email: str
+    patient_phone: str
+    sms_allowed: bool
+    marketing_allowed: bool
+    can_send: bool
+    unread: int
+    messages: list[MessageLine]
+    consent: list[consent.ConsentLine]
+
+
+def _size(n: int) -> str:
+    return f"{n / 1_048_576:.1f} MB" if n >= 1_048_576 else f"{max(1, n // 1024)} KB"
+
+
+def conversation(actor: Actor, submission_id: object, *, mark: bool = True) -> Conversation:
+    """The case's thread, oldest message first; opening it marks inbound messages read for
+    this user (audited as a view of the conversation)."""
+    check(actor, Permission.CASES_VIEW)
+    tenant_id = actor.require_tenant()
+    with tenant_session(tenant_id) as session:
+        case = case_in_clinic(session, actor, submission_id)
+        patient = session.get(Patient, (tenant_id, case.patient_id))
+        tenant = session.get(Tenant, tenant_id)
+        assert patient is not None and tenant is not None
+        thread = session.exec(
+            select(MessageThread).where(MessageThread.submission_id == case.id).limit(1)
+        ).first()
+        lines: list[MessageLine] = []
+        unread = 0
+        if thread is not None:
+            marker = _read_until(session, thread.id, actor.user_id)
+            messages = session.exec(
+                select(Message)
+                .where(Message.thread_id == thread.id)
+                .order_by(col(Message.created_at), col(Message.id))
+            ).all()
+            ids = [m.id for m in messages]
+            deliveries: dict[uuid.UUID, OutboxMessage] = {}
+            attachments: dict[uuid.UUID, list[AttachmentLine]] = {}
+            if ids:
+                for row in session.exec(
+                    select(OutboxMessage)
+                    .where(col(OutboxMessage.message_id).in_(ids))
+                    .order_by(col(OutboxMessage.created_at))
+                ):
+                    assert row.message_id is not None
+                    deliveries[row.message_id] = row
+                for a in session.exec(
+                    select(MessageAttachment)
+                    .where(col(MessageAttachment.message_id).in_(ids))
+                    .order_by(col(MessageAttachment.created_at))
+                ):
+                    attachments.setdefault(a.message_id, []).append(
+                        AttachmentLine(str(a.id), a.kind, a.display_name, _size(a.byte_size))
+                    )
+            authors = _names({m.sender_user_id for m in messages if m.sender_user_id})
+            for m in messages:
+                inbound = m.direction == MessageDirection.INBOUND.value
+                is_unread = inbound and (marker is None or m.created_at > marker)
+                unread += int(is_unread)
+                d = deliveries.get(m.id)
+                lines.append(
+                    MessageLine(
+                        id=str(m.id),
+                        direction=m.direction,
+                        channel=m.channel,
+                        author="Patient" if inbound else authors.get(m.sender_user_id, "Clinic"),
+                        subject=m.subject,
+                        body=m.body,
+                        created_at=m.created_at.strftime("%Y-%m-%d %H:%M"),
+                        delivery=DELIVERY_LABELS.get(d.status, d.status) if d else "",
+                        delivery_state=d.status if d else "",
+                        failure=(d.last_error or "") if d and d.status == "failed" else "",
+                        outbox_id=str(d.id) if d else "",
+                        unread=is_unread,
+                        attachments=attachments.get(m.id, []),
+                    )
+                )
+            if mark and actor.user_id is not None:
+                mark_read(session, thread.id, actor.user_id)
+                session.commit()
+        show = full_identity(actor, tenant.settings)
+        sms_ok = consent.current(session, patient.id, ConsentKind.SMS_OPT_IN)
+        marketing_ok = consent.current(session, patient.id, ConsentKind.MARKETING_OPT_IN)
+        history = consent.history(session, patient.id)
+        view = Conversation(
+            thread_id=str(thread.id) if thread else "",
+            submission_id=str(case.id),
+            reference=reference(case.id),
+            patient_name=patient.full_name if show else mask_name(patient.full_name),
+            patient_email=patient.email if show else mask_email(patient.email),
+            patient_phone=(patient.phone or "") if show else mask_phone(patient.phone),
+            sms_allowed=sms_ok and bool(patient.phone),
+            marketing_allowed=marketing_ok,
+            can_send=_may_send(actor),
+            unread=unread,
+            messages=lines,
+            consent=history,
+        )
+    audit.record(
+        actor,
+        "thread.viewed",
+        target_type="submission",
+        target_id=case.id,
+        details={"unread_marked": unread} if unread else None,
+    )
+    return view
+
+
+def _may_send(actor: Actor) -> bool:
+    from mi_portal.services.permissions import has_permission
+
+    return has_permission(actor, Permission.MESSAGES_SEND)
+
+
+def _names(user_ids: set[uuid.UUID | None]) -> dict[uuid.UUID | None, str]:
+    ids = [u for u in user_ids if u is not None]
+    if not ids:
+        return {}
+    with platform_session() as session:
+        return {u.id: u.full_name for u in session.exec(select(User).where(col(User.id).in_(ids)))}
+
+
+# ---------------------------------------------------------------------------------------------
+# Sending
+
+
+@dataclass(frozen=True)
+class Prepared:
+    channel: str
+    recipient: str
+    subject: str
+    body: str
+    html_body: str | None
+    template_id: uuid.UUID | None
+    marketing: bool
+
+
+def _values(
+    session: ScopedSession, actor: Actor, case: Submission, patient: Patient, thread: MessageThread
+) -> dict[str, str]:
+    tenant = session.get(Tenant, case.tenant_id)
+    staff = _names({actor.user_id}).get(actor.user_id, "") if actor.user_id else ""
+    first = (patient.full_name.split() or [""])[0]
+    return {
+        "patient.first_name": first,
+        "clinic.name": tenant.name if tenant else "",
+        "case.reference": reference(case.id),
+        "staff.name": staff,
+        "reply_link": reply_link(thread),
+    }
+
+
+def _prepare(
+    session: ScopedSession,
+    actor: Actor,
+    case: Submission,
+    thread: MessageThread,
+    *,
+    channel: str,
+    subject: object,
+    body: object,
+    template_id: object,
+) -> Prepared:
+    patient = session.get(Patient, (case.tenant_id, case.patient_id))
+    assert patient is not None
+    if channel not in (MessageChannel.EMAIL.value, MessageChannel.SMS.value):
+        raise ValueError("Choose email or text message.")
+    limit = MAX_SMS if channel == MessageChannel.SMS.value else MAX_BODY
+    try:
+        raw_subject = clean_text(subject, max_length=MAX_SUBJECT)
+        raw_body = clean_text(body, max_length=limit, multiline=True)
+    except TextTooLong as exc:
+        raise ValueError(str(exc)) from None
+    if not raw_body:
+        raise ValueError("Write the message first.")
+    if channel == MessageChannel.EMAIL.value and not raw_subject:
+        raise ValueError("An email needs a subject.")
+    marketing, chosen = False, None
+    if template_id not in (None, ""):
+        template = template_for_send(actor, parse_id(template_id, "template"))
+        marketing, chosen = template.marketing, template.id
+    for later in LATER:
+        if later in raw_body or later in raw_subject:
+            raise TemplateProblem(
+                "{{ " + later + " }} can be used once quotes can be sent; remove it for now."
+            )
+    values = _values(session, actor, case, patient, thread)
+    rendered_subject, text, page = render_message(raw_subject, raw_body, values)
+    if channel == MessageChannel.SMS.value:
+        if not consent.current(session, patient.id, ConsentKind.SMS_OPT_IN):
+            raise ConsentRefused("The patient has not agreed to text messages.")
+        try:
+            recipient = to_e164(patient.phone or "")
+        except InvalidPhone:
+            raise ValueError("The patient's phone number cannot receive text messages.") from None
+        if len(text) > MAX_SMS:
+            raise ValueError(f"A text message is limited to {MAX_SMS} characters.")
+        rendered_subject, page_or_none = "", None
+    else:
+        recipient = outbox.normal_recipient(MessageChannel.EMAIL.value, patient.email)
+        page_or_none = page
+    if marketing and not consent.current(session, patient.id, ConsentKind.MARKETING_OPT_IN):
+        raise ConsentRefused("The patient has not agreed to marketing messages.")
+    return Prepared(
+        channel=channel,
+        recipient=recipient,
+        subject=rendered_subject,
+        body=text,
+        html_body=page_or_none,
+        template_id=chosen,
+        marketing=marketing,
+    )
+
+
+@dataclass(frozen=True)
+class Preview:
+    channel: str
+    to: str
+    subject: str
+    body: str
+
+
+def preview(
+    actor: Actor,
+    submission_id: object,
+    *,
+    channel: str,
+    subject: object,
+    body: object,
+    template_id: object = None,
+) -> Preview:
+    """What the patient would receive; raises exactly what sending would raise."""
+    check(actor, Permission.MESSAGES_SEND)
+    tenant_id = actor.require_tenant()
+    with tenant_session(tenant_id) as session:
+        case = case_in_clinic(session, actor, submission_id)
+        thread = thread_for_case(session, case)
+        prepared = _prepare(
+            session, actor, case, thread,
+            channel=channel, subject=subject, body=body, template_id=template_id,
+        )  # fmt: skip
+        tenant = session.get(Tenant, tenant_id)
+        assert tenant is not None
+        show = full_identity(actor, tenant.settings)
+        session.rollback()  # a preview creates nothing
+    to = prepared.recipient
+    if not show:
+        to = mask_phone(to) if channel == MessageChannel.SMS.value else mask_email(to)
+    return Preview(channel=channel, to=to, subject=prepared.subject, body=prepared.body)
+
+
+def send_message(
+    actor: Actor,
+    submission_id: object,
+    *,
+    channel: str,
+    subject: object,
+    body: object,
+    template_id: object = None,
+    attachments: list[MessageAttachment] | None = None,
+) -> str:
+    """Store the message and queue its delivery in one transaction; returns the message id."""
+    check(actor, Permission.MESSAGES_SEND)
+    tenant_id = actor.require_tenant()
+    with tenant_session(tenant_id) as session:
+        case = case_in_clinic(session, actor, submission_id)
+        thread = thread_for_case(session, case)
+        prepared = _prepare(
+            session, actor, case, thread,
+            channel=channel, subject=subject, body=body, template_id=template_id,
+        )  # fmt: skip
+        now = clock.now()
+        message = Message(
+            thread_id=thread.id,
+            direction=MessageDirection.OUTBOUND.value,
+            channel=prepared.channel,
+            sender_user_id=actor.user_id,
+            template_id=prepared.template_id,
+            subject=prepared.subject,
+            body=prepared.body,
+            created_at=now,
+        )
+        session.add(message)
+        session.flush()
+        for attachment in attachments or []:
+            attachment.message_id = message.id
+            session.add(attachment)
+        outbox.enqueue(
+            session,
+            channel=prepared.channel,
+            recipient=prepared.recipient,
+            subject=prepared.subject,
+            body=prepared.body + _attachment_note(attachments, thread, prepared.channel),
+            html_body=prepared.html_body,
+            kind=OutboxKind.PATIENT_MESSAGE,
+            message_id=message.id,
+            reply_to=reply_address(thread) if prepared.channel == "email" else None,
+        )
+        thread.last_message_at, thread.last_direction = now, MessageDirection.OUTBOUND.value
+        if not thread.subject and prepared.subject:
+            thread.subject = prepared.subject
+        case.last_activity_at = now
+        session.add(thread)
+        session.add(case)
+        session.commit()
+        message_id, target = message.id, case.id
+    audit.record(
+        actor,
+        "message.sent",
+        target_type="submission",
+        target_id=target,
+        details={
+            "message": str(message_id),
+            "channel": prepared.channel,
+            "template": str(prepared.template_id) if prepared.template_id else None,
+            "attachments": len(attachments or []),
+        },
+    )
+    return str(message_id)
+
+
+def _attachment_note(
+    attachments: list[MessageAttachment] | None, thread: MessageThread, channel: str
+) -> str:
+    """Attachments are never put in an email or SMS: the patient opens them on the reply page."""
+    if not attachments:
+        return ""
+    count = len(attachments)
+    noun = "attachment" if count == 1 else "attachments"
+    return f"\n\n{count} {noun} for you: {reply_link(thread)}"
+
+
+# ---------------------------------------------------------------------------------------------
+# Inbound
+
+
+def append_inbound(
+    session: ScopedSession,
+    thread: MessageThread,
+    *,
+    channel: str,
+    body: str,
+    subject: str = "",
+    external_id: str | None = None,
+) -> Message | None:
+    """Add the patient's message to ``thread`` (caller commits); None if already stored."""
+    if external_id:
+        seen = session.exec(select(Message.id).where(Message.external_id == external_id)).first()
+        if seen is not None:
+            return None
+    try:
+        text = clean_text(body, max_length=MAX_BODY, multiline=True, trim=True)
+        clean_subject = clean_text(subject, max_length=MAX_SUBJECT, trim=True)
+    except TextTooLong:  # pragma: no cover - trim never raises
+        raise
+    now = clock.now()
+    message = Message(
+        thread_id=thread.id,
+        direction=MessageDirection.INBOUND.value,
+        channel=channel,
+        subject=clean_subject,
+        body=text,
+        external_id=external_id,
+        created_at=now,
+    )
+    session.add(message)
+    thread.last_message_at, thread.last_direction = now, MessageDirection.INBOUND.value
+    session.add(thread)
+    case = session.get(Submission, (thread.tenant_id, thread.submission_id))
+    if case is not None:
+        case.last_activity_at = now
+        session.add(case)
+    session.flush()
+    return message
+
+
+def thread_by_id(session: ScopedSession, thread_id: object) -> MessageThread:
+    row = session.get(MessageThread, (session.tenant_id, parse_id(thread_id, "thread")))
+    if row is None:
+        raise NotFound("thread")
+    return row

@@ -1,0 +1,204 @@
+"""Conversations: sending through the outbox, consent, templates, per-user reading, isolation."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+from sqlmodel import select
+
+from mi_portal.db import tenant_session
+from mi_portal.models import (
+    ConsentKind,
+    Message,
+    MessageThread,
+    OutboxMessage,
+    Patient,
+    Role,
+)
+from mi_portal.services import consent, message_templates, messaging
+from mi_portal.services.actor import Actor, NotFound, PermissionDenied
+from mi_portal.services.message_templates import TemplateProblem
+from mi_portal.services.messaging import ConsentRefused
+from tests.conftest import Database
+from tests.factories import make_user, two_clinics
+
+
+def _staff(tenant_id: uuid.UUID, role: Role = Role.COORDINATOR, name: str = "Sam Rivera") -> Actor:
+    user_id, _ = make_user(
+        f"{uuid.uuid4().hex[:8]}@staff.test", role=role.value, tenants=(tenant_id,)
+    )
+    return Actor(user_id=user_id, role=role, tenant_id=tenant_id)
+
+
+def _set_patient(tenant_id: uuid.UUID, patient_id: uuid.UUID, **fields: object) -> None:
+    with tenant_session(tenant_id) as session:
+        patient = session.get(Patient, (tenant_id, patient_id))
+        assert patient is not None
+        for key, value in fields.items():
+            setattr(patient, key, value)
+        session.add(patient)
+        session.commit()
+
+
+def _opt(tenant_id: uuid.UUID, patient_id: uuid.UUID, kind: ConsentKind, granted: bool) -> None:
+    with tenant_session(tenant_id) as session:
+        consent.record(session, patient_id, kind, granted, source="staff")
+        session.commit()
+
+
+def test_an_email_is_stored_with_its_outbox_row_and_rendered(db: Database) -> None:
+    w = two_clinics()
+    staff = _staff(w.a)
+    message_id = messaging.send_message(
+        staff,
+        w.a_submission,
+        channel="email",
+        subject="Your case {{ case.reference }}",
+        body="Hello {{ patient.first_name }},\n\nreply here: {{ reply_link }}\n\n{{ staff.name }}",
+    )
+    with tenant_session(w.a) as session:
+        message = session.get(Message, (w.a, uuid.UUID(message_id)))
+        assert message is not None and message.direction == "outbound"
+        assert message.body.startswith("Hello Alice,")
+        row = session.exec(select(OutboxMessage)).one()
+        assert row.message_id == message.id and row.status == "pending"
+        assert row.subject == f"Your case {str(w.a_submission)[-8:].upper()}"
+        assert "/m/" in row.body and "{{" not in row.body
+        assert row.body.endswith(messaging._names({staff.user_id})[staff.user_id])
+        assert row.reply_to and row.reply_to.startswith("reply+" + w.a.hex + ".")
+        thread = session.exec(select(MessageThread)).one()
+        assert (
+            messaging.thread_for_key(session, row.reply_to.split(".", 1)[1].split("@")[0]) == thread
+        )
+
+
+def test_unknown_variable_is_refused_before_anything_is_queued(db: Database) -> None:
+    w = two_clinics()
+    with pytest.raises(TemplateProblem, match="Unknown variable"):
+        messaging.send_message(
+            _staff(w.a),
+            w.a_submission,
+            channel="email",
+            subject="Hi",
+            body="{{ patient.last_name }}",
+        )
+    with pytest.raises(TemplateProblem):
+        messaging.send_message(
+            _staff(w.a), w.a_submission, channel="email", subject="Hi", body="{{ ''.__class__ }}"
+        )
+    with tenant_session(w.a) as session:
+        assert session.exec(select(Message)).all() == []
+        assert session.exec(select(OutboxMessage)).all() == []
+
+
+def test_html_in_patient_fields_is_escaped_in_the_html_part(db: Database) -> None:
+    w = two_clinics()
+    _set_patient(w.a, w.a_patient, full_name="<b>Eve</b> X")
+    messaging.send_message(
+        _staff(w.a),
+        w.a_submission,
+        channel="email",
+        subject="Hi",
+        body="Dear {{ patient.first_name }}",
+    )
+    with tenant_session(w.a) as session:
+        row = session.exec(select(OutboxMessage)).one()
+    assert row.html_body is not None
+    assert "<b>Eve</b>" not in row.html_body and "&lt;b&gt;Eve&lt;/b&gt;" in row.html_body
+    assert "<b>Eve</b>" in row.body  # the text part is text
+
+
+def test_sms_needs_a_current_opt_in(db: Database) -> None:
+    w = two_clinics()
+    staff = _staff(w.a)
+    _set_patient(w.a, w.a_patient, phone="(202) 555-0143")
+    with pytest.raises(ConsentRefused):
+        messaging.send_message(staff, w.a_submission, channel="sms", subject="", body="Hi")
+    _opt(w.a, w.a_patient, ConsentKind.SMS_OPT_IN, True)
+    messaging.send_message(staff, w.a_submission, channel="sms", subject="", body="Hi")
+    _opt(w.a, w.a_patient, ConsentKind.SMS_OPT_IN, False)
+    with pytest.raises(ConsentRefused):
+        messaging.send_message(staff, w.a_submission, channel="sms", subject="", body="Again")
+    with tenant_session(w.a) as session:
+        rows = session.exec(select(OutboxMessage)).all()
+    assert [(r.channel, r.recipient) for r in rows] == [("sms", "+12025550143")]
+
+
+def test_marketing_templates_need_marketing_consent(db: Database) -> None:
+    w = two_clinics()
+    owner = _staff(w.a, Role.CLINIC_OWNER)
+    template = message_templates.save_template(
+        owner, None, name="Offer", channel="email", subject="Offer", body="Hi", marketing=True
+    )
+    with pytest.raises(ConsentRefused):
+        messaging.send_message(
+            owner, w.a_submission, channel="email", subject="Offer", body="Hi", template_id=template
+        )
+    _opt(w.a, w.a_patient, ConsentKind.MARKETING_OPT_IN, True)
+    messaging.send_message(
+        owner, w.a_submission, channel="email", subject="Offer", body="Hi", template_id=template
+    )
+
+
+def test_templates_with_unknown_variables_are_not_saved(db: Database) -> None:
+    w = two_clinics()
+    owner = _staff(w.a, Role.CLINIC_OWNER)
+    with pytest.raises(TemplateProblem):
+        message_templates.save_template(
+            owner, None, name="Bad", channel="email", subject="Hi", body="{{ patient.email }}"
+        )
+    with pytest.raises(PermissionDenied):
+        message_templates.save_template(
+            _staff(w.a), None, name="Bad", channel="email", subject="Hi", body="Hi"
+        )
+
+
+def test_reading_marks_inbound_read_for_that_user_only(db: Database) -> None:
+    w = two_clinics()
+    first, second = _staff(w.a), _staff(w.a)
+    messaging.send_message(first, w.a_submission, channel="email", subject="Hi", body="Hello")
+    with tenant_session(w.a) as session:
+        thread = session.exec(select(MessageThread)).one()
+        messaging.append_inbound(session, thread, channel="email", body="Thanks!")
+        session.commit()
+    assert messaging.conversation(first, w.a_submission).unread == 1
+    assert messaging.conversation(first, w.a_submission).unread == 0
+    assert messaging.conversation(second, w.a_submission).unread == 1
+
+
+def test_another_clinics_case_and_thread_are_unreachable(db: Database) -> None:
+    w = two_clinics()
+    messaging.send_message(_staff(w.b), w.b_submission, channel="email", subject="B", body="B")
+    staff_a = _staff(w.a)
+    with pytest.raises(NotFound):
+        messaging.conversation(staff_a, w.b_submission)
+    with pytest.raises(NotFound):
+        messaging.send_message(staff_a, w.b_submission, channel="email", subject="x", body="x")
+    with tenant_session(w.a) as session:
+        assert session.exec(select(MessageThread)).all() == []
+        assert session.exec(select(OutboxMessage)).all() == []
+
+
+def test_viewers_read_but_do_not_send(db: Database) -> None:
+    w = two_clinics()
+    viewer = _staff(w.a, Role.VIEWER)
+    assert messaging.conversation(viewer, w.a_submission).can_send is False
+    with pytest.raises(PermissionDenied):
+        messaging.send_message(viewer, w.a_submission, channel="email", subject="x", body="x")
+
+
+def test_a_renewed_key_retires_old_addresses_and_links(db: Database) -> None:
+    w = two_clinics()
+    messaging.send_message(_staff(w.a), w.a_submission, channel="email", subject="Hi", body="x")
+    with tenant_session(w.a) as session:
+        thread = session.exec(select(MessageThread)).one()
+        old_key = messaging.current_key(thread)
+        link = messaging.reply_link(thread)
+        messaging.renew_reply_key(session, thread)
+        session.commit()
+        assert messaging.thread_for_key(session, old_key) is None
+        assert messaging.thread_for_key(session, messaging.current_key(thread)) == thread
+    opened = messaging.open_reply_token(link.rsplit("/", 1)[1])
+    assert opened == (w.a, old_key)
+    assert messaging.open_reply_token(link.rsplit("/", 1)[1] + "x") is None
