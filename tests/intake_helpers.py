@@ -30,7 +30,7 @@ def form(**overrides: object) -> IntakeForm:
     values: dict[str, object] = {
         "full_name": "Robin Patient",
         "email": "robin@example.org",
-        "phone": "+1 555 0100 200",
+        "phone": "+1 202 555 0100",
         "date_of_birth": "1990-04-02",
         "concern_area": "acne",
         "answers": {"how_long": "months", "goal": "clear skin", "not_a_question": "dropped"},

@@ -12,11 +12,12 @@ import random
 import uuid
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from typing import cast
 
 from rich.progress import Progress
-from sqlmodel import select
+from sqlmodel import col, select
 
-from mi_portal.db import platform_session, tenant_session
+from mi_portal.db import ScopedSession, platform_session, tenant_session
 from mi_portal.jobs.demo_photos import demo_photo
 from mi_portal.models import (
     SUBMISSION_TRANSITIONS,
@@ -24,6 +25,12 @@ from mi_portal.models import (
     ConsentKind,
     ConsentRecord,
     Membership,
+    Message,
+    MessageChannel,
+    MessageDirection,
+    MessageTemplate,
+    OutboxMessage,
+    OutboxStatus,
     Patient,
     Role,
     Submission,
@@ -207,6 +214,8 @@ def _seed_cases(
     with tenant_session(tenant_id) as session:
         for name, price in clinic.treatments:
             session.add(TreatmentItem(name=name, unit_price=price))  # type: ignore[arg-type]
+        for name, channel, subject, body in DEMO_TEMPLATES:
+            session.add(MessageTemplate(name=name, channel=channel, subject=subject, body=body))
         people: list[tuple[str, str, str]] = []
         first_seen: dict[str, datetime] = {}
         for i in range(count):
@@ -221,7 +230,7 @@ def _seed_cases(
                 id=uuid7(),
                 full_name=f"{first} {last}",
                 email=email,
-                phone=f"+1 555 01{rng.randint(10, 99)} {rng.randint(1000, 9999)}",
+                phone=f"+1202555{rng.randint(1000, 9999)}",
                 date_of_birth=date(rng.randint(1955, 2006), rng.randint(1, 12), rng.randint(1, 28)),
             )
             session.add(patient)
@@ -262,6 +271,8 @@ def _seed_cases(
                         recorded_at=received,
                     )
                 )
+            if rng.random() < 0.4:
+                _add_conversation(session, rng, submission, patient, staff, received, i)
             for position in range(rng.choice([1, 1, 2])):
                 # Returning patients' photos are large: the viewer fetches their originals when
                 # zooming past the 1600 px preview.
@@ -284,6 +295,102 @@ def _seed_cases(
                 )
             progress.advance(task)  # type: ignore[arg-type]
         session.commit()
+
+
+DEMO_TEMPLATES = (
+    (
+        "Photos received",
+        "email",
+        "Your photos for case {{ case.reference }}",
+        "Hello {{ patient.first_name }},\n\nthank you for your photos. We are looking at them and "
+        "will come back to you with a quote.\n\nYou can answer or send more photos here: "
+        "{{ reply_link }}\n\n{{ staff.name }}, {{ clinic.name }}",
+    ),
+    (
+        "Better photos, please",
+        "email",
+        "Case {{ case.reference }}: one more photo",
+        "Hello {{ patient.first_name }},\n\ncould you send one more photo in daylight, without "
+        "flash? Use this page: {{ reply_link }}\n\n{{ staff.name }}, {{ clinic.name }}",
+    ),
+    (
+        "Text: quote coming",
+        "sms",
+        "",
+        "{{ clinic.name }}: your quote for case {{ case.reference }} is on its way. "
+        "Reply STOP to opt out.",
+    ),
+)
+DEMO_REPLIES = (
+    "Thank you! Is the treatment painful?",
+    "Here is a photo taken in daylight, I hope it helps.",
+    "Could we book something next month?",
+)
+
+
+def _add_conversation(
+    session: object,
+    rng: random.Random,
+    submission: Submission,
+    patient: Patient,
+    staff: list[uuid.UUID],
+    received: datetime,
+    index: int,
+) -> None:
+    """A thread with a sent email, sometimes the patient's unread answer, once a failed send."""
+    from mi_portal.services.messaging import reply_address, thread_for_case
+
+    db = cast("ScopedSession", session)
+    thread = thread_for_case(db, submission)
+    sent_at = received + timedelta(hours=rng.uniform(1, 6))
+    first = patient.full_name.split()[0]
+    body = (
+        f"Hello {first},\n\nthank you for your photos. We are looking at them and will come back "
+        "to you with a quote."
+    )
+    outbound = Message(
+        thread_id=thread.id,
+        direction=MessageDirection.OUTBOUND.value,
+        channel=MessageChannel.EMAIL.value,
+        sender_user_id=rng.choice(staff) if staff else None,
+        subject="Your photos",
+        body=body,
+        created_at=sent_at,
+    )
+    db.add(outbound)
+    db.flush()
+    failed = index % 17 == 3
+    db.add(
+        OutboxMessage(
+            message_id=outbound.id,
+            channel=MessageChannel.EMAIL.value,
+            recipient=patient.email,
+            subject="Your photos",
+            body=body,
+            reply_to=reply_address(thread),
+            status=OutboxStatus.FAILED.value if failed else OutboxStatus.SENT.value,
+            attempts=6 if failed else 1,
+            sent_at=None if failed else sent_at,
+            last_error="the mail server refused the address (550)" if failed else None,
+            created_at=sent_at,
+        )
+    )
+    last, direction = sent_at, MessageDirection.OUTBOUND.value
+    if not failed and rng.random() < 0.6:
+        last = sent_at + timedelta(hours=rng.uniform(1, 20))
+        direction = MessageDirection.INBOUND.value
+        db.add(
+            Message(
+                thread_id=thread.id,
+                direction=direction,
+                channel=MessageChannel.EMAIL.value,
+                subject="Re: Your photos",
+                body=rng.choice(DEMO_REPLIES),
+                created_at=last,
+            )
+        )
+    thread.subject, thread.last_message_at, thread.last_direction = "Your photos", last, direction
+    db.add(thread)
 
 
 def _add_photo(
@@ -361,7 +468,7 @@ def _seed_audit_trail(tenant_id: uuid.UUID, user_ids: dict[str, uuid.UUID], slug
     """A realistic trail for the viewer and `audit verify`: sign-ins, case views, a platform switch."""
     ip, agent = "203.0.113.10", "Mozilla/5.0 (demo seed)"
     with tenant_session(tenant_id) as session:
-        cases = session.exec(select(Submission.id).order_by(Submission.received_at).limit(3)).all()
+        cases = session.exec(select(Submission.id).order_by(col(Submission.received_at)).limit(3)).all()
     for local, role in (
         ("owner", Role.CLINIC_OWNER),
         ("manager", Role.CLINIC_MANAGER),

@@ -20,7 +20,7 @@ from mi_portal.models import (
     Tenant,
     User,
 )
-from mi_portal.services import audit, clock
+from mi_portal.services import audit, clock, notifications
 from mi_portal.services.actor import Actor, NotFound, PermissionDenied, parse_id
 from mi_portal.services.inbox import reference, sla_state
 from mi_portal.services.intake import CONCERN_AREAS, QUESTIONS, age_on
@@ -108,6 +108,8 @@ def assign(actor: Actor, submission_id: object, assignee: object) -> None:
         case.assignee_id = new
         case.last_activity_at = clock.now()
         session.add(case)
+        if new is not None:
+            notifications.notify_assigned(session, actor, case, new)
         session.commit()
         target = case.id
     audit.record(

@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import logging
-import re
 import uuid
 from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
@@ -31,8 +30,9 @@ from mi_portal.models import (
     Tenant,
     uuid7,
 )
-from mi_portal.services import audit, clock
+from mi_portal.services import audit, clock, notifications
 from mi_portal.services.images import ProcessedImage, Rendition
+from mi_portal.services.phones import InvalidPhone, to_e164
 from mi_portal.services.policy import CONSENT_TEXT_VERSION, MIN_AGE, consent_text_sha256
 from mi_portal.services.text import clean_email, clean_text
 from mi_portal.storage import BlobStore, get_store
@@ -56,7 +56,6 @@ QUESTIONS = {
     "previous_treatment": "Have you had any treatment for it before?",
     "goal": "What would you like to achieve?",
 }
-_PHONE = re.compile(r"^\+?[0-9 ()\-.]{7,24}$")
 
 
 class IntakeInvalid(ValueError):
@@ -135,8 +134,11 @@ def validate(
         clean_email(form.email)
     except ValueError:
         errors["email"] = "Enter an email address like name@example.com."
-    if form.phone.strip() and not _PHONE.match(form.phone.strip()):
-        errors["phone"] = "Enter a phone number with digits, e.g. +1 555 0100 200."
+    if form.phone.strip():
+        try:
+            to_e164(form.phone)
+        except InvalidPhone as exc:
+            errors["phone"] = str(exc)
     if form.sms_opt_in and not form.phone.strip():
         errors["phone"] = "Enter a phone number to receive text messages."
     born = date.min
@@ -284,7 +286,8 @@ def submit(
                     id=uuid7(),
                     full_name=form.full_name.strip(),
                     email=form.email.strip().lower(),
-                    phone=form.phone.strip() or None,
+                    # One stored form (E.164), so replies by SMS find the patient.
+                    phone=to_e164(form.phone) if form.phone.strip() else None,
                     date_of_birth=born,
                 )
                 session.add(patient)
@@ -322,6 +325,8 @@ def submit(
                     )
                 for position, (photo, photo_keys) in enumerate(zip(photos, keys, strict=True)):
                     add_photo_rows(session, submission.id, position, photo, photo_keys)
+                # Staff hear of the case in the same transaction that stores it.
+                notifications.notify_new_case(session, submission, tenant.name)
                 session.commit()
                 committed.append((tenant.id, patient.id, submission.id))
                 receipts.append(Receipt(tenant.name, str(submission.id)[-8:].upper()))

@@ -20,7 +20,7 @@ def to_e164(value: object, *, region: str | None = None) -> str:
         parsed = phonenumbers.parse(text, region or get_settings().phone_region)
     except phonenumbers.NumberParseException:
         raise InvalidPhone(
-            "Enter a phone number with its country code, e.g. +1 555 0100 200."
+            "Enter a phone number with its country code, e.g. +1 202 555 0143."
         ) from None
     if not phonenumbers.is_possible_number(parsed) or not phonenumbers.is_valid_number(parsed):
         raise InvalidPhone("This is not a valid phone number.")

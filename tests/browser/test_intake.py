@@ -41,7 +41,7 @@ def app_db(app_server: RunningApp) -> Iterator[None]:
 def _fill(page, tmp_path: Path, *, born: str) -> None:  # type: ignore[no-untyped-def]
     page.locator("#full_name").fill("Robin Browser")
     page.locator("#email").fill("robin.browser@example.org")
-    page.locator("#phone").fill("+1 555 0100 777")
+    page.locator("#phone").fill("+1 202 555 0177")
     page.locator("#date_of_birth").fill(born)
     page.locator("#concern_area").click()
     page.get_by_role("option", name="Acne").click()

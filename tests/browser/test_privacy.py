@@ -26,7 +26,7 @@ def _typed(tag: str) -> dict[str, str]:
     return {
         "name": f"Zephyrine Probe{tag}",
         "email": f"zephyrine.{tag}@example.org",
-        "phone": f"+1 555 {int(tag, 16) % 10**8:08d}",
+        "phone": f"+1 202 555 {int(tag, 16) % 10**4:04d}",
         "answer": f"Unrepeatable answer {tag} about my skin",
     }
 

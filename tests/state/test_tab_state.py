@@ -163,7 +163,7 @@ def test_a_refused_patient_leaves_nothing_in_the_form(db: Database) -> None:
         for name, value in (
             ("full_name", "Young Patient"),
             ("email", "young@example.org"),
-            ("phone", "+1 555 0100 999"),
+            ("phone", "+1 202 555 0199"),
             ("date_of_birth", "2012-03-04"),
             ("concern_area", "body_contour"),
             ("privacy_ack", True),
