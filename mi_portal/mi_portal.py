@@ -18,6 +18,7 @@ from mi_portal.pages.inbox import KEYBOARD, inbox_page
 from mi_portal.pages.index import index
 from mi_portal.pages.intake import clinic_consult, directory_consult
 from mi_portal.pages.not_found import not_found_page
+from mi_portal.pages.notice_prefs import notice_prefs_page
 from mi_portal.pages.privacy import privacy_page
 from mi_portal.pages.users import users_page
 from mi_portal.pages.viewer import viewer_page
@@ -27,6 +28,7 @@ from mi_portal.state.clinics import ClinicPickerState
 from mi_portal.state.inbox import InboxState
 from mi_portal.state.intake import IntakeState
 from mi_portal.state.mfa import MfaState
+from mi_portal.state.notice_prefs import NoticePrefsState
 from mi_portal.state.overview import OverviewState
 from mi_portal.state.session import SessionState
 from mi_portal.state.signin import SignInState
@@ -85,3 +87,9 @@ signed_in_page(viewer_page, "/cases/[id]/photos", "Photos — MI Portal", Viewer
 signed_in_page(clinic_picker, "/clinics/pick", "Clinics — MI Portal", ClinicPickerState.load)
 signed_in_page(users_page, "/admin/users", "Users — MI Portal", UsersState.load)
 signed_in_page(audit_page, "/audit", "Audit log — MI Portal", AuditState.load)
+signed_in_page(
+    notice_prefs_page,
+    "/settings/notifications",
+    "Notifications — MI Portal",
+    NoticePrefsState.load,
+)

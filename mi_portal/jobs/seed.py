@@ -468,7 +468,9 @@ def _seed_audit_trail(tenant_id: uuid.UUID, user_ids: dict[str, uuid.UUID], slug
     """A realistic trail for the viewer and `audit verify`: sign-ins, case views, a platform switch."""
     ip, agent = "203.0.113.10", "Mozilla/5.0 (demo seed)"
     with tenant_session(tenant_id) as session:
-        cases = session.exec(select(Submission.id).order_by(col(Submission.received_at)).limit(3)).all()
+        cases = session.exec(
+            select(Submission.id).order_by(col(Submission.received_at)).limit(3)
+        ).all()
     for local, role in (
         ("owner", Role.CLINIC_OWNER),
         ("manager", Role.CLINIC_MANAGER),

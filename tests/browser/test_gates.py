@@ -32,6 +32,7 @@ WHO = {
     "clinics/pick": "owner@lakeside-derm.test",
     "admin/users": "owner@lakeside-derm.test",
     "audit": "owner@lakeside-derm.test",
+    "settings/notifications": "owner@lakeside-derm.test",
     "mfa/enroll": "owner@lakeside-derm.test",
     "404": None,
 }
