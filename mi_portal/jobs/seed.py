@@ -210,6 +210,7 @@ def _seed_cases(
     task: object,
 ) -> None:
     rng = random.Random(clinic.slug)
+    talk = random.Random(f"{clinic.slug}/messages")
     now = utcnow()
     with tenant_session(tenant_id) as session:
         for name, price in clinic.treatments:
@@ -271,8 +272,9 @@ def _seed_cases(
                         recorded_at=received,
                     )
                 )
-            if rng.random() < 0.4:
-                _add_conversation(session, rng, submission, patient, staff, received, i)
+            # Conversations draw from their own generator: the cases stay what they were.
+            if talk.random() < 0.4:
+                _add_conversation(session, talk, submission, patient, staff, received, i)
             for position in range(rng.choice([1, 1, 2])):
                 # Returning patients' photos are large: the viewer fetches their originals when
                 # zooming past the 1600 px preview.
