@@ -19,6 +19,7 @@ from mi_portal.pages.index import index
 from mi_portal.pages.intake import clinic_consult, directory_consult
 from mi_portal.pages.not_found import not_found_page
 from mi_portal.pages.privacy import privacy_page
+from mi_portal.pages.reply import reply_page
 from mi_portal.pages.users import users_page
 from mi_portal.pages.viewer import viewer_page
 from mi_portal.state.audit import AuditState
@@ -28,6 +29,7 @@ from mi_portal.state.inbox import InboxState
 from mi_portal.state.intake import IntakeState
 from mi_portal.state.mfa import MfaState
 from mi_portal.state.overview import OverviewState
+from mi_portal.state.reply import ReplyState
 from mi_portal.state.session import SessionState
 from mi_portal.state.signin import SignInState
 from mi_portal.state.tab import SessionBoundState
@@ -67,6 +69,7 @@ app.add_page(
     directory_consult, route="/consult", title="Photo consultation", on_load=IntakeState.load
 )
 app.add_page(privacy_page, route="/privacy", title="Privacy policy")
+app.add_page(reply_page, route="/m/[token]", title="Your conversation", on_load=ReplyState.load)
 # Reflex serves the page registered under "404" for any unknown address.
 app.add_page(not_found_page, route="404", title="Page not found — MI Portal")
 
