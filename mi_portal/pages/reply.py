@@ -17,22 +17,29 @@ UPLOAD_ID = "reply-photos"
 def _attachment(a: Var) -> rx.Component:
     return rx.cond(
         a["url"].to(str) != "",
-        rx.link(
+        rx.hstack(
             rx.icon("paperclip", size=14, aria_hidden="true"),
-            " ",
-            a["name"].to(str),
-            href=a["url"].to(str),
-            is_external=True,
-            underline="always",
-            class_name="reply-attachment",
+            rx.link(
+                a["name"].to(str),
+                href=a["url"].to(str),
+                is_external=True,
+                underline="always",
+                class_name="reply-attachment",
+                word_break="break-all",
+            ),
+            align="center",
+            spacing="1",
         ),
-        rx.text(
+        rx.hstack(
             rx.icon("image", size=14, aria_hidden="true"),
-            " ",
-            a["name"].to(str),
-            size="2",
-            color_scheme="gray",
-            class_name="reply-own-photo",
+            rx.text(
+                a["name"].to(str),
+                size="2",
+                class_name="reply-own-photo",
+                word_break="break-all",
+            ),
+            align="center",
+            spacing="1",
         ),
     )
 
@@ -57,7 +64,8 @@ def _message(m: Var) -> rx.Component:
         background=rx.cond(mine, "var(--accent-a3)", "var(--gray-a3)"),
         margin_left=rx.cond(mine, "1.5em", "0"),
         margin_right=rx.cond(mine, "0", "1.5em"),
-        width="auto",
+        align_self=rx.cond(mine, "flex-end", "flex-start"),
+        max_width="100%",
     )
 
 

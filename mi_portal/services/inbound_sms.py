@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 
+from mi_portal.config import get_settings
 from mi_portal.db import ScopedSession, platform_session, tenant_session
 from mi_portal.models import (
     ConsentKind,
@@ -60,7 +61,7 @@ def _e164(value: object) -> str | None:
 def clinic_for_number(number: object) -> Clinic | None:
     """The active clinic whose own SMS number this is (the platform default is nobody's)."""
     wanted = _e164(number)
-    if wanted is None:
+    if wanted is None or wanted == _e164(get_settings().sms_from):
         return None
     with platform_session() as session:
         for tenant in session.exec(select(Tenant).where(Tenant.active).order_by(Tenant.name)):

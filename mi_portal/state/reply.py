@@ -40,7 +40,7 @@ class ReplyState(rx.State):
     sending: bool = False
 
     def _token(self) -> str:
-        value = self.router.page.params.get("token", "")
+        value = self.token  # type: ignore[attr-defined]  (route argument, from the address)
         return value if isinstance(value, str) else ""
 
     def _forget(self) -> None:
@@ -84,7 +84,7 @@ class ReplyState(rx.State):
     @rx.event
     @guarded(PUBLIC)
     async def update_reply(self, value: Any) -> None:
-        if isinstance(value, str):
+        if isinstance(value, str) and await self._allowed(REPLY_PAGE_PER_ADDRESS):
             self.reply_text = value[: patient_reply.MAX_REPLY + 100]
             self.error = ""
 
