@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from datetime import UTC, datetime
 from email.message import EmailMessage
 from typing import Any
 
@@ -34,7 +35,7 @@ from mi_portal.models import (
     SubmissionImage,
     Tenant,
 )
-from mi_portal.services import consent, delivery_status, messaging, ratelimit, webhooks
+from mi_portal.services import clock, consent, delivery_status, messaging, ratelimit, webhooks
 from mi_portal.services.actor import Actor
 from mi_portal.services.inbound_email import strip_quoted
 from mi_portal.services.messaging import ConsentRefused
@@ -187,14 +188,19 @@ def test_unsigned_wrongly_signed_and_stale_emails_are_refused_and_nothing_is_sto
     world: dict[str, Any],
 ) -> None:
     raw = _email(world["address"])
-    now = int(time.time())
+    fixed = datetime.now(UTC).replace(microsecond=0)
+    clock.set_clock(lambda: fixed)
+    now = int(fixed.timestamp())
     client = _client()
     assert client.post("/api/inbound/email", content=raw).status_code == 401
     assert _post("/api/inbound/email", raw, signature="0" * 64).status_code == 401
     assert _post("/api/inbound/email", raw, secret="another-secret").status_code == 401
     # A captured request replayed later, or dated in the future.
-    assert _post("/api/inbound/email", raw, ts=now - 301).status_code == 401
-    assert _post("/api/inbound/email", raw, ts=now + 301).status_code == 401
+    try:
+        assert _post("/api/inbound/email", raw, ts=now - 301).status_code == 401
+        assert _post("/api/inbound/email", raw, ts=now + 301).status_code == 401
+    finally:
+        clock.set_clock(None)
     # Signed for another body.
     other = webhooks.signature(get_settings().inbound_email_secret, str(now), b"other")
     assert _post("/api/inbound/email", raw, ts=now, signature=other).status_code == 401
@@ -470,3 +476,23 @@ def test_a_status_callback_with_a_bad_token_or_signature_changes_nothing(
         reply_token = messaging.reply_link(thread).rsplit("/", 1)[1]
     assert _status(f"/api/inbound/sms/status?o={reply_token}", "delivered").status_code == 404
     assert _row(w.a, row.id).status == "sent"
+
+
+def test_an_html_only_email_keeps_the_words_without_the_quote(world: dict[str, Any]) -> None:
+    msg = EmailMessage()
+    msg["To"] = world["address"]
+    msg["Subject"] = "Re: Hello"
+    msg["Message-ID"] = "<html@patient.example>"
+    msg.set_content(
+        "<p>Yes &amp; thanks<br>Alice</p><blockquote>Hi from the clinic</blockquote>",
+        subtype="html",
+    )
+    assert _post("/api/inbound/email", bytes(msg)).json() == {"status": "stored"}
+    [message] = _inbound()
+    assert message.body == "Yes & thanks\nAlice"
+
+
+def test_an_email_with_nothing_to_store_is_ignored(world: dict[str, Any]) -> None:
+    raw = _email(world["address"], "> only the quote\n> of the clinic")
+    assert _post("/api/inbound/email", raw).json() == {"status": "ignored"}
+    assert _inbound() == []
