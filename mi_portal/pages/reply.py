@@ -171,6 +171,16 @@ def _sms_section() -> rx.Component:
                 spacing="2",
             ),
         ),
+        rx.cond(
+            ReplyState.sms_notice != "",
+            rx.callout(
+                ReplyState.sms_notice,
+                icon="check",
+                color_scheme="green",
+                id="sms-notice",
+                role="status",
+            ),
+        ),
         spacing="2",
         width="100%",
         id="sms-consent",

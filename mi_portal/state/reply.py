@@ -37,6 +37,7 @@ class ReplyState(rx.State):
     reply_text: str = ""
     error: str = ""
     notice: str = ""
+    sms_notice: str = ""
     sending: bool = False
 
     def _token(self) -> str:
@@ -73,7 +74,7 @@ class ReplyState(rx.State):
     @rx.event
     @guarded(PUBLIC)
     async def load(self) -> None:
-        self.error = self.notice = ""
+        self.error = self.notice = self.sms_notice = ""
         if not await self._allowed(REPLY_PAGE_PER_ADDRESS):
             message = self.error
             self._forget()
@@ -91,7 +92,7 @@ class ReplyState(rx.State):
     @rx.event
     @guarded(PUBLIC)
     async def send(self, files: list[rx.UploadFile]):  # type: ignore[no-untyped-def]
-        self.error = self.notice = ""
+        self.error = self.notice = self.sms_notice = ""
         files = list(files or [])
         if not await self._allowed(REPLY_SEND_PER_ADDRESS):
             return
@@ -145,7 +146,7 @@ class ReplyState(rx.State):
     @rx.event
     @guarded(PUBLIC)
     async def change_sms(self, granted: Any) -> None:
-        self.error = self.notice = ""
+        self.error = self.notice = self.sms_notice = ""
         if not isinstance(granted, bool) or not await self._allowed(REPLY_SEND_PER_ADDRESS):
             return
         ip, agent = client_info(self)
@@ -158,7 +159,7 @@ class ReplyState(rx.State):
             self._forget()
             return
         if await self._refresh():
-            self.notice = (
+            self.sms_notice = (
                 "You will receive text messages from the clinic."
                 if granted
                 else "You will receive no more text messages from the clinic."

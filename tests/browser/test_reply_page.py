@@ -91,6 +91,7 @@ def test_patient_replies_with_a_photo_and_stops_text_messages(
     expect(page.locator("#sms-state")).to_contain_text("You agreed")
     page.locator("#sms-withdraw").click()
     expect(page.locator("#sms-state")).to_contain_text("does not send", timeout=20_000)
+    expect(page.locator("#sms-notice")).to_contain_text("no more text messages")
     with tenant_session(tenant_id) as session:  # type: ignore[arg-type]
         assert not consent.current(session, patient_id, ConsentKind.SMS_OPT_IN)  # type: ignore[arg-type]
     save_screenshot(page, "reply-page", tmp_path)
@@ -98,6 +99,7 @@ def test_patient_replies_with_a_photo_and_stops_text_messages(
     page.set_viewport_size(PHONE)
     page.wait_for_timeout(300)
     assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+    save_screenshot(page, "reply-page-phone", tmp_path)
 
     page.goto(f"{app_server.url}/m/{token[:-3]}abc")
     expect(page.locator("#reply-invalid")).to_contain_text(

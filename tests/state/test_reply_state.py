@@ -210,7 +210,7 @@ def test_an_empty_reply_too_many_photos_or_a_bad_photo_is_refused(world: dict[st
 def test_the_patient_withdraws_and_gives_sms_consent(world: dict[str, Any]) -> None:
     w = world["w"]
     state = handle(world["a"], ("load", ()), ("change_sms", (False,)))
-    assert not state.sms_consent and "no more text messages" in state.notice
+    assert not state.sms_consent and "no more text messages" in state.sms_notice
     state = handle(world["a"], ("load", ()), ("change_sms", (False,)))  # no change, no new row
     state = handle(world["a"], ("load", ()), ("change_sms", ("yes",)))  # not a bool: ignored
     with tenant_session(w.a) as session:
