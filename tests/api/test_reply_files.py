@@ -70,3 +70,30 @@ def test_altered_foreign_or_retired_file_links_answer_not_found(world: dict[str,
             ).all()
             == []
         )
+
+
+def test_a_photo_the_clinic_sent_is_served_as_its_preview(world: dict[str, Any]) -> None:
+    from mi_portal.services import patient_photos
+    from mi_portal.services.intake import add_photo_rows
+    from tests.intake_helpers import photos
+    from tests.reply_helpers import staff
+
+    w = world["w"]
+    [photo] = photos(1)
+    [keys] = patient_photos.write(w.a, [photo])
+    with tenant_session(w.a) as session:
+        image_id = add_photo_rows(session, w.a_submission, 9, photo, keys)
+        session.commit()
+    attachment = MessageAttachment(
+        kind="photo", image_id=image_id, display_name="marked.jpg", content_type="image/jpeg"
+    )
+    messaging.send_message(
+        staff(w.a), w.a_submission, channel="email", subject="Marked", body="See the marks",
+        attachments=[attachment],
+    )  # fmt: skip
+    lines = patient_reply.view(world["a"]).messages
+    url = str(lines[-1]["attachments"][0]["url"])  # type: ignore[index]
+    answer = _get(url)
+    preview = next(r for r in photo.renditions if r.kind == "preview")
+    assert answer.status_code == 200 and answer.content == preview.data
+    assert answer.headers["content-type"] == "image/jpeg"

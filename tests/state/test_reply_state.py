@@ -247,3 +247,25 @@ def test_the_state_holds_nothing_of_the_patient_beyond_the_page(world: dict[str,
     shown = str(state.dict())
     for private in (patient.full_name, patient.email, "555", str(w.a_patient), str(w.a)):
         assert private not in shown
+
+
+def test_sending_is_rate_limited_per_address(
+    world: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from datetime import timedelta
+
+    from mi_portal.services import ratelimit
+    from mi_portal.state import reply
+
+    monkeypatch.setattr(
+        reply,
+        "REPLY_SEND_PER_ADDRESS",
+        ratelimit.Limit("reply-send-test", 1, timedelta(minutes=10)),
+    )
+    state = handle(world["a"], ("load", ()), ("update_reply", ("one",)), ("send", ([],)))
+    assert state.error == ""
+    state = handle(world["a"], ("load", ()), ("update_reply", ("two",)), ("send", ([],)))
+    assert state.error.startswith("Too many requests from this connection")
+    with tenant_session(world["w"].a) as session:
+        bodies = session.exec(select(Message.body).where(Message.direction == "inbound")).all()
+    assert list(bodies) == ["one"]
