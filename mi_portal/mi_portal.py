@@ -20,6 +20,7 @@ from mi_portal.pages.intake import clinic_consult, directory_consult
 from mi_portal.pages.not_found import not_found_page
 from mi_portal.pages.notice_prefs import notice_prefs_page
 from mi_portal.pages.privacy import privacy_page
+from mi_portal.pages.reply import reply_page
 from mi_portal.pages.users import users_page
 from mi_portal.pages.viewer import viewer_page
 from mi_portal.state.audit import AuditState
@@ -30,6 +31,7 @@ from mi_portal.state.intake import IntakeState
 from mi_portal.state.mfa import MfaState
 from mi_portal.state.notice_prefs import NoticePrefsState
 from mi_portal.state.overview import OverviewState
+from mi_portal.state.reply import ReplyState
 from mi_portal.state.session import SessionState
 from mi_portal.state.signin import SignInState
 from mi_portal.state.tab import SessionBoundState
@@ -69,6 +71,7 @@ app.add_page(
     directory_consult, route="/consult", title="Photo consultation", on_load=IntakeState.load
 )
 app.add_page(privacy_page, route="/privacy", title="Privacy policy")
+app.add_page(reply_page, route="/m/[token]", title="Your conversation", on_load=ReplyState.load)
 # Reflex serves the page registered under "404" for any unknown address.
 app.add_page(not_found_page, route="404", title="Page not found — MI Portal")
 

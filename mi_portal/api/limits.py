@@ -1,4 +1,4 @@
-"""Guard for Reflex's upload endpoint (public intake photos): which handler, how large, how often."""
+"""Guard for Reflex's upload endpoint (intake and reply photos): which handler, how large, how often."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from mi_portal.services import ratelimit
 from mi_portal.services.images import MAX_BYTES
 from mi_portal.services.intake import MAX_PHOTOS
 
-# All photos of one submission at their limit, plus room for the multipart framing.
+# All photos of one submission at their limit (a reply takes fewer), plus the multipart framing.
 MAX_UPLOAD_BYTES = MAX_PHOTOS * MAX_BYTES + 1024 * 1024
 HANDLER_HEADER = b"reflex-event-handler"
 
@@ -25,8 +25,11 @@ def public_upload_handlers() -> frozenset[str]:
     from reflex.utils.format import format_event_handler
 
     from mi_portal.state.intake import IntakeState
+    from mi_portal.state.reply import ReplyState
 
-    return frozenset({format_event_handler(IntakeState.submit)})
+    return frozenset(
+        {format_event_handler(IntakeState.submit), format_event_handler(ReplyState.send)}
+    )
 
 
 def client_address(scope: dict[str, Any]) -> str:

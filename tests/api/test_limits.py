@@ -83,9 +83,13 @@ def reflex_upload() -> Starlette:
 def test_a_staff_handler_named_on_the_real_endpoint_answers_4xx(reflex_upload: Starlette) -> None:
     from mi_portal.state.inbox import InboxState
     from mi_portal.state.intake import IntakeState
+    from mi_portal.state.reply import ReplyState
     from mi_portal.state.viewer import ViewerState
 
-    assert public_upload_handlers() == {format_event_handler(IntakeState.submit)}
+    assert public_upload_handlers() == {
+        format_event_handler(IntakeState.submit),
+        format_event_handler(ReplyState.send),
+    }
     photo = {"files": ("a.jpg", b"\xff\xd8\xff", "image/jpeg")}
     bare = TestClient(reflex_upload, raise_server_exceptions=False)
     guarded = TestClient(UploadSizeLimit(reflex_upload), raise_server_exceptions=False)

@@ -25,6 +25,7 @@ WHO = {
     "consult": None,
     "c/[slug]/consult": None,
     "privacy": None,
+    "m/[token]": None,
     "index": "owner@lakeside-derm.test",
     "cases": "owner@lakeside-derm.test",
     "cases/[id]": "owner@lakeside-derm.test",

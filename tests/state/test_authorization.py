@@ -45,6 +45,17 @@ PUBLIC_ALLOWED = {
     "IntakeState.toggle_clinic",
     "IntakeState.submit",
     "IntakeState.start_again",  # empties this tab's form after a refusal
+    # The patient's reply page: no account; the link's signed token (read from the address and
+    # opened again by the service on every event) is the credential.
+    "ReplyState.load",
+    "ReplyState.update_reply",  # keeps this tab's own typing only
+    "ReplyState.send",
+    "ReplyState.change_sms",
+    # Provider webhooks: the HMAC signature of the body (per-provider secret) is the credential.
+    "route:/api/inbound/email",
+    "route:/api/inbound/sms",
+    "route:/api/inbound/sms/status",  # the signed ?o= token also names the one outbox row
+    "route:/api/reply-files/{attachment_id}",  # a 15-minute signed link from the reply page
     "route:/api/health",
     "route:/api/auth/session",  # exchanges a one-time ticket for the cookie
     "route:/api/auth/signout",
