@@ -24,6 +24,8 @@ LEDGER_USERS = {
     "services/consent.py",
     "services/intake.py",
     "services/messaging.py",
+    "services/inbound_sms.py",
+    "services/patient_reply.py",
     "jobs/seed.py",
 }
 LEDGER = re.compile(r"\bConsentRecord\b|services import[^\n]*\bconsent\b|services\.consent\b")
