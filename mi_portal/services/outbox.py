@@ -9,13 +9,31 @@ provider.
 
 from __future__ import annotations
 
+import logging
+import os
+import random
+import secrets
+import socket
+import threading
 import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
 
-from mi_portal.db import ScopedSession
-from mi_portal.models import MessageChannel, OutboxKind, OutboxMessage, OutboxStatus
-from mi_portal.services import clock
+import sqlalchemy as sa
+from sqlmodel import col, select, update
+
+from mi_portal.config import get_settings
+from mi_portal.db import ScopedSession, platform_session, tenant_session
+from mi_portal.models import MessageChannel, OutboxKind, OutboxMessage, OutboxStatus, Tenant
+from mi_portal.services import audit, channels, clock
+from mi_portal.services.actor import Actor, NotFound, parse_id
+from mi_portal.services.permissions import Permission, check
 from mi_portal.services.phones import to_e164
 from mi_portal.services.text import clean_email
+
+log = logging.getLogger(__name__)
 
 MAX_BODY = 10_000
 MAX_SUBJECT = 200
@@ -59,3 +77,384 @@ def enqueue(
     )
     session.add(row)
     return row
+
+
+# ---- delivery --------------------------------------------------------------------------------
+#
+# A row moves pending → claimed → sending → sent (→ delivered, from an SMS status callback), or
+# to failed. Each move is a committed compare-and-set on (status, claimed_by), so two workers
+# never both move the same row, and the send happens only after "sending" is committed. A worker
+# that dies leaves its rows claimed (never sent: back to pending once the lease runs out) or at
+# most one row sending (maybe sent: marked failed "delivery uncertain", never resent by itself).
+
+MAX_ATTEMPTS = 6
+BACKOFF_BASE = 30.0
+BACKOFF_CAP = 3600.0
+DEFAULT_BATCH = 100
+DEFAULT_LEASE = 120
+UNCERTAIN = "delivery uncertain: the worker stopped while sending; check before retrying"
+PROVIDER_FAILED = "the SMS provider reported it undelivered"
+
+
+@dataclass
+class Counts:
+    """What one delivery round did (numbers only: no address, no content)."""
+
+    claimed: int = 0
+    sent: int = 0
+    retrying: int = 0
+    failed: int = 0
+    released: int = 0
+    uncertain: int = 0
+
+    def add(self, other: Counts) -> None:
+        for name in self.__dataclass_fields__:
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+
+    def __str__(self) -> str:
+        return " ".join(f"{name}={getattr(self, name)}" for name in self.__dataclass_fields__)
+
+
+def backoff(attempts: int) -> timedelta:
+    """How long to wait after the ``attempts``-th failed try: doubling, capped, ±20 % jitter."""
+    delay = min(BACKOFF_BASE * 2 ** max(attempts - 1, 0), BACKOFF_CAP)
+    return timedelta(seconds=delay * random.uniform(0.8, 1.2))
+
+
+def default_worker_id() -> str:
+    return f"{socket.gethostname()[:60]}:{os.getpid()}:{threading.get_ident() % 100_000}"
+
+
+def tenant_ids() -> list[uuid.UUID]:
+    with platform_session() as session:
+        return list(session.exec(select(Tenant.id).order_by(col(Tenant.id))))
+
+
+def _recover(session: ScopedSession, now: datetime) -> tuple[int, int]:
+    """Rows whose worker's lease ran out: claimed → pending; sending → failed (maybe sent)."""
+    expired = col(OutboxMessage.claimed_until) < now
+    released = session.execute(
+        update(OutboxMessage)
+        .where(col(OutboxMessage.status) == OutboxStatus.CLAIMED.value, expired)
+        .values(status=OutboxStatus.PENDING.value, claimed_by=None, claimed_until=None)
+        .execution_options(synchronize_session=False)
+    )
+    uncertain = session.execute(
+        update(OutboxMessage)
+        .where(col(OutboxMessage.status) == OutboxStatus.SENDING.value, expired)
+        .values(status=OutboxStatus.FAILED.value, last_error=UNCERTAIN, claimed_until=None)
+        .execution_options(synchronize_session=False)
+    )
+    return released.rowcount, uncertain.rowcount  # type: ignore[attr-defined]
+
+
+def _claim(
+    session: ScopedSession, now: datetime, claim: str, batch: int, lease: timedelta
+) -> list[tuple[channels.Outgoing, int]]:
+    """Claim up to ``batch`` due rows in one statement; rows locked by another worker are skipped."""
+    pending = OutboxStatus.PENDING.value
+    due = (
+        select(OutboxMessage.id)
+        .where(col(OutboxMessage.status) == pending, col(OutboxMessage.next_attempt_at) <= now)
+        .order_by(col(OutboxMessage.next_attempt_at))
+        .limit(batch)
+        .with_for_update(skip_locked=True)  # PostgreSQL; SQLite has one writer at a time
+    )
+    session.execute(
+        update(OutboxMessage)
+        .where(col(OutboxMessage.id).in_(due), col(OutboxMessage.status) == pending)
+        .values(status=OutboxStatus.CLAIMED.value, claimed_by=claim, claimed_until=now + lease)
+        .execution_options(synchronize_session=False)
+    )
+    rows = session.exec(
+        select(OutboxMessage)
+        .where(
+            col(OutboxMessage.claimed_by) == claim,
+            col(OutboxMessage.status) == OutboxStatus.CLAIMED.value,
+        )
+        .order_by(col(OutboxMessage.next_attempt_at), col(OutboxMessage.id))
+    ).all()
+    return [(channels.Outgoing.of(row), row.attempts) for row in rows]
+
+
+def _start(session: ScopedSession, row_id: uuid.UUID, claim: str, lease: timedelta) -> bool:
+    """claimed → sending (a fresh lease for the send); False if the row is no longer ours."""
+    result = session.execute(
+        update(OutboxMessage)
+        .where(
+            col(OutboxMessage.id) == row_id,
+            col(OutboxMessage.claimed_by) == claim,
+            col(OutboxMessage.status) == OutboxStatus.CLAIMED.value,
+        )
+        .values(status=OutboxStatus.SENDING.value, claimed_until=clock.now() + lease)
+        .execution_options(synchronize_session=False)
+    )
+    return result.rowcount == 1  # type: ignore[attr-defined]
+
+
+def _finish(session: ScopedSession, row_id: uuid.UUID, claim: str, values: dict[str, Any]) -> None:
+    """Record how a send ended, unless the row has left our hands.
+
+    A row still ``sending``, or already marked uncertain by another worker's recovery, takes
+    the outcome. An SMS status callback may beat this commit: "delivered" or the provider's
+    "undelivered" is kept, and the sent time and reference are still recorded.
+    """
+    status, last_error = col(OutboxMessage.status), col(OutboxMessage.last_error)
+    if values.get("status") == OutboxStatus.SENT.value:
+        by_provider = sa.or_(
+            status == OutboxStatus.DELIVERED.value,
+            sa.and_(status == OutboxStatus.FAILED.value, last_error == PROVIDER_FAILED),
+        )
+        values = {
+            **values,
+            "status": sa.case((by_provider, status), else_=OutboxStatus.SENT.value),
+            "last_error": sa.case((by_provider, last_error), else_=None),
+        }
+    session.execute(
+        update(OutboxMessage)
+        .where(
+            col(OutboxMessage.id) == row_id,
+            col(OutboxMessage.claimed_by) == claim,
+            status.in_(
+                [
+                    OutboxStatus.SENDING.value,
+                    OutboxStatus.FAILED.value,
+                    OutboxStatus.DELIVERED.value,
+                ]
+            ),
+        )
+        .values(**values)
+        .execution_options(synchronize_session=False)
+    )
+
+
+def _failure(attempts: int, error: channels.DeliveryError, now: datetime) -> dict[str, Any]:
+    """The values a failed try leaves on the row: back to pending later, or failed."""
+    tries = attempts + 1
+    if error.uncertain:
+        return {"status": OutboxStatus.FAILED.value, "attempts": tries, "last_error": UNCERTAIN}
+    if error.permanent:
+        return {"status": OutboxStatus.FAILED.value, "attempts": tries, "last_error": error.reason}
+    if tries >= MAX_ATTEMPTS:
+        reason = f"gave up after {tries} attempts: {error.reason}"
+        return {"status": OutboxStatus.FAILED.value, "attempts": tries, "last_error": reason}
+    return {
+        "status": OutboxStatus.PENDING.value,
+        "attempts": tries,
+        "last_error": error.reason,
+        "next_attempt_at": now + backoff(tries),
+        "claimed_by": None,
+        "claimed_until": None,
+    }
+
+
+def _unexpected(exc: Exception) -> channels.DeliveryError:
+    # Not a transport's own answer: the send may or may not have happened, so never resend.
+    log.warning("outbox send raised %s", type(exc).__name__)
+    return channels.DeliveryError(f"unexpected {type(exc).__name__}", uncertain=True)
+
+
+def _deliver_tenant(
+    tenant_id: uuid.UUID,
+    *,
+    claim: str,
+    batch: int,
+    lease: timedelta,
+    transports: channels.Transports,
+) -> Counts:
+    counts = Counts()
+    with tenant_session(tenant_id) as session:
+        now = clock.now()
+        counts.released, counts.uncertain = _recover(session, now)
+        rows = _claim(session, now, claim, batch, lease)
+        session.commit()
+        counts.claimed = len(rows)
+        # One commit per row: how row i ended is committed with "row i+1 is being sent", so at
+        # most one row of ours is ever "sending" and no send starts before its commit.
+        ended: tuple[uuid.UUID, dict[str, Any]] | None = None
+        for row, attempts in rows:
+            row_id = uuid.UUID(row.id)
+            if ended is not None:
+                _finish(session, ended[0], claim, ended[1])
+                ended = None
+            mine = _start(session, row_id, claim, lease)
+            session.commit()
+            if not mine:
+                continue  # the claim ran out and another worker has the row now
+            try:
+                ref = transports.for_channel(row.channel).send(row)
+            except Exception as exc:
+                error = exc if isinstance(exc, channels.DeliveryError) else _unexpected(exc)
+                values = _failure(attempts, error, clock.now())
+                if values["status"] == OutboxStatus.FAILED.value:
+                    counts.failed += 1
+                else:
+                    counts.retrying += 1
+                ended = (row_id, values)
+                continue
+            counts.sent += 1
+            ended = (
+                row_id,
+                {
+                    "status": OutboxStatus.SENT.value,
+                    "sent_at": clock.now(),
+                    "provider_ref": ref,
+                    "attempts": attempts + 1,
+                    "claimed_until": None,
+                },
+            )
+        if ended is not None:
+            _finish(session, ended[0], claim, ended[1])
+            session.commit()
+    return counts
+
+
+def deliver_once(
+    *,
+    batch: int = DEFAULT_BATCH,
+    worker_id: str | None = None,
+    lease_seconds: float = DEFAULT_LEASE,
+    transports: channels.Transports | None = None,
+) -> Counts:
+    """One round over every clinic: recover lapsed claims, claim due rows, send them."""
+    claim = f"{worker_id or default_worker_id()}#{secrets.token_hex(4)}"[-100:]
+    lease = timedelta(seconds=lease_seconds)
+    own = transports is None
+    active = transports or channels.Transports()
+    total = Counts()
+    try:
+        for tenant_id in tenant_ids():
+            total.add(
+                _deliver_tenant(tenant_id, claim=claim, batch=batch, lease=lease, transports=active)
+            )
+    finally:
+        if own:
+            active.close()
+    return total
+
+
+def retry(actor: Actor, outbox_id: object) -> None:
+    """Staff send a failed delivery again (after checking an uncertain one did not arrive)."""
+    check(actor, Permission.MESSAGES_SEND)
+    tenant_id = actor.require_tenant()
+    row_id = parse_id(outbox_id, "message")
+    with tenant_session(tenant_id) as session:
+        row = session.get(OutboxMessage, (tenant_id, row_id))
+        if row is None:
+            raise NotFound("message")
+        if row.status != OutboxStatus.FAILED.value:
+            raise ValueError("Only a failed delivery can be sent again.")
+        row.status = OutboxStatus.PENDING.value
+        row.attempts = 0
+        row.next_attempt_at = clock.now()
+        row.last_error = None
+        row.claimed_by = None
+        row.claimed_until = None
+        session.add(row)
+        session.commit()
+    audit.record(actor, "message.retry", target_type="outboxmessage", target_id=row_id)
+
+
+PROVIDER_STATES = {
+    "delivered": OutboxStatus.DELIVERED,
+    "failed": OutboxStatus.FAILED,
+    "undelivered": OutboxStatus.FAILED,
+}
+
+
+def mark_status(tenant_id: uuid.UUID, outbox_id: uuid.UUID, provider_status: str) -> bool:
+    """Apply an SMS provider's delivery report; True if it changed the row.
+
+    Only a row that was handed to the provider (sending, sent, or uncertain) takes a report;
+    a delivered row stays delivered. Interim states (queued, sent, …) change nothing.
+    """
+    target = PROVIDER_STATES.get(provider_status.strip().lower())
+    if target is None:
+        return False
+    status = col(OutboxMessage.status)
+    values: dict[str, Any] = {"status": target.value}
+    if target == OutboxStatus.DELIVERED:
+        values["delivered_at"] = clock.now()
+        values["last_error"] = None
+    else:
+        values["last_error"] = PROVIDER_FAILED
+    with tenant_session(tenant_id) as session:
+        result = session.execute(
+            update(OutboxMessage)
+            .where(
+                col(OutboxMessage.id) == outbox_id,
+                col(OutboxMessage.channel) == MessageChannel.SMS.value,
+                sa.or_(
+                    status.in_([OutboxStatus.SENDING.value, OutboxStatus.SENT.value]),
+                    sa.and_(
+                        status == OutboxStatus.FAILED.value,
+                        col(OutboxMessage.last_error).in_([UNCERTAIN, PROVIDER_FAILED]),
+                    ),
+                ),
+            )
+            .values(**values)
+            .execution_options(synchronize_session=False)
+        )
+        session.commit()
+    return result.rowcount == 1  # type: ignore[attr-defined]
+
+
+# ---- running the worker ----------------------------------------------------------------------
+
+IDLE_SLEEP = 2.0
+_in_process: threading.Thread | None = None
+_in_process_lock = threading.Lock()
+
+
+def run(
+    *,
+    batch: int = DEFAULT_BATCH,
+    lease_seconds: float = DEFAULT_LEASE,
+    worker_id: str | None = None,
+    idle_sleep: float = IDLE_SLEEP,
+    stop: threading.Event | None = None,
+    report: Callable[[Counts], None] | None = None,
+) -> None:
+    """Deliver until ``stop`` is set: rounds back to back while there is work, else a short nap."""
+    stop = stop or threading.Event()
+    worker_id = worker_id or default_worker_id()
+    while not stop.is_set():
+        try:
+            counts = deliver_once(batch=batch, worker_id=worker_id, lease_seconds=lease_seconds)
+        except Exception as exc:  # a database or configuration hiccup: try again later
+            log.warning("outbox delivery round failed: %s", type(exc).__name__)
+            stop.wait(idle_sleep)
+            continue
+        if report is not None and counts.claimed + counts.released + counts.uncertain:
+            report(counts)
+        if counts.claimed < batch:
+            stop.wait(idle_sleep)
+
+
+def in_process_enabled() -> bool:
+    """Run the worker inside the app: on the embedded database, or when MI_OUTBOX_IN_PROCESS=1."""
+    flag = os.environ.get("MI_OUTBOX_IN_PROCESS", "").strip()
+    if flag in {"0", "1"}:
+        return flag == "1"
+    return get_settings().database_url.startswith("sqlite")
+
+
+def start_in_process_worker() -> threading.Thread | None:
+    """Start this process's one delivery thread (a daemon) if enabled; idempotent."""
+    global _in_process
+    with _in_process_lock:
+        if _in_process is not None and _in_process.is_alive():
+            return _in_process
+        if not in_process_enabled():
+            return None
+        _in_process = threading.Thread(
+            target=run, name="mi-portal-outbox", kwargs={"worker_id": default_worker_id()}
+        )
+        _in_process.daemon = True
+        _in_process.start()
+        return _in_process
+
+
+async def in_process_lifespan() -> None:
+    """For ``app.register_lifespan_task``: starts the in-process worker with the backend."""
+    start_in_process_worker()
