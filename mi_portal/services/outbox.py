@@ -177,74 +177,76 @@ def _claim(
     return [(channels.Outgoing.of(row), row.attempts) for row in rows]
 
 
-def _start(session: ScopedSession, row_id: uuid.UUID, claim: str, lease: timedelta) -> bool:
-    """claimed → sending (a fresh lease for the send); False if the row is no longer ours."""
-    result = session.execute(
-        update(OutboxMessage)
-        .where(
-            col(OutboxMessage.id) == row_id,
-            col(OutboxMessage.claimed_by) == claim,
-            col(OutboxMessage.status) == OutboxStatus.CLAIMED.value,
-        )
-        .values(status=OutboxStatus.SENDING.value, claimed_until=clock.now() + lease)
-        .execution_options(synchronize_session=False)
+# The per-row moves run once per message, so they are built once, as plain statements on the
+# table with the clinic in their WHERE (and row-level security under them on PostgreSQL).
+_T = OutboxMessage.__table__  # type: ignore[attr-defined]
+_ROW = sa.and_(
+    _T.c.tenant_id == sa.bindparam("tenant"),
+    _T.c.id == sa.bindparam("row"),
+    _T.c.claimed_by == sa.bindparam("claim"),
+)
+_START = (
+    _T.update()
+    .where(_ROW, _T.c.status == OutboxStatus.CLAIMED.value)
+    .values(status=OutboxStatus.SENDING.value, claimed_until=sa.bindparam("until"))
+)
+# A row still "sending", or marked uncertain meanwhile by another worker's recovery, takes the
+# outcome. An SMS status report may beat this commit: its "delivered" or "undelivered" is kept.
+_ENDABLE = _T.c.status.in_(
+    [OutboxStatus.SENDING.value, OutboxStatus.FAILED.value, OutboxStatus.DELIVERED.value]
+)
+_BY_PROVIDER = sa.or_(
+    _T.c.status == OutboxStatus.DELIVERED.value,
+    sa.and_(_T.c.status == OutboxStatus.FAILED.value, _T.c.last_error == PROVIDER_FAILED),
+)
+_SENT = (
+    _T.update()
+    .where(_ROW, _ENDABLE)
+    .values(
+        status=sa.case((_BY_PROVIDER, _T.c.status), else_=OutboxStatus.SENT.value),
+        last_error=sa.case((_BY_PROVIDER, _T.c.last_error), else_=None),
+        sent_at=sa.bindparam("sent_at"),
+        provider_ref=sa.bindparam("ref"),
+        attempts=sa.bindparam("attempts"),
+        claimed_until=None,
     )
-    return result.rowcount == 1  # type: ignore[attr-defined]
-
-
-def _finish(session: ScopedSession, row_id: uuid.UUID, claim: str, values: dict[str, Any]) -> None:
-    """Record how a send ended, unless the row has left our hands.
-
-    A row still ``sending``, or already marked uncertain by another worker's recovery, takes
-    the outcome. An SMS status callback may beat this commit: "delivered" or the provider's
-    "undelivered" is kept, and the sent time and reference are still recorded.
-    """
-    status, last_error = col(OutboxMessage.status), col(OutboxMessage.last_error)
-    if values.get("status") == OutboxStatus.SENT.value:
-        by_provider = sa.or_(
-            status == OutboxStatus.DELIVERED.value,
-            sa.and_(status == OutboxStatus.FAILED.value, last_error == PROVIDER_FAILED),
-        )
-        values = {
-            **values,
-            "status": sa.case((by_provider, status), else_=OutboxStatus.SENT.value),
-            "last_error": sa.case((by_provider, last_error), else_=None),
-        }
-    session.execute(
-        update(OutboxMessage)
-        .where(
-            col(OutboxMessage.id) == row_id,
-            col(OutboxMessage.claimed_by) == claim,
-            status.in_(
-                [
-                    OutboxStatus.SENDING.value,
-                    OutboxStatus.FAILED.value,
-                    OutboxStatus.DELIVERED.value,
-                ]
-            ),
-        )
-        .values(**values)
-        .execution_options(synchronize_session=False)
+)
+_NOT_SENT = (
+    _T.update()
+    .where(_ROW, _ENDABLE)
+    .values(
+        status=sa.bindparam("status"),
+        attempts=sa.bindparam("attempts"),
+        last_error=sa.bindparam("error"),
+        next_attempt_at=sa.bindparam("next_at"),
+        claimed_by=sa.bindparam("new_claim"),
+        claimed_until=None,
     )
+)
 
 
-def _failure(attempts: int, error: channels.DeliveryError, now: datetime) -> dict[str, Any]:
-    """The values a failed try leaves on the row: back to pending later, or failed."""
+def _failure(
+    attempts: int, error: channels.DeliveryError, now: datetime, claim: str
+) -> dict[str, Any]:
+    """The parameters of ``_NOT_SENT`` for a failed try: back to pending later, or failed."""
     tries = attempts + 1
+    done = {"status": OutboxStatus.FAILED.value, "attempts": tries, "next_at": now}
     if error.uncertain:
-        return {"status": OutboxStatus.FAILED.value, "attempts": tries, "last_error": UNCERTAIN}
+        return {**done, "error": UNCERTAIN, "new_claim": claim}
     if error.permanent:
-        return {"status": OutboxStatus.FAILED.value, "attempts": tries, "last_error": error.reason}
+        return {**done, "error": error.reason, "new_claim": claim}
     if tries >= MAX_ATTEMPTS:
-        reason = f"gave up after {tries} attempts: {error.reason}"
-        return {"status": OutboxStatus.FAILED.value, "attempts": tries, "last_error": reason}
+        return {
+            **done,
+            "error": f"gave up after {tries} attempts: {error.reason}",
+            "new_claim": claim,
+        }
     return {
         "status": OutboxStatus.PENDING.value,
         "attempts": tries,
-        "last_error": error.reason,
-        "next_attempt_at": now + backoff(tries),
-        "claimed_by": None,
-        "claimed_until": None,
+        "error": error.reason,
+        "next_at": now + backoff(tries),
+        "new_claim": None,
     }
 
 
@@ -269,42 +271,36 @@ def _deliver_tenant(
         rows = _claim(session, now, claim, batch, lease)
         session.commit()
         counts.claimed = len(rows)
+        mine = {"tenant": tenant_id, "claim": claim}
         # One commit per row: how row i ended is committed with "row i+1 is being sent", so at
         # most one row of ours is ever "sending" and no send starts before its commit.
-        ended: tuple[uuid.UUID, dict[str, Any]] | None = None
+        ended: tuple[Any, dict[str, Any]] | None = None
         for row, attempts in rows:
-            row_id = uuid.UUID(row.id)
+            this = {**mine, "row": uuid.UUID(row.id)}
+            connection = session.connection()
             if ended is not None:
-                _finish(session, ended[0], claim, ended[1])
+                connection.execute(*ended)
                 ended = None
-            mine = _start(session, row_id, claim, lease)
+            started = connection.execute(_START, {**this, "until": clock.now() + lease})
             session.commit()
-            if not mine:
+            if started.rowcount != 1:
                 continue  # the claim ran out and another worker has the row now
             try:
                 ref = transports.for_channel(row.channel).send(row)
             except Exception as exc:
                 error = exc if isinstance(exc, channels.DeliveryError) else _unexpected(exc)
-                values = _failure(attempts, error, clock.now())
+                values = _failure(attempts, error, clock.now(), claim)
                 if values["status"] == OutboxStatus.FAILED.value:
                     counts.failed += 1
                 else:
                     counts.retrying += 1
-                ended = (row_id, values)
+                ended = (_NOT_SENT, {**this, **values})
                 continue
             counts.sent += 1
-            ended = (
-                row_id,
-                {
-                    "status": OutboxStatus.SENT.value,
-                    "sent_at": clock.now(),
-                    "provider_ref": ref,
-                    "attempts": attempts + 1,
-                    "claimed_until": None,
-                },
-            )
+            sent = {"sent_at": clock.now(), "ref": ref, "attempts": attempts + 1}
+            ended = (_SENT, {**this, **sent})
         if ended is not None:
-            _finish(session, ended[0], claim, ended[1])
+            session.connection().execute(*ended)
             session.commit()
     return counts
 
