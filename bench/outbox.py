@@ -170,7 +170,9 @@ def main() -> None:
         print(f"  baseline again: {after:.2f}s")
     controller.stop()
     if sent != args.n or handler.count != 3 * args.n:
-        raise SystemExit(f"expected {args.n} sent and {3 * args.n} received, got {sent}, {handler.count}")
+        raise SystemExit(
+            f"expected {args.n} sent and {3 * args.n} received, got {sent}, {handler.count}"
+        )
     reference = (before + after) / 2
     print(f"ratio={took / reference:.2f} msgs_per_s={sent / took:.0f}")
 
