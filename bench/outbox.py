@@ -135,7 +135,7 @@ def worker(batch: int) -> tuple[float, int]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--n", type=int, default=5000, help="emails to deliver")
     parser.add_argument("--batch", type=int, default=500, help="rows the worker claims at a time")
     parser.add_argument("--pg", action="store_true", help="PostgreSQL instead of SQLite")

@@ -13,19 +13,24 @@ import base64
 import collections
 import email
 import email.policy
+import ipaddress
 import itertools
 import json
 import socket
+import ssl
 import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
+from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, quote
 
 from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import AuthResult, LoginPassword
 from werkzeug.serving import make_server
 from werkzeug.wrappers import Request, Response
 
@@ -36,9 +41,54 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def self_signed_certificate(folder: Path) -> tuple[Path, Path]:
+    """A certificate for 127.0.0.1 (and its key) that a client trusts via SSL_CERT_FILE."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.now(UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(minutes=5))
+        .not_valid_after(now + timedelta(days=1))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            critical=False,
+        )
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_path, key_path = folder / "smtp-cert.pem", folder / "smtp-key.pem"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return cert_path, key_path
+
+
 class _Handler:
     def __init__(self, server: MailServer) -> None:
         self.server = server
+
+    async def handle_EHLO(  # noqa: N802
+        self, _server: Any, session: Any, _envelope: Any, hostname: str, responses: list[str]
+    ) -> list[str]:
+        session.host_name = hostname
+        with self.server.lock:
+            self.server.greetings += 1
+        return responses
 
     async def handle_RCPT(  # noqa: N802 (aiosmtpd's hook name)
         self, _server: Any, _session: Any, envelope: Any, address: str, _options: Any
@@ -71,8 +121,17 @@ class _Handler:
 class MailServer:
     """aiosmtpd on 127.0.0.1 on a fixed free port; ``url`` is the app's MI_MAIL for it."""
 
-    def __init__(self) -> None:
+    def __init__(
+        self,
+        tls: str = "none",
+        certificate: tuple[Path, Path] | None = None,
+        login: tuple[str, str] | None = None,
+    ) -> None:
         self.port = free_port()
+        self.tls = tls
+        self.certificate = certificate
+        self.login = login
+        self.greetings = 0  # EHLOs: one per connection
         self.messages: list[EmailMessage] = []
         self.envelopes: list[tuple[str, list[str]]] = []
         self.refuse: set[str] = set()
@@ -86,10 +145,36 @@ class MailServer:
 
     @property
     def url(self) -> str:
-        return f"smtp://127.0.0.1:{self.port}?tls=none&timeout=30"
+        user = f"{quote(self.login[0])}:{quote(self.login[1])}@" if self.login else ""
+        return f"smtp://{user}127.0.0.1:{self.port}?tls={self.tls}&timeout=30"
+
+    def _authenticate(
+        self, _server: Any, _session: Any, _envelope: Any, mechanism: str, data: Any
+    ) -> AuthResult:
+        ok = isinstance(data, LoginPassword) and self.login is not None
+        ok = ok and (data.login.decode(), data.password.decode()) == self.login
+        return AuthResult(success=ok, handled=False)
 
     def start(self) -> MailServer:
-        self._controller = Controller(_Handler(self), hostname="127.0.0.1", port=self.port)
+        options: dict[str, Any] = {}
+        implicit: ssl.SSLContext | None = None
+        if self.tls != "none":
+            assert self.certificate is not None
+            context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+            context.load_cert_chain(*self.certificate)
+            if self.tls == "starttls":
+                options.update(tls_context=context, require_starttls=True)
+            else:
+                implicit = context
+        if self.login:
+            # aiosmtpd counts only STARTTLS as TLS; an implicit-TLS socket is encrypted already.
+            options.update(
+                authenticator=self._authenticate, auth_require_tls=self.tls == "starttls"
+            )
+            options.update(auth_required=True)
+        self._controller = Controller(
+            _Handler(self), hostname="127.0.0.1", port=self.port, ssl_context=implicit, **options
+        )
         self._controller.start()
         return self
 

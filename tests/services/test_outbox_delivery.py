@@ -29,7 +29,13 @@ from mi_portal.services import channels, clock, outbox
 from mi_portal.services.actor import Actor, NotFound, PermissionDenied
 from tests.conftest import Database
 from tests.factories import make_tenant, make_user
-from tests.mail_servers import MailServer, SmsProvider, running_mail_server, running_sms_provider
+from tests.mail_servers import (
+    MailServer,
+    SmsProvider,
+    running_mail_server,
+    running_sms_provider,
+    self_signed_certificate,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 T0 = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
@@ -478,3 +484,47 @@ def test_only_the_channels_module_opens_smtp_or_http_connections() -> None:
     ]
     assert offenders == []
     assert pattern.search((package / "services" / "channels.py").read_text())
+
+
+# aiosmtpd counts only STARTTLS as TLS and warns about AUTH on its (encrypted) implicit-TLS port.
+@pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS:UserWarning")
+@pytest.mark.parametrize("tls", ["starttls", "implicit"])
+def test_email_over_tls_with_a_sign_in(
+    db: Database, tls: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    certificate = self_signed_certificate(tmp_path)
+    monkeypatch.setenv("SSL_CERT_FILE", str(certificate[0]))  # the client trusts this server
+    server = MailServer(tls=tls, certificate=certificate, login=("mailer", "p@ss word")).start()
+    try:
+        monkeypatch.setenv("MI_MAIL", server.url)
+        reset_settings()
+        clinic = make_tenant("clinic-a")
+        queue(clinic, 2)
+        assert outbox.deliver_once().sent == 2
+
+        server.login = ("mailer", "another password")  # a wrong password is not the message's fault
+        queue(clinic, 1)
+        counts = outbox.deliver_once()
+    finally:
+        server.stop()
+    assert len(server.ids()) == 2
+    assert counts.retrying == 1
+
+
+def test_a_kept_connection_the_server_dropped_is_reopened_without_a_failed_try(
+    db: Database, mail_server: MailServer
+) -> None:
+    clinic = make_tenant("clinic-a")
+    kept = channels.Transports()
+    try:
+        queue(clinic, 2)
+        assert outbox.deliver_once(transports=kept).sent == 2
+        mail_server.stop()  # closes the connection the transport keeps
+        mail_server.start()
+        queue(clinic, 2)
+        counts = outbox.deliver_once(transports=kept)
+    finally:
+        kept.close()
+    assert (counts.sent, counts.retrying) == (2, 0)
+    assert len(mail_server.ids()) == 4
+    assert mail_server.greetings == 2  # one connection per server life, reused for each batch
