@@ -400,6 +400,7 @@ def mark_status(tenant_id: uuid.UUID, outbox_id: uuid.UUID, provider_status: str
 IDLE_SLEEP = 2.0
 _in_process: threading.Thread | None = None
 _in_process_lock = threading.Lock()
+_in_process_stop = threading.Event()
 
 
 def run(
@@ -443,12 +444,25 @@ def start_in_process_worker() -> threading.Thread | None:
             return _in_process
         if not in_process_enabled():
             return None
+        _in_process_stop.clear()
         _in_process = threading.Thread(
-            target=run, name="mi-portal-outbox", kwargs={"worker_id": default_worker_id()}
+            target=run,
+            name="mi-portal-outbox",
+            kwargs={"worker_id": default_worker_id(), "stop": _in_process_stop},
+            daemon=True,
         )
-        _in_process.daemon = True
         _in_process.start()
         return _in_process
+
+
+def stop_in_process_worker(timeout: float = 10.0) -> None:
+    """Stop the delivery thread after its current message (tests, shutdown)."""
+    global _in_process
+    with _in_process_lock:
+        thread, _in_process = _in_process, None
+        _in_process_stop.set()
+    if thread is not None:
+        thread.join(timeout)
 
 
 async def in_process_lifespan() -> None:

@@ -528,3 +528,27 @@ def test_a_kept_connection_the_server_dropped_is_reopened_without_a_failed_try(
     assert (counts.sent, counts.retrying) == (2, 0)
     assert len(mail_server.ids()) == 4
     assert mail_server.greetings == 2  # one connection per server life, reused for each batch
+
+
+def test_the_in_process_worker_runs_once_per_process_and_can_be_switched_off(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MI_OUTBOX_IN_PROCESS", "0")
+    assert outbox.start_in_process_worker() is None
+    monkeypatch.setenv("MI_OUTBOX_IN_PROCESS", "1")
+    clinic = make_tenant("clinic-a")
+    (row_id,) = queue(clinic)
+    try:
+        thread = outbox.start_in_process_worker()
+        assert thread is not None and thread.daemon
+        assert outbox.start_in_process_worker() is thread
+        deadline = time.monotonic() + 20
+        while rows(clinic)[row_id].status != OutboxStatus.SENT and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        outbox.stop_in_process_worker()
+    assert not thread.is_alive()
+    assert rows(clinic)[row_id].status == OutboxStatus.SENT
+    assert len(list((get_settings().data_dir / "mail").glob("*.eml"))) == 1
+    monkeypatch.delenv("MI_OUTBOX_IN_PROCESS")
+    assert outbox.in_process_enabled() == (db.kind == "sqlite")
