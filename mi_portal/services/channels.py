@@ -14,11 +14,13 @@ import contextlib
 import email.utils
 import functools
 import json
+import logging
 import os
 import re
 import smtplib
 import ssl
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from email.headerregistry import BaseHeader, HeaderRegistry
@@ -34,6 +36,8 @@ import httpx
 from mi_portal.config import get_settings, private_dir
 from mi_portal.models import OutboxMessage
 from mi_portal.services import clock, signed_links
+
+log = logging.getLogger(__name__)
 
 SMS_STATUS_PURPOSE = "sms-status"
 SMS_STATUS_SUBJECT = "outbox"
@@ -83,9 +87,24 @@ class Outgoing:
         )
 
 
+class Abandon(Exception):  # noqa: N818 (a signal, not an error)
+    """Raised by a ``ready`` callback: the row is no longer the worker's, send nothing."""
+
+
+Ready = Callable[[], None]
+
+
+def _go() -> None:
+    return None
+
+
 class Transport(Protocol):
-    def send(self, message: Outgoing) -> str | None:
-        """Deliver one message; the provider's reference, if any. Raises ``DeliveryError``."""
+    def send(self, message: Outgoing, ready: Ready = _go) -> str | None:
+        """Deliver one message; the provider's reference, if any. Raises ``DeliveryError``.
+
+        ``ready`` is called once, just before the step that hands the message over (SMTP DATA,
+        the HTTP POST, the file write); it may block, or raise ``Abandon`` to send nothing.
+        """
         ...
 
     def close(self) -> None: ...
@@ -195,8 +214,9 @@ class FileMail:
         self.folder = _folder(url)
         self.sender = get_settings().mail_from
 
-    def send(self, message: Outgoing) -> str | None:
+    def send(self, message: Outgoing, ready: Ready = _go) -> str | None:
         data = build_email(message, sender=self.sender).as_bytes()
+        ready()
         path = _write_atomically(self.folder, file_name(message.header_id, ".eml"), data)
         return path.name
 
@@ -269,7 +289,7 @@ class SmtpMail:
                 conn.rset()
             raise _smtp_code_error(code, "the recipient")
 
-    def send(self, message: Outgoing) -> str | None:
+    def send(self, message: Outgoing, ready: Ready = _go) -> str | None:
         data = build_email(message, sender=self.sender).as_bytes()
         for attempt in (1, 2):
             fresh = self._conn is None
@@ -289,6 +309,12 @@ class SmtpMail:
                     f"The mail server dropped the connection ({type(exc).__name__}); "
                     "will try again."
                 ) from None
+            try:
+                ready()  # nothing is accepted before DATA ends: until then a crash sends nothing
+            except BaseException:
+                with contextlib.suppress(OSError, smtplib.SMTPException):
+                    conn.rset()
+                raise
             try:
                 code, _ = conn.data(data)
             except smtplib.SMTPDataError as exc:
@@ -347,7 +373,7 @@ class FileSms:
         self.folder = _folder(url)
         self.sender = get_settings().sms_from
 
-    def send(self, message: Outgoing) -> str | None:
+    def send(self, message: Outgoing, ready: Ready = _go) -> str | None:
         record = {
             "To": message.recipient,
             "From": self.sender,
@@ -357,6 +383,7 @@ class FileSms:
             "Date": clock.now().isoformat(),
         }
         data = json.dumps(record, indent=2).encode()
+        ready()
         return _write_atomically(self.folder, file_name(message.header_id, ".json"), data).name
 
     def close(self) -> None:
@@ -382,13 +409,14 @@ class HttpSms:
             timeout=httpx.Timeout(DEFAULT_TIMEOUT, connect=10.0),
         )
 
-    def send(self, message: Outgoing) -> str | None:
+    def send(self, message: Outgoing, ready: Ready = _go) -> str | None:
         form = {
             "To": message.recipient,
             "From": self.sender,
             "Body": message.body,
             "StatusCallback": status_callback_url(message),
         }
+        ready()
         try:
             response = self.client.post(
                 self.endpoint, data=form, headers={"Idempotency-Key": message.header_id}
@@ -446,12 +474,18 @@ class Transports:
     def for_channel(self, channel: str) -> Transport:
         transport = self._open.get(channel)
         if transport is None:
-            if channel == "email":
-                transport = mail_transport(self._urls["email"])
-            elif channel == "sms":
-                transport = sms_transport(self._urls["sms"])
-            else:
+            if channel not in self._urls:
                 raise DeliveryError(f"No transport for channel {channel!r}.", permanent=True)
+            setting = "MI_MAIL" if channel == "email" else "MI_SMS"
+            try:
+                if channel == "email":
+                    transport = mail_transport(self._urls["email"])
+                else:
+                    transport = sms_transport(self._urls["sms"])
+            except (ValueError, OSError) as exc:
+                # Fixable by the operator: the rows wait (with back-off) rather than fail.
+                log.warning("%s cannot be used: %s", setting, type(exc).__name__)
+                raise DeliveryError(f"{setting} cannot be used; will try again.") from None
             self._open[channel] = transport
         return transport
 
@@ -463,6 +497,7 @@ class Transports:
 
 
 __all__ = [
+    "Abandon",
     "DeliveryError",
     "Outgoing",
     "Transports",

@@ -17,6 +17,7 @@ import socket
 import threading
 import uuid
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -250,10 +251,29 @@ def _failure(
     }
 
 
-def _unexpected(exc: Exception) -> channels.DeliveryError:
-    # Not a transport's own answer: the send may or may not have happened, so never resend.
+def _unexpected(exc: Exception, *, handed_over: bool) -> channels.DeliveryError:
+    """A transport's bug rather than its answer: retried if nothing was handed over yet,
+    otherwise the send may have happened, so it is never repeated."""
     log.warning("outbox send raised %s", type(exc).__name__)
-    return channels.DeliveryError(f"unexpected {type(exc).__name__}", uncertain=True)
+    if handed_over:
+        return channels.DeliveryError(f"unexpected {type(exc).__name__}", uncertain=True)
+    return channels.DeliveryError(f"unexpected {type(exc).__name__} before sending")
+
+
+def _step(
+    session: ScopedSession, ended: tuple[Any, dict[str, Any]] | None, start: dict[str, Any]
+) -> bool:
+    """Record how the last row ended and mark the next one "sending", in one commit.
+
+    True if the next row is still ours. Runs beside the transport's preparation of that row
+    (building it, opening the SMTP envelope), which hands nothing over before this returns.
+    """
+    connection = session.connection()
+    if ended is not None:
+        connection.execute(*ended)
+    started = connection.execute(_START, start).rowcount == 1  # type: ignore[attr-defined]
+    session.commit()
+    return started
 
 
 def _deliver_tenant(
@@ -263,6 +283,7 @@ def _deliver_tenant(
     batch: int,
     lease: timedelta,
     transports: channels.Transports,
+    committer: ThreadPoolExecutor,
 ) -> Counts:
     counts = Counts()
     with tenant_session(tenant_id) as session:
@@ -273,22 +294,38 @@ def _deliver_tenant(
         counts.claimed = len(rows)
         mine = {"tenant": tenant_id, "claim": claim}
         # One commit per row: how row i ended is committed with "row i+1 is being sent", so at
-        # most one row of ours is ever "sending" and no send starts before its commit.
+        # most one row of ours is ever "sending", and the transport waits for that commit
+        # before it hands anything over. The session is used by one thread at a time.
         ended: tuple[Any, dict[str, Any]] | None = None
         for row, attempts in rows:
             this = {**mine, "row": uuid.UUID(row.id)}
-            connection = session.connection()
-            if ended is not None:
-                connection.execute(*ended)
-                ended = None
-            started = connection.execute(_START, {**this, "until": clock.now() + lease})
-            session.commit()
-            if started.rowcount != 1:
-                continue  # the claim ran out and another worker has the row now
+            start = {**this, "until": clock.now() + lease}
+            step = committer.submit(_step, session, ended, start)
+            ended = None
+
+            handed_over: list[bool] = []
+
+            def ready(step: Future[bool] = step, handed_over: list[bool] = handed_over) -> None:
+                if not step.result():
+                    raise channels.Abandon
+                handed_over.append(True)
+
+            ref: str | None = None
+            failure: Exception | None = None
             try:
-                ref = transports.for_channel(row.channel).send(row)
+                ref = transports.for_channel(row.channel).send(row, ready)
+            except channels.Abandon:
+                continue  # the claim ran out and another worker has the row now
             except Exception as exc:
-                error = exc if isinstance(exc, channels.DeliveryError) else _unexpected(exc)
+                failure = exc
+            if not step.result():  # waits for the commit; a database error is raised here
+                continue
+            if failure is not None:
+                error = (
+                    failure
+                    if isinstance(failure, channels.DeliveryError)
+                    else _unexpected(failure, handed_over=bool(handed_over))
+                )
                 values = _failure(attempts, error, clock.now(), claim)
                 if values["status"] == OutboxStatus.FAILED.value:
                     counts.failed += 1
@@ -318,12 +355,21 @@ def deliver_once(
     own = transports is None
     active = transports or channels.Transports()
     total = Counts()
+    committer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="outbox-commit")
     try:
         for tenant_id in tenant_ids():
             total.add(
-                _deliver_tenant(tenant_id, claim=claim, batch=batch, lease=lease, transports=active)
+                _deliver_tenant(
+                    tenant_id,
+                    claim=claim,
+                    batch=batch,
+                    lease=lease,
+                    transports=active,
+                    committer=committer,
+                )
             )
     finally:
+        committer.shutdown(wait=True)
         if own:
             active.close()
     return total

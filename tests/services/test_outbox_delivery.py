@@ -552,3 +552,17 @@ def test_the_in_process_worker_runs_once_per_process_and_can_be_switched_off(
     assert len(list((get_settings().data_dir / "mail").glob("*.eml"))) == 1
     monkeypatch.delenv("MI_OUTBOX_IN_PROCESS")
     assert outbox.in_process_enabled() == (db.kind == "sqlite")
+
+
+def test_an_unusable_mail_setting_keeps_the_rows_waiting(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MI_MAIL", "smtp://127.0.0.1:25?tls=sometimes")
+    reset_settings()
+    clinic = make_tenant("clinic-a")
+    (row_id,) = queue(clinic)
+
+    assert outbox.deliver_once().retrying == 1
+    row = rows(clinic)[row_id]
+    assert row.status == OutboxStatus.PENDING
+    assert row.last_error == "MI_MAIL cannot be used; will try again."
