@@ -9,6 +9,8 @@ provider.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import os
 import random
@@ -16,7 +18,7 @@ import secrets
 import socket
 import threading
 import uuid
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -511,6 +513,11 @@ def stop_in_process_worker(timeout: float = 10.0) -> None:
         thread.join(timeout)
 
 
-async def in_process_lifespan() -> None:
-    """For ``app.register_lifespan_task``: starts the in-process worker with the backend."""
+@contextlib.asynccontextmanager
+async def in_process_lifespan() -> AsyncIterator[None]:
+    """For ``app.register_lifespan_task``: the worker runs while the backend does."""
     start_in_process_worker()
+    try:
+        yield
+    finally:
+        await asyncio.to_thread(stop_in_process_worker)

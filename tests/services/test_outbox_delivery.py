@@ -566,3 +566,20 @@ def test_an_unusable_mail_setting_keeps_the_rows_waiting(
     row = rows(clinic)[row_id]
     assert row.status == OutboxStatus.PENDING
     assert row.last_error == "MI_MAIL cannot be used; will try again."
+
+
+def test_the_app_lifespan_starts_and_stops_the_in_process_worker(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import asyncio
+
+    monkeypatch.setenv("MI_OUTBOX_IN_PROCESS", "1")
+
+    async def lifespan() -> threading.Thread | None:
+        async with outbox.in_process_lifespan():
+            thread = outbox.start_in_process_worker()
+            assert thread is not None and thread.is_alive()
+        return thread
+
+    thread = asyncio.run(lifespan())
+    assert thread is not None and not thread.is_alive()
