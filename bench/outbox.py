@@ -17,11 +17,12 @@ import argparse
 import os
 import secrets
 import smtplib
+import subprocess
 import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -134,18 +135,75 @@ def worker(batch: int) -> tuple[float, int]:
     return time.perf_counter() - started, sent
 
 
+def serve_smtp(port: int) -> None:
+    """Child mode: aiosmtpd counting messages until stdin closes, then print the count."""
+    handler = Counting()
+    controller = Controller(handler, hostname="127.0.0.1", port=port)
+    controller.start()
+    print("ready", flush=True)
+    sys.stdin.read()
+    controller.stop()
+    print(handler.count, flush=True)
+
+
+@contextmanager
+def smtp_server(in_process: bool) -> Iterator[tuple[int, Callable[[], int]]]:
+    """(port, a function giving the count of messages taken) of a running aiosmtpd."""
+    port = _free_port()
+    if in_process:
+        handler = Counting()
+        controller = Controller(handler, hostname="127.0.0.1", port=port)
+        controller.start()
+        try:
+            yield port, lambda: handler.count
+        finally:
+            controller.stop()
+        return
+    child = subprocess.Popen(
+        [sys.executable, __file__, "--serve-smtp", str(port)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert child.stdin is not None and child.stdout is not None
+    assert child.stdout.readline().strip() == "ready"
+    counted: list[int] = []
+
+    def count() -> int:
+        if not counted:
+            assert child.stdin is not None and child.stdout is not None
+            child.stdin.close()
+            counted.append(int(child.stdout.readline()))
+        return counted[0]
+
+    try:
+        yield port, count
+    finally:
+        count()
+        child.wait(10)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--n", type=int, default=5000, help="emails to deliver")
     parser.add_argument("--batch", type=int, default=500, help="rows the worker claims at a time")
     parser.add_argument("--pg", action="store_true", help="PostgreSQL instead of SQLite")
+    parser.add_argument(
+        "--server-in-process",
+        action="store_true",
+        help="run aiosmtpd in this process (it then competes with the client for the GIL)",
+    )
+    parser.add_argument("--serve-smtp", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.serve_smtp:
+        serve_smtp(args.serve_smtp)
+        return
 
-    handler = Counting()
-    port = _free_port()
-    controller = Controller(handler, hostname="127.0.0.1", port=port)
-    controller.start()
-    with tempfile.TemporaryDirectory(prefix="mi-bench-data-") as data, database(args.pg) as urls:
+    with (
+        smtp_server(args.server_in_process) as (port, received),
+        tempfile.TemporaryDirectory(prefix="mi-bench-data-") as data,
+        database(args.pg) as urls,
+    ):
         os.environ.update(
             MI_DATA_DIR=data,
             MI_ADMIN_DATABASE_URL=urls[0],
@@ -160,7 +218,8 @@ def main() -> None:
         sender = get_settings().mail_from
         prepared = [channels.build_email(m, sender=sender) for m in outgoing]
         kind = "PostgreSQL" if args.pg else "SQLite"
-        print(f"  {args.n} emails queued in one clinic ({kind}), aiosmtpd on port {port}")
+        where = "this process" if args.server_in_process else "its own process"
+        print(f"  {args.n} emails queued in one clinic ({kind}); aiosmtpd in {where}")
 
         before = baseline(port, prepared)
         print(f"  baseline (smtplib, one connection): {before:.2f}s")
@@ -168,11 +227,9 @@ def main() -> None:
         print(f"  worker (deliver_once, batch {args.batch}): {took:.2f}s, {sent} sent")
         after = baseline(port, prepared)
         print(f"  baseline again: {after:.2f}s")
-    controller.stop()
-    if sent != args.n or handler.count != 3 * args.n:
-        raise SystemExit(
-            f"expected {args.n} sent and {3 * args.n} received, got {sent}, {handler.count}"
-        )
+        total = received()
+    if sent != args.n or total != 3 * args.n:
+        raise SystemExit(f"expected {args.n} sent and {3 * args.n} received, got {sent}, {total}")
     reference = (before + after) / 2
     print(f"ratio={took / reference:.2f} msgs_per_s={sent / took:.0f}")
 

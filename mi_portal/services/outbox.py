@@ -20,6 +20,7 @@ import threading
 import uuid
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import wait as futures_wait
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -278,6 +279,40 @@ def _step(
     return started
 
 
+def _send_row(
+    row: channels.Outgoing,
+    attempts: int,
+    step: Future[bool],
+    transports: channels.Transports,
+    claim: str,
+) -> tuple[Any, dict[str, Any], str] | None:
+    """Send one row once its "sending" commit (``step``) is in; the statement recording how it
+    ended (with its parameters) and the count it adds to, or None if the row was not ours."""
+    handed_over: list[bool] = []
+
+    def ready() -> None:
+        if not step.result():
+            raise channels.Abandon
+        handed_over.append(True)
+
+    ref: str | None = None
+    failure: Exception | None = None
+    try:
+        ref = transports.for_channel(row.channel).send(row, ready)
+    except channels.Abandon:
+        return None  # the claim ran out and another worker has the row now
+    except Exception as exc:
+        failure = exc
+    if not step.result():  # waits for the commit; a database error is raised here
+        return None
+    if failure is None:
+        return _SENT, {"sent_at": clock.now(), "ref": ref, "attempts": attempts + 1}, "sent"
+    if not isinstance(failure, channels.DeliveryError):
+        failure = _unexpected(failure, handed_over=bool(handed_over))
+    values = _failure(attempts, failure, clock.now(), claim)
+    return _NOT_SENT, values, "failed" if values["status"] == OutboxStatus.FAILED else "retrying"
+
+
 def _deliver_tenant(
     tenant_id: uuid.UUID,
     *,
@@ -294,50 +329,25 @@ def _deliver_tenant(
         rows = _claim(session, now, claim, batch, lease)
         session.commit()
         counts.claimed = len(rows)
-        mine = {"tenant": tenant_id, "claim": claim}
         # One commit per row: how row i ended is committed with "row i+1 is being sent", so at
         # most one row of ours is ever "sending", and the transport waits for that commit
         # before it hands anything over. The session is used by one thread at a time.
         ended: tuple[Any, dict[str, Any]] | None = None
-        for row, attempts in rows:
-            this = {**mine, "row": uuid.UUID(row.id)}
-            start = {**this, "until": clock.now() + lease}
-            step = committer.submit(_step, session, ended, start)
-            ended = None
-
-            handed_over: list[bool] = []
-
-            def ready(step: Future[bool] = step, handed_over: list[bool] = handed_over) -> None:
-                if not step.result():
-                    raise channels.Abandon
-                handed_over.append(True)
-
-            ref: str | None = None
-            failure: Exception | None = None
-            try:
-                ref = transports.for_channel(row.channel).send(row, ready)
-            except channels.Abandon:
-                continue  # the claim ran out and another worker has the row now
-            except Exception as exc:
-                failure = exc
-            if not step.result():  # waits for the commit; a database error is raised here
-                continue
-            if failure is not None:
-                error = (
-                    failure
-                    if isinstance(failure, channels.DeliveryError)
-                    else _unexpected(failure, handed_over=bool(handed_over))
-                )
-                values = _failure(attempts, error, clock.now(), claim)
-                if values["status"] == OutboxStatus.FAILED.value:
-                    counts.failed += 1
-                else:
-                    counts.retrying += 1
-                ended = (_NOT_SENT, {**this, **values})
-                continue
-            counts.sent += 1
-            sent = {"sent_at": clock.now(), "ref": ref, "attempts": attempts + 1}
-            ended = (_SENT, {**this, **sent})
+        step: Future[bool] | None = None
+        try:
+            for row, attempts in rows:
+                this = {"tenant": tenant_id, "claim": claim, "row": uuid.UUID(row.id)}
+                start = {**this, "until": clock.now() + lease}
+                step = committer.submit(_step, session, ended, start)
+                ended = None
+                outcome = _send_row(row, attempts, step, transports, claim)
+                if outcome is not None:
+                    statement, values, kind = outcome
+                    setattr(counts, kind, getattr(counts, kind) + 1)
+                    ended = (statement, {**this, **values})
+        finally:
+            if step is not None:
+                futures_wait([step])  # never leave the session while a commit runs on it
         if ended is not None:
             session.connection().execute(*ended)
             session.commit()
