@@ -1,14 +1,16 @@
 """Outbox benchmark: the delivery worker against plain smtplib, to the same SMTP server.
 
-    python bench/outbox.py [--n 5000] [--batch 500] [--pg]
+    python bench/outbox.py [--n 5000] [--batch 500] [--pg] [--server-in-process]
 
 Queues N emails in one clinic of a fresh database (a temporary SQLite file, or with --pg a new
 PostgreSQL database on the server from MI_ADMIN_DATABASE_URL, default postgres@127.0.0.1),
-starts aiosmtpd on loopback, and times in the same run (a) the baseline: the same N messages,
-built beforehand, sent over one smtplib connection, and (b) the worker: ``deliver_once`` rounds
-until the queue is empty (claims, per-row state commits, building each message, sending it).
-The baseline runs before and after the worker; its mean is the reference. Prints the timings,
-and last the line ``ratio=<worker time / baseline time> msgs_per_s=<worker messages per second>``.
+starts aiosmtpd on loopback (in its own process, like a real mail server, unless
+--server-in-process), and times in the same run (a) the baseline: the same N messages, built
+beforehand, sent over one smtplib connection, and (b) the worker: ``deliver_once`` rounds until
+the queue is empty (claiming, one durable state commit per message, building each message,
+sending it). The baseline runs before and after the worker; its mean is the reference. Checks
+that the server took every message, prints the timings, and last the line
+``ratio=<worker time / baseline time> msgs_per_s=<worker messages per second>``.
 """
 
 from __future__ import annotations
