@@ -155,6 +155,33 @@ def _images(args: argparse.Namespace) -> int:
     return 1 if rejected else 0
 
 
+def _outbox(args: argparse.Namespace) -> int:
+    import signal
+    import threading
+
+    from mi_portal.services import outbox
+
+    if args.once:
+        counts = outbox.deliver_once(
+            batch=args.batch, worker_id=args.worker_id, lease_seconds=args.lease
+        )
+        console.print(str(counts))  # numbers only: never an address or a message
+        return 0
+    stop = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stop.set())
+    console.print("delivering queued messages; Ctrl-C stops after the current message")
+    outbox.run(
+        batch=args.batch,
+        lease_seconds=args.lease,
+        worker_id=args.worker_id,
+        idle_sleep=args.sleep,
+        stop=stop,
+        report=lambda counts: console.print(str(counts)),
+    )
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="mi-portal", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -203,6 +230,18 @@ def build_parser() -> argparse.ArgumentParser:
     ins.add_argument("files", nargs="+", metavar="FILE")
     ins.add_argument("--out", metavar="DIR", help="write the renditions here")
     im.set_defaults(func=_images)
+
+    ob = sub.add_parser("outbox", help="deliver queued email and SMS")
+    ob_sub = ob.add_subparsers(dest="outbox_command", required=True)
+    dl = ob_sub.add_parser("deliver", help="send due messages (loops until stopped)")
+    dl.add_argument("--once", action="store_true", help="one round over every clinic, then exit")
+    dl.add_argument("--batch", type=int, default=100, help="rows claimed at a time per clinic")
+    dl.add_argument(
+        "--lease", type=float, default=120.0, help="seconds a claim holds (longer than one send)"
+    )
+    dl.add_argument("--sleep", type=float, default=2.0, help="seconds to wait when idle")
+    dl.add_argument("--worker-id", help="name recorded on claimed rows (default host:pid)")
+    ob.set_defaults(func=_outbox)
     return parser
 
 

@@ -9,13 +9,35 @@ provider.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
+import os
+import random
+import secrets
+import socket
+import threading
 import uuid
+from collections.abc import AsyncIterator, Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import wait as futures_wait
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
 
-from mi_portal.db import ScopedSession
-from mi_portal.models import MessageChannel, OutboxKind, OutboxMessage, OutboxStatus
-from mi_portal.services import clock
+import sqlalchemy as sa
+from sqlmodel import col, select, update
+
+from mi_portal.config import get_settings
+from mi_portal.db import ScopedSession, platform_session, tenant_session
+from mi_portal.models import MessageChannel, OutboxKind, OutboxMessage, OutboxStatus, Tenant
+from mi_portal.services import audit, channels, clock
+from mi_portal.services.actor import Actor, NotFound, parse_id
+from mi_portal.services.permissions import Permission, check
 from mi_portal.services.phones import to_e164
 from mi_portal.services.text import clean_email
+
+log = logging.getLogger(__name__)
 
 MAX_BODY = 10_000
 MAX_SUBJECT = 200
@@ -59,3 +81,453 @@ def enqueue(
     )
     session.add(row)
     return row
+
+
+# ---- delivery --------------------------------------------------------------------------------
+#
+# A row moves pending → claimed → sending → sent (→ delivered, from an SMS status callback), or
+# to failed. Each move is a committed compare-and-set on (status, claimed_by), so two workers
+# never both move the same row, and the send happens only after "sending" is committed. A worker
+# that dies leaves its rows claimed (never sent: back to pending once the lease runs out) or at
+# most one row sending (maybe sent: marked failed "delivery uncertain", never resent by itself).
+
+MAX_ATTEMPTS = 6
+BACKOFF_BASE = 30.0
+BACKOFF_CAP = 3600.0
+DEFAULT_BATCH = 100
+DEFAULT_LEASE = 120
+UNCERTAIN = "delivery uncertain: the worker stopped while sending; check before retrying"
+PROVIDER_FAILED = "the SMS provider reported it undelivered"
+
+
+@dataclass
+class Counts:
+    """What one delivery round did (numbers only: no address, no content)."""
+
+    claimed: int = 0
+    sent: int = 0
+    retrying: int = 0
+    failed: int = 0
+    released: int = 0
+    uncertain: int = 0
+
+    def add(self, other: Counts) -> None:
+        for name in self.__dataclass_fields__:
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+
+    def __str__(self) -> str:
+        return " ".join(f"{name}={getattr(self, name)}" for name in self.__dataclass_fields__)
+
+
+def backoff(attempts: int) -> timedelta:
+    """How long to wait after the ``attempts``-th failed try: doubling, capped, ±20 % jitter."""
+    delay = min(BACKOFF_BASE * 2 ** max(attempts - 1, 0), BACKOFF_CAP)
+    return timedelta(seconds=delay * random.uniform(0.8, 1.2))
+
+
+def default_worker_id() -> str:
+    return f"{socket.gethostname()[:60]}:{os.getpid()}:{threading.get_ident() % 100_000}"
+
+
+def tenant_ids() -> list[uuid.UUID]:
+    with platform_session() as session:
+        return list(session.exec(select(Tenant.id).order_by(col(Tenant.id))))
+
+
+def _recover(session: ScopedSession, now: datetime) -> tuple[int, int]:
+    """Rows whose worker's lease ran out: claimed → pending; sending → failed (maybe sent)."""
+    expired = col(OutboxMessage.claimed_until) < now
+    released = session.execute(
+        update(OutboxMessage)
+        .where(col(OutboxMessage.status) == OutboxStatus.CLAIMED.value, expired)
+        .values(status=OutboxStatus.PENDING.value, claimed_by=None, claimed_until=None)
+        .execution_options(synchronize_session=False)
+    )
+    uncertain = session.execute(
+        update(OutboxMessage)
+        .where(col(OutboxMessage.status) == OutboxStatus.SENDING.value, expired)
+        .values(status=OutboxStatus.FAILED.value, last_error=UNCERTAIN, claimed_until=None)
+        .execution_options(synchronize_session=False)
+    )
+    return released.rowcount, uncertain.rowcount  # type: ignore[attr-defined]
+
+
+def _claim(
+    session: ScopedSession, now: datetime, claim: str, batch: int, lease: timedelta
+) -> list[tuple[channels.Outgoing, int]]:
+    """Claim up to ``batch`` due rows in one statement; rows locked by another worker are skipped."""
+    pending = OutboxStatus.PENDING.value
+    due = (
+        select(OutboxMessage.id)
+        .where(col(OutboxMessage.status) == pending, col(OutboxMessage.next_attempt_at) <= now)
+        .order_by(col(OutboxMessage.next_attempt_at))
+        .limit(batch)
+        .with_for_update(skip_locked=True)  # PostgreSQL; SQLite has one writer at a time
+    )
+    session.execute(
+        update(OutboxMessage)
+        .where(col(OutboxMessage.id).in_(due), col(OutboxMessage.status) == pending)
+        .values(status=OutboxStatus.CLAIMED.value, claimed_by=claim, claimed_until=now + lease)
+        .execution_options(synchronize_session=False)
+    )
+    rows = session.exec(
+        select(OutboxMessage)
+        .where(
+            col(OutboxMessage.claimed_by) == claim,
+            col(OutboxMessage.status) == OutboxStatus.CLAIMED.value,
+        )
+        .order_by(col(OutboxMessage.next_attempt_at), col(OutboxMessage.id))
+    ).all()
+    return [(channels.Outgoing.of(row), row.attempts) for row in rows]
+
+
+# The per-row moves run once per message, so they are built once, as plain statements on the
+# table with the clinic in their WHERE (and row-level security under them on PostgreSQL).
+_T = OutboxMessage.__table__  # type: ignore[attr-defined]
+_ROW = sa.and_(
+    _T.c.tenant_id == sa.bindparam("tenant"),
+    _T.c.id == sa.bindparam("row"),
+    _T.c.claimed_by == sa.bindparam("claim"),
+)
+_START = (
+    _T.update()
+    .where(_ROW, _T.c.status == OutboxStatus.CLAIMED.value)
+    .values(status=OutboxStatus.SENDING.value, claimed_until=sa.bindparam("until"))
+)
+# A row still "sending", or marked uncertain meanwhile by another worker's recovery, takes the
+# outcome. An SMS status report may beat this commit: its "delivered" or "undelivered" is kept.
+_ENDABLE = _T.c.status.in_(
+    [OutboxStatus.SENDING.value, OutboxStatus.FAILED.value, OutboxStatus.DELIVERED.value]
+)
+_BY_PROVIDER = sa.or_(
+    _T.c.status == OutboxStatus.DELIVERED.value,
+    sa.and_(_T.c.status == OutboxStatus.FAILED.value, _T.c.last_error == PROVIDER_FAILED),
+)
+_SENT = (
+    _T.update()
+    .where(_ROW, _ENDABLE)
+    .values(
+        status=sa.case((_BY_PROVIDER, _T.c.status), else_=OutboxStatus.SENT.value),
+        last_error=sa.case((_BY_PROVIDER, _T.c.last_error), else_=None),
+        sent_at=sa.bindparam("sent_at"),
+        provider_ref=sa.bindparam("ref"),
+        attempts=sa.bindparam("attempts"),
+        claimed_until=None,
+    )
+)
+_NOT_SENT = (
+    _T.update()
+    .where(_ROW, _ENDABLE)
+    .values(
+        status=sa.bindparam("status"),
+        attempts=sa.bindparam("attempts"),
+        last_error=sa.bindparam("error"),
+        next_attempt_at=sa.bindparam("next_at"),
+        claimed_by=sa.bindparam("new_claim"),
+        claimed_until=None,
+    )
+)
+
+
+def _failure(
+    attempts: int, error: channels.DeliveryError, now: datetime, claim: str
+) -> dict[str, Any]:
+    """The parameters of ``_NOT_SENT`` for a failed try: back to pending later, or failed."""
+    tries = attempts + 1
+    done = {"status": OutboxStatus.FAILED.value, "attempts": tries, "next_at": now}
+    if error.uncertain:
+        return {**done, "error": UNCERTAIN, "new_claim": claim}
+    if error.permanent:
+        return {**done, "error": error.reason, "new_claim": claim}
+    if tries >= MAX_ATTEMPTS:
+        return {
+            **done,
+            "error": f"gave up after {tries} attempts: {error.reason}",
+            "new_claim": claim,
+        }
+    return {
+        "status": OutboxStatus.PENDING.value,
+        "attempts": tries,
+        "error": error.reason,
+        "next_at": now + backoff(tries),
+        "new_claim": None,
+    }
+
+
+def _unexpected(exc: Exception, *, handed_over: bool) -> channels.DeliveryError:
+    """A transport's bug rather than its answer: retried if nothing was handed over yet,
+    otherwise the send may have happened, so it is never repeated."""
+    log.warning("outbox send raised %s", type(exc).__name__)
+    if handed_over:
+        return channels.DeliveryError(f"unexpected {type(exc).__name__}", uncertain=True)
+    return channels.DeliveryError(f"unexpected {type(exc).__name__} before sending")
+
+
+def _step(
+    session: ScopedSession, ended: tuple[Any, dict[str, Any]] | None, start: dict[str, Any]
+) -> bool:
+    """Record how the last row ended and mark the next one "sending", in one commit.
+
+    True if the next row is still ours. Runs beside the transport's preparation of that row
+    (building it, opening the SMTP envelope), which hands nothing over before this returns.
+    """
+    connection = session.connection()
+    if ended is not None:
+        connection.execute(*ended)
+    started = connection.execute(_START, start).rowcount == 1  # type: ignore[attr-defined]
+    session.commit()
+    return started
+
+
+def _send_row(
+    row: channels.Outgoing,
+    attempts: int,
+    step: Future[bool],
+    transports: channels.Transports,
+    claim: str,
+) -> tuple[Any, dict[str, Any], str] | None:
+    """Send one row once its "sending" commit (``step``) is in; the statement recording how it
+    ended (with its parameters) and the count it adds to, or None if the row was not ours."""
+    handed_over: list[bool] = []
+
+    def ready() -> None:
+        if not step.result():
+            raise channels.Abandon
+        handed_over.append(True)
+
+    ref: str | None = None
+    failure: Exception | None = None
+    try:
+        ref = transports.for_channel(row.channel).send(row, ready)
+    except channels.Abandon:
+        return None  # the claim ran out and another worker has the row now
+    except Exception as exc:
+        failure = exc
+    if not step.result():  # waits for the commit; a database error is raised here
+        return None
+    if failure is None:
+        return _SENT, {"sent_at": clock.now(), "ref": ref, "attempts": attempts + 1}, "sent"
+    if not isinstance(failure, channels.DeliveryError):
+        failure = _unexpected(failure, handed_over=bool(handed_over))
+    values = _failure(attempts, failure, clock.now(), claim)
+    return _NOT_SENT, values, "failed" if values["status"] == OutboxStatus.FAILED else "retrying"
+
+
+def _deliver_tenant(
+    tenant_id: uuid.UUID,
+    *,
+    claim: str,
+    batch: int,
+    lease: timedelta,
+    transports: channels.Transports,
+    committer: ThreadPoolExecutor,
+) -> Counts:
+    counts = Counts()
+    with tenant_session(tenant_id) as session:
+        now = clock.now()
+        counts.released, counts.uncertain = _recover(session, now)
+        rows = _claim(session, now, claim, batch, lease)
+        session.commit()
+        counts.claimed = len(rows)
+        # One commit per row: how row i ended is committed with "row i+1 is being sent", so at
+        # most one row of ours is ever "sending", and the transport waits for that commit
+        # before it hands anything over. The session is used by one thread at a time.
+        ended: tuple[Any, dict[str, Any]] | None = None
+        step: Future[bool] | None = None
+        try:
+            for row, attempts in rows:
+                this = {"tenant": tenant_id, "claim": claim, "row": uuid.UUID(row.id)}
+                start = {**this, "until": clock.now() + lease}
+                step = committer.submit(_step, session, ended, start)
+                ended = None
+                outcome = _send_row(row, attempts, step, transports, claim)
+                if outcome is not None:
+                    statement, values, kind = outcome
+                    setattr(counts, kind, getattr(counts, kind) + 1)
+                    ended = (statement, {**this, **values})
+        finally:
+            if step is not None:
+                futures_wait([step])  # never leave the session while a commit runs on it
+        if ended is not None:
+            session.connection().execute(*ended)
+            session.commit()
+    return counts
+
+
+def deliver_once(
+    *,
+    batch: int = DEFAULT_BATCH,
+    worker_id: str | None = None,
+    lease_seconds: float = DEFAULT_LEASE,
+    transports: channels.Transports | None = None,
+) -> Counts:
+    """One round over every clinic: recover lapsed claims, claim due rows, send them."""
+    claim = f"{worker_id or default_worker_id()}#{secrets.token_hex(4)}"[-100:]
+    lease = timedelta(seconds=lease_seconds)
+    own = transports is None
+    active = transports or channels.Transports()
+    total = Counts()
+    committer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="outbox-commit")
+    try:
+        for tenant_id in tenant_ids():
+            total.add(
+                _deliver_tenant(
+                    tenant_id,
+                    claim=claim,
+                    batch=batch,
+                    lease=lease,
+                    transports=active,
+                    committer=committer,
+                )
+            )
+    finally:
+        committer.shutdown(wait=True)
+        if own:
+            active.close()
+    return total
+
+
+def retry(actor: Actor, outbox_id: object) -> None:
+    """Staff send a failed delivery again (after checking an uncertain one did not arrive)."""
+    check(actor, Permission.MESSAGES_SEND)
+    tenant_id = actor.require_tenant()
+    row_id = parse_id(outbox_id, "message")
+    with tenant_session(tenant_id) as session:
+        row = session.get(OutboxMessage, (tenant_id, row_id))
+        if row is None:
+            raise NotFound("message")
+        if row.status != OutboxStatus.FAILED.value:
+            raise ValueError("Only a failed delivery can be sent again.")
+        row.status = OutboxStatus.PENDING.value
+        row.attempts = 0
+        row.next_attempt_at = clock.now()
+        row.last_error = None
+        row.claimed_by = None
+        row.claimed_until = None
+        session.add(row)
+        session.commit()
+    audit.record(actor, "message.retry", target_type="outboxmessage", target_id=row_id)
+
+
+PROVIDER_STATES = {
+    "delivered": OutboxStatus.DELIVERED,
+    "failed": OutboxStatus.FAILED,
+    "undelivered": OutboxStatus.FAILED,
+}
+
+
+def mark_status(tenant_id: uuid.UUID, outbox_id: uuid.UUID, provider_status: str) -> bool:
+    """Apply an SMS provider's delivery report; True if it changed the row.
+
+    Only a row that was handed to the provider (sending, sent, or uncertain) takes a report;
+    a delivered row stays delivered. Interim states (queued, sent, …) change nothing.
+    """
+    target = PROVIDER_STATES.get(provider_status.strip().lower())
+    if target is None:
+        return False
+    status = col(OutboxMessage.status)
+    values: dict[str, Any] = {"status": target.value}
+    if target == OutboxStatus.DELIVERED:
+        values["delivered_at"] = clock.now()
+        values["last_error"] = None
+    else:
+        values["last_error"] = PROVIDER_FAILED
+    with tenant_session(tenant_id) as session:
+        result = session.execute(
+            update(OutboxMessage)
+            .where(
+                col(OutboxMessage.id) == outbox_id,
+                col(OutboxMessage.channel) == MessageChannel.SMS.value,
+                sa.or_(
+                    status.in_([OutboxStatus.SENDING.value, OutboxStatus.SENT.value]),
+                    sa.and_(
+                        status == OutboxStatus.FAILED.value,
+                        col(OutboxMessage.last_error).in_([UNCERTAIN, PROVIDER_FAILED]),
+                    ),
+                ),
+            )
+            .values(**values)
+            .execution_options(synchronize_session=False)
+        )
+        session.commit()
+    return result.rowcount == 1  # type: ignore[attr-defined]
+
+
+# ---- running the worker ----------------------------------------------------------------------
+
+IDLE_SLEEP = 2.0
+_in_process: threading.Thread | None = None
+_in_process_lock = threading.Lock()
+_in_process_stop = threading.Event()
+
+
+def run(
+    *,
+    batch: int = DEFAULT_BATCH,
+    lease_seconds: float = DEFAULT_LEASE,
+    worker_id: str | None = None,
+    idle_sleep: float = IDLE_SLEEP,
+    stop: threading.Event | None = None,
+    report: Callable[[Counts], None] | None = None,
+) -> None:
+    """Deliver until ``stop`` is set: rounds back to back while there is work, else a short nap."""
+    stop = stop or threading.Event()
+    worker_id = worker_id or default_worker_id()
+    while not stop.is_set():
+        try:
+            counts = deliver_once(batch=batch, worker_id=worker_id, lease_seconds=lease_seconds)
+        except Exception as exc:  # a database or configuration hiccup: try again later
+            log.warning("outbox delivery round failed: %s", type(exc).__name__)
+            stop.wait(idle_sleep)
+            continue
+        if report is not None and counts.claimed + counts.released + counts.uncertain:
+            report(counts)
+        if counts.claimed < batch:
+            stop.wait(idle_sleep)
+
+
+def in_process_enabled() -> bool:
+    """Run the worker inside the app: on the embedded database, or when MI_OUTBOX_IN_PROCESS=1."""
+    flag = os.environ.get("MI_OUTBOX_IN_PROCESS", "").strip()
+    if flag in {"0", "1"}:
+        return flag == "1"
+    return get_settings().database_url.startswith("sqlite")
+
+
+def start_in_process_worker() -> threading.Thread | None:
+    """Start this process's one delivery thread (a daemon) if enabled; idempotent."""
+    global _in_process
+    with _in_process_lock:
+        if _in_process is not None and _in_process.is_alive():
+            return _in_process
+        if not in_process_enabled():
+            return None
+        _in_process_stop.clear()
+        _in_process = threading.Thread(
+            target=run,
+            name="mi-portal-outbox",
+            kwargs={"worker_id": default_worker_id(), "stop": _in_process_stop},
+            daemon=True,
+        )
+        _in_process.start()
+        return _in_process
+
+
+def stop_in_process_worker(timeout: float = 10.0) -> None:
+    """Stop the delivery thread after its current message (tests, shutdown)."""
+    global _in_process
+    with _in_process_lock:
+        thread, _in_process = _in_process, None
+        _in_process_stop.set()
+    if thread is not None:
+        thread.join(timeout)
+
+
+@contextlib.asynccontextmanager
+async def in_process_lifespan() -> AsyncIterator[None]:
+    """For ``app.register_lifespan_task``: the worker runs while the backend does."""
+    start_in_process_worker()
+    try:
+        yield
+    finally:
+        await asyncio.to_thread(stop_in_process_worker)
