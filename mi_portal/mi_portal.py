@@ -23,6 +23,7 @@ from mi_portal.pages.privacy import privacy_page
 from mi_portal.pages.reply import reply_page
 from mi_portal.pages.users import users_page
 from mi_portal.pages.viewer import viewer_page
+from mi_portal.services import outbox
 from mi_portal.state.audit import AuditState
 from mi_portal.state.case import CaseState
 from mi_portal.state.clinics import ClinicPickerState
@@ -55,6 +56,8 @@ app = rx.App(
         security_headers(extra_scripts=[KEYBOARD]),
     ],
 )
+# The outbox's delivery worker runs inside the app on the embedded default (see outbox.py).
+app.register_lifespan_task(outbox.in_process_lifespan)
 # Before any (re)connect's hydrate: a tab whose session ended receives nothing it had.
 app.add_middleware(SessionBoundState(), index=0)
 

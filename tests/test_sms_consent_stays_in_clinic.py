@@ -24,6 +24,7 @@ LEDGER_USERS = {
     "services/consent.py",
     "services/intake.py",
     "services/messaging.py",
+    "services/outbox.py",
     "services/inbound_sms.py",
     "services/patient_reply.py",
     "jobs/seed.py",

@@ -20,7 +20,14 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 
 from mi_portal.api.limits import client_address
 from mi_portal.config import get_settings
-from mi_portal.services import delivery_status, inbound_email, inbound_sms, ratelimit, webhooks
+from mi_portal.services import (
+    delivery_status,
+    inbound_email,
+    inbound_sms,
+    outbox,
+    ratelimit,
+    webhooks,
+)
 from mi_portal.services.permissions import PUBLIC, declare
 
 # Providers post from a few addresses, in bursts: generous, but not unlimited.
@@ -121,6 +128,6 @@ async def sms_status_hook(request: Request) -> Response:
         return PlainTextResponse("Not found", status_code=404)
     form = _form(signed)
     changed = await asyncio.to_thread(
-        delivery_status.mark_status, target[0], target[1], form.get("MessageStatus", "")
+        outbox.mark_status, target[0], target[1], form.get("MessageStatus", "")
     )
     return _answer("updated" if changed else "unchanged")

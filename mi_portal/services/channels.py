@@ -21,30 +21,26 @@ import secrets
 import smtplib
 import ssl
 import tempfile
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import timedelta
 from email.headerregistry import BaseHeader, HeaderRegistry
 from email.message import EmailMessage
 from email.policy import SMTP as SMTP_POLICY
 from email.policy import EmailPolicy
 from pathlib import Path
 from typing import Any, Protocol
-from urllib.parse import parse_qs, unquote, urlencode, urlsplit
+from urllib.parse import parse_qs, unquote, urlsplit
 
 import httpx
 
 from mi_portal.config import get_settings, private_dir
 from mi_portal.models import OutboxMessage
-from mi_portal.services import clock, signed_links
+from mi_portal.services import clock, delivery_status
 
 log = logging.getLogger(__name__)
 
-SMS_STATUS_PURPOSE = "sms-status"
-SMS_STATUS_SUBJECT = "outbox"
 # Providers report delivery hours (sometimes days) later; the link must outlive that.
-SMS_STATUS_LIFETIME = int(timedelta(days=14).total_seconds())
-SMS_STATUS_PATH = "/api/inbound/sms/status"
 DEFAULT_TIMEOUT = 30.0
 
 
@@ -354,23 +350,10 @@ class SmtpMail:
 
 
 def status_callback_url(row: OutboxMessage | Outgoing) -> str:
-    """Where the SMS provider reports this row's delivery: a signed token names clinic and row."""
-    token = signed_links.sign(
-        SMS_STATUS_PURPOSE,
-        subject=SMS_STATUS_SUBJECT,
-        lifetime=SMS_STATUS_LIFETIME,
-        claims={"t": str(row.tenant_id), "o": str(row.id)},
+    """Where the SMS provider reports this row's delivery (``delivery_status`` signs it)."""
+    return delivery_status.status_callback_url(
+        uuid.UUID(str(row.tenant_id)), uuid.UUID(str(row.id))
     )
-    origin = get_settings().frontend_origin.rstrip("/")
-    return f"{origin}{SMS_STATUS_PATH}?{urlencode({'o': token})}"
-
-
-def read_status_token(token: str) -> tuple[str, str] | None:
-    """(tenant id, outbox id) of a genuine, unexpired status-callback token; else ``None``."""
-    claims = signed_links.verify(SMS_STATUS_PURPOSE, token, subject=SMS_STATUS_SUBJECT)
-    if not claims or "t" not in claims or "o" not in claims:
-        return None
-    return claims["t"], claims["o"]
 
 
 class FileSms:
@@ -510,7 +493,6 @@ __all__ = [
     "Transports",
     "build_email",
     "mail_transport",
-    "read_status_token",
     "sms_transport",
     "status_callback_url",
 ]

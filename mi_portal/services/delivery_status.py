@@ -2,7 +2,7 @@
 
 The delivery worker puts ``status_callback_url(tenant, row)`` on every SMS it hands to the
 provider; the inbound route (``/api/inbound/sms/status``) checks the signed token it carries and
-applies the report with ``mark_status``. Both sides use this module, so they agree on the
+applies the report with ``outbox.mark_status``. Both sides use this module, so they agree on the
 purpose, subject and claims of the token.
 """
 
@@ -10,16 +10,11 @@ from __future__ import annotations
 
 import uuid
 from datetime import timedelta
-from typing import Any
 from urllib.parse import urlencode
 
-import sqlalchemy as sa
-from sqlmodel import col, update
-
 from mi_portal.config import get_settings
-from mi_portal.db import tenant_session
-from mi_portal.models import MessageChannel, OutboxMessage, OutboxStatus
-from mi_portal.services import clock, signed_links
+from mi_portal.models import OutboxStatus
+from mi_portal.services import signed_links
 
 STATUS_PURPOSE = "sms-status"
 STATUS_SUBJECT = "outbox"
@@ -58,39 +53,3 @@ def read_status_token(token: str) -> tuple[uuid.UUID, uuid.UUID] | None:
         return uuid.UUID(claims["t"]), uuid.UUID(claims["o"])
     except (KeyError, ValueError):
         return None
-
-
-def mark_status(tenant_id: uuid.UUID, outbox_id: uuid.UUID, provider_status: str) -> bool:
-    """Apply a provider's delivery report to an SMS row; True if it changed the row.
-
-    Only a row handed to the provider (sending or sent, or failed by an earlier report) takes a
-    report; interim states (queued, accepted, sent) change nothing, and a delivered row stays so.
-    """
-    target = PROVIDER_STATES.get(str(provider_status or "").strip().lower())
-    if target is None:
-        return False
-    values: dict[str, Any] = {"status": target.value}
-    if target == OutboxStatus.DELIVERED:
-        values.update(delivered_at=clock.now(), last_error=None)
-    else:
-        values.update(last_error=PROVIDER_FAILED)
-    status = col(OutboxMessage.status)
-    with tenant_session(tenant_id) as session:
-        result = session.execute(
-            update(OutboxMessage)
-            .where(
-                col(OutboxMessage.id) == outbox_id,
-                col(OutboxMessage.channel) == MessageChannel.SMS.value,
-                sa.or_(
-                    status.in_([OutboxStatus.SENDING.value, OutboxStatus.SENT.value]),
-                    sa.and_(
-                        status == OutboxStatus.FAILED.value,
-                        col(OutboxMessage.last_error) == PROVIDER_FAILED,
-                    ),
-                ),
-            )
-            .values(**values)
-            .execution_options(synchronize_session=False)
-        )
-        session.commit()
-    return result.rowcount == 1  # type: ignore[attr-defined]

@@ -17,6 +17,7 @@ import random
 import secrets
 import socket
 import threading
+import time
 import uuid
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -30,8 +31,18 @@ from sqlmodel import col, select, update
 
 from mi_portal.config import get_settings
 from mi_portal.db import ScopedSession, platform_session, tenant_session
-from mi_portal.models import MessageChannel, OutboxKind, OutboxMessage, OutboxStatus, Tenant
-from mi_portal.services import audit, channels, clock
+from mi_portal.models import (
+    ConsentKind,
+    Message,
+    MessageChannel,
+    MessageThread,
+    OutboxKind,
+    OutboxMessage,
+    OutboxStatus,
+    Submission,
+    Tenant,
+)
+from mi_portal.services import audit, channels, clock, consent
 from mi_portal.services.actor import Actor, NotFound, parse_id
 from mi_portal.services.permissions import Permission, check
 from mi_portal.services.phones import to_e164
@@ -97,7 +108,7 @@ BACKOFF_CAP = 3600.0
 DEFAULT_BATCH = 100
 DEFAULT_LEASE = 120
 UNCERTAIN = "delivery uncertain: the worker stopped while sending; check before retrying"
-PROVIDER_FAILED = "the SMS provider reported it undelivered"
+PROVIDER_FAILED = "the provider could not deliver it"
 
 
 @dataclass
@@ -110,6 +121,7 @@ class Counts:
     failed: int = 0
     released: int = 0
     uncertain: int = 0
+    withdrawn: int = 0
 
     def add(self, other: Counts) -> None:
         for name in self.__dataclass_fields__:
@@ -150,6 +162,64 @@ def _recover(session: ScopedSession, now: datetime) -> tuple[int, int]:
         .execution_options(synchronize_session=False)
     )
     return released.rowcount, uncertain.rowcount  # type: ignore[attr-defined]
+
+
+OPTED_OUT = "the patient opted out of text messages before it was sent"
+
+
+def _withdrawn(session: ScopedSession, now: datetime) -> int:
+    """Fail due text messages to patients whose SMS consent ended after they were queued.
+
+    Consent is checked when a message is written and again here, just before it could go: a STOP
+    that arrives while a message waits (or waits for a retry) stops it. Acknowledgements of a
+    STOP are automatic replies and are not patient messages, so they still go.
+    """
+    rows = session.exec(
+        select(OutboxMessage.id, Submission.patient_id)
+        .join(
+            Message,
+            sa.and_(
+                col(Message.tenant_id) == OutboxMessage.tenant_id,
+                col(Message.id) == OutboxMessage.message_id,
+            ),
+        )
+        .join(
+            MessageThread,
+            sa.and_(
+                col(MessageThread.tenant_id) == Message.tenant_id,
+                col(MessageThread.id) == Message.thread_id,
+            ),
+        )
+        .join(
+            Submission,
+            sa.and_(
+                col(Submission.tenant_id) == MessageThread.tenant_id,
+                col(Submission.id) == MessageThread.submission_id,
+            ),
+        )
+        .where(
+            col(OutboxMessage.status) == OutboxStatus.PENDING.value,
+            col(OutboxMessage.channel) == MessageChannel.SMS.value,
+            col(OutboxMessage.kind) == OutboxKind.PATIENT_MESSAGE.value,
+            col(OutboxMessage.next_attempt_at) <= now,
+        )
+    ).all()
+    refused = [
+        row_id
+        for row_id, patient_id in rows
+        if not consent.current(session, patient_id, ConsentKind.SMS_OPT_IN)
+    ]
+    if refused:
+        session.execute(
+            update(OutboxMessage)
+            .where(
+                col(OutboxMessage.id).in_(refused),
+                col(OutboxMessage.status) == OutboxStatus.PENDING.value,
+            )
+            .values(status=OutboxStatus.FAILED.value, last_error=OPTED_OUT)
+            .execution_options(synchronize_session=False)
+        )
+    return len(refused)
 
 
 def _claim(
@@ -326,6 +396,7 @@ def _deliver_tenant(
     with tenant_session(tenant_id) as session:
         now = clock.now()
         counts.released, counts.uncertain = _recover(session, now)
+        counts.withdrawn = _withdrawn(session, now)
         rows = _claim(session, now, claim, batch, lease)
         session.commit()
         counts.claimed = len(rows)
@@ -456,6 +527,7 @@ def mark_status(tenant_id: uuid.UUID, outbox_id: uuid.UUID, provider_status: str
 # ---- running the worker ----------------------------------------------------------------------
 
 IDLE_SLEEP = 2.0
+SLA_SWEEP_SECONDS = 300.0
 _in_process: threading.Thread | None = None
 _in_process_lock = threading.Lock()
 _in_process_stop = threading.Event()
@@ -473,7 +545,18 @@ def run(
     """Deliver until ``stop`` is set: rounds back to back while there is work, else a short nap."""
     stop = stop or threading.Event()
     worker_id = worker_id or default_worker_id()
+    next_sweep = 0.0
     while not stop.is_set():
+        if time.monotonic() >= next_sweep:
+            # Staff notices of quotes about to be late are queued here too (once per case and
+            # assignee, however many workers run).
+            next_sweep = time.monotonic() + SLA_SWEEP_SECONDS
+            try:
+                from mi_portal.services import notifications
+
+                notifications.sla_sweep()
+            except Exception as exc:
+                log.warning("deadline notices failed: %s", type(exc).__name__)
         try:
             counts = deliver_once(batch=batch, worker_id=worker_id, lease_seconds=lease_seconds)
         except Exception as exc:  # a database or configuration hiccup: try again later

@@ -202,3 +202,25 @@ def test_a_renewed_key_retires_old_addresses_and_links(db: Database) -> None:
     opened = messaging.open_reply_token(link.rsplit("/", 1)[1])
     assert opened == (w.a, old_key)
     assert messaging.open_reply_token(link.rsplit("/", 1)[1] + "x") is None
+
+
+def test_an_sms_waiting_when_the_patient_opts_out_is_never_sent(db: Database) -> None:
+    from mi_portal.config import get_settings
+    from mi_portal.services import outbox
+
+    w = two_clinics()
+    staff = _staff(w.a)
+    _set_patient(w.a, w.a_patient, phone="+12025550143")
+    _opt(w.a, w.a_patient, ConsentKind.SMS_OPT_IN, True)
+    messaging.send_message(staff, w.a_submission, channel="sms", subject="", body="First")
+    assert outbox.deliver_once().sent == 1
+    messaging.send_message(staff, w.a_submission, channel="sms", subject="", body="Second")
+    _opt(w.a, w.a_patient, ConsentKind.SMS_OPT_IN, False)  # STOP arrives while it waits
+    counts = outbox.deliver_once()
+    assert (counts.withdrawn, counts.sent) == (1, 0)
+    with tenant_session(w.a) as session:
+        rows = {r.body: r for r in session.exec(select(OutboxMessage))}
+    assert rows["First"].status == "sent"
+    assert rows["Second"].status == "failed" and rows["Second"].last_error == outbox.OPTED_OUT
+    sent = list((get_settings().data_dir / "sms").glob("*.json"))
+    assert len(sent) == 1 and "Second" not in sent[0].read_text()

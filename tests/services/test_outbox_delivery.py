@@ -25,7 +25,7 @@ from sqlmodel import col, select
 from mi_portal.config import get_settings, reset_settings
 from mi_portal.db import tenant_session
 from mi_portal.models import AuditEvent, OutboxMessage, OutboxStatus, Role
-from mi_portal.services import channels, clock, outbox
+from mi_portal.services import channels, clock, delivery_status, outbox
 from mi_portal.services.actor import Actor, NotFound, PermissionDenied
 from tests.conftest import Database
 from tests.factories import make_tenant, make_user
@@ -360,8 +360,8 @@ def test_sms_posts_the_rest_shape_and_stores_the_providers_id(
     callback = post.form["StatusCallback"]
     assert callback.startswith(get_settings().frontend_origin + "/api/inbound/sms/status?o=")
     token = re.sub(r"^.*\?o=", "", callback)
-    assert channels.read_status_token(token) == (str(clinic), str(row_id))
-    assert channels.read_status_token(token[:-2]) is None
+    assert delivery_status.read_status_token(token) == (clinic, row_id)
+    assert delivery_status.read_status_token(token[:-2]) is None
     assert row.status == OutboxStatus.SENT and row.provider_ref == "SM" + f"{1:032x}"
 
     assert outbox.mark_status(clinic, row_id, "delivered")
