@@ -24,11 +24,17 @@ def public_upload_handlers() -> frozenset[str]:
     # Imported on first use: the state modules import this package's neighbours.
     from reflex.utils.format import format_event_handler
 
+    from mi_portal.state.conversation import ConversationState
     from mi_portal.state.intake import IntakeState
     from mi_portal.state.reply import ReplyState
 
+    # Staff attachments: the handler itself is guarded (MESSAGES_SEND) like every other.
     return frozenset(
-        {format_event_handler(IntakeState.submit), format_event_handler(ReplyState.send)}
+        {
+            format_event_handler(IntakeState.submit),
+            format_event_handler(ReplyState.send),
+            format_event_handler(ConversationState.upload_attachment),
+        }
     )
 
 
