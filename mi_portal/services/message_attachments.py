@@ -176,7 +176,7 @@ def attachment_rows(
             elif s.kind != "pdf" or not s.storage_key.startswith(f"{tenant_id}/"):
                 raise AttachmentRefused("One of the files is no longer available.")
             rows.append(
-                MessageAttachment(
+                MessageAttachment(  # type: ignore[call-arg]  (message_id: set by send_message)
                     kind=s.kind,
                     image_id=uuid.UUID(s.image_id) if s.image_id else None,
                     display_name=s.display_name,

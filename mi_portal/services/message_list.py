@@ -8,6 +8,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy import and_, func, or_
+from sqlalchemy import select as sa_select
 from sqlmodel import col, select
 
 from mi_portal.db import tenant_session
@@ -127,7 +128,7 @@ def thread_page(actor: Actor, q: ThreadQuery, *, page_size: int = PAGE_SIZE) -> 
                 ]
             conditions.append(or_(*matches))
         base = (
-            select(
+            sa_select(
                 col(MessageThread.id),
                 col(Submission.id),
                 col(Patient.full_name),
