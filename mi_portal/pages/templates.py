@@ -30,7 +30,7 @@ def _variables() -> rx.Component:
         rx.text("Variables you can use:", size="1", color_scheme="gray"),
         rx.flex(
             rx.foreach(S.variables, lambda v: rx.code(v, size="1")),
-            gap="2",
+            spacing="2",
             wrap="wrap",
         ),
         id="template-variables",
@@ -119,7 +119,7 @@ def _form() -> rx.Component:
                     S.editing_id != "",
                     rx.button("Cancel", variant="soft", on_click=S.new, id="template-cancel"),
                 ),
-                gap="3",
+                spacing="3",
             ),
             spacing="3",
             width="100%",
@@ -171,7 +171,7 @@ def _row(t: rx.Var) -> rx.Component:
                         class_name="template-reactivate",
                     ),  # fmt: skip
                 ),
-                gap="2",
+                spacing="2",
                 wrap="wrap",
             )
         ),
@@ -220,7 +220,7 @@ def _confirm() -> rx.Component:
                 rx.alert_dialog.action(
                     rx.button("Retire", color_scheme="red", on_click=S.retire, id="confirm-retire")
                 ),
-                gap="3",
+                spacing="3",
                 justify="end",
                 margin_top="1em",
             ),
