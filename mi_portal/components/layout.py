@@ -43,7 +43,7 @@ _VISUALLY_HIDDEN = {
 }
 
 
-def _unread_badge() -> rx.Component:
+def _unread_badge(id: str = "nav-unread") -> rx.Component:
     return rx.cond(
         SessionState.unread_messages > 0,
         rx.badge(
@@ -51,7 +51,7 @@ def _unread_badge() -> rx.Component:
             rx.el.span(" unread", style=_VISUALLY_HIDDEN),
             color_scheme="blue",
             margin_left="0.4em",
-            id="nav-unread",
+            id=id,
         ),
     )
 
@@ -96,7 +96,12 @@ def _narrow_nav() -> rx.Component:
     items = [
         _shown(
             shown,
-            rx.menu.item(label, on_click=rx.redirect(href), id=f"menu-{key}"),
+            rx.menu.item(
+                label,
+                _unread_badge("menu-unread") if key == "messages" else rx.fragment(),
+                on_click=rx.redirect(href),
+                id=f"menu-{key}",
+            ),
         )
         for label, href, key, shown in _sections()
     ]

@@ -231,11 +231,9 @@ class ConversationState(rx.State):
         for upload in chosen[: MAX_ATTACHMENTS - len(self._staged)]:
             data = await upload.read(MAX_BYTES + 1)
             name = upload.filename or ""
-            stage = (
-                message_attachments.stage_pdf
-                if data.startswith(message_attachments.PDF_MAGIC)
-                else message_attachments.stage_photo
-            )
+            # Named or shaped like a PDF: checked as one (its bytes decide, not its name).
+            is_pdf = data.startswith(message_attachments.PDF_MAGIC) or name.lower().endswith(".pdf")
+            stage = message_attachments.stage_pdf if is_pdf else message_attachments.stage_photo
             try:
                 staged: Staged = await asyncio.to_thread(stage, actor, case_id, data, name)
             except (ValueError, NotFound) as exc:

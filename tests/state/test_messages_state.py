@@ -210,3 +210,57 @@ def test_templates_page(clinic) -> None:  # type: ignore[no-untyped-def]
         .run(TemplatesState, "load")
     )
     assert state.blocked == "denied" and state.templates == []
+
+
+def test_a_pdf_uploaded_on_the_page_goes_with_the_message(clinic) -> None:  # type: ignore[no-untyped-def]
+    import io
+    from pathlib import Path
+
+    from mi_portal.models import MessageAttachment
+
+    tab = _case_tab(clinic["coordinator"], clinic["case"])
+    state, _ = tab.run(ConversationState, "load")
+    fake = rx.UploadFile(file=io.BytesIO(b"<html>not a pdf"), path=Path("notes.pdf"))
+    tab.run(ConversationState, "upload_attachment", [fake])
+    assert state.compose_error == "notes.pdf: This file is not a PDF."
+    assert state.attachments == []
+    pdf = rx.UploadFile(file=io.BytesIO(b"%PDF-1.4\n%%EOF"), path=Path("Care plan.pdf"))
+    tab.run(ConversationState, "upload_attachment", [pdf])
+    assert state.compose_error == ""
+    assert [a["name"] for a in state.attachments] == ["Care plan.pdf"]
+    tab.run(ConversationState, "set_subject", "Your plan")
+    tab.run(ConversationState, "set_body", "Attached.")
+    tab.run(ConversationState, "send")
+    assert state.compose_error == "" and state.attachments == []
+    with tenant_session(clinic["a"]) as session:
+        rows = session.exec(select(MessageAttachment)).all()
+        assert [(r.kind, r.display_name) for r in rows] == [("pdf", "Care plan.pdf")]
+    assert state.messages[-1]["attachments"][0]["name"] == "Care plan.pdf"
+
+
+def test_retry_of_a_failed_delivery_and_foreign_ids_answer_alike(clinic) -> None:  # type: ignore[no-untyped-def]
+    messaging.send_message(
+        clinic["manager_actor"], clinic["case"], channel="email", subject="Hi", body="Hello"
+    )
+    with tenant_session(clinic["a"]) as session:
+        row = session.exec(select(OutboxMessage)).one()
+        row.status, row.last_error = "failed", "mailbox full"
+        session.add(row)
+        session.commit()
+        failed = str(row.id)
+    tab = _case_tab(clinic["coordinator"], clinic["case"])
+    state, _ = tab.run(ConversationState, "load")
+    assert state.messages[0]["delivery"] == "Failed"
+    assert state.messages[0]["failure"] == "mailbox full"
+    # Another clinic's staff: the real id answers exactly like a made-up one.
+    other = Tab(clinic["owner_b"]).at(f"/cases/{clinic['b_case']}", "/cases/[id]",
+                                     id=str(clinic["b_case"]))  # fmt: skip
+    answers = []
+    for target in (failed, str(uuid.uuid4())):
+        theirs, _ = other.run(ConversationState, "retry", target)
+        answers.append(theirs.error)
+    assert answers[0] == answers[1] != ""
+    with tenant_session(clinic["a"]) as session:
+        assert session.exec(select(OutboxMessage.status)).all() == ["failed"]
+    tab.run(ConversationState, "retry", failed)
+    assert state.error == "" and state.messages[0]["delivery"] == "Queued"
