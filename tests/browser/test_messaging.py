@@ -141,3 +141,29 @@ def test_templated_email_then_the_reply_is_unread_until_read(page, app_server: R
     after_text = page.locator("#nav-unread")
     after = int(re.sub(r"\D", "", after_text.inner_text())) if after_text.count() else 0
     assert after == before - 1
+
+
+def test_a_failed_delivery_shows_its_reason_and_can_be_retried(
+    page, app_server: RunningApp
+) -> None:  # type: ignore[no-untyped-def]
+    found = _rows(
+        app_server,
+        "select t.submission_id, o.id from outboxmessage o "
+        "join message m on m.id = o.message_id join messagethread t on t.id = m.thread_id "
+        "join tenant c on c.id = o.tenant_id "
+        "where o.status = 'failed' and c.slug = 'lakeside-derm' limit 1",
+    )
+    assert found, "the demo data has a failed delivery"
+    case = str(uuid.UUID(hex=str(found[0][0]).replace("-", "")))
+    sign_in(page, app_server, OWNER)
+    page.goto(f"{app_server.url}/cases/{case}")
+    failed = page.locator(".message.outbound", has=page.locator(".message-retry"))
+    expect(failed).to_have_count(1, timeout=30_000)
+    expect(failed.locator(".delivery-state")).to_have_text("Failed")
+    expect(failed).to_contain_text("refused the address")
+    page.screenshot(path=str(SHOTS / "case-failed-desktop.png"), full_page=True)
+    failed.locator(".message-retry").click()
+    expect(page.locator("#conversation-notice")).to_contain_text("sent again", timeout=20_000)
+    expect(page.locator(".message-retry")).to_have_count(0)
+    status = _rows(app_server, "select status from outboxmessage where id = ?", found[0][1])
+    assert status == [("pending",)]
