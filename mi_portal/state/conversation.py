@@ -13,7 +13,7 @@ from typing import Any
 
 import reflex as rx
 
-from mi_portal.services import message_attachments, message_retry, message_templates, messaging
+from mi_portal.services import message_attachments, message_templates, messaging, outbox
 from mi_portal.services.actor import NotFound, PermissionDenied
 from mi_portal.services.images import MAX_BYTES, ImageRejected
 from mi_portal.services.message_attachments import MAX_ATTACHMENTS, Staged, from_dict
@@ -214,7 +214,7 @@ class ConversationState(rx.State):
         actor = current().actor
         self.error, self.notice = "", ""
         try:
-            await asyncio.to_thread(message_retry.retry, actor, str(outbox_id)[:64])
+            await asyncio.to_thread(outbox.retry, actor, str(outbox_id)[:64])
         except (ValueError, NotFound) as exc:
             self.error = _problem(exc)
         else:

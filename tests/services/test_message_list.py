@@ -21,13 +21,12 @@ from mi_portal.models import (
     Submission,
     SubmissionImage,
 )
-from mi_portal.services import clock, message_attachments, message_retry, messaging
+from mi_portal.services import clock, message_attachments, messaging, outbox
 from mi_portal.services.actor import Actor, NotFound, PermissionDenied
 from mi_portal.services.case_lists import SEARCH_BY_REFERENCE
 from mi_portal.services.inbox import InboxQuery, inbox_page
 from mi_portal.services.message_attachments import AttachmentRefused
 from mi_portal.services.message_list import ThreadQuery, thread_page, total_unread
-from mi_portal.services.message_retry import NotRetryable
 from mi_portal.storage import get_store
 from tests.conftest import Database
 from tests.factories import make_case, make_tenant, make_user, owner_session
@@ -187,18 +186,18 @@ def test_staff_retry_a_failed_delivery(world) -> None:  # type: ignore[no-untype
     if shown:
         assert shown[0].delivery == "Failed" and shown[0].failure == "mailbox unavailable"
     with pytest.raises(NotFound):
-        message_retry.retry(other, failed)  # another clinic's delivery answers like a missing one
+        outbox.retry(other, failed)  # another clinic's delivery answers like a missing one
     with pytest.raises(NotFound):
-        message_retry.retry(other, uuid.uuid4())
+        outbox.retry(other, uuid.uuid4())
     viewer = _actor(a, Role.VIEWER, "viewer@a.test")
     with pytest.raises(PermissionDenied):
-        message_retry.retry(viewer, failed)
-    message_retry.retry(coordinator, failed)
+        outbox.retry(viewer, failed)
+    outbox.retry(coordinator, failed)
     with tenant_session(a) as session:
         row = session.get(OutboxMessage, (a, failed))
         assert row is not None and row.status == "pending" and row.last_error is None
-    with pytest.raises(NotRetryable):
-        message_retry.retry(coordinator, failed)
+    with pytest.raises(ValueError, match="Only a failed"):
+        outbox.retry(coordinator, failed)
     with owner_session() as session:
         actions = session.exec(select(AuditEvent.action)).all()
     assert "message.retry" in actions
