@@ -88,7 +88,10 @@ def test_templated_email_then_the_reply_is_unread_until_read(page, app_server: R
     page.locator("#compose-send").click()
     expect(page.locator("#conversation-notice")).to_be_visible(timeout=20_000)
     expect(page.locator(".message.outbound")).to_have_count(1)
-    expect(page.locator(".message.outbound .delivery-state")).to_have_text("Queued")
+    # The app's own worker may already have handed it to the (file) mail transport.
+    expect(page.locator(".message.outbound .delivery-state")).to_have_text(
+        re.compile("^(Queued|Sending|Sent)$")
+    )
     messages = _rows(
         app_server,
         "select m.id, m.subject from message m join messagethread t on t.id = m.thread_id "
@@ -101,7 +104,8 @@ def test_templated_email_then_the_reply_is_unread_until_read(page, app_server: R
         "select status, channel from outboxmessage where message_id = ?",
         messages[0][0],
     )
-    assert outbox == [("pending", "email")]
+    assert len(outbox) == 1 and outbox[0][1] == "email"
+    assert outbox[0][0] in ("pending", "claimed", "sending", "sent")
     page.set_viewport_size({"width": 1280, "height": 800})
     page.screenshot(path=str(SHOTS / "case-desktop.png"), full_page=True)
     page.set_viewport_size(PHONE)
@@ -166,4 +170,5 @@ def test_a_failed_delivery_shows_its_reason_and_can_be_retried(
     expect(page.locator("#conversation-notice")).to_contain_text("sent again", timeout=20_000)
     expect(page.locator(".message-retry")).to_have_count(0)
     status = _rows(app_server, "select status from outboxmessage where id = ?", found[0][1])
-    assert status == [("pending",)]
+    # Back in the queue (or already handed over again by the app's worker).
+    assert status and status[0][0] in ("pending", "claimed", "sending", "sent")
