@@ -17,18 +17,22 @@ from mi_portal.pages.clinics import clinic_picker
 from mi_portal.pages.inbox import KEYBOARD, inbox_page
 from mi_portal.pages.index import index
 from mi_portal.pages.intake import clinic_consult, directory_consult
+from mi_portal.pages.messages import messages_page
 from mi_portal.pages.not_found import not_found_page
 from mi_portal.pages.notice_prefs import notice_prefs_page
 from mi_portal.pages.privacy import privacy_page
 from mi_portal.pages.reply import reply_page
+from mi_portal.pages.templates import templates_page
 from mi_portal.pages.users import users_page
 from mi_portal.pages.viewer import viewer_page
 from mi_portal.services import outbox
 from mi_portal.state.audit import AuditState
 from mi_portal.state.case import CaseState
 from mi_portal.state.clinics import ClinicPickerState
+from mi_portal.state.conversation import ConversationState
 from mi_portal.state.inbox import InboxState
 from mi_portal.state.intake import IntakeState
+from mi_portal.state.messages import MessagesState
 from mi_portal.state.mfa import MfaState
 from mi_portal.state.notice_prefs import NoticePrefsState
 from mi_portal.state.overview import OverviewState
@@ -36,6 +40,7 @@ from mi_portal.state.reply import ReplyState
 from mi_portal.state.session import SessionState
 from mi_portal.state.signin import SignInState
 from mi_portal.state.tab import SessionBoundState
+from mi_portal.state.templates import TemplatesState
 from mi_portal.state.users import UsersState
 from mi_portal.state.viewer import ViewerState
 
@@ -80,15 +85,19 @@ app.add_page(not_found_page, route="404", title="Page not found — MI Portal")
 
 
 def signed_in_page(
-    component: Callable[[], rx.Component], route: str, title: str, load: EventHandler
+    component: Callable[[], rx.Component], route: str, title: str, *loads: EventHandler
 ) -> None:
     """A staff page: the header's user and clinic are refreshed, then the page's own data."""
-    app.add_page(component, route=route, title=title, on_load=[SessionState.refresh, load])
+    app.add_page(component, route=route, title=title, on_load=[SessionState.refresh, *loads])
 
 
 signed_in_page(index, "/", "MI Portal — Clinics", OverviewState.load)
 signed_in_page(inbox_page, "/cases", "Cases — MI Portal", InboxState.load)
-signed_in_page(case_page, "/cases/[id]", "Case — MI Portal", CaseState.load)
+signed_in_page(case_page, "/cases/[id]", "Case — MI Portal", CaseState.load, ConversationState.load)
+signed_in_page(messages_page, "/messages", "Messages — MI Portal", MessagesState.load)
+signed_in_page(
+    templates_page, "/settings/templates", "Message templates — MI Portal", TemplatesState.load
+)
 signed_in_page(viewer_page, "/cases/[id]/photos", "Photos — MI Portal", ViewerState.load)
 signed_in_page(clinic_picker, "/clinics/pick", "Clinics — MI Portal", ClinicPickerState.load)
 signed_in_page(users_page, "/admin/users", "Users — MI Portal", UsersState.load)

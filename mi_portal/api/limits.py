@@ -1,4 +1,5 @@
-"""Guard for Reflex's upload endpoint (intake and reply photos): which handler, how large, how often."""
+"""Guard for Reflex's upload endpoint (intake and reply photos, staff attachments): which
+handler, how large, how often."""
 
 from __future__ import annotations
 
@@ -20,15 +21,21 @@ HANDLER_HEADER = b"reflex-event-handler"
 
 @functools.cache
 def public_upload_handlers() -> frozenset[str]:
-    """The full names Reflex gives the handlers that take uploads from the public pages."""
+    """The full names Reflex gives the handlers that take uploads (public intake, staff files)."""
     # Imported on first use: the state modules import this package's neighbours.
     from reflex.utils.format import format_event_handler
 
+    from mi_portal.state.conversation import ConversationState
     from mi_portal.state.intake import IntakeState
     from mi_portal.state.reply import ReplyState
 
+    # Staff attachments: the handler itself is guarded (MESSAGES_SEND) like every other.
     return frozenset(
-        {format_event_handler(IntakeState.submit), format_event_handler(ReplyState.send)}
+        {
+            format_event_handler(IntakeState.submit),
+            format_event_handler(ReplyState.send),
+            format_event_handler(ConversationState.upload_attachment),
+        }
     )
 
 

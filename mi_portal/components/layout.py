@@ -26,9 +26,34 @@ def _sections() -> list[tuple[str, str, str, rx.Var[bool] | bool]]:
     return [
         ("Home", "/", "home", True),
         ("Cases", "/cases", "cases", SessionState.can_view_cases),
+        ("Messages", "/messages", "messages", SessionState.can_view_cases),
+        ("Templates", "/settings/templates", "templates", SessionState.can_manage_templates),
         ("Users", "/admin/users", "users", SessionState.can_manage_users),
         ("Audit log", "/audit", "audit", SessionState.can_view_audit),
     ]
+
+
+_VISUALLY_HIDDEN = {
+    "position": "absolute",
+    "width": "1px",
+    "height": "1px",
+    "overflow": "hidden",
+    "clip": "rect(0 0 0 0)",
+    "white_space": "nowrap",
+}
+
+
+def _unread_badge(id: str = "nav-unread") -> rx.Component:
+    return rx.cond(
+        SessionState.unread_messages > 0,
+        rx.badge(
+            SessionState.unread_messages,
+            rx.el.span(" unread", style=_VISUALLY_HIDDEN),
+            color_scheme="blue",
+            margin_left="0.4em",
+            id=id,
+        ),
+    )
 
 
 def _can_switch_clinic() -> rx.Var[bool]:
@@ -48,6 +73,7 @@ def _wide_nav() -> rx.Component:
                     # Spacing on the links, not the row: a hidden section must leave no gap.
                     rx.link(
                         label,
+                        _unread_badge() if key == "messages" else rx.fragment(),
                         href=href,
                         size="2",
                         weight="medium",
@@ -70,7 +96,12 @@ def _narrow_nav() -> rx.Component:
     items = [
         _shown(
             shown,
-            rx.menu.item(label, on_click=rx.redirect(href), id=f"menu-{key}"),
+            rx.menu.item(
+                label,
+                _unread_badge("menu-unread") if key == "messages" else rx.fragment(),
+                on_click=rx.redirect(href),
+                id=f"menu-{key}",
+            ),
         )
         for label, href, key, shown in _sections()
     ]

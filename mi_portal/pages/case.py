@@ -8,6 +8,7 @@ import reflex as rx
 
 from mi_portal.components.fields import field_label
 from mi_portal.components.layout import error_callout, page_frame
+from mi_portal.pages.conversation import conversation_panel
 from mi_portal.pages.inbox import SLA_BADGES
 from mi_portal.state.case import CaseState
 from mi_portal.state.inbox import STATUS_LABELS
@@ -317,7 +318,14 @@ def case_page() -> rx.Component:
                     ),
                     error_callout(CaseState.error),
                     rx.grid(
-                        rx.vstack(_summary(), _photos(), spacing="4", width="100%", min_width="0"),
+                        rx.vstack(
+                            _summary(),
+                            _photos(),
+                            conversation_panel(),
+                            spacing="4",
+                            width="100%",
+                            min_width="0",
+                        ),
                         rx.vstack(
                             _workflow(),
                             _notes(),

@@ -25,6 +25,7 @@ from mi_portal.models import (
     SubmissionImage,
     SubmissionStatus,
     Tenant,
+    ThreadRead,
     User,
 )
 from mi_portal.services import clock
@@ -283,6 +284,26 @@ def _filters(shape: _Shape, *, with_status: bool = True) -> list[Any]:
     return conditions
 
 
+def unread_for_me() -> Any:
+    """An inbound message newer than the acting user's read marker of its thread (``:me``).
+
+    Unread is per user: one colleague reading a thread leaves it unread for the others.
+    """
+    return and_(
+        col(Message.direction) == "inbound",
+        ~exists().where(
+            and_(
+                # Correlated to the message itself, not its thread: it is the nearest enclosing
+                # row in every statement this is used in (a thread may be two levels up).
+                col(ThreadRead.tenant_id) == Message.tenant_id,
+                col(ThreadRead.thread_id) == Message.thread_id,
+                col(ThreadRead.user_id) == sa.bindparam("me", type_=sa.Uuid()),
+                col(ThreadRead.read_until) >= Message.created_at,
+            )
+        ),
+    )
+
+
 def _unread_exists() -> Any:
     return exists().where(
         and_(
@@ -290,8 +311,7 @@ def _unread_exists() -> Any:
             col(MessageThread.submission_id) == Submission.id,
             col(Message.tenant_id) == MessageThread.tenant_id,
             col(Message.thread_id) == MessageThread.id,
-            col(Message.direction) == "inbound",
-            col(Message.read_at).is_(None),
+            unread_for_me(),
         )
     )
 
@@ -369,8 +389,7 @@ def _statements(shape: _Shape) -> tuple[Any, Any]:
         .where(
             col(MessageThread.tenant_id) == Submission.tenant_id,
             col(MessageThread.submission_id) == Submission.id,
-            col(Message.direction) == "inbound",
-            col(Message.read_at).is_(None),
+            unread_for_me(),
         )
         .scalar_subquery()
     )
@@ -428,7 +447,7 @@ def inbox_page(actor: Actor, q: InboxQuery, *, page_size: int = PAGE_SIZE) -> In
         connection = session.connection()
         postgres = connection.dialect.name == "postgresql"
         shape, params = _shape(actor, q, postgres=postgres, identity=identity)
-        params.update(tenant=tenant_id, offset=page * page_size, limit=page_size)
+        params.update(tenant=tenant_id, me=actor.user_id, offset=page * page_size, limit=page_size)
         page_statement, side_statement = _statements(shape)
         rows: list[tuple[Any, ...]] = [tuple(r) for r in connection.execute(page_statement, params)]
         side: tuple[Any, ...] = (

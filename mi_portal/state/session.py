@@ -6,7 +6,7 @@ import asyncio
 
 import reflex as rx
 
-from mi_portal.services import auth, tenancy
+from mi_portal.services import auth, message_list, tenancy
 from mi_portal.services.labels import role_label
 from mi_portal.services.permissions import Permission, has_permission
 from mi_portal.state.guard import current, guarded, session_token
@@ -37,6 +37,9 @@ class SessionState(rx.State):
     can_manage_users: bool = False
     can_view_audit: bool = False
     can_view_cases: bool = False
+    can_manage_templates: bool = False
+    # Inbound messages this user has not read, over all the clinic's conversations.
+    unread_messages: int = 0
 
     @rx.event
     @guarded(Permission.SELF)
@@ -63,6 +66,8 @@ class SessionState(rx.State):
         )
         self.can_view_audit = has_permission(actor, Permission.AUDIT_VIEW)
         self.can_view_cases = has_permission(actor, Permission.CASES_VIEW)
+        self.can_manage_templates = has_permission(actor, Permission.TEMPLATES_MANAGE)
+        self.unread_messages = await asyncio.to_thread(message_list.total_unread, actor)
 
     @rx.event
     @guarded(Permission.SELF, before_mfa=True)

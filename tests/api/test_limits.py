@@ -81,6 +81,7 @@ def reflex_upload() -> Starlette:
 
 
 def test_a_staff_handler_named_on_the_real_endpoint_answers_4xx(reflex_upload: Starlette) -> None:
+    from mi_portal.state.conversation import ConversationState
     from mi_portal.state.inbox import InboxState
     from mi_portal.state.intake import IntakeState
     from mi_portal.state.reply import ReplyState
@@ -89,6 +90,7 @@ def test_a_staff_handler_named_on_the_real_endpoint_answers_4xx(reflex_upload: S
     assert public_upload_handlers() == {
         format_event_handler(IntakeState.submit),
         format_event_handler(ReplyState.send),
+        format_event_handler(ConversationState.upload_attachment),
     }
     photo = {"files": ("a.jpg", b"\xff\xd8\xff", "image/jpeg")}
     bare = TestClient(reflex_upload, raise_server_exceptions=False)

@@ -34,6 +34,8 @@ WHO = {
     "admin/users": "owner@lakeside-derm.test",
     "audit": "owner@lakeside-derm.test",
     "settings/notifications": "owner@lakeside-derm.test",
+    "messages": "owner@lakeside-derm.test",
+    "settings/templates": "owner@lakeside-derm.test",
     "mfa/enroll": "owner@lakeside-derm.test",
     "404": None,
 }

@@ -12,6 +12,7 @@ from mi_portal.models import (
     ConsentKind,
     Message,
     MessageAttachment,
+    MessageThread,
     Patient,
     Role,
     Submission,
@@ -83,7 +84,13 @@ def test_patient_replies_with_a_photo_and_stops_text_messages(
     expect(mine).to_contain_text("daylight.jpg")
     expect(page.locator("#reply-text")).to_have_value("")
     with tenant_session(tenant_id) as session:  # type: ignore[arg-type]
-        stored = session.exec(select(Message).where(Message.direction == "inbound")).all()
+        # This patient's messages only: the demo data has answers from other patients.
+        stored = session.exec(
+            select(Message)
+            .join(MessageThread, col(MessageThread.id) == Message.thread_id)
+            .join(Submission, col(Submission.id) == MessageThread.submission_id)
+            .where(Message.direction == "inbound", Submission.patient_id == patient_id)
+        ).all()
         photos = session.exec(select(MessageAttachment).where(MessageAttachment.kind == "photo"))
         assert [m.body for m in stored] == ["Here it is, taken by the window."]
         assert len(list(photos)) == 1

@@ -313,7 +313,7 @@ def test_every_statement_shape_pins_each_tenant_table_to_the_clinic() -> None:
             assert "submission" in used and "tenant" not in used
             for table in used:
                 # Pinned to the parameter, or correlated to a table that is (same tenant id).
-                pinned = rf"\b{table}\.tenant_id = (:tenant\b|submission\.tenant_id|messagethread\.tenant_id)"
+                pinned = rf"\b{table}\.tenant_id = (:tenant\b|submission\.tenant_id|messagethread\.tenant_id|message\.tenant_id)"
                 assert re.search(pinned, sql), (shape, table)
             assert re.search(r"\bsubmission\.tenant_id = :tenant\b", sql)
 
