@@ -180,6 +180,14 @@ def _user_menu() -> rx.Component:
             rx.menu.item(SessionState.user_email, disabled=True),
             rx.menu.item(SessionState.role, disabled=True),
             rx.menu.separator(),
+            rx.cond(
+                SessionState.can_view_cases,
+                rx.menu.item(
+                    "Notifications",
+                    on_click=rx.redirect("/settings/notifications"),
+                    id="menu-notifications",
+                ),
+            ),
             rx.menu.item("Sign out", on_click=SessionState.sign_out, id="sign-out"),
             rx.menu.item(
                 "Sign out everywhere",

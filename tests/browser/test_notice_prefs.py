@@ -17,7 +17,10 @@ def test_a_member_changes_which_notices_they_receive(
 ) -> None:  # type: ignore[no-untyped-def]
     sign_in(page, app_server, MANAGER)
     expect(page.locator("#user-menu")).to_contain_text(re.compile(r"\S"), timeout=20_000)
-    page.goto(app_server.url + "/settings/notifications")
+    # Reached from the account menu.
+    page.locator("#user-menu").click()
+    page.locator("#menu-notifications").click()
+    expect(page).to_have_url(app_server.url + "/settings/notifications")
     new_case = page.locator("#notice-new_case")
     expect(new_case).to_have_attribute("data-state", "checked", timeout=20_000)
     # Clicking the words toggles the box (a real label).
