@@ -213,6 +213,13 @@ _WHAT = {
     "image.annotation_deleted": "Deleted a marker from a photo",
     "image.sensitivity_changed": "Changed whether a photo is sensitive",
     "image.downloaded": "Downloaded a photo",
+    "thread.viewed": "Read the conversation",
+    "message.sent": "Wrote to the patient",
+    "message.received": "The patient wrote",
+    "message.retry": "Sent a failed message again",
+    "consent.changed": "The patient's consent changed",
+    "attachment.fetched_by_patient": "The patient opened an attachment",
+    "photo.added": "Added a photo",
 }
 
 

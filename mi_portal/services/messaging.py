@@ -15,6 +15,7 @@ import hmac
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import func
 from sqlmodel import col, select
@@ -487,6 +488,15 @@ def _prepare(
     )
 
 
+def _draft(
+    session: ScopedSession, actor: Actor, submission_id: object, **fields: Any
+) -> tuple[Submission, MessageThread, Prepared]:
+    """The case, its thread and the message as it would go (preview and send alike)."""
+    case = case_in_clinic(session, actor, submission_id)
+    thread = thread_for_case(session, case)
+    return case, thread, _prepare(session, actor, case, thread, **fields)
+
+
 @dataclass(frozen=True)
 class Preview:
     channel: str
@@ -508,10 +518,8 @@ def preview(
     check(actor, Permission.MESSAGES_SEND)
     tenant_id = actor.require_tenant()
     with tenant_session(tenant_id) as session:
-        case = case_in_clinic(session, actor, submission_id)
-        thread = thread_for_case(session, case)
-        prepared = _prepare(
-            session, actor, case, thread,
+        case, thread, prepared = _draft(
+            session, actor, submission_id,
             channel=channel, subject=subject, body=body, template_id=template_id,
         )  # fmt: skip
         tenant = session.get(Tenant, tenant_id)
@@ -538,10 +546,8 @@ def send_message(
     check(actor, Permission.MESSAGES_SEND)
     tenant_id = actor.require_tenant()
     with tenant_session(tenant_id) as session:
-        case = case_in_clinic(session, actor, submission_id)
-        thread = thread_for_case(session, case)
-        prepared = _prepare(
-            session, actor, case, thread,
+        case, thread, prepared = _draft(
+            session, actor, submission_id,
             channel=channel, subject=subject, body=body, template_id=template_id,
         )  # fmt: skip
         now = clock.now()

@@ -21,6 +21,7 @@ VIEW_ACTIONS = frozenset(
         "image.full_viewed",
         "images.urls_renewed",
         "image.full_url_renewed",
+        "thread.viewed",
     }
 )
 WINDOW = timedelta(minutes=10)

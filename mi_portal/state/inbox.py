@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import secrets
 from dataclasses import asdict
 from datetime import date
 from typing import Any
@@ -15,11 +14,11 @@ import reflex as rx
 from mi_portal.models import SubmissionStatus
 from mi_portal.services import cases, photos
 from mi_portal.services.actor import NotFound
-from mi_portal.services.case_lists import parse_reference
 from mi_portal.services.inbox import SORTS, InboxQuery, inbox_page
 from mi_portal.services.intake import CONCERN_AREAS
 from mi_portal.services.permissions import Permission, has_permission, page_access
 from mi_portal.state.guard import current, guarded
+from mi_portal.state.search_handles import private_address
 
 STATUS_LABELS = {s.value: s.value.replace("_", " ").capitalize() for s in SubmissionStatus}
 # What each key may hold; anything else in a URL is dropped, so no control ever shows one value
@@ -48,7 +47,6 @@ FILTER_KEYS = (
     "page",
 )
 # Searches kept per tab for their URL handles; the oldest is forgotten past this many.
-MAX_SEARCHES = 50
 
 
 def _day(value: str) -> str:
@@ -124,22 +122,10 @@ class InboxState(rx.State):
     # A message for the next load (the address is replaced first, and a load clears notices).
     _next_notice: str = ""
 
-    def _handle(self, term: str) -> str:
-        for handle, known in self._searches.items():
-            if known == term:
-                return handle
-        handle = secrets.token_urlsafe(9)
-        kept = list(self._searches.items())[-(MAX_SEARCHES - 1) :]
-        self._searches = {**dict(kept), handle: term}
-        return handle
-
     def _address(self, view: dict[str, str]) -> str:
         """The URL of ``view``: a text search replaced by its handle."""
-        term = view.get("search", "")
-        if term and parse_reference(term) is None:
-            view = {k: v for k, v in view.items() if k != "search"}
-            view["q"] = self._handle(term)
-        return url_for(view)
+        self._searches, url = private_address(self._searches, view, url_for)
+        return url
 
     def _url(self, **changes: str) -> str:
         view = {**self.view, "status": self.filters.get("status", ""), **changes}

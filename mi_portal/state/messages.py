@@ -7,21 +7,19 @@ URL carries an opaque per-tab handle (``?q=…``); a case reference stays in cle
 from __future__ import annotations
 
 import asyncio
-import secrets
 from dataclasses import asdict
 from typing import Any
 from urllib.parse import urlencode
 
 import reflex as rx
 
-from mi_portal.services.case_lists import parse_reference
 from mi_portal.services.message_list import ThreadQuery, thread_page
 from mi_portal.services.permissions import Permission, page_access
 from mi_portal.state.guard import current, guarded
+from mi_portal.state.search_handles import private_address
 
 FLAGS = ("unread", "mine", "waiting")
 KEYS = (*FLAGS, "search", "q", "page")
-MAX_SEARCHES = 50
 
 
 def normalise(params: dict[str, str]) -> dict[str, str]:
@@ -55,21 +53,10 @@ class MessagesState(rx.State):
     search_hint: str = "Search by case reference"
     _searches: dict[str, str] = {}
 
-    def _handle(self, term: str) -> str:
-        for handle, known in self._searches.items():
-            if known == term:
-                return handle
-        handle = secrets.token_urlsafe(9)
-        kept = list(self._searches.items())[-(MAX_SEARCHES - 1) :]
-        self._searches = {**dict(kept), handle: term}
-        return handle
-
     def _address(self, view: dict[str, str]) -> str:
-        term = view.get("search", "")
-        if term and parse_reference(term) is None:
-            view = {k: v for k, v in view.items() if k != "search"}
-            view["q"] = self._handle(term)
-        return url_for(view)
+        """The URL of ``view``: a text search replaced by its handle."""
+        self._searches, url = private_address(self._searches, view, url_for)
+        return url
 
     def _url(self, **changes: str) -> str:
         view = {**self.view, **changes}
