@@ -11,10 +11,9 @@ from pathlib import Path
 
 from playwright.sync_api import expect
 
-from tests.browser.conftest import RunningApp, sign_in
+from tests.browser.conftest import RunningApp, save_screenshot, sign_in
 
 OWNER = "owner@lakeside-derm.test"
-SHOTS = Path("/tmp/shots")
 PHONE = {"width": 390, "height": 844}
 
 # Runs in the app's environment (its database): the patient's answer, as an inbound path stores it.
@@ -59,8 +58,9 @@ def _pick(page, trigger: str, option: str) -> None:  # type: ignore[no-untyped-d
     page.get_by_role("option", name=option).click()
 
 
-def test_templated_email_then_the_reply_is_unread_until_read(page, app_server: RunningApp) -> None:  # type: ignore[no-untyped-def]
-    SHOTS.mkdir(parents=True, exist_ok=True)
+def test_templated_email_then_the_reply_is_unread_until_read(
+    page, app_server: RunningApp, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
     tenant, case = _quiet_case(app_server)
     hex_case = uuid.UUID(case).hex
     sign_in(page, app_server, OWNER)
@@ -74,7 +74,7 @@ def test_templated_email_then_the_reply_is_unread_until_read(page, app_server: R
     page.locator("#template-save").click()
     expect(page.locator("#templates-notice")).to_be_visible(timeout=20_000)
     expect(page.locator(".template-name", has_text="Check-in")).to_be_visible()
-    page.screenshot(path=str(SHOTS / "templates-desktop.png"), full_page=True)
+    save_screenshot(page, "messaging-templates-desktop", tmp_path)
 
     # The case: choose the template, preview, send.
     page.goto(f"{app_server.url}/cases/{case}")
@@ -107,9 +107,9 @@ def test_templated_email_then_the_reply_is_unread_until_read(page, app_server: R
     assert len(outbox) == 1 and outbox[0][1] == "email"
     assert outbox[0][0] in ("pending", "claimed", "sending", "sent")
     page.set_viewport_size({"width": 1280, "height": 800})
-    page.screenshot(path=str(SHOTS / "case-desktop.png"), full_page=True)
+    save_screenshot(page, "messaging-case-desktop", tmp_path)
     page.set_viewport_size(PHONE)
-    page.screenshot(path=str(SHOTS / "case-phone.png"), full_page=True)
+    save_screenshot(page, "messaging-case-phone", tmp_path)
     page.set_viewport_size({"width": 1280, "height": 800})
 
     # The patient answers.
@@ -125,9 +125,9 @@ def test_templated_email_then_the_reply_is_unread_until_read(page, app_server: R
     expect(row.locator(".thread-unread")).to_have_text(re.compile(r"^1\s*unread$"))
     expect(page.locator("#nav-unread")).to_be_visible()
     before = int(re.sub(r"\D", "", page.locator("#nav-unread").inner_text()))
-    page.screenshot(path=str(SHOTS / "messages-desktop.png"), full_page=True)
+    save_screenshot(page, "messaging-messages-desktop", tmp_path)
     page.set_viewport_size(PHONE)
-    page.screenshot(path=str(SHOTS / "messages-phone.png"), full_page=True)
+    save_screenshot(page, "messaging-messages-phone", tmp_path)
     page.set_viewport_size({"width": 1280, "height": 800})
 
     # The queue shows it too.
@@ -148,7 +148,7 @@ def test_templated_email_then_the_reply_is_unread_until_read(page, app_server: R
 
 
 def test_a_failed_delivery_shows_its_reason_and_can_be_retried(
-    page, app_server: RunningApp
+    page, app_server: RunningApp, tmp_path: Path
 ) -> None:  # type: ignore[no-untyped-def]
     found = _rows(
         app_server,
@@ -165,7 +165,7 @@ def test_a_failed_delivery_shows_its_reason_and_can_be_retried(
     expect(failed).to_have_count(1, timeout=30_000)
     expect(failed.locator(".delivery-state")).to_have_text("Failed")
     expect(failed).to_contain_text("refused the address")
-    page.screenshot(path=str(SHOTS / "case-failed-desktop.png"), full_page=True)
+    save_screenshot(page, "messaging-case-failed-desktop", tmp_path)
     failed.locator(".message-retry").click()
     expect(page.locator("#conversation-notice")).to_contain_text("sent again", timeout=20_000)
     expect(page.locator(".message-retry")).to_have_count(0)
