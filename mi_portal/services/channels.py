@@ -10,6 +10,7 @@ built from codes only: a server's reply text can carry the recipient's address.
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import email.utils
 import functools
@@ -210,6 +211,75 @@ def _build_email(message: Outgoing, sender: str) -> EmailMessage:
     return msg
 
 
+def email_bytes(message: Outgoing, *, sender: str) -> bytes:
+    """The message as it goes on the wire, built directly for the common case.
+
+    Every header of an outgoing message is short single-line ASCII almost always (ids, dates,
+    addresses the outbox has validated, a plain subject); those are written as they are, and
+    the bodies as 7-bit text or base64. Anything else (a non-ASCII subject or name, a long line)
+    goes through the email package, which folds and encodes it. Same bytes a reader parses as
+    ``build_email``'s, at a fraction of the cost: building is the worker's own share of a send.
+    """
+    try:
+        return _email_bytes(message, sender)
+    except (ValueError, TypeError, LookupError) as exc:
+        raise DeliveryError(
+            f"The message cannot be encoded ({type(exc).__name__}).", permanent=True
+        ) from None
+
+
+def _simple(value: str) -> bool:
+    return value.isascii() and "\r" not in value and "\n" not in value and len(value) <= 900
+
+
+def _header_lines(message: Outgoing, sender: str) -> list[str] | None:
+    headers = [
+        ("Message-ID", message.header_id),
+        ("Date", email.utils.format_datetime(clock.now())),
+        ("From", sender),
+        ("To", message.recipient),
+        ("Subject", message.subject),
+    ]
+    if message.reply_to:
+        headers.append(("Reply-To", message.reply_to))
+    if not all(_simple(v) and len(n) + len(v) + 2 <= 78 for n, v in headers):
+        return None
+    return [f"{name}: {value}\r\n" for name, value in headers]
+
+
+def _body(text: str, subtype: str) -> str:
+    lines = text.replace("\r\n", "\n").split("\n")
+    if text.isascii() and all(len(line) <= 76 for line in lines) and "\r" not in text:
+        return (
+            f'Content-Type: text/{subtype}; charset="utf-8"\r\n'
+            "Content-Transfer-Encoding: 7bit\r\n\r\n" + "\r\n".join(lines) + "\r\n"
+        )
+    encoded = base64.encodebytes(text.encode("utf-8")).decode("ascii").replace("\n", "\r\n")
+    return (
+        f'Content-Type: text/{subtype}; charset="utf-8"\r\n'
+        "Content-Transfer-Encoding: base64\r\n\r\n" + encoded
+    )
+
+
+def _email_bytes(message: Outgoing, sender: str) -> bytes:
+    headers = _header_lines(message, sender)
+    if headers is None:
+        return _build_email(message, sender).as_bytes()
+    head = "".join(headers) + "MIME-Version: 1.0\r\n"
+    if not message.html_body:
+        return (head + _body(message.body, "plain")).encode("ascii")
+    boundary = f"=_{secrets.token_hex(12)}"
+    return (
+        head
+        + f'Content-Type: multipart/alternative; boundary="{boundary}"\r\n\r\n'
+        + f"--{boundary}\r\n"
+        + _body(message.body, "plain")
+        + f"\r\n--{boundary}\r\n"
+        + _body(message.html_body, "html")
+        + f"\r\n--{boundary}--\r\n"
+    ).encode("ascii")
+
+
 class FileMail:
     """Each message as ``<message-id>.eml`` in a private folder (the offline default)."""
 
@@ -218,7 +288,7 @@ class FileMail:
         self.sender = get_settings().mail_from
 
     def send(self, message: Outgoing, ready: Ready = _go) -> str | None:
-        data = build_email(message, sender=self.sender).as_bytes()
+        data = email_bytes(message, sender=self.sender)
         ready()
         path = _write_atomically(self.folder, file_name(message.header_id, ".eml"), data)
         return path.name
@@ -293,7 +363,7 @@ class SmtpMail:
             raise _smtp_code_error(code, "the recipient")
 
     def send(self, message: Outgoing, ready: Ready = _go) -> str | None:
-        data = build_email(message, sender=self.sender).as_bytes()
+        data = email_bytes(message, sender=self.sender)
         for attempt in (1, 2):
             fresh = self._conn is None
             if self._conn is None:
@@ -492,6 +562,7 @@ __all__ = [
     "Outgoing",
     "Transports",
     "build_email",
+    "email_bytes",
     "mail_transport",
     "sms_transport",
     "status_callback_url",
