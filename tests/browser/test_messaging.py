@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import email
+import email.policy
 import re
 import sqlite3
 import subprocess
 import sys
+import time
 import uuid
 from pathlib import Path
 
 from playwright.sync_api import expect
 
 from tests.browser.conftest import RunningApp, save_screenshot, sign_in
+from tests.intake_helpers import jpeg_bytes
 
 OWNER = "owner@lakeside-derm.test"
 PHONE = {"width": 390, "height": 844}
@@ -172,3 +176,74 @@ def test_a_failed_delivery_shows_its_reason_and_can_be_retried(
     status = _rows(app_server, "select status from outboxmessage where id = ?", found[0][1])
     # Back in the queue (or already handed over again by the app's worker).
     assert status and status[0][0] in ("pending", "claimed", "sending", "sent")
+
+
+def _emailed_reply_link(app: RunningApp, reference: str) -> str:
+    """The reply link in the email the app's own worker wrote to its mail folder."""
+    folder = app.data_dir / "mail"
+    deadline = time.monotonic() + 45
+    while time.monotonic() < deadline:
+        for path in sorted(folder.glob("*.eml")) if folder.exists() else []:
+            parsed = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
+            if reference in str(parsed["Subject"]):
+                body = parsed.get_body(("plain",))
+                assert body is not None
+                found = re.search(r"/m/(\S+)", body.get_content())  # type: ignore[attr-defined]
+                assert found, "the email carries the patient's reply link"
+                return found.group(1)
+        time.sleep(0.5)
+    raise AssertionError(f"no email for case {reference} in {folder}")
+
+
+def test_the_patient_answers_the_emailed_link_with_a_photo_and_staff_read_it(
+    browser, page, app_server: RunningApp, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
+    _tenant, case = _quiet_case(app_server)
+    reference = case[-8:].upper()
+    sign_in(page, app_server, OWNER)
+
+    # Staff send the clinic's template; the app's worker delivers it (file transport here).
+    page.goto(f"{app_server.url}/cases/{case}")
+    expect(page.locator("#compose")).to_be_visible(timeout=30_000)
+    _pick(page, "#compose-template", "Photos received")
+    page.locator("#compose-send").click()
+    expect(page.locator("#conversation-notice")).to_be_visible(timeout=20_000)
+    token = _emailed_reply_link(app_server, reference)
+    page.reload()
+    expect(page.locator(".message.outbound .delivery-state")).to_have_text("Sent", timeout=30_000)
+
+    # The patient, in a browser of their own, opens the link and answers with a photo.
+    patient = browser.new_context(viewport={"width": 390, "height": 844})
+    reply = patient.new_page()
+    reply.goto(f"{app_server.url}/m/{token}")
+    expect(reply.get_by_text("thank you for your photos", exact=False)).to_be_visible(
+        timeout=30_000
+    )
+    reply.locator("#reply-text").fill("Here is one in daylight.")
+    photo = tmp_path / "daylight.jpg"
+    photo.write_bytes(jpeg_bytes(7))
+    reply.locator("#reply-photos input[type=file]").set_input_files([str(photo)])
+    expect(reply.locator(".selected-photo")).to_have_count(1)
+    reply.locator("#reply-send").click()
+    expect(reply.locator("#reply-notice")).to_be_visible(timeout=60_000)
+    patient.close()
+
+    # Staff see it as unread, open the case, and the count drops.
+    page.goto(app_server.url + "/messages?unread=1")
+    row = page.locator(".thread-row", has=page.locator(".thread-link", has_text=reference))
+    expect(row).to_be_visible(timeout=30_000)
+    expect(row.locator(".thread-unread")).to_have_text(re.compile(r"^1\s*unread$"))
+    before = int(re.sub(r"\D", "", page.locator("#nav-unread").inner_text()))
+    page.goto(f"{app_server.url}/cases/{case}")
+    inbound = page.locator(".message.inbound")
+    expect(inbound).to_have_count(1, timeout=30_000)
+    expect(inbound).to_contain_text("Here is one in daylight.")
+    expect(inbound).to_contain_text("daylight.jpg")
+    page.goto(app_server.url + "/messages?unread=1")
+    expect(page.locator("#threads-table").or_(page.locator("#threads-empty")).first).to_be_visible(
+        timeout=30_000
+    )
+    expect(page.locator(".thread-link", has_text=reference)).to_have_count(0)
+    after_text = page.locator("#nav-unread")
+    after = int(re.sub(r"\D", "", after_text.inner_text())) if after_text.count() else 0
+    assert after == before - 1
