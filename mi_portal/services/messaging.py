@@ -9,9 +9,6 @@ answer by email (Reply-To carries the thread's reply key), by SMS, or on the rep
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -20,7 +17,6 @@ from typing import Any
 from sqlalchemy import func
 from sqlmodel import col, select
 
-from mi_portal.config import get_settings
 from mi_portal.db import ScopedSession, platform_session, tenant_session
 from mi_portal.models import (
     ConsentKind,
@@ -38,7 +34,7 @@ from mi_portal.models import (
     ThreadRead,
     User,
 )
-from mi_portal.services import audit, clock, consent, outbox, signed_links
+from mi_portal.services import audit, clock, consent, outbox
 from mi_portal.services.actor import Actor, NotFound, parse_id
 from mi_portal.services.cases import case_in_clinic
 from mi_portal.services.inbox import full_identity, mask_email, mask_name, mask_phone, reference
@@ -50,14 +46,24 @@ from mi_portal.services.message_templates import (
 )
 from mi_portal.services.permissions import Permission, check
 from mi_portal.services.phones import InvalidPhone, to_e164
+from mi_portal.services.reply_keys import (  # noqa: F401  (the conversation's public names)
+    REPLY_LINK_DAYS,
+    REPLY_PURPOSE,
+    REPLY_SUBJECT,
+    _ensure_key,
+    current_key,
+    open_reply_token,
+    parse_reply_address,
+    renew_reply_key,
+    reply_address,
+    reply_link,
+    thread_for_key,
+)
 from mi_portal.services.text import TextTooLong, clean_text
 
 MAX_BODY = 5_000
 MAX_SMS = 640  # four segments
 MAX_SUBJECT = 200
-REPLY_LINK_DAYS = 30
-REPLY_PURPOSE = "patient-reply"
-REPLY_SUBJECT = "reply-page"
 
 DELIVERY_LABELS = {
     OutboxStatus.PENDING.value: "Queued",
@@ -71,106 +77,6 @@ DELIVERY_LABELS = {
 
 class ConsentRefused(ValueError):
     """The patient's consent does not allow this message on this channel."""
-
-
-# ---------------------------------------------------------------------------------------------
-# Reply keys: a short secret per thread, in the Reply-To address and behind the reply link.
-
-
-def _reply_key(tenant_id: uuid.UUID, thread_id: uuid.UUID, generation: int) -> str:
-    secret = ("reply-key:" + get_settings().secret_key).encode()
-    mac = hmac.new(secret, f"{tenant_id}:{thread_id}:{generation}".encode(), hashlib.sha256)
-    return base64.b32encode(mac.digest()[:10]).decode().lower()  # 16 characters, 80 bits
-
-
-def _key_hash(key: str) -> str:
-    return hashlib.sha256(key.encode()).hexdigest()
-
-
-MAX_ROTATIONS = 100
-
-
-def _generation(thread: MessageThread) -> int:
-    """Which generation the stored digest belongs to (keys are derived, never stored)."""
-    for generation in range(MAX_ROTATIONS):
-        if (
-            _key_hash(_reply_key(thread.tenant_id, thread.id, generation))
-            == thread.patient_link_hash
-        ):
-            return generation
-    raise ValueError("the thread's reply key is unknown")
-
-
-def _ensure_key(thread: MessageThread, *, rotate: bool = False) -> str:
-    """The thread's current reply key (stored only as a digest); ``rotate`` retires the old one."""
-    if thread.patient_link_hash and not rotate:
-        return current_key(thread)
-    generation = _generation(thread) + 1 if thread.patient_link_hash else 0
-    if generation >= MAX_ROTATIONS:
-        raise ValueError("this conversation's link was renewed too often")
-    key = _reply_key(thread.tenant_id, thread.id, generation)
-    thread.patient_link_hash = _key_hash(key)
-    return key
-
-
-def current_key(thread: MessageThread) -> str:
-    if not thread.patient_link_hash:
-        raise ValueError("the thread has no reply key yet")
-    return _reply_key(thread.tenant_id, thread.id, _generation(thread))
-
-
-def renew_reply_key(session: ScopedSession, thread: MessageThread) -> None:
-    """Retire every earlier reply link and address of the thread (caller commits)."""
-    _ensure_key(thread, rotate=True)
-    session.add(thread)
-
-
-def reply_address(thread: MessageThread) -> str:
-    """reply+<clinic>.<key>@<reply domain>: where the patient's email answer is routed."""
-    return f"reply+{thread.tenant_id.hex}.{current_key(thread)}@{get_settings().reply_domain}"
-
-
-def reply_link(thread: MessageThread) -> str:
-    """The patient's signed, expiring link to the conversation (no account needed)."""
-    token = signed_links.sign(
-        REPLY_PURPOSE,
-        subject=REPLY_SUBJECT,
-        lifetime=REPLY_LINK_DAYS * 86_400,
-        claims={"t": str(thread.tenant_id), "k": current_key(thread)},
-    )
-    return f"{get_settings().frontend_origin.rstrip('/')}/m/{token}"
-
-
-def thread_for_key(session: ScopedSession, key: str) -> MessageThread | None:
-    """The thread of the session's clinic whose current key is ``key`` (old keys open nothing)."""
-    if not key or len(key) > 64:
-        return None
-    return session.exec(
-        select(MessageThread).where(MessageThread.patient_link_hash == _key_hash(key)).limit(1)
-    ).first()
-
-
-def parse_reply_address(address: str) -> tuple[uuid.UUID, str] | None:
-    """(clinic id, key) from reply+<clinic>.<key>@…, or None."""
-    local = address.strip().strip("<>").split("@", 1)[0].lower()
-    if not local.startswith("reply+"):
-        return None
-    tenant_hex, _, key = local[len("reply+") :].partition(".")
-    try:
-        return uuid.UUID(hex=tenant_hex), key
-    except ValueError:
-        return None
-
-
-def open_reply_token(token: str) -> tuple[uuid.UUID, str] | None:
-    """(clinic id, key) of a genuine, unexpired reply-page token, or None."""
-    claims = signed_links.verify(REPLY_PURPOSE, token, subject=REPLY_SUBJECT)
-    if claims is None:
-        return None
-    try:
-        return uuid.UUID(claims["t"]), claims["k"]
-    except (KeyError, ValueError):
-        return None
 
 
 # ---------------------------------------------------------------------------------------------
