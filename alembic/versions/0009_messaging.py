@@ -51,6 +51,14 @@ def upgrade() -> None:
     with op.batch_alter_table("messagethread") as batch:
         batch.add_column(sa.Column("last_message_at", sa.DateTime(timezone=True), nullable=True))
         batch.add_column(sa.Column("last_direction", sa.String(length=16), nullable=True))
+    # One conversation per case (nothing created threads before this revision).
+    op.drop_index("ix_messagethread_submission", table_name="messagethread")
+    op.create_index(
+        "ix_messagethread_submission",
+        "messagethread",
+        ["tenant_id", "submission_id"],
+        unique=True,
+    )
     op.create_index("ix_messagethread_last", "messagethread", ["tenant_id", "last_message_at"])
     op.create_index("ix_messagethread_link", "messagethread", ["tenant_id", "patient_link_hash"])
 
@@ -202,6 +210,8 @@ def downgrade() -> None:
             batch.drop_column(column)
     op.drop_index("ix_messagethread_link", table_name="messagethread")
     op.drop_index("ix_messagethread_last", table_name="messagethread")
+    op.drop_index("ix_messagethread_submission", table_name="messagethread")
+    op.create_index("ix_messagethread_submission", "messagethread", ["tenant_id", "submission_id"])
     with op.batch_alter_table("messagethread") as batch:
         batch.drop_column("last_direction")
         batch.drop_column("last_message_at")

@@ -64,7 +64,8 @@ class MessageThread(TenantOwned, table=True):
 
     __table_args__ = (
         tenant_fk(["submission_id"], "submission", name="fk_thread_submission", ondelete="CASCADE"),
-        sa.Index("ix_messagethread_submission", "tenant_id", "submission_id"),
+        # One conversation per case: a concurrent first message cannot open a second one.
+        sa.Index("ix_messagethread_submission", "tenant_id", "submission_id", unique=True),
         sa.Index("ix_messagethread_last", "tenant_id", "last_message_at"),
         sa.Index("ix_messagethread_link", "tenant_id", "patient_link_hash"),
     )

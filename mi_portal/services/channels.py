@@ -373,6 +373,13 @@ class SmtpMail:
                 self._envelope(conn, message.recipient)
             except DeliveryError:
                 raise
+            except (UnicodeError, ValueError):
+                # An address the server cannot take (e.g. a non-ASCII mailbox): the connection
+                # may hold a half-open envelope, so it is not reused for the next message.
+                self._drop()
+                raise DeliveryError(
+                    "The recipient's address cannot be sent over SMTP.", permanent=True
+                ) from None
             except (OSError, smtplib.SMTPException) as exc:
                 self._drop()
                 # A kept connection the server has since closed: reconnect once and go on.
@@ -481,10 +488,18 @@ class HttpSms:
             response = self.client.post(
                 self.endpoint, data=form, headers={"Idempotency-Key": message.header_id}
             )
-        except httpx.TransportError as exc:
-            # The idempotency key makes a resend after a lost answer safe with the provider.
+        except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
+            # Nothing reached the provider: safe to try again.
             raise DeliveryError(
                 f"Cannot reach the SMS provider ({type(exc).__name__}); will try again."
+            ) from None
+        except httpx.TransportError as exc:
+            # The request may have reached the provider before the answer was lost; not every
+            # provider honours the idempotency key, so this one is never sent again on its own.
+            raise DeliveryError(
+                f"The SMS provider stopped answering ({type(exc).__name__}); "
+                "it may have been sent.",
+                uncertain=True,
             ) from None
         status = response.status_code
         if status == 429 or status >= 500:

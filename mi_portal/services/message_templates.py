@@ -12,7 +12,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from jinja2 import StrictUndefined, TemplateError, TemplateSyntaxError, UndefinedError
+from jinja2 import StrictUndefined, TemplateError, TemplateSyntaxError, UndefinedError, nodes
 from jinja2.exceptions import SecurityError
 from jinja2.sandbox import SandboxedEnvironment
 from sqlmodel import col, select
@@ -68,9 +68,29 @@ def _nested(values: dict[str, str]) -> dict[str, Any]:
     return out
 
 
+# A template is text with {{ variable }} placeholders and nothing else: no expressions, filters,
+# loops or calls. The sandbox stops escapes, but not work (``'x' * 10**9``); this stops both.
+_ALLOWED_NODES = (nodes.Template, nodes.Output, nodes.TemplateData, nodes.Name, nodes.Getattr)
+
+
+def _only_placeholders(env: SandboxedEnvironment, source: str) -> None:
+    try:
+        tree = env.parse(source)
+    except TemplateSyntaxError as exc:
+        raise TemplateProblem(
+            f"The template has a mistake on line {exc.lineno}: {exc.message}."
+        ) from None
+    for node in tree.find_all(nodes.Node):
+        if not isinstance(node, _ALLOWED_NODES):
+            raise TemplateProblem(
+                "Only placeholders such as {{ patient.first_name }} can be used in a template."
+            )
+
+
 def render(source: str, values: dict[str, str], *, as_html: bool = False) -> str:
     """``source`` with ``values`` filled in; ``TemplateProblem`` for anything unknown or unsafe."""
     env = _HTML if as_html else _TEXT
+    _only_placeholders(env, source)
     try:
         return env.from_string(source).render(_nested(values))
     except UndefinedError as exc:
@@ -81,7 +101,7 @@ def render(source: str, values: dict[str, str], *, as_html: bool = False) -> str
         ) from None
     except SecurityError:
         raise TemplateProblem("The template uses something that is not allowed.") from None
-    except TemplateError:
+    except (TemplateError, OverflowError, MemoryError, RecursionError):
         raise TemplateProblem("The template cannot be filled in.") from None
 
 

@@ -204,7 +204,10 @@ def conversation(actor: Actor, submission_id: object, *, mark: bool = True) -> C
         tenant = session.get(Tenant, tenant_id)
         assert patient is not None and tenant is not None
         thread = session.exec(
-            select(MessageThread).where(MessageThread.submission_id == case.id).limit(1)
+            select(MessageThread)
+            .where(MessageThread.submission_id == case.id)
+            .order_by(col(MessageThread.created_at))
+            .limit(1)
         ).first()
         lines: list[MessageLine] = []
         unread = 0

@@ -167,13 +167,15 @@ def _recover(session: ScopedSession, now: datetime) -> tuple[int, int]:
 OPTED_OUT = "the patient opted out of text messages before it was sent"
 
 
-def _withdrawn(session: ScopedSession, now: datetime) -> int:
+def _withdrawn(session: ScopedSession, now: datetime, *, claimed: uuid.UUID | None = None) -> int:
     """Fail due text messages to patients whose SMS consent ended after they were queued.
 
     Consent is checked when a message is written and again here, just before it could go: a STOP
     that arrives while a message waits (or waits for a retry) stops it. Acknowledgements of a
-    STOP are automatic replies and are not patient messages, so they still go.
+    STOP are automatic replies and are not patient messages, so they still go. With ``claimed``,
+    checks that one row of this worker's, just before it is handed over.
     """
+    waiting = (OutboxStatus.CLAIMED if claimed is not None else OutboxStatus.PENDING).value
     rows = session.exec(
         select(OutboxMessage.id, Submission.patient_id)
         .join(
@@ -198,10 +200,16 @@ def _withdrawn(session: ScopedSession, now: datetime) -> int:
             ),
         )
         .where(
-            col(OutboxMessage.status) == OutboxStatus.PENDING.value,
             col(OutboxMessage.channel) == MessageChannel.SMS.value,
             col(OutboxMessage.kind) == OutboxKind.PATIENT_MESSAGE.value,
-            col(OutboxMessage.next_attempt_at) <= now,
+            *(
+                (col(OutboxMessage.id) == claimed, col(OutboxMessage.status) == waiting)
+                if claimed is not None
+                else (
+                    col(OutboxMessage.status) == waiting,
+                    col(OutboxMessage.next_attempt_at) <= now,
+                )
+            ),
         )
     ).all()
     refused = [
@@ -212,10 +220,7 @@ def _withdrawn(session: ScopedSession, now: datetime) -> int:
     if refused:
         session.execute(
             update(OutboxMessage)
-            .where(
-                col(OutboxMessage.id).in_(refused),
-                col(OutboxMessage.status) == OutboxStatus.PENDING.value,
-            )
+            .where(col(OutboxMessage.id).in_(refused), col(OutboxMessage.status) == waiting)
             .values(status=OutboxStatus.FAILED.value, last_error=OPTED_OUT)
             .execution_options(synchronize_session=False)
         )
@@ -334,7 +339,10 @@ def _unexpected(exc: Exception, *, handed_over: bool) -> channels.DeliveryError:
 
 
 def _step(
-    session: ScopedSession, ended: tuple[Any, dict[str, Any]] | None, start: dict[str, Any]
+    session: ScopedSession,
+    ended: tuple[Any, dict[str, Any]] | None,
+    start: dict[str, Any],
+    sms: bool = False,
 ) -> bool:
     """Record how the last row ended and mark the next one "sending", in one commit.
 
@@ -344,6 +352,10 @@ def _step(
     connection = session.connection()
     if ended is not None:
         connection.execute(*ended)
+    # A text waits in a batch for a while: the patient's consent is read again right here.
+    if sms and _withdrawn(session, clock.now(), claimed=start["row"]):
+        session.commit()
+        return False
     started = connection.execute(_START, start).rowcount == 1  # type: ignore[attr-defined]
     session.commit()
     return started
@@ -409,7 +421,8 @@ def _deliver_tenant(
             for row, attempts in rows:
                 this = {"tenant": tenant_id, "claim": claim, "row": uuid.UUID(row.id)}
                 start = {**this, "until": clock.now() + lease}
-                step = committer.submit(_step, session, ended, start)
+                sms = row.channel == MessageChannel.SMS.value
+                step = committer.submit(_step, session, ended, start, sms)
                 ended = None
                 outcome = _send_row(row, attempts, step, transports, claim)
                 if outcome is not None:

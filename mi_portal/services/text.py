@@ -65,9 +65,15 @@ def clean_email(value: object) -> str:
     try:
         # test_environment admits the reserved .test domain (demo clinics and the test suite use
         # it; it can never be delivered); localhost, .local, .onion and the like stay refused.
+        # Mail servers without SMTPUTF8 cannot take a non-ASCII mailbox name, so it is refused
+        # here, where the person can still fix it; a non-ASCII domain is kept in its ASCII form.
         checked = validate_email(
-            text, check_deliverability=False, test_environment=True, strict=True
+            text,
+            check_deliverability=False,
+            test_environment=True,
+            strict=True,
+            allow_smtputf8=False,
         )
     except EmailNotValidError:
         raise ValueError("Enter a valid email address.") from None
-    return checked.normalized.lower()
+    return (checked.ascii_email or checked.normalized).lower()

@@ -27,7 +27,7 @@ def verified(secret: str, timestamp: str | None, given: str | None, body: bytes)
     """Whether the request was signed with ``secret`` within the last five minutes."""
     if not secret or not timestamp or not given or len(timestamp) > 20 or len(given) > 128:
         return False
-    if not timestamp.isdigit():
+    if not timestamp.isdigit() or not given.isascii():
         return False
     now = int(clock.now().timestamp())
     if abs(now - int(timestamp)) > MAX_SKEW_SECONDS:

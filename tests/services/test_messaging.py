@@ -224,3 +224,50 @@ def test_an_sms_waiting_when_the_patient_opts_out_is_never_sent(db: Database) ->
     assert rows["Second"].status == "failed" and rows["Second"].last_error == outbox.OPTED_OUT
     sent = list((get_settings().data_dir / "sms").glob("*.json"))
     assert len(sent) == 1 and "Second" not in sent[0].read_text()
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "{{ 'x' * 100000000 }}",
+        "{{ range(100001) | list }}",
+        "{% for i in range(10) %}{{ i }}{% endfor %}",
+        "{{ patient.first_name | upper }}",
+        "{{ patient.first_name() }}",
+    ],
+)
+def test_templates_hold_placeholders_and_nothing_else(db: Database, body: str) -> None:
+    w = two_clinics()
+    with pytest.raises(TemplateProblem, match="Only placeholders"):
+        messaging.send_message(
+            _staff(w.a), w.a_submission, channel="email", subject="Hi", body=body
+        )
+    with tenant_session(w.a) as session:
+        assert session.exec(select(OutboxMessage)).all() == []
+
+
+def test_a_stop_after_the_batch_was_claimed_still_stops_that_text(db: Database) -> None:
+    from datetime import timedelta
+
+    from mi_portal.services import clock, outbox
+
+    w = two_clinics()
+    staff = _staff(w.a)
+    _set_patient(w.a, w.a_patient, phone="+12025550143")
+    _opt(w.a, w.a_patient, ConsentKind.SMS_OPT_IN, True)
+    messaging.send_message(staff, w.a_submission, channel="sms", subject="", body="Claimed")
+    with tenant_session(w.a) as session:
+        now = clock.now()
+        (claimed,) = outbox._claim(session, now, "worker-1", 10, timedelta(minutes=5))
+        session.commit()
+        _opt(w.a, w.a_patient, ConsentKind.SMS_OPT_IN, False)  # STOP lands mid-batch
+        start = {
+            "tenant": w.a,
+            "claim": "worker-1",
+            "row": uuid.UUID(claimed[0].id),
+            "until": now + timedelta(minutes=5),
+        }
+        assert outbox._step(session, None, start, sms=True) is False
+    with tenant_session(w.a) as session:
+        row = session.exec(select(OutboxMessage)).one()
+    assert row.status == "failed" and row.last_error == outbox.OPTED_OUT
