@@ -41,6 +41,7 @@ from mi_portal.services.inbox import full_identity, mask_email, mask_name, mask_
 from mi_portal.services.message_templates import (
     LATER,
     TemplateProblem,
+    render,
     render_message,
     template_for_send,
 )
@@ -64,6 +65,7 @@ from mi_portal.services.text import TextTooLong, clean_text
 MAX_BODY = 5_000
 MAX_SMS = 640  # four segments
 MAX_SUBJECT = 200
+REPLY_LINK_SHOWN = "[the patient's reply link]"
 
 DELIVERY_LABELS = {
     OutboxStatus.PENDING.value: "Queued",
@@ -315,6 +317,9 @@ class Prepared:
     recipient: str
     subject: str
     body: str
+    # What staff see and what the thread keeps: the patient's reply link is a credential (it
+    # lets its holder answer as the patient), so only the outgoing copy carries it.
+    shown_body: str
     html_body: str | None
     template_id: uuid.UUID | None
     marketing: bool
@@ -371,6 +376,7 @@ def _prepare(
             )
     values = _values(session, actor, case, patient, thread)
     rendered_subject, text, page = render_message(raw_subject, raw_body, values)
+    shown = render(raw_body, {**values, "reply_link": REPLY_LINK_SHOWN})
     if channel == MessageChannel.SMS.value:
         if not consent.current(session, patient.id, ConsentKind.SMS_OPT_IN):
             raise ConsentRefused("The patient has not agreed to text messages.")
@@ -391,6 +397,7 @@ def _prepare(
         recipient=recipient,
         subject=rendered_subject,
         body=text,
+        shown_body=shown,
         html_body=page_or_none,
         template_id=chosen,
         marketing=marketing,
@@ -438,7 +445,7 @@ def preview(
     to = prepared.recipient
     if not show:
         to = mask_phone(to) if channel == MessageChannel.SMS.value else mask_email(to)
-    return Preview(channel=channel, to=to, subject=prepared.subject, body=prepared.body)
+    return Preview(channel=channel, to=to, subject=prepared.subject, body=prepared.shown_body)
 
 
 def send_message(
@@ -467,7 +474,7 @@ def send_message(
             sender_user_id=actor.user_id,
             template_id=prepared.template_id,
             subject=prepared.subject,
-            body=prepared.body,
+            body=prepared.shown_body,
             created_at=now,
         )
         session.add(message)

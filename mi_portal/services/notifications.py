@@ -8,6 +8,7 @@ the patient's name, contact details or answers (staff read those signed in).
 
 from __future__ import annotations
 
+import logging
 import uuid
 from dataclasses import dataclass
 from datetime import timedelta
@@ -32,6 +33,8 @@ from mi_portal.services import audit, clock, outbox
 from mi_portal.services.actor import Actor
 from mi_portal.services.inbox import reference
 from mi_portal.services.permissions import Permission, check
+
+log = logging.getLogger(__name__)
 
 NEW_CASE = "new_case"
 ASSIGNED = "case_assigned"
@@ -110,10 +113,16 @@ def _queue(
     *,
     header_id: str | None = None,
 ) -> None:
-    row = outbox.enqueue(
-        session, channel="email", recipient=email, subject=subject, body=body,
-        kind=OutboxKind.STAFF_NOTICE,
-    )  # fmt: skip
+    try:
+        row = outbox.enqueue(
+            session, channel="email", recipient=email, subject=subject, body=body,
+            kind=OutboxKind.STAFF_NOTICE,
+        )  # fmt: skip
+    except ValueError:
+        # A staff address the outbox cannot send to must never stop the change it reports (a
+        # patient's intake above all); the notice is skipped, without the address in the log.
+        log.warning("a staff notice was skipped: the recipient's address is not deliverable")
+        return
     if header_id:
         row.header_id = header_id
 

@@ -130,7 +130,8 @@ def _messages(
                 "author": "You" if mine else staff.get(m.sender_user_id, "The clinic"),
                 "how": CHANNEL_LABELS.get(m.channel, ""),
                 "when": m.created_at.strftime("%d %b %Y, %H:%M"),
-                "body": m.body,
+                # The stored copy names the reply link without it; here, it is this page.
+                "body": m.body.replace(messaging.REPLY_LINK_SHOWN, "this page"),
                 "attachments": attachments,
             }
         )

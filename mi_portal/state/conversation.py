@@ -42,8 +42,6 @@ def _problem(exc: Exception) -> str:
 class ConversationState(rx.State):
     messages: list[dict[str, Any]] = []
     consent: list[dict[str, str]] = []
-    patient_email: str = ""
-    patient_phone: str = ""
     sms_allowed: bool = False
     marketing_allowed: bool = False
     can_send: bool = False
@@ -88,7 +86,6 @@ class ConversationState(rx.State):
             }
             for c in view.consent
         ]
-        self.patient_email, self.patient_phone = view.patient_email, view.patient_phone
         self.sms_allowed, self.marketing_allowed = view.sms_allowed, view.marketing_allowed
         self.can_send = view.can_send
         if not self.sms_allowed and self.channel == "sms":

@@ -65,6 +65,8 @@ def test_an_email_is_stored_with_its_outbox_row_and_rendered(db: Database) -> No
         assert row.message_id == message.id and row.status == "pending"
         assert row.subject == f"Your case {str(w.a_submission)[-8:].upper()}"
         assert "/m/" in row.body and "{{" not in row.body
+        # Staff (and the thread) never see the patient's reply link: it is a credential.
+        assert "/m/" not in message.body and messaging.REPLY_LINK_SHOWN in message.body
         assert row.body.endswith(messaging._names({staff.user_id})[staff.user_id])
         assert row.reply_to and row.reply_to.startswith("reply+" + w.a.hex + ".")
         thread = session.exec(select(MessageThread)).one()
