@@ -69,6 +69,8 @@ class Outgoing:
     html_body: str | None
     header_id: str
     reply_to: str | None
+    # A text goes from the clinic's own number when it has one, else the platform's.
+    sms_from: str | None = None
 
     @classmethod
     def of(cls, row: OutboxMessage) -> Outgoing:
@@ -443,7 +445,7 @@ class FileSms:
     def send(self, message: Outgoing, ready: Ready = _go) -> str | None:
         record = {
             "To": message.recipient,
-            "From": self.sender,
+            "From": message.sms_from or self.sender,
             "Body": message.body,
             "StatusCallback": status_callback_url(message),
             "IdempotencyKey": message.header_id,
@@ -479,7 +481,7 @@ class HttpSms:
     def send(self, message: Outgoing, ready: Ready = _go) -> str | None:
         form = {
             "To": message.recipient,
-            "From": self.sender,
+            "From": message.sms_from or self.sender,
             "Body": message.body,
             "StatusCallback": status_callback_url(message),
         }

@@ -1,7 +1,9 @@
 """A patient's text message: a keyword changes their SMS consent, anything else joins the thread.
 
 The clinic is the one whose SMS number (``Tenant.settings["sms_number"]``) the patient wrote
-to; the platform's default sender belongs to no clinic, so a message to it is ignored. The
+to. Clinics without a number of their own text from the platform's number; a message to it goes
+to the clinic that texted that phone last, and STOP/START there applies in every such clinic
+that knows the phone (carriers treat an opt-out per sending number). The
 patient is found in that clinic by phone number, compared in E.164 whatever format it was
 typed in; a person who sent several consultations is several patients, and a keyword applies
 to each of them. STOP and its synonyms opt out at once; START opts back in; HELP answers with
@@ -13,7 +15,9 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
+from sqlalchemy import func
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 
@@ -23,6 +27,7 @@ from mi_portal.models import (
     ConsentKind,
     MessageChannel,
     OutboxKind,
+    OutboxMessage,
     Patient,
     Submission,
     Tenant,
@@ -133,7 +138,9 @@ def help_text(clinic: Clinic) -> str:
     return f"{clinic.name}.{contact} Reply STOP to stop text messages, START to receive them again."
 
 
-def _keyword(clinic: Clinic, sender: str, word: str, ip: str | None) -> SmsResult:
+def _keyword(
+    clinic: Clinic, sender: str, word: str, ip: str | None, *, answer: bool = True
+) -> SmsResult:
     with tenant_session(clinic.id) as session:
         patients = patients_with_phone(session, sender)
         if word in HELP_WORDS:
@@ -142,7 +149,7 @@ def _keyword(clinic: Clinic, sender: str, word: str, ip: str | None) -> SmsResul
             return SmsResult(HELPED, clinic.id)
         granted = word in START_WORDS
         changed = change_sms_consent(session, patients, granted, source="sms_keyword")
-        if changed:
+        if changed and answer:
             # Allowed although the patient has just opted out: the one confirmation carriers
             # require, sent once per change.
             _answer(
@@ -160,17 +167,69 @@ def _keyword(clinic: Clinic, sender: str, word: str, ip: str | None) -> SmsResul
     return SmsResult(OPTED_IN if granted else OPTED_OUT, clinic.id)
 
 
+def shared_number_clinics(phone: str) -> list[Clinic]:
+    """Clinics that text from the platform's number and know this phone, the one that texted
+    it last first. Each is asked in its own session: no clinic's data is read for another."""
+    with platform_session() as session:
+        tenants = [
+            t
+            for t in session.exec(select(Tenant).where(Tenant.active).order_by(Tenant.name))
+            if not (t.settings or {}).get("sms_number")
+        ]
+    found: list[tuple[datetime, Clinic]] = []
+    for tenant in tenants:
+        with tenant_session(tenant.id) as session:
+            if not patients_with_phone(session, phone):
+                continue
+            last = session.exec(
+                select(func.max(OutboxMessage.created_at)).where(
+                    OutboxMessage.channel == MessageChannel.SMS.value,
+                    OutboxMessage.recipient == phone,
+                )
+            ).one()
+        contact = str((tenant.settings or {}).get("contact_email") or "")
+        found.append(
+            (last or datetime.min.replace(tzinfo=UTC), Clinic(tenant.id, tenant.name, contact))
+        )
+    return [clinic for _, clinic in sorted(found, key=lambda pair: pair[0], reverse=True)]
+
+
+def _shared_keyword(clinics: list[Clinic], phone: str, word: str, ip: str | None) -> SmsResult:
+    """STOP or START to the shared number applies in every clinic texting from it (carriers
+    treat an opt-out per sending number); it is acknowledged once. HELP names the last one."""
+    if word in HELP_WORDS:
+        return _keyword(clinics[0], phone, word, ip)
+    results = []
+    answered = False
+    for clinic in clinics:
+        result = _keyword(clinic, phone, word, ip, answer=not answered)
+        answered = answered or result.outcome in (OPTED_IN, OPTED_OUT)
+        results.append(result)
+    changed = [r for r in results if r.outcome in (OPTED_IN, OPTED_OUT)]
+    return changed[0] if changed else results[0]
+
+
 def receive_sms(
     *, sender: object, to: object, body: object, sid: object, ip: str | None = None
 ) -> SmsResult:
     """Apply one inbound text message (see the module's description)."""
-    clinic = clinic_for_number(to)
     phone = _e164(sender)
-    if clinic is None or phone is None:
+    if phone is None:
         return SmsResult(IGNORED)
     text = str(body or "")
     word = text.strip().upper()
-    if word in STOP_WORDS | START_WORDS | HELP_WORDS:
+    clinic = clinic_for_number(to)
+    if clinic is None:
+        # The platform's shared number: the clinics texting from it that know this phone.
+        if _e164(to) != _e164(get_settings().sms_from):
+            return SmsResult(IGNORED)
+        shared = shared_number_clinics(phone)
+        if not shared:
+            return SmsResult(IGNORED)
+        if word in STOP_WORDS | START_WORDS | HELP_WORDS:
+            return _shared_keyword(shared, phone, word, ip)
+        clinic = shared[0]  # an answer goes to the clinic that texted this phone last
+    elif word in STOP_WORDS | START_WORDS | HELP_WORDS:
         return _keyword(clinic, phone, word, ip)
     external_id = str(sid or "").strip()[:300] or None
     try:

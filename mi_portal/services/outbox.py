@@ -22,7 +22,7 @@ import uuid
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import wait as futures_wait
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -227,6 +227,17 @@ def _withdrawn(session: ScopedSession, now: datetime, *, claimed: uuid.UUID | No
     return len(refused)
 
 
+def clinic_sms_number(tenant_id: uuid.UUID) -> str | None:
+    """The clinic's own SMS number (E.164), or None when it sends from the platform's."""
+    with platform_session() as session:
+        tenant = session.get(Tenant, tenant_id)
+        own = (tenant.settings or {}).get("sms_number") if tenant is not None else None
+    try:
+        return to_e164(own) if own else None
+    except ValueError:
+        return None
+
+
 def _claim(
     session: ScopedSession, now: datetime, claim: str, batch: int, lease: timedelta
 ) -> list[tuple[channels.Outgoing, int]]:
@@ -412,6 +423,9 @@ def _deliver_tenant(
         rows = _claim(session, now, claim, batch, lease)
         session.commit()
         counts.claimed = len(rows)
+        own = clinic_sms_number(tenant_id) if rows else None
+        if own:
+            rows = [(replace(row, sms_from=own), attempts) for row, attempts in rows]
         # One commit per row: how row i ended is committed with "row i+1 is being sent", so at
         # most one row of ours is ever "sending", and the transport waits for that commit
         # before it hands anything over. The session is used by one thread at a time.

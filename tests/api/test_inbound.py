@@ -6,6 +6,7 @@ PostgreSQL), real image pipeline and blob store; the signature is made the way a
 
 from __future__ import annotations
 
+import json
 import time
 import uuid
 from datetime import UTC, datetime
@@ -496,3 +497,36 @@ def test_an_email_with_nothing_to_store_is_ignored(world: dict[str, Any]) -> Non
     raw = _email(world["address"], "> only the quote\n> of the clinic")
     assert _post("/api/inbound/email", raw).json() == {"status": "ignored"}
     assert _inbound() == []
+
+
+# --- the platform's shared number -------------------------------------------------------------
+
+
+def test_clinics_without_a_number_text_from_the_shared_one_and_hear_the_answers(
+    world: dict[str, Any],
+) -> None:
+    from mi_portal.services import outbox
+
+    w: World = world["w"]
+    shared = get_settings().sms_from
+    # Clinic A has its own number: its texts go from it. Clinic B gives its number up.
+    _configure(w.b, sms_number="")
+    messaging.send_message(world["staff"], w.a_submission, channel="sms", subject="", body="A")
+    messaging.send_message(_staff(w.b), w.b_submission, channel="sms", subject="", body="B")
+    assert outbox.deliver_once().sent == 3  # with the world's first email
+    sent = {
+        json.loads(p.read_text())["Body"]: json.loads(p.read_text())["From"]
+        for p in (get_settings().data_dir / "sms").glob("*.json")
+    }
+    assert sent == {"A": "+12025550111", "B": shared}
+
+    # The patient answers the shared number: clinic B (the one that texted it) hears it.
+    assert _sms("Thanks, B", to=shared).json() == {"status": "stored"}
+    [answer] = _inbound()
+    assert answer.tenant_id == w.b and answer.body == "Thanks, B"
+    # STOP to the shared number: every clinic texting from it stops; clinic A's own line does not.
+    assert _sms("STOP", to=shared).json() == {"status": "opted_out"}
+    assert not consent_now(w.b, w.b_patient) and consent_now(w.a, w.a_patient)
+    assert len(_outbox(w.b)) == 1 and _outbox(w.a) == []
+    assert _sms("STOP", to=shared).json() == {"status": "unchanged"}
+    assert len(_outbox(w.b)) == 1
