@@ -15,6 +15,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 
 from mi_portal.db import ScopedSession, platform_session, tenant_session
@@ -264,7 +265,10 @@ def conversation(actor: Actor, submission_id: object, *, mark: bool = True) -> C
                 )
             if mark and actor.user_id is not None:
                 mark_read(session, thread.id, actor.user_id)
-                session.commit()
+                try:
+                    session.commit()
+                except IntegrityError:  # another tab of this user marked it at the same moment
+                    session.rollback()
         show = full_identity(actor, tenant.settings)
         sms_ok = consent.current(session, patient.id, ConsentKind.SMS_OPT_IN)
         marketing_ok = consent.current(session, patient.id, ConsentKind.MARKETING_OPT_IN)
