@@ -239,30 +239,17 @@ def _refused() -> rx.Component:
     )
 
 
-def _page() -> rx.Component:
+def patient_frame(icon: str, title: str, *children: rx.Component) -> rx.Component:
+    """The frame of every patient-facing page: one card with its title, the content, the footer."""
     return rx.el.main(
         rx.card(
             rx.vstack(
                 rx.hstack(
-                    rx.icon("stethoscope", aria_hidden="true"),
-                    rx.heading("Photo consultation", size="6", as_="h1"),
+                    rx.icon(icon, aria_hidden="true"),
+                    rx.heading(title, size="6", as_="h1"),
                     align="center",
                 ),
-                rx.cond(
-                    IntakeState.clinic_name != "",
-                    rx.text("For ", rx.text.strong(IntakeState.clinic_name), size="3"),
-                ),
-                rx.cond(
-                    IntakeState.unknown_clinic,
-                    rx.callout(
-                        "This clinic's page does not exist.", icon="info", id="intake-unknown"
-                    ),
-                    rx.cond(
-                        IntakeState.receipts.length() > 0,  # type: ignore[attr-defined]
-                        _done(),
-                        rx.cond(IntakeState.refused != "", _refused(), _form()),
-                    ),
-                ),
+                *children,
                 patient_footer(),
                 spacing="4",
                 width="100%",
@@ -278,6 +265,26 @@ def _page() -> rx.Component:
             "background": "var(--gray-a2)",
             "min_height": "100vh",
         },
+    )
+
+
+def _page() -> rx.Component:
+    return patient_frame(
+        "stethoscope",
+        "Photo consultation",
+        rx.cond(
+            IntakeState.clinic_name != "",
+            rx.text("For ", rx.text.strong(IntakeState.clinic_name), size="3"),
+        ),
+        rx.cond(
+            IntakeState.unknown_clinic,
+            rx.callout("This clinic's page does not exist.", icon="info", id="intake-unknown"),
+            rx.cond(
+                IntakeState.receipts.length() > 0,  # type: ignore[attr-defined]
+                _done(),
+                rx.cond(IntakeState.refused != "", _refused(), _form()),
+            ),
+        ),
     )
 
 

@@ -6,7 +6,7 @@ import reflex as rx
 from reflex.vars import Var
 
 from mi_portal.components.fields import field_label
-from mi_portal.pages.intake import patient_footer
+from mi_portal.pages.intake import patient_frame
 from mi_portal.services.patient_photos import MAX_REPLY_PHOTOS
 from mi_portal.services.patient_reply import MAX_REPLY
 from mi_portal.state.reply import ReplyState
@@ -226,38 +226,12 @@ def _conversation() -> rx.Component:
 
 
 def reply_page() -> rx.Component:
-    return rx.el.main(
-        rx.card(
-            rx.vstack(
-                rx.hstack(
-                    rx.icon("messages_square", aria_hidden="true"),
-                    rx.heading("Your conversation with the clinic", size="6", as_="h1"),
-                    align="center",
-                ),
-                rx.cond(
-                    ReplyState.invalid,
-                    rx.callout(
-                        ReplyState.error, icon="info", color_scheme="amber", id="reply-invalid"
-                    ),
-                    rx.cond(
-                        ReplyState.loaded,
-                        _conversation(),
-                        rx.spinner(size="3"),
-                    ),
-                ),
-                patient_footer(),
-                spacing="4",
-                width="100%",
-            ),
-            size="4",
-            width="100%",
-            max_width="720px",
+    return patient_frame(
+        "messages_square",
+        "Your conversation with the clinic",
+        rx.cond(
+            ReplyState.invalid,
+            rx.callout(ReplyState.error, icon="info", color_scheme="amber", id="reply-invalid"),
+            rx.cond(ReplyState.loaded, _conversation(), rx.spinner(size="3")),
         ),
-        style={
-            "display": "flex",
-            "justify_content": "center",
-            "padding": "1em",
-            "background": "var(--gray-a2)",
-            "min_height": "100vh",
-        },
     )
