@@ -37,6 +37,24 @@ def _variables() -> rx.Component:
     )
 
 
+def _line(key: str, label: str, max_length: int) -> rx.Component:
+    """A one-line field of the form with its label and its error."""
+    return rx.vstack(
+        field_label(label, for_=f"template-{key}"),
+        rx.input(
+            id=f"template-{key}",
+            value=F[key].to(str),
+            on_change=lambda v: S.set_field(key, v),
+            max_length=max_length,
+            width="100%",
+            **described(_has(key), key),
+        ),  # fmt: skip
+        _error(key),
+        spacing="1",
+        width="100%",
+    )
+
+
 def _form() -> rx.Component:
     return rx.card(
         rx.vstack(
@@ -44,20 +62,7 @@ def _form() -> rx.Component:
                 rx.cond(S.editing_id != "", "Edit template", "New template"), size="3", as_="h2"
             ),
             error_callout(S.errors.get("form", ""), id="template-form-error"),  # type: ignore[attr-defined]
-            rx.vstack(
-                field_label("Name", for_="template-name"),
-                rx.input(
-                    id="template-name",
-                    value=F["name"].to(str),
-                    on_change=lambda v: S.set_field("name", v),
-                    max_length=100,
-                    width="100%",
-                    **described(_has("name"), "name"),
-                ),  # fmt: skip
-                _error("name"),
-                spacing="1",
-                width="100%",
-            ),
+            _line("name", "Name", 100),
             rx.vstack(
                 field_label("Channel", for_="template-channel"),
                 rx.select.root(
@@ -74,20 +79,7 @@ def _form() -> rx.Component:
             ),
             rx.cond(
                 F["channel"].to(str) == "email",
-                rx.vstack(
-                    field_label("Subject", for_="template-subject"),
-                    rx.input(
-                        id="template-subject",
-                        value=F["subject"].to(str),
-                        on_change=lambda v: S.set_field("subject", v),
-                        max_length=200,
-                        width="100%",
-                        **described(_has("subject"), "subject"),
-                    ),  # fmt: skip
-                    _error("subject"),
-                    spacing="1",
-                    width="100%",
-                ),
+                _line("subject", "Subject", 200),
             ),
             rx.vstack(
                 field_label("Message", for_="template-body"),
