@@ -43,7 +43,17 @@ from mi_portal.models.privacy import (
     RightsRequestForward,
     RightsRequestKind,
 )
-from mi_portal.models.quotes import Quote, QuoteLine, QuoteStatus, TreatmentItem
+from mi_portal.models.quotes import (
+    OPEN_QUOTE_STATUSES,
+    AdjustKind,
+    PackageItem,
+    Quote,
+    QuoteLine,
+    QuoteStatus,
+    TaxClass,
+    TreatmentItem,
+    TreatmentPackage,
+)
 from mi_portal.models.tenancy import (
     CLINIC_ROLES,
     PLATFORM_ROLES,
@@ -83,6 +93,9 @@ __all__ = [
     "MessageAttachment",
     "OutboxMessage",
     "Patient",
+    "OPEN_QUOTE_STATUSES",
+    "AdjustKind",
+    "PackageItem",
     "Quote",
     "QuoteLine",
     "QuoteStatus",
@@ -98,7 +111,9 @@ __all__ = [
     "SubmissionStatus",
     "Tenant",
     "TenantOwned",
+    "TaxClass",
     "TreatmentItem",
+    "TreatmentPackage",
     "User",
     "UserSession",
     "tenant_models",

@@ -49,7 +49,10 @@ SUBMISSION_TRANSITIONS: dict[SubmissionStatus, frozenset[SubmissionStatus]] = {
         }
     ),
     SubmissionStatus.ACCEPTED: frozenset({SubmissionStatus.CLOSED, SubmissionStatus.ARCHIVED}),
-    SubmissionStatus.DECLINED: frozenset({SubmissionStatus.CLOSED, SubmissionStatus.ARCHIVED}),
+    # A revised quote may follow a declined one.
+    SubmissionStatus.DECLINED: frozenset(
+        {SubmissionStatus.QUOTED, SubmissionStatus.CLOSED, SubmissionStatus.ARCHIVED}
+    ),
     SubmissionStatus.CLOSED: frozenset({SubmissionStatus.ARCHIVED}),
     SubmissionStatus.ARCHIVED: frozenset(),
 }

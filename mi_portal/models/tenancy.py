@@ -43,6 +43,12 @@ class Tenant(SQLModel, table=True):
     slug: str = plain(max_length=63, unique=True, index=True)
     name: str = plain(max_length=200)
     quote_turnaround_hours: int = plain(default=48)
+    # Money on quotes: ISO 4217 code (minor unit of at most two digits) and the babel locale.
+    currency: str = plain(default="USD", max_length=3)
+    locale: str = plain(default="en_US", max_length=16)
+    # Quotes: how long a sent quote stays valid by default, and the clinic's standard terms.
+    quote_valid_days: int = plain(default=30)
+    quote_terms: str = plain(default="", max_length=4000)
     settings: dict[str, Any] = plain(default_factory=dict, sa_type=sa.JSON)
     active: bool = plain(default=True)
     created_at: datetime = created_at_field()

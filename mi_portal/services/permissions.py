@@ -24,7 +24,10 @@ class Permission(StrEnum):
     IMAGES_VIEW_ORIGINAL = "images.view_original"  # the stored full-resolution original
     IMAGES_DOWNLOAD = "images.download"
     IMAGES_ANNOTATE = "images.annotate"
-    QUOTES_EDIT = "quotes.edit"
+    QUOTES_EDIT = "quotes.edit"  # draft a quote
+    QUOTES_SEND = "quotes.send"  # send, revise or withdraw a quote to the patient
+    # The clinic's treatment catalog, tax classes, packages and quote defaults.
+    CATALOG_MANAGE = "catalog.manage"
     MESSAGES_SEND = "messages.send"
     # Clinic message templates (owner and manager).
     TEMPLATES_MANAGE = "templates.manage"
@@ -54,6 +57,8 @@ _CLINIC_LEAD = _CLINIC_WORK | {
     P.RETENTION_MANAGE,
     P.RIGHTS_ANSWER,
     P.TEMPLATES_MANAGE,
+    P.CATALOG_MANAGE,
+    P.QUOTES_SEND,
 }
 
 ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
@@ -76,7 +81,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
     Role.CLINIC_OWNER: frozenset(_CLINIC_LEAD | {P.USERS_MANAGE, P.AUDIT_VIEW}),
     Role.CLINIC_MANAGER: frozenset(_CLINIC_LEAD),
     Role.COORDINATOR: frozenset(_CLINIC_WORK),
-    Role.PROVIDER: frozenset(_CLINIC_WORK | {P.IMAGES_DOWNLOAD}),
+    Role.PROVIDER: frozenset(_CLINIC_WORK | {P.IMAGES_DOWNLOAD, P.QUOTES_SEND}),
     Role.VIEWER: frozenset(_CLINIC_READ),
 }
 
@@ -90,6 +95,8 @@ NEEDS_CLINIC = frozenset(
         P.IMAGES_DOWNLOAD,
         P.IMAGES_ANNOTATE,
         P.QUOTES_EDIT,
+        P.QUOTES_SEND,
+        P.CATALOG_MANAGE,
         P.MESSAGES_SEND,
         P.TEMPLATES_MANAGE,
         P.RETENTION_MANAGE,
