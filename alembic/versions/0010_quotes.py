@@ -150,6 +150,7 @@ def upgrade() -> None:
         batch.add_column(
             sa.Column("terms", sa.String(length=4000), nullable=False, server_default="")
         )
+        batch.add_column(sa.Column("form", sa.JSON(), nullable=False, server_default="{}"))
         batch.add_column(sa.Column("sent_by_id", sa.Uuid(), nullable=True))
         for moment in ("updated_at", "viewed_at", "closed_at"):
             batch.add_column(sa.Column(moment, sa.DateTime(timezone=True), nullable=True))
@@ -224,6 +225,7 @@ def downgrade() -> None:
             "viewed_at",
             "updated_at",
             "sent_by_id",
+            "form",
             "terms",
             "deposit",
             "tax_total",

@@ -12,6 +12,7 @@ import uuid
 from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
+from typing import Any
 
 import sqlalchemy as sa
 from sqlmodel import Field
@@ -166,6 +167,11 @@ class Quote(TenantOwned, table=True):
     deposit: Decimal = personal(DataCategory.COMMERCIAL, default=Decimal("0.00"), sa_type=Money)
     message_to_patient: str = personal(DataCategory.SPECIAL_CATEGORY, default="", max_length=4000)
     terms: str = plain(default="", max_length=4000)
+    # A draft's form exactly as typed (saved as staff type, valid or not, so nothing is lost on a
+    # reload); the lines and amounts above are written from it whenever it is valid.
+    form: dict[str, Any] = personal(
+        DataCategory.SPECIAL_CATEGORY, default_factory=dict, sa_type=sa.JSON
+    )
     created_by_id: uuid.UUID | None = Field(default=None, foreign_key="user_account.id")
     sent_by_id: uuid.UUID | None = Field(default=None, foreign_key="user_account.id")
     created_at: datetime = created_at_field()

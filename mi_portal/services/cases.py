@@ -58,6 +58,11 @@ def change_status(actor: Actor, submission_id: object, to: str) -> None:
             raise ValueError(
                 f"A case cannot go from {before.replace('_', ' ')} to {str(to).replace('_', ' ')}."
             )
+        if to == SubmissionStatus.QUOTED.value:
+            from mi_portal.services.quotes import has_open_quote  # quotes builds on this module
+
+            if not has_open_quote(session, case.id):
+                raise ValueError("Send a quote from the quote page; the case then becomes quoted.")
         case.status = to
         case.last_activity_at = clock.now()
         session.add(case)

@@ -38,7 +38,8 @@ VARIABLES: dict[str, str] = {
     "reply_link": "https://portal.example/m/…",
     "quote.link": "https://portal.example/q/…",
 }
-# Quote links exist once quotes can be sent; until then a template using one cannot be sent.
+# Variables that need more than the conversation: the case's current sent quote for quote.link
+# (a message using it cannot be sent while the case has none).
 LATER = frozenset({"quote.link"})
 
 

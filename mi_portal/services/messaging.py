@@ -354,7 +354,10 @@ def _prepare(
     subject: object,
     body: object,
     template_id: object,
+    links: dict[str, tuple[str, str]] | None = None,
 ) -> Prepared:
+    """The message as it would go. ``links``: variable → (what the patient gets, what staff see),
+    for credentials such as the quote link that only the outgoing copy may carry."""
     patient = session.get(Patient, (case.tenant_id, case.patient_id))
     assert patient is not None
     if channel not in (MessageChannel.EMAIL.value, MessageChannel.SMS.value):
@@ -373,14 +376,24 @@ def _prepare(
     if template_id not in (None, ""):
         template = template_for_send(actor, parse_id(template_id, "template"))
         marketing, chosen = template.marketing, template.id
+    links = dict(links or {})
     for later in LATER:
-        if later in raw_body or later in raw_subject:
+        if later in links or (later not in raw_body and later not in raw_subject):
+            continue
+        found = _later_link(session, case, later)
+        if found is None:
             raise TemplateProblem(
-                "{{ " + later + " }} can be used once quotes can be sent; remove it for now."
+                "{{ " + later + " }} needs a quote sent to the patient; send the quote first."
             )
+        links[later] = found
     values = _values(session, actor, case, patient, thread)
+    values.update({name: given for name, (given, _shown) in links.items()})
     rendered_subject, text, page = render_message(raw_subject, raw_body, values)
-    shown = render(raw_body, {**values, "reply_link": REPLY_LINK_SHOWN})
+    shown = render(
+        raw_body,
+        {**values, "reply_link": REPLY_LINK_SHOWN}
+        | {name: seen for name, (_given, seen) in links.items()},
+    )
     if channel == MessageChannel.SMS.value:
         if not consent.current(session, patient.id, ConsentKind.SMS_OPT_IN):
             raise ConsentRefused("The patient has not agreed to text messages.")
@@ -406,6 +419,15 @@ def _prepare(
         template_id=chosen,
         marketing=marketing,
     )
+
+
+def _later_link(session: ScopedSession, case: Submission, name: str) -> tuple[str, str] | None:
+    """The value of a link variable that needs more than the conversation (the quote link)."""
+    from mi_portal.services import quotes  # quotes sends through this module
+
+    if name == "quote.link":
+        return quotes.current_link(session, case)
+    return None
 
 
 def _draft(
@@ -470,39 +492,7 @@ def send_message(
             session, actor, submission_id,
             channel=channel, subject=subject, body=body, template_id=template_id,
         )  # fmt: skip
-        now = clock.now()
-        message = Message(
-            thread_id=thread.id,
-            direction=MessageDirection.OUTBOUND.value,
-            channel=prepared.channel,
-            sender_user_id=actor.user_id,
-            template_id=prepared.template_id,
-            subject=prepared.subject,
-            body=prepared.shown_body,
-            created_at=now,
-        )
-        session.add(message)
-        session.flush()
-        for attachment in attachments or []:
-            attachment.message_id = message.id
-            session.add(attachment)
-        outbox.enqueue(
-            session,
-            channel=prepared.channel,
-            recipient=prepared.recipient,
-            subject=prepared.subject,
-            body=prepared.body + _attachment_note(attachments, thread, prepared.channel),
-            html_body=prepared.html_body,
-            kind=OutboxKind.PATIENT_MESSAGE,
-            message_id=message.id,
-            reply_to=reply_address(thread) if prepared.channel == "email" else None,
-        )
-        thread.last_message_at, thread.last_direction = now, MessageDirection.OUTBOUND.value
-        if not thread.subject and prepared.subject:
-            thread.subject = prepared.subject
-        case.last_activity_at = now
-        session.add(thread)
-        session.add(case)
+        message = _store_and_queue(session, actor, case, thread, prepared, attachments)
         session.commit()
         message_id, target = message.id, case.id
     audit.record(
@@ -518,6 +508,71 @@ def send_message(
         },
     )
     return str(message_id)
+
+
+def _store_and_queue(
+    session: ScopedSession,
+    actor: Actor,
+    case: Submission,
+    thread: MessageThread,
+    prepared: Prepared,
+    attachments: list[MessageAttachment] | None = None,
+) -> Message:
+    """The thread's copy of the message and its outbox row, in the caller's transaction."""
+    now = clock.now()
+    message = Message(
+        thread_id=thread.id,
+        direction=MessageDirection.OUTBOUND.value,
+        channel=prepared.channel,
+        sender_user_id=actor.user_id,
+        template_id=prepared.template_id,
+        subject=prepared.subject,
+        body=prepared.shown_body,
+        created_at=now,
+    )
+    session.add(message)
+    session.flush()
+    for attachment in attachments or []:
+        attachment.message_id = message.id
+        session.add(attachment)
+    outbox.enqueue(
+        session,
+        channel=prepared.channel,
+        recipient=prepared.recipient,
+        subject=prepared.subject,
+        body=prepared.body + _attachment_note(attachments, thread, prepared.channel),
+        html_body=prepared.html_body,
+        kind=OutboxKind.PATIENT_MESSAGE,
+        message_id=message.id,
+        reply_to=reply_address(thread) if prepared.channel == "email" else None,
+    )
+    thread.last_message_at, thread.last_direction = now, MessageDirection.OUTBOUND.value
+    if not thread.subject and prepared.subject:
+        thread.subject = prepared.subject
+    case.last_activity_at = now
+    session.add(thread)
+    session.add(case)
+    return message
+
+
+def queue_in_session(
+    session: ScopedSession,
+    actor: Actor,
+    case: Submission,
+    *,
+    channel: str,
+    subject: str,
+    body: str,
+    links: dict[str, tuple[str, str]],
+) -> Message:
+    """A product message (the quote's) written to the case's conversation and queued, in the
+    caller's transaction: the same rendering, consent checks and outbox as staff messages."""
+    thread = thread_for_case(session, case)
+    prepared = _prepare(
+        session, actor, case, thread,
+        channel=channel, subject=subject, body=body, template_id=None, links=links,
+    )  # fmt: skip
+    return _store_and_queue(session, actor, case, thread, prepared)
 
 
 def _attachment_note(

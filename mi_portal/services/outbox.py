@@ -584,6 +584,12 @@ def run(
                 notifications.sla_sweep()
             except Exception as exc:
                 log.warning("deadline notices failed: %s", type(exc).__name__)
+            try:
+                from mi_portal.services import quotes
+
+                quotes.expire_sweep()  # quotes past their date, also applied on every read
+            except Exception as exc:
+                log.warning("quote expiry failed: %s", type(exc).__name__)
         try:
             counts = deliver_once(batch=batch, worker_id=worker_id, lease_seconds=lease_seconds)
         except Exception as exc:  # a database or configuration hiccup: try again later

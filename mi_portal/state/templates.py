@@ -11,7 +11,7 @@ import reflex as rx
 
 from mi_portal.services import message_templates
 from mi_portal.services.actor import NotFound
-from mi_portal.services.message_templates import LATER, VARIABLES, TemplateProblem
+from mi_portal.services.message_templates import VARIABLES, TemplateProblem
 from mi_portal.services.permissions import Permission, page_access
 from mi_portal.state.guard import current, guarded
 
@@ -49,8 +49,7 @@ class TemplatesState(rx.State):
     loading: bool = True
     confirm_id: str = ""
     confirm_name: str = ""
-    # Quote links can be used once quotes can be sent: not offered until then.
-    variables: list[str] = ["{{ " + name + " }}" for name in VARIABLES if name not in LATER]
+    variables: list[str] = ["{{ " + name + " }}" for name in VARIABLES]
 
     async def _fetch(self) -> None:
         actor = current().actor
