@@ -51,9 +51,12 @@ def make_case(
         return patient.id, submission.id
 
 
-def make_quote(tenant_id: uuid.UUID, submission_id: uuid.UUID, total: str = "100.00") -> uuid.UUID:
+def make_quote(
+    tenant_id: uuid.UUID, submission_id: uuid.UUID, total: str = "100.00", status: str = "sent"
+) -> uuid.UUID:
+    """A bare quote row (no lines): for filters and isolation, not for the quote workflow."""
     with tenant_session(tenant_id) as session:
-        quote = Quote(id=uuid7(), submission_id=submission_id, total=Decimal(total))
+        quote = Quote(id=uuid7(), submission_id=submission_id, total=Decimal(total), status=status)
         session.add(quote)
         session.commit()
         return quote.id

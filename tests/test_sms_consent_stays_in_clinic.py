@@ -27,6 +27,8 @@ LEDGER_USERS = {
     "services/outbox.py",
     "services/inbound_sms.py",
     "services/patient_reply.py",
+    # Reads the current SMS opt-in, in the clinic's session, to text the quote link or not.
+    "services/quotes.py",
     "jobs/seed.py",
 }
 LEDGER = re.compile(r"\bConsentRecord\b|services import[^\n]*\bconsent\b|services\.consent\b")

@@ -19,6 +19,7 @@ from sqlmodel import col, select
 
 from mi_portal.db import ScopedSession, platform_session, tenant_session
 from mi_portal.jobs.demo_photos import demo_photo
+from mi_portal.jobs.seed_quotes import seed_quotes
 from mi_portal.models import (
     SUBMISSION_TRANSITIONS,
     CaseNote,
@@ -461,6 +462,7 @@ def seed(*, cases_per_clinic: int = 110, store: BlobStore | None = None) -> dict
                 clinic, clinic_ids[clinic.slug], cases_per_clinic, staff, store, progress, task
             )
             _seed_audit_trail(clinic_ids[clinic.slug], user_ids, clinic.slug)
+            seed_quotes(clinic_ids[clinic.slug], user_ids[f"manager@{clinic.slug}.test"])
             _mark_seeded(clinic_ids[clinic.slug])
             created[clinic.slug] = cases_per_clinic
     return created

@@ -225,7 +225,28 @@ _WHAT = {
     "consent.changed": "The patient's consent changed",
     "attachment.fetched_by_patient": "The patient opened an attachment",
     "photo.added": "Added a photo",
+    "quote.drafted": "Started a quote",
+    "quote.discarded": "Discarded a quote draft",
+    "quote.sent": "Sent a quote",
+    "quote.withdrawn": "Withdrew a quote",
+    "quote.viewed_by_staff": "Looked at the quote",
+    "quote.pdf_downloaded": "Downloaded a quote PDF",
+    "quote.viewed": "The patient opened the quote",
+    "quote.accepted": "The patient accepted the quote",
+    "quote.declined": "The patient declined the quote",
+    "quote.expired": "The quote expired",
 }
+# Events without a staff member that the patient made (everything else without one is the system).
+_BY_PATIENT = frozenset(
+    {
+        "intake.submitted",
+        "message.received",
+        "attachment.fetched_by_patient",
+        "quote.viewed",
+        "quote.accepted",
+        "quote.declined",
+    }
+)
 
 
 def case_detail(actor: Actor, submission_id: object) -> CaseDetail:
@@ -281,7 +302,7 @@ def case_detail(actor: Actor, submission_id: object) -> CaseDetail:
                     at=e.occurred_at.strftime("%Y-%m-%d %H:%M"),
                     who=names.get(e.user_id, "—")
                     if e.user_id
-                    else ("Patient" if e.action == "intake.submitted" else "—"),
+                    else ("Patient" if e.action in _BY_PATIENT else "—"),
                     what=_WHAT.get(e.action, "Other activity"),
                     detail=_describe(e, names),
                 ),
@@ -331,6 +352,11 @@ def _describe(event: AuditEvent, names: dict[uuid.UUID, str]) -> str:
         return f"to {names.get(uuid.UUID(to), 'someone')}" if to else "unassigned"
     if event.action == "intake.submitted":
         return f"{d.get('photos', 0)} photo(s)"
+    if event.action.startswith("quote.") and d.get("version"):
+        detail = f"version {d['version']}"
+        if event.action == "quote.sent" and d.get("total"):
+            detail += f", total {d['total']} {d.get('currency', '')}".rstrip()
+        return detail
     return ""
 
 

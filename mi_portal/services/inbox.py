@@ -20,6 +20,7 @@ from mi_portal.models import (
     MessageThread,
     Patient,
     Quote,
+    QuoteStatus,
     Role,
     Submission,
     SubmissionImage,
@@ -250,9 +251,12 @@ def _filters(shape: _Shape, *, with_status: bool = True) -> list[Any]:
         conditions.append(Submission.received_at >= sa.bindparam("start"))
     if shape.end:
         conditions.append(Submission.received_at < sa.bindparam("end"))
+    # "Has a quote": one was sent to the patient (a draft alone does not count).
     quoted = exists().where(
         and_(
-            col(Quote.tenant_id) == Submission.tenant_id, col(Quote.submission_id) == Submission.id
+            col(Quote.tenant_id) == Submission.tenant_id,
+            col(Quote.submission_id) == Submission.id,
+            col(Quote.status) != QuoteStatus.DRAFT.value,
         )
     )
     if shape.has_quote == "yes":

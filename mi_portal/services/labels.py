@@ -47,6 +47,16 @@ ACTION_LABELS: dict[str, str] = {
     "mfa.verify": "Entered a two-step sign-in code",
     "notifications.changed": "Changed which notices they receive",
     "photo.added": "Added a photo to a case",
+    "quote.accepted": "A patient accepted a quote",
+    "quote.declined": "A patient declined a quote",
+    "quote.discarded": "Discarded a quote draft",
+    "quote.drafted": "Started a quote",
+    "quote.expired": "A quote expired",
+    "quote.pdf_downloaded": "Downloaded a quote PDF",
+    "quote.sent": "Sent a quote",
+    "quote.viewed": "A patient opened a quote",
+    "quote.viewed_by_staff": "Looked at a case's quote",
+    "quote.withdrawn": "Withdrew a quote",
     "template.changed": "Changed a message template",
     "template.created": "Created a message template",
     "tenant.select": "Chose a clinic to work in",
@@ -72,6 +82,7 @@ VIEW_PLURALS: dict[str, str] = {
     "images.urls_renewed": "Renewed photo links {n} times",
     "image.full_url_renewed": "Renewed photo links {n} times",
     "thread.viewed": "Read conversations {n} times",
+    "quote.viewed_by_staff": "Looked at quotes {n} times",
 }
 
 TARGET_LABELS: dict[str, str] = {

@@ -25,7 +25,7 @@ from mi_portal.services.actor import Actor, NotFound
 from mi_portal.services.case_lists import SEARCH_BY_REFERENCE
 from mi_portal.services.inbox import InboxQuery, inbox_page
 from tests.conftest import Database
-from tests.factories import make_tenant, make_user, owner_session
+from tests.factories import make_quote, make_tenant, make_user, owner_session
 
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
 
@@ -68,7 +68,7 @@ def _case(
         session.add(case)
         session.flush()
         if quote:
-            session.add(Quote(submission_id=case.id, total=Decimal("10.00")))
+            session.add(Quote(submission_id=case.id, total=Decimal("10.00"), status="sent"))
         if unread:
             thread = MessageThread(id=uuid7(), submission_id=case.id)
             session.add(thread)
@@ -133,6 +133,8 @@ def test_each_filter(world) -> None:  # type: ignore[no-untyped-def]
     assert _names(mgr, has_quote="yes") == ["Ben Rivers"]
     assert "Ben Rivers" not in _names(mgr, has_quote="no")
     assert _names(mgr, unread=True) == ["Cy Ng"]
+    make_quote(a, ids["ava"], status="draft")  # a draft alone is not a quote the patient has
+    assert _names(mgr, has_quote="yes") == ["Ben Rivers"]
 
 
 def test_each_sort(world) -> None:  # type: ignore[no-untyped-def]
@@ -207,6 +209,9 @@ def test_workflow_transitions_are_enforced_and_audited(world) -> None:  # type: 
     with pytest.raises(ValueError, match="cannot go from new to accepted"):
         cases.change_status(mgr, ids["ava"], "accepted")
     cases.change_status(mgr, ids["ava"], "in_review")
+    with pytest.raises(ValueError, match="Send a quote"):
+        cases.change_status(mgr, ids["ava"], "quoted")  # not without a sent quote
+    make_quote(a, ids["ava"], status="sent")
     cases.change_status(mgr, ids["ava"], "quoted")
     with owner_session() as session:
         events = session.exec(
