@@ -81,3 +81,29 @@ def test_storage_check_finds_orphans_both_ways(db: Database) -> None:
     removed = run("storage", "check", "--remove-orphans", "--grace-hours", "0")
     assert "removed" in removed.stdout
     assert not store.exists("00000000-0000-0000-0000-000000000000/stray/original.jpg")
+
+
+def test_quotes_expire_marks_quotes_past_their_date(db: Database) -> None:
+    import uuid
+    from datetime import timedelta
+
+    from mi_portal.db import tenant_session
+    from mi_portal.models import Quote
+    from mi_portal.services import clock
+    from tests.factories import two_clinics
+    from tests.quote_helpers import catalog, sample_form, sent_quote, staff
+
+    w = two_clinics()
+    until = (clock.now().date() + timedelta(days=3)).isoformat()
+    quote_id, _ = sent_quote(staff(w.a), w.a_submission, sample_form(catalog(w.a), until))
+    assert run("quotes", "expire").stdout.strip() == "expired=0"
+    with tenant_session(w.a) as session:
+        quote = session.get(Quote, (w.a, uuid.UUID(quote_id)))
+        assert quote is not None
+        quote.valid_until = clock.now() - timedelta(minutes=1)
+        session.add(quote)
+        session.commit()
+    assert run("quotes", "expire").stdout.strip() == "expired=1"
+    with tenant_session(w.a) as session:
+        quote = session.get(Quote, (w.a, uuid.UUID(quote_id)))
+        assert quote is not None and quote.status == "expired"

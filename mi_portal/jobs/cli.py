@@ -182,6 +182,14 @@ def _outbox(args: argparse.Namespace) -> int:
     return 0
 
 
+def _quotes(args: argparse.Namespace) -> int:
+    from mi_portal.services import quotes
+
+    count = quotes.expire_sweep()
+    console.print(f"expired={count}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="mi-portal", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -242,6 +250,13 @@ def build_parser() -> argparse.ArgumentParser:
     dl.add_argument("--sleep", type=float, default=2.0, help="seconds to wait when idle")
     dl.add_argument("--worker-id", help="name recorded on claimed rows (default host:pid)")
     ob.set_defaults(func=_outbox)
+
+    qu = sub.add_parser("quotes", help="quote upkeep")
+    qu_sub = qu.add_subparsers(dest="quotes_command", required=True)
+    qu_sub.add_parser(
+        "expire", help="mark sent quotes past their date expired (the outbox worker does too)"
+    )
+    qu.set_defaults(func=_quotes)
     return parser
 
 

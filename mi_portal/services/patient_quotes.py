@@ -15,6 +15,8 @@ import unicodedata
 import uuid
 from dataclasses import dataclass
 
+from sqlmodel import select
+
 from mi_portal.db import ScopedSession, tenant_session
 from mi_portal.models import (
     OPEN_QUOTE_STATUSES,
@@ -58,7 +60,8 @@ def _open(session: ScopedSession, token: object) -> tuple[Tenant, Quote, Submiss
     if session.tenant_id != tenant_id:
         raise LinkInvalid
     tenant = session.get(Tenant, tenant_id)
-    quote = session.get(Quote, (tenant_id, quote_id))
+    # Locked until commit: an answer and a withdrawal (or two answers) never interleave.
+    quote = session.exec(select(Quote).where(Quote.id == quote_id).with_for_update()).first()
     if tenant is None or not tenant.active or quote is None:
         raise LinkInvalid
     if quote.status == QuoteStatus.DRAFT.value:

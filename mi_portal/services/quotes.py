@@ -562,9 +562,15 @@ def start(actor: Actor, case_id: object) -> str:
     return str(quote_id)
 
 
-def _quote_in_clinic(session: ScopedSession, actor: Actor, quote_id: object) -> Quote:
-    quote = session.get(Quote, (actor.require_tenant(), parse_id(quote_id, "quote")))
-    if quote is None:
+def _quote_in_clinic(
+    session: ScopedSession, actor: Actor, quote_id: object, *, lock: bool = False
+) -> Quote:
+    """One of the clinic's quote versions; ``lock`` holds it until commit (two people sending
+    or a patient answering at once: the second waits and sees the first one's result)."""
+    key = parse_id(quote_id, "quote")
+    query = select(Quote).where(Quote.id == key)
+    quote = session.exec(query.with_for_update() if lock else query).first()
+    if quote is None or quote.tenant_id != actor.require_tenant():
         raise NotFound("quote")
     return quote
 
@@ -575,7 +581,7 @@ def save_draft(actor: Actor, quote_id: object, form: object) -> DraftResult:
     tenant_id = actor.require_tenant()
     clean = quote_forms.normal_form(form)
     with tenant_session(tenant_id) as session:
-        quote = _quote_in_clinic(session, actor, quote_id)
+        quote = _quote_in_clinic(session, actor, quote_id, lock=True)
         if quote.status != QuoteStatus.DRAFT.value:
             raise QuoteProblem("This version was sent; revise it to make changes.")
         quote.form = clean
@@ -772,7 +778,7 @@ def send(actor: Actor, quote_id: object, *, sms: bool = True) -> None:
     from mi_portal.services import messaging  # messaging reads quote links from this module
 
     with tenant_session(tenant_id) as session:
-        quote = _quote_in_clinic(session, actor, quote_id)
+        quote = _quote_in_clinic(session, actor, quote_id, lock=True)
         if quote.status != QuoteStatus.DRAFT.value:
             raise QuoteProblem("This version was already sent.")
         case = case_in_clinic(session, actor, quote.submission_id)
@@ -810,7 +816,7 @@ def send(actor: Actor, quote_id: object, *, sms: bool = True) -> None:
             and consent.current(session, patient.id, ConsentKind.SMS_OPT_IN)
         ):
             channels.append(MessageChannel.SMS.value)
-        for channel in channels:
+        for channel in list(channels):
             try:
                 messaging.queue_in_session(
                     session, actor, case,
@@ -845,7 +851,7 @@ def withdraw(actor: Actor, quote_id: object) -> None:
     check(actor, Permission.QUOTES_SEND)
     tenant_id = actor.require_tenant()
     with tenant_session(tenant_id) as session:
-        quote = _quote_in_clinic(session, actor, quote_id)
+        quote = _quote_in_clinic(session, actor, quote_id, lock=True)
         if quote.status not in OPEN_QUOTE_STATUSES:
             raise QuoteProblem("Only a quote the patient has not answered can be withdrawn.")
         quote.status = QuoteStatus.WITHDRAWN.value
