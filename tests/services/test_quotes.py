@@ -316,3 +316,26 @@ def test_form_parsing_refuses_each_bad_field_with_a_sentence() -> None:
 
 def test_status_labels_cover_every_status() -> None:
     assert set(quotes.STATUS_LABELS) == {s.value for s in QuoteStatus}
+
+
+def test_two_people_sending_the_same_draft_at_once_send_it_once(pg: Database) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    w = two_clinics()
+    c = catalog(w.a)
+    first, second = staff(w.a), staff(w.a)
+    quote_id = quotes.start(first, w.a_submission)
+    assert not quotes.save_draft(first, quote_id, sample_form(c, _in(30))).errors
+
+    def attempt(actor):  # type: ignore[no-untyped-def]
+        try:
+            quotes.send(actor, quote_id, sms=False)
+            return "sent"
+        except quotes.QuoteProblem:
+            return "refused"
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        outcomes = sorted(pool.map(attempt, [first, second]))
+    assert outcomes == ["refused", "sent"]
+    with tenant_session(w.a) as session:
+        assert len(session.exec(select(OutboxMessage)).all()) == 1
