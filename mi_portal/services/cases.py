@@ -198,6 +198,11 @@ class CaseDetail:
     sla_due_at: str
     notes: list[TimelineEntry]
     timeline: list[TimelineEntry]
+    # The case's latest quote version ("" when there is none): status code and words, total.
+    quote_status: str = ""
+    quote_status_label: str = ""
+    quote_version: int = 0
+    quote_total: str = ""
 
 
 _WHAT = {
@@ -225,7 +230,18 @@ _WHAT = {
     "consent.changed": "The patient's consent changed",
     "attachment.fetched_by_patient": "The patient opened an attachment",
     "photo.added": "Added a photo",
+    "quote.drafted": "Started a quote",
+    "quote.discarded": "Discarded a quote draft",
+    "quote.sent": "Sent a quote",
+    "quote.withdrawn": "Withdrew a quote",
+    "quote.viewed": "The patient opened the quote",
+    "quote.viewed_by_staff": "Looked at the quote",
+    "quote.accepted": "The patient accepted the quote",
+    "quote.declined": "The patient declined the quote",
+    "quote.expired": "A quote expired",
 }
+
+_BY_PATIENT = frozenset({"intake.submitted", "quote.viewed", "quote.accepted", "quote.declined"})
 
 
 def case_detail(actor: Actor, submission_id: object) -> CaseDetail:
@@ -236,6 +252,9 @@ def case_detail(actor: Actor, submission_id: object) -> CaseDetail:
         case = case_in_clinic(session, actor, submission_id)
         patient = session.get(Patient, (tenant_id, case.patient_id))
         assert patient is not None
+        from mi_portal.services import quotes  # quotes builds on this module
+
+        latest_quote = quotes.for_case(session, case.id)
         notes = list(
             session.exec(
                 select(CaseNote)
@@ -281,7 +300,7 @@ def case_detail(actor: Actor, submission_id: object) -> CaseDetail:
                     at=e.occurred_at.strftime("%Y-%m-%d %H:%M"),
                     who=names.get(e.user_id, "—")
                     if e.user_id
-                    else ("Patient" if e.action == "intake.submitted" else "—"),
+                    else ("Patient" if e.action in _BY_PATIENT else "—"),
                     what=_WHAT.get(e.action, "Other activity"),
                     detail=_describe(e, names),
                 ),
@@ -317,6 +336,10 @@ def case_detail(actor: Actor, submission_id: object) -> CaseDetail:
             for n in notes
         ],
         timeline=timeline,
+        quote_status=latest_quote.status if latest_quote else "",
+        quote_status_label=latest_quote.status_label if latest_quote else "",
+        quote_version=latest_quote.version if latest_quote else 0,
+        quote_total=latest_quote.total if latest_quote else "",
     )
 
 
@@ -331,6 +354,8 @@ def _describe(event: AuditEvent, names: dict[uuid.UUID, str]) -> str:
         return f"to {names.get(uuid.UUID(to), 'someone')}" if to else "unassigned"
     if event.action == "intake.submitted":
         return f"{d.get('photos', 0)} photo(s)"
+    if event.action.startswith("quote.") and d.get("version"):
+        return f"version {d['version']}"
     return ""
 
 

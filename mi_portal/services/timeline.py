@@ -22,6 +22,7 @@ VIEW_ACTIONS = frozenset(
         "images.urls_renewed",
         "image.full_url_renewed",
         "thread.viewed",
+        "quote.viewed_by_staff",
     }
 )
 WINDOW = timedelta(minutes=10)
