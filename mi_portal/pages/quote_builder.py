@@ -8,419 +8,16 @@ import reflex as rx
 
 from mi_portal.components.fields import bare_checkbox, check_label
 from mi_portal.components.layout import error_callout, page_frame
+from mi_portal.components.quote_editor import draft_read_only, editor
+from mi_portal.components.quote_parts import status_badge, totals
 from mi_portal.state.inbox import STATUS_LABELS
-from mi_portal.state.quote_builder import NO_TAX, QuoteBuilderState
+from mi_portal.state.quote_builder import QuoteBuilderState
 
 S = QuoteBuilderState
-F = S.quote_form
-DEBOUNCE_MS = 500
-STATUS_COLORS = {
-    "draft": "gray",
-    "sent": "blue",
-    "viewed": "cyan",
-    "accepted": "green",
-    "declined": "red",
-    "expired": "orange",
-    "withdrawn": "gray",
-    "superseded": "gray",
-}
-KINDS = (("none", "No discount"), ("amount", "Amount"), ("percent", "Percent"))
-DEPOSIT_KINDS = (("none", "No deposit"), ("amount", "Amount"), ("percent", "% of total"))
-
-
-def _status_badge(status: rx.Var, label: rx.Var, **props: Any) -> rx.Component:
-    return rx.badge(
-        label,
-        color_scheme=rx.match(status, *STATUS_COLORS.items(), "gray"),  # type: ignore[arg-type]
-        **props,
-    )
 
 
 def _case_status() -> rx.Var:
     return rx.match(S.case_status, *STATUS_LABELS.items(), S.case_status)  # type: ignore[return-value]
-
-
-def _err(message: rx.Var, id: rx.Var | str) -> rx.Component:
-    return rx.cond(
-        message != "",
-        rx.text(message, color_scheme="red", size="1", class_name="field-error", id=id),
-    )
-
-
-def _labelled(label: str | rx.Var, control: rx.Component, error: rx.Component) -> rx.Component:
-    return rx.vstack(
-        rx.text(label, size="1", color_scheme="gray", as_="div"),
-        control,
-        error,
-        spacing="1",
-        min_width="0",
-        width="100%",
-    )
-
-
-def _kind_select(
-    value: rx.Var,
-    on_change: Any,
-    *,
-    choices: tuple[tuple[str, str], ...],
-    label: rx.Var | str,
-    id: rx.Var | str,
-) -> rx.Component:
-    return rx.select.root(
-        rx.select.trigger(aria_label=label, id=id, width="100%"),
-        rx.select.content(*[rx.select.item(text, value=key) for key, text in choices]),
-        value=value,
-        on_change=on_change,
-    )
-
-
-# --- the draft editor ---------------------------------------------------------------------------
-
-
-def _line(r: rx.Var) -> rx.Component:
-    i = r["index"].to(int)
-    n = r["number"].to(str)
-
-    def field_id(name: str) -> rx.Var:
-        return "line-" + r["index"].to(str) + "-" + name  # type: ignore[return-value]
-
-    def text_input(name: str, label: str, **props: Any) -> rx.Component:
-        return _labelled(
-            label,
-            rx.input(
-                value=r[name].to(str),
-                on_change=lambda v: S.set_line(i, name, v),
-                debounce_timeout=DEBOUNCE_MS,
-                aria_label=label + ", line " + n,  # type: ignore[operator]
-                aria_invalid=rx.cond(r[f"err_{name}"] != "", "true", "false"),
-                id=field_id(name),
-                width="100%",
-                **props,
-            ),
-            _err(r[f"err_{name}"].to(str), field_id(name) + "-error"),
-        )
-
-    return rx.card(
-        rx.vstack(
-            rx.hstack(
-                rx.text("Line ", n, weight="medium", size="2"),
-                rx.spacer(),
-                rx.text(
-                    r["amount"], weight="medium", class_name="line-amount", id=field_id("amount")
-                ),
-                rx.icon_button(
-                    rx.icon("arrow_up", size=14),
-                    size="1",
-                    variant="soft",
-                    disabled=r["index"] == "0",
-                    on_click=S.move_line(i, -1),
-                    aria_label="Move line " + n + " up",  # type: ignore[operator]
-                ),
-                rx.icon_button(
-                    rx.icon("arrow_down", size=14),
-                    size="1",
-                    variant="soft",
-                    disabled=r["last"] == "yes",
-                    on_click=S.move_line(i, 1),
-                    aria_label="Move line " + n + " down",  # type: ignore[operator]
-                ),
-                rx.icon_button(
-                    rx.icon("trash_2", size=14),
-                    size="1",
-                    variant="soft",
-                    color_scheme="red",
-                    on_click=S.remove_line(i),
-                    aria_label="Remove line " + n,  # type: ignore[operator]
-                    class_name="line-remove",
-                ),
-                align="center",
-                width="100%",
-                spacing="2",
-            ),
-            text_input("description", "Description", max_length=600),
-            rx.grid(
-                text_input("quantity", "Quantity", input_mode="numeric"),
-                text_input("unit_price", "Unit price", input_mode="decimal"),
-                _labelled(
-                    "Discount",
-                    _kind_select(
-                        r["discount_kind"].to(str),
-                        lambda v: S.set_line(i, "discount_kind", v),
-                        choices=KINDS,
-                        label="Discount kind, line " + n,  # type: ignore[operator]
-                        id=field_id("discount_kind"),
-                    ),
-                    _err(r["err_discount_kind"].to(str), field_id("discount_kind") + "-error"),
-                ),
-                rx.cond(
-                    r["discount_kind"] != "none",
-                    text_input("discount_value", "Discount value", input_mode="decimal"),
-                ),
-                _labelled(
-                    "Tax",
-                    rx.select.root(
-                        rx.select.trigger(
-                            aria_label="Tax class, line " + n,  # type: ignore[operator]
-                            id=field_id("tax_class"),
-                            width="100%",
-                        ),
-                        rx.select.content(
-                            rx.select.item("No tax", value=NO_TAX),
-                            rx.foreach(
-                                S.taxes, lambda t: rx.select.item(t["label"], value=t["id"])
-                            ),
-                        ),
-                        value=r["tax_class"].to(str),
-                        on_change=lambda v: S.set_line(i, "tax_class", v),
-                    ),
-                    _err(r["err_tax_class"].to(str), field_id("tax_class") + "-error"),
-                ),
-                columns=rx.breakpoints(initial="2", md="5"),
-                spacing="3",
-                width="100%",
-            ),
-            rx.cond(
-                r["unit_label"] != "",
-                rx.text("Per ", r["unit_label"], size="1", color_scheme="gray"),
-            ),
-            _err(r["err_item"].to(str), field_id("item-error")),
-            _err(r["err_package"].to(str), field_id("package-error")),
-            spacing="2",
-            width="100%",
-        ),
-        width="100%",
-        class_name="quote-line",
-    )
-
-
-def _add_line() -> rx.Component:
-    return rx.hstack(
-        rx.select.root(
-            rx.select.trigger(
-                placeholder="Add from the catalog…",
-                aria_label="Add a line from the catalog",
-                id="add-from-catalog",
-                max_width="100%",
-            ),
-            rx.select.content(
-                rx.foreach(S.catalog, lambda c: rx.select.item(c["label"], value=c["key"])),
-            ),
-            value="",
-            on_change=S.add_line,
-        ),
-        rx.button(
-            rx.icon("plus", size=14),
-            "Free-text line",
-            variant="soft",
-            on_click=S.add_line("free"),
-            id="add-free-line",
-        ),
-        wrap="wrap",
-        spacing="3",
-        align="center",
-    )
-
-
-def _quote_input(key: str, label: str, **props: Any) -> rx.Component:
-    return _labelled(
-        label,
-        rx.input(
-            value=F[key],
-            on_change=lambda v: S.set_field(key, v),
-            debounce_timeout=DEBOUNCE_MS,
-            aria_label=label,
-            id=f"quote-{key}",
-            width="100%",
-            **props,
-        ),
-        _err(F[f"err_{key}"], f"quote-{key}-error"),
-    )
-
-
-def _quote_area(key: str, label: str) -> rx.Component:
-    return _labelled(
-        label,
-        rx.text_area(
-            value=F[key],
-            on_change=lambda v: S.set_field(key, v),
-            debounce_timeout=DEBOUNCE_MS,
-            aria_label=label,
-            id=f"quote-{key}",
-            width="100%",
-            rows="3",
-        ),
-        _err(F[f"err_{key}"], f"quote-{key}-error"),
-    )
-
-
-def _quote_fields() -> rx.Component:
-    return rx.card(
-        rx.vstack(
-            rx.heading("The quote", size="3", as_="h2"),
-            rx.grid(
-                _labelled(
-                    "Discount on the quote",
-                    _kind_select(
-                        F["discount_kind"],
-                        lambda v: S.set_field("discount_kind", v),
-                        choices=KINDS,
-                        label="Discount on the quote",
-                        id="quote-discount_kind",
-                    ),
-                    _err(F["err_discount_kind"], "quote-discount_kind-error"),
-                ),
-                rx.cond(
-                    F["discount_kind"] != "none",
-                    _quote_input("discount_value", "Quote discount value", input_mode="decimal"),
-                ),
-                _labelled(
-                    "Deposit",
-                    _kind_select(
-                        F["deposit_kind"],
-                        lambda v: S.set_field("deposit_kind", v),
-                        choices=DEPOSIT_KINDS,
-                        label="Deposit",
-                        id="quote-deposit_kind",
-                    ),
-                    _err(F["err_deposit_kind"], "quote-deposit_kind-error"),
-                ),
-                rx.cond(
-                    F["deposit_kind"] != "none",
-                    _quote_input("deposit_value", "Deposit value", input_mode="decimal"),
-                ),
-                _quote_input("valid_until", "Valid until", type="date"),
-                columns=rx.breakpoints(initial="1", sm="2"),
-                spacing="3",
-                width="100%",
-            ),
-            _quote_area("message", "Message to the patient"),
-            _quote_area("terms", "Terms"),
-            spacing="3",
-            width="100%",
-        ),
-        width="100%",
-    )
-
-
-def _amount_row(label: str, value: rx.Var, id: str, *, strong: bool = False) -> rx.Component:
-    return rx.hstack(
-        rx.text(label, size="2", weight="bold" if strong else "regular"),
-        rx.spacer(),
-        rx.text(value, size="2", weight="bold" if strong else "regular", id=id),
-        width="100%",
-    )
-
-
-def _totals(amounts: rx.Var, prefix: str) -> rx.Component:
-    return rx.vstack(
-        _amount_row("Subtotal", amounts["subtotal"], f"{prefix}-subtotal"),
-        rx.cond(
-            amounts["discount"] != "",
-            _amount_row("Discount", amounts["discount"], f"{prefix}-discount"),
-        ),
-        _amount_row("Tax", amounts["tax"], f"{prefix}-tax"),
-        _amount_row("Total", amounts["total"], f"{prefix}-total", strong=True),
-        rx.cond(
-            amounts["deposit"] != "",
-            _amount_row("Deposit", amounts["deposit"], f"{prefix}-deposit"),
-        ),
-        spacing="1",
-        width="100%",
-    )
-
-
-def _draft_totals() -> rx.Component:
-    return rx.card(
-        rx.vstack(
-            rx.heading("Totals", size="3", as_="h2"),
-            rx.cond(
-                S.amounts.length() > 0,  # type: ignore[attr-defined]
-                _totals(S.amounts, "draft"),
-                rx.text(
-                    "Correct the marked fields to see the totals.",
-                    size="2",
-                    color_scheme="orange",
-                    id="draft-totals-pending",
-                ),
-            ),
-            spacing="2",
-            width="100%",
-        ),
-        width="100%",
-    )
-
-
-def _save_status() -> rx.Component:
-    return rx.text(
-        rx.cond(S.saving, "Saving…", rx.cond(S.saved_at != "", "Saved " + S.saved_at, "")),
-        size="1",
-        color_scheme="gray",
-        id="save-status",
-        role="status",
-    )
-
-
-def _draft_actions() -> rx.Component:
-    return rx.hstack(
-        rx.cond(
-            S.may_send,
-            rx.button(
-                rx.icon("send", size=14), "Send to patient", on_click=S.ask_send, id="send-quote"
-            ),
-            rx.text("Owners, managers and providers send quotes.", size="2", color_scheme="gray"),
-        ),
-        rx.button(
-            "Discard draft",
-            variant="soft",
-            color_scheme="red",
-            on_click=S.ask_discard,
-            id="discard-draft",
-        ),
-        wrap="wrap",
-        spacing="3",
-        align="center",
-    )
-
-
-def _editor() -> rx.Component:
-    return rx.vstack(
-        rx.hstack(
-            rx.heading("Draft, version ", S.draft_version, size="4", as_="h2"),
-            _save_status(),
-            align="center",
-            spacing="3",
-            wrap="wrap",
-        ),
-        _err(F["err_lines"], "quote-lines-error"),
-        rx.foreach(S.lines_view, _line),
-        rx.cond(
-            S.lines_view.length() == 0,  # type: ignore[attr-defined]
-            rx.text(
-                "No lines yet: add one from the catalog or as free text.",
-                size="2",
-                color_scheme="gray",
-            ),
-        ),
-        _add_line(),
-        _quote_fields(),
-        _draft_totals(),
-        _draft_actions(),
-        spacing="3",
-        width="100%",
-        id="quote-editor",
-    )
-
-
-def _draft_read_only() -> rx.Component:
-    return rx.vstack(
-        rx.callout(
-            "Version " + S.draft_version.to(str) + " is a draft being prepared; it is not sent.",
-            icon="info",
-            id="draft-read-only",
-        ),
-        rx.cond(S.amounts.length() > 0, rx.card(_totals(S.amounts, "draft"), width="100%")),  # type: ignore[attr-defined]
-        width="100%",
-    )
 
 
 # --- one version, read-only ---------------------------------------------------------------------
@@ -458,7 +55,7 @@ def _document() -> rx.Component:
         rx.vstack(
             rx.hstack(
                 rx.heading("Version ", d["version"].to(str), size="4", as_="h2"),
-                _status_badge(d["status"], d["status_label"], id="shown-status"),
+                status_badge(d["status"], d["status_label"], id="shown-status"),
                 rx.spacer(),
                 rx.cond(
                     S.pdf_url != "",
@@ -498,7 +95,7 @@ def _document() -> rx.Component:
                 ),
             ),
             rx.foreach(d["lines"].to(list[dict[str, Any]]), _doc_line),
-            _totals(d, "shown"),
+            totals(d, "shown"),
             rx.cond(
                 d["message"] != "",
                 rx.vstack(
@@ -561,7 +158,7 @@ def _version(v: rx.Var) -> rx.Component:
     return rx.link(
         rx.hstack(
             rx.text("Version ", v["version"].to(str), size="2", weight="medium"),
-            _status_badge(v["status"], v["status_label"]),
+            status_badge(v["status"], v["status_label"]),
             rx.spacer(),
             rx.text(v["total"], size="2"),
             width="100%",
@@ -693,7 +290,7 @@ def _body() -> rx.Component:
             rx.box(
                 rx.match(
                     S.mode,
-                    ("draft", rx.cond(S.may_edit, _editor(), _draft_read_only())),
+                    ("draft", rx.cond(S.may_edit, editor(), draft_read_only())),
                     ("document", _document()),
                     rx.vstack(
                         rx.text("No quote for this case yet.", id="quote-empty"),
