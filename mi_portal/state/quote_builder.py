@@ -171,6 +171,9 @@ class QuoteBuilderState(rx.State):
             self.mode, self.shown, self._shown_id = "document", asdict(view.latest), view.latest.id
         else:
             self.mode, self.shown, self._shown_id = "empty", {}, ""
+        # PDF of the version shown: to be wired to quote_pdf.staff_link(actor, self._shown_id)
+        # (mi_portal/services/quote_pdf.py, another branch); the link stays hidden while "".
+        self.pdf_url = ""
         self.catalog = (
             await asyncio.to_thread(quotes.catalog_choices, actor)
             if self.mode == "draft" and has_permission(actor, Permission.QUOTES_EDIT)
