@@ -92,6 +92,7 @@ def _denied(state: Seen) -> bool:
 def test_a_manager_builds_a_quote_that_survives_reload_sends_and_revises(db: Database) -> None:
     w = two_clinics()
     c = catalog(w.a)
+    catalog(w.b)  # another clinic's catalog is never offered
     token = _token(w.a, Role.CLINIC_MANAGER)
 
     state = page(token, w.a_submission)
