@@ -21,6 +21,7 @@ from mi_portal.pages.messages import messages_page
 from mi_portal.pages.not_found import not_found_page
 from mi_portal.pages.notice_prefs import notice_prefs_page
 from mi_portal.pages.privacy import privacy_page
+from mi_portal.pages.quote_builder import quote_builder_page
 from mi_portal.pages.reply import reply_page
 from mi_portal.pages.templates import templates_page
 from mi_portal.pages.users import users_page
@@ -36,6 +37,7 @@ from mi_portal.state.messages import MessagesState
 from mi_portal.state.mfa import MfaState
 from mi_portal.state.notice_prefs import NoticePrefsState
 from mi_portal.state.overview import OverviewState
+from mi_portal.state.quote_builder import QuoteBuilderState
 from mi_portal.state.reply import ReplyState
 from mi_portal.state.session import SessionState
 from mi_portal.state.signin import SignInState
@@ -99,6 +101,7 @@ signed_in_page(
     templates_page, "/settings/templates", "Message templates — MI Portal", TemplatesState.load
 )
 signed_in_page(viewer_page, "/cases/[id]/photos", "Photos — MI Portal", ViewerState.load)
+signed_in_page(quote_builder_page, "/cases/[id]/quote", "Quote — MI Portal", QuoteBuilderState.load)
 signed_in_page(clinic_picker, "/clinics/pick", "Clinics — MI Portal", ClinicPickerState.load)
 signed_in_page(users_page, "/admin/users", "Users — MI Portal", UsersState.load)
 signed_in_page(audit_page, "/audit", "Audit log — MI Portal", AuditState.load)

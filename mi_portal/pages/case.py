@@ -200,6 +200,43 @@ def _workflow() -> rx.Component:
     )
 
 
+def _quote() -> rx.Component:
+    """The case's latest quote: its status and total, and the way to the quote page."""
+    return rx.card(
+        rx.vstack(
+            rx.heading("Quote", size="3", as_="h2"),
+            rx.cond(
+                C["quote_status"] != "",
+                rx.hstack(
+                    rx.text("Version ", C["quote_version"].to(str), size="2"),
+                    rx.badge(C["quote_status_label"], id="case-quote-status"),
+                    rx.text(C["quote_total"], size="2", weight="medium", id="case-quote-total"),
+                    align="center",
+                    spacing="3",
+                    wrap="wrap",
+                ),
+                rx.text("No quote yet.", size="2", color_scheme="gray", id="case-quote-none"),
+            ),
+            # A link styled as a button: a button inside a link is two controls in one.
+            rx.button(
+                rx.link(
+                    rx.icon("receipt", size=14, aria_hidden="true"),
+                    "Open the quote",
+                    href="/cases/" + C["id"].to(str) + "/quote",
+                    id="open-quote",
+                ),
+                as_child=True,
+                size="1",
+                variant="soft",
+                high_contrast=True,
+            ),
+            spacing="3",
+            width="100%",
+        ),
+        width="100%",
+    )
+
+
 def _notes() -> rx.Component:
     return rx.card(
         rx.vstack(
@@ -328,6 +365,7 @@ def case_page() -> rx.Component:
                         ),
                         rx.vstack(
                             _workflow(),
+                            _quote(),
                             _notes(),
                             _timeline(),
                             spacing="4",

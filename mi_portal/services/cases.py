@@ -198,6 +198,11 @@ class CaseDetail:
     sla_due_at: str
     notes: list[TimelineEntry]
     timeline: list[TimelineEntry]
+    # The case's latest quote version ("" when there is none): status code and words, total.
+    quote_status: str = ""
+    quote_status_label: str = ""
+    quote_version: int = 0
+    quote_total: str = ""
 
 
 _WHAT = {
@@ -257,6 +262,9 @@ def case_detail(actor: Actor, submission_id: object) -> CaseDetail:
         case = case_in_clinic(session, actor, submission_id)
         patient = session.get(Patient, (tenant_id, case.patient_id))
         assert patient is not None
+        from mi_portal.services import quotes  # quotes builds on this module
+
+        latest_quote = quotes.for_case(session, case.id)
         notes = list(
             session.exec(
                 select(CaseNote)
@@ -338,6 +346,10 @@ def case_detail(actor: Actor, submission_id: object) -> CaseDetail:
             for n in notes
         ],
         timeline=timeline,
+        quote_status=latest_quote.status if latest_quote else "",
+        quote_status_label=latest_quote.status_label if latest_quote else "",
+        quote_version=latest_quote.version if latest_quote else 0,
+        quote_total=latest_quote.total if latest_quote else "",
     )
 
 

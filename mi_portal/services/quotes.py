@@ -370,6 +370,38 @@ def lookups(session: ScopedSession) -> quote_forms.Lookups:
     return quote_forms.Lookups(taxes=taxes, items=items, packages=packages)
 
 
+def catalog_choices(actor: Actor) -> list[dict[str, str]]:
+    """The clinic's active items and packages a line may come from, for the builder's picker.
+
+    ``key`` is ``item:<id>`` or ``package:<id>``; ``price`` is as staff would type it, ``label``
+    shows it formatted in the clinic's currency.
+    """
+    check(actor, Permission.QUOTES_EDIT)
+    tenant_id = actor.require_tenant()
+    with tenant_session(tenant_id) as session:
+        tenant = _clinic(session, tenant_id)
+        found = lookups(session)
+    digits = quote_math.minor_digits(tenant.currency)
+
+    def row(kind: str, choice: quote_forms.CatalogChoice) -> dict[str, str]:
+        price = quote_math.to_minor(choice.price, digits)
+        shown = quote_math.format_money(price, tenant.currency, tenant.locale)
+        return {
+            "key": f"{kind}:{choice.id}",
+            "kind": kind,
+            "id": choice.id,
+            "name": choice.name,
+            "unit_label": choice.unit_label,
+            "price": f"{price:.{digits}f}",
+            "tax_class": choice.tax_class,
+            "label": f"{choice.name} · {shown}" + ("" if kind == "item" else " (package)"),
+        }
+
+    rows = [row("item", c) for c in found.items.values()]
+    rows += [row("package", c) for c in found.packages.values()]
+    return sorted(rows, key=lambda r: (r["kind"] != "item", r["name"].lower()))
+
+
 def _today() -> date:
     return clock.now().astimezone(UTC).date()
 

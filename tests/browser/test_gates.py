@@ -30,6 +30,7 @@ WHO = {
     "cases": "owner@lakeside-derm.test",
     "cases/[id]": "owner@lakeside-derm.test",
     "cases/[id]/photos": "owner@lakeside-derm.test",
+    "cases/[id]/quote": "owner@lakeside-derm.test",
     "clinics/pick": "owner@lakeside-derm.test",
     "admin/users": "owner@lakeside-derm.test",
     "audit": "owner@lakeside-derm.test",
