@@ -262,4 +262,7 @@ def test_the_case_page_shows_the_latest_quote(db: Database) -> None:
         "Sent",
         "$768.00",
     )
-    assert any(t.what == "Sent a quote" and t.detail == "version 1" for t in detail.timeline)
+    assert any(
+        t.what == "Sent a quote" and t.detail == "version 1, total 768.00 USD"
+        for t in detail.timeline
+    )
