@@ -152,9 +152,16 @@ def test_defaults_and_currency_change(clinics: tuple[Actor, Actor]) -> None:
         with pytest.raises(CatalogProblem) as problem:
             catalog.save_defaults(a, **{**args, **kwargs})
         assert problem.value.field == field.split("_3")[0]
-    # A currency's own minor unit decides the price's decimals.
+    # The currency's own minor unit decides how many decimals a price may have.
     catalog.save_item(a, None, name="Round", unit_price="100")
-    catalog.set_item_active(a, catalog.list_items(a)[0].id, False)
+    with pytest.raises(CatalogProblem, match="decimals"):
+        catalog.save_defaults(
+            a, currency="JPY", locale="ja_JP", quote_valid_days=30, quote_terms=""
+        )
+    catalog.save_item(a, catalog.list_items(a)[0].id, name="Peel", unit_price="100")
+    catalog.save_defaults(a, currency="JPY", locale="ja_JP", quote_valid_days=30, quote_terms="")
+    with pytest.raises(CatalogProblem, match="whole number"):
+        catalog.save_item(a, None, name="Yen", unit_price="10.50")
 
 
 def test_catalog_for_quote_needs_only_quote_drafting(clinics: tuple[Actor, Actor]) -> None:
@@ -309,3 +316,19 @@ def test_only_owner_and_manager_manage_the_catalog(clinics: tuple[Actor, Actor])
             )
     owner = _actor(tenant, Role.CLINIC_OWNER)
     catalog.save_item(owner, None, name="X", unit_price="1")
+
+
+def test_demo_catalog_is_seeded_once_and_offered_on_quotes(clinics: tuple[Actor, Actor]) -> None:
+    from mi_portal.jobs.seed import DEMO_CATALOG, seed_catalog
+
+    a, b = clinics
+    for _ in range(2):
+        with tenant_session(a.require_tenant()) as session:
+            seed_catalog(session, a.require_tenant())
+            session.commit()
+    offer = catalog.catalog_for_quote(a)
+    assert len(offer.items) == len(DEMO_CATALOG) and len(offer.packages) == 2
+    assert {i.category for i in offer.items} == {"Injectables", "Skin", "Hair", "Laser"}
+    assert all(i.tax_class_name for i in offer.items)
+    assert [t.name for t in catalog.list_tax_classes(a)] == ["Exempt 0 %", "Standard 20 %"]
+    assert catalog.list_items(b) == []
