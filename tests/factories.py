@@ -90,13 +90,16 @@ def fill_tenant(tenant_id: uuid.UUID) -> dict[str, uuid.UUID]:
         MessageThread,
         NotificationPreference,
         OutboxMessage,
+        PackageItem,
         QuoteLine,
         RetentionPolicy,
         RightsRequest,
         RightsRequestForward,
         SubmissionImage,
+        TaxClass,
         ThreadRead,
         TreatmentItem,
+        TreatmentPackage,
         User,
     )
 
@@ -117,12 +120,16 @@ def fill_tenant(tenant_id: uuid.UUID) -> dict[str, uuid.UUID]:
         "quote": quote_id,
     }
     image_id, item_id, thread_id, message_id = uuid7(), uuid7(), uuid7(), uuid7()
+    tax_id, package_id = uuid7(), uuid7()
     rows = [
         SubmissionImage(id=image_id, submission_id=submission_id, display_name="a.jpg", content_type="image/jpeg", width=1, height=1, byte_size=1, sha256="0" * 64),
         ImageRendition(image_id=image_id, kind="thumbnail", storage_key=f"{tenant_id}/{uuid.uuid4().hex}", content_type="image/jpeg", width=1, height=1, byte_size=1, sha256="0" * 64),
         CaseNote(submission_id=submission_id, body="note"),
         Annotation(image_id=image_id, kind="arrow", x1=0.1, y1=0.1, x2=0.5, y2=0.5),
-        TreatmentItem(id=item_id, name="Peel", unit_price=Decimal("10.00")),
+        TaxClass(id=tax_id, name="Standard", rate=Decimal("20")),
+        TreatmentItem(id=item_id, name="Peel", unit_price=Decimal("10.00"), tax_class_id=tax_id),
+        TreatmentPackage(id=package_id, name="Course", price=Decimal("25.00"), tax_class_id=tax_id),
+        PackageItem(package_id=package_id, treatment_item_id=item_id, quantity=3),
         QuoteLine(quote_id=quote_id, treatment_item_id=item_id, description="Peel", unit_price=Decimal("10.00")),
         MessageThread(id=thread_id, submission_id=submission_id),
         Message(id=message_id, thread_id=thread_id, direction="outbound", body="hello"),
