@@ -186,6 +186,30 @@ def _items_tab() -> rx.Component:
                 id="catalog-items-empty",
             ),
         ),
+        rx.cond(
+            S.page_label != "",
+            rx.flex(
+                rx.button(
+                    "Previous",
+                    variant="soft",
+                    size="1",
+                    disabled=S.page == 0,
+                    on_click=S.turn_page(-1),
+                    id="catalog-prev",
+                ),  # fmt: skip
+                rx.text(S.page_label, size="2", id="catalog-page-label"),
+                rx.button(
+                    "Next",
+                    variant="soft",
+                    size="1",
+                    disabled=~S.has_next,
+                    on_click=S.turn_page(1),
+                    id="catalog-next",
+                ),  # fmt: skip
+                spacing="3",
+                align="center",
+            ),
+        ),
         _item_form(),
         csv_card(),
         spacing="4",
@@ -413,8 +437,8 @@ def _confirm() -> rx.Component:
         rx.alert_dialog.content(
             rx.alert_dialog.title("Deactivate “", S.confirm_name, "”?"),
             rx.alert_dialog.description(
-                "It will no longer be offered on new quotes. Quotes already made keep their "
-                "lines. You can reactivate it later."
+                "It will no longer be offered for new quotes and items. Quotes already made "
+                "keep their lines. You can reactivate it later."
             ),
             rx.flex(
                 rx.alert_dialog.cancel(

@@ -75,7 +75,8 @@ def export_csv(actor: Actor) -> str:
                 ]
             )
     audit.record(actor, "catalog.exported", details={"items": len(items)})
-    return out.getvalue()
+    # The byte-order mark makes spreadsheets read the file as UTF-8; the import accepts it.
+    return "\ufeff" + out.getvalue()
 
 
 @dataclass

@@ -1,6 +1,6 @@
 """/settings/catalog: the clinic's treatment items, packages, tax classes and quote defaults.
 
-The tab and the item filters are read from the URL (``?tab=items&show=all&category=Skin``) on
+The tab and the item filters are read from the URL (``?tab=items&show=all&category=Skin&page=2``) on
 every navigation; forms keep what was typed when the service refuses it.
 """
 
@@ -35,6 +35,7 @@ from mi_portal.state.catalog_rows import (
 from mi_portal.state.guard import current, guarded
 
 MAX_IMPORT_ERRORS = 100
+PAGE_SIZE = 100
 _FORMS = {"item": EMPTY_ITEM, "tax": EMPTY_TAX, "package": EMPTY_PACKAGE}
 _KINDS = {
     "item": (catalog.set_item_active, "items"),
@@ -43,14 +44,21 @@ _KINDS = {
 }
 
 
-def url_for(tab: str, show: str = "active", category: str = "") -> str:
+def url_for(tab: str, show: str = "active", category: str = "", page: int = 0) -> str:
     query = {"tab": tab}
     if tab == "items":
         if show != "active":
             query["show"] = show
         if category:
             query["category"] = category
+        if page:
+            query["page"] = str(page + 1)
     return "/settings/catalog?" + urlencode(query)
+
+
+def _page_number(raw: object) -> int:
+    text = str(raw or "1")
+    return int(text) - 1 if text.isdigit() and 0 < int(text) <= 10_000 else 0
 
 
 class CatalogState(rx.State):
@@ -59,6 +67,9 @@ class CatalogState(rx.State):
     tab: str = "items"
     show: str = "active"
     category: str = ""
+    # Items are listed a page at a time (only that page is kept in the tab's state).
+    page: int = 0
+    item_total: int = 0
     categories: list[str] = []
     currency: str = "USD"
     notice: str = ""
@@ -87,10 +98,13 @@ class CatalogState(rx.State):
         self.currency = cur
         taxes = await asyncio.to_thread(catalog.list_tax_classes, actor)
         self.taxes = [tax_view(t) for t in taxes]
+        # Inactive ones are listed (marked) so an item keeping one still shows it.
         self.tax_options = [
-            {"id": t["id"], "label": f"{t['name']} ({t['rate_text']})"}
+            {
+                "id": t["id"],
+                "label": f"{t['name']} ({t['rate_text']})" + ("" if t["active"] else ", inactive"),
+            }
             for t in self.taxes
-            if t["active"]
         ]
         show = {"active": True, "inactive": False}.get(self.show)
         rows = await asyncio.to_thread(
@@ -98,7 +112,10 @@ class CatalogState(rx.State):
                 catalog.list_items, actor, active=show, category=self.category or None
             )
         )
-        self.items = [item_view(i, cur, loc) for i in rows]
+        self.item_total = len(rows)
+        self.page = min(self.page, max(0, (len(rows) - 1) // PAGE_SIZE))
+        first = self.page * PAGE_SIZE
+        self.items = [item_view(i, cur, loc) for i in rows[first : first + PAGE_SIZE]]
         everything = await asyncio.to_thread(catalog.list_items, actor, active=True)
         self.item_options = [{"id": i.id, "name": i.name} for i in everything]
         self.categories = await asyncio.to_thread(catalog.categories, actor)
@@ -134,10 +151,11 @@ class CatalogState(rx.State):
         self.tab = tab if tab in TABS else "items"
         self.show = show if show in SHOW else "active"
         self.category = str(query.get("category", ""))[:80]
+        self.page = _page_number(query.get("page"))
         self._reset_form()
         await self._fetch()
         if self.category and self.category not in self.categories:
-            self.category = ""
+            return rx.redirect(url_for("items", self.show), replace=True)
         return None
 
     @rx.event
@@ -150,6 +168,25 @@ class CatalogState(rx.State):
         elif key == "category" and isinstance(value, str):
             category = "" if value == "all" else value[:80]
         return rx.redirect(url_for("items", show, category))
+
+    @rx.event
+    @guarded(Permission.CATALOG_MANAGE)
+    async def turn_page(self, step: int):  # type: ignore[no-untyped-def]
+        if not isinstance(step, int) or step not in (-1, 1):
+            return None
+        return rx.redirect(url_for("items", self.show, self.category, max(0, self.page + step)))
+
+    @rx.var
+    def page_label(self) -> str:
+        if self.item_total <= PAGE_SIZE:
+            return ""
+        first = self.page * PAGE_SIZE + 1
+        last = min(self.item_total, first + PAGE_SIZE - 1)
+        return f"{first}–{last} of {self.item_total}"
+
+    @rx.var
+    def has_next(self) -> bool:
+        return (self.page + 1) * PAGE_SIZE < self.item_total
 
     @rx.event
     @guarded(Permission.CATALOG_MANAGE)

@@ -164,3 +164,32 @@ def test_a_manager_adds_a_tax_class_and_an_item(world: dict[str, Any]) -> None:
     assert "1 items are now priced in EUR" in state.notice
     assert state.items[0]["price_text"] == "from 1.320,50\xa0€"
     _b_unchanged(world)
+
+
+def test_items_are_listed_a_page_at_a_time(
+    world: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from mi_portal.state import catalog as catalog_state
+
+    monkeypatch.setattr(catalog_state, "PAGE_SIZE", 2)
+    a = Actor(None, Role.CLINIC_OWNER, tenant_id=world["a"])
+    for name in ("Alpha", "Beta", "Gamma"):
+        catalog.save_item(a, None, name=name, unit_price="1", category="Skin")
+    state = tab(world["token"], ("load", ()))
+    assert [i["name"] for i in state.items] == ["Alpha", "Beta"]
+    assert state.page_label == "1–2 of 3" and state.has_next
+    assert state.categories == ["Skin"]
+    result = asyncio.run(_next_page_address(world["token"]))
+    assert "page=2" in result
+    state = tab(world["token"], {"page": 1}, ("load", ()))
+    assert state.page == 0  # the URL (no page) decides, not what the tab held
+
+
+async def _next_page_address(token: str) -> str:
+    root = rx.State(_reflex_internal_init=True)
+    root.router = RouterData.from_router_data(
+        {"headers": {"cookie": f"mi_session={token}", "user-agent": "pytest"}, "ip": "127.0.0.1"}
+    )
+    state = await root.get_state(CatalogState)
+    await CatalogState.event_handlers["load"].fn(state)
+    return repr(await CatalogState.event_handlers["turn_page"].fn(state, 1))
