@@ -1,5 +1,5 @@
 """A clinic manager builds the catalog: a tax class, an item with a formatted price, a refused
-CSV import that names its bad line, and a deactivation that asks first."""
+CSV import that names its bad line, a package, and a deactivation that asks first."""
 
 from __future__ import annotations
 
@@ -82,6 +82,22 @@ def test_manager_adds_a_tax_class_and_an_item(page, app_server: RunningApp, tmp_
         ["Line 3: price must be a number like 120.00"], timeout=20_000
     )
     assert _rows(app_server, "select id from treatmentitem where name = ?", f"Peel {tag}") == []
+
+    # A package of three of the item.
+    page.locator("#catalog-tab-packages").click()
+    expect(page.locator("#package-form")).to_be_visible(timeout=20_000)
+    page.locator("#package-name").fill(f"Filler course {tag}")
+    page.locator("#package-price").fill("3600")
+    page.locator("#package-add-item").select_option(label=item_name)
+    expect(page.locator(".package-line")).to_have_count(1)
+    page.get_by_label(f"Quantity of {item_name}").fill("3")
+    page.locator("#package-form-save").click()
+    expect(page.locator("#catalog-notice")).to_be_visible(timeout=20_000)
+    package = page.locator(".catalog-package", has_text=f"Filler course {tag}")
+    expect(package).to_contain_text(f"3 × {item_name}")
+    expect(package).to_contain_text("$3,600.00")
+    page.locator("#catalog-tab-items").click()
+    expect(page.locator("#item-form")).to_be_visible(timeout=20_000)
 
     # On a phone the page fits; deactivating asks first, then the item leaves the active list.
     page.set_viewport_size(PHONE)
