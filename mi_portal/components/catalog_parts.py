@@ -8,7 +8,9 @@ from typing import Any
 import reflex as rx
 
 from mi_portal.components.fields import described, error_text, field_label
+from mi_portal.components.layout import error_callout
 from mi_portal.state.catalog import CatalogState as S
+from mi_portal.state.catalog_rows import NO_TAX
 
 CSV_UPLOAD = "catalog-csv"
 _SELECT_CLASS = "rt-reset rt-SelectTrigger rt-r-size-2 rt-variant-surface"
@@ -231,4 +233,38 @@ def csv_card() -> rx.Component:
         ),
         width="100%",
         id="catalog-csv-card",
+    )
+
+
+def tax_select(id: str) -> rx.Component:
+    return native_select(
+        "Tax class",
+        id,
+        S.form["tax_class_id"].to(str),
+        lambda v: S.set_field("tax_class_id", v),
+        rx.el.option("No tax", value=NO_TAX),
+        rx.foreach(S.tax_options, lambda t: rx.el.option(t["label"], value=t["id"])),
+        error_key="tax_class_id",
+    )
+
+
+def form_card(title_new: str, title_edit: str, id: str, *children: rx.Component) -> rx.Component:
+    return rx.card(
+        rx.vstack(
+            rx.heading(rx.cond(S.editing != "", title_edit, title_new), size="3", as_="h2"),
+            error_callout(S.errors.get("form", ""), id=f"{id}-error"),  # type: ignore[attr-defined]
+            *children,
+            rx.flex(
+                rx.button("Save", on_click=S.save, id=f"{id}-save"),
+                rx.cond(
+                    S.editing != "",
+                    rx.button("Cancel", variant="soft", on_click=S.new, id=f"{id}-cancel"),
+                ),
+                spacing="3",
+            ),
+            spacing="3",
+            width="100%",
+        ),
+        width="100%",
+        id=id,
     )
