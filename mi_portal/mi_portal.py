@@ -13,6 +13,7 @@ from mi_portal.api.routes import api_app
 from mi_portal.pages.audit import audit_page
 from mi_portal.pages.auth import accept_invite, mfa_enroll, signin
 from mi_portal.pages.case import case_page
+from mi_portal.pages.catalog import catalog_page
 from mi_portal.pages.clinics import clinic_picker
 from mi_portal.pages.inbox import KEYBOARD, inbox_page
 from mi_portal.pages.index import index
@@ -29,6 +30,7 @@ from mi_portal.pages.viewer import viewer_page
 from mi_portal.services import outbox
 from mi_portal.state.audit import AuditState
 from mi_portal.state.case import CaseState
+from mi_portal.state.catalog import CatalogState
 from mi_portal.state.clinics import ClinicPickerState
 from mi_portal.state.conversation import ConversationState
 from mi_portal.state.inbox import InboxState
@@ -99,6 +101,9 @@ signed_in_page(case_page, "/cases/[id]", "Case — MI Portal", CaseState.load, C
 signed_in_page(messages_page, "/messages", "Messages — MI Portal", MessagesState.load)
 signed_in_page(
     templates_page, "/settings/templates", "Message templates — MI Portal", TemplatesState.load
+)
+signed_in_page(
+    catalog_page, "/settings/catalog", "Treatment catalog — MI Portal", CatalogState.load
 )
 signed_in_page(viewer_page, "/cases/[id]/photos", "Photos — MI Portal", ViewerState.load)
 signed_in_page(quote_builder_page, "/cases/[id]/quote", "Quote — MI Portal", QuoteBuilderState.load)

@@ -131,7 +131,7 @@ def fill_tenant(tenant_id: uuid.UUID) -> dict[str, uuid.UUID]:
         Annotation(image_id=image_id, kind="arrow", x1=0.1, y1=0.1, x2=0.5, y2=0.5),
         TaxClass(id=tax_id, name="Standard", rate=Decimal("20")),
         TreatmentItem(id=item_id, name="Peel", unit_price=Decimal("10.00"), tax_class_id=tax_id),
-        TreatmentPackage(id=package_id, name="Peel course", price=Decimal("25.00")),
+        TreatmentPackage(id=package_id, name="Course", price=Decimal("25.00"), tax_class_id=tax_id),
         PackageItem(package_id=package_id, treatment_item_id=item_id, quantity=3),
         QuoteLine(quote_id=quote_id, treatment_item_id=item_id, description="Peel", unit_price=Decimal("10.00")),
         MessageThread(id=thread_id, submission_id=submission_id),

@@ -6,7 +6,7 @@ import io
 
 from PIL import Image
 from sqlalchemy import func
-from sqlmodel import select
+from sqlmodel import col, select
 
 from mi_portal.db import platform_session, tenant_session
 from mi_portal.jobs.seed import CLINICS, demo_users, seed
@@ -65,3 +65,30 @@ def test_seeded_photos_are_stored_under_the_tenant_and_carry_no_metadata(db: Dat
         assert "exif" not in image.info and "icc_profile" not in image.info
     thumbs = [r for r in renditions if r.kind == "thumbnail"]
     assert thumbs and all(max(r.width, r.height) <= 256 for r in thumbs)
+
+
+def test_seeded_cases_have_real_quotes_in_every_status(db: Database) -> None:
+    from mi_portal.models import Quote, QuoteStatus
+    from mi_portal.services import quotes
+
+    seed(cases_per_clinic=24)
+    statuses: set[str] = set()
+    with platform_session() as session:
+        tenants = session.exec(select(Tenant.id)).all()
+    for tenant_id in tenants:
+        with tenant_session(tenant_id) as session:
+            rows = session.exec(select(Quote)).all()
+            statuses |= {q.status for q in rows}
+            for quote in rows:
+                case = session.get(Submission, (tenant_id, quote.submission_id))
+                assert case is not None
+                if quote.status == QuoteStatus.ACCEPTED.value:
+                    assert case.status == "accepted" and quote.accepted_name
+                if quote.status != QuoteStatus.DRAFT.value:
+                    assert quote.content_sha256 == quotes.content_hash(session, quote)
+            # Every case said to be quoted has a quote behind it.
+            for case in session.exec(
+                select(Submission).where(col(Submission.status).in_(["quoted", "accepted"]))
+            ).all():
+                assert any(q.submission_id == case.id for q in rows)
+    assert statuses == {s.value for s in QuoteStatus}

@@ -21,10 +21,12 @@ HANDLER_HEADER = b"reflex-event-handler"
 
 @functools.cache
 def public_upload_handlers() -> frozenset[str]:
-    """The full names Reflex gives the handlers that take uploads (public intake, staff files)."""
+    """The full names Reflex gives the handlers that take uploads (public intake, staff files,
+    the catalog's CSV import)."""
     # Imported on first use: the state modules import this package's neighbours.
     from reflex.utils.format import format_event_handler
 
+    from mi_portal.state.catalog import CatalogState
     from mi_portal.state.conversation import ConversationState
     from mi_portal.state.intake import IntakeState
     from mi_portal.state.reply import ReplyState
@@ -35,6 +37,8 @@ def public_upload_handlers() -> frozenset[str]:
             format_event_handler(IntakeState.submit),
             format_event_handler(ReplyState.send),
             format_event_handler(ConversationState.upload_attachment),
+            # The catalog's CSV import (guarded: CATALOG_MANAGE; reads at most 1 MB of it).
+            format_event_handler(CatalogState.import_csv),
         }
     )
 

@@ -28,6 +28,7 @@ def _sections() -> list[tuple[str, str, str, rx.Var[bool] | bool]]:
         ("Cases", "/cases", "cases", SessionState.can_view_cases),
         ("Messages", "/messages", "messages", SessionState.can_view_cases),
         ("Templates", "/settings/templates", "templates", SessionState.can_manage_templates),
+        ("Catalog", "/settings/catalog", "catalog", SessionState.can_manage_catalog),
         ("Users", "/admin/users", "users", SessionState.can_manage_users),
         ("Audit log", "/audit", "audit", SessionState.can_view_audit),
     ]

@@ -12,6 +12,7 @@ import random
 import uuid
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from decimal import Decimal
 from typing import cast
 
 from rich.progress import Progress
@@ -32,12 +33,15 @@ from mi_portal.models import (
     MessageTemplate,
     OutboxMessage,
     OutboxStatus,
+    PackageItem,
     Patient,
     Role,
     Submission,
     SubmissionStatus,
+    TaxClass,
     Tenant,
     TreatmentItem,
+    TreatmentPackage,
     User,
     utcnow,
     uuid7,
@@ -214,8 +218,17 @@ def _seed_cases(
     talk = random.Random(f"{clinic.slug}/messages")
     now = utcnow()
     with tenant_session(tenant_id) as session:
-        for name, price in clinic.treatments:
-            session.add(TreatmentItem(name=name, unit_price=price))  # type: ignore[arg-type]
+        seed_catalog(session, tenant_id)
+        standard = session.exec(select(TaxClass).where(TaxClass.name == "Standard 20 %")).one()
+        for name, price in clinic.treatments:  # each clinic's own specialities besides
+            session.add(
+                TreatmentItem(
+                    name=name,
+                    unit_price=Decimal(price),
+                    category="Specialities",
+                    tax_class_id=standard.id,
+                )
+            )
         for name, channel, subject, body in DEMO_TEMPLATES:
             session.add(MessageTemplate(name=name, channel=channel, subject=subject, body=body))
         people: list[tuple[str, str, str]] = []
@@ -519,3 +532,79 @@ def _seed_audit_trail(tenant_id: uuid.UUID, user_ids: dict[str, uuid.UUID], slug
         audit.record(
             admin, "tenant.switch_out", platform=platform, target_type="tenant", target_id=tenant_id
         )
+
+
+# The demo catalog: (category, name, unit, price, "from" price, tax class) and packages of it.
+DEMO_TAX_CLASSES = (("Standard 20 %", "20"), ("Exempt 0 %", "0"))
+DEMO_CATALOG = (
+    ("Injectables", "Anti-wrinkle, one area", "area", "180.00", False, "Standard 20 %"),
+    ("Injectables", "Dermal filler 1 ml", "syringe", "320.00", False, "Standard 20 %"),
+    ("Skin", "Medical consultation", "session", "75.00", False, "Exempt 0 %"),
+    ("Skin", "Superficial chemical peel", "session", "140.00", False, "Standard 20 %"),
+    ("Skin", "Microneedling", "session", "250.00", True, "Standard 20 %"),
+    ("Hair", "PRP scalp treatment", "session", "450.00", False, "Standard 20 %"),
+    ("Laser", "Laser hair removal, small area", "session", "95.00", True, "Standard 20 %"),
+    ("Laser", "Fractional laser resurfacing", "session", "890.00", True, "Standard 20 %"),
+)
+DEMO_PACKAGES = (
+    (
+        "Fresh skin course",
+        "Three peels and a consultation.",
+        "420.00",
+        (("Superficial chemical peel", 3), ("Medical consultation", 1)),
+    ),
+    ("Hair restoration course", "Three PRP sessions.", "1200.00", (("PRP scalp treatment", 3),)),
+)
+
+
+def seed_catalog(session: ScopedSession, tenant_id: uuid.UUID) -> None:
+    """Give a clinic a small demo catalog (tax classes, items, packages); the caller commits.
+
+    ``session`` is the clinic's ``tenant_session``. Rows whose names exist are left as they are,
+    so running it twice adds nothing.
+    """
+    tenant = session.get(Tenant, tenant_id)
+    currency = tenant.currency if tenant is not None else "USD"
+    taxes = {t.name: t for t in session.exec(select(TaxClass))}
+    for name, rate in DEMO_TAX_CLASSES:
+        if name not in taxes:
+            taxes[name] = TaxClass(id=uuid7(), name=name, rate=Decimal(rate))
+            session.add(taxes[name])
+    items = {i.name: i for i in session.exec(select(TreatmentItem))}
+    for category, name, unit, price, price_from, tax in DEMO_CATALOG:
+        if name not in items:
+            items[name] = TreatmentItem(
+                id=uuid7(),
+                name=name,
+                category=category,
+                unit_label=unit,
+                unit_price=Decimal(price),
+                price_from=price_from,
+                tax_class_id=taxes[tax].id,
+                currency=currency,
+            )
+            session.add(items[name])
+    session.flush()
+    known = set(session.exec(select(TreatmentPackage.name)).all())
+    for name, description, price, lines in DEMO_PACKAGES:
+        if name in known:
+            continue
+        package = TreatmentPackage(
+            id=uuid7(),
+            name=name,
+            description=description,
+            price=Decimal(price),
+            tax_class_id=taxes["Standard 20 %"].id,
+        )
+        session.add(package)
+        session.flush()
+        for position, (item_name, quantity) in enumerate(lines):
+            session.add(
+                PackageItem(
+                    package_id=package.id,
+                    treatment_item_id=items[item_name].id,
+                    quantity=quantity,
+                    position=position,
+                )
+            )
+    session.flush()

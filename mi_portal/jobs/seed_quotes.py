@@ -127,7 +127,9 @@ def seed_quotes(tenant_id: uuid.UUID, manager_id: uuid.UUID) -> int:
                 with tenant_session(tenant_id) as session:
                     row = session.get(Quote, (tenant_id, uuid.UUID(quote_id)))
                     assert row is not None
+                    # A quote sent a month ago, valid until yesterday (its digest follows).
                     row.valid_until = clock.now() - timedelta(days=1)
+                    row.content_sha256 = quotes.content_hash(session, row)
                     session.add(row)
                     session.commit()
                 quotes.expire_sweep()

@@ -38,6 +38,7 @@ class SessionState(rx.State):
     can_view_audit: bool = False
     can_view_cases: bool = False
     can_manage_templates: bool = False
+    can_manage_catalog: bool = False
     # Inbound messages this user has not read, over all the clinic's conversations.
     unread_messages: int = 0
 
@@ -67,6 +68,7 @@ class SessionState(rx.State):
         self.can_view_audit = has_permission(actor, Permission.AUDIT_VIEW)
         self.can_view_cases = has_permission(actor, Permission.CASES_VIEW)
         self.can_manage_templates = has_permission(actor, Permission.TEMPLATES_MANAGE)
+        self.can_manage_catalog = has_permission(actor, Permission.CATALOG_MANAGE)
         self.unread_messages = await asyncio.to_thread(message_list.total_unread, actor)
 
     @rx.event

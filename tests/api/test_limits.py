@@ -81,6 +81,7 @@ def reflex_upload() -> Starlette:
 
 
 def test_a_staff_handler_named_on_the_real_endpoint_answers_4xx(reflex_upload: Starlette) -> None:
+    from mi_portal.state.catalog import CatalogState
     from mi_portal.state.conversation import ConversationState
     from mi_portal.state.inbox import InboxState
     from mi_portal.state.intake import IntakeState
@@ -91,6 +92,7 @@ def test_a_staff_handler_named_on_the_real_endpoint_answers_4xx(reflex_upload: S
         format_event_handler(IntakeState.submit),
         format_event_handler(ReplyState.send),
         format_event_handler(ConversationState.upload_attachment),
+        format_event_handler(CatalogState.import_csv),
     }
     photo = {"files": ("a.jpg", b"\xff\xd8\xff", "image/jpeg")}
     bare = TestClient(reflex_upload, raise_server_exceptions=False)

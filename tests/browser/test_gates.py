@@ -37,6 +37,7 @@ WHO = {
     "settings/notifications": "owner@lakeside-derm.test",
     "messages": "owner@lakeside-derm.test",
     "settings/templates": "owner@lakeside-derm.test",
+    "settings/catalog": "owner@lakeside-derm.test",
     "mfa/enroll": "owner@lakeside-derm.test",
     "404": None,
 }
