@@ -10,8 +10,6 @@ from mi_portal.pages.intake import patient_frame
 from mi_portal.services.patient_quotes import MAX_NAME, MAX_REASON
 from mi_portal.state.quote_page import QuotePageState as S
 
-_LINK = {"color": "var(--accent-11)", "text_decoration": "underline"}
-
 
 def _line(line: Var) -> rx.Component:
     unit = line["unit_label"].to(str)
@@ -95,10 +93,11 @@ def _notice() -> rx.Component:
                     rx.fragment(
                         " ",
                         # A full page load: the new version's token opens its own page.
-                        rx.el.a(
+                        rx.link(
                             "Open the current version",
                             href=S.current_link,
-                            style=_LINK,
+                            reload_document=True,
+                            underline="always",
                             id="quote-current-link",
                         ),
                     ),
@@ -279,13 +278,17 @@ def _quote() -> rx.Component:
         _totals(),
         _paragraph("Message from the clinic", S.message, "message"),
         _paragraph("Terms", S.terms, "terms"),
-        # A plain link (not the app's router): the route answers with the file to save.
-        rx.el.a(
+        # The browser's own navigation (not the app's router): the route answers with the file.
+        rx.link(
             rx.icon("file_down", size=16, aria_hidden="true"),
             "Download PDF",
             href=S.pdf_url,
+            reload_document=True,
             download="",
-            style={**_LINK, "display": "inline-flex", "gap": "0.3em", "align_items": "center"},
+            underline="always",
+            display="inline-flex",
+            gap="0.3em",
+            align_items="center",
             id="quote-pdf",
         ),
         rx.cond(
