@@ -126,7 +126,7 @@ def _choose() -> rx.Component:
             color_scheme="gray",
             id="quote-decline",
         ),
-        gap="3",
+        spacing="3",
         wrap="wrap",
     )
 
@@ -164,7 +164,7 @@ def _accept_form() -> rx.Component:
             rx.button(
                 "Cancel", on_click=S.choose(""), size="3", variant="soft", color_scheme="gray"
             ),
-            gap="3",
+            spacing="3",
             wrap="wrap",
         ),
         spacing="2",
@@ -204,7 +204,7 @@ def _decline_form() -> rx.Component:
             rx.button(
                 "Cancel", on_click=S.choose(""), size="3", variant="soft", color_scheme="gray"
             ),
-            gap="3",
+            spacing="3",
             wrap="wrap",
         ),
         spacing="2",
@@ -243,7 +243,9 @@ def _quote() -> rx.Component:
             rx.cond(S.sent_on != "", rx.fragment("Sent on ", S.sent_on, ". "), rx.fragment()),
             rx.cond(
                 S.valid_until != "",
-                rx.fragment("Valid until ", rx.text.strong(S.valid_until), "."),
+                rx.fragment(
+                    "Valid until ", rx.text.strong(S.valid_until, white_space="nowrap"), "."
+                ),
                 rx.fragment(),
             ),
             size="2",

@@ -109,6 +109,7 @@ def test_patient_follows_an_old_link_saves_the_pdf_and_accepts(
     page.locator("#quote-accept").click()
     expect(page.locator("#accept-explained")).to_contain_text("type your full name")
     assert _violations(page) == []
+    save_screenshot(page, "quote-page", tmp_path)
     page.locator("#accept-name").fill("Somebody Else")
     page.locator("#accept-confirm").click()
     expect(page.locator("#quote-error")).to_contain_text("full name", timeout=20_000)
@@ -119,7 +120,6 @@ def test_patient_follows_an_old_link_saves_the_pdf_and_accepts(
     expect(page.locator("#quote-notice")).to_contain_text("You accepted this quote")
     expect(page.locator("#quote-accepted")).to_contain_text(PATIENT.lower())
     expect(page.locator("#quote-accept")).to_have_count(0)
-    save_screenshot(page, "quote-page", tmp_path)
 
     with tenant_session(tenant_id) as session:
         quote = session.get(Quote, (tenant_id, second))
