@@ -225,6 +225,7 @@ _WHAT = {
     "consent.changed": "The patient's consent changed",
     "attachment.fetched_by_patient": "The patient opened an attachment",
     "photo.added": "Added a photo",
+    "quote.pdf_downloaded": "Saved the quote as a PDF",
 }
 
 

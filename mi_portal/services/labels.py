@@ -47,6 +47,7 @@ ACTION_LABELS: dict[str, str] = {
     "mfa.verify": "Entered a two-step sign-in code",
     "notifications.changed": "Changed which notices they receive",
     "photo.added": "Added a photo to a case",
+    "quote.pdf_downloaded": "Saved a quote as a PDF",
     "template.changed": "Changed a message template",
     "template.created": "Created a message template",
     "tenant.select": "Chose a clinic to work in",
