@@ -3,8 +3,8 @@
 Made with fpdf2 (pure Python, no system libraries) and the DejaVu Sans font shipped in
 ``mi_portal/fonts`` (Bitstream Vera licence, see the text file beside it), so "€", "−" and
 accented names print as typed. Every amount is the document's own formatted string; nothing is
-recomputed or reformatted here. The output carries no creation date and no random identifier:
-one version always gives the same bytes.
+recomputed or reformatted here. The output carries a fixed creation date and no file
+identifier: one version always gives the same bytes.
 
 Staff fetch a version through a short link bound to their sign-in session (``staff_link``);
 the patient through the quote page's own signed token. Both downloads are audited.
@@ -12,6 +12,7 @@ the patient through the quote page's own signed token. Both downloads are audite
 
 from __future__ import annotations
 
+import logging
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -26,6 +27,9 @@ from mi_portal.services import audit, patient_quotes, quotes, signed_links
 from mi_portal.services.actor import Actor, NotFound, parse_id
 from mi_portal.services.permissions import Permission, check
 
+# fpdf2 lists the characters a font lacks (a patient's or clinic's name, say) in a warning: no
+# personal data in logs. Such characters are left out of the PDF; the page shows them.
+logging.getLogger("fpdf.output").setLevel(logging.ERROR)
 FONT_DIR = Path(__file__).resolve().parent.parent / "fonts"
 FONT = "DejaVuSans"
 STAFF_PURPOSE = "quote-pdf"

@@ -137,3 +137,20 @@ def test_staff_pdfs_are_audited_and_another_clinics_answer_not_found(db: Databas
     assert [(e.tenant_id, e.target_id, e.details["quote"]) for e in events] == [
         (w.a, str(w.a_submission), a_quote)
     ]
+
+
+def test_characters_the_font_lacks_are_left_out_and_never_logged(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    doc = quotes.QuoteDocument(
+        id=str(uuid.uuid4()), clinic_name="東京 Clinic", reference="AB12CD34", version=1,
+        status="accepted", status_label="Accepted", currency="EUR",
+        lines=[quotes.DocLine("Peel 東京", "", 1, "10,00\xa0€", "", "", "10,00\xa0€")],
+        subtotal="10,00\xa0€", discount="", tax="0,00\xa0€", total="10,00\xa0€", deposit="",
+        sent_on="2026-01-02", valid_until="", message="", terms="",
+        accepted_name="山田 Hanako", accepted_at="2026-01-03 10:00 UTC",
+    )  # fmt: skip
+    with caplog.at_level("DEBUG"):
+        text = _text(quote_pdf.render(doc))
+    assert "10,00\xa0€" in text and "Clinic" in text and "Hanako" in text
+    assert not any("山" in r.getMessage() or "東" in r.getMessage() for r in caplog.records)
