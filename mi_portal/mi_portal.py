@@ -23,6 +23,7 @@ from mi_portal.pages.not_found import not_found_page
 from mi_portal.pages.notice_prefs import notice_prefs_page
 from mi_portal.pages.privacy import privacy_page
 from mi_portal.pages.quote_builder import quote_builder_page
+from mi_portal.pages.quote_page import quote_page
 from mi_portal.pages.reply import reply_page
 from mi_portal.pages.templates import templates_page
 from mi_portal.pages.users import users_page
@@ -40,6 +41,7 @@ from mi_portal.state.mfa import MfaState
 from mi_portal.state.notice_prefs import NoticePrefsState
 from mi_portal.state.overview import OverviewState
 from mi_portal.state.quote_builder import QuoteBuilderState
+from mi_portal.state.quote_page import QuotePageState
 from mi_portal.state.reply import ReplyState
 from mi_portal.state.session import SessionState
 from mi_portal.state.signin import SignInState
@@ -84,6 +86,7 @@ app.add_page(
 )
 app.add_page(privacy_page, route="/privacy", title="Privacy policy")
 app.add_page(reply_page, route="/m/[token]", title="Your conversation", on_load=ReplyState.load)
+app.add_page(quote_page, route="/q/[token]", title="Your quote", on_load=QuotePageState.load)
 # Reflex serves the page registered under "404" for any unknown address.
 app.add_page(not_found_page, route="404", title="Page not found — MI Portal")
 

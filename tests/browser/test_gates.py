@@ -26,6 +26,7 @@ WHO = {
     "c/[slug]/consult": None,
     "privacy": None,
     "m/[token]": None,
+    "q/[token]": None,
     "index": "owner@lakeside-derm.test",
     "cases": "owner@lakeside-derm.test",
     "cases/[id]": "owner@lakeside-derm.test",

@@ -51,11 +51,20 @@ PUBLIC_ALLOWED = {
     "ReplyState.update_reply",  # keeps this tab's own typing only
     "ReplyState.send",
     "ReplyState.change_sms",
+    # The patient's quote page: no account; the link's signed token names one quote version and
+    # is opened again by the service on every event. Answers need the patient's full name.
+    "QuotePageState.load",
+    "QuotePageState.choose",  # opens or closes this tab's confirmation only
+    "QuotePageState.update_name",  # keeps this tab's own typing only
+    "QuotePageState.update_reason",  # keeps this tab's own typing only
+    "QuotePageState.accept",
+    "QuotePageState.decline",
     # Provider webhooks: the HMAC signature of the body (per-provider secret) is the credential.
     "route:/api/inbound/email",
     "route:/api/inbound/sms",
     "route:/api/inbound/sms/status",  # the signed ?o= token also names the one outbox row
     "route:/api/reply-files/{attachment_id}",  # a 15-minute signed link from the reply page
+    "route:/api/q/{token}.pdf",  # the quote page's own signed token; its one version only
     "route:/api/health",
     "route:/api/auth/session",  # exchanges a one-time ticket for the cookie
     "route:/api/auth/signout",
