@@ -57,9 +57,12 @@ def _document() -> rx.Component:
                 rx.heading("Version ", d["version"].to(str), size="4", as_="h2"),
                 status_badge(d["status"], d["status_label"], id="shown-status"),
                 rx.spacer(),
-                rx.cond(
-                    S.pdf_url != "",
-                    rx.link("Download PDF", href=S.pdf_url, is_external=True, id="download-pdf"),
+                rx.button(
+                    "Download PDF",
+                    on_click=S.download_pdf,
+                    variant="soft",
+                    size="1",
+                    id="download-pdf",
                 ),
                 align="center",
                 spacing="3",

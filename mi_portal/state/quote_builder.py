@@ -14,7 +14,7 @@ from typing import Any
 
 import reflex as rx
 
-from mi_portal.services import quote_forms, quotes
+from mi_portal.services import quote_forms, quote_pdf, quotes
 from mi_portal.services.actor import NotFound
 from mi_portal.services.permissions import Permission, has_permission
 from mi_portal.services.quotes import QuoteProblem
@@ -56,7 +56,6 @@ class QuoteBuilderState(rx.State):
     version_missing: bool = False
     # The PDF of the version shown: filled from quote_pdf.staff_link once that service lands;
     # the link stays hidden while this is "".
-    pdf_url: str = ""
     send_open: bool = False
     send_sms: bool = True
     withdraw_open: bool = False
@@ -129,7 +128,6 @@ class QuoteBuilderState(rx.State):
         self.mode, self.draft_version, self.saved_at = "empty", 0, ""
         self.may_edit = self.may_send = self.may_revise = self.sms_possible = False
         self._draft_id = self._shown_id = self._latest_id = ""
-        self.pdf_url = ""
 
     def _take_draft(self, draft: quotes.DraftResult) -> None:
         self._draft_id, self.draft_version = draft.quote_id, draft.version
@@ -171,9 +169,6 @@ class QuoteBuilderState(rx.State):
             self.mode, self.shown, self._shown_id = "document", asdict(view.latest), view.latest.id
         else:
             self.mode, self.shown, self._shown_id = "empty", {}, ""
-        # PDF of the version shown: to be wired to quote_pdf.staff_link(actor, self._shown_id)
-        # (mi_portal/services/quote_pdf.py, another branch); the link stays hidden while "".
-        self.pdf_url = ""
         self.catalog = (
             await asyncio.to_thread(quotes.catalog_choices, actor)
             if self.mode == "draft" and has_permission(actor, Permission.QUOTES_EDIT)
@@ -396,3 +391,19 @@ class QuoteBuilderState(rx.State):
         version = self.shown.get("version", "")
         if await self._act(lambda: quotes.withdraw(actor, quote_id)):
             self.notice = f"Version {version} was withdrawn."
+
+    @rx.event
+    @guarded(Permission.CASES_VIEW)
+    async def download_pdf(self):  # type: ignore[no-untyped-def]
+        """The shown version's PDF: a five-minute link for this sign-in session, made on click."""
+        actor, quote_id = current().actor, self._shown_id
+        if not quote_id:
+            return None
+        try:
+            url = await asyncio.to_thread(quote_pdf.staff_link, actor, quote_id)
+        except NotFound:
+            self.error = "That version could not be found. Reload the page."
+            return None
+        version = self.shown.get("version", "")
+        reference = "".join(c for c in self.reference if c.isascii() and c.isalnum())
+        return rx.download(url=url, filename=f"quote-{reference}-v{version}.pdf")

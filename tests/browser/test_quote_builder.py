@@ -56,12 +56,6 @@ with tenant_session(tenant) as session:
     print(json.dumps({"link": f"{base}/q/{token}", "token": token, "name": patient.full_name}))
 """
 
-ACCEPT = """
-import sys
-from mi_portal.services import patient_quotes
-patient_quotes.accept(sys.argv[1], sys.argv[2], ip="127.0.0.1", user_agent="second browser")
-"""
-
 
 def _rows(app: RunningApp, sql: str, *args: object) -> list[tuple[object, ...]]:
     with sqlite3.connect(app.data_dir / "mi_portal.db") as conn:
@@ -123,15 +117,23 @@ def _fits_a_phone(page) -> None:  # type: ignore[no-untyped-def]
 
 
 def accept_as_patient(browser, app: RunningApp, tenant: str, case: str) -> None:  # type: ignore[no-untyped-def]
-    """The patient opens the emailed link in a browser of their own and accepts with their name.
-
-    The patient's page (/q/<token>) is built on another branch: until it is merged, the answer
-    goes through the same service that page calls, with the same token. To switch over, open
-    ``found["link"]`` in ``browser.new_context()`` and type ``found["name"]`` there instead.
-    """
+    """The patient opens the emailed link in a browser of their own and accepts with their name."""
     found = json.loads(_in_app(app, PATIENT_LINK, tenant, case))
     assert found["link"].startswith(app.url + "/q/")
-    _in_app(app, ACCEPT, found["token"], found["name"])
+    context = browser.new_context(viewport={"width": 390, "height": 900})
+    try:
+        patient = context.new_page()
+        patient.goto(found["link"])
+        expect(patient.locator("#quote-total")).to_contain_text(
+            re.compile(r"768[.,]00"), timeout=30_000
+        )
+        patient.locator("#quote-accept").click()
+        patient.locator("#accept-name").fill(found["name"])
+        patient.locator("#accept-confirm").click()
+        expect(patient.locator("#quote-done")).to_be_visible(timeout=20_000)
+        expect(patient.locator("#quote-notice")).to_contain_text("You accepted this quote")
+    finally:
+        context.close()
 
 
 def test_a_manager_quotes_from_the_catalog_and_the_patient_accepts(
@@ -197,6 +199,11 @@ def test_a_manager_quotes_from_the_catalog_and_the_patient_accepts(
     expect(page.locator("#revise-quote")).to_be_visible()
     assert _violations(page) == []
     _fits_a_phone(page)
+    with page.expect_download(timeout=30_000) as download:
+        page.locator("#download-pdf").click()
+    saved = tmp_path / "staff-quote.pdf"
+    download.value.save_as(saved)
+    assert saved.read_bytes().startswith(b"%PDF")
 
     accept_as_patient(browser, app_server, tenant, case)
 
