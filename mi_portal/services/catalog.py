@@ -1,7 +1,7 @@
 """The clinic's treatment catalog: tax classes, treatment items, packages and quote defaults.
 
 One service, kept in modules by concept: ``catalog_items`` (tax classes and items),
-``catalog_packages`` (packages and ``catalog_for_quote``), ``catalog_defaults`` (currency, locale,
+``catalog_packages`` (packages), ``catalog_defaults`` (currency, locale,
 validity, terms), ``catalog_csv`` (import and export) and ``catalog_rules`` (what each field may
 hold). Callers import from here. Every function takes an ``Actor``, checks its permission first,
 works in the actor's clinic only (another clinic's row answers like a missing one, ``NotFound``)
@@ -35,8 +35,6 @@ from mi_portal.services.catalog_items import (
 from mi_portal.services.catalog_packages import (
     PackageLine,
     PackageRow,
-    QuoteCatalog,
-    catalog_for_quote,
     list_packages,
     save_package,
     set_package_active,
@@ -50,11 +48,9 @@ __all__ = [
     "ItemRow",
     "PackageLine",
     "PackageRow",
-    "QuoteCatalog",
     "QuoteDefaults",
     "TaxClassRow",
     "apply_item",
-    "catalog_for_quote",
     "categories",
     "clinic_currency",
     "get_defaults",

@@ -14,9 +14,7 @@ from mi_portal.db import ScopedSession, tenant_session
 from mi_portal.models import PackageItem, TaxClass, TreatmentItem, TreatmentPackage
 from mi_portal.services.actor import Actor, NotFound, parse_id
 from mi_portal.services.catalog_items import (
-    ItemRow,
     _diff,
-    _item_row,
     _record,
     _set_active,
     _tax_map,
@@ -186,39 +184,3 @@ def save_package(
 def set_package_active(actor: Actor, package_id: object, active: bool) -> None:
     """Deactivate or reactivate a package."""
     _set_active(actor, TreatmentPackage, package_id, active, "package", "catalog_package")
-
-
-# --- what the quote builder offers -----------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class QuoteCatalog:
-    currency: str
-    locale: str
-    items: tuple[ItemRow, ...]
-    packages: tuple[PackageRow, ...]
-
-
-def catalog_for_quote(actor: Actor) -> QuoteCatalog:
-    """Active items and packages, with prices, tax names and rates (anyone who drafts quotes)."""
-    check(actor, Permission.QUOTES_EDIT)
-    tenant_id = actor.require_tenant()
-    with tenant_session(tenant_id) as session:
-        currency, locale = clinic_currency(session, tenant_id)
-        taxes = _tax_map(session)
-        items = session.exec(
-            select(TreatmentItem)
-            .where(col(TreatmentItem.active).is_(True))
-            .order_by(col(TreatmentItem.category), col(TreatmentItem.name))
-        )
-        packages = session.exec(
-            select(TreatmentPackage)
-            .where(col(TreatmentPackage.active).is_(True))
-            .order_by(col(TreatmentPackage.name))
-        )
-        return QuoteCatalog(
-            currency=currency,
-            locale=locale,
-            items=tuple(_item_row(i, taxes) for i in items),
-            packages=tuple(_package_rows(session, list(packages), taxes)),
-        )

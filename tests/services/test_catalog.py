@@ -10,7 +10,7 @@ from sqlmodel import select
 
 from mi_portal.db import tenant_session
 from mi_portal.models import AuditEvent, Role, TreatmentItem
-from mi_portal.services import catalog, catalog_csv
+from mi_portal.services import catalog, catalog_csv, quotes
 from mi_portal.services.actor import Actor, NotFound, PermissionDenied
 from mi_portal.services.catalog import CatalogProblem
 from tests.conftest import Database
@@ -123,7 +123,7 @@ def test_packages_hold_the_clinics_items(clinics: tuple[Actor, Actor]) -> None:
     catalog.save_package(a, pkg, name="Glow", price="380", items=[{"item_id": mask, "quantity": 1}])
     assert [(i.name, i.quantity) for i in catalog.list_packages(a)[0].items] == [("Mask", 1)]
     catalog.set_package_active(a, pkg, False)
-    assert catalog.catalog_for_quote(a).packages == ()
+    assert all(r["kind"] != "package" for r in quotes.catalog_choices(a))
 
 
 def test_defaults_and_currency_change(clinics: tuple[Actor, Actor]) -> None:
@@ -164,7 +164,9 @@ def test_defaults_and_currency_change(clinics: tuple[Actor, Actor]) -> None:
         catalog.save_item(a, None, name="Yen", unit_price="10.50")
 
 
-def test_catalog_for_quote_needs_only_quote_drafting(clinics: tuple[Actor, Actor]) -> None:
+def test_the_quote_builder_offers_active_rows_to_quote_drafters(
+    clinics: tuple[Actor, Actor],
+) -> None:
     a, _ = clinics
     tax = catalog.save_tax_class(a, None, name="Standard", rate="20")
     item = catalog.save_item(a, None, name="Peel", unit_price="100", tax_class_id=tax)
@@ -174,15 +176,15 @@ def test_catalog_for_quote_needs_only_quote_drafting(clinics: tuple[Actor, Actor
         a, None, name="Course", price="250", items=[{"item_id": item, "quantity": 3}]
     )
     coordinator = _actor(a.require_tenant(), Role.COORDINATOR)
-    offer = catalog.catalog_for_quote(coordinator)
-    assert offer.currency == "USD" and [i.name for i in offer.items] == ["Peel"]
-    assert offer.items[0].tax_rate == Decimal("20") and offer.items[0].tax_class_name == "Standard"
-    assert offer.packages[0].items[0].name == "Peel" and offer.packages[0].items[0].quantity == 3
+    offer = quotes.catalog_choices(coordinator)
+    assert [(r["kind"], r["name"]) for r in offer] == [("item", "Peel"), ("package", "Course")]
+    assert offer[0]["tax_class"] == tax and offer[0]["price"] == "100.00"
+    assert offer[0]["label"] == "Peel · $100.00"
     with pytest.raises(PermissionDenied):
         catalog.list_items(coordinator)
     viewer = _actor(a.require_tenant(), Role.VIEWER)
     with pytest.raises(PermissionDenied):
-        catalog.catalog_for_quote(viewer)
+        quotes.catalog_choices(viewer)
 
 
 def test_one_clinic_cannot_reach_anothers_catalog(clinics: tuple[Actor, Actor]) -> None:
@@ -193,7 +195,7 @@ def test_one_clinic_cannot_reach_anothers_catalog(clinics: tuple[Actor, Actor]) 
         b, None, name="B pkg", price="9", items=[{"item_id": item, "quantity": 1}]
     )
     assert catalog.list_items(a) == [] and catalog.list_tax_classes(a) == []
-    assert catalog.list_packages(a) == [] and catalog.catalog_for_quote(a).items == ()
+    assert catalog.list_packages(a) == [] and quotes.catalog_choices(a) == []
     missing = str(uuid.uuid4())
     for target in (item, missing):
         with pytest.raises(NotFound):
@@ -326,9 +328,11 @@ def test_demo_catalog_is_seeded_once_and_offered_on_quotes(clinics: tuple[Actor,
         with tenant_session(a.require_tenant()) as session:
             seed_catalog(session, a.require_tenant())
             session.commit()
-    offer = catalog.catalog_for_quote(a)
-    assert len(offer.items) == len(DEMO_CATALOG) and len(offer.packages) == 2
-    assert {i.category for i in offer.items} == {"Injectables", "Skin", "Hair", "Laser"}
-    assert all(i.tax_class_name for i in offer.items)
+    offer = quotes.catalog_choices(a)
+    assert [r["kind"] for r in offer].count("item") == len(DEMO_CATALOG)
+    assert [r["kind"] for r in offer].count("package") == 2
+    items = catalog.list_items(a)
+    assert {i.category for i in items} == {"Injectables", "Skin", "Hair", "Laser"}
+    assert all(r["tax_class"] for r in offer)
     assert [t.name for t in catalog.list_tax_classes(a)] == ["Exempt 0 %", "Standard 20 %"]
     assert catalog.list_items(b) == []
