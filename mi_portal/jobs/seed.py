@@ -219,7 +219,7 @@ def _seed_cases(
     now = utcnow()
     with tenant_session(tenant_id) as session:
         seed_catalog(session, tenant_id)
-        standard = session.exec(select(TaxClass).where(TaxClass.name == "Standard 20 %")).one()
+        standard = session.exec(select(TaxClass).where(TaxClass.name == "Standard rate")).one()
         for name, price in clinic.treatments:  # each clinic's own specialities besides
             session.add(
                 TreatmentItem(
@@ -535,16 +535,16 @@ def _seed_audit_trail(tenant_id: uuid.UUID, user_ids: dict[str, uuid.UUID], slug
 
 
 # The demo catalog: (category, name, unit, price, "from" price, tax class) and packages of it.
-DEMO_TAX_CLASSES = (("Standard 20 %", "20"), ("Exempt 0 %", "0"))
+DEMO_TAX_CLASSES = (("Standard rate", "20"), ("Exempt", "0"))
 DEMO_CATALOG = (
-    ("Injectables", "Anti-wrinkle, one area", "area", "180.00", False, "Standard 20 %"),
-    ("Injectables", "Dermal filler 1 ml", "syringe", "320.00", False, "Standard 20 %"),
-    ("Skin", "Medical consultation", "session", "75.00", False, "Exempt 0 %"),
-    ("Skin", "Superficial chemical peel", "session", "140.00", False, "Standard 20 %"),
-    ("Skin", "Microneedling", "session", "250.00", True, "Standard 20 %"),
-    ("Hair", "PRP scalp treatment", "session", "450.00", False, "Standard 20 %"),
-    ("Laser", "Laser hair removal, small area", "session", "95.00", True, "Standard 20 %"),
-    ("Laser", "Fractional laser resurfacing", "session", "890.00", True, "Standard 20 %"),
+    ("Injectables", "Anti-wrinkle, one area", "area", "180.00", False, "Standard rate"),
+    ("Injectables", "Dermal filler 1 ml", "syringe", "320.00", False, "Standard rate"),
+    ("Skin", "Medical consultation", "session", "75.00", False, "Exempt"),
+    ("Skin", "Superficial chemical peel", "session", "140.00", False, "Standard rate"),
+    ("Skin", "Microneedling", "session", "250.00", True, "Standard rate"),
+    ("Hair", "PRP scalp treatment", "session", "450.00", False, "Standard rate"),
+    ("Laser", "Laser hair removal, small area", "session", "95.00", True, "Standard rate"),
+    ("Laser", "Fractional laser resurfacing", "session", "890.00", True, "Standard rate"),
 )
 DEMO_PACKAGES = (
     (
@@ -594,7 +594,7 @@ def seed_catalog(session: ScopedSession, tenant_id: uuid.UUID) -> None:
             name=name,
             description=description,
             price=Decimal(price),
-            tax_class_id=taxes["Standard 20 %"].id,
+            tax_class_id=taxes["Standard rate"].id,
         )
         session.add(package)
         session.flush()

@@ -75,7 +75,7 @@ def _taxes_tab() -> rx.Component:
                 body=rx.foreach(S.taxes, _tax_row),
             ),
             rx.callout(
-                "No tax classes yet. Add one (for example “Standard 20 %”) to tax items.",
+                "No tax classes yet. Add one (for example “Standard rate”, 20 %) to tax items.",
                 icon="info",
                 id="catalog-taxes-empty",
             ),
