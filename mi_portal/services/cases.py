@@ -51,18 +51,25 @@ def allowed_moves(status: str) -> list[str]:
 def change_status(actor: Actor, submission_id: object, to: str) -> None:
     """Move a case along the workflow; only the transitions written beside the statuses."""
     check(actor, Permission.CASES_EDIT)
-    with tenant_session(actor.require_tenant()) as session:
-        case = case_in_clinic(session, actor, submission_id)
+    from mi_portal.services.quotes import has_open_quote, lock_case  # quotes builds on this
+
+    tenant_id = actor.require_tenant()
+    with tenant_session(tenant_id) as session:
+        # Locked like every change of the case's quotes, so a patient's answer cannot cross it.
+        case = lock_case(session, tenant_id, case_in_clinic(session, actor, submission_id).id)
         before = case.status
         if to not in allowed_moves(before):
             raise ValueError(
                 f"A case cannot go from {before.replace('_', ' ')} to {str(to).replace('_', ' ')}."
             )
-        if to == SubmissionStatus.QUOTED.value:
-            from mi_portal.services.quotes import has_open_quote  # quotes builds on this module
-
-            if not has_open_quote(session, case.id):
-                raise ValueError("Send a quote from the quote page; the case then becomes quoted.")
+        open_quote = has_open_quote(session, case.id)
+        if to == SubmissionStatus.QUOTED.value and not open_quote:
+            raise ValueError("Send a quote from the quote page; the case then becomes quoted.")
+        if before == SubmissionStatus.QUOTED.value and open_quote:
+            raise ValueError(
+                "The patient has an open quote: they accept or decline it on their quote page. "
+                "To change the case by hand, withdraw the quote first."
+            )
         case.status = to
         case.last_activity_at = clock.now()
         session.add(case)

@@ -127,8 +127,19 @@ def render_message(subject: str, body: str, values: dict[str, str]) -> tuple[str
     return rendered_subject, text, page
 
 
+# Links that let their holder act as the patient: only the outgoing body may carry them (staff
+# and the conversation see a placeholder), so never a subject, which is stored as sent.
+LINK_VARIABLES = ("reply_link", "quote.link")
+
+
+def check_subject(subject: str) -> None:
+    if any(name in subject for name in LINK_VARIABLES):
+        raise TemplateProblem("Put links in the message itself, not in its subject.")
+
+
 def check_template(subject: str, body: str) -> None:
     """Render with the sample values: unknown variables and syntax errors are found on save."""
+    check_subject(subject)
     render_message(subject, body, VARIABLES)
 
 

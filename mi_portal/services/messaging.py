@@ -42,6 +42,7 @@ from mi_portal.services.inbox import full_identity, mask_email, mask_name, mask_
 from mi_portal.services.message_templates import (
     LATER,
     TemplateProblem,
+    check_subject,
     render,
     render_message,
     template_for_send,
@@ -376,6 +377,7 @@ def _prepare(
     if template_id not in (None, ""):
         template = template_for_send(actor, parse_id(template_id, "template"))
         marketing, chosen = template.marketing, template.id
+    check_subject(raw_subject)
     links = dict(links or {})
     for later in LATER:
         if later in links or (later not in raw_body and later not in raw_subject):

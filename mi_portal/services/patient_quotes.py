@@ -15,8 +15,6 @@ import unicodedata
 import uuid
 from dataclasses import dataclass
 
-from sqlmodel import select
-
 from mi_portal.db import ScopedSession, tenant_session
 from mi_portal.models import (
     OPEN_QUOTE_STATUSES,
@@ -28,6 +26,7 @@ from mi_portal.models import (
     Tenant,
 )
 from mi_portal.services import audit, clock, quotes
+from mi_portal.services.actor import NotFound
 from mi_portal.services.text import TextTooLong, clean_text
 
 MAX_NAME = 200
@@ -56,19 +55,27 @@ def _open(session: ScopedSession, token: object) -> tuple[Tenant, Quote, Submiss
     found = quotes.open_link(token)
     if found is None:
         raise LinkInvalid
-    tenant_id, quote_id = found
+    return _open_version(session, *found)
+
+
+def _open_version(
+    session: ScopedSession, tenant_id: uuid.UUID, quote_id: uuid.UUID
+) -> tuple[Tenant, Quote, Submission]:
+    """The clinic, the version and its case, the case locked until commit (the lock every
+    change of the case's quotes takes: an answer, a new version and a withdrawal never mix)."""
     if session.tenant_id != tenant_id:
         raise LinkInvalid
     tenant = session.get(Tenant, tenant_id)
-    # Locked until commit: an answer and a withdrawal (or two answers) never interleave.
-    quote = session.exec(select(Quote).where(Quote.id == quote_id).with_for_update()).first()
+    quote = session.get(Quote, (tenant_id, quote_id))
     if tenant is None or not tenant.active or quote is None:
         raise LinkInvalid
+    try:
+        case = quotes.lock_case(session, tenant_id, quote.submission_id)
+    except NotFound:
+        raise LinkInvalid from None
+    session.refresh(quote)
     if quote.status == QuoteStatus.DRAFT.value:
         raise LinkInvalid  # a draft is never the patient's to see
-    case = session.get(Submission, (tenant_id, quote.submission_id))
-    if case is None:
-        raise LinkInvalid
     return tenant, quote, case
 
 
@@ -105,10 +112,23 @@ def _expire(session: ScopedSession, quote: Quote) -> bool:
 
 def view(token: object, *, ip: str | None = None, user_agent: str | None = None) -> PatientQuote:
     """The version behind the link; the first open records ``viewed``."""
-    tenant_id = _tenant_of(token)
+    found = quotes.open_link(token)
+    if found is None:
+        raise LinkInvalid
+    return view_version(*found, ip=ip, user_agent=user_agent)
+
+
+def view_version(
+    tenant_id: uuid.UUID,
+    quote_id: uuid.UUID,
+    *,
+    ip: str | None = None,
+    user_agent: str | None = None,
+) -> PatientQuote:
+    """One version, for a caller that verified a link naming it (the page's, the PDF's)."""
     first_view = expired = False
     with tenant_session(tenant_id) as session:
-        tenant, quote, case = _open(session, token)
+        tenant, quote, case = _open_version(session, tenant_id, quote_id)
         expired = _expire(session, quote)
         if quote.status == QuoteStatus.SENT.value:
             quote.status = QuoteStatus.VIEWED.value
@@ -148,11 +168,13 @@ def _same_name(typed: str, on_file: str) -> bool:
     return hmac.compare_digest(fold(typed).encode(), fold(on_file).encode())
 
 
-def _answerable(session: ScopedSession, quote: Quote) -> None:
+def _answerable(session: ScopedSession, quote: Quote, case: Submission) -> None:
     _expire(session, quote)
     if quote.status not in OPEN_QUOTE_STATUSES:
         session.commit()
         raise AnswerProblem(NOTICES.get(quote.status, "This quote can no longer be answered."))
+    if case.status != SubmissionStatus.QUOTED.value:
+        raise AnswerProblem("The clinic is not taking answers to this quote; please contact them.")
 
 
 def accept(
@@ -168,7 +190,7 @@ def accept(
         raise AnswerProblem("Type your full name to accept.")
     with tenant_session(tenant_id) as session:
         _tenant, quote, case = _open(session, token)
-        _answerable(session, quote)
+        _answerable(session, quote, case)
         patient = session.get(Patient, (tenant_id, case.patient_id))
         if patient is None or not _same_name(name, patient.full_name):
             raise AnswerProblem("Type your full name exactly as you gave it to the clinic.")
@@ -203,7 +225,7 @@ def decline(
         raise AnswerProblem(f"Keep the reason under {MAX_REASON:,} characters.") from None
     with tenant_session(tenant_id) as session:
         _tenant, quote, case = _open(session, token)
-        _answerable(session, quote)
+        _answerable(session, quote, case)
         quote.status = QuoteStatus.DECLINED.value
         quote.closed_at = clock.now()
         quote.decline_reason = text or None

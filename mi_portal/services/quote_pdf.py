@@ -266,13 +266,45 @@ def for_staff(actor: Actor, quote_id: object) -> QuotePdf:
     return pdf
 
 
-def for_patient(token: object, *, ip: str | None = None, user_agent: str | None = None) -> QuotePdf:
-    """The version behind the patient's link as a PDF (raises ``LinkInvalid``); audited."""
-    page = patient_quotes.view(token, ip=ip, user_agent=user_agent)
+PATIENT_PURPOSE = "patient-quote-pdf"
+PATIENT_SUBJECT = "quote-pdf"
+# The PDF link names only that file and expires; the page's own link (which can accept the
+# quote) never appears in a URL the backend or a proxy would log.
+PATIENT_LINK_SECONDS = 2 * 3600
+
+
+def patient_link(token: object) -> str:
+    """A short-lived link to the PDF of the version behind the patient's page token."""
     found = quotes.open_link(token)
-    if found is None:  # expired between the two reads
+    if found is None:
         raise patient_quotes.LinkInvalid
     tenant_id, quote_id = found
+    pdf_token = signed_links.sign(
+        PATIENT_PURPOSE,
+        subject=PATIENT_SUBJECT,
+        lifetime=PATIENT_LINK_SECONDS,
+        claims={"t": str(tenant_id), "q": str(quote_id)},
+    )
+    return f"{PATIENT_PATH}/{pdf_token}.pdf"
+
+
+def _open_patient_link(pdf_token: object) -> tuple[uuid.UUID, uuid.UUID]:
+    if not isinstance(pdf_token, str) or len(pdf_token) > signed_links.MAX_TOKEN_LENGTH:
+        raise patient_quotes.LinkInvalid
+    claims = signed_links.verify(PATIENT_PURPOSE, pdf_token, subject=PATIENT_SUBJECT)
+    try:
+        assert claims is not None
+        return uuid.UUID(claims["t"]), uuid.UUID(claims["q"])
+    except (AssertionError, KeyError, ValueError):
+        raise patient_quotes.LinkInvalid from None
+
+
+def for_patient(
+    pdf_token: object, *, ip: str | None = None, user_agent: str | None = None
+) -> QuotePdf:
+    """The version a patient's PDF link names, as a PDF (raises ``LinkInvalid``); audited."""
+    tenant_id, quote_id = _open_patient_link(pdf_token)
+    page = patient_quotes.view_version(tenant_id, quote_id, ip=ip, user_agent=user_agent)
     doc = page.document
     pdf = QuotePdf(filename(doc), render(doc))
     audit.record(

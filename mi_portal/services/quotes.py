@@ -24,6 +24,8 @@ from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import func
+from sqlalchemy import update as sa_update
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 
 from mi_portal.config import get_settings
@@ -51,7 +53,9 @@ from mi_portal.services.permissions import Permission, check, has_permission
 
 LINK_PURPOSE = "patient-quote"
 LINK_SUBJECT = "quote-page"
-LINK_DAYS = 180
+# Longer than any validity a quote may have (quote_forms.MAX_VALID_DAYS), so a link never dies
+# before its quote does.
+LINK_DAYS = 400
 LINK_SHOWN = "[the patient's quote link]"
 CLOSED_EDITING = frozenset({SubmissionStatus.CLOSED.value, SubmissionStatus.ARCHIVED.value})
 
@@ -234,19 +238,47 @@ def _versions(session: ScopedSession, case_id: uuid.UUID) -> list[Quote]:
 
 
 def expire_in_session(session: ScopedSession, quotes: list[Quote], now: datetime) -> list[Quote]:
-    """Mark open quotes past their date expired (caller commits and audits what is returned)."""
+    """Mark open quotes past their date expired (caller commits and audits what is returned).
+
+    Each is a conditional update (still open, still past its date): an answer committed a moment
+    earlier by the patient is never turned into "expired".
+    """
     expired = []
+    open_values = [s.value for s in OPEN_QUOTE_STATUSES]
     for quote in quotes:
         if (
             quote.status in OPEN_QUOTE_STATUSES
             and quote.valid_until is not None
             and quote.valid_until < now
         ):
-            quote.status = QuoteStatus.EXPIRED.value
-            quote.closed_at = quote.valid_until
-            session.add(quote)
-            expired.append(quote)
+            result = session.execute(
+                sa_update(Quote)
+                .where(
+                    col(Quote.tenant_id) == quote.tenant_id,
+                    col(Quote.id) == quote.id,
+                    col(Quote.status).in_(open_values),
+                    col(Quote.valid_until) < now,
+                )
+                .values(status=QuoteStatus.EXPIRED.value, closed_at=quote.valid_until)
+            )
+            if getattr(result, "rowcount", 0):
+                expired.append(quote)
+    for quote in expired:
+        session.refresh(quote)
     return expired
+
+
+def lock_case(session: ScopedSession, tenant_id: uuid.UUID, case_id: uuid.UUID) -> Submission:
+    """The case, locked until commit. Everything that changes a case's quote statuses (start,
+    send, withdraw, the patient's answer) takes this lock first, so they happen one at a time."""
+    case = session.exec(
+        select(Submission)
+        .where(col(Submission.tenant_id) == tenant_id, col(Submission.id) == case_id)
+        .with_for_update()
+    ).first()
+    if case is None:
+        raise NotFound("submission")
+    return case
 
 
 def _audit_expired(tenant_id: uuid.UUID, expired: list[tuple[uuid.UUID, uuid.UUID, int]]) -> None:
@@ -549,7 +581,7 @@ def start(actor: Actor, case_id: object) -> str:
     check(actor, Permission.QUOTES_EDIT)
     tenant_id = actor.require_tenant()
     with tenant_session(tenant_id) as session:
-        case = _case_for(actor, session, case_id)
+        case = lock_case(session, tenant_id, _case_for(actor, session, case_id).id)
         versions = _versions(session, case.id)
         _editable_case(case, versions)
         existing = next((q for q in versions if q.status == QuoteStatus.DRAFT.value), None)
@@ -559,6 +591,8 @@ def start(actor: Actor, case_id: object) -> str:
         if versions:
             form = dict(versions[-1].form)
             form["valid_until"] = (_today() + timedelta(days=tenant.quote_valid_days)).isoformat()
+            if versions[-1].currency != tenant.currency:
+                form = _without_amounts(form)  # typed in another currency: to be typed again
         else:
             form = quote_forms.blank_form(
                 valid_until=_today() + timedelta(days=tenant.quote_valid_days),
@@ -582,7 +616,10 @@ def start(actor: Actor, case_id: object) -> str:
             _write(session, quote, parsed, totals)
         case.last_activity_at = now
         session.add(case)
-        session.commit()
+        try:
+            session.commit()
+        except IntegrityError:  # another draft of the same version, started a moment before
+            raise QuoteProblem("Someone started this quote at the same moment; reload.") from None
         quote_id, version, case_id = quote.id, quote.version, case.id
     audit.record(
         actor,
@@ -592,6 +629,25 @@ def start(actor: Actor, case_id: object) -> str:
         details={"quote": str(quote_id), "version": version},
     )
     return str(quote_id)
+
+
+def _without_amounts(form: dict[str, Any]) -> dict[str, Any]:
+    """The form with every typed amount cleared (percentages and quantities stay)."""
+    cleared = dict(form)
+    cleared["lines"] = [
+        {
+            **line,
+            "unit_price": "",
+            "discount_value": ""
+            if line.get("discount_kind") == "amount"
+            else line.get("discount_value", ""),
+        }
+        for line in form.get("lines", [])
+    ]
+    for kind in ("discount", "deposit"):
+        if cleared.get(f"{kind}_kind") == "amount":
+            cleared[f"{kind}_value"] = ""
+    return cleared
 
 
 def _quote_in_clinic(
@@ -616,6 +672,9 @@ def save_draft(actor: Actor, quote_id: object, form: object) -> DraftResult:
         quote = _quote_in_clinic(session, actor, quote_id, lock=True)
         if quote.status != QuoteStatus.DRAFT.value:
             raise QuoteProblem("This version was sent; revise it to make changes.")
+        tenant = _clinic(session, tenant_id)
+        # A draft is in the clinic's money as it is now (the catalog offers prices in it too).
+        quote.currency, quote.locale = tenant.currency, tenant.locale
         quote.form = clean
         quote.updated_at = clock.now()
         parsed, totals = _evaluate(session, quote, clean)
@@ -810,11 +869,16 @@ def send(actor: Actor, quote_id: object, *, sms: bool = True) -> None:
     from mi_portal.services import messaging  # messaging reads quote links from this module
 
     with tenant_session(tenant_id) as session:
+        case = lock_case(
+            session, tenant_id, _quote_in_clinic(session, actor, quote_id).submission_id
+        )
         quote = _quote_in_clinic(session, actor, quote_id, lock=True)
+        session.refresh(quote)  # as it is now that the case is ours
         if quote.status != QuoteStatus.DRAFT.value:
             raise QuoteProblem("This version was already sent.")
-        case = case_in_clinic(session, actor, quote.submission_id)
         versions = _versions(session, case.id)
+        for older in versions:
+            session.refresh(older)
         _editable_case(case, versions)
         parsed, totals = _evaluate(session, quote, quote.form)
         if totals is None:
@@ -883,14 +947,17 @@ def withdraw(actor: Actor, quote_id: object) -> None:
     check(actor, Permission.QUOTES_SEND)
     tenant_id = actor.require_tenant()
     with tenant_session(tenant_id) as session:
+        case = lock_case(
+            session, tenant_id, _quote_in_clinic(session, actor, quote_id).submission_id
+        )
         quote = _quote_in_clinic(session, actor, quote_id, lock=True)
+        session.refresh(quote)
         if quote.status not in OPEN_QUOTE_STATUSES:
             raise QuoteProblem("Only a quote the patient has not answered can be withdrawn.")
         quote.status = QuoteStatus.WITHDRAWN.value
         quote.closed_at = quote.updated_at = clock.now()
         session.add(quote)
         session.flush()
-        case = case_in_clinic(session, actor, quote.submission_id)
         moves: list[tuple[str, str]] = []
         if case.status == SubmissionStatus.QUOTED.value and not has_open_quote(session, case.id):
             moves = follow_case(session, case, SubmissionStatus.IN_REVIEW.value)

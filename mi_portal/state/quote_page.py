@@ -91,7 +91,7 @@ class QuotePageState(rx.State):
         self.accepted_name, self.accepted_at = doc.accepted_name, doc.accepted_at
         self.answerable, self.notice = page.answerable, page.notice
         self.current_link = page.current_link
-        self.pdf_url = f"{quote_pdf.PATIENT_PATH}/{self._token()}.pdf"
+        self.pdf_url = quote_pdf.patient_link(self._token())
         if not page.answerable:
             self.answering = ""
 
@@ -117,7 +117,7 @@ class QuotePageState(rx.State):
     @guarded(PUBLIC)
     async def load(self) -> None:
         self.error = self.done = ""
-        self.answering = ""
+        self.answering = self.typed_name = self.reason = ""
         if not await self._allowed(QUOTE_PAGE_PER_ADDRESS):
             self._forget(self.error)
             return

@@ -134,7 +134,7 @@ def test_expired_foreign_and_moved_staff_links_are_refused(world: dict[str, Any]
 
 def test_the_patient_gets_the_version_of_the_link(world: dict[str, Any]) -> None:
     w = world["w"]
-    answer = _get(f"/api/q/{world['a_token']}.pdf")
+    answer = _get(quote_pdf.patient_link(world["a_token"]))
     _is_pdf_of(answer, quotes.document(staff(w.a), world["a_quote"]))
     assert "Clinic-A" in PdfReader(io.BytesIO(answer.content)).pages[0].extract_text()
     [event] = _downloads()
@@ -163,6 +163,18 @@ def test_bad_patient_links_show_nothing(world: dict[str, Any]) -> None:
     ):
         answer = _get(f"/api/q/{bad}.pdf")
         assert answer.status_code == 404 and answer.content == b"Not found", bad[:20]
+    # The page's own link (which can accept) never opens the PDF; PDF links are their own kind.
+    assert _get(f"/api/q/{token}.pdf").status_code == 404
+    # A PDF link made from a forged page link (A naming B's quote) or a draft's opens nothing.
+    for page_token in (forged, quotes.link_token(w.b, uuid.UUID(draft))):
+        assert _get(quote_pdf.patient_link(page_token)).status_code == 404
+    stale = signed_links.sign(
+        quote_pdf.PATIENT_PURPOSE,
+        subject=quote_pdf.PATIENT_SUBJECT,
+        lifetime=-1,
+        claims={"t": str(w.a), "q": world["a_quote"]},
+    )
+    assert _get(f"/api/q/{stale}.pdf").status_code == 404
     assert _downloads() == []
 
 
@@ -174,7 +186,7 @@ def test_the_patient_pdf_is_rate_limited(
         "PATIENT_PDF_PER_ADDRESS",
         ratelimit.Limit("quote-pdf-test", 2, timedelta(minutes=10)),
     )
-    url = f"/api/q/{world['a_token']}.pdf"
+    url = quote_pdf.patient_link(world["a_token"])
     assert [_get(url).status_code for _ in range(2)] == [200, 200]
     refused = _get(url)
     assert refused.status_code == 429 and int(refused.headers["retry-after"]) > 0

@@ -339,3 +339,59 @@ def test_two_people_sending_the_same_draft_at_once_send_it_once(pg: Database) ->
     assert outcomes == ["refused", "sent"]
     with tenant_session(w.a) as session:
         assert len(session.exec(select(OutboxMessage)).all()) == 1
+
+
+def test_link_variables_are_refused_in_subjects(db: Database) -> None:
+    """A subject is stored as sent: a patient's link there would reach every staff reader."""
+    from mi_portal.services import message_templates, messaging
+
+    w = two_clinics()
+    c = catalog(w.a)
+    manager = staff(w.a)
+    sent_quote(manager, w.a_submission, sample_form(c, _in(30)))
+    for variable in ("quote.link", "reply_link"):
+        subject = "Your quote {{ " + variable + " }}"
+        with pytest.raises(message_templates.TemplateProblem, match="not in its subject"):
+            messaging.send_message(
+                manager, w.a_submission, channel="email", subject=subject, body="Hello"
+            )
+        with pytest.raises(message_templates.TemplateProblem, match="not in its subject"):
+            message_templates.check_template(subject, "Hello")
+    # In the body the quote link goes out, and staff see the placeholder.
+    messaging.send_message(
+        manager, w.a_submission, channel="email", subject="Your quote",
+        body="Here it is: {{ quote.link }}",
+    )  # fmt: skip
+    with tenant_session(w.a) as session:
+        last = session.exec(select(Message).order_by(Message.created_at.desc())).first()  # type: ignore[attr-defined]
+        assert last is not None and quotes.LINK_SHOWN in last.body and "/q/" not in last.body
+        row = session.exec(select(OutboxMessage).where(OutboxMessage.message_id == last.id)).one()
+        assert "/q/" in row.body
+
+
+def test_a_hand_move_cannot_cross_an_open_quote(db: Database) -> None:
+    w = two_clinics()
+    c = catalog(w.a)
+    manager = staff(w.a)
+    _quote_id, token = sent_quote(manager, w.a_submission, sample_form(c, _in(30)))
+    for to in ("accepted", "declined", "in_review", "archived"):
+        with pytest.raises(ValueError, match="open quote"):
+            cases.change_status(manager, w.a_submission, to)
+    assert _case_status(w.a, w.a_submission) == "quoted"
+    patient_quotes.accept(token, "Alice A")
+    assert _case_status(w.a, w.a_submission) == "accepted"
+
+
+def test_a_patient_cannot_answer_once_the_case_left_quoted(db: Database) -> None:
+    w = two_clinics()
+    c = catalog(w.a)
+    quote_id, token = sent_quote(staff(w.a), w.a_submission, sample_form(c, _in(30)))
+    with tenant_session(w.a) as session:  # as an older release could have left it
+        case = session.get(Submission, (w.a, w.a_submission))
+        assert case is not None
+        case.status = "archived"
+        session.add(case)
+        session.commit()
+    with pytest.raises(patient_quotes.AnswerProblem, match="not taking answers"):
+        patient_quotes.accept(token, "Alice A")
+    assert _quote(w.a, quote_id).status == "sent"

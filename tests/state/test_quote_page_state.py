@@ -16,7 +16,7 @@ from sqlmodel import select
 import mi_portal.mi_portal  # noqa: F401  (registers every state)
 from mi_portal.db import tenant_session
 from mi_portal.models import AuditEvent, Quote, Submission
-from mi_portal.services import clock, quotes, ratelimit
+from mi_portal.services import clock, quote_pdf, quotes, ratelimit
 from mi_portal.state import quote_page
 from mi_portal.state.quote_page import INVALID, QuotePageState
 from tests.conftest import Database
@@ -83,7 +83,11 @@ def test_a_good_link_shows_its_version_and_records_the_view(world: dict[str, Any
         "$153.60",
     )
     assert state.valid_until == _in(30) and state.terms.startswith("Deposit is refundable")
-    assert state.pdf_url == f"/api/q/{world['a']}.pdf"
+    assert state.pdf_url.startswith("/api/q/") and world["a"] not in state.pdf_url
+    assert quote_pdf._open_patient_link(state.pdf_url[len("/api/q/") : -len(".pdf")]) == (
+        w.a,
+        uuid.UUID(world["a_quote"]),
+    )
     assert state.notice == "" and state.current_link == ""
     assert "Bob" not in str(state.dict()) and "Clinic-B" not in str(state.dict())
     assert _quote(w.a, world["a_quote"]).status == "viewed"
