@@ -24,6 +24,40 @@ def _hint(id: str, hint: str) -> rx.Component:
     return rx.text(hint, size="1", color_scheme="gray", id=f"{id}-hint") if hint else rx.fragment()
 
 
+def _labelled(
+    make: Callable[..., rx.Component],
+    label: str | rx.Component,
+    id: str,
+    key: str,
+    max_length: int,
+    *,
+    hint: str,
+    source: Any,
+    setter: Callable[..., Any] | None,
+    **props: Any,
+) -> rx.Component:
+    """A control made by ``make`` bound to ``source[key]`` (the form by default), labelled."""
+    values = S.form if source is None else source
+    change = setter or S.set_field
+    return rx.vstack(
+        field_label(label, for_=id),
+        make(
+            id=id,
+            value=values[key].to(str),
+            on_change=lambda v: change(key, v),
+            max_length=max_length,
+            width="100%",
+            **described(S.errors.contains(key), key, hint_id=f"{id}-hint" if hint else ""),  # type: ignore[attr-defined]
+            **props,
+        ),
+        _hint(id, hint),
+        _error(key),
+        spacing="1",
+        width="100%",
+        min_width="0",
+    )
+
+
 def field(
     label: str | rx.Component,
     id: str,
@@ -36,24 +70,16 @@ def field(
     setter: Callable[..., Any] | None = None,
 ) -> rx.Component:
     """A one-line input of ``source[key]`` (the form by default) with label, hint and error."""
-    values = S.form if source is None else source
-    change = setter or S.set_field
-    return rx.vstack(
-        field_label(label, for_=id),
-        rx.input(
-            id=id,
-            value=values[key].to(str),
-            on_change=lambda v: change(key, v),
-            max_length=max_length,
-            input_mode=input_mode,
-            width="100%",
-            **described(S.errors.contains(key), key, hint_id=f"{id}-hint" if hint else ""),  # type: ignore[attr-defined]
-        ),
-        _hint(id, hint),
-        _error(key),
-        spacing="1",
-        width="100%",
-        min_width="0",
+    return _labelled(
+        rx.input,
+        label,
+        id,
+        key,
+        max_length,
+        hint=hint,
+        source=source,
+        setter=setter,
+        input_mode=input_mode,
     )
 
 
@@ -66,22 +92,9 @@ def text_area(
     source: Any = None,
     setter: Callable[..., Any] | None = None,
 ) -> rx.Component:
-    values = S.form if source is None else source
-    change = setter or S.set_field
-    return rx.vstack(
-        field_label(label, for_=id),
-        rx.text_area(
-            id=id,
-            value=values[key].to(str),
-            on_change=lambda v: change(key, v),
-            max_length=max_length,
-            rows="3",
-            width="100%",
-            **described(S.errors.contains(key), key),  # type: ignore[attr-defined]
-        ),
-        _error(key),
-        spacing="1",
-        width="100%",
+    """A three-row text area of ``source[key]`` (the form by default) with label and error."""
+    return _labelled(
+        rx.text_area, label, id, key, max_length, hint="", source=source, setter=setter, rows="3"
     )
 
 
@@ -119,36 +132,26 @@ def state_badge(active: rx.Var[bool]) -> rx.Component:
     )
 
 
+def _row_button(label: str, kind: str, name: rx.Var, on_click: Any, **props: Any) -> rx.Component:
+    return rx.button(
+        label,
+        size="1",
+        variant="soft",
+        on_click=on_click,
+        aria_label=label + " " + name,
+        class_name=f"{kind}-{label.lower()}",
+        **props,
+    )
+
+
 def row_actions(kind: str, row: rx.Var) -> rx.Component:
     rid, name = row["id"].to(str), row["name"].to(str)
     return rx.flex(
-        rx.button(
-            "Edit",
-            size="1",
-            variant="soft",
-            on_click=S.edit(kind, rid),
-            aria_label="Edit " + name,
-            class_name=f"{kind}-edit",
-        ),  # fmt: skip
+        _row_button("Edit", kind, name, S.edit(kind, rid)),
         rx.cond(
             row["active"].to(bool),
-            rx.button(
-                "Deactivate",
-                size="1",
-                variant="soft",
-                color_scheme="red",
-                on_click=S.ask_deactivate(kind, rid),
-                aria_label="Deactivate " + name,
-                class_name=f"{kind}-deactivate",
-            ),  # fmt: skip
-            rx.button(
-                "Reactivate",
-                size="1",
-                variant="soft",
-                on_click=S.reactivate(kind, rid),
-                aria_label="Reactivate " + name,
-                class_name=f"{kind}-reactivate",
-            ),  # fmt: skip
+            _row_button("Deactivate", kind, name, S.ask_deactivate(kind, rid), color_scheme="red"),
+            _row_button("Reactivate", kind, name, S.reactivate(kind, rid)),
         ),
         spacing="2",
         wrap="wrap",

@@ -5,6 +5,7 @@ Every control saves the draft as typed (debounced); errors show beside their fie
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import reflex as rx
@@ -165,10 +166,12 @@ def _add_line() -> rx.Component:
     )
 
 
-def _quote_input(key: str, label: str, **props: Any) -> rx.Component:
+def _quote_input(
+    key: str, label: str, make: Callable[..., rx.Component] = rx.input, **props: Any
+) -> rx.Component:
     return labelled(
         label,
-        rx.input(
+        make(
             value=F[key],
             on_change=lambda v: S.set_field(key, v),
             debounce_timeout=DEBOUNCE_MS,
@@ -181,17 +184,15 @@ def _quote_input(key: str, label: str, **props: Any) -> rx.Component:
     )
 
 
-def _quote_area(key: str, label: str) -> rx.Component:
+def _quote_kind(key: str, label: str, choices: tuple[tuple[str, str], ...]) -> rx.Component:
     return labelled(
         label,
-        rx.text_area(
-            value=F[key],
-            on_change=lambda v: S.set_field(key, v),
-            debounce_timeout=DEBOUNCE_MS,
-            aria_label=label,
+        kind_select(
+            F[key],
+            lambda v: S.set_field(key, v),
+            choices=choices,
+            label=label,
             id=f"quote-{key}",
-            width="100%",
-            rows="3",
         ),
         err(F[f"err_{key}"], f"quote-{key}-error"),
     )
@@ -202,32 +203,12 @@ def _quote_fields() -> rx.Component:
         rx.vstack(
             rx.heading("The quote", size="3", as_="h2"),
             rx.grid(
-                labelled(
-                    "Discount on the quote",
-                    kind_select(
-                        F["discount_kind"],
-                        lambda v: S.set_field("discount_kind", v),
-                        choices=KINDS,
-                        label="Discount on the quote",
-                        id="quote-discount_kind",
-                    ),
-                    err(F["err_discount_kind"], "quote-discount_kind-error"),
-                ),
+                _quote_kind("discount_kind", "Discount on the quote", KINDS),
                 rx.cond(
                     F["discount_kind"] != "none",
                     _quote_input("discount_value", "Quote discount value", input_mode="decimal"),
                 ),
-                labelled(
-                    "Deposit",
-                    kind_select(
-                        F["deposit_kind"],
-                        lambda v: S.set_field("deposit_kind", v),
-                        choices=DEPOSIT_KINDS,
-                        label="Deposit",
-                        id="quote-deposit_kind",
-                    ),
-                    err(F["err_deposit_kind"], "quote-deposit_kind-error"),
-                ),
+                _quote_kind("deposit_kind", "Deposit", DEPOSIT_KINDS),
                 rx.cond(
                     F["deposit_kind"] != "none",
                     _quote_input("deposit_value", "Deposit value", input_mode="decimal"),
@@ -237,8 +218,8 @@ def _quote_fields() -> rx.Component:
                 spacing="3",
                 width="100%",
             ),
-            _quote_area("message", "Message to the patient"),
-            _quote_area("terms", "Terms"),
+            _quote_input("message", "Message to the patient", rx.text_area, rows="3"),
+            _quote_input("terms", "Terms", rx.text_area, rows="3"),
             spacing="3",
             width="100%",
         ),

@@ -94,6 +94,22 @@ def _thumbnail(t: rx.Var, i: rx.Var) -> rx.Component:
     )
 
 
+def _link_button(icon: str, text: str, subpath: str, *, id: str) -> rx.Component:
+    """A link to a page of this case, styled as a button (a button inside a link is two controls)."""
+    return rx.button(
+        rx.link(
+            rx.icon(icon, size=14, aria_hidden="true"),
+            text,
+            href="/cases/" + C["id"].to(str) + subpath,
+            id=id,
+        ),
+        as_child=True,
+        size="1",
+        variant="soft",
+        high_contrast=True,
+    )
+
+
 def _photos() -> rx.Component:
     return rx.card(
         rx.vstack(
@@ -101,19 +117,7 @@ def _photos() -> rx.Component:
                 rx.heading("Photos", size="3", as_="h2"),
                 rx.cond(
                     CaseState.thumbnails.length() > 0,  # type: ignore[attr-defined]
-                    # A link styled as a button: a button inside a link is two controls in one.
-                    rx.button(
-                        rx.link(
-                            rx.icon("images", size=14, aria_hidden="true"),
-                            "Open the photo viewer",
-                            href="/cases/" + C["id"].to(str) + "/photos",
-                            id="open-viewer",
-                        ),
-                        as_child=True,
-                        size="1",
-                        variant="soft",
-                        high_contrast=True,
-                    ),
+                    _link_button("images", "Open the photo viewer", "/photos", id="open-viewer"),
                 ),
                 justify="between",
                 align="center",
@@ -217,19 +221,7 @@ def _quote() -> rx.Component:
                 ),
                 rx.text("No quote yet.", size="2", color_scheme="gray", id="case-quote-none"),
             ),
-            # A link styled as a button: a button inside a link is two controls in one.
-            rx.button(
-                rx.link(
-                    rx.icon("receipt", size=14, aria_hidden="true"),
-                    "Open the quote",
-                    href="/cases/" + C["id"].to(str) + "/quote",
-                    id="open-quote",
-                ),
-                as_child=True,
-                size="1",
-                variant="soft",
-                high_contrast=True,
-            ),
+            _link_button("receipt", "Open the quote", "/quote", id="open-quote"),
             spacing="3",
             width="100%",
         ),

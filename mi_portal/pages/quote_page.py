@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import reflex as rx
 from reflex.vars import Var
 
 from mi_portal.components.fields import field_label
+from mi_portal.components.layout import error_callout
 from mi_portal.pages.intake import patient_frame
 from mi_portal.services.patient_quotes import MAX_NAME, MAX_REASON
 from mi_portal.state.quote_page import QuotePageState as S
@@ -131,35 +135,45 @@ def _choose() -> rx.Component:
     )
 
 
-def _accept_form() -> rx.Component:
+def _answer_form(
+    kind: str,
+    explained: str,
+    label: str,
+    make: Callable[..., rx.Component],
+    *,
+    field_id: str,
+    value: Var,
+    on_blur: rx.EventHandler,
+    max_length: int,
+    color: str,
+    on_confirm: rx.EventHandler,
+    **field_props: Any,
+) -> rx.Component:
+    """One answer (``kind`` is accept or decline): what it means, its one field, confirm or cancel.
+
+    The field (made by ``make``) keeps what is typed in the browser and hands it over on blur.
+    """
     return rx.vstack(
-        rx.heading("Accept this quote", size="4", as_="h2"),
-        rx.text(
-            "To accept, type your full name as you gave it to the clinic, then confirm. "
-            "Your typed name counts as your signature: the clinic receives it with the date "
-            "and time, and this exact version of the quote is the one you accept.",
-            size="2",
-            id="accept-explained",
-        ),
-        field_label("Your full name", for_="accept-name"),
-        rx.input(
-            id="accept-name",
-            name="accept-name",
-            default_value=S.typed_name,
-            on_blur=S.update_name,
-            max_length=MAX_NAME,
-            auto_complete="name",
-            aria_describedby="accept-explained",
-            size="3",
+        rx.heading(f"{kind.capitalize()} this quote", size="4", as_="h2"),
+        rx.text(explained, size="2", id=f"{kind}-explained"),
+        field_label(label, for_=field_id),
+        make(
+            id=field_id,
+            name=field_id,
+            default_value=value,
+            on_blur=on_blur,
+            max_length=max_length,
+            aria_describedby=f"{kind}-explained",
             width="100%",
+            **field_props,
         ),
         rx.flex(
             rx.button(
-                "Confirm: I accept this quote",
-                on_click=S.accept,
+                f"Confirm: I {kind} this quote",
+                on_click=on_confirm,
                 size="3",
-                color_scheme="green",
-                id="accept-confirm",
+                color_scheme=color,
+                id=f"{kind}-confirm",
             ),
             rx.button(
                 "Cancel", on_click=S.choose(""), size="3", variant="soft", color_scheme="gray"
@@ -169,47 +183,43 @@ def _accept_form() -> rx.Component:
         ),
         spacing="2",
         width="100%",
-        id="quote-accept-form",
+        id=f"quote-{kind}-form",
+    )
+
+
+def _accept_form() -> rx.Component:
+    return _answer_form(
+        "accept",
+        "To accept, type your full name as you gave it to the clinic, then confirm. "
+        "Your typed name counts as your signature: the clinic receives it with the date "
+        "and time, and this exact version of the quote is the one you accept.",
+        "Your full name",
+        rx.input,
+        field_id="accept-name",
+        value=S.typed_name,
+        on_blur=S.update_name,
+        max_length=MAX_NAME,
+        color="green",
+        on_confirm=S.accept,
+        auto_complete="name",
+        size="3",
     )
 
 
 def _decline_form() -> rx.Component:
-    return rx.vstack(
-        rx.heading("Decline this quote", size="4", as_="h2"),
-        rx.text(
-            "You can tell the clinic why (optional). Declining closes this quote; the clinic "
-            "may send you a new one.",
-            size="2",
-            id="decline-explained",
-        ),
-        field_label("Reason (optional)", for_="decline-reason"),
-        rx.text_area(
-            id="decline-reason",
-            name="decline-reason",
-            default_value=S.reason,
-            on_blur=S.update_reason,
-            max_length=MAX_REASON,
-            aria_describedby="decline-explained",
-            rows="3",
-            width="100%",
-        ),
-        rx.flex(
-            rx.button(
-                "Confirm: I decline this quote",
-                on_click=S.decline,
-                size="3",
-                color_scheme="red",
-                id="decline-confirm",
-            ),
-            rx.button(
-                "Cancel", on_click=S.choose(""), size="3", variant="soft", color_scheme="gray"
-            ),
-            spacing="3",
-            wrap="wrap",
-        ),
-        spacing="2",
-        width="100%",
-        id="quote-decline-form",
+    return _answer_form(
+        "decline",
+        "You can tell the clinic why (optional). Declining closes this quote; the clinic "
+        "may send you a new one.",
+        "Reason (optional)",
+        rx.text_area,
+        field_id="decline-reason",
+        value=S.reason,
+        on_blur=S.update_reason,
+        max_length=MAX_REASON,
+        color="red",
+        on_confirm=S.decline,
+        rows="3",
     )
 
 
@@ -293,12 +303,7 @@ def _quote() -> rx.Component:
             align_items="center",
             id="quote-pdf",
         ),
-        rx.cond(
-            S.error != "",
-            rx.callout(
-                S.error, icon="triangle_alert", color_scheme="red", id="quote-error", role="alert"
-            ),
-        ),
+        error_callout(S.error, id="quote-error"),
         _answer(),
         spacing="4",
         width="100%",

@@ -6,6 +6,7 @@ import reflex as rx
 from reflex.vars import Var
 
 from mi_portal.components.fields import field_label
+from mi_portal.components.layout import error_callout
 from mi_portal.pages.intake import patient_frame
 from mi_portal.services.patient_photos import MAX_REPLY_PHOTOS
 from mi_portal.services.patient_reply import MAX_REPLY
@@ -207,16 +208,7 @@ def _conversation() -> rx.Component:
                 role="status",
             ),
         ),
-        rx.cond(
-            ReplyState.error != "",
-            rx.callout(
-                ReplyState.error,
-                icon="triangle_alert",
-                color_scheme="red",
-                id="reply-error",
-                role="alert",
-            ),
-        ),
+        error_callout(ReplyState.error, id="reply-error"),
         _reply_box(),
         rx.divider(),
         _sms_section(),

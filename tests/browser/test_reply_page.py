@@ -64,7 +64,7 @@ def test_patient_replies_with_a_photo_and_stops_text_messages(
     page.on("pageerror", lambda exc: errors.append(str(exc)))
     page.goto(f"{app_server.url}/m/{token}")
     expect(page.get_by_text(CLINIC_SAYS)).to_be_visible(timeout=30_000)
-    expect(page.get_by_text("Lakeside Dermatology")).to_be_visible()
+    expect(page.get_by_text("Lakeside Dermatology", exact=True)).to_be_visible()
     # Staff appear by first name only.
     first, *rest = staff_name.split()
     thread = page.locator("#reply-thread").inner_text()
