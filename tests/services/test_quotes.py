@@ -395,3 +395,64 @@ def test_a_patient_cannot_answer_once_the_case_left_quoted(db: Database) -> None
     with pytest.raises(patient_quotes.AnswerProblem, match="not taking answers"):
         patient_quotes.accept(token, "Alice A")
     assert _quote(w.a, quote_id).status == "sent"
+
+
+def test_an_answer_and_a_new_version_at_once_never_both_win(pg: Database) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    w = two_clinics()
+    c = catalog(w.a)
+    manager = staff(w.a)
+    first, token = sent_quote(manager, w.a_submission, sample_form(c, _in(30)))
+    second = quotes.start(manager, w.a_submission)
+    assert not quotes.save_draft(manager, second, sample_form(c, _in(30))).errors
+
+    def accept() -> str:
+        try:
+            patient_quotes.accept(token, "Alice A")
+            return "accepted"
+        except patient_quotes.AnswerProblem:
+            return "refused"
+
+    def send() -> str:
+        try:
+            quotes.send(manager, second, sms=False)
+            return "sent"
+        except quotes.QuoteProblem:
+            return "refused"
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        answered, sent = pool.submit(accept), pool.submit(send)
+        outcome = (answered.result(), sent.result())
+    statuses = (_quote(w.a, first).status, _quote(w.a, second).status)
+    if outcome == ("accepted", "refused"):
+        assert statuses == ("accepted", "draft")
+        assert _case_status(w.a, w.a_submission) == "accepted"
+    else:
+        assert outcome == ("refused", "sent") and statuses == ("superseded", "sent")
+        assert _quote(w.a, first).accepted_name is None
+        assert _case_status(w.a, w.a_submission) == "quoted"
+
+
+def test_a_revision_after_a_currency_change_asks_for_prices_again(db: Database) -> None:
+    from mi_portal.models import Tenant
+
+    w = two_clinics()
+    c = catalog(w.a)
+    manager = staff(w.a)
+    sent_quote(manager, w.a_submission, sample_form(c, _in(30), deposit_kind="amount",
+                                                   deposit_value="50"))  # fmt: skip
+    with tenant_session(w.a) as session:
+        tenant = session.get(Tenant, w.a)
+        assert tenant is not None
+        tenant.currency, tenant.locale = "EUR", "de_DE"
+        session.add(tenant)
+        session.commit()
+    revision = quotes.start(manager, w.a_submission)
+    form = _quote(w.a, revision).form
+    assert [line["unit_price"] for line in form["lines"]] == ["", ""]
+    assert form["lines"][0]["discount_value"] == "10"  # a percentage stays
+    assert form["deposit_value"] == ""
+    result = quotes.save_draft(manager, revision, form)
+    assert "lines.0.unit_price" in result.errors
+    assert _quote(w.a, revision).currency == "EUR"
