@@ -197,6 +197,8 @@ def test_a_manager_quotes_from_the_catalog_and_the_patient_accepts(
     expect(page.locator("#shown-status")).to_have_text("Sent")
     expect(page.locator("#shown-total")).to_contain_text(re.compile(r"768[.,]00"))
     expect(page.locator("#revise-quote")).to_be_visible()
+    # The dialog fades out: check the page once it is gone, not a half-transparent button.
+    expect(page.locator("#confirm-send")).to_have_count(0, timeout=10_000)
     assert _violations(page) == []
     _fits_a_phone(page)
     with page.expect_download(timeout=30_000) as download:
