@@ -34,6 +34,7 @@ from mi_portal.models import (
     OPEN_QUOTE_STATUSES,
     ConsentKind,
     MessageChannel,
+    PackageItem,
     Patient,
     Quote,
     QuoteLine,
@@ -413,16 +414,35 @@ def catalog_choices(actor: Actor) -> list[dict[str, str]]:
     with tenant_session(tenant_id) as session:
         tenant = _clinic(session, tenant_id)
         found = lookups(session)
+        contents: dict[str, list[str]] = {}
+        for package_id, quantity, name in session.exec(
+            select(PackageItem.package_id, PackageItem.quantity, TreatmentItem.name)
+            .join(TreatmentItem, col(TreatmentItem.id) == PackageItem.treatment_item_id)
+            .where(col(TreatmentItem.tenant_id) == tenant_id)
+            .order_by(col(PackageItem.position))
+        ).all():
+            contents.setdefault(str(package_id), []).append(f"{quantity} × {name}")
+        starting = {
+            str(i)
+            for i in session.exec(
+                select(TreatmentItem.id).where(col(TreatmentItem.price_from).is_(True))
+            ).all()
+        }
     digits = quote_math.minor_digits(tenant.currency)
 
     def row(kind: str, choice: quote_forms.CatalogChoice) -> dict[str, str]:
         price = quote_math.to_minor(choice.price, digits)
         shown = quote_math.format_money(price, tenant.currency, tenant.locale)
+        inside = contents.get(choice.id, []) if kind == "package" else []
+        # A package line says what it holds, so the patient's quote and PDF show it too.
+        description = f"{choice.name} ({', '.join(inside)})" if inside else choice.name
         return {
             "key": f"{kind}:{choice.id}",
             "kind": kind,
             "id": choice.id,
             "name": choice.name,
+            "description": description[: quote_forms.MAX_DESCRIPTION],
+            "price_from": "yes" if kind == "item" and choice.id in starting else "",
             "unit_label": choice.unit_label,
             "price": f"{price:.{digits}f}",
             "tax_class": choice.tax_class,

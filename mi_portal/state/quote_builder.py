@@ -309,10 +309,12 @@ class QuoteBuilderState(rx.State):
             choice = next((c for c in self.catalog if c["key"] == key), None)
             if choice is None:
                 return None
+            if choice.get("price_from"):
+                self.notice = f"“{choice['name']}” has a starting price: set the final price."
             line.update(
                 {
                     choice["kind"]: choice["id"],
-                    "description": choice["name"],
+                    "description": choice["description"],
                     "unit_label": choice["unit_label"],
                     "unit_price": choice["price"],
                     "tax_class": choice["tax_class"],

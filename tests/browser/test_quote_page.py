@@ -140,3 +140,33 @@ def test_patient_follows_an_old_link_saves_the_pdf_and_accepts(
     assert "Lakeside" not in page.locator("main").inner_text()
     assert errors == []
     context.close()
+
+
+def test_patient_declines_with_a_reason_on_a_phone(
+    browser,
+    app_server: RunningApp,
+    app_db: None,  # noqa: F811
+) -> None:
+    tenant_id, case_id, second, _old_token, _total = _two_versions()
+    token = quotes.link_token(tenant_id, second)
+    context = browser.new_context(viewport=PHONE)
+    page = context.new_page()
+    page.goto(f"{app_server.url}/q/{token}")
+    expect(page.locator("#quote-total")).to_have_text("$845.00", timeout=30_000)
+    page.locator("#quote-decline").click()
+    page.locator("#decline-reason").fill("I found a clinic nearer home.")
+    page.locator("#decline-reason").blur()
+    assert _violations(page) == []
+    page.locator("#decline-confirm").click()
+    expect(page.locator("#quote-notice")).to_contain_text("You declined this quote", timeout=20_000)
+    expect(page.locator("#quote-decline")).to_have_count(0)
+    assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+    with tenant_session(tenant_id) as session:
+        quote = session.get(Quote, (tenant_id, second))
+        case = session.get(Submission, (tenant_id, case_id))
+        assert quote is not None and case is not None
+        assert (
+            quote.status == "declined" and quote.decline_reason == "I found a clinic nearer home."
+        )
+        assert case.status == "declined"
+    context.close()

@@ -456,3 +456,26 @@ def test_a_revision_after_a_currency_change_asks_for_prices_again(db: Database) 
     result = quotes.save_draft(manager, revision, form)
     assert "lines.0.unit_price" in result.errors
     assert _quote(w.a, revision).currency == "EUR"
+
+
+def test_the_builder_offers_packages_with_what_they_hold(db: Database) -> None:
+    from mi_portal.models import PackageItem, TreatmentItem, TreatmentPackage
+
+    w = two_clinics()
+    c = catalog(w.a)
+    with tenant_session(w.a) as session:
+        package = TreatmentPackage(name="Glow course", price=Decimal("400.00"))
+        session.add(package)
+        session.flush()
+        session.add(PackageItem(package_id=package.id, treatment_item_id=uuid.UUID(c.peel),
+                                quantity=3, position=0))  # fmt: skip
+        session.add(PackageItem(package_id=package.id, treatment_item_id=uuid.UUID(c.filler),
+                                quantity=1, position=1))  # fmt: skip
+        session.add(TreatmentItem(name="Laser", unit_price=Decimal("90"), price_from=True))
+        session.commit()
+    offer = {r["name"]: r for r in quotes.catalog_choices(staff(w.a, Role.COORDINATOR))}
+    assert offer["Glow course"]["description"] == (
+        "Glow course (3 × Chemical peel, 1 × Dermal filler)"
+    )
+    assert offer["Laser"]["price_from"] == "yes" and offer["Chemical peel"]["price_from"] == ""
+    assert quotes.catalog_choices(staff(w.b)) == []
