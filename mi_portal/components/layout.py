@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import reflex as rx
 
 from mi_portal.state.session import SessionState
@@ -320,4 +322,35 @@ def error_callout(message: rx.Var, *, id: str = "form-error") -> rx.Component:
     return rx.cond(
         message != "",
         rx.callout(message, icon="triangle_alert", color_scheme="red", id=id, role="alert"),
+    )
+
+
+def confirm_dialog(
+    title: tuple[Any, ...] | str,
+    body: tuple[Any, ...] | rx.Component | str,
+    *,
+    open: rx.Var,
+    on_confirm: Any,
+    on_cancel: Any,
+    confirm_label: str,
+    confirm_id: str,
+    cancel_label: str = "Cancel",
+    color: str = "red",
+) -> rx.Component:
+    """The one shape of "are you sure?": a title, what will happen, cancel and confirm."""
+    return rx.alert_dialog.root(
+        rx.alert_dialog.content(
+            rx.alert_dialog.title(*(title if isinstance(title, tuple) else (title,))),
+            rx.alert_dialog.description(*(body if isinstance(body, tuple) else (body,))),
+            rx.flex(
+                rx.alert_dialog.cancel(rx.button(cancel_label, variant="soft", on_click=on_cancel)),
+                rx.alert_dialog.action(
+                    rx.button(confirm_label, color_scheme=color, on_click=on_confirm, id=confirm_id)
+                ),
+                spacing="3",
+                justify="end",
+                margin_top="1em",
+            ),
+        ),
+        open=open,
     )

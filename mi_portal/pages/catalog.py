@@ -14,7 +14,7 @@ from mi_portal.components.catalog_parts import (
     state_badge,
     text_area,
 )
-from mi_portal.components.layout import error_callout, page_frame
+from mi_portal.components.layout import confirm_dialog, error_callout, page_frame
 from mi_portal.pages.catalog_sections import items_tab, packages_tab
 from mi_portal.state.catalog import CatalogState as S
 
@@ -157,31 +157,16 @@ def _defaults_tab() -> rx.Component:
 
 
 def _confirm() -> rx.Component:
-    return rx.alert_dialog.root(
-        rx.alert_dialog.content(
-            rx.alert_dialog.title("Deactivate “", S.confirm_name, "”?"),
-            rx.alert_dialog.description(
-                "It will no longer be offered for new quotes and items. Quotes already made "
-                "keep their lines. You can reactivate it later."
-            ),
-            rx.flex(
-                rx.alert_dialog.cancel(
-                    rx.button("Keep it", variant="soft", on_click=S.cancel_deactivate)
-                ),
-                rx.alert_dialog.action(
-                    rx.button(
-                        "Deactivate",
-                        color_scheme="red",
-                        on_click=S.deactivate,
-                        id="confirm-deactivate",
-                    )  # fmt: skip
-                ),
-                spacing="3",
-                justify="end",
-                margin_top="1em",
-            ),
-        ),
+    return confirm_dialog(
+        ("Deactivate “", S.confirm_name, "”?"),
+        "It will no longer be offered for new quotes and items. Quotes already made "
+        "keep their lines. You can reactivate it later.",
         open=S.confirm_id != "",
+        on_confirm=S.deactivate,
+        on_cancel=S.cancel_deactivate,
+        confirm_label="Deactivate",
+        confirm_id="confirm-deactivate",
+        cancel_label="Keep it",
     )
 
 

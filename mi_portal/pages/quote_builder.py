@@ -7,7 +7,7 @@ from typing import Any
 import reflex as rx
 
 from mi_portal.components.fields import bare_checkbox, check_label
-from mi_portal.components.layout import error_callout, page_frame
+from mi_portal.components.layout import confirm_dialog, error_callout, page_frame
 from mi_portal.components.quote_editor import draft_read_only, editor
 from mi_portal.components.quote_parts import status_badge, totals
 from mi_portal.state.inbox import STATUS_LABELS
@@ -189,33 +189,13 @@ def _versions() -> rx.Component:
 
 
 def _confirm(
-    title: str,
-    body: rx.Component,
-    *,
-    open: rx.Var,
-    action: Any,
-    label: str,
-    id: str,
+    title: str, body: rx.Component, *, open: rx.Var, action: Any, label: str, id: str,
     color: str = "red",
-) -> rx.Component:
-    return rx.alert_dialog.root(
-        rx.alert_dialog.content(
-            rx.alert_dialog.title(title),
-            rx.alert_dialog.description(body, as_child=False),
-            rx.flex(
-                rx.alert_dialog.cancel(
-                    rx.button("Cancel", variant="soft", on_click=S.close_dialogs)
-                ),
-                rx.alert_dialog.action(
-                    rx.button(label, color_scheme=color, on_click=action, id=id)
-                ),
-                spacing="3",
-                justify="end",
-                margin_top="1em",
-            ),
-        ),
-        open=open,
-    )
+) -> rx.Component:  # fmt: skip
+    return confirm_dialog(
+        title, body, open=open, on_confirm=action, on_cancel=S.close_dialogs,
+        confirm_label=label, confirm_id=id, color=color,
+    )  # fmt: skip
 
 
 def _send_dialog() -> rx.Component:

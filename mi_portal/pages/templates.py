@@ -11,7 +11,7 @@ from mi_portal.components.fields import (
     error_text,
     field_label,
 )
-from mi_portal.components.layout import error_callout, page_frame
+from mi_portal.components.layout import confirm_dialog, error_callout, page_frame
 from mi_portal.state.templates import TemplatesState as S
 
 F = S.form
@@ -196,28 +196,20 @@ def _list() -> rx.Component:
 
 
 def _confirm() -> rx.Component:
-    return rx.alert_dialog.root(
-        rx.alert_dialog.content(
-            rx.alert_dialog.title("Retire this template?"),
-            rx.alert_dialog.description(
-                "“",
-                S.confirm_name,
-                "” will no longer be offered when writing to patients. ",
-                "Messages already sent keep their text. You can reactivate it later.",
-            ),  # fmt: skip
-            rx.flex(
-                rx.alert_dialog.cancel(
-                    rx.button("Keep it", variant="soft", on_click=S.cancel_retire)
-                ),
-                rx.alert_dialog.action(
-                    rx.button("Retire", color_scheme="red", on_click=S.retire, id="confirm-retire")
-                ),
-                spacing="3",
-                justify="end",
-                margin_top="1em",
-            ),
+    return confirm_dialog(
+        "Retire this template?",
+        (
+            "“",
+            S.confirm_name,
+            "” will no longer be offered when writing to patients. ",
+            "Messages already sent keep their text. You can reactivate it later.",
         ),
         open=S.confirm_id != "",
+        on_confirm=S.retire,
+        on_cancel=S.cancel_retire,
+        confirm_label="Retire",
+        confirm_id="confirm-retire",
+        cancel_label="Keep it",
     )
 
 

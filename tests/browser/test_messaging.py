@@ -79,6 +79,17 @@ def test_templated_email_then_the_reply_is_unread_until_read(
     expect(page.locator("#templates-notice")).to_be_visible(timeout=20_000)
     expect(page.locator(".template-name", has_text="Check-in")).to_be_visible()
     save_screenshot(page, "messaging-templates-desktop", tmp_path)
+    # A template retired after confirming: no longer offered, can be brought back.
+    page.locator("#template-name").fill("Old news")
+    page.locator("#template-subject").fill("News")
+    page.locator("#template-body").fill("Hello {{ patient.first_name }}")
+    page.locator("#template-save").click()
+    row = page.locator(".template-row", has_text="Old news")
+    expect(row).to_be_visible(timeout=20_000)
+    row.locator(".template-retire").click()
+    expect(page.get_by_role("alertdialog")).to_contain_text("“Old news” will no longer be offered")
+    page.locator("#confirm-retire").click()
+    expect(row.locator(".template-reactivate")).to_be_visible(timeout=20_000)
 
     # The case: choose the template, preview, send.
     page.goto(f"{app_server.url}/cases/{case}")
