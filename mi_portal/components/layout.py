@@ -325,6 +325,14 @@ def error_callout(message: rx.Var, *, id: str = "form-error") -> rx.Component:
     )
 
 
+def notice_callout(message: rx.Var, *, id: str) -> rx.Component:
+    """What just went well ("Saved …"), announced politely; nothing while empty."""
+    return rx.cond(
+        message != "",
+        rx.callout(message, icon="check", color_scheme="green", role="status", id=id),
+    )
+
+
 def confirm_dialog(
     title: tuple[Any, ...] | str,
     body: tuple[Any, ...] | rx.Component | str,

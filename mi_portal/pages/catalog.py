@@ -14,7 +14,7 @@ from mi_portal.components.catalog_parts import (
     state_badge,
     text_area,
 )
-from mi_portal.components.layout import confirm_dialog, error_callout, page_frame
+from mi_portal.components.layout import confirm_dialog, error_callout, notice_callout, page_frame
 from mi_portal.pages.catalog_sections import items_tab, packages_tab
 from mi_portal.state.catalog import CatalogState as S
 
@@ -196,16 +196,7 @@ def catalog_page() -> rx.Component:
                 rx.hstack(rx.spinner(), rx.text("Loading the catalog…")),
                 rx.vstack(
                     _tabs(),
-                    rx.cond(
-                        S.notice != "",
-                        rx.callout(
-                            S.notice,
-                            icon="check",
-                            color_scheme="green",
-                            role="status",
-                            id="catalog-notice",
-                        ),  # fmt: skip
-                    ),
+                    notice_callout(S.notice, id="catalog-notice"),
                     rx.match(
                         S.tab,
                         ("packages", packages_tab()),

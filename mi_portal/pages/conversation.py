@@ -5,7 +5,7 @@ from __future__ import annotations
 import reflex as rx
 
 from mi_portal.components.fields import field_label
-from mi_portal.components.layout import error_callout
+from mi_portal.components.layout import error_callout, notice_callout
 from mi_portal.state.conversation import ConversationState as S
 
 DELIVERY_COLOURS = {
@@ -313,16 +313,7 @@ def conversation_panel() -> rx.Component:
                 rx.vstack(
                     _consent(),
                     error_callout(S.error, id="conversation-error"),
-                    rx.cond(
-                        S.notice != "",
-                        rx.callout(
-                            S.notice,
-                            icon="check",
-                            color_scheme="green",
-                            role="status",
-                            id="conversation-notice",
-                        ),  # fmt: skip
-                    ),
+                    notice_callout(S.notice, id="conversation-notice"),
                     rx.cond(
                         S.messages.length() > 0,  # type: ignore[attr-defined]
                         rx.vstack(

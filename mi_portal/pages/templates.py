@@ -11,7 +11,7 @@ from mi_portal.components.fields import (
     error_text,
     field_label,
 )
-from mi_portal.components.layout import confirm_dialog, error_callout, page_frame
+from mi_portal.components.layout import confirm_dialog, error_callout, notice_callout, page_frame
 from mi_portal.state.templates import TemplatesState as S
 
 F = S.form
@@ -238,16 +238,7 @@ def templates_page() -> rx.Component:
                 S.loading,
                 rx.hstack(rx.spinner(), rx.text("Loading templates…")),
                 rx.vstack(
-                    rx.cond(
-                        S.notice != "",
-                        rx.callout(
-                            S.notice,
-                            icon="check",
-                            color_scheme="green",
-                            role="status",
-                            id="templates-notice",
-                        ),  # fmt: skip
-                    ),
+                    notice_callout(S.notice, id="templates-notice"),
                     _list(),
                     _form(),
                     _confirm(),
