@@ -4,6 +4,7 @@ a bad link shows nothing."""
 from __future__ import annotations
 
 import asyncio
+import os
 import uuid
 from datetime import timedelta
 from typing import Any
@@ -14,6 +15,7 @@ from reflex.istate.data import RouterData
 from sqlmodel import select
 
 import mi_portal.mi_portal  # noqa: F401  (registers every state)
+from mi_portal.config import reset_settings
 from mi_portal.db import tenant_session
 from mi_portal.models import AuditEvent, Quote, Submission
 from mi_portal.services import clock, quote_pdf, quotes, ratelimit
@@ -196,13 +198,22 @@ def test_a_tab_forgets_the_quote_when_the_link_goes_bad(
         assert isinstance(state, QuotePageState)
         await QuotePageState.event_handlers["load"].fn(state)
         assert state.lines
-        # The link's signature no longer verifies (for example, the key was rotated).
-        monkeypatch.setattr(quotes, "open_link", lambda token: None)
+        # The link's signature no longer verifies: the app's secret key was rotated.
+        monkeypatch.setenv("MI_SECRET_KEY", "rotated-" + "k" * 40)
+        reset_settings()
         state.typed_name = "Alice A"
         await QuotePageState.event_handlers["accept"].fn(state)
         return state
 
-    state = asyncio.run(go())
+    before = os.environ.get("MI_SECRET_KEY")
+    try:
+        state = asyncio.run(go())
+    finally:  # the rest of the test's teardown signs with the key it started with
+        if before is None:
+            monkeypatch.delenv("MI_SECRET_KEY", raising=False)
+        else:
+            monkeypatch.setenv("MI_SECRET_KEY", before)
+        reset_settings()
     assert state.invalid and state.lines == [] and state.typed_name == "" and state.total == ""
 
 
