@@ -95,7 +95,9 @@ def fill_tenant(tenant_id: uuid.UUID) -> dict[str, uuid.UUID]:
         OutboxMessage,
         PackageItem,
         QuoteLine,
+        RetentionItem,
         RetentionPolicy,
+        RetentionRun,
         RightsRequest,
         RightsRequestForward,
         SubmissionImage,
@@ -123,7 +125,7 @@ def fill_tenant(tenant_id: uuid.UUID) -> dict[str, uuid.UUID]:
         "quote": quote_id,
     }
     image_id, item_id, thread_id, message_id = uuid7(), uuid7(), uuid7(), uuid7()
-    tax_id, package_id = uuid7(), uuid7()
+    tax_id, package_id, run_id = uuid7(), uuid7(), uuid7()
     rows = [
         SubmissionImage(id=image_id, submission_id=submission_id, display_name="a.jpg", content_type="image/jpeg", width=1, height=1, byte_size=1, sha256="0" * 64),
         ImageRendition(image_id=image_id, kind="thumbnail", storage_key=f"{tenant_id}/{uuid.uuid4().hex}", content_type="image/jpeg", width=1, height=1, byte_size=1, sha256="0" * 64),
@@ -144,6 +146,9 @@ def fill_tenant(tenant_id: uuid.UUID) -> dict[str, uuid.UUID]:
         ConsentRecord(patient_id=patient_id, kind="privacy_ack", granted=True, text_version="v1", source="test"),
         RetentionPolicy(category="health_image", retain_days=365),
         LegalHold(submission_id=submission_id, reason="dispute"),
+        LegalHold(patient_id=patient_id, reason="claim"),
+        RetentionRun(id=run_id, trigger="test"),
+        RetentionItem(run_id=run_id, submission_id=submission_id, subject_sha256="0" * 64),
         RightsRequestForward(rights_request_id=request_id),
     ]  # fmt: skip
     with tenant_session(tenant_id) as session:

@@ -43,5 +43,11 @@ class AuditEvent(SQLModel, table=True):
     reason: str | None = personal(DataCategory.USER_CONTENT, default=None, max_length=1000)
     # Staff emails, search result ids and similar: personal, never health details.
     details: dict[str, Any] = personal(DataCategory.CONTACT, default_factory=dict, sa_type=sa.JSON)
+    # The chain hashes ``personal_digest`` (HMAC-SHA256 of ip, user_agent, reason and details
+    # under the per-event ``personal_key``), never those fields themselves: erasing them with
+    # their key leaves every link verifiable and nothing to guess the erased values from.
+    personal_key: str | None = plain(default=None, max_length=64)
+    personal_digest: str = plain(default="", max_length=64)
+    erased_at: datetime | None = plain(default=None, sa_type=UTCDateTime)
     prev_hash: str = plain(max_length=64)
     hash: str = plain(max_length=64)

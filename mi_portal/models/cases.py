@@ -74,6 +74,8 @@ class Patient(TenantOwned, table=True):
     phone: str | None = personal(DataCategory.CONTACT, default=None, max_length=32)
     date_of_birth: date | None = personal(DataCategory.IDENTITY, default=None)
     created_at: datetime = created_at_field()
+    # Set when retention cleared the patient's identity and contact: an anonymous tombstone.
+    anonymized_at: datetime | None = plain(default=None, sa_type=UTCDateTime)
 
 
 class Submission(TenantOwned, table=True):
@@ -101,6 +103,10 @@ class Submission(TenantOwned, table=True):
     quote_sent_at: datetime | None = plain(default=None, sa_type=UTCDateTime)
     source_ip: str | None = personal(DataCategory.DEVICE_NETWORK, default=None, max_length=64)
     user_agent: str | None = personal(DataCategory.DEVICE_NETWORK, default=None, max_length=400)
+    # Categories of this case's data that retention has already cleared, and when the case
+    # became a de-identified record kept for aggregate figures only.
+    retention_cleared: list[str] = plain(default_factory=list, sa_type=sa.JSON)
+    deidentified_at: datetime | None = plain(default=None, sa_type=UTCDateTime)
 
 
 class SubmissionImage(TenantOwned, table=True):
