@@ -31,7 +31,9 @@ class Permission(StrEnum):
     MESSAGES_SEND = "messages.send"
     # Clinic message templates (owner and manager).
     TEMPLATES_MANAGE = "templates.manage"
-    RETENTION_MANAGE = "retention.manage"
+    RETENTION_VIEW = "retention.view"  # read the clinic's retention settings and sweep proofs
+    RETENTION_MANAGE = "retention.manage"  # change them (the clinic owner, the controller)
+    HOLDS_MANAGE = "holds.manage"  # place and release legal holds
     USERS_MANAGE = "users.manage"
     AUDIT_VIEW = "audit.view"
     TENANT_SWITCH = "tenant.switch"
@@ -54,7 +56,7 @@ _CLINIC_WORK = _CLINIC_READ | {
 }
 _CLINIC_LEAD = _CLINIC_WORK | {
     P.IMAGES_DOWNLOAD,
-    P.RETENTION_MANAGE,
+    P.HOLDS_MANAGE,
     P.RIGHTS_ANSWER,
     P.TEMPLATES_MANAGE,
     P.CATALOG_MANAGE,
@@ -71,14 +73,24 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             P.AUDIT_VIEW,
             P.USERS_MANAGE,
             P.CLINICS_PROVISION,
+            P.RETENTION_VIEW,
         }
         | _CLINIC_READ
     ),
     Role.PLATFORM_SUPPORT: frozenset(
-        {P.SELF, P.CLINICS_OVERVIEW, P.TENANT_SWITCH, P.RIGHTS_FORWARD, P.AUDIT_VIEW}
+        {
+            P.SELF,
+            P.CLINICS_OVERVIEW,
+            P.TENANT_SWITCH,
+            P.RIGHTS_FORWARD,
+            P.AUDIT_VIEW,
+            P.RETENTION_VIEW,
+        }
     ),
-    # The clinic's audit log is the owner's (the controller's) to read.
-    Role.CLINIC_OWNER: frozenset(_CLINIC_LEAD | {P.USERS_MANAGE, P.AUDIT_VIEW}),
+    # The clinic's audit log and its retention are the owner's (the controller's).
+    Role.CLINIC_OWNER: frozenset(
+        _CLINIC_LEAD | {P.USERS_MANAGE, P.AUDIT_VIEW, P.RETENTION_VIEW, P.RETENTION_MANAGE}
+    ),
     Role.CLINIC_MANAGER: frozenset(_CLINIC_LEAD),
     Role.COORDINATOR: frozenset(_CLINIC_WORK),
     Role.PROVIDER: frozenset(_CLINIC_WORK | {P.IMAGES_DOWNLOAD, P.QUOTES_SEND}),
@@ -99,7 +111,9 @@ NEEDS_CLINIC = frozenset(
         P.CATALOG_MANAGE,
         P.MESSAGES_SEND,
         P.TEMPLATES_MANAGE,
+        P.RETENTION_VIEW,
         P.RETENTION_MANAGE,
+        P.HOLDS_MANAGE,
         P.RIGHTS_ANSWER,
         P.USERS_MANAGE,  # memberships belong to one clinic
     }
