@@ -52,6 +52,13 @@ class LocalStore:
     def delete(self, key: str) -> None:
         self._path(key).unlink(missing_ok=True)
 
+    def purge(self, key: str) -> None:
+        # A folder keeps no versions: removing the file removes everything.
+        self.delete(key)
+
+    def gone(self, key: str) -> bool:
+        return not self._path(key).exists()
+
     def exists(self, key: str) -> bool:
         return self._path(key).is_file()
 

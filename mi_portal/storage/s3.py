@@ -88,6 +88,35 @@ class S3Store:
     def delete(self, key: str) -> None:
         self._call("delete_object", Bucket=self.bucket, Key=key)
 
+    def _versions(self, key: str) -> list[dict[str, str]]:
+        """Every version and delete marker stored under exactly ``key``."""
+        found: list[dict[str, str]] = []
+        paginator = self.client.get_paginator("list_object_versions")
+        try:
+            for page in paginator.paginate(Bucket=self.bucket, Prefix=key):
+                for entry in [*page.get("Versions", []), *page.get("DeleteMarkers", [])]:
+                    if entry["Key"] == key:
+                        found.append({"Key": key, "VersionId": entry.get("VersionId") or "null"})
+        except Exception as exc:  # botocore's errors: the store refused or is unreachable
+            raise StorageUnavailable(f"S3 list versions failed: {type(exc).__name__}") from exc
+        return found
+
+    def purge(self, key: str) -> None:
+        """Delete every version and delete marker of ``key`` (on an unversioned bucket, the
+        one object): a plain delete on a versioned bucket only hides the object."""
+        versions = self._versions(key)
+        for start in range(0, len(versions), 1000):
+            result = self._call(
+                "delete_objects",
+                Bucket=self.bucket,
+                Delete={"Objects": versions[start : start + 1000], "Quiet": True},
+            )
+            if result.get("Errors"):
+                raise StorageUnavailable(f"S3 refused to delete {len(result['Errors'])} versions")
+
+    def gone(self, key: str) -> bool:
+        return not self._versions(key)
+
     def exists(self, key: str) -> bool:
         try:
             self._call("head_object", Bucket=self.bucket, Key=key)

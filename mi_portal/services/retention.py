@@ -1,0 +1,681 @@
+"""The retention sweep: plan what is due, then purge it one committed step at a time.
+
+Each due case becomes a ``RetentionItem`` that moves planned → objects deleted → verified gone →
+rows done → proved. Every step is committed before the next starts and is safe to repeat, so a
+sweep killed at any moment and run again finishes the work: objects are purged from a list made
+when the item was planned, rows are changed in one transaction with the item's step, and only
+data that existed when the item was planned is touched. A clinic's sweep runs in that clinic's
+tenant session (row-level security on PostgreSQL) and only ever lists its own objects.
+
+The planner is the one source of "what is due": the settings page's preview, the case page's
+dates and the sweep all call it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import uuid
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlmodel import col, select
+
+from mi_portal.db import ScopedSession, platform_session, tenant_session
+from mi_portal.models import (
+    DataCategory,
+    Message,
+    MessageThread,
+    RetentionAction,
+    RetentionItem,
+    RetentionItemState,
+    RetentionRun,
+    RetentionRunStatus,
+    Submission,
+    SubmissionImage,
+    Tenant,
+)
+from mi_portal.services import audit, clock, retention_erase
+from mi_portal.services.actor import Actor, NotFound, system_actor
+from mi_portal.services.legal_holds import held_case_ids
+from mi_portal.services.permissions import Permission, check
+from mi_portal.services.retention_rules import (
+    CATEGORIES,
+    Policies,
+    activity_clock,
+    due_categories,
+    load_policies,
+    validate,
+)
+from mi_portal.storage import BlobStore, StorageUnavailable, get_store
+
+_log = logging.getLogger(__name__)
+S = RetentionItemState
+D = DataCategory
+PAGE = 500  # cases read per planning page
+BATCH = 200  # items carried through one step together
+ALL_CATEGORIES = frozenset(c.category for c in CATEGORIES)
+# The categories a patient's own record (and their consents) hold.
+PATIENT_CATEGORIES = (D.IDENTITY, D.CONTACT, D.DEVICE_NETWORK)
+UNFINISHED = (S.PLANNED, S.OBJECTS_DELETED, S.VERIFIED, S.ROWS_DONE)
+
+
+@dataclass
+class PlannedCase:
+    case_id: uuid.UUID
+    patient_id: uuid.UUID
+    categories: list[str]
+    outcome: str  # keep, deidentify, delete
+    patient_categories: list[str]
+    photos: int = 0
+    messages: int = 0
+
+
+@dataclass
+class PlanCounts:
+    """What a run would do: the preview's figures."""
+
+    cases: int = 0
+    photos: int = 0
+    messages: int = 0
+    deleted: int = 0  # cases removed entirely
+    deidentified: int = 0  # cases kept as de-identified records
+    patients: int = 0  # patients made anonymous or removed
+    held: int = 0
+    by_category: dict[str, int] = field(default_factory=dict)
+
+    def add(self, case: PlannedCase) -> None:
+        self.cases += 1
+        self.photos += case.photos
+        self.messages += case.messages
+        self.deleted += case.outcome == "delete"
+        self.deidentified += case.outcome == "deidentify"
+        self.patients += bool(case.patient_categories)
+        for category in case.categories:
+            self.by_category[category] = self.by_category.get(category, 0) + 1
+
+    def summary(self) -> str:
+        return f"{self.cases} cases, {self.photos} photos, {self.messages} messages" + (
+            f"; {self.held} held" if self.held else ""
+        )
+
+
+def outcome_for(categories: set[str], policies: Policies) -> str:
+    """A case's end once ``categories`` are all cleared: kept as is (some remain), deleted
+    (every category's action is delete) or kept de-identified."""
+    if not categories >= ALL_CATEGORIES:
+        return "keep"
+    if all(policies[c].action == RetentionAction.DELETE for c in ALL_CATEGORIES):
+        return "delete"
+    return "deidentify"
+
+
+def _planned_page(
+    session: ScopedSession,
+    policies: Policies,
+    now: datetime,
+    after: uuid.UUID | None,
+    busy: set[uuid.UUID],
+) -> tuple[list[PlannedCase], int, uuid.UUID | None]:
+    """One page of cases (by id): the due ones, how many due ones are held, the last id read."""
+    query = select(Submission.id, Submission.patient_id, Submission.retention_cleared)
+    if after is not None:
+        query = query.where(col(Submission.id) > after)
+    rows = list(session.exec(query.order_by(col(Submission.id)).limit(PAGE)))
+    if not rows:
+        return [], 0, None
+    clocks = activity_clock(session, [r[0] for r in rows])
+    due: dict[uuid.UUID, list[str]] = {}
+    for case_id, _patient_id, cleared in rows:
+        if case_id in busy or case_id not in clocks:
+            continue
+        categories = due_categories(clocks[case_id], policies, now, cleared or ())
+        if categories:
+            due[case_id] = categories
+    held = held_case_ids(session, list(due), now) if due else set()
+    patients = _patient_clearable(session, policies, now, {r[1] for r in rows if r[0] in due})
+    planned: list[PlannedCase] = []
+    for case_id, patient_id, cleared in rows:
+        if case_id not in due or case_id in held:
+            continue
+        categories = due[case_id]
+        after_clearing = set(cleared or ()) | set(categories)
+        planned.append(
+            PlannedCase(
+                case_id,
+                patient_id,
+                categories,
+                outcome_for(after_clearing, policies),
+                [c for c in PATIENT_CATEGORIES if c in patients.get(patient_id, set())],
+            )
+        )
+    _count_rows(session, planned)
+    return planned, len(held), rows[-1][0]
+
+
+def _patient_clearable(
+    session: ScopedSession, policies: Policies, now: datetime, patient_ids: set[uuid.UUID]
+) -> dict[uuid.UUID, set[str]]:
+    """For each patient, the categories of their own record due on *every* one of their cases
+    (none of them held): a patient's name stays while any case of theirs still needs it."""
+    if not patient_ids:
+        return {}
+    cases = list(
+        session.exec(
+            select(Submission.id, Submission.patient_id, Submission.retention_cleared).where(
+                col(Submission.patient_id).in_(list(patient_ids))
+            )
+        )
+    )
+    clocks = activity_clock(session, [c[0] for c in cases])
+    held = held_case_ids(session, [c[0] for c in cases], now)
+    clearable: dict[uuid.UUID, set[str]] = {p: set(PATIENT_CATEGORIES) for p in patient_ids}
+    for case_id, patient_id, cleared in cases:
+        if case_id in held or case_id not in clocks:
+            clearable[patient_id] = set()
+            continue
+        ready = set(cleared or ()) | set(due_categories(clocks[case_id], policies, now))
+        clearable[patient_id] &= ready
+    return clearable
+
+
+def _count_rows(session: ScopedSession, planned: list[PlannedCase]) -> None:
+    """Photos and messages each planned case would lose (for the preview and the proof)."""
+    photo_cases = [p.case_id for p in planned if D.HEALTH_IMAGE in p.categories]
+    message_cases = [p.case_id for p in planned if D.SPECIAL_CATEGORY in p.categories]
+    by_case = {p.case_id: p for p in planned}
+    if photo_cases:
+        for case_id in session.exec(
+            select(SubmissionImage.submission_id).where(
+                col(SubmissionImage.submission_id).in_(photo_cases)
+            )
+        ):
+            by_case[case_id].photos += 1
+    if message_cases:
+        for case_id in session.exec(
+            select(MessageThread.submission_id)
+            .join(
+                Message,
+                (Message.tenant_id == MessageThread.tenant_id)  # type: ignore[arg-type]
+                & (Message.thread_id == MessageThread.id),
+            )
+            .where(col(MessageThread.submission_id).in_(message_cases))
+        ):
+            by_case[case_id].messages += 1
+
+
+def iter_plan(
+    session: ScopedSession, policies: Policies, now: datetime, busy: set[uuid.UUID] | None = None
+) -> Iterator[tuple[list[PlannedCase], int]]:
+    """Every due case of the clinic in scope, a page at a time, with the held count per page."""
+    after: uuid.UUID | None = None
+    while True:
+        planned, held, after = _planned_page(session, policies, now, after, busy or set())
+        if after is None:
+            return
+        yield planned, held
+
+
+def count_plan(session: ScopedSession, policies: Policies, now: datetime) -> PlanCounts:
+    counts = PlanCounts()
+    for planned, held in iter_plan(session, policies, now):
+        counts.held += held
+        for case in planned:
+            counts.add(case)
+    return counts
+
+
+def preview(actor: Actor, changes: Mapping[str, tuple[object, object]]) -> PlanCounts:
+    """What the next run would do with ``changes`` applied (nothing is saved)."""
+    check(actor, Permission.RETENTION_VIEW)
+    with tenant_session(actor.require_tenant()) as session:
+        policies = validate(changes, load_policies(session))
+        return count_plan(session, policies, clock.now())
+
+
+# ---- the sweep ----------------------------------------------------------------------------
+
+
+@dataclass
+class SweepResult:
+    planned: int = 0
+    purged: int = 0
+    deidentified: int = 0
+    held: int = 0
+    failed: int = 0
+    run_id: uuid.UUID | None = None
+    dry_run: bool = False
+
+    def line(self) -> str:
+        return (
+            f"planned={self.planned} purged={self.purged} deidentified={self.deidentified} "
+            f"held={self.held} failed={self.failed}"
+        )
+
+
+Progress = Callable[[int, int], None]  # (items done, items in this run)
+
+
+def subject_hash(case_id: uuid.UUID) -> str:
+    return hashlib.sha256(f"case:{case_id}".encode()).hexdigest()
+
+
+def sweep(
+    tenant_id: uuid.UUID,
+    *,
+    dry_run: bool = False,
+    max_items: int | None = None,
+    trigger: str = "cli",
+    actor: Actor | None = None,
+    store: BlobStore | None = None,
+    progress: Progress | None = None,
+    stop_after: str | None = None,
+) -> SweepResult:
+    """Sweep one clinic: resume its unfinished items, plan what is due, carry it through.
+
+    ``stop_after`` (tests only) stops the run after the named step has been committed for
+    the first batch, the way a killed process would.
+    """
+    store = store or get_store()
+    now = clock.now()
+    result = SweepResult(dry_run=dry_run)
+    with tenant_session(tenant_id) as session:
+        if session.get(Tenant, tenant_id) is None:
+            raise NotFound("clinic")
+        policies = load_policies(session)
+        if dry_run:
+            counts = count_plan(session, policies, now)
+            result.planned, result.held = counts.cases, counts.held
+            result.purged = counts.deleted
+            result.deidentified = counts.deidentified
+            return result
+        run = RetentionRun(trigger=trigger, started_by_id=actor.user_id if actor else None)
+        session.add(run)
+        session.commit()
+        run_id = run.id
+    result.run_id = run_id
+    _plan_items(tenant_id, run_id, policies, now, max_items, store, result)
+    with tenant_session(tenant_id) as session:
+        pending = list(
+            session.exec(
+                select(RetentionItem.id)
+                .where(col(RetentionItem.state).in_([s.value for s in UNFINISHED]))
+                .order_by(col(RetentionItem.id))
+            )
+        )
+    if max_items is not None:
+        pending = pending[:max_items]
+    total, done = len(pending), 0
+    for start in range(0, total, BATCH):
+        ids = pending[start : start + BATCH]
+        _carry(tenant_id, run_id, ids, policies, store, result, stop_after)
+        done += len(ids)
+        if progress:
+            progress(done, total)
+    _finish_run(tenant_id, run_id, result, actor, trigger)
+    return result
+
+
+def _plan_items(
+    tenant_id: uuid.UUID,
+    run_id: uuid.UUID,
+    policies: Policies,
+    now: datetime,
+    max_items: int | None,
+    store: BlobStore,
+    result: SweepResult,
+) -> None:
+    """Write an item per due case (cases with an unfinished item are left to it)."""
+    with tenant_session(tenant_id) as session:
+        busy = set(
+            session.exec(
+                select(RetentionItem.submission_id).where(
+                    col(RetentionItem.state).in_([s.value for s in UNFINISHED])
+                )
+            )
+        )
+        room = None if max_items is None else max(0, max_items - len(busy))
+        for planned, held in iter_plan(session, policies, now, busy):
+            result.held += held
+            if room is not None:
+                planned = planned[:room]
+                room -= len(planned)
+            if planned:
+                rows = retention_erase.case_rows(session, [p.case_id for p in planned])
+                keys = retention_erase.object_keys(session, [rows[p.case_id] for p in planned])
+                for n, case in enumerate(planned):
+                    removes_photos = D.HEALTH_IMAGE in case.categories
+                    session.add(
+                        RetentionItem(
+                            run_id=run_id,
+                            submission_id=case.case_id,
+                            subject_sha256=subject_hash(case.case_id),
+                            categories=case.categories,
+                            outcome=case.outcome,
+                            patient_categories=case.patient_categories,
+                            object_keys=keys[n] if removes_photos else [],
+                            counts={"photos": case.photos, "messages": case.messages},
+                            planned_at=now,
+                            updated_at=now,
+                        )
+                    )
+                result.planned += len(planned)
+                session.commit()
+            if room == 0:
+                break
+
+
+def _items(session: ScopedSession, ids: list[uuid.UUID]) -> list[RetentionItem]:
+    return list(
+        session.exec(
+            select(RetentionItem)
+            .where(col(RetentionItem.id).in_(ids))
+            .order_by(col(RetentionItem.id))
+        )
+    )
+
+
+def _carry(
+    tenant_id: uuid.UUID,
+    run_id: uuid.UUID,
+    ids: list[uuid.UUID],
+    policies: Policies,
+    store: BlobStore,
+    result: SweepResult,
+    stop_after: str | None,
+) -> None:
+    """Carry one batch of items through every step it has left."""
+    for step in (_delete_objects, _verify_objects, _change_rows, _record_proof):
+        with tenant_session(tenant_id) as session:
+            step(session, _items(session, ids), policies, store, result, run_id)
+            session.commit()
+        if stop_after == step.__name__:
+            raise SweepInterrupted(step.__name__)
+
+
+class SweepInterrupted(RuntimeError):
+    """Raised by a test-only stop between two steps."""
+
+
+def _mark(item: RetentionItem, state: S, error: str = "") -> None:
+    item.state = state.value
+    item.updated_at = clock.now()
+    if error:
+        item.last_error = error[:1000]
+
+
+def _delete_objects(
+    session: ScopedSession,
+    items: list[RetentionItem],
+    policies: Policies,
+    store: BlobStore,
+    result: SweepResult,
+    run_id: uuid.UUID,
+) -> None:
+    planned = [i for i in items if i.state == S.PLANNED]
+    if not planned:
+        return
+    # A hold placed, or activity that happened, since planning wins: nothing is deleted.
+    now = clock.now()
+    held = held_case_ids(session, [i.submission_id for i in planned], now)
+    clocks = activity_clock(session, [i.submission_id for i in planned])
+    for item in planned:
+        item.attempts += 1
+        if item.submission_id in held:
+            _mark(item, S.FAILED, "held since it was planned")
+            result.held += 1
+            continue
+        moved = clocks.get(item.submission_id)
+        if moved is None or moved > item.planned_at:
+            _mark(item, S.FAILED, "the case changed or went since it was planned")
+            result.failed += 1
+            continue
+        try:
+            for key in item.object_keys:
+                store.purge(key)
+        except (StorageUnavailable, OSError) as exc:
+            _mark(item, S.FAILED, f"object store: {type(exc).__name__}")
+            result.failed += 1
+            continue
+        _mark(item, S.OBJECTS_DELETED)
+        session.add(item)
+
+
+def _verify_objects(
+    session: ScopedSession,
+    items: list[RetentionItem],
+    policies: Policies,
+    store: BlobStore,
+    result: SweepResult,
+    run_id: uuid.UUID,
+) -> None:
+    for item in items:
+        if item.state != S.OBJECTS_DELETED:
+            continue
+        try:
+            left = [key for key in item.object_keys if not store.gone(key)]
+        except (StorageUnavailable, OSError) as exc:
+            left = [f"unverifiable: {type(exc).__name__}"]
+        if left:
+            # Back to planned: the next run deletes and verifies again.
+            _mark(item, S.PLANNED, f"{len(left)} objects still present")
+            result.failed += 1
+        else:
+            _mark(item, S.VERIFIED)
+        session.add(item)
+
+
+def _change_rows(
+    session: ScopedSession,
+    items: list[RetentionItem],
+    policies: Policies,
+    store: BlobStore,
+    result: SweepResult,
+    run_id: uuid.UUID,
+) -> None:
+    """Rows of every verified item, in one transaction with the items' new step."""
+    ready = [i for i in items if i.state == S.VERIFIED]
+    if not ready:
+        return
+    now = clock.now()
+    actions = {c: p.action for c, p in policies.items()}
+    # The cases are locked while they change (a quote, a message or a note waits for this).
+    locked = {
+        case.id: case
+        for case in session.exec(
+            select(Submission)
+            .where(col(Submission.id).in_([i.submission_id for i in ready]))
+            .with_for_update()
+        )
+    }
+    rows = retention_erase.case_rows(session, list(locked))
+    clocks = activity_clock(session, list(locked))
+    for item in ready:
+        case = locked.get(item.submission_id)
+        case_rows = rows.get(item.submission_id, retention_erase.CaseRows())
+        changed = case is None or clocks.get(item.submission_id, item.planned_at) > item.planned_at
+        categories = item.categories
+        if changed:
+            # Only what the deleted objects force: rows that would point at nothing.
+            categories = [D.HEALTH_IMAGE] if D.HEALTH_IMAGE in item.categories else []
+        if case is not None:
+            cleared = retention_erase.clear_categories(
+                session, case_rows, categories, actions,
+                case_id=item.submission_id, planned_keys=item.object_keys,
+            )  # fmt: skip
+            item.counts = {**item.counts, "photos": cleared.photos, "messages": cleared.messages,
+                           "notes": cleared.notes, "quotes": cleared.quotes}  # fmt: skip
+            case.retention_cleared = sorted(set(case.retention_cleared or ()) | set(categories))
+            session.add(case)
+        targets = case_rows.all_ids() + [str(item.submission_id)]
+        patient_targets: list[str] = []
+        if case is not None and not changed:
+            session.flush()
+            if item.outcome in ("delete", "deidentify"):
+                retention_erase.finish_case(session, item.submission_id, item.outcome, now)
+            patient_id = case.patient_id
+            session.flush()
+            if item.outcome == "delete" or item.patient_categories:
+                removed = retention_erase.clear_patient(
+                    session, patient_id, item.patient_categories, now
+                )
+                if removed or {D.IDENTITY, D.CONTACT} <= set(item.patient_categories):
+                    patient_targets = [str(patient_id)]
+        if categories and (case is None or not changed):
+            _erase_audit(session, targets + patient_targets, patients_only=item.outcome == "keep")
+        if changed:
+            _mark(item, S.FAILED, "the case changed since it was planned; photos only")
+            result.failed += 1
+        else:
+            _mark(item, S.ROWS_DONE)
+        session.add(item)
+
+
+def _erase_audit(session: ScopedSession, targets: list[str], *, patients_only: bool) -> None:
+    """Personal details of the audit events about these rows (the chain still verifies)."""
+    erase = getattr(audit, "erase_personal", None)
+    if erase is not None:
+        erase(session, targets, keep_staff_network=True, patients_only=patients_only)
+
+
+def _record_proof(
+    session: ScopedSession,
+    items: list[RetentionItem],
+    policies: Policies,
+    store: BlobStore,
+    result: SweepResult,
+    run_id: uuid.UUID,
+) -> None:
+    done = [i for i in items if i.state == S.ROWS_DONE]
+    if not done:
+        return
+    run = session.get(RetentionRun, (session.tenant_id, run_id))
+    if run is None:
+        return
+    proof = dict(run.proof or {})
+    entries = list(proof.get("items", []))
+    per_category = dict(proof.get("categories", {}))
+    now = clock.now()
+    for item in done:
+        entries.append(
+            {
+                "subject_sha256": item.subject_sha256,
+                "categories": item.categories,
+                "outcome": item.outcome,
+                "objects": len(item.object_keys),
+                "counts": item.counts,
+                "planned_at": item.planned_at.isoformat(),
+                "done_at": now.isoformat(),
+            }
+        )
+        for category in item.categories:
+            per_category[category] = per_category.get(category, 0) + 1
+        item.proved_at = now
+        _mark(item, S.PROVED)
+        session.add(item)
+        if item.outcome == "deidentify":
+            result.deidentified += 1
+        else:
+            result.purged += 1
+    run.proof = {**proof, "items": entries, "categories": per_category}
+    session.add(run)
+
+
+def _finish_run(
+    tenant_id: uuid.UUID,
+    run_id: uuid.UUID,
+    result: SweepResult,
+    actor: Actor | None,
+    trigger: str,
+) -> None:
+    with tenant_session(tenant_id) as session:
+        run = session.get(RetentionRun, (tenant_id, run_id))
+        if run is None:
+            return
+        run.finished_at = clock.now()
+        run.status = RetentionRunStatus.FINISHED.value
+        run.planned, run.purged = result.planned, result.purged
+        run.deidentified, run.held, run.failed = result.deidentified, result.held, result.failed
+        session.add(run)
+        session.commit()
+    audit.record(
+        actor or system_actor(tenant_id),
+        "retention.sweep",
+        tenant_id=tenant_id,
+        target_type="retention_run",
+        target_id=run_id,
+        details={"trigger": trigger, "summary": result.line()},
+    )
+
+
+def sweep_all(
+    *, dry_run: bool = False, max_items: int | None = None, trigger: str = "worker"
+) -> dict[str, SweepResult]:
+    """Every clinic, one after another, each in its own tenant session."""
+    with platform_session() as session:
+        tenants = list(session.exec(select(Tenant.id, Tenant.slug).order_by(col(Tenant.slug))))
+    results: dict[str, SweepResult] = {}
+    for tenant_id, slug in tenants:
+        try:
+            results[slug] = sweep(tenant_id, dry_run=dry_run, max_items=max_items, trigger=trigger)
+        except Exception:  # one clinic's failure must not stop the others' retention
+            _log.exception("retention sweep failed for one clinic")
+            results[slug] = SweepResult(failed=1)
+    return results
+
+
+def runs(actor: Actor, limit: int = 20) -> list[RetentionRun]:
+    check(actor, Permission.RETENTION_VIEW)
+    with tenant_session(actor.require_tenant()) as session:
+        return list(
+            session.exec(
+                select(RetentionRun).order_by(col(RetentionRun.started_at).desc()).limit(limit)
+            )
+        )
+
+
+def proof_document(actor: Actor, run_id: object) -> dict[str, Any]:
+    """A run's deletion record, as the clinic owner downloads it (no case ids, only hashes)."""
+    check(actor, Permission.RETENTION_VIEW)
+    from mi_portal.services.actor import parse_id
+
+    rid = parse_id(run_id, "retention run")
+    with tenant_session(actor.require_tenant()) as session:
+        run = session.get(RetentionRun, (actor.require_tenant(), rid))
+        tenant = session.get(Tenant, actor.require_tenant())
+        if run is None or tenant is None:
+            raise NotFound("retention run")
+        audit.record(actor, "retention.proof_download", target_type="retention_run", target_id=rid)
+        return {
+            "clinic": tenant.slug,
+            "run": str(run.id),
+            "trigger": run.trigger,
+            "started_at": run.started_at.isoformat(),
+            "finished_at": run.finished_at.isoformat() if run.finished_at else None,
+            "summary": {
+                "planned": run.planned,
+                "purged": run.purged,
+                "deidentified": run.deidentified,
+                "held": run.held,
+                "failed": run.failed,
+            },
+            "categories": (run.proof or {}).get("categories", {}),
+            "items": (run.proof or {}).get("items", []),
+            "hash": "sha256 of 'case:<case id>' for each item",
+        }
+
+
+__all__ = [
+    "PlanCounts",
+    "PlannedCase",
+    "SweepInterrupted",
+    "SweepResult",
+    "count_plan",
+    "preview",
+    "proof_document",
+    "runs",
+    "sweep",
+    "sweep_all",
+]

@@ -1,0 +1,336 @@
+"""What clearing a category of a case's data does to its rows, driven by the columns' tags.
+
+Every personal column carries its data category (models/base.py ``personal``). Clearing a
+category on a case empties every column of that category in the case's rows, except the few a
+de-identified record keeps for aggregate figures (``KEPT_ON_DEIDENTIFY``), and removes the rows
+that *are* that category's data (``ROWS_REMOVED``). A new personal column is covered the day it is
+tagged. Everything here runs inside the caller's transaction and only on rows created before the
+item was planned: data that arrived since is never touched.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Collection, Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlmodel import SQLModel, col, select
+
+from mi_portal.db import ScopedSession
+from mi_portal.models import (
+    Annotation,
+    CaseNote,
+    ConsentRecord,
+    DataCategory,
+    ImageRendition,
+    LegalHold,
+    Message,
+    MessageAttachment,
+    MessageThread,
+    OutboxMessage,
+    Patient,
+    Quote,
+    QuoteLine,
+    RetentionAction,
+    Submission,
+    SubmissionImage,
+    ThreadRead,
+)
+
+D = DataCategory
+TOMBSTONE_NAME = "Anonymous patient"
+# A de-identified case keeps what aggregate figures need: its concern area and quote amounts
+# (its status, and month of arrival and of each status change, are not personal columns).
+KEPT_ON_DEIDENTIFY = frozenset(
+    {
+        ("submission", "concern_area"),
+        *(("quote", c) for c in ("subtotal", "discount_total", "tax_total", "total", "deposit")),
+        *(
+            ("quoteline", c)
+            for c in (
+                "quantity",
+                "unit_price",
+                "gross",
+                "line_discount",
+                "net",
+                "tax",
+                "line_total",
+            )
+        ),
+    }
+)
+# What an emptied column becomes when NULL is not allowed.
+PLACEHOLDERS = {("patient", "full_name"): TOMBSTONE_NAME}
+
+
+@dataclass
+class CaseRows:
+    """Ids of one case's rows that existed when it was planned."""
+
+    images: list[uuid.UUID] = field(default_factory=list)
+    threads: list[uuid.UUID] = field(default_factory=list)
+    messages: list[uuid.UUID] = field(default_factory=list)
+    notes: list[uuid.UUID] = field(default_factory=list)
+    quotes: list[uuid.UUID] = field(default_factory=list)
+
+    def all_ids(self) -> list[str]:
+        return [str(i) for i in (*self.images, *self.threads, *self.messages, *self.notes,
+                                 *self.quotes)]  # fmt: skip
+
+
+def _in(column: Any, ids: Collection[uuid.UUID]) -> Any:
+    return col(column).in_(list(ids))
+
+
+def case_rows(session: ScopedSession, case_ids: Collection[uuid.UUID]) -> dict[uuid.UUID, CaseRows]:
+    """The rows of ``case_ids`` by case (ids only)."""
+    rows = {case_id: CaseRows() for case_id in case_ids}
+    for image_id, case_id in session.exec(
+        select(SubmissionImage.id, SubmissionImage.submission_id).where(
+            _in(SubmissionImage.submission_id, case_ids)
+        )
+    ):
+        rows[case_id].images.append(image_id)
+    thread_case: dict[uuid.UUID, uuid.UUID] = {}
+    for thread_id, case_id in session.exec(
+        select(MessageThread.id, MessageThread.submission_id).where(
+            _in(MessageThread.submission_id, case_ids)
+        )
+    ):
+        rows[case_id].threads.append(thread_id)
+        thread_case[thread_id] = case_id
+    if thread_case:
+        for message_id, thread_id in session.exec(
+            select(Message.id, Message.thread_id).where(_in(Message.thread_id, thread_case))
+        ):
+            rows[thread_case[thread_id]].messages.append(message_id)
+    for note_id, case_id in session.exec(
+        select(CaseNote.id, CaseNote.submission_id).where(_in(CaseNote.submission_id, case_ids))
+    ):
+        rows[case_id].notes.append(note_id)
+    for quote_id, case_id in session.exec(
+        select(Quote.id, Quote.submission_id).where(_in(Quote.submission_id, case_ids))
+    ):
+        rows[case_id].quotes.append(quote_id)
+    return rows
+
+
+def object_keys(session: ScopedSession, rows: Iterable[CaseRows]) -> dict[int, list[str]]:
+    """Every stored object of the given cases' photos and attachments, by position."""
+    listed = list(rows)
+    image_at = {i: n for n, r in enumerate(listed) for i in r.images}
+    message_at = {m: n for n, r in enumerate(listed) for m in r.messages}
+    keys: dict[int, list[str]] = {n: [] for n in range(len(listed))}
+    for chunk in _chunks(list(image_at)):
+        for image_id, key in session.exec(
+            select(ImageRendition.image_id, ImageRendition.storage_key).where(
+                _in(ImageRendition.image_id, chunk)
+            )
+        ):
+            keys[image_at[image_id]].append(key)
+    for chunk in _chunks(list(message_at)):
+        for message_id, key in session.exec(
+            select(MessageAttachment.message_id, MessageAttachment.storage_key).where(
+                _in(MessageAttachment.message_id, chunk),
+                col(MessageAttachment.storage_key).isnot(None),
+            )
+        ):
+            if key:
+                keys[message_at[message_id]].append(key)
+    return keys
+
+
+def _chunks(ids: list[uuid.UUID], size: int = 500) -> Iterable[list[uuid.UUID]]:
+    for start in range(0, len(ids), size):
+        yield ids[start : start + size]
+
+
+def _empty(column: sa.Column[Any]) -> Any:
+    if column.nullable:
+        return None
+    if isinstance(column.type, sa.JSON):
+        return [] if column.name == "retention_cleared" else {}
+    if isinstance(column.type, sa.Boolean):
+        return False
+    return ""
+
+
+def _tagged(model: type[SQLModel], categories: Collection[str], keep: bool) -> dict[str, Any]:
+    """Column name → emptied value for the columns of ``model`` tagged with ``categories``."""
+    table: sa.Table = model.__table__  # type: ignore[attr-defined]
+    values: dict[str, Any] = {}
+    for column in table.columns:
+        if column.info.get("category") not in categories:
+            continue
+        if keep and (table.name, column.name) in KEPT_ON_DEIDENTIFY:
+            continue
+        values[column.name] = PLACEHOLDERS.get((table.name, column.name), _empty(column))
+    return values
+
+
+def _clear(
+    session: ScopedSession,
+    model: type[SQLModel],
+    where: Any,
+    categories: Collection[str],
+    keep: bool,
+) -> None:
+    values = _tagged(model, categories, keep)
+    if values:
+        session.execute(sa.update(model).where(where).values(**values))
+
+
+def _delete(session: ScopedSession, model: type[SQLModel], where: Any) -> int:
+    return session.execute(sa.delete(model).where(where)).rowcount or 0  # type: ignore[attr-defined]
+
+
+@dataclass
+class Cleared:
+    photos: int = 0
+    messages: int = 0
+    notes: int = 0
+    quotes: int = 0
+
+
+def clear_categories(
+    session: ScopedSession,
+    rows: CaseRows,
+    categories: Collection[str],
+    actions: dict[str, str],
+    *,
+    case_id: uuid.UUID,
+    planned_keys: Collection[str],
+) -> Cleared:
+    """Clear ``categories`` of one case's rows (those listed in ``rows``)."""
+    done = Cleared()
+    cats = set(categories)
+    # Columns a de-identifying category keeps stay; a deleting one empties them too.
+    deleting = {c for c in cats if actions.get(c) == RetentionAction.DELETE}
+    keeping = cats - deleting
+    if D.HEALTH_IMAGE in cats:
+        done.photos = _remove_photos(session, rows, planned_keys)
+    if D.SPECIAL_CATEGORY in cats and rows.messages:
+        # Free text goes whatever the action: notes, messages and what was sent of them.
+        _delete(session, OutboxMessage, _in(OutboxMessage.message_id, rows.messages))
+        _delete(session, MessageAttachment, _in(MessageAttachment.message_id, rows.messages))
+        done.messages = _delete(session, Message, _in(Message.id, rows.messages))
+    if D.SPECIAL_CATEGORY in cats and rows.threads:
+        _delete(session, ThreadRead, _in(ThreadRead.thread_id, rows.threads))
+    if D.SPECIAL_CATEGORY in cats and rows.notes:
+        done.notes = _delete(session, CaseNote, _in(CaseNote.id, rows.notes))
+    if D.COMMERCIAL in deleting and rows.quotes:
+        _delete(session, QuoteLine, _in(QuoteLine.quote_id, rows.quotes))
+        done.quotes = _delete(session, Quote, _in(Quote.id, rows.quotes))
+    for group, keep in ((deleting, False), (keeping, True)):
+        if not group:
+            continue
+        _clear(session, Submission, col(Submission.id) == case_id, group, keep)
+        if rows.threads:
+            _clear(session, MessageThread, _in(MessageThread.id, rows.threads), group, keep)
+        if rows.images:
+            _clear(session, SubmissionImage, _in(SubmissionImage.id, rows.images), group, keep)
+            _clear(session, Annotation, _in(Annotation.image_id, rows.images), group, keep)
+        if rows.quotes and D.COMMERCIAL not in deleting:
+            _clear(session, Quote, _in(Quote.id, rows.quotes), group, keep)
+            _clear(session, QuoteLine, _in(QuoteLine.quote_id, rows.quotes), group, keep)
+    return done
+
+
+def _remove_photos(session: ScopedSession, rows: CaseRows, planned_keys: Collection[str]) -> int:
+    """Photo rows whose every object was deleted; a photo that arrived since keeps its rows."""
+    if not rows.images and not rows.messages:
+        return 0
+    planned = set(planned_keys)
+    images = set(rows.images)
+    for image_id, key in session.exec(
+        select(ImageRendition.image_id, ImageRendition.storage_key).where(
+            _in(ImageRendition.image_id, rows.images)
+        )
+    ):
+        if key not in planned:
+            images.discard(image_id)
+    removed = 0
+    if images:
+        _delete(session, Annotation, _in(Annotation.image_id, images))
+        _delete(session, ImageRendition, _in(ImageRendition.image_id, images))
+        _delete(session, MessageAttachment, _in(MessageAttachment.image_id, images))
+        removed = _delete(session, SubmissionImage, _in(SubmissionImage.id, images))
+    if rows.messages:
+        attachments = select(MessageAttachment.id, MessageAttachment.storage_key).where(
+            _in(MessageAttachment.message_id, rows.messages)
+        )
+        gone = [a for a, key in session.exec(attachments) if key is None or key in planned]
+        if gone:
+            _delete(session, MessageAttachment, _in(MessageAttachment.id, gone))
+    return removed
+
+
+def finish_case(session: ScopedSession, case_id: uuid.UUID, outcome: str, now: datetime) -> None:
+    """The case's end once every category is cleared: deleted, or a de-identified record."""
+    if outcome == "delete":
+        threads = select(MessageThread.id).where(MessageThread.submission_id == case_id)
+        messages = select(Message.id).where(col(Message.thread_id).in_(threads))
+        images = select(SubmissionImage.id).where(SubmissionImage.submission_id == case_id)
+        quotes = select(Quote.id).where(Quote.submission_id == case_id)
+        _delete(session, OutboxMessage, col(OutboxMessage.message_id).in_(messages))
+        _delete(session, MessageAttachment, col(MessageAttachment.message_id).in_(messages))
+        _delete(session, Message, col(Message.id).in_(messages))
+        _delete(session, ThreadRead, col(ThreadRead.thread_id).in_(threads))
+        _delete(session, MessageThread, col(MessageThread.submission_id) == case_id)
+        _delete(session, CaseNote, col(CaseNote.submission_id) == case_id)
+        _delete(session, QuoteLine, col(QuoteLine.quote_id).in_(quotes))
+        _delete(session, Quote, col(Quote.submission_id) == case_id)
+        _delete(session, Annotation, col(Annotation.image_id).in_(images))
+        _delete(session, ImageRendition, col(ImageRendition.image_id).in_(images))
+        _delete(session, SubmissionImage, col(SubmissionImage.submission_id) == case_id)
+        # Released holds only: an active hold would have kept the case from being planned.
+        _delete(session, LegalHold, col(LegalHold.submission_id) == case_id)
+        _delete(session, Submission, col(Submission.id) == case_id)
+        return
+    month = _month(now)
+    case = session.get(Submission, (session.tenant_id, case_id))
+    if case is None:
+        return
+    # Only months survive: of arrival, and (in the audit log) of each status change.
+    case.received_at = _month(case.received_at) if case.received_at else month
+    case.last_activity_at = _month(case.last_activity_at) if case.last_activity_at else month
+    case.sla_due_at = None
+    case.quote_sent_at = _month(case.quote_sent_at) if case.quote_sent_at else None
+    case.deidentified_at = now
+    session.add(case)
+
+
+def _month(moment: datetime) -> datetime:
+    return moment.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+
+
+def clear_patient(
+    session: ScopedSession, patient_id: uuid.UUID, categories: Collection[str], now: datetime
+) -> bool:
+    """Clear a patient's own record; returns True when the patient row itself was deleted
+    (no case of theirs is left)."""
+    remaining = session.exec(
+        select(sa.func.count()).select_from(Submission).where(Submission.patient_id == patient_id)
+    ).one()
+    if not remaining:
+        _delete(session, ConsentRecord, col(ConsentRecord.patient_id) == patient_id)
+        _delete(session, LegalHold, col(LegalHold.patient_id) == patient_id)
+        _delete(session, Patient, col(Patient.id) == patient_id)
+        return True
+    cats = set(categories)
+    if not cats:
+        return False
+    if D.CONTACT in cats:
+        # Consents are the contact data's own record: with the contact details, they go.
+        _delete(session, ConsentRecord, col(ConsentRecord.patient_id) == patient_id)
+    else:
+        _clear(session, ConsentRecord, col(ConsentRecord.patient_id) == patient_id, cats, False)
+    _clear(session, Patient, col(Patient.id) == patient_id, cats, False)
+    if {D.IDENTITY, D.CONTACT} <= cats:
+        session.execute(
+            sa.update(Patient).where(col(Patient.id) == patient_id).values(anonymized_at=now)
+        )
+    return False

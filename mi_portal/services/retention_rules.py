@@ -1,0 +1,280 @@
+"""Retention rules: the categories a clinic sets periods for, their defaults, and the clock.
+
+A case's data ages from the case's **last activity** (``activity_clock``, the one place that
+rule is written): its status changes, messages, quote events and notes. Each category of the
+case's data is due ``retain_days`` after that; what the sweep then does is the category's action
+(``delete`` or ``deidentify``, see services/retention.py and the README).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Collection, Iterable, Mapping
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from sqlmodel import col, select
+
+from mi_portal.db import ScopedSession, tenant_session
+from mi_portal.models import (
+    CaseNote,
+    DataCategory,
+    Message,
+    MessageThread,
+    Quote,
+    RetentionAction,
+    RetentionPolicy,
+    Submission,
+)
+from mi_portal.services import audit, clock
+from mi_portal.services.actor import Actor
+from mi_portal.services.permissions import Permission, check
+
+MIN_DAYS = 1
+MAX_DAYS = 36_500  # a hundred years
+
+
+@dataclass(frozen=True)
+class CategoryInfo:
+    category: str
+    label: str
+    holds: str  # what this category is, in a clinic's words
+    default_days: int
+    default_action: str
+    actions: tuple[str, ...]  # the actions that make sense for it
+
+
+D, A = DataCategory, RetentionAction
+# In the order the settings page lists them. Photos and device data have nothing left to keep
+# for aggregate figures: they are deleted whatever the choice.
+CATEGORIES: tuple[CategoryInfo, ...] = (
+    CategoryInfo(D.HEALTH_IMAGE, "Photos", "photos, their renditions and attachments", 730,
+                 A.DELETE, (A.DELETE,)),
+    CategoryInfo(D.SPECIAL_CATEGORY, "Health details",
+                 "answers, concern area, notes, messages, markers", 1095, A.DEIDENTIFY,
+                 (A.DELETE, A.DEIDENTIFY)),
+    CategoryInfo(D.IDENTITY, "Identity", "patient names, dates of birth, signatures", 1095,
+                 A.DEIDENTIFY, (A.DELETE, A.DEIDENTIFY)),
+    CategoryInfo(D.CONTACT, "Contact", "email addresses, phone numbers, consents", 1095,
+                 A.DEIDENTIFY, (A.DELETE, A.DEIDENTIFY)),
+    CategoryInfo(D.COMMERCIAL, "Quotes", "quotes, their lines and amounts", 2555, A.DEIDENTIFY,
+                 (A.DELETE, A.DEIDENTIFY)),
+    CategoryInfo(D.DEVICE_NETWORK, "Device and network", "IP addresses, browser details", 90,
+                 A.DELETE, (A.DELETE,)),
+    CategoryInfo(D.USER_CONTENT, "Patient-written text", "reasons and replies patients typed",
+                 1095, A.DELETE, (A.DELETE, A.DEIDENTIFY)),
+    CategoryInfo(D.INFERENCE, "Inferences", "conclusions drawn about a patient", 365, A.DELETE,
+                 (A.DELETE, A.DEIDENTIFY)),
+)  # fmt: skip
+BY_CATEGORY: dict[str, CategoryInfo] = {c.category: c for c in CATEGORIES}
+ACTION_LABELS = {A.DELETE.value: "Delete", A.DEIDENTIFY.value: "De-identify"}
+
+
+class RetentionProblem(ValueError):
+    """A retention setting that cannot be saved; ``field`` names the category."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+        self.message = message
+
+
+@dataclass(frozen=True)
+class Policy:
+    category: str
+    days: int
+    action: str
+    is_default: bool = True
+
+    @property
+    def period(self) -> timedelta:
+        return timedelta(days=self.days)
+
+
+Policies = dict[str, Policy]
+
+
+def default_policies() -> Policies:
+    return {c.category: Policy(c.category, c.default_days, c.default_action) for c in CATEGORIES}
+
+
+def load_policies(session: ScopedSession) -> Policies:
+    """The clinic in scope's policies: its own rows over the defaults."""
+    policies = default_policies()
+    for row in session.exec(select(RetentionPolicy)):
+        if row.category in BY_CATEGORY:
+            policies[row.category] = Policy(row.category, row.retain_days, row.action, False)
+    return policies
+
+
+def parse_days(category: str, value: object) -> int:
+    text = str(value if value is not None else "").strip()
+    if not text.isdigit() or not MIN_DAYS <= int(text) <= MAX_DAYS:
+        raise RetentionProblem(
+            category, f"The period must be a whole number of days from {MIN_DAYS} to {MAX_DAYS}."
+        )
+    return int(text)
+
+
+def validate(changes: Mapping[str, tuple[object, object]], current: Policies) -> Policies:
+    """The policies after ``changes`` (category → (days, action)), or ``RetentionProblem``."""
+    result = dict(current)
+    for category, (days, action) in changes.items():
+        info = BY_CATEGORY.get(str(category))
+        if info is None:
+            raise RetentionProblem(str(category), "Unknown data category.")
+        chosen = str(action or "").strip()
+        if chosen not in info.actions:
+            raise RetentionProblem(category, f"{info.label}: choose {_choices(info)}.")
+        result[category] = Policy(category, parse_days(category, days), chosen, False)
+    photos, health = result[D.HEALTH_IMAGE], result[D.SPECIAL_CATEGORY]
+    if photos.days > health.days:
+        # A photo belongs to the case's messages and answers: it cannot outlive them.
+        raise RetentionProblem(
+            D.HEALTH_IMAGE,
+            "Photos cannot be kept longer than the health details they belong to "
+            f"({health.days} days).",
+        )
+    return result
+
+
+def _choices(info: CategoryInfo) -> str:
+    return " or ".join(ACTION_LABELS[a].lower() for a in info.actions)
+
+
+def get_policies(actor: Actor) -> Policies:
+    check(actor, Permission.RETENTION_VIEW)
+    with tenant_session(actor.require_tenant()) as session:
+        return load_policies(session)
+
+
+def save_policies(actor: Actor, changes: Mapping[str, tuple[object, object]]) -> Policies:
+    """Apply ``changes``; audited with old and new values. Unchanged categories write nothing."""
+    check(actor, Permission.RETENTION_MANAGE)
+    tenant_id = actor.require_tenant()
+    with tenant_session(tenant_id) as session:
+        current = load_policies(session)
+        new = validate(changes, current)
+        changed = {c: p for c, p in new.items() if (p.days, p.action) != _pair(current[c])}
+        if not changed:
+            return current
+        rows = {r.category: r for r in session.exec(select(RetentionPolicy))}
+        now = clock.now()
+        for category, policy in changed.items():
+            row = rows.get(category) or RetentionPolicy(category=category, retain_days=0)
+            row.retain_days, row.action = policy.days, policy.action
+            row.updated_by_id, row.updated_at = actor.user_id, now
+            session.add(row)
+        session.commit()
+    audit.record(
+        actor,
+        "retention.policy_change",
+        target_type="retention",
+        details={
+            "old": {c: _as_detail(current[c]) for c in changed},
+            "new": {c: _as_detail(p) for c, p in changed.items()},
+        },
+    )
+    return new
+
+
+def _pair(policy: Policy) -> tuple[int, str]:
+    return policy.days, policy.action
+
+
+def _as_detail(policy: Policy) -> dict[str, Any]:
+    return {"days": policy.days, "action": policy.action, "default": policy.is_default}
+
+
+# ---- the clock ----------------------------------------------------------------------------
+
+
+def activity_clock(
+    session: ScopedSession, case_ids: Collection[uuid.UUID]
+) -> dict[uuid.UUID, datetime]:
+    """When each case last had activity: the latest of its status changes (kept on the case as
+    ``last_activity_at``, with its arrival), messages, notes and quote events.
+
+    Computed from the events themselves as well, so that a path that forgot to touch the case
+    cannot make data look older than it is. Grouped queries, one per kind, for a page of cases.
+    """
+    ids = list(case_ids)
+    latest: dict[uuid.UUID, datetime] = {}
+
+    def take(rows: Iterable[Any]) -> None:
+        for case_id, *moments in rows:
+            for moment in moments:
+                if moment is not None and (case_id not in latest or moment > latest[case_id]):
+                    latest[case_id] = moment
+
+    for chunk in _chunks(ids):
+        take(
+            session.exec(
+                select(Submission.id, Submission.received_at, Submission.last_activity_at).where(
+                    col(Submission.id).in_(chunk)
+                )
+            )
+        )
+        take(
+            session.exec(
+                select(MessageThread.submission_id, sa.func.max(Message.created_at))
+                .join(
+                    Message,
+                    sa.and_(
+                        col(Message.tenant_id) == col(MessageThread.tenant_id),
+                        col(Message.thread_id) == col(MessageThread.id),
+                    ),
+                )
+                .where(col(MessageThread.submission_id).in_(chunk))
+                .group_by(col(MessageThread.submission_id))
+            )
+        )
+        take(
+            session.exec(
+                select(CaseNote.submission_id, sa.func.max(CaseNote.created_at))
+                .where(col(CaseNote.submission_id).in_(chunk))
+                .group_by(col(CaseNote.submission_id))
+            )
+        )
+        take(
+            session.exec(
+                select(  # type: ignore[call-overload]
+                    Quote.submission_id,
+                    sa.func.max(Quote.created_at),
+                    sa.func.max(Quote.updated_at),
+                    sa.func.max(Quote.sent_at),
+                    sa.func.max(Quote.viewed_at),
+                    sa.func.max(Quote.closed_at),
+                )
+                .where(col(Quote.submission_id).in_(chunk))
+                .group_by(col(Quote.submission_id))
+            )
+        )
+    return latest
+
+
+def due_at(last_activity: datetime, policy: Policy) -> datetime:
+    """When a category of a case whose last activity was ``last_activity`` is due."""
+    return last_activity + policy.period
+
+
+def due_categories(
+    last_activity: datetime, policies: Policies, now: datetime, cleared: Collection[str] = ()
+) -> list[str]:
+    """The categories of a case that are due at ``now`` and not cleared yet, in page order."""
+    return [
+        info.category
+        for info in CATEGORIES
+        if info.category not in cleared and due_at(last_activity, policies[info.category]) <= now
+    ]
+
+
+def due_date(last_activity: datetime, policy: Policy) -> date:
+    return due_at(last_activity, policy).date()
+
+
+def _chunks(ids: list[uuid.UUID], size: int = 500) -> Iterable[list[uuid.UUID]]:
+    for start in range(0, len(ids), size):
+        yield ids[start : start + size]

@@ -1,0 +1,234 @@
+"""The retention sweep on both databases: what is due goes, completely; nothing else does."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+
+import pytest
+from sqlmodel import col, select
+
+from mi_portal.db import platform_session, tenant_session
+from mi_portal.models import (
+    CaseNote,
+    ConsentRecord,
+    ImageRendition,
+    LegalHold,
+    Patient,
+    RetentionItem,
+    Role,
+    Submission,
+    SubmissionImage,
+    Tenant,
+    utcnow,
+)
+from mi_portal.services import clock, intake, retention, retention_rules, storage_check
+from mi_portal.services.actor import Actor
+from mi_portal.storage import get_store
+from tests.conftest import Database
+from tests.factories import make_tenant
+from tests.intake_helpers import form, photos
+
+DAY = timedelta(days=1)
+
+
+@pytest.fixture
+def later() -> Iterator[object]:
+    """Move the services' clock: ``later(days)``."""
+    start = utcnow()
+
+    def move(days: float) -> datetime:
+        moment = start + timedelta(days=days)
+        clock.set_clock(lambda: moment)
+        return moment
+
+    yield move
+    clock.set_clock(None)
+
+
+def _case(
+    slug: str, n_photos: int = 2, email: str = "robin@example.org"
+) -> tuple[uuid.UUID, uuid.UUID]:
+    intake.submit(
+        clinic_slugs=[slug],
+        form=form(email=email),
+        photos=photos(n_photos),
+        ip="203.0.113.9",
+        user_agent="Patient browser",
+        source="clinic_page",
+    )
+    with platform_session() as session:
+        tenant_id = session.exec(select(Tenant.id).where(Tenant.slug == slug)).one()
+    with tenant_session(tenant_id) as session:
+        case = session.exec(select(Submission).order_by(col(Submission.id).desc()).limit(1)).one()
+        return tenant_id, case.id
+
+
+def _owner(tenant_id: uuid.UUID) -> Actor:
+    return Actor(user_id=None, role=Role.CLINIC_OWNER, tenant_id=tenant_id)
+
+
+def _snapshot(tenant_id: uuid.UUID) -> dict[str, object]:
+    with tenant_session(tenant_id) as session:
+        return {
+            "cases": sorted(str(c.id) for c in session.exec(select(Submission))),
+            "photos": len(list(session.exec(select(SubmissionImage.id)))),
+            "renditions": sorted(session.exec(select(ImageRendition.storage_key))),
+            "patients": [(p.full_name, p.email) for p in session.exec(select(Patient))],
+        }
+
+
+def test_photos_and_device_data_go_first_the_case_stays(db: Database, later) -> None:  # type: ignore[no-untyped-def]
+    make_tenant("clinic-a")
+    tenant_id, case_id = _case("clinic-a")
+    keys = _snapshot(tenant_id)["renditions"]
+    assert keys
+    later(89)
+    assert retention.sweep(tenant_id).planned == 0
+    later(91)  # device and network data (90 days) only
+    result = retention.sweep(tenant_id)
+    assert result.line() == "planned=1 purged=1 deidentified=0 held=0 failed=0"
+    with tenant_session(tenant_id) as session:
+        case = session.get(Submission, (tenant_id, case_id))
+        assert case is not None and case.source_ip is None and case.user_agent is None
+        assert case.retention_cleared == ["device_network"]
+        consents = list(session.exec(select(ConsentRecord)))
+        # The patient's only case is due for device data: their consents' IPs go too.
+        assert consents and all(c.ip is None and c.user_agent is None for c in consents)
+    assert all(get_store().exists(k) for k in keys)  # type: ignore[union-attr]
+    later(731)  # photos (730 days)
+    result = retention.sweep(tenant_id)
+    assert result.planned == 1 and result.failed == 0
+    assert _snapshot(tenant_id)["photos"] == 0
+    assert all(get_store().gone(k) for k in keys)  # type: ignore[union-attr]
+    report = storage_check.check()
+    assert report.orphan_objects == [] and report.missing_objects == []
+    # Nothing more is due until the next category: a rerun plans nothing.
+    assert retention.sweep(tenant_id).planned == 0
+
+
+def test_everything_due_makes_a_deidentified_record(db: Database, later) -> None:  # type: ignore[no-untyped-def]
+    make_tenant("clinic-a")
+    tenant_id, case_id = _case("clinic-a")
+    with tenant_session(tenant_id) as session:
+        session.add(CaseNote(submission_id=case_id, body="Patient mentions eczema"))
+        session.commit()
+    later(4000)
+    assert retention.sweep(tenant_id).line() == (
+        "planned=1 purged=0 deidentified=1 held=0 failed=0"
+    )
+    with tenant_session(tenant_id) as session:
+        case = session.get(Submission, (tenant_id, case_id))
+        assert case is not None
+        assert case.deidentified_at is not None
+        assert case.concern_area == "acne"  # kept for aggregate figures
+        assert case.answers == {}
+        assert case.received_at.day == 1 and case.received_at.hour == 0
+        patient = session.get(Patient, (tenant_id, case.patient_id))
+        assert patient is not None and patient.anonymized_at is not None
+        assert (patient.full_name, patient.email, patient.phone) == ("Anonymous patient", "", None)
+        assert list(session.exec(select(CaseNote))) == []
+        assert list(session.exec(select(ConsentRecord))) == []
+    assert list(get_store().keys()) == []
+
+
+def test_all_delete_removes_case_and_patient(db: Database, later) -> None:  # type: ignore[no-untyped-def]
+    make_tenant("clinic-a")
+    tenant_id, _case_id = _case("clinic-a")
+    changes = {c.category: (30, "delete") for c in retention_rules.CATEGORIES}
+    retention_rules.save_policies(_owner(tenant_id), changes)
+    later(31)
+    assert retention.sweep(tenant_id).line() == "planned=1 purged=1 deidentified=0 held=0 failed=0"
+    assert _snapshot(tenant_id) == {"cases": [], "photos": 0, "renditions": [], "patients": []}
+    assert list(get_store().keys()) == []
+
+
+def test_a_held_case_is_never_touched_and_is_reported(db: Database, later) -> None:  # type: ignore[no-untyped-def]
+    make_tenant("clinic-a")
+    tenant_id, case_id = _case("clinic-a")
+    with tenant_session(tenant_id) as session:
+        session.add(LegalHold(submission_id=case_id, reason="dispute"))
+        session.commit()
+    before = _snapshot(tenant_id)
+    later(4000)
+    assert retention.sweep(tenant_id).line() == "planned=0 purged=0 deidentified=0 held=1 failed=0"
+    assert _snapshot(tenant_id) == before
+
+
+def test_activity_moves_the_clock(db: Database, later) -> None:  # type: ignore[no-untyped-def]
+    make_tenant("clinic-a")
+    tenant_id, case_id = _case("clinic-a")
+    moment = later(700)
+    with tenant_session(tenant_id) as session:
+        session.add(CaseNote(submission_id=case_id, body="follow-up", created_at=moment))
+        session.commit()
+        assert retention_rules.activity_clock(session, [case_id])[case_id] == moment
+    later(800)  # 800 days after arrival, 100 after the note: photos not due yet
+    assert retention.sweep(tenant_id).planned == 1  # device data only
+    assert _snapshot(tenant_id)["photos"] == 2
+
+
+@pytest.mark.parametrize(
+    "step", ["_delete_objects", "_verify_objects", "_change_rows", "_record_proof"]
+)
+def test_a_sweep_stopped_after_any_step_finishes_on_the_next_run(
+    db: Database, later, step: str
+) -> None:  # type: ignore[no-untyped-def]
+    make_tenant("clinic-a")
+    tenant_id, _ = _case("clinic-a")
+    _case("clinic-a", email="sam@example.org")
+    later(4000)
+    with pytest.raises(retention.SweepInterrupted):
+        retention.sweep(tenant_id, stop_after=step)
+    result = retention.sweep(tenant_id)
+    assert result.failed == 0
+    with tenant_session(tenant_id) as session:
+        items = list(session.exec(select(RetentionItem)))
+        assert len(items) == 2 and {i.state for i in items} == {"proved"}
+        assert all(c.deidentified_at for c in session.exec(select(Submission)))
+    report = storage_check.check()
+    assert report.orphan_objects == [] and report.missing_objects == []
+    assert list(get_store().keys()) == []
+    assert retention.sweep(tenant_id).planned == 0
+
+
+def test_one_clinics_sweep_leaves_another_untouched(db: Database, later) -> None:  # type: ignore[no-untyped-def]
+    make_tenant("clinic-a")
+    make_tenant("clinic-b")
+    a, _ = _case("clinic-a")
+    b, _ = _case("clinic-b")
+    before = _snapshot(b)
+    objects_b = {k: get_store().get(k) for k in before["renditions"]}  # type: ignore[union-attr]
+    later(4000)
+    assert retention.sweep(a).planned == 1
+    assert _snapshot(b) == before
+    assert {k: get_store().get(k) for k in objects_b} == objects_b
+
+
+def test_preview_counts_what_the_sweep_does(db: Database, later) -> None:  # type: ignore[no-untyped-def]
+    make_tenant("clinic-a")
+    tenant_id, _ = _case("clinic-a", n_photos=3)
+    _case("clinic-a", n_photos=1, email="sam@example.org")
+    later(100)
+    owner = _owner(tenant_id)
+    assert retention.preview(owner, {}).photos == 0
+    counts = retention.preview(owner, {"health_image": (60, "delete")})
+    assert (counts.cases, counts.photos) == (2, 4)
+    assert retention.sweep(tenant_id, dry_run=True).planned == 2
+    assert _snapshot(tenant_id)["photos"] == 4  # a dry run changes nothing
+
+
+def test_policy_rules(db: Database) -> None:
+    tenant_id = make_tenant("clinic-a")
+    owner = _owner(tenant_id)
+    with pytest.raises(retention_rules.RetentionProblem, match="whole number"):
+        retention_rules.save_policies(owner, {"identity": ("0", "delete")})
+    with pytest.raises(retention_rules.RetentionProblem, match="choose delete"):
+        retention_rules.save_policies(owner, {"health_image": (30, "deidentify")})
+    with pytest.raises(retention_rules.RetentionProblem, match="longer than the health"):
+        retention_rules.save_policies(owner, {"health_image": (5000, "delete")})
+    saved = retention_rules.save_policies(owner, {"identity": ("400", "delete")})
+    assert saved["identity"].days == 400 and not saved["identity"].is_default
+    assert retention_rules.get_policies(owner)["contact"].is_default
+    _ = col  # keep the import used by type checkers
