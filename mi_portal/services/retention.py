@@ -501,6 +501,11 @@ def _change_rows(
             # Only what the deleted objects force: rows that would point at nothing.
             categories = [D.HEALTH_IMAGE] if D.HEALTH_IMAGE in item.categories else []
         if case is not None:
+            # The clock counts notes and messages this may delete: keep the moment they gave,
+            # or the case's remaining data would look older than it is.
+            last = clocks.get(item.submission_id)
+            if last is not None and last > case.last_activity_at:
+                case.last_activity_at = last
             cleared = retention_erase.clear_categories(
                 session, case_rows, categories, actions,
                 case_id=item.submission_id, planned_keys=item.object_keys,

@@ -169,6 +169,27 @@ def test_activity_moves_the_clock(db: Database, later) -> None:  # type: ignore[
     assert _snapshot(tenant_id)["photos"] == 2
 
 
+def test_clearing_notes_does_not_make_the_rest_look_older(db: Database, later) -> None:  # type: ignore[no-untyped-def]
+    make_tenant("clinic-a")
+    tenant_id, case_id = _case("clinic-a")
+    moment = later(2000)
+    with tenant_session(tenant_id) as session:
+        # A note written by a path that did not touch the case: the clock still counts it.
+        session.add(CaseNote(submission_id=case_id, body="follow-up", created_at=moment))
+        session.commit()
+    later(4000)  # everything but quotes (2,555 days after the note) is due
+    assert retention.sweep(tenant_id).planned == 1
+    with tenant_session(tenant_id) as session:
+        assert list(session.exec(select(CaseNote))) == []
+        assert retention_rules.activity_clock(session, [case_id])[case_id] == moment
+    # The note is gone, but the quotes still age from it: nothing more is due yet.
+    assert retention.sweep(tenant_id).planned == 0
+    later(2000 + 2556)
+    assert retention.sweep(tenant_id).line() == (
+        "planned=1 purged=0 deidentified=1 held=0 failed=0"
+    )
+
+
 @pytest.mark.parametrize(
     "step", ["_delete_objects", "_verify_objects", "_change_rows", "_record_proof"]
 )
