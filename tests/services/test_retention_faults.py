@@ -16,7 +16,6 @@ import signal
 import subprocess
 import sys
 import uuid
-from collections.abc import Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -128,26 +127,6 @@ def _note(tenant_id: uuid.UUID, case_id: uuid.UUID, moment: datetime) -> None:
     with tenant_session(tenant_id) as session:
         session.add(CaseNote(submission_id=case_id, body="Follow-up", created_at=moment))
         session.commit()
-
-
-@pytest.fixture
-def sqlite_db(
-    request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
-) -> Iterator[Database]:
-    """The embedded database only (the ``db`` fixture's SQLite half)."""
-    from mi_portal.config import reset_settings
-    from mi_portal.db import get_engine, make_engine
-    from tests.conftest import _use
-
-    url = request.getfixturevalue("sqlite_server")
-    _use(monkeypatch, tmp_path, url, url)
-    database = Database("sqlite", url, url, get_engine(url), make_engine(url))
-    try:
-        yield database
-    finally:
-        database.wipe()
-        database.admin_engine.dispose()
-        reset_settings()
 
 
 def _dump(database: Database) -> dict[tuple[str, tuple[str, ...]], dict[str, str]]:
