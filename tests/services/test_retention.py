@@ -214,6 +214,43 @@ def test_a_sweep_stopped_after_any_step_finishes_on_the_next_run(
     assert retention.sweep(tenant_id).planned == 0
 
 
+def test_a_hold_placed_after_planning_stops_the_rows_and_the_patient(db: Database, later) -> None:  # type: ignore[no-untyped-def]
+    make_tenant("clinic-a")
+    tenant_id, first = _case("clinic-a")
+    with tenant_session(tenant_id) as session:
+        patient_id = session.get(Submission, (tenant_id, first)).patient_id  # type: ignore[union-attr]
+        # A second case of the same patient, with nothing stored.
+        second = Submission(
+            patient_id=patient_id, concern_area="acne", answers={"goal": "clear skin"},
+            source_ip="203.0.113.9",
+        )  # fmt: skip
+        session.add(second)
+        session.commit()
+        second_id = second.id
+    later(4000)
+    with pytest.raises(retention.SweepInterrupted):
+        retention.sweep(tenant_id, stop_after="_verify_objects")  # both cases' objects gone
+    # The run dies here; before the next one, the second case is put on hold.
+    with tenant_session(tenant_id) as session:
+        session.add(LegalHold(submission_id=second_id, reason="dispute"))
+        session.commit()
+    assert retention.sweep(tenant_id).line() == (
+        "planned=0 purged=0 deidentified=1 held=1 failed=0"
+    )
+    with tenant_session(tenant_id) as session:
+        held = session.get(Submission, (tenant_id, second_id))
+        assert held is not None and held.deidentified_at is None
+        assert (held.answers, held.source_ip) == ({"goal": "clear skin"}, "203.0.113.9")
+        # Only its photos (purged before the hold) are recorded as gone.
+        assert held.retention_cleared == ["health_image"]
+        # The patient's name and contact belong to the held case too: they stay.
+        patient = session.get(Patient, (tenant_id, patient_id))
+        assert patient is not None and patient.full_name == "Robin Patient"
+        assert patient.anonymized_at is None
+        done = session.get(Submission, (tenant_id, first))
+        assert done is not None and done.deidentified_at is not None
+
+
 def test_one_clinics_sweep_leaves_another_untouched(db: Database, later) -> None:  # type: ignore[no-untyped-def]
     make_tenant("clinic-a")
     make_tenant("clinic-b")
