@@ -262,7 +262,11 @@ def moto_server() -> Iterator[str]:
         yield url
     finally:
         child.terminate()
-        child.wait(10)
+        try:
+            child.wait(5)
+        except subprocess.TimeoutExpired:
+            child.kill()
+            child.wait()
 
 
 def child(n: int, s3: bool, profile: bool) -> None:
