@@ -190,6 +190,72 @@ def _quotes(args: argparse.Namespace) -> int:
     return 0
 
 
+def _tenant_id(slug: str):  # type: ignore[no-untyped-def]
+    from sqlmodel import select
+
+    from mi_portal.db import platform_session
+    from mi_portal.models import Tenant
+
+    with platform_session() as session:
+        return session.exec(select(Tenant.id).where(Tenant.slug == slug)).first()
+
+
+def _retention(args: argparse.Namespace) -> int:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    from mi_portal.services import retention, retention_rules
+    from mi_portal.services.actor import system_actor
+
+    if args.retention_command == "set":
+        tenant_id = _tenant_id(args.tenant)
+        if tenant_id is None:
+            console.print(f"[red]no clinic with slug {args.tenant!r}[/red]")
+            return 2
+        try:
+            saved = retention_rules.apply_policies(
+                system_actor(tenant_id), tenant_id, {args.category: (args.days, args.action)}
+            )
+        except retention_rules.RetentionProblem as exc:
+            console.print(f"[red]{exc.message}[/red]")
+            return 2
+        policy = saved[args.category]
+        console.print(
+            f"{args.tenant}: {args.category} kept {policy.days} days, then {policy.action}"
+        )
+        return 0
+    if args.max is not None and args.max < 1:
+        console.print("[red]--max must be at least 1[/red]")
+        return 2
+    clinics = retention.clinics()
+    if args.tenant:
+        clinics = [(slug, tid) for slug, tid in clinics if slug == args.tenant]
+        if not clinics:
+            console.print(f"[red]no clinic with slug {args.tenant!r}[/red]")
+            return 2
+    total = retention.SweepResult(dry_run=args.dry_run)
+    with Progress(
+        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), console=console
+    ) as bar:
+        for slug, tenant_id in clinics:
+            task = bar.add_task(slug, total=None)
+
+            def report(done: int, of: int, task=task) -> None:  # type: ignore[no-untyped-def]
+                bar.update(task, completed=done, total=of)
+
+            result = retention.sweep(
+                tenant_id,
+                dry_run=args.dry_run,
+                max_items=args.max,
+                trigger="cli",
+                progress=report,
+            )
+            bar.update(task, completed=1, total=1) if not result.planned else None
+            total.add(result)
+    # Counts only: never a name, an address or a case.
+    console.print(("dry run: " if args.dry_run else "") + total.line(), soft_wrap=True)
+    return 1 if total.failed else 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="mi-portal", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -257,7 +323,28 @@ def build_parser() -> argparse.ArgumentParser:
         "expire", help="mark sent quotes past their date expired (the outbox worker does too)"
     )
     qu.set_defaults(func=_quotes)
+
+    rt = sub.add_parser("retention", help="retention periods and the purge")
+    rt_sub = rt.add_subparsers(dest="retention_command", required=True)
+    sw = rt_sub.add_parser(
+        "sweep", help="purge or de-identify what is due (one clinic or all); crash-safe"
+    )
+    sw.add_argument("--tenant", metavar="SLUG", help="only this clinic")
+    sw.add_argument("--dry-run", action="store_true", help="count what is due; change nothing")
+    sw.add_argument("--max", type=int, metavar="N", help="at most N cases per clinic this run")
+    rs = rt_sub.add_parser("set", help="set one category's period and action for a clinic")
+    rs.add_argument("--tenant", metavar="SLUG", required=True)
+    rs.add_argument("--category", required=True, choices=[c.value for c in _categories()])
+    rs.add_argument("--days", type=int, required=True)
+    rs.add_argument("--action", required=True, choices=["delete", "deidentify"])
+    rt.set_defaults(func=_retention)
     return parser
+
+
+def _categories():  # type: ignore[no-untyped-def]
+    from mi_portal.models import DataCategory
+
+    return list(DataCategory)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -18,9 +18,10 @@ import logging
 import uuid
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
+import sqlalchemy as sa
 from sqlmodel import col, select
 
 from mi_portal.db import ScopedSession, platform_session, tenant_session
@@ -247,6 +248,13 @@ class SweepResult:
     failed: int = 0
     run_id: uuid.UUID | None = None
     dry_run: bool = False
+
+    def add(self, other: SweepResult) -> None:
+        self.planned += other.planned
+        self.purged += other.purged
+        self.deidentified += other.deidentified
+        self.held += other.held
+        self.failed += other.failed
 
     def line(self) -> str:
         return (
@@ -610,20 +618,33 @@ def _finish_run(
     )
 
 
-def sweep_all(
-    *, dry_run: bool = False, max_items: int | None = None, trigger: str = "worker"
-) -> dict[str, SweepResult]:
-    """Every clinic, one after another, each in its own tenant session."""
+def clinics() -> list[tuple[str, uuid.UUID]]:
+    """(slug, id) of every clinic, in slug order."""
     with platform_session() as session:
-        tenants = list(session.exec(select(Tenant.id, Tenant.slug).order_by(col(Tenant.slug))))
-    results: dict[str, SweepResult] = {}
-    for tenant_id, slug in tenants:
+        return list(session.exec(select(Tenant.slug, Tenant.id).order_by(col(Tenant.slug))))
+
+
+DAILY = timedelta(days=1)
+
+
+def sweep_daily() -> int:
+    """Sweep each clinic whose last run started a day or more ago (the in-process worker calls
+    this every hour; in production a cron job runs ``mi-portal retention sweep`` instead)."""
+    swept = 0
+    now = clock.now()
+    with platform_session() as session:
+        tenants = list(session.exec(select(Tenant.id).order_by(col(Tenant.slug))))
+    for tenant_id in tenants:
+        with tenant_session(tenant_id) as session:
+            last = session.exec(select(sa.func.max(RetentionRun.started_at))).one()
+        if last is not None and now - last < DAILY:
+            continue
         try:
-            results[slug] = sweep(tenant_id, dry_run=dry_run, max_items=max_items, trigger=trigger)
-        except Exception:  # one clinic's failure must not stop the others' retention
-            _log.exception("retention sweep failed for one clinic")
-            results[slug] = SweepResult(failed=1)
-    return results
+            sweep(tenant_id, trigger="worker")
+            swept += 1
+        except Exception as exc:  # one clinic's failure must not stop the others' retention
+            _log.warning("retention sweep failed for one clinic: %s", type(exc).__name__)
+    return swept
 
 
 def runs(actor: Actor, limit: int = 20) -> list[RetentionRun]:
@@ -677,5 +698,5 @@ __all__ = [
     "proof_document",
     "runs",
     "sweep",
-    "sweep_all",
+    "sweep_daily",
 ]

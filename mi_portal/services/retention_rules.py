@@ -153,7 +153,14 @@ def get_policies(actor: Actor) -> Policies:
 def save_policies(actor: Actor, changes: Mapping[str, tuple[object, object]]) -> Policies:
     """Apply ``changes``; audited with old and new values. Unchanged categories write nothing."""
     check(actor, Permission.RETENTION_MANAGE)
-    tenant_id = actor.require_tenant()
+    return apply_policies(actor, actor.require_tenant(), changes)
+
+
+def apply_policies(
+    actor: Actor, tenant_id: uuid.UUID, changes: Mapping[str, tuple[object, object]]
+) -> Policies:
+    """``save_policies`` without the permission check: for the operator's command line
+    (``mi-portal retention set``), which acts as the system and is audited as such."""
     with tenant_session(tenant_id) as session:
         current = load_policies(session)
         new = validate(changes, current)
@@ -171,6 +178,7 @@ def save_policies(actor: Actor, changes: Mapping[str, tuple[object, object]]) ->
     audit.record(
         actor,
         "retention.policy_change",
+        tenant_id=tenant_id,
         target_type="retention",
         details={
             "old": {c: _as_detail(current[c]) for c in changed},

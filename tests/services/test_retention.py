@@ -232,3 +232,46 @@ def test_policy_rules(db: Database) -> None:
     assert saved["identity"].days == 400 and not saved["identity"].is_default
     assert retention_rules.get_policies(owner)["contact"].is_default
     _ = col  # keep the import used by type checkers
+
+
+def test_the_command_line_sets_a_period_and_sweeps_with_a_summary_line(db: Database) -> None:
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = Path(sys.executable).parent / "mi-portal"
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        env = {**os.environ, "COLUMNS": "200"}
+        return subprocess.run([str(script), *args], env=env, capture_output=True, text=True)
+
+    make_tenant("clinic-a")
+    tenant_id, _ = _case("clinic-a")
+    refused = run("retention", "set", "--tenant", "clinic-a", "--category", "health_image",
+                  "--days", "0", "--action", "delete")  # fmt: skip
+    assert refused.returncode == 2 and "whole number of days" in refused.stdout
+    assert run("retention", "sweep", "--tenant", "nope").returncode == 2
+    done = run("retention", "set", "--tenant", "clinic-a", "--category", "identity",
+               "--days", "1", "--action", "delete")  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert retention_rules.get_policies(_owner(tenant_id))["identity"].days == 1
+    others = {c.category: (1, "delete") for c in retention_rules.CATEGORIES}
+    retention_rules.save_policies(_owner(tenant_id), others)
+    # The case arrived just now: nothing is due for a day.
+    dry = run("retention", "sweep", "--dry-run")
+    assert dry.stdout.strip().splitlines()[-1] == (
+        "dry run: planned=0 purged=0 deidentified=0 held=0 failed=0"
+    )
+    with tenant_session(tenant_id) as session:
+        for case in session.exec(select(Submission)):
+            case.received_at = case.last_activity_at = utcnow() - 2 * DAY
+            session.add(case)
+        session.commit()
+    swept = run("retention", "sweep", "--tenant", "clinic-a", "--max", "5")
+    assert swept.returncode == 0, swept.stdout + swept.stderr
+    assert swept.stdout.strip().splitlines()[-1] == (
+        "planned=1 purged=1 deidentified=0 held=0 failed=0"
+    )
+    assert _snapshot(tenant_id)["cases"] == []
+    assert "Anonymous" not in swept.stdout and "robin" not in swept.stdout
