@@ -256,6 +256,42 @@ def _retention(args: argparse.Namespace) -> int:
     return 1 if total.failed else 0
 
 
+def _tenant_export(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from mi_portal.services.actor import NotFound
+    from mi_portal.services.tenant_export import ExportRefused, export_tenant
+
+    try:
+        summary = export_tenant(args.slug, Path(args.out))
+    except NotFound:
+        console.print(f"[red]no clinic with slug {args.slug!r}[/red]")
+        return 2
+    except ExportRefused as exc:
+        console.print(f"[red]{exc}; give a new or empty folder[/red]")
+        return 2
+    for table, count in summary.tables.items():
+        console.print(f"{count:>8}  {table}")
+    console.print(
+        f"exported {args.slug}: {summary.rows} rows in {len(summary.tables)} files, "
+        f"{summary.objects} objects ({summary.object_bytes} bytes) to {summary.out_dir}"
+    )
+    if summary.missing_objects:
+        # Keys name a clinic and a record, never a person: safe to show the operator.
+        console.print(f"[red]{len(summary.missing_objects)} objects missing from the store[/red]")
+        for key in summary.missing_objects[:20]:
+            console.print(f"missing: {key}")
+        return 1
+    return 0
+
+
+_TENANT_COMMANDS = {"export": _tenant_export}
+
+
+def _tenant(args: argparse.Namespace) -> int:
+    return _TENANT_COMMANDS[args.tenant_command](args)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="mi-portal", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -338,6 +374,15 @@ def build_parser() -> argparse.ArgumentParser:
     rs.add_argument("--days", type=int, required=True)
     rs.add_argument("--action", required=True, choices=["delete", "deidentify"])
     rt.set_defaults(func=_retention)
+
+    te = sub.add_parser("tenant", help="clinic off-boarding")
+    te_sub = te.add_subparsers(dest="tenant_command", required=True)
+    ex = te_sub.add_parser(
+        "export", help="write everything a clinic holds (JSON per table, stored objects)"
+    )
+    ex.add_argument("slug", metavar="SLUG")
+    ex.add_argument("--out", metavar="DIR", required=True, help="a new or empty folder")
+    te.set_defaults(func=_tenant)
     return parser
 
 

@@ -587,9 +587,11 @@ def run(
         if retention_daily and time.monotonic() >= next_retention:
             next_retention = time.monotonic() + RETENTION_CHECK_SECONDS
             try:
-                from mi_portal.services import retention
+                from mi_portal.services import retention, session_hygiene
 
                 retention.sweep_daily()
+                # Finished staff sessions' IPs and browsers, past the platform's period.
+                session_hygiene.clear_session_network()
             except Exception as exc:
                 log.warning("retention sweep failed: %s", type(exc).__name__)
         if time.monotonic() >= next_sweep:
