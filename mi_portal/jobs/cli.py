@@ -285,7 +285,39 @@ def _tenant_export(args: argparse.Namespace) -> int:
     return 0
 
 
-_TENANT_COMMANDS = {"export": _tenant_export}
+def _tenant_purge(args: argparse.Namespace) -> int:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    from mi_portal.services.actor import NotFound
+    from mi_portal.services.tenant_purge import PurgeRefused, purge_tenant
+
+    with Progress(
+        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), console=console
+    ) as bar:
+        task = bar.add_task(f"purging {args.slug}", total=None)
+        try:
+            summary = purge_tenant(
+                args.slug,
+                confirm=args.confirm,
+                progress=lambda done, of: bar.update(task, completed=done, total=of),
+            )
+        except NotFound:
+            console.print(f"[red]no clinic with slug {args.slug!r}[/red]")
+            return 2
+        except PurgeRefused as exc:
+            console.print(f"[red]refused: {exc}[/red]")
+            return 2
+    rows = sum(summary.rows.values())
+    console.print(
+        f"{args.slug}: {summary.cases} cases purged, {rows} other rows deleted, "
+        f"{summary.objects} stray objects removed; the clinic is closed (slug kept, never reused)"
+    )
+    if summary.sweep is not None:
+        console.print(summary.sweep.line())
+    return 0
+
+
+_TENANT_COMMANDS = {"export": _tenant_export, "purge": _tenant_purge}
 
 
 def _tenant(args: argparse.Namespace) -> int:
@@ -382,6 +414,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     ex.add_argument("slug", metavar="SLUG")
     ex.add_argument("--out", metavar="DIR", required=True, help="a new or empty folder")
+    pu = te_sub.add_parser(
+        "purge",
+        help="delete everything a clinic holds (through the retention purge), then close it",
+    )
+    pu.add_argument("slug", metavar="SLUG")
+    pu.add_argument("--confirm", metavar="SLUG", required=True, help="the slug again, to confirm")
     te.set_defaults(func=_tenant)
     return parser
 

@@ -280,11 +280,13 @@ def sweep(
     store: BlobStore | None = None,
     progress: Progress | None = None,
     stop_after: str | None = None,
+    policies: Policies | None = None,
 ) -> SweepResult:
     """Sweep one clinic: resume its unfinished items, plan what is due, carry it through.
 
     ``stop_after`` (tests only) stops the run after the named step has been committed for
-    the first batch, the way a killed process would.
+    the first batch, the way a killed process would. ``policies`` replaces the clinic's own
+    (off-boarding: everything due now, deleted).
     """
     store = store or get_store()
     now = clock.now()
@@ -292,7 +294,7 @@ def sweep(
     with tenant_session(tenant_id) as session:
         if session.get(Tenant, tenant_id) is None:
             raise NotFound("clinic")
-        policies = load_policies(session)
+        policies = policies or load_policies(session)
         if dry_run:
             counts = count_plan(session, policies, now)
             result.planned, result.held = counts.cases, counts.held
