@@ -76,6 +76,7 @@ class InboxRow:
     photos: int
     unread: int
     masked: bool
+    held: bool = False  # under a legal hold (on the case or its patient)
 
 
 @dataclass
@@ -458,6 +459,10 @@ def inbox_page(actor: Actor, q: InboxQuery, *, page_size: int = PAGE_SIZE) -> In
             rows[0][-3:] if rows else tuple(connection.execute(side_statement, params).one())
         )
         raw_counts, raw_settings, turnaround = side
+        # One query for the whole page's legal holds, not one per row.
+        from mi_portal.services.legal_holds import held_case_ids  # builds on cases → inbox
+
+        held = held_case_ids(session, [r[0] for r in rows], now) if rows else set()
     counts = {str(k): int(v) for k, v in _json(raw_counts).items()}
     settings = _json(raw_settings)
     status_filter = q.status in _STATUS_VALUES
@@ -491,6 +496,7 @@ def inbox_page(actor: Actor, q: InboxQuery, *, page_size: int = PAGE_SIZE) -> In
                 photos=photo_count or 0,
                 unread=unread_count or 0,
                 masked=not show_identity,
+                held=row_id in held,
             )
         )
     # One event per page view, naming the cases on it: the rows themselves cost no extra query.

@@ -6,6 +6,7 @@ import uuid
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
+from sqlalchemy import event as sa_event
 from sqlmodel import col, select
 
 from mi_portal.db import tenant_session
@@ -256,3 +257,22 @@ def test_patient_hold_names_the_patient_only_by_id(world) -> None:  # type: igno
     with tenant_session(w["a"]) as session:
         name = session.exec(select(Patient.full_name).where(Patient.id == w["patient"])).one()
     assert name not in str(event.details)
+
+
+def test_the_queue_asks_about_holds_once_per_page(world, db: Database) -> None:  # type: ignore[no-untyped-def]
+    w = world
+    place_hold(w["mgr"], case_id=w["other"], reason="Dispute")
+    seen: list[str] = []
+
+    def record(_conn, _cursor, statement, _params, _context, _many) -> None:  # type: ignore[no-untyped-def]
+        if "legalhold" in statement.lower():
+            seen.append(statement)
+
+    sa_event.listen(db.engine, "before_cursor_execute", record)
+    try:
+        rows = inbox_page(w["mgr"], InboxQuery()).rows
+    finally:
+        sa_event.remove(db.engine, "before_cursor_execute", record)
+    assert len(rows) == 3 and [r.held for r in rows].count(True) == 1
+    assert len(seen) == 1  # the page's rows together, not one query per row
+    assert "submission.tenant_id =" in seen[0] and "legalhold.tenant_id =" in seen[0]
