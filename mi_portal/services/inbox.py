@@ -32,6 +32,7 @@ from mi_portal.models import (
 from mi_portal.services import clock
 from mi_portal.services.actor import Actor
 from mi_portal.services.case_lists import SEARCH_BY_REFERENCE, parse_reference, record_shown
+from mi_portal.services.legal_holds import held_case_ids
 from mi_portal.services.permissions import Permission, check
 from mi_portal.services.text import clean_text
 
@@ -460,8 +461,6 @@ def inbox_page(actor: Actor, q: InboxQuery, *, page_size: int = PAGE_SIZE) -> In
         )
         raw_counts, raw_settings, turnaround = side
         # One query for the whole page's legal holds, not one per row.
-        from mi_portal.services.legal_holds import held_case_ids  # builds on cases → inbox
-
         held = held_case_ids(session, [r[0] for r in rows], now) if rows else set()
     counts = {str(k): int(v) for k, v in _json(raw_counts).items()}
     settings = _json(raw_settings)
