@@ -36,6 +36,7 @@ from mi_portal.state.clinics import ClinicPickerState
 from mi_portal.state.conversation import ConversationState
 from mi_portal.state.inbox import InboxState
 from mi_portal.state.intake import IntakeState
+from mi_portal.state.legal_holds import HoldsState
 from mi_portal.state.messages import MessagesState
 from mi_portal.state.mfa import MfaState
 from mi_portal.state.notice_prefs import NoticePrefsState
@@ -100,7 +101,14 @@ def signed_in_page(
 
 signed_in_page(index, "/", "MI Portal — Clinics", OverviewState.load)
 signed_in_page(inbox_page, "/cases", "Cases — MI Portal", InboxState.load)
-signed_in_page(case_page, "/cases/[id]", "Case — MI Portal", CaseState.load, ConversationState.load)
+signed_in_page(
+    case_page,
+    "/cases/[id]",
+    "Case — MI Portal",
+    CaseState.load,
+    ConversationState.load,
+    HoldsState.load,
+)
 signed_in_page(messages_page, "/messages", "Messages — MI Portal", MessagesState.load)
 signed_in_page(
     templates_page, "/settings/templates", "Message templates — MI Portal", TemplatesState.load

@@ -10,6 +10,7 @@ from mi_portal.components.fields import field_label
 from mi_portal.components.layout import error_callout, page_frame
 from mi_portal.pages.conversation import conversation_panel
 from mi_portal.pages.inbox import SLA_BADGES
+from mi_portal.pages.legal_holds import case_hold_badge, holds_card
 from mi_portal.state.case import CaseState
 from mi_portal.state.inbox import STATUS_LABELS
 
@@ -337,13 +338,19 @@ def case_page() -> rx.Component:
                     id="case-not-found",
                 ),
                 rx.vstack(
-                    rx.text(
-                        "Received ",
-                        C["received_at"],
-                        " UTC",
-                        size="2",
-                        color_scheme="gray",
-                        id="case-reference",
+                    rx.flex(
+                        rx.text(
+                            "Received ",
+                            C["received_at"],
+                            " UTC",
+                            size="2",
+                            color_scheme="gray",
+                            id="case-reference",
+                        ),
+                        case_hold_badge(),
+                        gap="3",
+                        align="center",
+                        wrap="wrap",
                     ),
                     error_callout(CaseState.error),
                     rx.grid(
@@ -357,6 +364,7 @@ def case_page() -> rx.Component:
                         ),
                         rx.vstack(
                             _workflow(),
+                            holds_card(),
                             _quote(),
                             _notes(),
                             _timeline(),
