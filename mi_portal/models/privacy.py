@@ -94,7 +94,8 @@ class LegalHold(TenantOwned, table=True):
 
     submission_id: uuid.UUID | None = None
     patient_id: uuid.UUID | None = None
-    reason: str = plain(max_length=1000)
+    # Staff write it, and it may name the patient's dispute: user content, not a plain label.
+    reason: str = personal(DataCategory.USER_CONTENT, max_length=1000)
     created_by_id: uuid.UUID | None = Field(default=None, foreign_key="user_account.id")
     created_at: datetime = created_at_field()
     ends_on: date | None = plain(default=None)
