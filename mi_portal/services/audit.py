@@ -1,4 +1,8 @@
-"""The audit log: append-only, one hash chain per clinic plus one for platform events."""
+"""The audit log: append-only, one hash chain per clinic plus one for platform events.
+
+Each link hashes a keyed digest of the event's personal details, so those details (with their
+key) can be erased and every chain still verifies.
+"""
 
 from __future__ import annotations
 
@@ -153,6 +157,7 @@ def _append(
                 .order_by(col(AuditEvent.seq).desc())
                 .limit(1)
             ).first()
+            key = secrets.token_hex(32)  # the event's own: erased with its personal details
             event = AuditEvent(
                 chain=chain,
                 seq=(last[0] + 1) if last else 1,
@@ -170,11 +175,11 @@ def _append(
                 or None,
                 reason=reason,
                 details=details or {},
-                personal_key=secrets.token_hex(32),
+                personal_key=key,
                 prev_hash=last[1] if last else GENESIS,
                 hash="",
             )
-            event.personal_digest = _personal_digest(event, event.personal_key or "")
+            event.personal_digest = _personal_digest(event, key)
             event.hash = _digest(event)
             session.add(event)
             try:
