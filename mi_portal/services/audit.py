@@ -258,7 +258,11 @@ ERASE_BATCH = 500
 
 
 def erase_personal(
-    session: ScopedSession, target_ids: Collection[str], *, keep_staff_network: bool = True
+    session: ScopedSession,
+    target_ids: Collection[str],
+    *,
+    keep_staff_network: bool = True,
+    patients_only: bool = False,
 ) -> int:
     """Erase the personal details of the clinic's audit events about ``target_ids``.
 
@@ -266,8 +270,9 @@ def erase_personal(
     go, and so do the IP and user agent, except on events by a staff member when
     ``keep_staff_network`` (staff identities and their network are the accountability record;
     a patient's device data is not). The chain still verifies: it hashes the erased details
-    only through their digest. Events already erased are left as they are. Does not commit;
-    returns how many events were erased.
+    only through their digest. ``patients_only`` leaves events by staff members as they are
+    (a case that is kept loses only its patient's traces). Events already erased are left as
+    they are. Does not commit; returns how many events were erased.
     """
     if session.tenant_id is None:
         raise TenantScopeError("erasing audit details needs the clinic's tenant session")
@@ -286,7 +291,10 @@ def erase_personal(
             )
             .values(details={}, reason=None, personal_key=None, erased_at=now)
         )
-        if keep_staff_network:
+        if patients_only:
+            patients = base.where(col(AuditEvent.user_id).is_(None))
+            erased += _rowcount(session.execute(patients.values(ip=None, user_agent=None)))
+        elif keep_staff_network:
             staff = base.where(col(AuditEvent.user_id).is_not(None))
             others = base.where(col(AuditEvent.user_id).is_(None))
             erased += _rowcount(session.execute(staff))

@@ -301,6 +301,23 @@ def test_staff_keep_their_identity_and_network_unless_told(
     assert audit.verify_chain(str(a)) is None
 
 
+def test_patients_only_leaves_staff_events_as_they_are(db: Database) -> None:
+    a = make_tenant("clinic-a")
+    staff_id, _ = make_user("coordinator@a.test", role="coordinator", tenants=(a,))
+    staff = Actor(user_id=staff_id, role=Role.COORDINATOR, tenant_id=a, ip="198.51.100.4")
+    audit.record(staff, "case.view", target_type="submission", target_id="case-1",
+                 details={"query": "pat"})  # fmt: skip
+    _patient_events(a, ["case-1"])
+    assert _erase(a, ["case-1"], patients_only=True) == 1
+    by_staff, by_patient = _events(a)[1], _events(a)[2]
+    assert by_staff.erased_at is None and by_staff.details == {"query": "pat"}
+    assert by_patient.erased_at is not None and by_patient.ip is None
+    assert audit.verify_chain(str(a)) is None
+    # A later full erasure still reaches the staff event.
+    assert _erase(a, ["case-1"]) == 1
+    assert _events(a)[1].ip == "198.51.100.4" and _events(a)[1].details == {}
+
+
 def test_erasure_touches_only_the_clinic_in_scope_and_the_ids_asked(db: Database) -> None:
     a, b = make_tenant("clinic-a"), make_tenant("clinic-b")
     targets = [f"case-{i}" for i in range(3)]
