@@ -304,6 +304,28 @@ def erase_personal(
     return erased
 
 
+def erase_chain_patients(session: ScopedSession) -> int:
+    """Off-boarding: erase the personal details of every event in the clinic's chain.
+
+    Staff identities and their network data stay (the accountability record of who did what,
+    when); details and reasons go from every event, since they may name a patient, and a
+    patient's or the system's events lose their IP and user agent too. Does not commit.
+    """
+    if session.tenant_id is None:
+        raise TenantScopeError("erasing audit details needs the clinic's tenant session")
+    base = (
+        update(AuditEvent)
+        .where(
+            col(AuditEvent.chain) == chain_for(session.tenant_id),
+            col(AuditEvent.erased_at).is_(None),
+        )
+        .values(details={}, reason=None, personal_key=None, erased_at=clock.now())
+    )
+    staff = base.where(col(AuditEvent.user_id).is_not(None))
+    others = base.where(col(AuditEvent.user_id).is_(None)).values(ip=None, user_agent=None)
+    return _rowcount(session.execute(staff)) + _rowcount(session.execute(others))
+
+
 def _rowcount(result: object) -> int:
     return int(getattr(result, "rowcount", 0) or 0)
 

@@ -545,9 +545,7 @@ def _change_rows(
 
 def _erase_audit(session: ScopedSession, targets: list[str], *, patients_only: bool) -> None:
     """Personal details of the audit events about these rows (the chain still verifies)."""
-    erase = getattr(audit, "erase_personal", None)
-    if erase is not None:
-        erase(session, targets, keep_staff_network=True, patients_only=patients_only)
+    audit.erase_personal(session, targets, keep_staff_network=True, patients_only=patients_only)
 
 
 def _record_proof(

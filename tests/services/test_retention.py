@@ -275,3 +275,36 @@ def test_the_command_line_sets_a_period_and_sweeps_with_a_summary_line(db: Datab
     )
     assert _snapshot(tenant_id)["cases"] == []
     assert "Anonymous" not in swept.stdout and "robin" not in swept.stdout
+
+
+@pytest.mark.parametrize("days", [91, 4000])
+def test_the_audit_chain_verifies_after_the_patients_ip_is_erased(
+    db: Database, later, days: int
+) -> None:  # type: ignore[no-untyped-def]
+    from mi_portal.models import AuditEvent
+    from mi_portal.services import audit
+
+    make_tenant("clinic-a")
+    tenant_id, case_id = _case("clinic-a")
+    _case("clinic-a", email="sam@example.org")  # another patient, not due (moved below)
+
+    def intake_events() -> list[AuditEvent]:
+        with tenant_session(tenant_id) as session:
+            return list(
+                session.exec(select(AuditEvent).where(AuditEvent.action == "intake.submitted"))
+            )
+
+    assert all(e.ip == "203.0.113.9" for e in intake_events())
+    later(days)
+    with tenant_session(tenant_id) as session:  # the other case had activity just now
+        other = session.exec(select(Submission).where(Submission.id != case_id)).one()
+        other.last_activity_at = clock.now()
+        other_id = other.id
+        session.add(other)
+        session.commit()
+    assert retention.sweep(tenant_id).planned == 1
+    events = {e.target_id: e for e in intake_events()}
+    erased, kept = events[str(case_id)], events[str(other_id)]
+    assert erased.ip is None and erased.user_agent is None and erased.erased_at is not None
+    assert kept.ip == "203.0.113.9" and kept.erased_at is None
+    assert audit.verify_chain(str(tenant_id)) is None
