@@ -32,6 +32,7 @@ def _sections() -> list[tuple[str, str, str, rx.Var[bool] | bool]]:
         ("Templates", "/settings/templates", "templates", SessionState.can_manage_templates),
         ("Catalog", "/settings/catalog", "catalog", SessionState.can_manage_catalog),
         ("Users", "/admin/users", "users", SessionState.can_manage_users),
+        ("Retention", "/settings/retention", "retention", SessionState.can_view_retention),
         ("Audit log", "/audit", "audit", SessionState.can_view_audit),
     ]
 
