@@ -61,6 +61,17 @@ def retention_card() -> rx.Component:
                         color_scheme="gray",
                     ),
                 ),
+                rx.cond(
+                    R["held"].to(bool) & ~R["deidentified"].to(bool),
+                    rx.callout(
+                        "On legal hold: nothing of this case is deleted or de-identified while "
+                        "the hold lasts.",
+                        icon="lock",
+                        color_scheme="amber",
+                        size="1",
+                        id="case-retention-held",
+                    ),
+                ),
                 rx.el.ul(
                     rx.foreach(R["categories"].to(list[dict[str, str]]), _line),
                     style={"margin": "0 0 0 1.2em", "padding": 0},

@@ -33,6 +33,7 @@ from mi_portal.models import (
 from mi_portal.services import audit, clock
 from mi_portal.services.actor import Actor
 from mi_portal.services.cases import case_in_clinic
+from mi_portal.services.legal_holds import held_case_ids
 from mi_portal.services.permissions import Permission, check
 
 MIN_DAYS = 1
@@ -354,6 +355,7 @@ class CaseDueDates:
     deidentified: bool
     deidentified_on: str  # "2027-03-01" or ""
     categories: list[CategoryDue]
+    held: bool = False  # under a legal hold now: nothing is due while it lasts
 
 
 def case_due_dates(actor: Actor, case_id: object) -> CaseDueDates:
@@ -365,6 +367,7 @@ def case_due_dates(actor: Actor, case_id: object) -> CaseDueDates:
         last = activity_clock(session, [case.id]).get(case.id, case.last_activity_at)
         cleared = set(case.retention_cleared or ())
         deidentified_at = case.deidentified_at
+        held = case.id in held_case_ids(session, [case.id], clock.now())
     lines = []
     for info in CATEGORIES:
         policy = policies[info.category]
@@ -378,4 +381,5 @@ def case_due_dates(actor: Actor, case_id: object) -> CaseDueDates:
         deidentified=deidentified_at is not None,
         deidentified_on=deidentified_at.date().isoformat() if deidentified_at else "",
         categories=lines,
+        held=held,
     )

@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from mi_portal.db import tenant_session
-from mi_portal.models import CaseNote, Role, Submission, utcnow
+from mi_portal.models import CaseNote, LegalHold, Role, Submission, utcnow
 from mi_portal.services import clock, retention, retention_rules
 from mi_portal.services.actor import Actor, NotFound, PermissionDenied
 from tests.conftest import Database
@@ -113,6 +113,11 @@ def test_case_due_dates_follow_the_clock_and_the_clinics_settings(db: Database) 
     texts = {d.category: d.text for d in retention_rules.case_due_dates(viewer, case_id).categories}
     assert texts["identity"] == "Identity deleted on 2027-03-08"
     assert texts["health_image"] == "Photos deleted on 2028-02-01"
+    assert not retention_rules.case_due_dates(viewer, case_id).held
+    with tenant_session(a) as session:
+        session.add(LegalHold(submission_id=case_id, reason="Complaint under review"))
+        session.commit()
+    assert retention_rules.case_due_dates(viewer, case_id).held
     # Another clinic's case answers like a missing one; platform support never reads cases.
     for missing in (foreign, uuid.uuid4(), "not-an-id"):
         with pytest.raises(NotFound):
