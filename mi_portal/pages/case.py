@@ -8,6 +8,7 @@ import reflex as rx
 
 from mi_portal.components.fields import field_label
 from mi_portal.components.layout import error_callout, page_frame
+from mi_portal.components.retention_parts import deidentified_badge, retention_card
 from mi_portal.pages.conversation import conversation_panel
 from mi_portal.pages.inbox import SLA_BADGES
 from mi_portal.pages.legal_holds import case_hold_badge, holds_card
@@ -352,6 +353,7 @@ def case_page() -> rx.Component:
                         align="center",
                         wrap="wrap",
                     ),
+                    deidentified_badge(),
                     error_callout(CaseState.error),
                     rx.grid(
                         rx.vstack(
@@ -367,6 +369,7 @@ def case_page() -> rx.Component:
                             holds_card(),
                             _quote(),
                             _notes(),
+                            retention_card(),
                             _timeline(),
                             spacing="4",
                             width="100%",
