@@ -168,6 +168,24 @@ def pg(
         reset_settings()
 
 
+@pytest.fixture
+def sqlite_db(
+    request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> Iterator[Database]:
+    """The embedded database only (where running a test on both adds nothing but time)."""
+    url = request.getfixturevalue("sqlite_server")
+    _use(monkeypatch, tmp_path, url, url)
+    from mi_portal.db import get_engine
+
+    database = Database("sqlite", url, url, get_engine(url), make_engine(url))
+    try:
+        yield database
+    finally:
+        database.wipe()
+        database.admin_engine.dispose()
+        reset_settings()
+
+
 @pytest.fixture(autouse=True)
 def fresh_rate_limits() -> Iterator[None]:
     """Each test starts with empty in-process rate-limit windows (none carried between tests)."""

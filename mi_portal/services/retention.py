@@ -502,15 +502,26 @@ def _change_rows(
     }
     rows = retention_erase.case_rows(session, list(locked))
     clocks = activity_clock(session, list(locked))
+    # A hold placed since planning (say between a killed run and the next) wins like activity.
+    held = held_case_ids(session, list(locked), now)
     for item in ready:
         case = locked.get(item.submission_id)
         case_rows = rows.get(item.submission_id, retention_erase.CaseRows())
-        changed = case is None or clocks.get(item.submission_id, item.planned_at) > item.planned_at
+        changed = (
+            case is None
+            or item.submission_id in held
+            or clocks.get(item.submission_id, item.planned_at) > item.planned_at
+        )
         categories = item.categories
         if changed:
             # Only what the deleted objects force: rows that would point at nothing.
             categories = [D.HEALTH_IMAGE] if D.HEALTH_IMAGE in item.categories else []
         if case is not None:
+            # The clock counts notes and messages this may delete: keep the moment they gave,
+            # or the case's remaining data would look older than it is.
+            last = clocks.get(item.submission_id)
+            if last is not None and last > case.last_activity_at:
+                case.last_activity_at = last
             cleared = retention_erase.clear_categories(
                 session, case_rows, categories, actions,
                 case_id=item.submission_id, planned_keys=item.object_keys,
@@ -527,20 +538,39 @@ def _change_rows(
                 retention_erase.finish_case(session, item.submission_id, item.outcome, now)
             patient_id = case.patient_id
             session.flush()
-            if item.outcome == "delete" or item.patient_categories:
+            patient_categories = item.patient_categories
+            if patient_categories and not _patient_unchanged(
+                session, patient_id, item.planned_at, now
+            ):
+                patient_categories = []
+            if item.outcome == "delete" or patient_categories:
                 removed = retention_erase.clear_patient(
-                    session, patient_id, item.patient_categories, now
+                    session, patient_id, patient_categories, now
                 )
-                if removed or {D.IDENTITY, D.CONTACT} <= set(item.patient_categories):
+                if removed or {D.IDENTITY, D.CONTACT} <= set(patient_categories):
                     patient_targets = [str(patient_id)]
         if categories and (case is None or not changed):
             _erase_audit(session, targets + patient_targets, patients_only=item.outcome == "keep")
-        if changed:
+        if changed and item.submission_id in held:
+            _mark(item, S.FAILED, "held since it was planned; photos only")
+            result.held += 1
+        elif changed:
             _mark(item, S.FAILED, "the case changed since it was planned; photos only")
             result.failed += 1
         else:
             _mark(item, S.ROWS_DONE)
         session.add(item)
+
+
+def _patient_unchanged(
+    session: ScopedSession, patient_id: uuid.UUID, planned_at: datetime, now: datetime
+) -> bool:
+    """No case of the patient is held or has had activity since the item was planned, so their
+    own record is still due on every one of their cases (as the planner found)."""
+    cases = list(session.exec(select(Submission.id).where(Submission.patient_id == patient_id)))
+    if held_case_ids(session, cases, now):
+        return False
+    return all(moment <= planned_at for moment in activity_clock(session, cases).values())
 
 
 def _erase_audit(session: ScopedSession, targets: list[str], *, patients_only: bool) -> None:

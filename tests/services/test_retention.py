@@ -169,6 +169,27 @@ def test_activity_moves_the_clock(db: Database, later) -> None:  # type: ignore[
     assert _snapshot(tenant_id)["photos"] == 2
 
 
+def test_clearing_notes_does_not_make_the_rest_look_older(db: Database, later) -> None:  # type: ignore[no-untyped-def]
+    make_tenant("clinic-a")
+    tenant_id, case_id = _case("clinic-a")
+    moment = later(2000)
+    with tenant_session(tenant_id) as session:
+        # A note written by a path that did not touch the case: the clock still counts it.
+        session.add(CaseNote(submission_id=case_id, body="follow-up", created_at=moment))
+        session.commit()
+    later(4000)  # everything but quotes (2,555 days after the note) is due
+    assert retention.sweep(tenant_id).planned == 1
+    with tenant_session(tenant_id) as session:
+        assert list(session.exec(select(CaseNote))) == []
+        assert retention_rules.activity_clock(session, [case_id])[case_id] == moment
+    # The note is gone, but the quotes still age from it: nothing more is due yet.
+    assert retention.sweep(tenant_id).planned == 0
+    later(2000 + 2556)
+    assert retention.sweep(tenant_id).line() == (
+        "planned=1 purged=0 deidentified=1 held=0 failed=0"
+    )
+
+
 @pytest.mark.parametrize(
     "step", ["_delete_objects", "_verify_objects", "_change_rows", "_record_proof"]
 )
@@ -191,6 +212,43 @@ def test_a_sweep_stopped_after_any_step_finishes_on_the_next_run(
     assert report.orphan_objects == [] and report.missing_objects == []
     assert list(get_store().keys()) == []
     assert retention.sweep(tenant_id).planned == 0
+
+
+def test_a_hold_placed_after_planning_stops_the_rows_and_the_patient(db: Database, later) -> None:  # type: ignore[no-untyped-def]
+    make_tenant("clinic-a")
+    tenant_id, first = _case("clinic-a")
+    with tenant_session(tenant_id) as session:
+        patient_id = session.get(Submission, (tenant_id, first)).patient_id  # type: ignore[union-attr]
+        # A second case of the same patient, with nothing stored.
+        second = Submission(
+            patient_id=patient_id, concern_area="acne", answers={"goal": "clear skin"},
+            source_ip="203.0.113.9",
+        )  # fmt: skip
+        session.add(second)
+        session.commit()
+        second_id = second.id
+    later(4000)
+    with pytest.raises(retention.SweepInterrupted):
+        retention.sweep(tenant_id, stop_after="_verify_objects")  # both cases' objects gone
+    # The run dies here; before the next one, the second case is put on hold.
+    with tenant_session(tenant_id) as session:
+        session.add(LegalHold(submission_id=second_id, reason="dispute"))
+        session.commit()
+    assert retention.sweep(tenant_id).line() == (
+        "planned=0 purged=0 deidentified=1 held=1 failed=0"
+    )
+    with tenant_session(tenant_id) as session:
+        held = session.get(Submission, (tenant_id, second_id))
+        assert held is not None and held.deidentified_at is None
+        assert (held.answers, held.source_ip) == ({"goal": "clear skin"}, "203.0.113.9")
+        # Only its photos (purged before the hold) are recorded as gone.
+        assert held.retention_cleared == ["health_image"]
+        # The patient's name and contact belong to the held case too: they stay.
+        patient = session.get(Patient, (tenant_id, patient_id))
+        assert patient is not None and patient.full_name == "Robin Patient"
+        assert patient.anonymized_at is None
+        done = session.get(Submission, (tenant_id, first))
+        assert done is not None and done.deidentified_at is not None
 
 
 def test_one_clinics_sweep_leaves_another_untouched(db: Database, later) -> None:  # type: ignore[no-untyped-def]
