@@ -174,7 +174,7 @@ def sqlite_db(
 ) -> Iterator[Database]:
     """The embedded database only (where running a test on both adds nothing but time)."""
     url = request.getfixturevalue("sqlite_server")
-    _use(monkeypatch, tmp_path, url, url)
+    use_database(monkeypatch, tmp_path, url, url)
     from mi_portal.db import get_engine
 
     database = Database("sqlite", url, url, get_engine(url), make_engine(url))

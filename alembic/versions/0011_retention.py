@@ -76,6 +76,7 @@ def upgrade() -> None:
         batch.add_column(
             sa.Column("retention_cleared", sa.JSON(), nullable=False, server_default="[]")
         )
+        batch.add_column(sa.Column("retention_cleared_at", UTC, nullable=True))
         batch.add_column(sa.Column("deidentified_at", UTC, nullable=True))
     with op.batch_alter_table("patient") as batch:
         batch.add_column(sa.Column("anonymized_at", UTC, nullable=True))
@@ -148,6 +149,7 @@ def downgrade() -> None:
         batch.drop_column("anonymized_at")
     with op.batch_alter_table("submission") as batch:
         batch.drop_column("deidentified_at")
+        batch.drop_column("retention_cleared_at")
         batch.drop_column("retention_cleared")
     op.drop_index("ix_legalhold_patient", table_name="legalhold")
     op.drop_index("ix_legalhold_submission", table_name="legalhold")

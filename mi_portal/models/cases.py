@@ -106,6 +106,9 @@ class Submission(TenantOwned, table=True):
     # Categories of this case's data that retention has already cleared, and when the case
     # became a de-identified record kept for aggregate figures only.
     retention_cleared: list[str] = plain(default_factory=list, sa_type=sa.JSON)
+    # The last activity those categories were cleared up to: activity after it (a new photo,
+    # message or quote) brings the categories back, to be cleared again when due.
+    retention_cleared_at: datetime | None = plain(default=None, sa_type=UTCDateTime)
     deidentified_at: datetime | None = plain(default=None, sa_type=UTCDateTime)
 
 

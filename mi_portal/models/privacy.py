@@ -133,6 +133,9 @@ class RetentionItemState(StrEnum):
     """The purge of one case, step by step; each step is committed before the next starts."""
 
     PLANNED = "planned"
+    # Past the checks and deleting objects: from here on the item is finished, never dropped,
+    # so no row is left pointing at an object that is gone.
+    DELETING = "deleting"
     OBJECTS_DELETED = "objects_deleted"
     VERIFIED = "verified"
     ROWS_DONE = "rows_done"

@@ -48,6 +48,7 @@ from mi_portal.services.retention_rules import (
     activity_clock,
     due_categories,
     load_policies,
+    still_cleared,
     validate,
 )
 from mi_portal.storage import BlobStore, StorageUnavailable, get_store
@@ -60,7 +61,7 @@ BATCH = 200  # items carried through one step together
 ALL_CATEGORIES = frozenset(c.category for c in CATEGORIES)
 # The categories a patient's own record (and their consents) hold.
 PATIENT_CATEGORIES = (D.IDENTITY, D.CONTACT, D.DEVICE_NETWORK)
-UNFINISHED = (S.PLANNED, S.OBJECTS_DELETED, S.VERIFIED, S.ROWS_DONE)
+UNFINISHED = (S.PLANNED, S.DELETING, S.OBJECTS_DELETED, S.VERIFIED, S.ROWS_DONE)
 
 
 @dataclass
@@ -121,13 +122,23 @@ def _planned_page(
     busy: set[uuid.UUID],
 ) -> tuple[list[PlannedCase], int, uuid.UUID | None]:
     """One page of cases (by id): the due ones, how many due ones are held, the last id read."""
-    query = select(Submission.id, Submission.patient_id, Submission.retention_cleared)
+    query = select(
+        Submission.id,
+        Submission.patient_id,
+        Submission.retention_cleared,
+        Submission.retention_cleared_at,
+    )
     if after is not None:
         query = query.where(col(Submission.id) > after)
-    rows = list(session.exec(query.order_by(col(Submission.id)).limit(PAGE)))
-    if not rows:
+    page = list(session.exec(query.order_by(col(Submission.id)).limit(PAGE)))
+    if not page:
         return [], 0, None
-    clocks = activity_clock(session, [r[0] for r in rows])
+    clocks = activity_clock(session, [r[0] for r in page])
+    rows = [
+        (case_id, patient_id, still_cleared(cleared, cleared_at, clocks[case_id]))
+        for case_id, patient_id, cleared, cleared_at in page
+        if case_id in clocks
+    ]
     due: dict[uuid.UUID, list[str]] = {}
     for case_id, _patient_id, cleared in rows:
         if case_id in busy or case_id not in clocks:
@@ -153,7 +164,7 @@ def _planned_page(
             )
         )
     _count_rows(session, planned)
-    return planned, len(held), rows[-1][0]
+    return planned, len(held), page[-1][0]
 
 
 def _patient_clearable(
@@ -165,19 +176,24 @@ def _patient_clearable(
         return {}
     cases = list(
         session.exec(
-            select(Submission.id, Submission.patient_id, Submission.retention_cleared).where(
-                col(Submission.patient_id).in_(list(patient_ids))
-            )
+            select(
+                Submission.id,
+                Submission.patient_id,
+                Submission.retention_cleared,
+                Submission.retention_cleared_at,
+            ).where(col(Submission.patient_id).in_(list(patient_ids)))
         )
     )
     clocks = activity_clock(session, [c[0] for c in cases])
     held = held_case_ids(session, [c[0] for c in cases], now)
     clearable: dict[uuid.UUID, set[str]] = {p: set(PATIENT_CATEGORIES) for p in patient_ids}
-    for case_id, patient_id, cleared in cases:
+    for case_id, patient_id, cleared, cleared_at in cases:
         if case_id in held or case_id not in clocks:
             clearable[patient_id] = set()
             continue
-        ready = set(cleared or ()) | set(due_categories(clocks[case_id], policies, now))
+        ready = still_cleared(cleared, cleared_at, clocks[case_id]) | set(
+            due_categories(clocks[case_id], policies, now)
+        )
         clearable[patient_id] &= ready
     return clearable
 
@@ -356,7 +372,13 @@ def _plan_items(
                 rows = retention_erase.case_rows(session, [p.case_id for p in planned])
                 keys = retention_erase.object_keys(session, [rows[p.case_id] for p in planned])
                 for n, case in enumerate(planned):
-                    removes_photos = D.HEALTH_IMAGE in case.categories
+                    # Every item that removes a row holding an object lists the objects: photos,
+                    # attachments of messages going with the health details, a deleted case.
+                    removes_objects = (
+                        D.HEALTH_IMAGE in case.categories
+                        or D.SPECIAL_CATEGORY in case.categories
+                        or case.outcome == "delete"
+                    )
                     session.add(
                         RetentionItem(
                             run_id=run_id,
@@ -365,7 +387,7 @@ def _plan_items(
                             categories=case.categories,
                             outcome=case.outcome,
                             patient_categories=case.patient_categories,
-                            object_keys=keys[n] if removes_photos else [],
+                            object_keys=keys[n] if removes_objects else [],
                             counts={"photos": case.photos, "messages": case.messages},
                             planned_at=now,
                             updated_at=now,
@@ -424,32 +446,63 @@ def _delete_objects(
     result: SweepResult,
     run_id: uuid.UUID,
 ) -> None:
+    """Check each planned item once more, commit that it is going ahead, then purge."""
     planned = [i for i in items if i.state == S.PLANNED]
-    if not planned:
-        return
-    # A hold placed, or activity that happened, since planning wins: nothing is deleted.
-    now = clock.now()
-    held = held_case_ids(session, [i.submission_id for i in planned], now)
-    clocks = activity_clock(session, [i.submission_id for i in planned])
-    for item in planned:
-        item.attempts += 1
-        if item.submission_id in held:
-            _mark(item, S.FAILED, "held since it was planned")
-            result.held += 1
-            continue
-        moved = clocks.get(item.submission_id)
-        if moved is None or moved > item.planned_at:
-            _mark(item, S.FAILED, "the case changed or went since it was planned")
-            result.failed += 1
+    if planned:
+        _gate(session, planned, policies, result)
+        session.commit()  # DELETING is on record before the first object goes
+    for item in items:
+        if item.state != S.DELETING:
             continue
         try:
             for key in item.object_keys:
                 store.purge(key)
         except (StorageUnavailable, OSError) as exc:
-            _mark(item, S.FAILED, f"object store: {type(exc).__name__}")
+            # Stays DELETING: the next run purges again (purging a gone key is harmless).
+            item.last_error = f"object store: {type(exc).__name__}"
             result.failed += 1
+            session.add(item)
             continue
         _mark(item, S.OBJECTS_DELETED)
+        session.add(item)
+
+
+def _gate(
+    session: ScopedSession, planned: list[RetentionItem], policies: Policies, result: SweepResult
+) -> None:
+    """A hold placed, activity, or a change of the clinic's settings since planning wins:
+    such an item is dropped before anything of it is deleted."""
+    now = clock.now()
+    ids = [i.submission_id for i in planned]
+    held = held_case_ids(session, ids, now)
+    clocks = activity_clock(session, ids)
+    cleared = {
+        case_id: still_cleared(done, done_at, clocks[case_id])
+        for case_id, done, done_at in session.exec(
+            select(
+                Submission.id, Submission.retention_cleared, Submission.retention_cleared_at
+            ).where(col(Submission.id).in_(ids))
+        )
+        if case_id in clocks
+    }
+    for item in planned:
+        item.attempts += 1
+        moved = clocks.get(item.submission_id)
+        if item.submission_id in held:
+            _mark(item, S.FAILED, "held since it was planned")
+            result.held += 1
+        elif moved is None or moved > item.planned_at:
+            _mark(item, S.FAILED, "the case changed or went since it was planned")
+            result.failed += 1
+        elif not set(item.categories) <= set(
+            due_categories(moved, policies, now, cleared.get(item.submission_id) or ())
+        ):
+            _mark(item, S.FAILED, "the clinic's retention settings changed since it was planned")
+            result.failed += 1
+        else:
+            done = set(cleared.get(item.submission_id) or ()) | set(item.categories)
+            item.outcome = outcome_for(done, policies)
+            _mark(item, S.DELETING)
         session.add(item)
 
 
@@ -469,8 +522,8 @@ def _verify_objects(
         except (StorageUnavailable, OSError) as exc:
             left = [f"unverifiable: {type(exc).__name__}"]
         if left:
-            # Back to planned: the next run deletes and verifies again.
-            _mark(item, S.PLANNED, f"{len(left)} objects still present")
+            # Back to deleting: the next run purges and verifies again.
+            _mark(item, S.DELETING, f"{len(left)} objects still present")
             result.failed += 1
         else:
             _mark(item, S.VERIFIED)
@@ -528,7 +581,11 @@ def _change_rows(
             )  # fmt: skip
             item.counts = {**item.counts, "photos": cleared.photos, "messages": cleared.messages,
                            "notes": cleared.notes, "quotes": cleared.quotes}  # fmt: skip
-            case.retention_cleared = sorted(set(case.retention_cleared or ()) | set(categories))
+            last_seen = clocks.get(item.submission_id, item.planned_at)
+            before = still_cleared(case.retention_cleared, case.retention_cleared_at, last_seen)
+            case.retention_cleared = sorted(before | set(categories))
+            # Cleared up to the activity the item was planned on; anything later voids it.
+            case.retention_cleared_at = item.planned_at
             session.add(case)
         targets = case_rows.all_ids() + [str(item.submission_id)]
         patient_targets: list[str] = []

@@ -267,6 +267,16 @@ def activity_clock(
     return latest
 
 
+def still_cleared(
+    cleared: Collection[str] | None, cleared_at: datetime | None, last_activity: datetime
+) -> set[str]:
+    """The categories a case has had cleared, unless it has had activity since: data that
+    arrived after a clearing (a new photo, message, quote) is due again in its own time."""
+    if not cleared or cleared_at is None or last_activity > cleared_at:
+        return set()
+    return set(cleared)
+
+
 def due_at(last_activity: datetime, policy: Policy) -> datetime:
     """When a category of a case whose last activity was ``last_activity`` is due."""
     return last_activity + policy.period
@@ -373,7 +383,7 @@ def case_due_dates(actor: Actor, case_id: object) -> CaseDueDates:
         case = case_in_clinic(session, actor, case_id)
         policies = load_policies(session)
         last = activity_clock(session, [case.id]).get(case.id, case.last_activity_at)
-        cleared = set(case.retention_cleared or ())
+        cleared = still_cleared(case.retention_cleared, case.retention_cleared_at, last)
         deidentified_at = case.deidentified_at
         held = case.id in held_case_ids(session, [case.id], clock.now())
     lines = []

@@ -366,3 +366,79 @@ def test_the_audit_chain_verifies_after_the_patients_ip_is_erased(
     assert erased.ip is None and erased.user_agent is None and erased.erased_at is not None
     assert kept.ip == "203.0.113.9" and kept.erased_at is None
     assert audit.verify_chain(str(tenant_id)) is None
+
+
+class _Crash(BaseException):
+    """Stands for the process dying mid-step (nothing after it runs, nothing is committed)."""
+
+
+class _CrashingStore:
+    """The real local store, which dies after ``purges`` objects were purged."""
+
+    def __init__(self, purges: int) -> None:
+        self.inner, self.left = get_store(), purges
+
+    def purge(self, key: str) -> None:
+        if self.left == 0:
+            raise _Crash
+        self.left -= 1
+        self.inner.purge(key)
+
+    def __getattr__(self, name: str):  # type: ignore[no-untyped-def]
+        return getattr(self.inner, name)
+
+
+def test_a_crash_mid_purge_then_activity_leaves_no_row_pointing_at_nothing(
+    db: Database, later
+) -> None:  # type: ignore[no-untyped-def]
+    make_tenant("clinic-a")
+    tenant_id, case_id = _case("clinic-a")
+    later(800)  # photos due
+    with pytest.raises(_Crash):
+        retention.sweep(tenant_id, store=_CrashingStore(purges=3))  # type: ignore[arg-type]
+    assert storage_check.check().missing_objects  # three of eight objects gone, rows still there
+    moment = later(801)
+    with tenant_session(tenant_id) as session:  # the case comes back to life
+        session.add(CaseNote(submission_id=case_id, body="back again", created_at=moment))
+        session.commit()
+    result = retention.sweep(tenant_id)
+    # The item had started deleting: it finishes its photos (rows and objects), nothing else.
+    report = storage_check.check()
+    assert report.missing_objects == [] and report.orphan_objects == []
+    assert _snapshot(tenant_id)["photos"] == 0 and len(_snapshot(tenant_id)["cases"]) == 1
+    assert result.failed == 1  # reported: the rest of the case changed since it was planned
+    with tenant_session(tenant_id) as session:
+        assert len(list(session.exec(select(CaseNote)))) == 1
+
+
+def test_a_photo_that_arrives_after_photos_were_cleared_is_purged_in_its_own_time(
+    db: Database, later
+) -> None:  # type: ignore[no-untyped-def]
+    make_tenant("clinic-a")
+    tenant_id, case_id = _case("clinic-a", n_photos=1)
+    later(731)
+    assert retention.sweep(tenant_id).failed == 0
+    assert _snapshot(tenant_id)["photos"] == 0
+    moment = later(800)  # the patient sends a new photo (with a message: activity)
+    store = get_store()
+    key = f"{tenant_id}/late-photo"
+    store.put(key, b"late bytes", content_type="image/jpeg")
+    with tenant_session(tenant_id) as session:
+        image = SubmissionImage(submission_id=case_id, display_name="late.jpg",
+                                content_type="image/jpeg", width=1, height=1, byte_size=10,
+                                sha256="1" * 64, created_at=moment)  # fmt: skip
+        session.add(image)
+        session.flush()
+        session.add(ImageRendition(image_id=image.id, kind="original", storage_key=key,
+                                   content_type="image/jpeg", width=1, height=1, byte_size=10,
+                                   sha256="1" * 64))  # fmt: skip
+        session.add(CaseNote(submission_id=case_id, body="new photo in", created_at=moment))
+        session.commit()
+    later(1500)  # 700 days after the new photo: not due yet
+    retention.sweep(tenant_id)
+    assert store.exists(key) and _snapshot(tenant_id)["photos"] == 1
+    later(1532)  # 732 days after it: due, and purged like the first ones
+    assert retention.sweep(tenant_id).failed == 0
+    assert store.gone(key) and _snapshot(tenant_id)["photos"] == 0  # type: ignore[attr-defined]
+    report = storage_check.check()
+    assert report.missing_objects == [] and report.orphan_objects == []

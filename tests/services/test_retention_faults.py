@@ -48,12 +48,12 @@ BOOKKEEPING = {"retentionitem", "retentionrun", "auditevent"}
 # Where the sweep is killed, and the item states it leaves (batch 1, batch 2).
 LEFT = {
     "plan": "planned planned",
-    # Objects purged, the items still say planned.
-    "_delete_objects:before:1": "planned planned",
+    # Past the checks (committed), objects purged, the step's own commit not reached.
+    "_delete_objects:before:1": "deleting planned",
     # (The same state as _verify_objects:before:1.)
     "_delete_objects:after:1": "objects_deleted planned",
     # The first case's four renditions purged, then two of the second case's.
-    "purge:6": "planned planned",
+    "purge:6": "deleting planned",
     "_verify_objects:after:1": "verified planned",
     # Rows changed, not committed: the database rolls them back.
     "_change_rows:before:1": "verified planned",
