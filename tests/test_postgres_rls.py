@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import uuid
 
 import pytest
 import sqlalchemy as sa
@@ -429,3 +430,34 @@ def test_even_the_owner_cannot_delete_or_rewrite_an_event(pg: Database, two_full
         with pg.admin_engine.begin() as conn, pytest.raises(DBAPIError, match=message):
             conn.execute(sa.text(statement))
     assert _audit_rows(pg, a) == before
+
+
+def test_dropping_the_key_while_keeping_details_is_not_an_erasure(
+    pg: Database, two_full_tenants
+) -> None:  # type: ignore[no-untyped-def]
+    a, _, _ = two_full_tenants
+    event = audit.record(
+        None, "intake.submitted", tenant_id=uuid.UUID(a), target_id="p", ip="203.0.113.5",
+        reason="typed", details={"k": "v"},
+    )  # fmt: skip
+    keep_details = "update auditevent set reason = NULL, personal_key = NULL, erased_at = now()"
+    keep_reason = "update auditevent set details = '{}', personal_key = NULL, erased_at = now()"
+    keep_ip = (
+        "update auditevent set ip = NULL, reason = NULL, details = '{}', personal_key = NULL, "
+        "erased_at = now()"
+    )
+    for statement in (keep_details, keep_reason, keep_ip.replace("ip = NULL, ", "")):
+        with (
+            _as_app(pg, a) as conn,
+            pytest.raises(DBAPIError, match="only erase personal details"),
+        ):
+            conn.execute(sa.text(statement + " where id = :i"), {"i": event.id})
+    with _as_app(pg, a) as conn:
+        conn.execute(
+            sa.text(
+                keep_ip.replace("ip = NULL", "ip = NULL, user_agent = NULL") + " where id = :i"
+            ),
+            {"i": event.id},
+        )
+        conn.commit()
+    assert audit.verify_chain(a) is None

@@ -74,11 +74,12 @@ DECLARE
 BEGIN
     IF (
         (to_jsonb(NEW) - erasable) = (to_jsonb(OLD) - erasable)
-        AND (NEW.ip IS NULL OR NEW.ip IS NOT DISTINCT FROM OLD.ip)
-        AND (NEW.user_agent IS NULL OR NEW.user_agent IS NOT DISTINCT FROM OLD.user_agent)
-        AND (NEW.reason IS NULL OR NEW.reason IS NOT DISTINCT FROM OLD.reason)
-        AND (NEW.details::jsonb = '{{}}'::jsonb
-             OR NEW.details::jsonb IS NOT DISTINCT FROM OLD.details::jsonb)
+        AND (NEW.ip IS NULL
+             OR (NEW.user_id IS NOT NULL AND NEW.ip IS NOT DISTINCT FROM OLD.ip))
+        AND (NEW.user_agent IS NULL
+             OR (NEW.user_id IS NOT NULL AND NEW.user_agent IS NOT DISTINCT FROM OLD.user_agent))
+        AND NEW.reason IS NULL
+        AND NEW.details::jsonb = '{{}}'::jsonb
         AND NEW.personal_key IS NULL
         AND NEW.erased_at IS NOT NULL
         AND (OLD.erased_at IS NULL OR NEW.erased_at = OLD.erased_at)

@@ -244,7 +244,13 @@ def _personal_problem(event: AuditEvent) -> str | None:
     if event.personal_key is None:
         if event.erased_at is None:
             return "personal details key missing but not erased (edited?)"
-        return None  # erased: its key went with the details, the link above still holds
+        # Erased: its key went with the details, the link above still holds. What an erasure
+        # leaves is fixed: no details, no reason, and no network data unless a staff member's.
+        if event.details or event.reason is not None:
+            return "erased entry holds details again (edited?)"
+        if event.user_id is None and (event.ip is not None or event.user_agent is not None):
+            return "erased entry holds network data again (edited?)"
+        return None
     try:
         expected = _personal_digest(event, event.personal_key)
     except ValueError:

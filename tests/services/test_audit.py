@@ -339,3 +339,22 @@ def test_erasure_needs_a_clinic_session(db: Database) -> None:
     with platform_session(platform=True) as session:
         event = session.exec(select(AuditEvent).where(col(AuditEvent.chain) == "platform")).one()
     assert event.ip == "203.0.113.7" and event.erased_at is None
+
+
+def test_an_erased_entry_that_holds_details_again_is_caught(db: Database) -> None:
+    tenant_id = make_tenant("clinic-erase")
+    event = audit.record(None, "intake.submitted", tenant_id=tenant_id, target_id="x",
+                         ip="203.0.113.1", details={"k": "v"})  # fmt: skip
+    with tenant_session(tenant_id) as session:
+        assert audit.erase_personal(session, ["x"]) == 1
+        session.commit()
+    assert audit.verify_chain(str(tenant_id)) is None
+    for column, value in (("details", """'{"k": "forged"}'"""), ("reason", "'forged'"),
+                          ("ip", "'198.51.100.1'")):  # fmt: skip
+        where = "where chain = :c and seq = :s"
+        _admin(db, f"update auditevent set {column} = {value} {where}", c=event.chain, s=event.seq)
+        problem = audit.verify_chain(str(tenant_id))
+        assert problem is not None and "erased entry holds" in problem.problem
+        _admin(db, f"update auditevent set details = '{{}}', reason = NULL, ip = NULL {where}",
+               c=event.chain, s=event.seq)  # fmt: skip
+    assert audit.verify_chain(str(tenant_id)) is None
