@@ -242,15 +242,31 @@ def _retention(args: argparse.Namespace) -> int:
             def report(done: int, of: int, task=task) -> None:  # type: ignore[no-untyped-def]
                 bar.update(task, completed=done, total=of)
 
-            result = retention.sweep(
-                tenant_id,
-                dry_run=args.dry_run,
-                max_items=args.max,
-                trigger="cli",
-                progress=report,
-            )
-            bar.update(task, completed=1, total=1) if not result.planned else None
+            try:
+                result = retention.sweep(
+                    tenant_id,
+                    dry_run=args.dry_run,
+                    max_items=args.max,
+                    trigger="cli",
+                    progress=report,
+                )
+            except retention.SweepBusy:
+                console.print(f"{slug}: another sweep of this clinic is running; skipped")
+                total.failed += 1
+                continue
+            except Exception as exc:  # one clinic's failure must not stop the others
+                console.print(f"[red]{slug}: sweep failed ({type(exc).__name__})[/red]")
+                total.failed += 1
+                continue
+            if not result.planned:
+                bar.update(task, completed=1, total=1)  # nothing to do: show it done
             total.add(result)
+    if not args.tenant and not args.dry_run:
+        from mi_portal.services import session_hygiene
+
+        # Platform-wide personal data with no clinic: finished staff sessions' network data.
+        cleared = session_hygiene.clear_session_network()
+        console.print(f"staff sessions whose network data was cleared: {cleared}")
     # Counts only: never a name, an address or a case.
     console.print(("dry run: " if args.dry_run else "") + total.line(), soft_wrap=True)
     return 1 if total.failed else 0

@@ -123,7 +123,10 @@ def _end_date(value: object, now: datetime) -> date | None:
         day = value
     else:
         try:
-            day = date.fromisoformat(str(value).strip()[:10])
+            text = str(value).strip()
+            if len(text) != 10:
+                raise ValueError
+            day = date.fromisoformat(text)
         except ValueError:
             raise ValueError("Give the end date as a day (YYYY-MM-DD).") from None
     if day < _today(now):

@@ -17,6 +17,7 @@ import hashlib
 import logging
 import uuid
 from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -24,7 +25,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import col, select
 
-from mi_portal.db import ScopedSession, platform_session, tenant_session
+from mi_portal.db import JobBusy, ScopedSession, exclusive_job, platform_session, tenant_session
 from mi_portal.models import (
     DataCategory,
     Message,
@@ -317,6 +318,26 @@ def sweep(
             result.purged = counts.deleted
             result.deidentified = counts.deidentified
             return result
+    with sweep_lock(tenant_id):
+        return _locked_sweep(
+            tenant_id, policies, now, result, max_items, trigger, actor, store, progress,
+            stop_after,
+        )  # fmt: skip
+
+
+def _locked_sweep(
+    tenant_id: uuid.UUID,
+    policies: Policies,
+    now: datetime,
+    result: SweepResult,
+    max_items: int | None,
+    trigger: str,
+    actor: Actor | None,
+    store: BlobStore,
+    progress: Progress | None,
+    stop_after: str | None,
+) -> SweepResult:
+    with tenant_session(tenant_id) as session:
         run = RetentionRun(trigger=trigger, started_by_id=actor.user_id if actor else None)
         session.add(run)
         session.commit()
@@ -342,6 +363,20 @@ def sweep(
             progress(done, total)
     _finish_run(tenant_id, run_id, result, actor, trigger)
     return result
+
+
+class SweepBusy(RuntimeError):
+    """Another sweep of the same clinic is running (cron, the in-process worker, a purge)."""
+
+
+@contextmanager
+def sweep_lock(tenant_id: uuid.UUID) -> Iterator[None]:
+    """One sweep of a clinic at a time, across processes; ``SweepBusy`` when one is running."""
+    try:
+        with exclusive_job(f"retention:{tenant_id}"):
+            yield
+    except JobBusy:
+        raise SweepBusy("another sweep of this clinic is running") from None
 
 
 def _plan_items(
@@ -708,7 +743,9 @@ def _finish_run(
 def clinics() -> list[tuple[str, uuid.UUID]]:
     """(slug, id) of every clinic, in slug order."""
     with platform_session() as session:
-        return list(session.exec(select(Tenant.slug, Tenant.id).order_by(col(Tenant.slug))))
+        rows = list(session.exec(select(Tenant).order_by(col(Tenant.slug))))
+    # An off-boarded clinic holds nothing any more: no runs are written into it.
+    return [(t.slug, t.id) for t in rows if not (t.settings or {}).get("offboarded_at")]
 
 
 DAILY = timedelta(days=1)
@@ -719,9 +756,7 @@ def sweep_daily() -> int:
     this every hour; in production a cron job runs ``mi-portal retention sweep`` instead)."""
     swept = 0
     now = clock.now()
-    with platform_session() as session:
-        tenants = list(session.exec(select(Tenant.id).order_by(col(Tenant.slug))))
-    for tenant_id in tenants:
+    for _slug, tenant_id in clinics():
         with tenant_session(tenant_id) as session:
             last = session.exec(select(sa.func.max(RetentionRun.started_at))).one()
         if last is not None and now - last < DAILY:
@@ -729,6 +764,8 @@ def sweep_daily() -> int:
         try:
             sweep(tenant_id, trigger="worker")
             swept += 1
+        except SweepBusy:
+            continue  # a cron run or a purge has it
         except Exception as exc:  # one clinic's failure must not stop the others' retention
             _log.warning("retention sweep failed for one clinic: %s", type(exc).__name__)
     return swept

@@ -39,6 +39,7 @@ from mi_portal.models import (
     SubmissionImage,
     ThreadRead,
 )
+from mi_portal.services.legal_holds import active_hold_clause
 
 D = DataCategory
 TOMBSTONE_NAME = "Anonymous patient"
@@ -286,8 +287,12 @@ def finish_case(session: ScopedSession, case_id: uuid.UUID, outcome: str, now: d
         _delete(session, Annotation, col(Annotation.image_id).in_(images))
         _delete(session, ImageRendition, col(ImageRendition.image_id).in_(images))
         _delete(session, SubmissionImage, col(SubmissionImage.submission_id) == case_id)
-        # Released holds only: an active hold would have kept the case from being planned.
-        _delete(session, LegalHold, col(LegalHold.submission_id) == case_id)
+        # Holds no longer in force only: one in force makes the case's delete fail, loudly.
+        _delete(
+            session,
+            LegalHold,
+            sa.and_(col(LegalHold.submission_id) == case_id, sa.not_(active_hold_clause(now))),
+        )
         _delete(session, Submission, col(Submission.id) == case_id)
         return
     month = _month(now)
@@ -317,7 +322,11 @@ def clear_patient(
     ).one()
     if not remaining:
         _delete(session, ConsentRecord, col(ConsentRecord.patient_id) == patient_id)
-        _delete(session, LegalHold, col(LegalHold.patient_id) == patient_id)
+        _delete(
+            session,
+            LegalHold,
+            sa.and_(col(LegalHold.patient_id) == patient_id, sa.not_(active_hold_clause(now))),
+        )
         _delete(session, Patient, col(Patient.id) == patient_id)
         return True
     cats = set(categories)

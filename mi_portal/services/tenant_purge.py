@@ -10,6 +10,7 @@ platform audit chain keeps the record of the purge.
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass, field
 
 import sqlalchemy as sa
@@ -72,6 +73,8 @@ def purge_tenant(
         summary.cases = session.exec(select(sa.func.count()).select_from(Submission)).one()
     if held:
         raise PurgeRefused(f"{held} legal holds are active; release them first")
+    # Closed first: no intake and no staff work while its data goes.
+    _set_tenant(tenant_id, offboarding=True)
     actor = system_actor(tenant_id)
     result = retention.SweepResult()
     left = summary.cases
@@ -92,9 +95,7 @@ def purge_tenant(
     if left:
         raise PurgeRefused(f"{left} cases could not be purged yet; run the command again")
     # Objects no row pointed at any more (a crashed upload, say): the clinic's whole prefix.
-    for key, _modified in list(store.listing(f"{tenant_id}/")):
-        store.purge(key)
-        summary.objects += 1
+    summary.objects = store.purge_prefix(f"{tenant_id}/")
     with tenant_session(tenant_id) as session:
         audit.erase_chain_patients(session)
         for model in _deletion_order():
@@ -115,12 +116,8 @@ def purge_tenant(
         session.execute(
             sa.update(User).where(col(User.last_tenant_id) == tenant_id).values(last_tenant_id=None)
         )
-        row = session.get(Tenant, tenant_id)
-        if row is not None:
-            row.active = False
-            row.settings = {**(row.settings or {}), "offboarded_at": clock.now().isoformat()}
-            session.add(row)
         session.commit()
+    _set_tenant(tenant_id, offboarding=False)
     audit.record(
         system_actor(),
         "tenant.purge",
@@ -143,3 +140,16 @@ def _deletion_order() -> list[type[SQLModel]]:
     models = {m.__table__: m for m in tenant_models()}  # type: ignore[attr-defined]
     ordered = [models[t] for t in SQLModel.metadata.sorted_tables if t in models]
     return list(reversed(ordered))
+
+
+def _set_tenant(tenant_id: uuid.UUID, *, offboarding: bool) -> None:
+    """Close the clinic (inactive) as off-boarding starts; mark it off-boarded when done."""
+    with platform_session() as session:
+        row = session.get(Tenant, tenant_id)
+        if row is None:
+            return
+        row.active = False
+        marker = "offboarding_started_at" if offboarding else "offboarded_at"
+        row.settings = {**(row.settings or {}), marker: clock.now().isoformat()}
+        session.add(row)
+        session.commit()

@@ -184,6 +184,8 @@ class RetentionState(rx.State):
     @rx.event
     @guarded(Permission.RETENTION_MANAGE)
     async def save(self) -> None:
+        if not self.confirming:
+            return  # saving follows the confirmation dialog, never a bare event
         self.confirming, self.notice = False, ""
         changes = self._changes()
         if not changes:

@@ -93,7 +93,9 @@ def test_owner_previews_confirms_and_saves(world: dict[str, Any]) -> None:
     assert state.errors == {} and state.confirming and state.dirty
     assert _row(state, "health_image")["action"] == "delete"
     assert state.preview == "On the next run: 1 cases, 0 photos, 0 messages"
-    # Nothing is saved before the confirmation.
+    # Nothing is saved before the confirmation, nor by a save event sent without one.
+    assert retention_rules.policy_history(_owner_actor(token)) == []
+    tab(token, ("load", ()), ("set_days", ("health_image", "100")), ("save", ()))
     assert retention_rules.policy_history(_owner_actor(token)) == []
 
     state, _ = tab(
