@@ -573,7 +573,11 @@ def _change_rows(
     result: SweepResult,
     run_id: uuid.UUID,
 ) -> None:
-    """Rows of every verified item, in one transaction with the items' new step."""
+    """Rows of every verified item, in one transaction with the items' new step.
+
+    Items that clear the same categories to the same end are changed together, one statement
+    per table for the whole group (a batch of a bulk sweep is usually one group).
+    """
     ready = [i for i in items if i.state == S.VERIFIED]
     if not ready:
         return
@@ -592,9 +596,9 @@ def _change_rows(
     clocks = activity_clock(session, list(locked))
     # A hold placed since planning (say between a killed run and the next) wins like activity.
     held = held_case_ids(session, list(locked), now)
+    groups: dict[tuple[tuple[str, ...], str, bool], list[RetentionItem]] = {}
     for item in ready:
         case = locked.get(item.submission_id)
-        case_rows = rows.get(item.submission_id, retention_erase.CaseRows())
         changed = (
             case is None
             or item.submission_id in held
@@ -604,46 +608,14 @@ def _change_rows(
         if changed:
             # Only what the deleted objects force: rows that would point at nothing.
             categories = [D.HEALTH_IMAGE] if D.HEALTH_IMAGE in item.categories else []
-        if case is not None:
-            # The clock counts notes and messages this may delete: keep the moment they gave,
-            # or the case's remaining data would look older than it is.
-            last = clocks.get(item.submission_id)
-            if last is not None and last > case.last_activity_at:
-                case.last_activity_at = last
-            cleared = retention_erase.clear_categories(
-                session, case_rows, categories, actions,
-                case_id=item.submission_id, planned_keys=item.object_keys,
-            )  # fmt: skip
-            item.counts = {**item.counts, "photos": cleared.photos, "messages": cleared.messages,
-                           "notes": cleared.notes, "quotes": cleared.quotes}  # fmt: skip
-            last_seen = clocks.get(item.submission_id, item.planned_at)
-            before = still_cleared(case.retention_cleared, case.retention_cleared_at, last_seen)
-            case.retention_cleared = sorted(before | set(categories))
-            # Cleared up to the activity the item was planned on; anything later voids it.
-            case.retention_cleared_at = item.planned_at
-            session.add(case)
-        targets = case_rows.all_ids() + [str(item.submission_id)]
-        patient_targets: list[str] = []
-        if case is not None and not changed:
-            session.flush()
-            if item.outcome in ("delete", "deidentify"):
-                retention_erase.finish_case(session, item.submission_id, item.outcome, now)
-            patient_id = case.patient_id
-            session.flush()
-            patient_categories = item.patient_categories
-            if patient_categories and not _patient_unchanged(
-                session, patient_id, item.planned_at, now
-            ):
-                patient_categories = []
-            if item.outcome == "delete" or patient_categories:
-                removed = retention_erase.clear_patient(
-                    session, patient_id, patient_categories, now
-                )
-                if removed or {D.IDENTITY, D.CONTACT} <= set(patient_categories):
-                    patient_targets = [str(patient_id)]
-        if categories and (case is None or not changed):
-            _erase_audit(session, targets + patient_targets, patients_only=item.outcome == "keep")
-        if changed and item.submission_id in held:
+        groups.setdefault((tuple(categories), item.outcome, changed), []).append(item)
+    for (categories, outcome, changed), group in groups.items():
+        _change_group(
+            session, group, list(categories), outcome, changed, locked, rows, clocks, actions, now
+        )
+    for item in ready:
+        changed = item.state == S.FAILED
+        if item.submission_id in held:
             _mark(item, S.FAILED, "held since it was planned; photos only")
             result.held += 1
         elif changed:
@@ -654,15 +626,106 @@ def _change_rows(
         session.add(item)
 
 
-def _patient_unchanged(
-    session: ScopedSession, patient_id: uuid.UUID, planned_at: datetime, now: datetime
-) -> bool:
-    """No case of the patient is held or has had activity since the item was planned, so their
-    own record is still due on every one of their cases (as the planner found)."""
-    cases = list(session.exec(select(Submission.id).where(Submission.patient_id == patient_id)))
-    if held_case_ids(session, cases, now):
-        return False
-    return all(moment <= planned_at for moment in activity_clock(session, cases).values())
+def _change_group(
+    session: ScopedSession,
+    group: list[RetentionItem],
+    categories: list[str],
+    outcome: str,
+    changed: bool,
+    locked: dict[uuid.UUID, Submission],
+    rows: dict[uuid.UUID, retention_erase.CaseRows],
+    clocks: dict[uuid.UUID, datetime],
+    actions: dict[str, str],
+    now: datetime,
+) -> None:
+    present = [i for i in group if i.submission_id in locked]
+    case_ids = [i.submission_id for i in present]
+    merged = retention_erase.CaseRows.merge(
+        rows.get(c, retention_erase.CaseRows()) for c in case_ids
+    )
+    if case_ids:
+        for item in present:
+            case = locked[item.submission_id]
+            # The clock counts notes and messages this may delete: keep the moment they gave,
+            # or the case's remaining data would look older than it is.
+            last = clocks.get(item.submission_id)
+            if last is not None and last > case.last_activity_at:
+                case.last_activity_at = last
+            before = still_cleared(
+                case.retention_cleared, case.retention_cleared_at, last or item.planned_at
+            )
+            case.retention_cleared = sorted(before | set(categories))
+            # Cleared up to the activity the item was planned on; anything later voids it.
+            case.retention_cleared_at = item.planned_at
+            session.add(case)
+        keys = [key for item in present for key in item.object_keys]
+        cleared = retention_erase.clear_categories(
+            session, merged, categories, actions, case_ids=case_ids, planned_keys=keys
+        )
+        for item in present:
+            one = rows.get(item.submission_id, retention_erase.CaseRows())
+            item.counts = {**item.counts, "photos": len(one.images) if cleared.photos else 0,
+                           "messages": len(one.messages) if cleared.messages else 0,
+                           "notes": len(one.notes) if cleared.notes else 0,
+                           "quotes": len(one.quotes) if cleared.quotes else 0}  # fmt: skip
+    targets = merged.all_ids() + [str(i.submission_id) for i in group]
+    if changed:
+        for item in group:
+            item.state = S.FAILED.value  # marked with its reason by the caller
+        return
+    session.flush()
+    if outcome in ("delete", "deidentify"):
+        retention_erase.finish_cases(session, case_ids, outcome, now)
+    session.flush()
+    # A patient's own record: only if none of their cases is held or active since planning.
+    by_patient: dict[tuple[str, ...], list[uuid.UUID]] = {}
+    unchanged = _patients_unchanged(session, present, locked, now)
+    for item in present:
+        patient_id = locked[item.submission_id].patient_id
+        patient_categories = item.patient_categories if patient_id in unchanged else []
+        if outcome == "delete" or patient_categories:
+            by_patient.setdefault(tuple(patient_categories), []).append(patient_id)
+    patient_targets: list[str] = []
+    for patient_categories, patient_ids in by_patient.items():
+        removed = retention_erase.clear_patients(session, patient_ids, patient_categories, now)
+        anonymous = {D.IDENTITY, D.CONTACT} <= set(patient_categories)
+        patient_targets += [str(p) for p in patient_ids if p in removed or anonymous]
+    if categories:
+        _erase_audit(session, targets + patient_targets, patients_only=outcome == "keep")
+
+
+def _patients_unchanged(
+    session: ScopedSession,
+    items: list[RetentionItem],
+    locked: dict[uuid.UUID, Submission],
+    now: datetime,
+) -> set[uuid.UUID]:
+    """The items' patients none of whose cases is held or has had activity since the item was
+    planned, so their own record is still due on every one of their cases (as planned)."""
+    planned_at: dict[uuid.UUID, datetime] = {}
+    for item in items:
+        patient_id = locked[item.submission_id].patient_id
+        if item.patient_categories:
+            planned_at[patient_id] = min(
+                item.planned_at, planned_at.get(patient_id, item.planned_at)
+            )
+    if not planned_at:
+        return set()
+    cases = list(
+        session.exec(
+            select(Submission.id, Submission.patient_id).where(
+                col(Submission.patient_id).in_(list(planned_at))
+            )
+        )
+    )
+    ids = [c[0] for c in cases]
+    held = held_case_ids(session, ids, now)
+    clocks = activity_clock(session, ids)
+    ok = set(planned_at)
+    for case_id, patient_id in cases:
+        if case_id in held or clocks.get(case_id, now) > planned_at[patient_id]:
+            ok.discard(patient_id)
+    return ok
 
 
 def _erase_audit(session: ScopedSession, targets: list[str], *, patients_only: bool) -> None:
