@@ -152,6 +152,7 @@ class RetentionItem(TenantOwned, table=True):
         sa.Index("ix_retentionitem_submission", "tenant_id", "submission_id"),
     )
 
+    # The run that planned the item, then the run that finished it (its proof lists it).
     run_id: uuid.UUID = plain()
     # Not a foreign key: the case is gone once a deleting item is done; the proof keeps a hash.
     submission_id: uuid.UUID = plain()

@@ -484,8 +484,10 @@ def _delete_objects(
     """Check each planned item once more, commit that it is going ahead, then purge."""
     planned = [i for i in items if i.state == S.PLANNED]
     if planned:
+        ids = [i.id for i in items]
         _gate(session, planned, policies, result)
         session.commit()  # DELETING is on record before the first object goes
+        items = _items(session, ids)  # reloaded in one query, not one by one
     for item in items:
         if item.state != S.DELETING:
             continue
@@ -748,21 +750,12 @@ def _record_proof(
     if run is None:
         return
     proof = dict(run.proof or {})
-    entries = list(proof.get("items", []))
     per_category = dict(proof.get("categories", {}))
     now = clock.now()
     for item in done:
-        entries.append(
-            {
-                "subject_sha256": item.subject_sha256,
-                "categories": item.categories,
-                "outcome": item.outcome,
-                "objects": len(item.object_keys),
-                "counts": item.counts,
-                "planned_at": item.planned_at.isoformat(),
-                "done_at": now.isoformat(),
-            }
-        )
+        # The item itself is the proof's entry (hash, categories, counts, times): it now names
+        # the run that finished it, and the run keeps only the totals per category.
+        item.run_id = run_id
         for category in item.categories:
             per_category[category] = per_category.get(category, 0) + 1
         item.proved_at = now
@@ -772,7 +765,7 @@ def _record_proof(
             result.deidentified += 1
         else:
             result.purged += 1
-    run.proof = {**proof, "items": entries, "categories": per_category}
+    run.proof = {**proof, "categories": per_category}
     session.add(run)
 
 
@@ -870,7 +863,25 @@ def proof_document(actor: Actor, run_id: object) -> dict[str, Any]:
                 "failed": run.failed,
             },
             "categories": (run.proof or {}).get("categories", {}),
-            "items": (run.proof or {}).get("items", []),
+            "items": [
+                {
+                    "subject_sha256": item.subject_sha256,
+                    "categories": item.categories,
+                    "outcome": item.outcome,
+                    "objects": len(item.object_keys),
+                    "counts": item.counts,
+                    "planned_at": item.planned_at.isoformat(),
+                    "done_at": item.proved_at.isoformat() if item.proved_at else None,
+                }
+                for item in session.exec(
+                    select(RetentionItem)
+                    .where(
+                        RetentionItem.run_id == rid,
+                        RetentionItem.state == S.PROVED.value,
+                    )
+                    .order_by(col(RetentionItem.proved_at), col(RetentionItem.id))
+                )
+            ],
             "hash": "sha256 of 'case:<case id>' for each item",
         }
 

@@ -27,7 +27,7 @@ from sqlmodel import col, select
 
 from mi_portal.config import private_dir, private_file
 from mi_portal.db import ScopedSession, platform_session, tenant_session
-from mi_portal.models import Membership, Tenant, User, tenant_models
+from mi_portal.models import AuditEvent, Membership, Tenant, User, tenant_models
 from mi_portal.services import audit, clock
 from mi_portal.services.actor import NotFound, system_actor
 from mi_portal.storage import BlobStore, ObjectMissing, get_store
@@ -239,6 +239,13 @@ def _write_tables(
         .order_by(col(Membership.id))
     )
     tables["membership"] = folder.rows("membership", _streamed(session, members, page_rows))
+    # The clinic's own audit chain (the controller's accountability record), in order.
+    chain = (
+        sa.select(*_columns(AuditEvent))
+        .where(col(AuditEvent.chain) == str(tenant_id))
+        .order_by(col(AuditEvent.seq))
+    )
+    tables["auditevent"] = folder.rows("auditevent", _streamed(session, chain, page_rows))
     holders = []
     for model in tenant_models():
         name: str = model.__tablename__  # type: ignore[assignment]

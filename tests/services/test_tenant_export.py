@@ -78,11 +78,15 @@ def test_export_holds_the_clinic_and_nothing_of_another(
     a_ids: dict[str, uuid.UUID] = w["a_ids"]  # type: ignore[assignment]
     a_objects: dict[str, bytes] = w["a_objects"]  # type: ignore[assignment]
     out = tmp_path / "export"
+    from mi_portal.services import audit
+
+    for tenant in (w["a"], w["b"]):  # one event in each clinic's chain
+        audit.record(None, "case.view", tenant_id=tenant, target_id="x")  # type: ignore[arg-type]
     summary = export_tenant("clinic-a", out, page_rows=2)
 
     names = [m.__tablename__ for m in tenant_models()]
     assert set(names) <= set(a_ids)  # the factory fills every tenant-owned table
-    for name in [*names, "tenant", "membership"]:
+    for name in [*names, "tenant", "membership", "auditevent"]:
         rows = json.loads((out / f"{name}.json").read_text())
         assert len(rows) == summary.tables[name] >= 1, name
         assert {r["tenant_id"] if name != "tenant" else r["id"] for r in rows} == {str(w["a"])}
