@@ -88,6 +88,9 @@ class Submission(TenantOwned, table=True):
         sa.Index("ix_submission_received", "tenant_id", "received_at"),
         sa.Index("ix_submission_activity", "tenant_id", "last_activity_at"),
         sa.Index("ix_submission_assignee", "tenant_id", "assignee_id"),
+        # A patient's cases: retention's "due on every case of theirs", and the foreign key's
+        # check when a patient row goes.
+        sa.Index("ix_submission_patient", "tenant_id", "patient_id"),
     )
 
     patient_id: uuid.UUID
