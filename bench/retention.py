@@ -319,7 +319,9 @@ def child(n: int, s3: bool, profile: bool) -> None:
             import pstats
 
             profiler.disable()
-            pstats.Stats(profiler, stream=sys.stderr).sort_stats("cumulative").print_stats(35)
+            stats = pstats.Stats(profiler, stream=sys.stderr).sort_stats("cumulative")
+            stats.print_stats(35)
+            stats.print_callers("commit|_load_expired")
         peak = _status("VmHWM")
         if result.purged != n or result.failed or _left(tenant_id, store) != (0, 0):
             raise SystemExit(f"the sweep left work: {result.line()} {_left(tenant_id, store)}")

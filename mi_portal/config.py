@@ -138,6 +138,8 @@ class Settings:
     # Secrets the inbound email and SMS providers sign their webhooks with (HMAC-SHA256).
     inbound_email_secret: str = ""
     inbound_sms_secret: str = ""
+    # Staff sessions revoked or expired this many days ago lose their IP and user agent.
+    session_network_days: int = 30
 
 
 @lru_cache(maxsize=1)
@@ -168,7 +170,22 @@ def get_settings() -> Settings:
         or _derived(data_dir, "inbound-email"),
         inbound_sms_secret=os.environ.get("MI_INBOUND_SMS_SECRET")
         or _derived(data_dir, "inbound-sms"),
+        session_network_days=_int_setting("MI_SESSION_NETWORK_DAYS", 30, low=1, high=3650),
     )
+
+
+def _int_setting(name: str, default: int, *, low: int, high: int) -> int:
+    """A whole number from the environment within ``low``..``high`` (a bad value stops start-up)."""
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise RuntimeError(f"{name} must be a whole number, got {raw!r}") from None
+    if not low <= value <= high:
+        raise RuntimeError(f"{name} must be between {low} and {high}, got {value}")
+    return value
 
 
 def _derived(data_dir: Path, purpose: str) -> str:

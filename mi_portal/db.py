@@ -149,6 +149,46 @@ def bind_user(session: ScopedSession, user_id: uuid.UUID) -> None:
         _apply_settings(session, session.connection())
 
 
+class JobBusy(RuntimeError):
+    """``exclusive_job``: another process holds the job's lock."""
+
+
+@contextmanager
+def exclusive_job(key: str) -> Iterator[None]:
+    """Hold the named job's lock for the whole block, across processes (and threads), without
+    waiting: ``JobBusy`` when it is taken. PostgreSQL: a session advisory lock on a connection
+    kept for the block. The embedded database: an exclusive lock on a file beside it."""
+    engine = get_engine()
+    if engine.dialect.name == "postgresql":
+        with engine.connect() as conn:
+            got = conn.execute(sa.text("select pg_try_advisory_lock(hashtext(:k))"), {"k": key})
+            if not got.scalar():
+                conn.rollback()
+                raise JobBusy(key)
+            conn.commit()
+            try:
+                yield
+            finally:
+                conn.execute(sa.text("select pg_advisory_unlock(hashtext(:k))"), {"k": key})
+                conn.commit()
+        return
+    import fcntl
+    import hashlib
+
+    folder = private_dir(get_settings().data_dir / "locks")
+    path = folder / f"{hashlib.sha256(key.encode()).hexdigest()[:32]}.lock"
+    with open(path, "a+b") as handle:
+        private_file(path)
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise JobBusy(key) from None
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
 def serialize_on(session: Session, key: str) -> None:
     """Hold a transaction-scoped lock on ``key`` (PostgreSQL), so appends to a chain queue up."""
     if session.get_bind().dialect.name == "postgresql":

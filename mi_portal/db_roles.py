@@ -1,7 +1,9 @@
 """PostgreSQL: the role the app connects as, created and granted by the migrations' owner.
 
 The app role owns nothing, is not a superuser and cannot bypass row-level security. It may read
-and write the product's tables, except the audit log, which it may only read and append to.
+and write the product's tables, except the audit log, which it may only read and append to, and
+whose personal details it may erase (the columns below; a trigger of revision 0012 lets an update
+through only when it is an erasure). It never deletes an audit event.
 """
 
 from __future__ import annotations
@@ -12,10 +14,28 @@ from sqlalchemy.engine import make_url
 from mi_portal.db import make_engine
 
 APPEND_ONLY_TABLES = ("auditevent",)
+# The columns of an append-only table the app may update: its erasable personal details.
+ERASABLE_COLUMNS = {
+    "auditevent": ("ip", "user_agent", "reason", "details", "personal_key", "erased_at"),
+}
 
 
 def _quote_ident(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
+
+
+def _existing_columns(conn: sa.Connection, table: str, wanted: tuple[str, ...]) -> list[str]:
+    """``wanted`` as far as ``table`` has them (an upgrade to an older revision lacks some)."""
+    present = set(
+        conn.execute(
+            sa.text(
+                "select column_name from information_schema.columns "
+                "where table_schema = 'public' and table_name = :t"
+            ),
+            {"t": table},
+        ).scalars()
+    )
+    return [c for c in wanted if c in present]
 
 
 def ensure_app_role(*, admin_url: str, app_url: str) -> str | None:
@@ -57,6 +77,10 @@ def ensure_app_role(*, admin_url: str, app_url: str) -> str | None:
                 if table in APPEND_ONLY_TABLES:
                     conn.execute(sa.text(f"REVOKE ALL ON {t} FROM {ident}"))
                     conn.execute(sa.text(f"GRANT SELECT, INSERT ON {t} TO {ident}"))
+                    erasable = _existing_columns(conn, table, ERASABLE_COLUMNS.get(table, ()))
+                    if erasable:
+                        columns = ", ".join(_quote_ident(c) for c in erasable)
+                        conn.execute(sa.text(f"GRANT UPDATE ({columns}) ON {t} TO {ident}"))
                 else:
                     conn.execute(sa.text(f"GRANT SELECT, INSERT, UPDATE, DELETE ON {t} TO {ident}"))
             conn.execute(sa.text(f"GRANT SELECT ON alembic_version TO {ident}"))

@@ -25,6 +25,7 @@ from mi_portal.pages.privacy import privacy_page
 from mi_portal.pages.quote_builder import quote_builder_page
 from mi_portal.pages.quote_page import quote_page
 from mi_portal.pages.reply import reply_page
+from mi_portal.pages.retention import retention_page
 from mi_portal.pages.templates import templates_page
 from mi_portal.pages.users import users_page
 from mi_portal.pages.viewer import viewer_page
@@ -36,6 +37,7 @@ from mi_portal.state.clinics import ClinicPickerState
 from mi_portal.state.conversation import ConversationState
 from mi_portal.state.inbox import InboxState
 from mi_portal.state.intake import IntakeState
+from mi_portal.state.legal_holds import HoldsState
 from mi_portal.state.messages import MessagesState
 from mi_portal.state.mfa import MfaState
 from mi_portal.state.notice_prefs import NoticePrefsState
@@ -43,6 +45,7 @@ from mi_portal.state.overview import OverviewState
 from mi_portal.state.quote_builder import QuoteBuilderState
 from mi_portal.state.quote_page import QuotePageState
 from mi_portal.state.reply import ReplyState
+from mi_portal.state.retention import RetentionState
 from mi_portal.state.session import SessionState
 from mi_portal.state.signin import SignInState
 from mi_portal.state.tab import SessionBoundState
@@ -100,13 +103,23 @@ def signed_in_page(
 
 signed_in_page(index, "/", "MI Portal — Clinics", OverviewState.load)
 signed_in_page(inbox_page, "/cases", "Cases — MI Portal", InboxState.load)
-signed_in_page(case_page, "/cases/[id]", "Case — MI Portal", CaseState.load, ConversationState.load)
+signed_in_page(
+    case_page,
+    "/cases/[id]",
+    "Case — MI Portal",
+    CaseState.load,
+    ConversationState.load,
+    HoldsState.load,
+)
 signed_in_page(messages_page, "/messages", "Messages — MI Portal", MessagesState.load)
 signed_in_page(
     templates_page, "/settings/templates", "Message templates — MI Portal", TemplatesState.load
 )
 signed_in_page(
     catalog_page, "/settings/catalog", "Treatment catalog — MI Portal", CatalogState.load
+)
+signed_in_page(
+    retention_page, "/settings/retention", "Data retention — MI Portal", RetentionState.load
 )
 signed_in_page(viewer_page, "/cases/[id]/photos", "Photos — MI Portal", ViewerState.load)
 signed_in_page(quote_builder_page, "/cases/[id]/quote", "Quote — MI Portal", QuoteBuilderState.load)

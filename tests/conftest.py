@@ -113,7 +113,10 @@ def sqlite_server(tmp_path_factory: pytest.TempPathFactory) -> str:
     return url
 
 
-def _use(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, app_url: str, admin_url: str) -> None:
+def use_database(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, app_url: str, admin_url: str
+) -> None:
+    """Point the app (settings, engines, object store) at these URLs for one test."""
     monkeypatch.setenv("MI_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.setenv("MI_DATABASE_URL", app_url)
     monkeypatch.setenv("MI_ADMIN_DATABASE_URL", admin_url)
@@ -133,7 +136,7 @@ def db(
         admin_url, app_url = request.getfixturevalue("pg_server")
     else:
         admin_url = app_url = request.getfixturevalue("sqlite_server")
-    _use(monkeypatch, tmp_path, app_url, admin_url)
+    use_database(monkeypatch, tmp_path, app_url, admin_url)
     from mi_portal.db import get_engine
 
     database = Database(
@@ -153,7 +156,7 @@ def pg(
 ) -> Iterator[Database]:
     """PostgreSQL only (row-level security, roles)."""
     admin_url, app_url = request.getfixturevalue("pg_server")
-    _use(monkeypatch, tmp_path, app_url, admin_url)
+    use_database(monkeypatch, tmp_path, app_url, admin_url)
     from mi_portal.db import get_engine
 
     database = Database("postgres", admin_url, app_url, get_engine(app_url), make_engine(admin_url))
@@ -171,7 +174,7 @@ def sqlite_db(
 ) -> Iterator[Database]:
     """The embedded database only (where running a test on both adds nothing but time)."""
     url = request.getfixturevalue("sqlite_server")
-    _use(monkeypatch, tmp_path, url, url)
+    use_database(monkeypatch, tmp_path, url, url)
     from mi_portal.db import get_engine
 
     database = Database("sqlite", url, url, get_engine(url), make_engine(url))

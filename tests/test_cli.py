@@ -107,3 +107,39 @@ def test_quotes_expire_marks_quotes_past_their_date(db: Database) -> None:
     with tenant_session(w.a) as session:
         quote = session.get(Quote, (w.a, uuid.UUID(quote_id)))
         assert quote is not None and quote.status == "expired"
+
+
+def test_tenant_export_writes_the_clinic_and_refuses_what_it_cannot(
+    db: Database, tmp_path: Path
+) -> None:
+    import json
+
+    from tests.factories import fill_tenant
+
+    a = make_tenant("clinic-a")
+    fill_tenant(a)
+    fill_tenant(make_tenant("clinic-b"))
+    out = tmp_path / "export"
+    result = run("tenant", "export", "clinic-a", "--out", str(out))
+    assert result.returncode == 1, result.stderr  # the factory's rendition has no object
+    assert "exported clinic-a:" in result.stdout and "1 objects missing" in result.stdout
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["clinic"]["slug"] == "clinic-a" and manifest["tables"]["patient"] == 1
+
+    again = run("tenant", "export", "clinic-a", "--out", str(out))
+    assert again.returncode == 2 and "not an empty folder" in again.stdout
+    unknown = run("tenant", "export", "no-such-clinic", "--out", str(tmp_path / "other"))
+    assert unknown.returncode == 2 and "no clinic with slug 'no-such-clinic'" in unknown.stdout
+    assert not (tmp_path / "other").exists()
+
+    from sqlmodel import select
+
+    from mi_portal.db import tenant_session
+    from mi_portal.models import ImageRendition
+
+    with tenant_session(a) as session:
+        rendition = session.exec(select(ImageRendition)).one()
+        get_store().put(rendition.storage_key, b"photo", content_type="image/jpeg")
+    complete = run("tenant", "export", "clinic-a", "--out", str(tmp_path / "complete"))
+    assert complete.returncode == 0, complete.stdout
+    assert "1 objects (5 bytes)" in complete.stdout

@@ -2,21 +2,29 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import subprocess
 import sys
+import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlmodel import SQLModel
+from sqlmodel import SQLModel, col, select
 
 from mi_portal import migrations
-from mi_portal.db import make_engine
-from tests.conftest import empty_pg_database
+from mi_portal.config import reset_settings
+from mi_portal.db import dispose_engines, make_engine, tenant_session
+from mi_portal.models import AuditEvent
+from mi_portal.services import audit
+from tests.conftest import empty_pg_database, use_database
+from tests.factories import make_tenant, owner_session
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -74,3 +82,156 @@ def test_console_script_upgrades_a_fresh_sqlite_database(tmp_path: Path) -> None
         )
         assert result.returncode == 0, result.stderr
     assert "submission" in _tables(f"sqlite:///{tmp_path / 'data' / 'mi_portal.db'}")
+
+
+# Revision 0012: the audit chains move to hashing a keyed digest of the personal details.
+
+
+def _old_rule(event: AuditEvent) -> str:
+    """How every link was hashed up to revision 0011: the personal details as they are."""
+    payload = {
+        "chain": event.chain,
+        "seq": event.seq,
+        "occurred_at": event.occurred_at.isoformat(),
+        "user_id": str(event.user_id) if event.user_id else None,
+        "role": event.role,
+        "home_tenant_id": str(event.home_tenant_id) if event.home_tenant_id else None,
+        "tenant_id": str(event.tenant_id) if event.tenant_id else None,
+        "action": event.action,
+        "target_type": event.target_type,
+        "target_id": event.target_id,
+        "outcome": event.outcome,
+        "ip": event.ip,
+        "user_agent": event.user_agent,
+        "reason": event.reason,
+        "details": event.details,
+        "prev_hash": event.prev_hash,
+    }
+    canonical = json.dumps(payload, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def _append_old_chain(chain: str, tenant_id: uuid.UUID | None, n: int) -> None:
+    """``n`` events as the app wrote them before revision 0012 (no key, no personal digest)."""
+    prev = audit.GENESIS
+    start = datetime(2026, 6, 1, 9, 30, 15, 123456, tzinfo=UTC)
+    with owner_session() as session:
+        for seq in range(1, n + 1):
+            event = AuditEvent(
+                chain=chain,
+                seq=seq,
+                occurred_at=start + timedelta(seconds=seq),
+                tenant_id=tenant_id,
+                action="intake.submit",
+                target_type="submission",
+                target_id=f"case-{seq % 7}",
+                ip="203.0.113.7",
+                user_agent="Mozilla/5.0",
+                reason="first visit" if seq % 2 else None,
+                details={"n": seq, "email": "pat@example.org"},
+                prev_hash=prev,
+                hash="",
+            )
+            event.hash = prev = _old_rule(event)
+            session.add(event)
+        session.commit()
+
+
+def _old_rule_holds(chain: str) -> bool:
+    with owner_session() as session:
+        events = session.exec(
+            select(AuditEvent).where(AuditEvent.chain == chain).order_by(col(AuditEvent.seq))
+        ).all()
+    prev = audit.GENESIS
+    for seq, event in enumerate(events, start=1):
+        if event.seq != seq or event.prev_hash != prev or _old_rule(event) != event.hash:
+            return False
+        prev = event.hash
+    return True
+
+
+def _keys(chain: str) -> list[str | None]:
+    with owner_session() as session:
+        return list(
+            session.exec(
+                select(AuditEvent.personal_key)
+                .where(AuditEvent.chain == chain)
+                .order_by(col(AuditEvent.seq))
+            ).all()
+        )
+
+
+@pytest.fixture
+def at_0011(
+    empty_database: tuple[str, str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> Iterator[tuple[str, str]]:
+    """A database built up to revision 0011, the app pointed at it: (owner URL, app URL)."""
+    admin, app = empty_database
+    migrations.upgrade("0011", admin_url=admin, app_url=app)
+    use_database(monkeypatch, tmp_path, app, admin)
+    try:
+        yield admin, app
+    finally:
+        dispose_engines()
+        reset_settings()
+
+
+def test_existing_audit_chains_move_to_the_erasable_rule_and_back(
+    at_0011: tuple[str, str],
+) -> None:
+    admin, app = at_0011
+    clinic = make_tenant("clinic-a")
+    # Longer than one page of the migration, so the links carry across pages.
+    _append_old_chain(str(clinic), clinic, 2345)
+    _append_old_chain("platform", None, 3)
+    assert _old_rule_holds(str(clinic)) and _old_rule_holds("platform")
+
+    migrations.upgrade(admin_url=admin, app_url=app)
+    for chain in (str(clinic), "platform"):
+        assert audit.verify_chain(chain) is None
+        assert not _old_rule_holds(chain)
+        keys = _keys(chain)
+        assert None not in keys and len(set(keys)) == len(keys)  # a key of its own each
+    # The moved chain survives an erasure and goes on growing.
+    with tenant_session(clinic) as session:
+        assert audit.erase_personal(session, ["case-3"]) == 335
+        session.commit()
+    audit.record(None, "intake.submit", tenant_id=clinic, ip="203.0.113.8")
+    assert audit.verify_chain(str(clinic)) is None
+
+    migrations.downgrade("0011", admin_url=admin)
+    assert _old_rule_holds(str(clinic)) and _old_rule_holds("platform")
+    migrations.upgrade(admin_url=admin, app_url=app)
+    assert audit.verify_chain(str(clinic)) is None and audit.verify_chain("platform") is None
+
+
+def test_a_chain_tampered_before_the_upgrade_stops_it(at_0011: tuple[str, str]) -> None:
+    admin, app = at_0011
+    clinic = make_tenant("clinic-a")
+    _append_old_chain(str(clinic), clinic, 6)
+    _append_old_chain("platform", None, 3)
+    engine = make_engine(admin)
+    try:
+        with engine.begin() as conn:
+            conn.execute(
+                sa.text("update auditevent set ip = '10.0.0.9' where chain = :c and seq = 4"),
+                {"c": str(clinic)},
+            )
+        with engine.connect() as conn:
+            before = sorted(
+                tuple(r) for r in conn.execute(sa.text("select id, hash from auditevent"))
+            )
+        with pytest.raises(RuntimeError, match=rf"audit chain {clinic} is broken at entry #4 "):
+            migrations.upgrade(admin_url=admin, app_url=app)
+        assert migrations.current_revision(admin) == "0011"
+        with engine.connect() as conn:
+            after = sorted(
+                tuple(r) for r in conn.execute(sa.text("select id, hash from auditevent"))
+            )
+            keys = conn.execute(
+                sa.text("select count(*) from auditevent where personal_key is not null")
+            ).scalar()
+        # Nothing was re-hashed, not even the chains that verify.
+        assert after == before and keys == 0
+    finally:
+        engine.dispose()

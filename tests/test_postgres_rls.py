@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import uuid
 
 import pytest
 import sqlalchemy as sa
@@ -19,8 +20,13 @@ from tests.factories import fill_tenant, make_tenant, make_user, owner_session
 TENANT_TABLES = sorted(m.__tablename__ for m in tenant_models())  # type: ignore[attr-defined]
 ALL_COMMANDS = {"SELECT", "INSERT", "UPDATE", "DELETE"}
 # Tables with a tenant_id that are not plain tenant-owned tables, and the commands their
-# policies cover. The audit log is append-only: no UPDATE or DELETE policy at all.
-SPECIAL_COMMANDS = {"membership": ALL_COMMANDS, "auditevent": {"SELECT", "INSERT"}}
+# policies cover. The audit log is append-only: no DELETE policy at all, and one UPDATE policy
+# for erasing personal details in the clinic's own chain (a trigger refuses any other update).
+SPECIAL_COMMANDS = {"membership": ALL_COMMANDS, "auditevent": {"SELECT", "INSERT", "UPDATE"}}
+ERASURE = (
+    "update auditevent set ip = NULL, user_agent = NULL, reason = NULL, details = '{}', "
+    "personal_key = NULL, erased_at = now()"
+)
 
 
 def _tables_with_tenant_id(conn: sa.Connection) -> list[str]:
@@ -319,11 +325,139 @@ def test_audit_log_is_append_only_for_the_app(pg: Database, two_full_tenants) ->
                 pytest.raises(DBAPIError, match="permission denied"),
             ):
                 conn.execute(sa.text(statement))
-    # Even a role granted UPDATE and DELETE would change nothing: there is no policy for them.
+    role = make_url(pg.app_url).username
     with pg.admin_engine.connect() as conn:
-        commands = set(
+        policies = conn.execute(
+            sa.text(
+                "select policyname, cmd, qual, with_check from pg_policies "
+                "where tablename = 'auditevent' and cmd <> 'SELECT' and cmd <> 'INSERT'"
+            )
+        ).all()
+        table_grants = set(
             conn.execute(
-                sa.text("select cmd from pg_policies where tablename = 'auditevent'")
+                sa.text(
+                    "select privilege_type from information_schema.table_privileges "
+                    "where table_name = 'auditevent' and grantee = :r"
+                ),
+                {"r": role},
             ).scalars()
         )
-    assert commands.isdisjoint({"UPDATE", "DELETE", "ALL"})
+        updatable = set(
+            conn.execute(
+                sa.text(
+                    "select column_name from information_schema.column_privileges "
+                    "where table_name = 'auditevent' and grantee = :r "
+                    "and privilege_type = 'UPDATE'"
+                ),
+                {"r": role},
+            ).scalars()
+        )
+    # No DELETE policy, no blanket one; the only UPDATE policy opens the clinic's own chain.
+    assert [(name, cmd) for name, cmd, _, _ in policies] == [("auditevent_erase", "UPDATE")]
+    for text in policies[0][2:]:
+        assert "app.tenant_id" in text and "chain" in text
+    # The app may read, append, and update nothing but the erasable personal details.
+    assert table_grants == {"SELECT", "INSERT"}
+    assert updatable == {"ip", "user_agent", "reason", "details", "personal_key", "erased_at"}
+
+
+def _audit_rows(pg: Database, chain: str) -> list[tuple]:
+    return _admin_rows(
+        pg,
+        "select seq, ip, user_agent, reason, details::text, personal_key, erased_at, hash "
+        "from auditevent where chain = :c order by seq",
+        c=chain,
+    )
+
+
+def test_the_app_erases_personal_details_in_its_own_chain_only(
+    pg: Database, two_full_tenants
+) -> None:  # type: ignore[no-untyped-def]
+    a, b, _ = two_full_tenants
+    before_b, before_platform = _audit_rows(pg, b), _audit_rows(pg, "platform")
+    with _as_app(pg, a) as conn:
+        # Another clinic's chain and the platform's are not there to erase.
+        assert conn.execute(sa.text(ERASURE + " where chain = :b"), {"b": b}).rowcount == 0
+        assert conn.execute(sa.text(ERASURE + " where chain = 'platform'")).rowcount == 0
+        assert conn.execute(sa.text(ERASURE)).rowcount == len(_audit_rows(pg, a))
+        conn.commit()
+    with _as_app(pg, a, platform=True) as conn:
+        assert conn.execute(sa.text(ERASURE + " where chain = 'platform'")).rowcount == 0
+        conn.rollback()
+    erased = _audit_rows(pg, a)
+    assert erased and all(r[1:6] == (None, None, None, "{}", None) and r[6] for r in erased)
+    assert _audit_rows(pg, b) == before_b and _audit_rows(pg, "platform") == before_platform
+    assert audit.verify_chain(a) is None and audit.verify_chain(b) is None
+
+
+@pytest.mark.parametrize(
+    "statement",
+    [
+        # A new value where only a cleared one is an erasure.
+        "update auditevent set ip = '10.9.9.9', personal_key = NULL, erased_at = now()",
+        "update auditevent set user_agent = 'curl', personal_key = NULL, erased_at = now()",
+        "update auditevent set reason = 'other', personal_key = NULL, erased_at = now()",
+        """update auditevent set details = '{"n": 1}', personal_key = NULL, erased_at = now()""",
+        # Details cleared but the key kept, or no time of erasure: not an erasure either.
+        "update auditevent set ip = NULL, details = '{}'",
+        "update auditevent set ip = NULL, personal_key = NULL",
+        "update auditevent set personal_key = 'ab', erased_at = now()",
+    ],
+)
+def test_an_update_that_is_not_an_erasure_is_refused(
+    pg: Database, two_full_tenants, statement: str
+) -> None:  # type: ignore[no-untyped-def]
+    a, _, _ = two_full_tenants
+    before = _audit_rows(pg, a)
+    with (
+        _as_app(pg, a) as conn,
+        pytest.raises(DBAPIError, match="only erase personal details"),
+    ):
+        conn.execute(sa.text(statement))
+    assert _audit_rows(pg, a) == before
+
+
+def test_even_the_owner_cannot_delete_or_rewrite_an_event(pg: Database, two_full_tenants) -> None:  # type: ignore[no-untyped-def]
+    a, _, _ = two_full_tenants
+    before = _audit_rows(pg, a)
+    refusals = (
+        ("delete from auditevent", "never deleted"),
+        ("update auditevent set action = 'edited'", "only erase personal details"),
+        (ERASURE + ", hash = 'x'", "only erase personal details"),
+        (ERASURE + ", user_id = NULL", "only erase personal details"),
+    )
+    for statement, message in refusals:
+        with pg.admin_engine.begin() as conn, pytest.raises(DBAPIError, match=message):
+            conn.execute(sa.text(statement))
+    assert _audit_rows(pg, a) == before
+
+
+def test_dropping_the_key_while_keeping_details_is_not_an_erasure(
+    pg: Database, two_full_tenants
+) -> None:  # type: ignore[no-untyped-def]
+    a, _, _ = two_full_tenants
+    event = audit.record(
+        None, "intake.submitted", tenant_id=uuid.UUID(a), target_id="p", ip="203.0.113.5",
+        reason="typed", details={"k": "v"},
+    )  # fmt: skip
+    keep_details = "update auditevent set reason = NULL, personal_key = NULL, erased_at = now()"
+    keep_reason = "update auditevent set details = '{}', personal_key = NULL, erased_at = now()"
+    keep_ip = (
+        "update auditevent set ip = NULL, reason = NULL, details = '{}', personal_key = NULL, "
+        "erased_at = now()"
+    )
+    for statement in (keep_details, keep_reason, keep_ip.replace("ip = NULL, ", "")):
+        with (
+            _as_app(pg, a) as conn,
+            pytest.raises(DBAPIError, match="only erase personal details"),
+        ):
+            conn.execute(sa.text(statement + " where id = :i"), {"i": event.id})
+    with _as_app(pg, a) as conn:
+        conn.execute(
+            sa.text(
+                keep_ip.replace("ip = NULL", "ip = NULL, user_agent = NULL") + " where id = :i"
+            ),
+            {"i": event.id},
+        )
+        conn.commit()
+    assert audit.verify_chain(a) is None

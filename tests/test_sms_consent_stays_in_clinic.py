@@ -29,6 +29,9 @@ LEDGER_USERS = {
     "services/patient_reply.py",
     # Reads the current SMS opt-in, in the clinic's session, to text the quote link or not.
     "services/quotes.py",
+    # Deletes a patient's consents with their contact data, or clears their device data, when
+    # retention clears those categories (in the clinic's own session; nothing is read out).
+    "services/retention_erase.py",
     "jobs/seed.py",
 }
 LEDGER = re.compile(r"\bConsentRecord\b|services import[^\n]*\bconsent\b|services\.consent\b")

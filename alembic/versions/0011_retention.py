@@ -76,7 +76,9 @@ def upgrade() -> None:
         batch.add_column(
             sa.Column("retention_cleared", sa.JSON(), nullable=False, server_default="[]")
         )
+        batch.add_column(sa.Column("retention_cleared_at", UTC, nullable=True))
         batch.add_column(sa.Column("deidentified_at", UTC, nullable=True))
+    op.create_index("ix_submission_patient", "submission", ["tenant_id", "patient_id"])
     with op.batch_alter_table("patient") as batch:
         batch.add_column(sa.Column("anonymized_at", UTC, nullable=True))
     with op.batch_alter_table("auditevent") as batch:
@@ -146,8 +148,10 @@ def downgrade() -> None:
         batch.drop_column("personal_key")
     with op.batch_alter_table("patient") as batch:
         batch.drop_column("anonymized_at")
+    op.drop_index("ix_submission_patient", table_name="submission")
     with op.batch_alter_table("submission") as batch:
         batch.drop_column("deidentified_at")
+        batch.drop_column("retention_cleared_at")
         batch.drop_column("retention_cleared")
     op.drop_index("ix_legalhold_patient", table_name="legalhold")
     op.drop_index("ix_legalhold_submission", table_name="legalhold")

@@ -8,8 +8,9 @@ import reflex as rx
 
 from mi_portal.state.session import SessionState
 
-# Below this Radix breakpoint (48em) the sections fold into the menu button.
-_WIDE = "md"
+# Below this breakpoint (80em, 1280 px) the sections fold into the menu button: an owner's eight
+# sections beside the clinic and the account menu wrap and squeeze on anything narrower.
+_WIDE = "lg"
 
 
 def _brand() -> rx.Component:
@@ -32,6 +33,7 @@ def _sections() -> list[tuple[str, str, str, rx.Var[bool] | bool]]:
         ("Templates", "/settings/templates", "templates", SessionState.can_manage_templates),
         ("Catalog", "/settings/catalog", "catalog", SessionState.can_manage_catalog),
         ("Users", "/admin/users", "users", SessionState.can_manage_users),
+        ("Retention", "/settings/retention", "retention", SessionState.can_view_retention),
         ("Audit log", "/audit", "audit", SessionState.can_view_audit),
     ]
 

@@ -190,6 +190,156 @@ def _quotes(args: argparse.Namespace) -> int:
     return 0
 
 
+def _tenant_id(slug: str):  # type: ignore[no-untyped-def]
+    from sqlmodel import select
+
+    from mi_portal.db import platform_session
+    from mi_portal.models import Tenant
+
+    with platform_session() as session:
+        return session.exec(select(Tenant.id).where(Tenant.slug == slug)).first()
+
+
+def _retention(args: argparse.Namespace) -> int:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    from mi_portal.services import retention, retention_rules
+    from mi_portal.services.actor import system_actor
+
+    if args.retention_command == "set":
+        tenant_id = _tenant_id(args.tenant)
+        if tenant_id is None:
+            console.print(f"[red]no clinic with slug {args.tenant!r}[/red]")
+            return 2
+        try:
+            saved = retention_rules.apply_policies(
+                system_actor(tenant_id), tenant_id, {args.category: (args.days, args.action)}
+            )
+        except retention_rules.RetentionProblem as exc:
+            console.print(f"[red]{exc.message}[/red]")
+            return 2
+        policy = saved[args.category]
+        console.print(
+            f"{args.tenant}: {args.category} kept {policy.days} days, then {policy.action}"
+        )
+        return 0
+    if args.max is not None and args.max < 1:
+        console.print("[red]--max must be at least 1[/red]")
+        return 2
+    clinics = retention.clinics()
+    if args.tenant:
+        clinics = [(slug, tid) for slug, tid in clinics if slug == args.tenant]
+        if not clinics:
+            console.print(f"[red]no clinic with slug {args.tenant!r}[/red]")
+            return 2
+    total = retention.SweepResult(dry_run=args.dry_run)
+    with Progress(
+        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), console=console
+    ) as bar:
+        for slug, tenant_id in clinics:
+            task = bar.add_task(slug, total=None)
+
+            def report(done: int, of: int, task=task) -> None:  # type: ignore[no-untyped-def]
+                bar.update(task, completed=done, total=of)
+
+            try:
+                result = retention.sweep(
+                    tenant_id,
+                    dry_run=args.dry_run,
+                    max_items=args.max,
+                    trigger="cli",
+                    progress=report,
+                )
+            except retention.SweepBusy:
+                console.print(f"{slug}: another sweep of this clinic is running; skipped")
+                total.failed += 1
+                continue
+            except Exception as exc:  # one clinic's failure must not stop the others
+                console.print(f"[red]{slug}: sweep failed ({type(exc).__name__})[/red]")
+                total.failed += 1
+                continue
+            if not result.planned:
+                bar.update(task, completed=1, total=1)  # nothing to do: show it done
+            total.add(result)
+    if not args.tenant and not args.dry_run:
+        from mi_portal.services import session_hygiene
+
+        # Platform-wide personal data with no clinic: finished staff sessions' network data.
+        cleared = session_hygiene.clear_session_network()
+        console.print(f"staff sessions whose network data was cleared: {cleared}")
+    # Counts only: never a name, an address or a case.
+    console.print(("dry run: " if args.dry_run else "") + total.line(), soft_wrap=True)
+    return 1 if total.failed else 0
+
+
+def _tenant_export(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from mi_portal.services.actor import NotFound
+    from mi_portal.services.tenant_export import ExportRefused, export_tenant
+
+    try:
+        summary = export_tenant(args.slug, Path(args.out))
+    except NotFound:
+        console.print(f"[red]no clinic with slug {args.slug!r}[/red]")
+        return 2
+    except ExportRefused as exc:
+        console.print(f"[red]{exc}; give a new or empty folder[/red]")
+        return 2
+    for table, count in summary.tables.items():
+        console.print(f"{count:>8}  {table}")
+    console.print(
+        f"exported {args.slug}: {summary.rows} rows in {len(summary.tables)} files, "
+        f"{summary.objects} objects ({summary.object_bytes} bytes) to {summary.out_dir}"
+    )
+    if summary.missing_objects:
+        # Keys name a clinic and a record, never a person: safe to show the operator.
+        console.print(f"[red]{len(summary.missing_objects)} objects missing from the store[/red]")
+        for key in summary.missing_objects[:20]:
+            console.print(f"missing: {key}")
+        return 1
+    return 0
+
+
+def _tenant_purge(args: argparse.Namespace) -> int:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    from mi_portal.services.actor import NotFound
+    from mi_portal.services.tenant_purge import PurgeRefused, purge_tenant
+
+    with Progress(
+        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), console=console
+    ) as bar:
+        task = bar.add_task(f"purging {args.slug}", total=None)
+        try:
+            summary = purge_tenant(
+                args.slug,
+                confirm=args.confirm,
+                progress=lambda done, of: bar.update(task, completed=done, total=of),
+            )
+        except NotFound:
+            console.print(f"[red]no clinic with slug {args.slug!r}[/red]")
+            return 2
+        except PurgeRefused as exc:
+            console.print(f"[red]refused: {exc}[/red]")
+            return 2
+    rows = sum(summary.rows.values())
+    console.print(
+        f"{args.slug}: {summary.cases} cases purged, {rows} other rows deleted, "
+        f"{summary.objects} stray objects removed; the clinic is closed (slug kept, never reused)"
+    )
+    if summary.sweep is not None:
+        console.print(summary.sweep.line())
+    return 0
+
+
+_TENANT_COMMANDS = {"export": _tenant_export, "purge": _tenant_purge}
+
+
+def _tenant(args: argparse.Namespace) -> int:
+    return _TENANT_COMMANDS[args.tenant_command](args)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="mi-portal", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -257,7 +407,43 @@ def build_parser() -> argparse.ArgumentParser:
         "expire", help="mark sent quotes past their date expired (the outbox worker does too)"
     )
     qu.set_defaults(func=_quotes)
+
+    rt = sub.add_parser("retention", help="retention periods and the purge")
+    rt_sub = rt.add_subparsers(dest="retention_command", required=True)
+    sw = rt_sub.add_parser(
+        "sweep", help="purge or de-identify what is due (one clinic or all); crash-safe"
+    )
+    sw.add_argument("--tenant", metavar="SLUG", help="only this clinic")
+    sw.add_argument("--dry-run", action="store_true", help="count what is due; change nothing")
+    sw.add_argument("--max", type=int, metavar="N", help="at most N cases per clinic this run")
+    rs = rt_sub.add_parser("set", help="set one category's period and action for a clinic")
+    rs.add_argument("--tenant", metavar="SLUG", required=True)
+    rs.add_argument("--category", required=True, choices=[c.value for c in _categories()])
+    rs.add_argument("--days", type=int, required=True)
+    rs.add_argument("--action", required=True, choices=["delete", "deidentify"])
+    rt.set_defaults(func=_retention)
+
+    te = sub.add_parser("tenant", help="clinic off-boarding")
+    te_sub = te.add_subparsers(dest="tenant_command", required=True)
+    ex = te_sub.add_parser(
+        "export", help="write everything a clinic holds (JSON per table, stored objects)"
+    )
+    ex.add_argument("slug", metavar="SLUG")
+    ex.add_argument("--out", metavar="DIR", required=True, help="a new or empty folder")
+    pu = te_sub.add_parser(
+        "purge",
+        help="delete everything a clinic holds (through the retention purge), then close it",
+    )
+    pu.add_argument("slug", metavar="SLUG")
+    pu.add_argument("--confirm", metavar="SLUG", required=True, help="the slug again, to confirm")
+    te.set_defaults(func=_tenant)
     return parser
+
+
+def _categories():  # type: ignore[no-untyped-def]
+    from mi_portal.models import DataCategory
+
+    return list(DataCategory)
 
 
 def main(argv: list[str] | None = None) -> int:

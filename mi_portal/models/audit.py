@@ -22,7 +22,10 @@ PLATFORM_CHAIN = "platform"
 
 
 class AuditEvent(SQLModel, table=True):
-    """Who did what to which record, where and when; never updated or deleted."""
+    """Who did what to which record, where and when.
+
+    Never deleted; updated only to erase its personal details (``services.audit.erase_personal``).
+    """
 
     __table_args__ = (sa.UniqueConstraint("chain", "seq", name="uq_audit_chain_seq"),)
 

@@ -88,6 +88,9 @@ class Submission(TenantOwned, table=True):
         sa.Index("ix_submission_received", "tenant_id", "received_at"),
         sa.Index("ix_submission_activity", "tenant_id", "last_activity_at"),
         sa.Index("ix_submission_assignee", "tenant_id", "assignee_id"),
+        # A patient's cases: retention's "due on every case of theirs", and the foreign key's
+        # check when a patient row goes.
+        sa.Index("ix_submission_patient", "tenant_id", "patient_id"),
     )
 
     patient_id: uuid.UUID
@@ -106,6 +109,9 @@ class Submission(TenantOwned, table=True):
     # Categories of this case's data that retention has already cleared, and when the case
     # became a de-identified record kept for aggregate figures only.
     retention_cleared: list[str] = plain(default_factory=list, sa_type=sa.JSON)
+    # The last activity those categories were cleared up to: activity after it (a new photo,
+    # message or quote) brings the categories back, to be cleared again when due.
+    retention_cleared_at: datetime | None = plain(default=None, sa_type=UTCDateTime)
     deidentified_at: datetime | None = plain(default=None, sa_type=UTCDateTime)
 
 

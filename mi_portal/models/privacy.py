@@ -94,7 +94,8 @@ class LegalHold(TenantOwned, table=True):
 
     submission_id: uuid.UUID | None = None
     patient_id: uuid.UUID | None = None
-    reason: str = plain(max_length=1000)
+    # Staff write it, and it may name the patient's dispute: user content, not a plain label.
+    reason: str = personal(DataCategory.USER_CONTENT, max_length=1000)
     created_by_id: uuid.UUID | None = Field(default=None, foreign_key="user_account.id")
     created_at: datetime = created_at_field()
     ends_on: date | None = plain(default=None)
@@ -132,6 +133,9 @@ class RetentionItemState(StrEnum):
     """The purge of one case, step by step; each step is committed before the next starts."""
 
     PLANNED = "planned"
+    # Past the checks and deleting objects: from here on the item is finished, never dropped,
+    # so no row is left pointing at an object that is gone.
+    DELETING = "deleting"
     OBJECTS_DELETED = "objects_deleted"
     VERIFIED = "verified"
     ROWS_DONE = "rows_done"
@@ -148,6 +152,7 @@ class RetentionItem(TenantOwned, table=True):
         sa.Index("ix_retentionitem_submission", "tenant_id", "submission_id"),
     )
 
+    # The run that planned the item, then the run that finished it (its proof lists it).
     run_id: uuid.UUID = plain()
     # Not a foreign key: the case is gone once a deleting item is done; the proof keeps a hash.
     submission_id: uuid.UUID = plain()

@@ -8,8 +8,10 @@ import reflex as rx
 
 from mi_portal.components.fields import field_label
 from mi_portal.components.layout import error_callout, page_frame
+from mi_portal.components.retention_parts import deidentified_badge, retention_card
 from mi_portal.pages.conversation import conversation_panel
 from mi_portal.pages.inbox import SLA_BADGES
+from mi_portal.pages.legal_holds import case_hold_badge, holds_card
 from mi_portal.state.case import CaseState
 from mi_portal.state.inbox import STATUS_LABELS
 
@@ -337,14 +339,21 @@ def case_page() -> rx.Component:
                     id="case-not-found",
                 ),
                 rx.vstack(
-                    rx.text(
-                        "Received ",
-                        C["received_at"],
-                        " UTC",
-                        size="2",
-                        color_scheme="gray",
-                        id="case-reference",
+                    rx.flex(
+                        rx.text(
+                            "Received ",
+                            C["received_at"],
+                            " UTC",
+                            size="2",
+                            color_scheme="gray",
+                            id="case-reference",
+                        ),
+                        case_hold_badge(),
+                        gap="3",
+                        align="center",
+                        wrap="wrap",
                     ),
+                    deidentified_badge(),
                     error_callout(CaseState.error),
                     rx.grid(
                         rx.vstack(
@@ -357,8 +366,10 @@ def case_page() -> rx.Component:
                         ),
                         rx.vstack(
                             _workflow(),
+                            holds_card(),
                             _quote(),
                             _notes(),
+                            retention_card(),
                             _timeline(),
                             spacing="4",
                             width="100%",

@@ -6,6 +6,7 @@ import reflex as rx
 
 from mi_portal.components.layout import error_callout, page_frame
 from mi_portal.pages.inbox_filters import filter_bar, status_tabs
+from mi_portal.pages.legal_holds import hold_badge
 from mi_portal.state.inbox import STATUS_LABELS, InboxState
 
 SLA_BADGES = {
@@ -144,7 +145,15 @@ def _row(row: rx.Var) -> rx.Component:
             class_name="col-wide",
         ),
         rx.table.cell(
-            rx.link(row["reference"], href="/cases/" + rid, class_name="case-link", weight="medium")
+            rx.flex(
+                rx.link(
+                    row["reference"], href="/cases/" + rid, class_name="case-link", weight="medium"
+                ),
+                hold_badge(row["held"].to(bool), class_name="row-hold"),
+                direction="column",
+                align="start",
+                gap="1",
+            )
         ),
         rx.table.cell(
             rx.vstack(

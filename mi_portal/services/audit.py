@@ -1,24 +1,36 @@
-"""The audit log: append-only, one hash chain per clinic plus one for platform events."""
+"""The audit log: append-only, one hash chain per clinic plus one for platform events.
+
+Each link hashes a keyed digest of the event's personal details, so those details (with their
+key) can be erased and every chain still verifies.
+"""
 
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 import random
+import secrets
 import threading
 import time
 import uuid
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func
+from sqlalchemy import func, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 
-from mi_portal.db import ScopedSession, platform_session, serialize_on, tenant_session
+from mi_portal.db import (
+    ScopedSession,
+    TenantScopeError,
+    platform_session,
+    serialize_on,
+    tenant_session,
+)
 from mi_portal.models import PLATFORM_CHAIN, AuditEvent, Tenant
 from mi_portal.services import clock
 from mi_portal.services.actor import Actor
@@ -38,7 +50,27 @@ def _chain_session(chain: str) -> AbstractContextManager[ScopedSession]:
     return tenant_session(uuid.UUID(chain))
 
 
+def _canonical(payload: dict[str, Any]) -> bytes:
+    return json.dumps(payload, sort_keys=True, separators=(",", ":"), default=str).encode()
+
+
+def _personal_digest(event: AuditEvent, key: str) -> str:
+    """HMAC-SHA256 under the event's own key of the details an erasure may remove."""
+    payload = {
+        "ip": event.ip,
+        "user_agent": event.user_agent,
+        "reason": event.reason,
+        "details": event.details,
+    }
+    return hmac.new(bytes.fromhex(key), _canonical(payload), hashlib.sha256).hexdigest()
+
+
 def _digest(event: AuditEvent) -> str:
+    """The link of ``event`` in its chain: its own fields, its personal digest, the hash before.
+
+    The erasable details enter only through ``personal_digest``: once they are erased with
+    their key, the link still holds and nothing is left to guess them from.
+    """
     payload = {
         "chain": event.chain,
         "seq": event.seq,
@@ -51,14 +83,10 @@ def _digest(event: AuditEvent) -> str:
         "target_type": event.target_type,
         "target_id": event.target_id,
         "outcome": event.outcome,
-        "ip": event.ip,
-        "user_agent": event.user_agent,
-        "reason": event.reason,
-        "details": event.details,
+        "personal_digest": event.personal_digest,
         "prev_hash": event.prev_hash,
     }
-    canonical = json.dumps(payload, sort_keys=True, separators=(",", ":"), default=str)
-    return hashlib.sha256(canonical.encode()).hexdigest()
+    return hashlib.sha256(_canonical(payload)).hexdigest()
 
 
 def record(
@@ -129,6 +157,7 @@ def _append(
                 .order_by(col(AuditEvent.seq).desc())
                 .limit(1)
             ).first()
+            key = secrets.token_hex(32)  # the event's own: erased with its personal details
             event = AuditEvent(
                 chain=chain,
                 seq=(last[0] + 1) if last else 1,
@@ -146,9 +175,11 @@ def _append(
                 or None,
                 reason=reason,
                 details=details or {},
+                personal_key=key,
                 prev_hash=last[1] if last else GENESIS,
                 hash="",
             )
+            event.personal_digest = _personal_digest(event, key)
             event.hash = _digest(event)
             session.add(event)
             try:
@@ -201,8 +232,108 @@ def verify_chain(chain: str) -> ChainProblem | None:
                 return ChainProblem(
                     chain, event.seq, str(event.id), "content does not match its hash (edited?)"
                 )
+            personal = _personal_problem(event)
+            if personal:
+                return ChainProblem(chain, event.seq, str(event.id), personal)
             expected_seq, prev = expected_seq + 1, event.hash
     return None
+
+
+def _personal_problem(event: AuditEvent) -> str | None:
+    """Whether the erasable details still match their digest (unless they were erased)."""
+    if event.personal_key is None:
+        if event.erased_at is None:
+            return "personal details key missing but not erased (edited?)"
+        # Erased: its key went with the details, the link above still holds. What an erasure
+        # leaves is fixed: no details, no reason, and no network data unless a staff member's.
+        if event.details or event.reason is not None:
+            return "erased entry holds details again (edited?)"
+        if event.user_id is None and (event.ip is not None or event.user_agent is not None):
+            return "erased entry holds network data again (edited?)"
+        return None
+    try:
+        expected = _personal_digest(event, event.personal_key)
+    except ValueError:
+        return "personal details key is not a key (edited?)"
+    if not hmac.compare_digest(expected, event.personal_digest):
+        return "personal details changed (edited?)"
+    return None
+
+
+ERASE_BATCH = 500
+
+
+def erase_personal(
+    session: ScopedSession,
+    target_ids: Collection[str],
+    *,
+    keep_staff_network: bool = True,
+    patients_only: bool = False,
+) -> int:
+    """Erase the personal details of the clinic's audit events about ``target_ids``.
+
+    In the clinic's own tenant session (its chain only): details, reason and the event's key
+    go, and so do the IP and user agent, except on events by a staff member when
+    ``keep_staff_network`` (staff identities and their network are the accountability record;
+    a patient's device data is not). The chain still verifies: it hashes the erased details
+    only through their digest. ``patients_only`` leaves events by staff members as they are
+    (a case that is kept loses only its patient's traces). Events already erased are left as
+    they are. Does not commit; returns how many events were erased.
+    """
+    if session.tenant_id is None:
+        raise TenantScopeError("erasing audit details needs the clinic's tenant session")
+    chain = chain_for(session.tenant_id)
+    now = clock.now()
+    ids = sorted({str(t) for t in target_ids})
+    erased = 0
+    for start in range(0, len(ids), ERASE_BATCH):
+        batch = ids[start : start + ERASE_BATCH]
+        base = (
+            update(AuditEvent)
+            .where(
+                col(AuditEvent.chain) == chain,
+                col(AuditEvent.target_id).in_(batch),
+                col(AuditEvent.erased_at).is_(None),
+            )
+            .values(details={}, reason=None, personal_key=None, erased_at=now)
+        )
+        if patients_only:
+            patients = base.where(col(AuditEvent.user_id).is_(None))
+            erased += _rowcount(session.execute(patients.values(ip=None, user_agent=None)))
+        elif keep_staff_network:
+            staff = base.where(col(AuditEvent.user_id).is_not(None))
+            others = base.where(col(AuditEvent.user_id).is_(None))
+            erased += _rowcount(session.execute(staff))
+            erased += _rowcount(session.execute(others.values(ip=None, user_agent=None)))
+        else:
+            erased += _rowcount(session.execute(base.values(ip=None, user_agent=None)))
+    return erased
+
+
+def erase_chain_patients(session: ScopedSession) -> int:
+    """Off-boarding: erase the personal details of every event in the clinic's chain.
+
+    Staff identities and their network data stay (the accountability record of who did what,
+    when); details and reasons go from every event, since they may name a patient, and a
+    patient's or the system's events lose their IP and user agent too. Does not commit.
+    """
+    if session.tenant_id is None:
+        raise TenantScopeError("erasing audit details needs the clinic's tenant session")
+    base = (
+        update(AuditEvent)
+        .where(
+            col(AuditEvent.chain) == chain_for(session.tenant_id),
+            col(AuditEvent.erased_at).is_(None),
+        )
+        .values(details={}, reason=None, personal_key=None, erased_at=clock.now())
+    )
+    staff = base.where(col(AuditEvent.user_id).is_not(None))
+    others = base.where(col(AuditEvent.user_id).is_(None)).values(ip=None, user_agent=None)
+    return _rowcount(session.execute(staff)) + _rowcount(session.execute(others))
+
+
+def _rowcount(result: object) -> int:
+    return int(getattr(result, "rowcount", 0) or 0)
 
 
 def chains(tenant_slug: str | None = None) -> list[str]:

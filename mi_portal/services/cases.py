@@ -247,6 +247,8 @@ _WHAT = {
     "quote.accepted": "The patient accepted the quote",
     "quote.declined": "The patient declined the quote",
     "quote.expired": "The quote expired",
+    "hold.place": "Placed a legal hold",
+    "hold.release": "Released a legal hold",
 }
 # Events without a staff member that the patient made (everything else without one is the system).
 _BY_PATIENT = frozenset(

@@ -32,6 +32,7 @@ from mi_portal.models import (
 from mi_portal.services import clock
 from mi_portal.services.actor import Actor
 from mi_portal.services.case_lists import SEARCH_BY_REFERENCE, parse_reference, record_shown
+from mi_portal.services.legal_holds import held_case_ids
 from mi_portal.services.permissions import Permission, check
 from mi_portal.services.text import clean_text
 
@@ -76,6 +77,7 @@ class InboxRow:
     photos: int
     unread: int
     masked: bool
+    held: bool = False  # under a legal hold (on the case or its patient)
 
 
 @dataclass
@@ -458,6 +460,8 @@ def inbox_page(actor: Actor, q: InboxQuery, *, page_size: int = PAGE_SIZE) -> In
             rows[0][-3:] if rows else tuple(connection.execute(side_statement, params).one())
         )
         raw_counts, raw_settings, turnaround = side
+        # One query for the whole page's legal holds, not one per row.
+        held = held_case_ids(session, [r[0] for r in rows], now) if rows else set()
     counts = {str(k): int(v) for k, v in _json(raw_counts).items()}
     settings = _json(raw_settings)
     status_filter = q.status in _STATUS_VALUES
@@ -491,6 +495,7 @@ def inbox_page(actor: Actor, q: InboxQuery, *, page_size: int = PAGE_SIZE) -> In
                 photos=photo_count or 0,
                 unread=unread_count or 0,
                 masked=not show_identity,
+                held=row_id in held,
             )
         )
     # One event per page view, naming the cases on it: the rows themselves cost no extra query.

@@ -558,6 +558,10 @@ SLA_SWEEP_SECONDS = 300.0
 _in_process: threading.Thread | None = None
 _in_process_lock = threading.Lock()
 _in_process_stop = threading.Event()
+# The in-process worker looks every hour for clinics whose last sweep is a day old; the first
+# look waits a minute so a starting app serves its first pages first.
+RETENTION_CHECK_SECONDS = 3600.0
+RETENTION_START_DELAY = 60.0
 
 
 def run(
@@ -568,12 +572,28 @@ def run(
     idle_sleep: float = IDLE_SLEEP,
     stop: threading.Event | None = None,
     report: Callable[[Counts], None] | None = None,
+    retention_daily: bool = False,
 ) -> None:
-    """Deliver until ``stop`` is set: rounds back to back while there is work, else a short nap."""
+    """Deliver until ``stop`` is set: rounds back to back while there is work, else a short nap.
+
+    ``retention_daily`` (the in-process worker of the embedded set-up) also runs each clinic's
+    retention sweep once a day; elsewhere a cron job runs ``mi-portal retention sweep``.
+    """
     stop = stop or threading.Event()
     worker_id = worker_id or default_worker_id()
     next_sweep = 0.0
+    next_retention = time.monotonic() + RETENTION_START_DELAY
     while not stop.is_set():
+        if retention_daily and time.monotonic() >= next_retention:
+            next_retention = time.monotonic() + RETENTION_CHECK_SECONDS
+            try:
+                from mi_portal.services import retention, session_hygiene
+
+                retention.sweep_daily()
+                # Finished staff sessions' IPs and browsers, past the platform's period.
+                session_hygiene.clear_session_network()
+            except Exception as exc:
+                log.warning("retention sweep failed: %s", type(exc).__name__)
         if time.monotonic() >= next_sweep:
             # Staff notices of quotes about to be late are queued here too (once per case and
             # assignee, however many workers run).
@@ -622,7 +642,11 @@ def start_in_process_worker() -> threading.Thread | None:
         _in_process = threading.Thread(
             target=run,
             name="mi-portal-outbox",
-            kwargs={"worker_id": default_worker_id(), "stop": _in_process_stop},
+            kwargs={
+                "worker_id": default_worker_id(),
+                "stop": _in_process_stop,
+                "retention_daily": True,
+            },
             daemon=True,
         )
         _in_process.start()

@@ -17,13 +17,15 @@ import hashlib
 import logging
 import uuid
 from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
+import sqlalchemy as sa
 from sqlmodel import col, select
 
-from mi_portal.db import ScopedSession, platform_session, tenant_session
+from mi_portal.db import JobBusy, ScopedSession, exclusive_job, platform_session, tenant_session
 from mi_portal.models import (
     DataCategory,
     Message,
@@ -47,6 +49,7 @@ from mi_portal.services.retention_rules import (
     activity_clock,
     due_categories,
     load_policies,
+    still_cleared,
     validate,
 )
 from mi_portal.storage import BlobStore, StorageUnavailable, get_store
@@ -59,7 +62,7 @@ BATCH = 200  # items carried through one step together
 ALL_CATEGORIES = frozenset(c.category for c in CATEGORIES)
 # The categories a patient's own record (and their consents) hold.
 PATIENT_CATEGORIES = (D.IDENTITY, D.CONTACT, D.DEVICE_NETWORK)
-UNFINISHED = (S.PLANNED, S.OBJECTS_DELETED, S.VERIFIED, S.ROWS_DONE)
+UNFINISHED = (S.PLANNED, S.DELETING, S.OBJECTS_DELETED, S.VERIFIED, S.ROWS_DONE)
 
 
 @dataclass
@@ -120,13 +123,23 @@ def _planned_page(
     busy: set[uuid.UUID],
 ) -> tuple[list[PlannedCase], int, uuid.UUID | None]:
     """One page of cases (by id): the due ones, how many due ones are held, the last id read."""
-    query = select(Submission.id, Submission.patient_id, Submission.retention_cleared)
+    query = select(
+        Submission.id,
+        Submission.patient_id,
+        Submission.retention_cleared,
+        Submission.retention_cleared_at,
+    )
     if after is not None:
         query = query.where(col(Submission.id) > after)
-    rows = list(session.exec(query.order_by(col(Submission.id)).limit(PAGE)))
-    if not rows:
+    page = list(session.exec(query.order_by(col(Submission.id)).limit(PAGE)))
+    if not page:
         return [], 0, None
-    clocks = activity_clock(session, [r[0] for r in rows])
+    clocks = activity_clock(session, [r[0] for r in page])
+    rows = [
+        (case_id, patient_id, still_cleared(cleared, cleared_at, clocks[case_id]))
+        for case_id, patient_id, cleared, cleared_at in page
+        if case_id in clocks
+    ]
     due: dict[uuid.UUID, list[str]] = {}
     for case_id, _patient_id, cleared in rows:
         if case_id in busy or case_id not in clocks:
@@ -152,7 +165,7 @@ def _planned_page(
             )
         )
     _count_rows(session, planned)
-    return planned, len(held), rows[-1][0]
+    return planned, len(held), page[-1][0]
 
 
 def _patient_clearable(
@@ -164,19 +177,24 @@ def _patient_clearable(
         return {}
     cases = list(
         session.exec(
-            select(Submission.id, Submission.patient_id, Submission.retention_cleared).where(
-                col(Submission.patient_id).in_(list(patient_ids))
-            )
+            select(
+                Submission.id,
+                Submission.patient_id,
+                Submission.retention_cleared,
+                Submission.retention_cleared_at,
+            ).where(col(Submission.patient_id).in_(list(patient_ids)))
         )
     )
     clocks = activity_clock(session, [c[0] for c in cases])
     held = held_case_ids(session, [c[0] for c in cases], now)
     clearable: dict[uuid.UUID, set[str]] = {p: set(PATIENT_CATEGORIES) for p in patient_ids}
-    for case_id, patient_id, cleared in cases:
+    for case_id, patient_id, cleared, cleared_at in cases:
         if case_id in held or case_id not in clocks:
             clearable[patient_id] = set()
             continue
-        ready = set(cleared or ()) | set(due_categories(clocks[case_id], policies, now))
+        ready = still_cleared(cleared, cleared_at, clocks[case_id]) | set(
+            due_categories(clocks[case_id], policies, now)
+        )
         clearable[patient_id] &= ready
     return clearable
 
@@ -248,6 +266,13 @@ class SweepResult:
     run_id: uuid.UUID | None = None
     dry_run: bool = False
 
+    def add(self, other: SweepResult) -> None:
+        self.planned += other.planned
+        self.purged += other.purged
+        self.deidentified += other.deidentified
+        self.held += other.held
+        self.failed += other.failed
+
     def line(self) -> str:
         return (
             f"planned={self.planned} purged={self.purged} deidentified={self.deidentified} "
@@ -272,11 +297,13 @@ def sweep(
     store: BlobStore | None = None,
     progress: Progress | None = None,
     stop_after: str | None = None,
+    policies: Policies | None = None,
 ) -> SweepResult:
     """Sweep one clinic: resume its unfinished items, plan what is due, carry it through.
 
     ``stop_after`` (tests only) stops the run after the named step has been committed for
-    the first batch, the way a killed process would.
+    the first batch, the way a killed process would. ``policies`` replaces the clinic's own
+    (off-boarding: everything due now, deleted).
     """
     store = store or get_store()
     now = clock.now()
@@ -284,13 +311,33 @@ def sweep(
     with tenant_session(tenant_id) as session:
         if session.get(Tenant, tenant_id) is None:
             raise NotFound("clinic")
-        policies = load_policies(session)
+        policies = policies or load_policies(session)
         if dry_run:
             counts = count_plan(session, policies, now)
             result.planned, result.held = counts.cases, counts.held
             result.purged = counts.deleted
             result.deidentified = counts.deidentified
             return result
+    with sweep_lock(tenant_id):
+        return _locked_sweep(
+            tenant_id, policies, now, result, max_items, trigger, actor, store, progress,
+            stop_after,
+        )  # fmt: skip
+
+
+def _locked_sweep(
+    tenant_id: uuid.UUID,
+    policies: Policies,
+    now: datetime,
+    result: SweepResult,
+    max_items: int | None,
+    trigger: str,
+    actor: Actor | None,
+    store: BlobStore,
+    progress: Progress | None,
+    stop_after: str | None,
+) -> SweepResult:
+    with tenant_session(tenant_id) as session:
         run = RetentionRun(trigger=trigger, started_by_id=actor.user_id if actor else None)
         session.add(run)
         session.commit()
@@ -316,6 +363,20 @@ def sweep(
             progress(done, total)
     _finish_run(tenant_id, run_id, result, actor, trigger)
     return result
+
+
+class SweepBusy(RuntimeError):
+    """Another sweep of the same clinic is running (cron, the in-process worker, a purge)."""
+
+
+@contextmanager
+def sweep_lock(tenant_id: uuid.UUID) -> Iterator[None]:
+    """One sweep of a clinic at a time, across processes; ``SweepBusy`` when one is running."""
+    try:
+        with exclusive_job(f"retention:{tenant_id}"):
+            yield
+    except JobBusy:
+        raise SweepBusy("another sweep of this clinic is running") from None
 
 
 def _plan_items(
@@ -346,7 +407,13 @@ def _plan_items(
                 rows = retention_erase.case_rows(session, [p.case_id for p in planned])
                 keys = retention_erase.object_keys(session, [rows[p.case_id] for p in planned])
                 for n, case in enumerate(planned):
-                    removes_photos = D.HEALTH_IMAGE in case.categories
+                    # Every item that removes a row holding an object lists the objects: photos,
+                    # attachments of messages going with the health details, a deleted case.
+                    removes_objects = (
+                        D.HEALTH_IMAGE in case.categories
+                        or D.SPECIAL_CATEGORY in case.categories
+                        or case.outcome == "delete"
+                    )
                     session.add(
                         RetentionItem(
                             run_id=run_id,
@@ -355,7 +422,7 @@ def _plan_items(
                             categories=case.categories,
                             outcome=case.outcome,
                             patient_categories=case.patient_categories,
-                            object_keys=keys[n] if removes_photos else [],
+                            object_keys=keys[n] if removes_objects else [],
                             counts={"photos": case.photos, "messages": case.messages},
                             planned_at=now,
                             updated_at=now,
@@ -414,32 +481,65 @@ def _delete_objects(
     result: SweepResult,
     run_id: uuid.UUID,
 ) -> None:
+    """Check each planned item once more, commit that it is going ahead, then purge."""
     planned = [i for i in items if i.state == S.PLANNED]
-    if not planned:
-        return
-    # A hold placed, or activity that happened, since planning wins: nothing is deleted.
-    now = clock.now()
-    held = held_case_ids(session, [i.submission_id for i in planned], now)
-    clocks = activity_clock(session, [i.submission_id for i in planned])
-    for item in planned:
-        item.attempts += 1
-        if item.submission_id in held:
-            _mark(item, S.FAILED, "held since it was planned")
-            result.held += 1
-            continue
-        moved = clocks.get(item.submission_id)
-        if moved is None or moved > item.planned_at:
-            _mark(item, S.FAILED, "the case changed or went since it was planned")
-            result.failed += 1
+    if planned:
+        ids = [i.id for i in items]
+        _gate(session, planned, policies, result)
+        session.commit()  # DELETING is on record before the first object goes
+        items = _items(session, ids)  # reloaded in one query, not one by one
+    for item in items:
+        if item.state != S.DELETING:
             continue
         try:
             for key in item.object_keys:
                 store.purge(key)
         except (StorageUnavailable, OSError) as exc:
-            _mark(item, S.FAILED, f"object store: {type(exc).__name__}")
+            # Stays DELETING: the next run purges again (purging a gone key is harmless).
+            item.last_error = f"object store: {type(exc).__name__}"
             result.failed += 1
+            session.add(item)
             continue
         _mark(item, S.OBJECTS_DELETED)
+        session.add(item)
+
+
+def _gate(
+    session: ScopedSession, planned: list[RetentionItem], policies: Policies, result: SweepResult
+) -> None:
+    """A hold placed, activity, or a change of the clinic's settings since planning wins:
+    such an item is dropped before anything of it is deleted."""
+    now = clock.now()
+    ids = [i.submission_id for i in planned]
+    held = held_case_ids(session, ids, now)
+    clocks = activity_clock(session, ids)
+    cleared = {
+        case_id: still_cleared(done, done_at, clocks[case_id])
+        for case_id, done, done_at in session.exec(
+            select(
+                Submission.id, Submission.retention_cleared, Submission.retention_cleared_at
+            ).where(col(Submission.id).in_(ids))
+        )
+        if case_id in clocks
+    }
+    for item in planned:
+        item.attempts += 1
+        moved = clocks.get(item.submission_id)
+        if item.submission_id in held:
+            _mark(item, S.FAILED, "held since it was planned")
+            result.held += 1
+        elif moved is None or moved > item.planned_at:
+            _mark(item, S.FAILED, "the case changed or went since it was planned")
+            result.failed += 1
+        elif not set(item.categories) <= set(
+            due_categories(moved, policies, now, cleared.get(item.submission_id) or ())
+        ):
+            _mark(item, S.FAILED, "the clinic's retention settings changed since it was planned")
+            result.failed += 1
+        else:
+            done = set(cleared.get(item.submission_id) or ()) | set(item.categories)
+            item.outcome = outcome_for(done, policies)
+            _mark(item, S.DELETING)
         session.add(item)
 
 
@@ -459,8 +559,8 @@ def _verify_objects(
         except (StorageUnavailable, OSError) as exc:
             left = [f"unverifiable: {type(exc).__name__}"]
         if left:
-            # Back to planned: the next run deletes and verifies again.
-            _mark(item, S.PLANNED, f"{len(left)} objects still present")
+            # Back to deleting: the next run purges and verifies again.
+            _mark(item, S.DELETING, f"{len(left)} objects still present")
             result.failed += 1
         else:
             _mark(item, S.VERIFIED)
@@ -475,7 +575,11 @@ def _change_rows(
     result: SweepResult,
     run_id: uuid.UUID,
 ) -> None:
-    """Rows of every verified item, in one transaction with the items' new step."""
+    """Rows of every verified item, in one transaction with the items' new step.
+
+    Items that clear the same categories to the same end are changed together, one statement
+    per table for the whole group (a batch of a bulk sweep is usually one group).
+    """
     ready = [i for i in items if i.state == S.VERIFIED]
     if not ready:
         return
@@ -494,9 +598,9 @@ def _change_rows(
     clocks = activity_clock(session, list(locked))
     # A hold placed since planning (say between a killed run and the next) wins like activity.
     held = held_case_ids(session, list(locked), now)
+    groups: dict[tuple[tuple[str, ...], str, bool], list[RetentionItem]] = {}
     for item in ready:
         case = locked.get(item.submission_id)
-        case_rows = rows.get(item.submission_id, retention_erase.CaseRows())
         changed = (
             case is None
             or item.submission_id in held
@@ -506,42 +610,14 @@ def _change_rows(
         if changed:
             # Only what the deleted objects force: rows that would point at nothing.
             categories = [D.HEALTH_IMAGE] if D.HEALTH_IMAGE in item.categories else []
-        if case is not None:
-            # The clock counts notes and messages this may delete: keep the moment they gave,
-            # or the case's remaining data would look older than it is.
-            last = clocks.get(item.submission_id)
-            if last is not None and last > case.last_activity_at:
-                case.last_activity_at = last
-            cleared = retention_erase.clear_categories(
-                session, case_rows, categories, actions,
-                case_id=item.submission_id, planned_keys=item.object_keys,
-            )  # fmt: skip
-            item.counts = {**item.counts, "photos": cleared.photos, "messages": cleared.messages,
-                           "notes": cleared.notes, "quotes": cleared.quotes}  # fmt: skip
-            case.retention_cleared = sorted(set(case.retention_cleared or ()) | set(categories))
-            session.add(case)
-        targets = case_rows.all_ids() + [str(item.submission_id)]
-        patient_targets: list[str] = []
-        if case is not None and not changed:
-            session.flush()
-            if item.outcome in ("delete", "deidentify"):
-                retention_erase.finish_case(session, item.submission_id, item.outcome, now)
-            patient_id = case.patient_id
-            session.flush()
-            patient_categories = item.patient_categories
-            if patient_categories and not _patient_unchanged(
-                session, patient_id, item.planned_at, now
-            ):
-                patient_categories = []
-            if item.outcome == "delete" or patient_categories:
-                removed = retention_erase.clear_patient(
-                    session, patient_id, patient_categories, now
-                )
-                if removed or {D.IDENTITY, D.CONTACT} <= set(patient_categories):
-                    patient_targets = [str(patient_id)]
-        if categories and (case is None or not changed):
-            _erase_audit(session, targets + patient_targets, patients_only=item.outcome == "keep")
-        if changed and item.submission_id in held:
+        groups.setdefault((tuple(categories), item.outcome, changed), []).append(item)
+    for (categories, outcome, changed), group in groups.items():
+        _change_group(
+            session, group, list(categories), outcome, changed, locked, rows, clocks, actions, now
+        )
+    for item in ready:
+        changed = item.state == S.FAILED
+        if item.submission_id in held:
             _mark(item, S.FAILED, "held since it was planned; photos only")
             result.held += 1
         elif changed:
@@ -552,22 +628,111 @@ def _change_rows(
         session.add(item)
 
 
-def _patient_unchanged(
-    session: ScopedSession, patient_id: uuid.UUID, planned_at: datetime, now: datetime
-) -> bool:
-    """No case of the patient is held or has had activity since the item was planned, so their
-    own record is still due on every one of their cases (as the planner found)."""
-    cases = list(session.exec(select(Submission.id).where(Submission.patient_id == patient_id)))
-    if held_case_ids(session, cases, now):
-        return False
-    return all(moment <= planned_at for moment in activity_clock(session, cases).values())
+def _change_group(
+    session: ScopedSession,
+    group: list[RetentionItem],
+    categories: list[str],
+    outcome: str,
+    changed: bool,
+    locked: dict[uuid.UUID, Submission],
+    rows: dict[uuid.UUID, retention_erase.CaseRows],
+    clocks: dict[uuid.UUID, datetime],
+    actions: dict[str, str],
+    now: datetime,
+) -> None:
+    present = [i for i in group if i.submission_id in locked]
+    case_ids = [i.submission_id for i in present]
+    merged = retention_erase.CaseRows.merge(
+        rows.get(c, retention_erase.CaseRows()) for c in case_ids
+    )
+    if case_ids:
+        for item in present:
+            case = locked[item.submission_id]
+            # The clock counts notes and messages this may delete: keep the moment they gave,
+            # or the case's remaining data would look older than it is.
+            last = clocks.get(item.submission_id)
+            if last is not None and last > case.last_activity_at:
+                case.last_activity_at = last
+            before = still_cleared(
+                case.retention_cleared, case.retention_cleared_at, last or item.planned_at
+            )
+            case.retention_cleared = sorted(before | set(categories))
+            # Cleared up to the activity the item was planned on; anything later voids it.
+            case.retention_cleared_at = item.planned_at
+            session.add(case)
+        keys = [key for item in present for key in item.object_keys]
+        cleared = retention_erase.clear_categories(
+            session, merged, categories, actions, case_ids=case_ids, planned_keys=keys
+        )
+        for item in present:
+            one = rows.get(item.submission_id, retention_erase.CaseRows())
+            item.counts = {**item.counts, "photos": len(one.images) if cleared.photos else 0,
+                           "messages": len(one.messages) if cleared.messages else 0,
+                           "notes": len(one.notes) if cleared.notes else 0,
+                           "quotes": len(one.quotes) if cleared.quotes else 0}  # fmt: skip
+    targets = merged.all_ids() + [str(i.submission_id) for i in group]
+    if changed:
+        for item in group:
+            item.state = S.FAILED.value  # marked with its reason by the caller
+        return
+    session.flush()
+    if outcome in ("delete", "deidentify"):
+        retention_erase.finish_cases(session, case_ids, outcome, now)
+    session.flush()
+    # A patient's own record: only if none of their cases is held or active since planning.
+    by_patient: dict[tuple[str, ...], list[uuid.UUID]] = {}
+    unchanged = _patients_unchanged(session, present, locked, now)
+    for item in present:
+        patient_id = locked[item.submission_id].patient_id
+        patient_categories = item.patient_categories if patient_id in unchanged else []
+        if outcome == "delete" or patient_categories:
+            by_patient.setdefault(tuple(patient_categories), []).append(patient_id)
+    patient_targets: list[str] = []
+    for patient_categories, patient_ids in by_patient.items():
+        removed = retention_erase.clear_patients(session, patient_ids, patient_categories, now)
+        anonymous = {D.IDENTITY, D.CONTACT} <= set(patient_categories)
+        patient_targets += [str(p) for p in patient_ids if p in removed or anonymous]
+    if categories:
+        _erase_audit(session, targets + patient_targets, patients_only=outcome == "keep")
+
+
+def _patients_unchanged(
+    session: ScopedSession,
+    items: list[RetentionItem],
+    locked: dict[uuid.UUID, Submission],
+    now: datetime,
+) -> set[uuid.UUID]:
+    """The items' patients none of whose cases is held or has had activity since the item was
+    planned, so their own record is still due on every one of their cases (as planned)."""
+    planned_at: dict[uuid.UUID, datetime] = {}
+    for item in items:
+        patient_id = locked[item.submission_id].patient_id
+        if item.patient_categories:
+            planned_at[patient_id] = min(
+                item.planned_at, planned_at.get(patient_id, item.planned_at)
+            )
+    if not planned_at:
+        return set()
+    cases = list(
+        session.exec(
+            select(Submission.id, Submission.patient_id).where(
+                col(Submission.patient_id).in_(list(planned_at))
+            )
+        )
+    )
+    ids = [c[0] for c in cases]
+    held = held_case_ids(session, ids, now)
+    clocks = activity_clock(session, ids)
+    ok = set(planned_at)
+    for case_id, patient_id in cases:
+        if case_id in held or clocks.get(case_id, now) > planned_at[patient_id]:
+            ok.discard(patient_id)
+    return ok
 
 
 def _erase_audit(session: ScopedSession, targets: list[str], *, patients_only: bool) -> None:
     """Personal details of the audit events about these rows (the chain still verifies)."""
-    erase = getattr(audit, "erase_personal", None)
-    if erase is not None:
-        erase(session, targets, keep_staff_network=True, patients_only=patients_only)
+    audit.erase_personal(session, targets, keep_staff_network=True, patients_only=patients_only)
 
 
 def _record_proof(
@@ -585,21 +750,12 @@ def _record_proof(
     if run is None:
         return
     proof = dict(run.proof or {})
-    entries = list(proof.get("items", []))
     per_category = dict(proof.get("categories", {}))
     now = clock.now()
     for item in done:
-        entries.append(
-            {
-                "subject_sha256": item.subject_sha256,
-                "categories": item.categories,
-                "outcome": item.outcome,
-                "objects": len(item.object_keys),
-                "counts": item.counts,
-                "planned_at": item.planned_at.isoformat(),
-                "done_at": now.isoformat(),
-            }
-        )
+        # The item itself is the proof's entry (hash, categories, counts, times): it now names
+        # the run that finished it, and the run keeps only the totals per category.
+        item.run_id = run_id
         for category in item.categories:
             per_category[category] = per_category.get(category, 0) + 1
         item.proved_at = now
@@ -609,7 +765,7 @@ def _record_proof(
             result.deidentified += 1
         else:
             result.purged += 1
-    run.proof = {**proof, "items": entries, "categories": per_category}
+    run.proof = {**proof, "categories": per_category}
     session.add(run)
 
 
@@ -640,20 +796,35 @@ def _finish_run(
     )
 
 
-def sweep_all(
-    *, dry_run: bool = False, max_items: int | None = None, trigger: str = "worker"
-) -> dict[str, SweepResult]:
-    """Every clinic, one after another, each in its own tenant session."""
+def clinics() -> list[tuple[str, uuid.UUID]]:
+    """(slug, id) of every clinic, in slug order."""
     with platform_session() as session:
-        tenants = list(session.exec(select(Tenant.id, Tenant.slug).order_by(col(Tenant.slug))))
-    results: dict[str, SweepResult] = {}
-    for tenant_id, slug in tenants:
+        rows = list(session.exec(select(Tenant).order_by(col(Tenant.slug))))
+    # An off-boarded clinic holds nothing any more: no runs are written into it.
+    return [(t.slug, t.id) for t in rows if not (t.settings or {}).get("offboarded_at")]
+
+
+DAILY = timedelta(days=1)
+
+
+def sweep_daily() -> int:
+    """Sweep each clinic whose last run started a day or more ago (the in-process worker calls
+    this every hour; in production a cron job runs ``mi-portal retention sweep`` instead)."""
+    swept = 0
+    now = clock.now()
+    for _slug, tenant_id in clinics():
+        with tenant_session(tenant_id) as session:
+            last = session.exec(select(sa.func.max(RetentionRun.started_at))).one()
+        if last is not None and now - last < DAILY:
+            continue
         try:
-            results[slug] = sweep(tenant_id, dry_run=dry_run, max_items=max_items, trigger=trigger)
-        except Exception:  # one clinic's failure must not stop the others' retention
-            _log.exception("retention sweep failed for one clinic")
-            results[slug] = SweepResult(failed=1)
-    return results
+            sweep(tenant_id, trigger="worker")
+            swept += 1
+        except SweepBusy:
+            continue  # a cron run or a purge has it
+        except Exception as exc:  # one clinic's failure must not stop the others' retention
+            _log.warning("retention sweep failed for one clinic: %s", type(exc).__name__)
+    return swept
 
 
 def runs(actor: Actor, limit: int = 20) -> list[RetentionRun]:
@@ -692,7 +863,25 @@ def proof_document(actor: Actor, run_id: object) -> dict[str, Any]:
                 "failed": run.failed,
             },
             "categories": (run.proof or {}).get("categories", {}),
-            "items": (run.proof or {}).get("items", []),
+            "items": [
+                {
+                    "subject_sha256": item.subject_sha256,
+                    "categories": item.categories,
+                    "outcome": item.outcome,
+                    "objects": len(item.object_keys),
+                    "counts": item.counts,
+                    "planned_at": item.planned_at.isoformat(),
+                    "done_at": item.proved_at.isoformat() if item.proved_at else None,
+                }
+                for item in session.exec(
+                    select(RetentionItem)
+                    .where(
+                        RetentionItem.run_id == rid,
+                        RetentionItem.state == S.PROVED.value,
+                    )
+                    .order_by(col(RetentionItem.proved_at), col(RetentionItem.id))
+                )
+            ],
             "hash": "sha256 of 'case:<case id>' for each item",
         }
 
@@ -707,5 +896,5 @@ __all__ = [
     "proof_document",
     "runs",
     "sweep",
-    "sweep_all",
+    "sweep_daily",
 ]

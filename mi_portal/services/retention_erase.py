@@ -39,6 +39,7 @@ from mi_portal.models import (
     SubmissionImage,
     ThreadRead,
 )
+from mi_portal.services.legal_holds import active_hold_clause
 
 D = DataCategory
 TOMBSTONE_NAME = "Anonymous patient"
@@ -75,6 +76,18 @@ class CaseRows:
     messages: list[uuid.UUID] = field(default_factory=list)
     notes: list[uuid.UUID] = field(default_factory=list)
     quotes: list[uuid.UUID] = field(default_factory=list)
+
+    @staticmethod
+    def merge(many: Iterable[CaseRows]) -> CaseRows:
+        """The rows of several cases together (a batch is cleared in one statement per table)."""
+        merged = CaseRows()
+        for rows in many:
+            merged.images += rows.images
+            merged.threads += rows.threads
+            merged.messages += rows.messages
+            merged.notes += rows.notes
+            merged.quotes += rows.quotes
+        return merged
 
     def all_ids(self) -> list[str]:
         return [str(i) for i in (*self.images, *self.threads, *self.messages, *self.notes,
@@ -201,10 +214,10 @@ def clear_categories(
     categories: Collection[str],
     actions: dict[str, str],
     *,
-    case_id: uuid.UUID,
+    case_ids: Collection[uuid.UUID],
     planned_keys: Collection[str],
 ) -> Cleared:
-    """Clear ``categories`` of one case's rows (those listed in ``rows``)."""
+    """Clear ``categories`` of the cases' rows (those listed in ``rows``)."""
     done = Cleared()
     cats = set(categories)
     # Columns a de-identifying category keeps stay; a deleting one empties them too.
@@ -227,7 +240,7 @@ def clear_categories(
     for group, keep in ((deleting, False), (keeping, True)):
         if not group:
             continue
-        _clear(session, Submission, col(Submission.id) == case_id, group, keep)
+        _clear(session, Submission, _in(Submission.id, case_ids), group, keep)
         if rows.threads:
             _clear(session, MessageThread, _in(MessageThread.id, rows.threads), group, keep)
         if rows.images:
@@ -268,69 +281,88 @@ def _remove_photos(session: ScopedSession, rows: CaseRows, planned_keys: Collect
     return removed
 
 
-def finish_case(session: ScopedSession, case_id: uuid.UUID, outcome: str, now: datetime) -> None:
-    """The case's end once every category is cleared: deleted, or a de-identified record."""
+def finish_cases(
+    session: ScopedSession, case_ids: Collection[uuid.UUID], outcome: str, now: datetime
+) -> None:
+    """The cases' end once every category is cleared: deleted, or de-identified records."""
+    ids = list(case_ids)
+    if not ids:
+        return
     if outcome == "delete":
-        threads = select(MessageThread.id).where(MessageThread.submission_id == case_id)
+        threads = select(MessageThread.id).where(_in(MessageThread.submission_id, ids))
         messages = select(Message.id).where(col(Message.thread_id).in_(threads))
-        images = select(SubmissionImage.id).where(SubmissionImage.submission_id == case_id)
-        quotes = select(Quote.id).where(Quote.submission_id == case_id)
+        images = select(SubmissionImage.id).where(_in(SubmissionImage.submission_id, ids))
+        quotes = select(Quote.id).where(_in(Quote.submission_id, ids))
         _delete(session, OutboxMessage, col(OutboxMessage.message_id).in_(messages))
         _delete(session, MessageAttachment, col(MessageAttachment.message_id).in_(messages))
         _delete(session, Message, col(Message.id).in_(messages))
         _delete(session, ThreadRead, col(ThreadRead.thread_id).in_(threads))
-        _delete(session, MessageThread, col(MessageThread.submission_id) == case_id)
-        _delete(session, CaseNote, col(CaseNote.submission_id) == case_id)
+        _delete(session, MessageThread, _in(MessageThread.submission_id, ids))
+        _delete(session, CaseNote, _in(CaseNote.submission_id, ids))
         _delete(session, QuoteLine, col(QuoteLine.quote_id).in_(quotes))
-        _delete(session, Quote, col(Quote.submission_id) == case_id)
+        _delete(session, Quote, _in(Quote.submission_id, ids))
         _delete(session, Annotation, col(Annotation.image_id).in_(images))
         _delete(session, ImageRendition, col(ImageRendition.image_id).in_(images))
-        _delete(session, SubmissionImage, col(SubmissionImage.submission_id) == case_id)
-        # Released holds only: an active hold would have kept the case from being planned.
-        _delete(session, LegalHold, col(LegalHold.submission_id) == case_id)
-        _delete(session, Submission, col(Submission.id) == case_id)
+        _delete(session, SubmissionImage, _in(SubmissionImage.submission_id, ids))
+        # Holds no longer in force only: one in force makes the case's delete fail, loudly.
+        _delete(
+            session,
+            LegalHold,
+            sa.and_(_in(LegalHold.submission_id, ids), sa.not_(active_hold_clause(now))),
+        )
+        _delete(session, Submission, _in(Submission.id, ids))
         return
     month = _month(now)
-    case = session.get(Submission, (session.tenant_id, case_id))
-    if case is None:
-        return
-    # Only months survive: of arrival, and (in the audit log) of each status change.
-    case.received_at = _month(case.received_at) if case.received_at else month
-    case.last_activity_at = _month(case.last_activity_at) if case.last_activity_at else month
-    case.sla_due_at = None
-    case.quote_sent_at = _month(case.quote_sent_at) if case.quote_sent_at else None
-    case.deidentified_at = now
-    session.add(case)
+    for case in session.exec(select(Submission).where(_in(Submission.id, ids))):
+        # Only months survive: of arrival, and (in the audit log) of each status change.
+        case.received_at = _month(case.received_at) if case.received_at else month
+        case.last_activity_at = _month(case.last_activity_at) if case.last_activity_at else month
+        case.sla_due_at = None
+        case.quote_sent_at = _month(case.quote_sent_at) if case.quote_sent_at else None
+        case.deidentified_at = now
+        session.add(case)
 
 
 def _month(moment: datetime) -> datetime:
     return moment.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
 
 
-def clear_patient(
-    session: ScopedSession, patient_id: uuid.UUID, categories: Collection[str], now: datetime
-) -> bool:
-    """Clear a patient's own record; returns True when the patient row itself was deleted
-    (no case of theirs is left)."""
-    remaining = session.exec(
-        select(sa.func.count()).select_from(Submission).where(Submission.patient_id == patient_id)
-    ).one()
-    if not remaining:
-        _delete(session, ConsentRecord, col(ConsentRecord.patient_id) == patient_id)
-        _delete(session, LegalHold, col(LegalHold.patient_id) == patient_id)
-        _delete(session, Patient, col(Patient.id) == patient_id)
-        return True
-    cats = set(categories)
-    if not cats:
-        return False
-    if D.CONTACT in cats:
-        # Consents are the contact data's own record: with the contact details, they go.
-        _delete(session, ConsentRecord, col(ConsentRecord.patient_id) == patient_id)
-    else:
-        _clear(session, ConsentRecord, col(ConsentRecord.patient_id) == patient_id, cats, False)
-    _clear(session, Patient, col(Patient.id) == patient_id, cats, False)
-    if {D.IDENTITY, D.CONTACT} <= cats:
-        session.execute(
-            sa.update(Patient).where(col(Patient.id) == patient_id).values(anonymized_at=now)
+def clear_patients(
+    session: ScopedSession,
+    patient_ids: Collection[uuid.UUID],
+    categories: Collection[str],
+    now: datetime,
+) -> set[uuid.UUID]:
+    """Clear the patients' own records; returns the patients deleted (no case of theirs is
+    left). ``categories`` applies to the others."""
+    ids = list(set(patient_ids))
+    if not ids:
+        return set()
+    with_cases = set(
+        session.exec(
+            select(Submission.patient_id).where(_in(Submission.patient_id, ids)).distinct()
         )
-    return False
+    )
+    removed = [p for p in ids if p not in with_cases]
+    kept = [p for p in ids if p in with_cases]
+    if removed:
+        _delete(session, ConsentRecord, _in(ConsentRecord.patient_id, removed))
+        _delete(
+            session,
+            LegalHold,
+            sa.and_(_in(LegalHold.patient_id, removed), sa.not_(active_hold_clause(now))),
+        )
+        _delete(session, Patient, _in(Patient.id, removed))
+    cats = set(categories)
+    if kept and cats:
+        if D.CONTACT in cats:
+            # Consents are the contact data's own record: with the contact details, they go.
+            _delete(session, ConsentRecord, _in(ConsentRecord.patient_id, kept))
+        else:
+            _clear(session, ConsentRecord, _in(ConsentRecord.patient_id, kept), cats, False)
+        _clear(session, Patient, _in(Patient.id, kept), cats, False)
+        if {D.IDENTITY, D.CONTACT} <= cats:
+            session.execute(
+                sa.update(Patient).where(_in(Patient.id, kept)).values(anonymized_at=now)
+            )
+    return set(removed)

@@ -19,6 +19,7 @@ from sqlmodel import col, select
 
 from mi_portal.db import ScopedSession, tenant_session
 from mi_portal.models import (
+    AuditEvent,
     CaseNote,
     DataCategory,
     Message,
@@ -27,9 +28,12 @@ from mi_portal.models import (
     RetentionAction,
     RetentionPolicy,
     Submission,
+    User,
 )
 from mi_portal.services import audit, clock
 from mi_portal.services.actor import Actor
+from mi_portal.services.cases import case_in_clinic
+from mi_portal.services.legal_holds import held_case_ids
 from mi_portal.services.permissions import Permission, check
 
 MIN_DAYS = 1
@@ -153,7 +157,14 @@ def get_policies(actor: Actor) -> Policies:
 def save_policies(actor: Actor, changes: Mapping[str, tuple[object, object]]) -> Policies:
     """Apply ``changes``; audited with old and new values. Unchanged categories write nothing."""
     check(actor, Permission.RETENTION_MANAGE)
-    tenant_id = actor.require_tenant()
+    return apply_policies(actor, actor.require_tenant(), changes)
+
+
+def apply_policies(
+    actor: Actor, tenant_id: uuid.UUID, changes: Mapping[str, tuple[object, object]]
+) -> Policies:
+    """``save_policies`` without the permission check: for the operator's command line
+    (``mi-portal retention set``), which acts as the system and is audited as such."""
     with tenant_session(tenant_id) as session:
         current = load_policies(session)
         new = validate(changes, current)
@@ -171,6 +182,7 @@ def save_policies(actor: Actor, changes: Mapping[str, tuple[object, object]]) ->
     audit.record(
         actor,
         "retention.policy_change",
+        tenant_id=tenant_id,
         target_type="retention",
         details={
             "old": {c: _as_detail(current[c]) for c in changed},
@@ -255,6 +267,16 @@ def activity_clock(
     return latest
 
 
+def still_cleared(
+    cleared: Collection[str] | None, cleared_at: datetime | None, last_activity: datetime
+) -> set[str]:
+    """The categories a case has had cleared, unless it has had activity since: data that
+    arrived after a clearing (a new photo, message, quote) is due again in its own time."""
+    if not cleared or cleared_at is None or last_activity > cleared_at:
+        return set()
+    return set(cleared)
+
+
 def due_at(last_activity: datetime, policy: Policy) -> datetime:
     """When a category of a case whose last activity was ``last_activity`` is due."""
     return last_activity + policy.period
@@ -278,3 +300,104 @@ def due_date(last_activity: datetime, policy: Policy) -> date:
 def _chunks(ids: list[uuid.UUID], size: int = 500) -> Iterable[list[uuid.UUID]]:
     for start in range(0, len(ids), size):
         yield ids[start : start + size]
+
+
+# ---- what the pages show ------------------------------------------------------------------
+
+_DONE = {A.DELETE.value: "deleted", A.DEIDENTIFY.value: "de-identified"}
+
+
+@dataclass(frozen=True)
+class PolicyChange:
+    """One saved change of the clinic's settings, in words."""
+
+    at: str
+    who: str
+    lines: list[str]  # "Photos: 730 days, delete (default) → 365 days, delete"
+
+
+def _policy_words(value: object) -> str:
+    if not isinstance(value, dict):
+        return "—"
+    days, action = value.get("days"), str(value.get("action", ""))
+    words = f"{days} days, {ACTION_LABELS.get(action, action).lower()}"
+    return words + (" (default)" if value.get("default") else "")
+
+
+def policy_history(actor: Actor, limit: int = 20) -> list[PolicyChange]:
+    """The clinic's latest retention changes, newest first, from its audit chain."""
+    check(actor, Permission.RETENTION_VIEW)
+    tenant_id = actor.require_tenant()
+    limit = max(1, min(100, int(limit)))
+    with tenant_session(tenant_id) as session:
+        rows = session.exec(
+            select(AuditEvent, User.full_name, User.email)
+            .join(User, col(User.id) == col(AuditEvent.user_id), isouter=True)
+            .where(
+                AuditEvent.chain == audit.chain_for(tenant_id),
+                AuditEvent.action == "retention.policy_change",
+            )
+            .order_by(col(AuditEvent.seq).desc())
+            .limit(limit)
+        ).all()
+    changes: list[PolicyChange] = []
+    for event, name, email in rows:
+        details = event.details or {}
+        old, new = details.get("old") or {}, details.get("new") or {}
+        lines = [
+            f"{info.label}: {_policy_words(old.get(info.category))} → "
+            f"{_policy_words(new.get(info.category))}"
+            for info in CATEGORIES
+            if info.category in new
+        ]
+        changes.append(
+            PolicyChange(
+                at=event.occurred_at.strftime("%Y-%m-%d %H:%M UTC"),
+                who=name or email or "—",
+                lines=lines or ["(details erased)"],
+            )
+        )
+    return changes
+
+
+@dataclass(frozen=True)
+class CategoryDue:
+    category: str
+    label: str
+    text: str  # "Photos deleted on 2027-03-01", "Photos: cleared"
+    cleared: bool
+
+
+@dataclass(frozen=True)
+class CaseDueDates:
+    deidentified: bool
+    deidentified_on: str  # "2027-03-01" or ""
+    categories: list[CategoryDue]
+    held: bool = False  # under a legal hold now: nothing is due while it lasts
+
+
+def case_due_dates(actor: Actor, case_id: object) -> CaseDueDates:
+    """When each category of one case of the actor's clinic is due, by the clinic's settings."""
+    check(actor, Permission.CASES_VIEW)
+    with tenant_session(actor.require_tenant()) as session:
+        case = case_in_clinic(session, actor, case_id)
+        policies = load_policies(session)
+        last = activity_clock(session, [case.id]).get(case.id, case.last_activity_at)
+        cleared = still_cleared(case.retention_cleared, case.retention_cleared_at, last)
+        deidentified_at = case.deidentified_at
+        held = case.id in held_case_ids(session, [case.id], clock.now())
+    lines = []
+    for info in CATEGORIES:
+        policy = policies[info.category]
+        if info.category in cleared or deidentified_at is not None:
+            lines.append(CategoryDue(info.category, info.label, f"{info.label}: cleared", True))
+            continue
+        when = due_date(last, policy).isoformat()
+        text = f"{info.label} {_DONE.get(policy.action, policy.action)} on {when}"
+        lines.append(CategoryDue(info.category, info.label, text, False))
+    return CaseDueDates(
+        deidentified=deidentified_at is not None,
+        deidentified_on=deidentified_at.date().isoformat() if deidentified_at else "",
+        categories=lines,
+        held=held,
+    )

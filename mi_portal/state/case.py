@@ -8,7 +8,7 @@ from typing import Any
 
 import reflex as rx
 
-from mi_portal.services import cases, photos
+from mi_portal.services import cases, photos, retention_rules
 from mi_portal.services.actor import NotFound
 from mi_portal.services.permissions import Permission, has_permission
 from mi_portal.state.guard import current, guarded
@@ -18,6 +18,8 @@ class CaseState(rx.State):
     case: dict[str, Any] = {}
     thumbnails: list[dict[str, Any]] = []
     members: list[dict[str, str]] = []
+    # When each category of this case is due (see components/retention_parts.py).
+    retention: dict[str, Any] = {}
     can_edit: bool = False
     not_found: bool = False
     loading: bool = True
@@ -37,11 +39,17 @@ class CaseState(rx.State):
             detail = await asyncio.to_thread(cases.case_detail, actor, self._case_id())
         except NotFound:
             self.not_found, self.case, self.thumbnails = True, {}, []
+            self.retention = {}
             self.loading = False
             return
         data = asdict(detail)
         data["answers"] = [{"question": q, "answer": a} for q, a in detail.answers]
         self.case = data
+        try:
+            dates = await asyncio.to_thread(retention_rules.case_due_dates, actor, self._case_id())
+            self.retention = asdict(dates)
+        except NotFound:  # removed by a sweep since it was read: the next load says so
+            self.retention = {}
         if has_permission(actor, Permission.IMAGES_VIEW):
             links = await asyncio.to_thread(photos.thumbnails, actor, self._case_id())
             self.thumbnails = [asdict(link) for link in links]

@@ -39,6 +39,7 @@ class SessionState(rx.State):
     can_view_cases: bool = False
     can_manage_templates: bool = False
     can_manage_catalog: bool = False
+    can_view_retention: bool = False
     # Inbound messages this user has not read, over all the clinic's conversations.
     unread_messages: int = 0
 
@@ -69,6 +70,7 @@ class SessionState(rx.State):
         self.can_view_cases = has_permission(actor, Permission.CASES_VIEW)
         self.can_manage_templates = has_permission(actor, Permission.TEMPLATES_MANAGE)
         self.can_manage_catalog = has_permission(actor, Permission.CATALOG_MANAGE)
+        self.can_view_retention = has_permission(actor, Permission.RETENTION_VIEW)
         self.unread_messages = await asyncio.to_thread(message_list.total_unread, actor)
 
     @rx.event

@@ -26,6 +26,11 @@ class BlobStore(Protocol):
         """Remove the object for good: on a versioned store every version and delete marker."""
         ...
 
+    def purge_prefix(self, prefix: str) -> int:
+        """``purge`` every key under ``prefix`` (including, on S3, keys with only old versions
+        or delete markers left); returns how many keys were purged."""
+        ...
+
     def gone(self, key: str) -> bool:
         """True when nothing at all is left under the key (no object, no version, no marker)."""
         ...

@@ -56,6 +56,12 @@ class LocalStore:
         # A folder keeps no versions: removing the file removes everything.
         self.delete(key)
 
+    def purge_prefix(self, prefix: str) -> int:
+        keys = [key for key, _modified in self.listing(prefix)]
+        for key in keys:
+            self.purge(key)
+        return len(keys)
+
     def gone(self, key: str) -> bool:
         return not self._path(key).exists()
 

@@ -114,6 +114,31 @@ class S3Store:
             if result.get("Errors"):
                 raise StorageUnavailable(f"S3 refused to delete {len(result['Errors'])} versions")
 
+    def purge_prefix(self, prefix: str) -> int:
+        if not prefix:
+            raise ValueError("refusing to purge a whole bucket")
+        entries: list[dict[str, str]] = []
+        keys: set[str] = set()
+        paginator = self.client.get_paginator("list_object_versions")
+        try:
+            for page in paginator.paginate(Bucket=self.bucket, Prefix=prefix):
+                for entry in [*page.get("Versions", []), *page.get("DeleteMarkers", [])]:
+                    keys.add(entry["Key"])
+                    entries.append(
+                        {"Key": entry["Key"], "VersionId": entry.get("VersionId") or "null"}
+                    )
+        except Exception as exc:  # botocore's errors: the store refused or is unreachable
+            raise StorageUnavailable(f"S3 list versions failed: {type(exc).__name__}") from exc
+        for start in range(0, len(entries), 1000):
+            result = self._call(
+                "delete_objects",
+                Bucket=self.bucket,
+                Delete={"Objects": entries[start : start + 1000], "Quiet": True},
+            )
+            if result.get("Errors"):
+                raise StorageUnavailable(f"S3 refused to delete {len(result['Errors'])} versions")
+        return len(keys)
+
     def gone(self, key: str) -> bool:
         return not self._versions(key)
 

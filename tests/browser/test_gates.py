@@ -39,6 +39,7 @@ WHO = {
     "messages": "owner@lakeside-derm.test",
     "settings/templates": "owner@lakeside-derm.test",
     "settings/catalog": "owner@lakeside-derm.test",
+    "settings/retention": "owner@lakeside-derm.test",
     "mfa/enroll": "owner@lakeside-derm.test",
     "404": None,
 }

@@ -8,12 +8,14 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from sqlmodel import col, select
 
-from mi_portal.models import Role
+from mi_portal.db import TenantScopeError, platform_session, tenant_session
+from mi_portal.models import AuditEvent, Role
 from mi_portal.services import audit
 from mi_portal.services.actor import Actor
 from tests.conftest import Database
-from tests.factories import make_tenant
+from tests.factories import make_tenant, make_user
 
 N = 8
 
@@ -32,8 +34,13 @@ def _fill(tenant_id) -> str:  # type: ignore[no-untyped-def]
 
 
 def _admin(db: Database, sql: str, **params: object) -> None:
+    """Tamper as the database's owner, who can also switch off the triggers that stop the app."""
     with db.admin_engine.begin() as conn:
+        if db.kind == "postgres":
+            conn.execute(sa.text("alter table auditevent disable trigger user"))
         conn.execute(sa.text(sql), params)
+        if db.kind == "postgres":
+            conn.execute(sa.text("alter table auditevent enable trigger user"))
 
 
 def test_chain_verifies_and_is_per_tenant(db: Database) -> None:
@@ -67,6 +74,11 @@ def test_many_appends_at_once_all_land_in_one_unbroken_chain(db: Database) -> No
         ("target_id", "'case-x'"),
         ("outcome", "'denied'"),
         ("ip", "'10.0.0.9'"),
+        ("user_agent", "'curl'"),
+        ("reason", "'tampered'"),
+        ("details", """'{"n": 1}'"""),
+        ("personal_digest", "'" + "0" * 64 + "'"),
+        ("personal_key", "NULL"),
     ],
 )
 @pytest.mark.parametrize("seq", range(1, N + 1))
@@ -148,3 +160,201 @@ def test_cli_exits_non_zero_naming_the_broken_entry(db: Database, tmp_path: Path
         text=True,
     )
     assert missing.returncode == 2
+
+
+# Erasure: the personal details of an event go, its link in the chain stays.
+
+
+def _patient_events(tenant_id, targets: list[str]) -> None:  # type: ignore[no-untyped-def]
+    """What a patient's visit leaves: no user, the device's IP and browser, some details."""
+    for target in targets:
+        audit.record(
+            None,
+            "intake.submit",
+            tenant_id=tenant_id,
+            target_type="submission",
+            target_id=target,
+            ip="203.0.113.7",
+            user_agent="Mozilla/5.0 (iPhone)",
+            reason="asked by the patient",
+            details={"email": "pat@example.org"},
+        )
+
+
+def _events(tenant_id) -> dict[int, AuditEvent]:  # type: ignore[no-untyped-def]
+    with tenant_session(tenant_id) as session:
+        rows = session.exec(select(AuditEvent).where(AuditEvent.chain == str(tenant_id))).all()
+        return {e.seq: e for e in rows}
+
+
+def _erase(tenant_id, targets, **kwargs: bool) -> int:  # type: ignore[no-untyped-def]
+    with tenant_session(tenant_id) as session:
+        erased = audit.erase_personal(session, targets, **kwargs)
+        session.commit()
+    return erased
+
+
+def test_chain_verifies_after_erasing_events_that_carried_ips(db: Database) -> None:
+    a = make_tenant("clinic-a")
+    _patient_events(a, ["case-1", "case-2", "case-1", "case-3"])
+    chain = str(a)
+    assert audit.verify_chain(chain) is None
+    before = _events(a)
+    assert _erase(a, ["case-1", "case-3"]) == 3
+    after = _events(a)
+    for seq in (1, 3, 4):
+        event = after[seq]
+        assert (event.ip, event.user_agent, event.reason, event.details) == (None, None, None, {})
+        assert event.personal_key is None and event.erased_at is not None
+        # What the chain hashes is untouched.
+        assert (event.hash, event.prev_hash, event.personal_digest) == (
+            before[seq].hash,
+            before[seq].prev_hash,
+            before[seq].personal_digest,
+        )
+    kept = after[2]
+    assert kept.ip == "203.0.113.7" and kept.details == {"email": "pat@example.org"}
+    assert kept.erased_at is None and kept.personal_key is not None
+    assert audit.verify_chain(chain) is None
+    # The rest of an erased event is still held by the chain.
+    _admin(db, "update auditevent set action = 'case.view' where chain = :c and seq = 3", c=chain)
+    problem = audit.verify_chain(chain)
+    assert problem is not None and problem.seq == 3 and "edited" in problem.problem
+
+
+@pytest.mark.parametrize(
+    "column,value", [("ip", "'10.0.0.9'"), ("details", """'{"email": "x@example.org"}'""")]
+)
+def test_tampering_with_an_event_not_erased_is_still_found(
+    db: Database, column: str, value: str
+) -> None:
+    a = make_tenant("clinic-a")
+    _patient_events(a, ["case-1", "case-2", "case-3"])
+    _erase(a, ["case-1", "case-3"])
+    chain = str(a)
+    _admin(db, f"update auditevent set {column} = {value} where chain = :c and seq = 2", c=chain)
+    problem = audit.verify_chain(chain)
+    assert problem is not None and problem.seq == 2
+    assert "personal details changed" in problem.problem
+
+
+def test_a_key_removed_without_an_erasure_is_found(db: Database) -> None:
+    a = make_tenant("clinic-a")
+    _patient_events(a, ["case-1", "case-2"])
+    chain = str(a)
+    _admin(
+        db,
+        "update auditevent set personal_key = NULL, ip = '10.0.0.9' where chain = :c and seq = 2",
+        c=chain,
+    )
+    problem = audit.verify_chain(chain)
+    assert problem is not None and problem.seq == 2 and "edited" in problem.problem
+
+
+def test_erasure_is_idempotent(db: Database) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from mi_portal.services import clock
+
+    a = make_tenant("clinic-a")
+    _patient_events(a, ["case-1", "case-2"])
+    first = datetime(2027, 1, 1, tzinfo=UTC)
+    clock.set_clock(lambda: first)
+    try:
+        assert _erase(a, ["case-1"]) == 1
+        clock.set_clock(lambda: first + timedelta(days=1))
+        assert _erase(a, ["case-1"]) == 0
+        assert _erase(a, ["case-1", "case-2"]) == 1
+    finally:
+        clock.set_clock(None)
+    events = _events(a)
+    assert events[1].erased_at == first
+    assert events[2].erased_at == first + timedelta(days=1)
+    assert audit.verify_chain(str(a)) is None
+
+
+@pytest.mark.parametrize("keep_staff_network", [True, False])
+def test_staff_keep_their_identity_and_network_unless_told(
+    db: Database, keep_staff_network: bool
+) -> None:
+    a = make_tenant("clinic-a")
+    staff_id, _ = make_user("coordinator@a.test", role="coordinator", tenants=(a,))
+    staff = Actor(
+        user_id=staff_id,
+        role=Role.COORDINATOR,
+        tenant_id=a,
+        ip="198.51.100.4",
+        user_agent="Firefox",
+    )
+    audit.record(staff, "case.view", target_type="submission", target_id="case-1",
+                 details={"query": "pat"})  # fmt: skip
+    _patient_events(a, ["case-1"])
+    assert _erase(a, ["case-1"], keep_staff_network=keep_staff_network) == 2
+    by_staff, by_patient = _events(a)[1], _events(a)[2]
+    assert (by_staff.user_id, by_staff.role) == (staff_id, Role.COORDINATOR.value)
+    assert by_staff.details == {} and by_staff.personal_key is None
+    if keep_staff_network:
+        assert (by_staff.ip, by_staff.user_agent) == ("198.51.100.4", "Firefox")
+    else:
+        assert (by_staff.ip, by_staff.user_agent) == (None, None)
+    assert (by_patient.ip, by_patient.user_agent) == (None, None)
+    assert audit.verify_chain(str(a)) is None
+
+
+def test_patients_only_leaves_staff_events_as_they_are(db: Database) -> None:
+    a = make_tenant("clinic-a")
+    staff_id, _ = make_user("coordinator@a.test", role="coordinator", tenants=(a,))
+    staff = Actor(user_id=staff_id, role=Role.COORDINATOR, tenant_id=a, ip="198.51.100.4")
+    audit.record(staff, "case.view", target_type="submission", target_id="case-1",
+                 details={"query": "pat"})  # fmt: skip
+    _patient_events(a, ["case-1"])
+    assert _erase(a, ["case-1"], patients_only=True) == 1
+    by_staff, by_patient = _events(a)[1], _events(a)[2]
+    assert by_staff.erased_at is None and by_staff.details == {"query": "pat"}
+    assert by_patient.erased_at is not None and by_patient.ip is None
+    assert audit.verify_chain(str(a)) is None
+    # A later full erasure still reaches the staff event.
+    assert _erase(a, ["case-1"]) == 1
+    assert _events(a)[1].ip == "198.51.100.4" and _events(a)[1].details == {}
+
+
+def test_erasure_touches_only_the_clinic_in_scope_and_the_ids_asked(db: Database) -> None:
+    a, b = make_tenant("clinic-a"), make_tenant("clinic-b")
+    targets = [f"case-{i}" for i in range(3)]
+    _patient_events(a, targets)
+    _patient_events(b, targets)
+    # More ids than one batch holds, the ones present spread over several batches.
+    asked = [f"absent-{i}" for i in range(1200)]
+    asked[0], asked[700] = "case-0", "case-2"
+    assert _erase(a, asked) == 2
+    assert {s for s, e in _events(a).items() if e.erased_at} == {1, 3}
+    assert all(e.erased_at is None and e.ip for e in _events(b).values())
+    assert audit.verify_chain(str(a)) is None and audit.verify_chain(str(b)) is None
+
+
+def test_erasure_needs_a_clinic_session(db: Database) -> None:
+    audit.record(None, "auth.sign_in", target_id="case-1", ip="203.0.113.7", platform=True)
+    with platform_session(platform=True) as session, pytest.raises(TenantScopeError):
+        audit.erase_personal(session, ["case-1"])
+    with platform_session(platform=True) as session:
+        event = session.exec(select(AuditEvent).where(col(AuditEvent.chain) == "platform")).one()
+    assert event.ip == "203.0.113.7" and event.erased_at is None
+
+
+def test_an_erased_entry_that_holds_details_again_is_caught(db: Database) -> None:
+    tenant_id = make_tenant("clinic-erase")
+    event = audit.record(None, "intake.submitted", tenant_id=tenant_id, target_id="x",
+                         ip="203.0.113.1", details={"k": "v"})  # fmt: skip
+    with tenant_session(tenant_id) as session:
+        assert audit.erase_personal(session, ["x"]) == 1
+        session.commit()
+    assert audit.verify_chain(str(tenant_id)) is None
+    for column, value in (("details", """'{"k": "forged"}'"""), ("reason", "'forged'"),
+                          ("ip", "'198.51.100.1'")):  # fmt: skip
+        where = "where chain = :c and seq = :s"
+        _admin(db, f"update auditevent set {column} = {value} {where}", c=event.chain, s=event.seq)
+        problem = audit.verify_chain(str(tenant_id))
+        assert problem is not None and "erased entry holds" in problem.problem
+        _admin(db, f"update auditevent set details = '{{}}', reason = NULL, ip = NULL {where}",
+               c=event.chain, s=event.seq)  # fmt: skip
+    assert audit.verify_chain(str(tenant_id)) is None

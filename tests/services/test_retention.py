@@ -290,3 +290,167 @@ def test_policy_rules(db: Database) -> None:
     assert saved["identity"].days == 400 and not saved["identity"].is_default
     assert retention_rules.get_policies(owner)["contact"].is_default
     _ = col  # keep the import used by type checkers
+
+
+def test_the_command_line_sets_a_period_and_sweeps_with_a_summary_line(db: Database) -> None:
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = Path(sys.executable).parent / "mi-portal"
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        env = {**os.environ, "COLUMNS": "200"}
+        return subprocess.run([str(script), *args], env=env, capture_output=True, text=True)
+
+    make_tenant("clinic-a")
+    tenant_id, _ = _case("clinic-a")
+    refused = run("retention", "set", "--tenant", "clinic-a", "--category", "health_image",
+                  "--days", "0", "--action", "delete")  # fmt: skip
+    assert refused.returncode == 2 and "whole number of days" in refused.stdout
+    assert run("retention", "sweep", "--tenant", "nope").returncode == 2
+    done = run("retention", "set", "--tenant", "clinic-a", "--category", "identity",
+               "--days", "1", "--action", "delete")  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert retention_rules.get_policies(_owner(tenant_id))["identity"].days == 1
+    others = {c.category: (1, "delete") for c in retention_rules.CATEGORIES}
+    retention_rules.save_policies(_owner(tenant_id), others)
+    # The case arrived just now: nothing is due for a day.
+    dry = run("retention", "sweep", "--dry-run")
+    assert dry.stdout.strip().splitlines()[-1] == (
+        "dry run: planned=0 purged=0 deidentified=0 held=0 failed=0"
+    )
+    with tenant_session(tenant_id) as session:
+        for case in session.exec(select(Submission)):
+            case.received_at = case.last_activity_at = utcnow() - 2 * DAY
+            session.add(case)
+        session.commit()
+    swept = run("retention", "sweep", "--tenant", "clinic-a", "--max", "5")
+    assert swept.returncode == 0, swept.stdout + swept.stderr
+    assert swept.stdout.strip().splitlines()[-1] == (
+        "planned=1 purged=1 deidentified=0 held=0 failed=0"
+    )
+    assert _snapshot(tenant_id)["cases"] == []
+    assert "Anonymous" not in swept.stdout and "robin" not in swept.stdout
+
+
+@pytest.mark.parametrize("days", [91, 4000])
+def test_the_audit_chain_verifies_after_the_patients_ip_is_erased(
+    db: Database, later, days: int
+) -> None:  # type: ignore[no-untyped-def]
+    from mi_portal.models import AuditEvent
+    from mi_portal.services import audit
+
+    make_tenant("clinic-a")
+    tenant_id, case_id = _case("clinic-a")
+    _case("clinic-a", email="sam@example.org")  # another patient, not due (moved below)
+
+    def intake_events() -> list[AuditEvent]:
+        with tenant_session(tenant_id) as session:
+            return list(
+                session.exec(select(AuditEvent).where(AuditEvent.action == "intake.submitted"))
+            )
+
+    assert all(e.ip == "203.0.113.9" for e in intake_events())
+    later(days)
+    with tenant_session(tenant_id) as session:  # the other case had activity just now
+        other = session.exec(select(Submission).where(Submission.id != case_id)).one()
+        other.last_activity_at = clock.now()
+        other_id = other.id
+        session.add(other)
+        session.commit()
+    assert retention.sweep(tenant_id).planned == 1
+    events = {e.target_id: e for e in intake_events()}
+    erased, kept = events[str(case_id)], events[str(other_id)]
+    assert erased.ip is None and erased.user_agent is None and erased.erased_at is not None
+    assert kept.ip == "203.0.113.9" and kept.erased_at is None
+    assert audit.verify_chain(str(tenant_id)) is None
+
+
+class _Crash(BaseException):
+    """Stands for the process dying mid-step (nothing after it runs, nothing is committed)."""
+
+
+class _CrashingStore:
+    """The real local store, which dies after ``purges`` objects were purged."""
+
+    def __init__(self, purges: int) -> None:
+        self.inner, self.left = get_store(), purges
+
+    def purge(self, key: str) -> None:
+        if self.left == 0:
+            raise _Crash
+        self.left -= 1
+        self.inner.purge(key)
+
+    def __getattr__(self, name: str):  # type: ignore[no-untyped-def]
+        return getattr(self.inner, name)
+
+
+def test_a_crash_mid_purge_then_activity_leaves_no_row_pointing_at_nothing(
+    db: Database, later
+) -> None:  # type: ignore[no-untyped-def]
+    make_tenant("clinic-a")
+    tenant_id, case_id = _case("clinic-a")
+    later(800)  # photos due
+    with pytest.raises(_Crash):
+        retention.sweep(tenant_id, store=_CrashingStore(purges=3))  # type: ignore[arg-type]
+    assert storage_check.check().missing_objects  # three of eight objects gone, rows still there
+    moment = later(801)
+    with tenant_session(tenant_id) as session:  # the case comes back to life
+        session.add(CaseNote(submission_id=case_id, body="back again", created_at=moment))
+        session.commit()
+    result = retention.sweep(tenant_id)
+    # The item had started deleting: it finishes its photos (rows and objects), nothing else.
+    report = storage_check.check()
+    assert report.missing_objects == [] and report.orphan_objects == []
+    assert _snapshot(tenant_id)["photos"] == 0 and len(_snapshot(tenant_id)["cases"]) == 1
+    assert result.failed == 1  # reported: the rest of the case changed since it was planned
+    with tenant_session(tenant_id) as session:
+        assert len(list(session.exec(select(CaseNote)))) == 1
+
+
+def test_a_photo_that_arrives_after_photos_were_cleared_is_purged_in_its_own_time(
+    db: Database, later
+) -> None:  # type: ignore[no-untyped-def]
+    make_tenant("clinic-a")
+    tenant_id, case_id = _case("clinic-a", n_photos=1)
+    later(731)
+    assert retention.sweep(tenant_id).failed == 0
+    assert _snapshot(tenant_id)["photos"] == 0
+    moment = later(800)  # the patient sends a new photo (with a message: activity)
+    store = get_store()
+    key = f"{tenant_id}/late-photo"
+    store.put(key, b"late bytes", content_type="image/jpeg")
+    with tenant_session(tenant_id) as session:
+        image = SubmissionImage(submission_id=case_id, display_name="late.jpg",
+                                content_type="image/jpeg", width=1, height=1, byte_size=10,
+                                sha256="1" * 64, created_at=moment)  # fmt: skip
+        session.add(image)
+        session.flush()
+        session.add(ImageRendition(image_id=image.id, kind="original", storage_key=key,
+                                   content_type="image/jpeg", width=1, height=1, byte_size=10,
+                                   sha256="1" * 64))  # fmt: skip
+        session.add(CaseNote(submission_id=case_id, body="new photo in", created_at=moment))
+        session.commit()
+    later(1500)  # 700 days after the new photo: not due yet
+    retention.sweep(tenant_id)
+    assert store.exists(key) and _snapshot(tenant_id)["photos"] == 1
+    later(1532)  # 732 days after it: due, and purged like the first ones
+    assert retention.sweep(tenant_id).failed == 0
+    assert store.gone(key) and _snapshot(tenant_id)["photos"] == 0  # type: ignore[attr-defined]
+    report = storage_check.check()
+    assert report.missing_objects == [] and report.orphan_objects == []
+
+
+def test_one_sweep_of_a_clinic_at_a_time(db: Database, later) -> None:  # type: ignore[no-untyped-def]
+    a = make_tenant("clinic-a")
+    b = make_tenant("clinic-b")
+    later(4000)
+    with retention.sweep_lock(a):
+        with pytest.raises(retention.SweepBusy):
+            retention.sweep(a)
+        assert retention.sweep(b).failed == 0  # another clinic is not held up
+        assert retention.sweep(a, dry_run=True).planned == 0  # counting needs no lock
+    assert retention.sweep(a).failed == 0

@@ -48,12 +48,12 @@ BOOKKEEPING = {"retentionitem", "retentionrun", "auditevent"}
 # Where the sweep is killed, and the item states it leaves (batch 1, batch 2).
 LEFT = {
     "plan": "planned planned",
-    # Objects purged, the items still say planned.
-    "_delete_objects:before:1": "planned planned",
+    # Past the checks (committed), objects purged, the step's own commit not reached.
+    "_delete_objects:before:1": "deleting planned",
     # (The same state as _verify_objects:before:1.)
     "_delete_objects:after:1": "objects_deleted planned",
     # The first case's four renditions purged, then two of the second case's.
-    "purge:6": "planned planned",
+    "purge:6": "deleting planned",
     "_verify_objects:after:1": "verified planned",
     # Rows changed, not committed: the database rolls them back.
     "_change_rows:before:1": "verified planned",
@@ -228,9 +228,11 @@ def _killed_then_rerun(database: Database, world: World, failpoint: str) -> None
     assert sorted(str(i.submission_id) for i in items) == sorted(planned_ids)
     assert {i.state for i in items} == {"proved"}
     with tenant_session(world.a) as session:
-        proofs = [run.proof for run in session.exec(select(RetentionRun))]
+        run_ids = [run.id for run in session.exec(select(RetentionRun))]
         cases = {c.id: c for c in session.exec(select(Submission))}
-    hashes = [e["subject_sha256"] for p in proofs for e in (p or {}).get("items", [])]
+    owner = Actor(user_id=None, role=Role.CLINIC_OWNER, tenant_id=world.a)
+    proofs = [retention.proof_document(owner, run_id) for run_id in run_ids]
+    hashes = [e["subject_sha256"] for p in proofs for e in p["items"]]
     assert sorted(hashes) == sorted(retention.subject_hash(uuid.UUID(i)) for i in planned_ids)
 
     # The planned cases' outcome: the fully due ones gone, the others cleared but commercial.

@@ -121,3 +121,19 @@ def test_sweep_leaves_no_version_or_delete_marker(pg: Database, versioned: S3Sto
     # B's deleted object is B's own business (a row pointing at a hidden object), nothing of A.
     assert report.orphan_objects == [] and report.missing_objects == [keys_b[1]]
     assert retention.sweep(a, store=store).planned == 0
+
+
+def test_purging_a_prefix_removes_every_version_and_marker_under_it_only(
+    versioned: S3Store,
+) -> None:
+    for key in ("gone/a", "gone/b", "kept/c"):
+        versioned.put(key, b"one", content_type="image/jpeg")
+        versioned.put(key, b"two", content_type="image/jpeg")
+    versioned.delete("gone/b")  # only a delete marker on top of its versions
+    assert versioned.purge_prefix("gone/") == 2
+    assert _versions(versioned, "gone/") == {"versions": [], "markers": []}
+    kept = _versions(versioned, "kept/")
+    assert [v[0] for v in kept["versions"]] == ["kept/c", "kept/c"] and kept["markers"] == []
+    assert versioned.get("kept/c") == b"two"
+    with pytest.raises(ValueError):
+        versioned.purge_prefix("")
