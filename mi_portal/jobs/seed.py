@@ -476,9 +476,32 @@ def seed(*, cases_per_clinic: int = 110, store: BlobStore | None = None) -> dict
             )
             _seed_audit_trail(clinic_ids[clinic.slug], user_ids, clinic.slug)
             seed_quotes(clinic_ids[clinic.slug], user_ids[f"manager@{clinic.slug}.test"])
+            _seed_retention(clinic_ids[clinic.slug], user_ids, clinic.slug)
             _mark_seeded(clinic_ids[clinic.slug])
             created[clinic.slug] = cases_per_clinic
     return created
+
+
+def _seed_retention(tenant_id: uuid.UUID, user_ids: dict[str, uuid.UUID], slug: str) -> None:
+    """The owner's own period for device data, and one case on legal hold, made through the
+    same services the settings page and the case page use."""
+    from mi_portal.services import legal_holds, retention_rules
+
+    owner = Actor(user_id=user_ids[f"owner@{slug}.test"], role=Role.CLINIC_OWNER,
+                  tenant_id=tenant_id)  # fmt: skip
+    retention_rules.save_policies(owner, {"device_network": (75, "delete")})
+    with tenant_session(tenant_id) as session:
+        oldest = session.exec(
+            select(Submission.id).order_by(col(Submission.received_at)).limit(1)
+        ).first()
+    if oldest is not None:
+        manager = Actor(user_id=user_ids[f"manager@{slug}.test"], role=Role.CLINIC_MANAGER,
+                        tenant_id=tenant_id)  # fmt: skip
+        legal_holds.place_hold(
+            manager,
+            case_id=oldest,
+            reason="Complaint under review: keep everything until it is resolved.",
+        )
 
 
 def _seed_audit_trail(tenant_id: uuid.UUID, user_ids: dict[str, uuid.UUID], slug: str) -> None:

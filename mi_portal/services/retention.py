@@ -30,6 +30,8 @@ from mi_portal.models import (
     DataCategory,
     Message,
     MessageThread,
+    OutboxMessage,
+    OutboxStatus,
     RetentionAction,
     RetentionItem,
     RetentionItemState,
@@ -361,8 +363,27 @@ def _locked_sweep(
         done += len(ids)
         if progress:
             progress(done, total)
-    _finish_run(tenant_id, run_id, result, actor, trigger)
+    pruned = _prune_unlinked_outbox(tenant_id, policies, now)
+    _finish_run(tenant_id, run_id, result, actor, trigger, pruned)
     return result
+
+
+def _prune_unlinked_outbox(tenant_id: uuid.UUID, policies: Policies, now: datetime) -> int:
+    """Deliveries tied to no message of a case (automatic replies such as a STOP's
+    acknowledgement, staff notices) hold an address and a text: once finished, they go when
+    the clinic's contact period has passed since they were queued."""
+    cutoff = now - policies[D.CONTACT].period
+    finished = [OutboxStatus.SENT.value, OutboxStatus.DELIVERED.value, OutboxStatus.FAILED.value]
+    with tenant_session(tenant_id) as session:
+        deleted = session.execute(
+            sa.delete(OutboxMessage).where(
+                col(OutboxMessage.message_id).is_(None),
+                col(OutboxMessage.status).in_(finished),
+                col(OutboxMessage.created_at) <= cutoff,
+            )
+        ).rowcount  # type: ignore[attr-defined]
+        session.commit()
+    return int(deleted or 0)
 
 
 class SweepBusy(RuntimeError):
@@ -775,11 +796,14 @@ def _finish_run(
     result: SweepResult,
     actor: Actor | None,
     trigger: str,
+    pruned: int = 0,
 ) -> None:
     with tenant_session(tenant_id) as session:
         run = session.get(RetentionRun, (tenant_id, run_id))
         if run is None:
             return
+        if pruned:
+            run.proof = {**(run.proof or {}), "unlinked_deliveries": pruned}
         run.finished_at = clock.now()
         run.status = RetentionRunStatus.FINISHED.value
         run.planned, run.purged = result.planned, result.purged

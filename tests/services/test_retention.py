@@ -454,3 +454,27 @@ def test_one_sweep_of_a_clinic_at_a_time(db: Database, later) -> None:  # type: 
         assert retention.sweep(b).failed == 0  # another clinic is not held up
         assert retention.sweep(a, dry_run=True).planned == 0  # counting needs no lock
     assert retention.sweep(a).failed == 0
+
+
+def test_finished_deliveries_tied_to_no_case_go_after_the_contact_period(
+    db: Database, later
+) -> None:  # type: ignore[no-untyped-def]
+    from mi_portal.models import OutboxMessage
+
+    tenant_id = make_tenant("clinic-a")
+    moment = utcnow()
+    with tenant_session(tenant_id) as session:
+        for status in ("sent", "delivered", "failed", "pending"):
+            session.add(OutboxMessage(kind="auto_reply", channel="sms", recipient="+12025550111",
+                                      body="You will get no more texts.", status=status,
+                                      created_at=moment))  # fmt: skip
+        session.commit()
+    later(1094)
+    retention.sweep(tenant_id)
+    with tenant_session(tenant_id) as session:
+        assert len(list(session.exec(select(OutboxMessage)))) == 4
+    later(1096)  # the contact period (1,095 days by default) has passed
+    retention.sweep(tenant_id)
+    with tenant_session(tenant_id) as session:
+        left = list(session.exec(select(OutboxMessage)))
+    assert [row.status for row in left] == ["pending"]  # one still to send is never dropped
