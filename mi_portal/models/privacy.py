@@ -107,6 +107,7 @@ class LegalHold(TenantOwned, table=True):
 class RetentionRunStatus(StrEnum):
     RUNNING = "running"
     FINISHED = "finished"
+    INTERRUPTED = "interrupted"  # the process died; the next run finished its items
     DRY_RUN = "dry_run"
 
 

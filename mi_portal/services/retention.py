@@ -340,6 +340,12 @@ def _locked_sweep(
     stop_after: str | None,
 ) -> SweepResult:
     with tenant_session(tenant_id) as session:
+        # Holding the clinic's lock, any run still marked running died with its process.
+        session.execute(
+            sa.update(RetentionRun)
+            .where(col(RetentionRun.status) == RetentionRunStatus.RUNNING.value)
+            .values(status=RetentionRunStatus.INTERRUPTED.value)
+        )
         run = RetentionRun(trigger=trigger, started_by_id=actor.user_id if actor else None)
         session.add(run)
         session.commit()

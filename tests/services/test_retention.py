@@ -478,3 +478,20 @@ def test_finished_deliveries_tied_to_no_case_go_after_the_contact_period(
     with tenant_session(tenant_id) as session:
         left = list(session.exec(select(OutboxMessage)))
     assert [row.status for row in left] == ["pending"]  # one still to send is never dropped
+
+
+def test_a_run_that_died_is_marked_interrupted_by_the_next(db: Database, later) -> None:  # type: ignore[no-untyped-def]
+    from mi_portal.models import RetentionRun
+
+    make_tenant("clinic-a")
+    tenant_id, _ = _case("clinic-a")
+    later(4000)
+    with pytest.raises(retention.SweepInterrupted):
+        retention.sweep(tenant_id, stop_after="_verify_objects")
+    retention.sweep(tenant_id)
+    with tenant_session(tenant_id) as session:
+        statuses = [
+            r.status
+            for r in session.exec(select(RetentionRun).order_by(col(RetentionRun.started_at)))
+        ]
+    assert statuses == ["interrupted", "finished"]
