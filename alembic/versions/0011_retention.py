@@ -79,6 +79,7 @@ def upgrade() -> None:
         batch.add_column(sa.Column("retention_cleared_at", UTC, nullable=True))
         batch.add_column(sa.Column("deidentified_at", UTC, nullable=True))
     op.create_index("ix_submission_patient", "submission", ["tenant_id", "patient_id"])
+    op.create_index("ix_messageattachment_image", "messageattachment", ["tenant_id", "image_id"])
     with op.batch_alter_table("patient") as batch:
         batch.add_column(sa.Column("anonymized_at", UTC, nullable=True))
     with op.batch_alter_table("auditevent") as batch:
@@ -148,6 +149,7 @@ def downgrade() -> None:
         batch.drop_column("personal_key")
     with op.batch_alter_table("patient") as batch:
         batch.drop_column("anonymized_at")
+    op.drop_index("ix_messageattachment_image", table_name="messageattachment")
     op.drop_index("ix_submission_patient", table_name="submission")
     with op.batch_alter_table("submission") as batch:
         batch.drop_column("deidentified_at")

@@ -124,6 +124,8 @@ class MessageAttachment(TenantOwned, table=True):
     __table_args__ = (
         tenant_fk(["message_id"], "message", name="fk_attachment_message", ondelete="CASCADE"),
         sa.Index("ix_messageattachment_message", "tenant_id", "message_id"),
+        # A case photo sent with messages: found when retention removes the photo.
+        sa.Index("ix_messageattachment_image", "tenant_id", "image_id"),
     )
 
     message_id: uuid.UUID
