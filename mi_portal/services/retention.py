@@ -28,6 +28,7 @@ from sqlmodel import col, select
 from mi_portal.db import JobBusy, ScopedSession, exclusive_job, platform_session, tenant_session
 from mi_portal.models import (
     DataCategory,
+    ImageRendition,
     Message,
     MessageThread,
     OutboxMessage,
@@ -578,10 +579,16 @@ def _verify_objects(
     result: SweepResult,
     run_id: uuid.UUID,
 ) -> None:
-    for item in items:
-        if item.state != S.OBJECTS_DELETED:
-            continue
+    deleted = [i for i in items if i.state == S.OBJECTS_DELETED]
+    extras = _unplanned_keys(session, deleted)
+    for item in deleted:
         try:
+            # A copy of a planned photo made since planning (a blurred rendition is made the
+            # first time an old photo is shown) goes with it.
+            for key in extras.get(item.id, []):
+                store.purge(key)
+            if extras.get(item.id):
+                item.object_keys = [*item.object_keys, *extras[item.id]]
             left = [key for key in item.object_keys if not store.gone(key)]
         except (StorageUnavailable, OSError) as exc:
             left = [f"unverifiable: {type(exc).__name__}"]
@@ -592,6 +599,35 @@ def _verify_objects(
         else:
             _mark(item, S.VERIFIED)
         session.add(item)
+
+
+def _unplanned_keys(
+    session: ScopedSession, items: list[RetentionItem]
+) -> dict[uuid.UUID, list[str]]:
+    """For each item, the stored copies of its planned photos that its plan does not list."""
+    owner: dict[str, uuid.UUID] = {key: item.id for item in items for key in item.object_keys}
+    if not owner:
+        return {}
+    image_item: dict[uuid.UUID, uuid.UUID] = {}
+    keys = list(owner)
+    for start in range(0, len(keys), 500):
+        for image_id, key in session.exec(
+            select(ImageRendition.image_id, ImageRendition.storage_key).where(
+                col(ImageRendition.storage_key).in_(keys[start : start + 500])
+            )
+        ):
+            image_item[image_id] = owner[key]
+    extras: dict[uuid.UUID, list[str]] = {}
+    images = list(image_item)
+    for start in range(0, len(images), 500):
+        for image_id, key in session.exec(
+            select(ImageRendition.image_id, ImageRendition.storage_key).where(
+                col(ImageRendition.image_id).in_(images[start : start + 500])
+            )
+        ):
+            if key not in owner:
+                extras.setdefault(image_item[image_id], []).append(key)
+    return extras
 
 
 def _change_rows(
@@ -608,6 +644,15 @@ def _change_rows(
     per table for the whole group (a batch of a bulk sweep is usually one group).
     """
     ready = [i for i in items if i.state == S.VERIFIED]
+    # A copy of a planned photo made after its objects were verified: back to deleting, so the
+    # next run purges it too before any row goes (rows never point at a missing object).
+    late = _unplanned_keys(session, ready)
+    for item in ready:
+        if late.get(item.id):
+            item.object_keys = [*item.object_keys, *late[item.id]]
+            _mark(item, S.DELETING, "a copy of a photo was made since planning")
+            session.add(item)
+    ready = [i for i in ready if not late.get(i.id)]
     if not ready:
         return
     now = clock.now()

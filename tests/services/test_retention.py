@@ -495,3 +495,36 @@ def test_a_run_that_died_is_marked_interrupted_by_the_next(db: Database, later) 
             for r in session.exec(select(RetentionRun).order_by(col(RetentionRun.started_at)))
         ]
     assert statuses == ["interrupted", "finished"]
+
+
+def test_a_blurred_copy_made_while_the_sweep_runs_goes_with_its_photo(
+    db: Database, later, monkeypatch: pytest.MonkeyPatch
+) -> None:  # type: ignore[no-untyped-def]
+    from mi_portal.services import photos as photo_links
+
+    make_tenant("clinic-a")
+    tenant_id, _ = _case("clinic-a", n_photos=1)
+    store = get_store()
+    with tenant_session(tenant_id) as session:
+        rows = list(session.exec(select(ImageRendition)))
+        for row in rows:  # a photo stored before blurred renditions existed
+            if row.kind == photo_links.BLURRED:
+                store.purge(row.storage_key)  # type: ignore[attr-defined]
+                session.delete(row)
+        session.commit()
+        thumb = next(r for r in rows if r.kind == "thumbnail")
+    later(800)
+    real = retention._gate
+
+    def staff_open_the_case_then(*args, **kwargs):  # type: ignore[no-untyped-def]
+        # Someone opens the case after it was planned: its blurred copy is made now (once the
+        # thumbnail is purged no copy can be made any more).
+        viewer = Actor(user_id=None, role=Role.CLINIC_OWNER, tenant_id=tenant_id)
+        assert photo_links.blurred_key(viewer, store, thumb.image_id, thumb.storage_key)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(retention, "_gate", staff_open_the_case_then)
+    assert retention.sweep(tenant_id).failed == 0
+    report = storage_check.check()
+    assert report.missing_objects == [] and report.orphan_objects == []
+    assert _snapshot(tenant_id)["photos"] == 0 and list(store.keys()) == []
