@@ -13,6 +13,7 @@ dates and the sweep all call it.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 import uuid
@@ -301,6 +302,7 @@ def sweep(
     progress: Progress | None = None,
     stop_after: str | None = None,
     policies: Policies | None = None,
+    lock: bool = True,
 ) -> SweepResult:
     """Sweep one clinic: resume its unfinished items, plan what is due, carry it through.
 
@@ -311,6 +313,9 @@ def sweep(
     store = store or get_store()
     now = clock.now()
     result = SweepResult(dry_run=dry_run)
+    # The clinic's own settings are read again at every step: a change saved while the run
+    # goes is seen by the checks before anything more is deleted.
+    own = policies is None
     with tenant_session(tenant_id) as session:
         if session.get(Tenant, tenant_id) is None:
             raise NotFound("clinic")
@@ -321,11 +326,14 @@ def sweep(
             result.purged = counts.deleted
             result.deidentified = counts.deidentified
             return result
+    run = functools.partial(
+        _locked_sweep, tenant_id, policies, now, result, max_items, trigger, actor, store,
+        progress, stop_after, own,
+    )  # fmt: skip
+    if not lock:  # the caller holds the clinic's lock (the tenant purge)
+        return run()
     with sweep_lock(tenant_id):
-        return _locked_sweep(
-            tenant_id, policies, now, result, max_items, trigger, actor, store, progress,
-            stop_after,
-        )  # fmt: skip
+        return run()
 
 
 def _locked_sweep(
@@ -339,6 +347,7 @@ def _locked_sweep(
     store: BlobStore,
     progress: Progress | None,
     stop_after: str | None,
+    own: bool,
 ) -> SweepResult:
     with tenant_session(tenant_id) as session:
         # Holding the clinic's lock, any run still marked running died with its process.
@@ -366,7 +375,7 @@ def _locked_sweep(
     total, done = len(pending), 0
     for start in range(0, total, BATCH):
         ids = pending[start : start + BATCH]
-        _carry(tenant_id, run_id, ids, policies, store, result, stop_after)
+        _carry(tenant_id, run_id, ids, policies, store, result, stop_after, own)
         done += len(ids)
         if progress:
             progress(done, total)
@@ -480,10 +489,13 @@ def _carry(
     store: BlobStore,
     result: SweepResult,
     stop_after: str | None,
+    own: bool = False,
 ) -> None:
     """Carry one batch of items through every step it has left."""
     for step in (_delete_objects, _verify_objects, _change_rows, _record_proof):
         with tenant_session(tenant_id) as session:
+            if own:
+                policies = load_policies(session)
             step(session, _items(session, ids), policies, store, result, run_id)
             session.commit()
         if stop_after == step.__name__:
@@ -681,7 +693,8 @@ def _change_rows(
         categories = item.categories
         if changed:
             # Only what the deleted objects force: rows that would point at nothing.
-            categories = [D.HEALTH_IMAGE] if D.HEALTH_IMAGE in item.categories else []
+            photos = D.HEALTH_IMAGE in item.categories or bool(item.object_keys)
+            categories = [D.HEALTH_IMAGE] if photos else []
         groups.setdefault((tuple(categories), item.outcome, changed), []).append(item)
     for (categories, outcome, changed), group in groups.items():
         _change_group(
@@ -876,7 +889,8 @@ def clinics() -> list[tuple[str, uuid.UUID]]:
     with platform_session() as session:
         rows = list(session.exec(select(Tenant).order_by(col(Tenant.slug))))
     # An off-boarded clinic holds nothing any more: no runs are written into it.
-    return [(t.slug, t.id) for t in rows if not (t.settings or {}).get("offboarded_at")]
+    gone = ("offboarded_at", "offboarding_started_at")
+    return [(t.slug, t.id) for t in rows if not any((t.settings or {}).get(k) for k in gone)]
 
 
 DAILY = timedelta(days=1)

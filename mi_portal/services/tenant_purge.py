@@ -73,6 +73,21 @@ def purge_tenant(
         summary.cases = session.exec(select(sa.func.count()).select_from(Submission)).one()
     if held:
         raise PurgeRefused(f"{held} legal holds are active; release them first")
+    # The clinic's sweep lock for the whole purge: no cron or worker run gets in between.
+    try:
+        with retention.sweep_lock(tenant_id):
+            return _purge_locked(tenant_id, slug, summary, store, progress)
+    except retention.SweepBusy:
+        raise PurgeRefused("a retention sweep of this clinic is running; try again") from None
+
+
+def _purge_locked(
+    tenant_id: uuid.UUID,
+    slug: str,
+    summary: PurgeSummary,
+    store: BlobStore,
+    progress: Progress | None,
+) -> PurgeSummary:
     # Closed first: no intake and no staff work while its data goes.
     _set_tenant(tenant_id, offboarding=True)
     actor = system_actor(tenant_id)
@@ -84,7 +99,7 @@ def purge_tenant(
         result.add(
             retention.sweep(
                 tenant_id, trigger="tenant-purge", actor=actor, store=store, progress=progress,
-                policies=EVERYTHING_NOW,
+                policies=EVERYTHING_NOW, lock=False,
             )
         )  # fmt: skip
         with tenant_session(tenant_id) as session:
@@ -97,6 +112,12 @@ def purge_tenant(
     # Objects no row pointed at any more (a crashed upload, say): the clinic's whole prefix.
     summary.objects = store.purge_prefix(f"{tenant_id}/")
     with tenant_session(tenant_id) as session:
+        # A hold placed since the first check stops the purge before anything else goes.
+        held = session.exec(
+            select(sa.func.count()).select_from(LegalHold).where(active_hold_clause(clock.now()))
+        ).one()
+        if held:
+            raise PurgeRefused(f"{held} legal holds were placed meanwhile; release them first")
         audit.erase_chain_patients(session)
         for model in _deletion_order():
             deleted = session.execute(sa.delete(model)).rowcount  # type: ignore[attr-defined]

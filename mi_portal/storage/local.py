@@ -57,10 +57,22 @@ class LocalStore:
         self.delete(key)
 
     def purge_prefix(self, prefix: str) -> int:
-        keys = [key for key, _modified in self.listing(prefix)]
-        for key in keys:
-            self.purge(key)
-        return len(keys)
+        """Every file under the prefix's folder, half-written uploads (``.tmp-…``) included."""
+        folder = prefix.rstrip("/")
+        if not folder:
+            raise ValueError("refusing to purge the whole store")
+        root = self._path(folder)
+        if not root.is_dir():
+            return 0
+        removed = 0
+        for path in sorted(root.rglob("*"), reverse=True):  # files before their folders
+            if path.is_dir():
+                path.rmdir()
+            else:
+                path.unlink(missing_ok=True)
+                removed += 1
+        root.rmdir()
+        return removed
 
     def gone(self, key: str) -> bool:
         return not self._path(key).exists()

@@ -528,3 +528,24 @@ def test_a_blurred_copy_made_while_the_sweep_runs_goes_with_its_photo(
     report = storage_check.check()
     assert report.missing_objects == [] and report.orphan_objects == []
     assert _snapshot(tenant_id)["photos"] == 0 and list(store.keys()) == []
+
+
+def test_settings_saved_while_a_run_goes_are_seen_before_more_is_deleted(
+    db: Database, later, monkeypatch: pytest.MonkeyPatch
+) -> None:  # type: ignore[no-untyped-def]
+    tenant_id = make_tenant("clinic-a")
+    _case("clinic-a", email="a@example.org")
+    _case("clinic-a", email="b@example.org")
+    later(800)  # photos (730 days) due on both
+    monkeypatch.setattr(retention, "BATCH", 1)
+
+    def progress(done: int, total: int) -> None:
+        if done == 1:  # after the first case, the owner decides to keep photos far longer
+            retention_rules.save_policies(
+                _owner(tenant_id),
+                {"special_category": (36500, "deidentify"), "health_image": (36500, "delete")},
+            )
+
+    result = retention.sweep(tenant_id, progress=progress)
+    assert result.failed == 1  # the second case's item: dropped before its photos went
+    assert _snapshot(tenant_id)["photos"] == 2  # one photo each: the first case's are gone

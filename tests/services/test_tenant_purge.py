@@ -87,3 +87,28 @@ def test_purge_removes_one_clinic_and_leaves_the_other_byte_identical(db: Databa
             select(AuditEvent).where(AuditEvent.chain == str(a), sa.text("user_id IS NULL"))
         ).all()
     assert patient_events and all(e.ip is None and e.details == {} for e in patient_events)
+
+
+def test_no_sweep_gets_in_while_a_clinic_is_purged(db: Database) -> None:
+    from mi_portal.services import retention
+
+    tenant_id = make_tenant("clinic-a")
+    real = get_store()
+    seen: dict[str, object] = {}
+
+    class WatchingStore:
+        """The real store; while the purge empties the clinic's prefix, a cron run tries."""
+
+        def __getattr__(self, name: str):  # type: ignore[no-untyped-def]
+            return getattr(real, name)
+
+        def purge_prefix(self, prefix: str) -> int:
+            seen["listed"] = tenant_id in [t for _slug, t in retention.clinics()]
+            try:
+                seen["sweep"] = retention.sweep(tenant_id).line()
+            except retention.SweepBusy:
+                seen["sweep"] = "busy"
+            return real.purge_prefix(prefix)
+
+    purge_tenant("clinic-a", confirm="clinic-a", store=WatchingStore())  # type: ignore[arg-type]
+    assert seen == {"listed": False, "sweep": "busy"}

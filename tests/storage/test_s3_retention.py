@@ -137,3 +137,17 @@ def test_purging_a_prefix_removes_every_version_and_marker_under_it_only(
     assert versioned.get("kept/c") == b"two"
     with pytest.raises(ValueError):
         versioned.purge_prefix("")
+
+
+def test_a_local_prefix_purge_takes_half_written_uploads_too(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from mi_portal.storage import LocalStore
+
+    store = LocalStore(tmp_path)
+    store.put("clinic/img/a.jpg", b"photo", content_type="image/jpeg")
+    store.put("other/img/b.jpg", b"photo", content_type="image/jpeg")
+    partial = tmp_path / "clinic" / "img" / ".tmp-crashed"
+    partial.write_bytes(b"half a photo")
+    assert store.purge_prefix("clinic/") == 2
+    assert not (tmp_path / "clinic").exists() and store.get("other/img/b.jpg") == b"photo"
+    with pytest.raises(ValueError):
+        store.purge_prefix("/")
