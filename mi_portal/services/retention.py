@@ -617,28 +617,33 @@ def _unplanned_keys(
     session: ScopedSession, items: list[RetentionItem]
 ) -> dict[uuid.UUID, list[str]]:
     """For each item, the stored copies of its planned photos that its plan does not list."""
-    owner: dict[str, uuid.UUID] = {key: item.id for item in items for key in item.object_keys}
-    if not owner:
+    with_keys = {item.submission_id: item for item in items if item.object_keys}
+    if not with_keys:
         return {}
-    image_item: dict[uuid.UUID, uuid.UUID] = {}
-    keys = list(owner)
-    for start in range(0, len(keys), 500):
-        for image_id, key in session.exec(
-            select(ImageRendition.image_id, ImageRendition.storage_key).where(
-                col(ImageRendition.storage_key).in_(keys[start : start + 500])
-            )
-        ):
-            image_item[image_id] = owner[key]
+    by_image: dict[uuid.UUID, list[str]] = {}
+    case_of: dict[uuid.UUID, uuid.UUID] = {}
+    for image_id, case_id, key in session.exec(
+        select(ImageRendition.image_id, SubmissionImage.submission_id, ImageRendition.storage_key)
+        .join(
+            SubmissionImage,
+            sa.and_(
+                col(SubmissionImage.tenant_id) == col(ImageRendition.tenant_id),
+                col(SubmissionImage.id) == col(ImageRendition.image_id),
+            ),
+        )
+        .where(col(SubmissionImage.submission_id).in_(list(with_keys)))
+    ):
+        by_image.setdefault(image_id, []).append(key)
+        case_of[image_id] = case_id
     extras: dict[uuid.UUID, list[str]] = {}
-    images = list(image_item)
-    for start in range(0, len(images), 500):
-        for image_id, key in session.exec(
-            select(ImageRendition.image_id, ImageRendition.storage_key).where(
-                col(ImageRendition.image_id).in_(images[start : start + 500])
-            )
-        ):
-            if key not in owner:
-                extras.setdefault(image_item[image_id], []).append(key)
+    planned = {case_id: set(item.object_keys) for case_id, item in with_keys.items()}
+    for image_id, keys in by_image.items():
+        case_id = case_of[image_id]
+        mine = planned[case_id]
+        if any(key in mine for key in keys):
+            missing = [key for key in keys if key not in mine]
+            if missing:
+                extras.setdefault(with_keys[case_id].id, []).extend(missing)
     return extras
 
 
