@@ -22,6 +22,7 @@ from sqlmodel import SQLModel
 from mi_portal import migrations
 from mi_portal.config import reset_settings
 from mi_portal.db import dispose_engines, make_engine
+from tests.clocks import Clock
 
 PG_SERVER_URL = os.environ.get(
     "MI_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
@@ -184,6 +185,17 @@ def sqlite_db(
         database.wipe()
         database.admin_engine.dispose()
         reset_settings()
+
+
+@pytest.fixture
+def fake_clock() -> Iterator[Clock]:
+    """The services' clock, moved by hand (``fake_clock.advance(hours=2)``)."""
+    from mi_portal.services import clock
+
+    moving = Clock()
+    clock.set_clock(moving)
+    yield moving
+    clock.set_clock(None)
 
 
 @pytest.fixture(autouse=True)

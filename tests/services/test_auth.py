@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import pyotp
 import pytest
@@ -12,29 +11,11 @@ from sqlmodel import select
 from mi_portal.db import platform_session
 from mi_portal.models import AuditEvent, Membership, User
 from mi_portal.services import auth, clock
+from tests.clocks import Clock
 from tests.conftest import Database
 from tests.factories import make_tenant, make_user, owner_session, sign_in_token
 
 PASSWORD = "correct horse staple 42"
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = datetime(2026, 11, 28, 9, 0, tzinfo=UTC)
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, **kwargs: float) -> None:
-        self.now += timedelta(**kwargs)
-
-
-@pytest.fixture
-def fake_clock() -> Iterator[Clock]:
-    c = Clock()
-    clock.set_clock(c)
-    yield c
-    clock.set_clock(None)
 
 
 def test_wrong_password_and_unknown_account_look_the_same(db: Database) -> None:

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import pytest
 from sqlmodel import select
@@ -12,29 +11,11 @@ from sqlmodel import select
 from mi_portal.config import reset_settings
 from mi_portal.db import platform_session
 from mi_portal.models import PLATFORM_CHAIN, AuditEvent, UserSession
-from mi_portal.services import auth, clock
+from mi_portal.services import auth
 from mi_portal.services.session_hygiene import ACTION, clear_session_network
+from tests.clocks import Clock
 from tests.conftest import Database
 from tests.factories import make_tenant, make_user, owner_session, sign_in_token
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = datetime(2026, 10, 1, 9, 0, tzinfo=UTC)
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, **kwargs: float) -> None:
-        self.now += timedelta(**kwargs)
-
-
-@pytest.fixture
-def fake_clock() -> Iterator[Clock]:
-    c = Clock()
-    clock.set_clock(c)
-    yield c
-    clock.set_clock(None)
 
 
 def _session_of(token: str) -> uuid.UUID:
