@@ -128,27 +128,32 @@ def use_database(
     get_store.cache_clear()
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
-def db(
-    request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+def _database(
+    request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, kind: str
 ) -> Iterator[Database]:
-    """The app's database, once on SQLite and once on PostgreSQL, emptied after each test."""
-    if request.param == "postgres":
+    """The app pointed at the session's SQLite or PostgreSQL database, emptied afterwards."""
+    if kind == "postgres":
         admin_url, app_url = request.getfixturevalue("pg_server")
     else:
         admin_url = app_url = request.getfixturevalue("sqlite_server")
     use_database(monkeypatch, tmp_path, app_url, admin_url)
     from mi_portal.db import get_engine
 
-    database = Database(
-        request.param, admin_url, app_url, get_engine(app_url), make_engine(admin_url)
-    )
+    database = Database(kind, admin_url, app_url, get_engine(app_url), make_engine(admin_url))
     try:
         yield database
     finally:
         database.wipe()
         database.admin_engine.dispose()
         reset_settings()
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def db(
+    request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> Iterator[Database]:
+    """The app's database, once on SQLite and once on PostgreSQL, emptied after each test."""
+    yield from _database(request, monkeypatch, tmp_path, request.param)
 
 
 @pytest.fixture
@@ -156,17 +161,7 @@ def pg(
     request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> Iterator[Database]:
     """PostgreSQL only (row-level security, roles)."""
-    admin_url, app_url = request.getfixturevalue("pg_server")
-    use_database(monkeypatch, tmp_path, app_url, admin_url)
-    from mi_portal.db import get_engine
-
-    database = Database("postgres", admin_url, app_url, get_engine(app_url), make_engine(admin_url))
-    try:
-        yield database
-    finally:
-        database.wipe()
-        database.admin_engine.dispose()
-        reset_settings()
+    yield from _database(request, monkeypatch, tmp_path, "postgres")
 
 
 @pytest.fixture
@@ -174,17 +169,7 @@ def sqlite_db(
     request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> Iterator[Database]:
     """The embedded database only (where running a test on both adds nothing but time)."""
-    url = request.getfixturevalue("sqlite_server")
-    use_database(monkeypatch, tmp_path, url, url)
-    from mi_portal.db import get_engine
-
-    database = Database("sqlite", url, url, get_engine(url), make_engine(url))
-    try:
-        yield database
-    finally:
-        database.wipe()
-        database.admin_engine.dispose()
-        reset_settings()
+    yield from _database(request, monkeypatch, tmp_path, "sqlite")
 
 
 @pytest.fixture
