@@ -15,7 +15,7 @@ from __future__ import annotations
 import functools
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -147,6 +147,15 @@ def bind_user(session: ScopedSession, user_id: uuid.UUID) -> None:
     session.info[USER_KEY] = user_id
     if session.in_transaction():
         _apply_settings(session, session.connection())
+
+
+IN_BATCH = 500
+
+
+def in_batches(values: Sequence[Any], size: int = IN_BATCH) -> Iterator[list[Any]]:
+    """``values`` in slices for ``IN (…)`` lists of a bounded number of parameters."""
+    for start in range(0, len(values), size):
+        yield list(values[start : start + size])
 
 
 class JobBusy(RuntimeError):

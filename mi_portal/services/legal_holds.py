@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from sqlalchemy import and_, exists, or_
 from sqlmodel import col, select
 
-from mi_portal.db import TENANT_KEY, ScopedSession, TenantScopeError, tenant_session
+from mi_portal.db import ScopedSession, in_batches, tenant_session
 from mi_portal.models import LegalHold, Patient, Submission, User
 from mi_portal.services import audit, clock
 from mi_portal.services.actor import Actor, NotFound, parse_id
@@ -24,9 +24,6 @@ from mi_portal.services.text import TextTooLong, clean_text
 
 MIN_REASON = 3
 MAX_REASON = 1000
-# Case ids per statement when many are asked about at once (the sweep): well under every
-# database's limit on bound parameters.
-_CHUNK = 500
 
 
 class AlreadyReleased(ValueError):
@@ -83,18 +80,16 @@ def case_held_clause(now: datetime) -> sa.ColumnElement[bool]:
 def held_case_ids(
     session: ScopedSession, case_ids: Iterable[uuid.UUID | str], now: datetime
 ) -> set[uuid.UUID]:
-    """Which of ``case_ids`` (of the session's clinic) are held at ``now``: one query per chunk."""
-    tenant_id = session.info.get(TENANT_KEY)
-    if not isinstance(tenant_id, uuid.UUID):
-        raise TenantScopeError("held_case_ids needs a clinic's session")
+    """Which of ``case_ids`` (of the session's clinic) are held at ``now``: one query per chunk.
+
+    The session's tenant scope limits the cases to its clinic (a session without one raises).
+    """
     wanted = list(dict.fromkeys(uuid.UUID(str(c)) for c in case_ids))
     held: set[uuid.UUID] = set()
-    for start in range(0, len(wanted), _CHUNK):
-        chunk = wanted[start : start + _CHUNK]
+    for chunk in in_batches(wanted):
         held.update(
             session.exec(
                 select(Submission.id).where(
-                    Submission.tenant_id == tenant_id,
                     col(Submission.id).in_(chunk),
                     case_held_clause(now),
                 )
@@ -203,16 +198,15 @@ def release_hold(actor: Actor, hold_id: object, *, reason: object) -> None:
         target_type = "submission" if hold.submission_id else "patient"
         target = hold.submission_id or hold.patient_id
         # Conditional, so two releases at once cannot both succeed.
-        done = session.connection().execute(
+        done = session.execute(
             sa.update(LegalHold)
             .where(
-                col(LegalHold.tenant_id) == tenant_id,
                 col(LegalHold.id) == found,
                 col(LegalHold.released_at).is_(None),
             )
             .values(released_at=now, released_by_id=actor.user_id, release_reason=text)
         )
-        if done.rowcount != 1:
+        if getattr(done, "rowcount", 0) != 1:
             session.rollback()
             raise AlreadyReleased()
         session.commit()

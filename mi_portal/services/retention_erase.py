@@ -19,7 +19,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import SQLModel, col, select
 
-from mi_portal.db import ScopedSession
+from mi_portal.db import ScopedSession, in_batches
 from mi_portal.models import (
     Annotation,
     CaseNote,
@@ -137,14 +137,14 @@ def object_keys(session: ScopedSession, rows: Iterable[CaseRows]) -> dict[int, l
     image_at = {i: n for n, r in enumerate(listed) for i in r.images}
     message_at = {m: n for n, r in enumerate(listed) for m in r.messages}
     keys: dict[int, list[str]] = {n: [] for n in range(len(listed))}
-    for chunk in _chunks(list(image_at)):
+    for chunk in in_batches(list(image_at)):
         for image_id, key in session.exec(
             select(ImageRendition.image_id, ImageRendition.storage_key).where(
                 _in(ImageRendition.image_id, chunk)
             )
         ):
             keys[image_at[image_id]].append(key)
-    for chunk in _chunks(list(message_at)):
+    for chunk in in_batches(list(message_at)):
         for message_id, key in session.exec(
             select(MessageAttachment.message_id, MessageAttachment.storage_key).where(
                 _in(MessageAttachment.message_id, chunk),
@@ -154,11 +154,6 @@ def object_keys(session: ScopedSession, rows: Iterable[CaseRows]) -> dict[int, l
             if key:
                 keys[message_at[message_id]].append(key)
     return keys
-
-
-def _chunks(ids: list[uuid.UUID], size: int = 500) -> Iterable[list[uuid.UUID]]:
-    for start in range(0, len(ids), size):
-        yield ids[start : start + size]
 
 
 def _empty(column: sa.Column[Any]) -> Any:
@@ -281,6 +276,13 @@ def _remove_photos(session: ScopedSession, rows: CaseRows, planned_keys: Collect
     return removed
 
 
+def _delete_ended_holds(
+    session: ScopedSession, column: Any, ids: Collection[uuid.UUID], now: datetime
+) -> None:
+    """Holds no longer in force only: one in force makes the delete after it fail, loudly."""
+    _delete(session, LegalHold, sa.and_(_in(column, ids), sa.not_(active_hold_clause(now))))
+
+
 def finish_cases(
     session: ScopedSession, case_ids: Collection[uuid.UUID], outcome: str, now: datetime
 ) -> None:
@@ -304,12 +306,7 @@ def finish_cases(
         _delete(session, Annotation, col(Annotation.image_id).in_(images))
         _delete(session, ImageRendition, col(ImageRendition.image_id).in_(images))
         _delete(session, SubmissionImage, _in(SubmissionImage.submission_id, ids))
-        # Holds no longer in force only: one in force makes the case's delete fail, loudly.
-        _delete(
-            session,
-            LegalHold,
-            sa.and_(_in(LegalHold.submission_id, ids), sa.not_(active_hold_clause(now))),
-        )
+        _delete_ended_holds(session, LegalHold.submission_id, ids, now)
         _delete(session, Submission, _in(Submission.id, ids))
         return
     month = _month(now)
@@ -347,11 +344,7 @@ def clear_patients(
     kept = [p for p in ids if p in with_cases]
     if removed:
         _delete(session, ConsentRecord, _in(ConsentRecord.patient_id, removed))
-        _delete(
-            session,
-            LegalHold,
-            sa.and_(_in(LegalHold.patient_id, removed), sa.not_(active_hold_clause(now))),
-        )
+        _delete_ended_holds(session, LegalHold.patient_id, removed, now)
         _delete(session, Patient, _in(Patient.id, removed))
     cats = set(categories)
     if kept and cats:

@@ -17,7 +17,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import col, select
 
-from mi_portal.db import ScopedSession, tenant_session
+from mi_portal.db import ScopedSession, in_batches, tenant_session
 from mi_portal.models import (
     AuditEvent,
     CaseNote,
@@ -221,7 +221,7 @@ def activity_clock(
                 if moment is not None and (case_id not in latest or moment > latest[case_id]):
                     latest[case_id] = moment
 
-    for chunk in _chunks(ids):
+    for chunk in in_batches(ids):
         take(
             session.exec(
                 select(Submission.id, Submission.received_at, Submission.last_activity_at).where(
@@ -295,11 +295,6 @@ def due_categories(
 
 def due_date(last_activity: datetime, policy: Policy) -> date:
     return due_at(last_activity, policy).date()
-
-
-def _chunks(ids: list[uuid.UUID], size: int = 500) -> Iterable[list[uuid.UUID]]:
-    for start in range(0, len(ids), size):
-        yield ids[start : start + size]
 
 
 # ---- what the pages show ------------------------------------------------------------------

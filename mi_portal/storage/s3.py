@@ -88,23 +88,21 @@ class S3Store:
     def delete(self, key: str) -> None:
         self._call("delete_object", Bucket=self.bucket, Key=key)
 
-    def _versions(self, key: str) -> list[dict[str, str]]:
-        """Every version and delete marker stored under exactly ``key``."""
+    def _versions(self, prefix: str) -> list[dict[str, str]]:
+        """Every version and delete marker stored under ``prefix``, as DeleteObjects names them."""
         found: list[dict[str, str]] = []
         paginator = self.client.get_paginator("list_object_versions")
         try:
-            for page in paginator.paginate(Bucket=self.bucket, Prefix=key):
+            for page in paginator.paginate(Bucket=self.bucket, Prefix=prefix):
                 for entry in [*page.get("Versions", []), *page.get("DeleteMarkers", [])]:
-                    if entry["Key"] == key:
-                        found.append({"Key": key, "VersionId": entry.get("VersionId") or "null"})
+                    found.append(
+                        {"Key": entry["Key"], "VersionId": entry.get("VersionId") or "null"}
+                    )
         except Exception as exc:  # botocore's errors: the store refused or is unreachable
             raise StorageUnavailable(f"S3 list versions failed: {type(exc).__name__}") from exc
         return found
 
-    def purge(self, key: str) -> None:
-        """Delete every version and delete marker of ``key`` (on an unversioned bucket, the
-        one object): a plain delete on a versioned bucket only hides the object."""
-        versions = self._versions(key)
+    def _delete_versions(self, versions: list[dict[str, str]]) -> None:
         for start in range(0, len(versions), 1000):
             result = self._call(
                 "delete_objects",
@@ -114,33 +112,20 @@ class S3Store:
             if result.get("Errors"):
                 raise StorageUnavailable(f"S3 refused to delete {len(result['Errors'])} versions")
 
+    def purge(self, key: str) -> None:
+        """Delete every version and delete marker of ``key`` (on an unversioned bucket, the
+        one object): a plain delete on a versioned bucket only hides the object."""
+        self._delete_versions([v for v in self._versions(key) if v["Key"] == key])
+
     def purge_prefix(self, prefix: str) -> int:
         if not prefix:
             raise ValueError("refusing to purge a whole bucket")
-        entries: list[dict[str, str]] = []
-        keys: set[str] = set()
-        paginator = self.client.get_paginator("list_object_versions")
-        try:
-            for page in paginator.paginate(Bucket=self.bucket, Prefix=prefix):
-                for entry in [*page.get("Versions", []), *page.get("DeleteMarkers", [])]:
-                    keys.add(entry["Key"])
-                    entries.append(
-                        {"Key": entry["Key"], "VersionId": entry.get("VersionId") or "null"}
-                    )
-        except Exception as exc:  # botocore's errors: the store refused or is unreachable
-            raise StorageUnavailable(f"S3 list versions failed: {type(exc).__name__}") from exc
-        for start in range(0, len(entries), 1000):
-            result = self._call(
-                "delete_objects",
-                Bucket=self.bucket,
-                Delete={"Objects": entries[start : start + 1000], "Quiet": True},
-            )
-            if result.get("Errors"):
-                raise StorageUnavailable(f"S3 refused to delete {len(result['Errors'])} versions")
-        return len(keys)
+        versions = self._versions(prefix)
+        self._delete_versions(versions)
+        return len({v["Key"] for v in versions})
 
     def gone(self, key: str) -> bool:
-        return not self._versions(key)
+        return not any(v["Key"] == key for v in self._versions(key))
 
     def exists(self, key: str) -> bool:
         try:
