@@ -94,6 +94,7 @@ def fill_tenant(tenant_id: uuid.UUID) -> dict[str, uuid.UUID]:
         NotificationPreference,
         OutboxMessage,
         PackageItem,
+        PatientLocator,
         QuoteLine,
         RetentionItem,
         RetentionPolicy,
@@ -150,6 +151,7 @@ def fill_tenant(tenant_id: uuid.UUID) -> dict[str, uuid.UUID]:
         RetentionRun(id=run_id, trigger="test"),
         RetentionItem(run_id=run_id, submission_id=submission_id, subject_sha256="0" * 64),
         RightsRequestForward(rights_request_id=request_id),
+        PatientLocator(tenant_id=tenant_id, patient_id=patient_id, kind="email", digest="0" * 64),
     ]  # fmt: skip
     with tenant_session(tenant_id) as session:
         for row in rows:

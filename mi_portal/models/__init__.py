@@ -31,6 +31,7 @@ from mi_portal.models.messaging import (
     NotificationPreference,
     OutboxKind,
     OutboxMessage,
+    PlatformOutboxMessage,
     OutboxStatus,
     ThreadRead,
 )
@@ -46,7 +47,11 @@ from mi_portal.models.privacy import (
     RetentionRunStatus,
     RightsRequest,
     RightsRequestForward,
+    ForwardStatus,
+    PatientLocator,
     RightsRequestKind,
+    RightsRequestStatus,
+    RightsRequestStep,
 )
 from mi_portal.models.quotes import (
     OPEN_QUOTE_STATUSES,
@@ -114,7 +119,12 @@ __all__ = [
     "RetentionRunStatus",
     "RightsRequest",
     "RightsRequestForward",
+    "ForwardStatus",
+    "PatientLocator",
+    "PlatformOutboxMessage",
     "RightsRequestKind",
+    "RightsRequestStatus",
+    "RightsRequestStep",
     "Role",
     "Submission",
     "SubmissionImage",

@@ -7,7 +7,7 @@ from datetime import datetime
 from enum import StrEnum
 
 import sqlalchemy as sa
-from sqlmodel import Field
+from sqlmodel import Field, SQLModel
 
 from mi_portal.models.base import (
     DataCategory,
@@ -52,6 +52,8 @@ class OutboxKind(StrEnum):
     PATIENT_MESSAGE = "patient_message"
     STAFF_NOTICE = "staff_notice"
     AUTO_REPLY = "auto_reply"
+    # Privacy-rights requests: codes, acknowledgements, answers and access-package links.
+    RIGHTS_NOTICE = "rights_notice"
 
 
 def new_header_id() -> str:
@@ -186,6 +188,37 @@ class OutboxMessage(TenantOwned, table=True):
     body: str = personal(DataCategory.SPECIAL_CATEGORY, max_length=10_000)
     html_body: str | None = personal(DataCategory.SPECIAL_CATEGORY, default=None)
     # The email's Message-ID (and the SMS's idempotency key): one per row, never reused.
+    header_id: str = plain(default_factory=lambda: new_header_id(), max_length=200)
+    reply_to: str | None = plain(default=None, max_length=300)
+    status: str = plain(default=OutboxStatus.PENDING.value, max_length=16)
+    attempts: int = plain(default=0)
+    next_attempt_at: datetime | None = plain(default=None, sa_type=UTCDateTime)
+    claimed_by: str | None = plain(default=None, max_length=100)
+    claimed_until: datetime | None = plain(default=None, sa_type=UTCDateTime)
+    sent_at: datetime | None = plain(default=None, sa_type=UTCDateTime)
+    delivered_at: datetime | None = plain(default=None, sa_type=UTCDateTime)
+    provider_ref: str | None = plain(default=None, max_length=200)
+    last_error: str | None = plain(default=None, max_length=1000)
+    created_at: datetime = created_at_field()
+
+
+class PlatformOutboxMessage(SQLModel, table=True):
+    """One delivery the platform itself sends (a rights request's code or answer), outside any
+    clinic: the same columns and life cycle as ``OutboxMessage``, delivered by the same worker."""
+
+    __tablename__ = "platformoutbox"  # type: ignore[assignment]
+    __table_args__ = (
+        sa.Index("ix_platformoutbox_due", "status", "next_attempt_at"),
+        sa.UniqueConstraint("header_id", name="uq_platformoutbox_header_id"),
+    )
+
+    id: uuid.UUID = Field(default_factory=uuid7, primary_key=True)
+    kind: str = plain(default=OutboxKind.RIGHTS_NOTICE.value, max_length=32)
+    channel: str = plain(max_length=16)
+    recipient: str = personal(DataCategory.CONTACT, max_length=254)
+    subject: str = personal(DataCategory.USER_CONTENT, default="", max_length=200)
+    body: str = personal(DataCategory.USER_CONTENT, max_length=10_000)
+    html_body: str | None = personal(DataCategory.USER_CONTENT, default=None)
     header_id: str = plain(default_factory=lambda: new_header_id(), max_length=200)
     reply_to: str | None = plain(default=None, max_length=300)
     status: str = plain(default=OutboxStatus.PENDING.value, max_length=16)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 import uuid
 from datetime import date, datetime
 from enum import StrEnum
@@ -27,12 +28,40 @@ class ConsentKind(StrEnum):
     PRIVACY_ACK = "privacy_ack"
     SMS_OPT_IN = "sms_opt_in"
     MARKETING_OPT_IN = "marketing_opt_in"
+    # Rights requests: granted=True records that the patient opted out / limited the use.
+    SALE_SHARING_OPT_OUT = "sale_sharing_opt_out"
+    LIMIT_SENSITIVE = "limit_sensitive"
 
 
 class RightsRequestKind(StrEnum):
-    ACCESS = "access"
+    ACCESS = "access"  # know / access: the data of the 12 months before the request
     DELETION = "deletion"
-    OPT_OUT = "opt_out"
+    CORRECTION = "correction"
+    OPT_OUT = "opt_out"  # of sale or sharing
+    LIMIT = "limit"  # limit the use of sensitive data
+
+
+class RightsRequestStatus(StrEnum):
+    """unverified → pending → forwarded → in progress → completed | denied | withdrawn;
+    an unverified request expires after 30 days."""
+
+    UNVERIFIED = "unverified"
+    PENDING = "pending"  # verified, waiting for the platform to forward it
+    FORWARDED = "forwarded"
+    IN_PROGRESS = "in_progress"
+    COMPLETED = "completed"
+    DENIED = "denied"
+    WITHDRAWN = "withdrawn"
+    EXPIRED = "expired"
+
+
+class ForwardStatus(StrEnum):
+    """One clinic's handling of a forwarded request."""
+
+    FORWARDED = "forwarded"
+    IN_PROGRESS = "in_progress"
+    COMPLETED = "completed"
+    DENIED = "denied"
 
 
 class ConsentRecord(TenantOwned, table=True):
@@ -174,28 +203,140 @@ class RetentionItem(TenantOwned, table=True):
     proved_at: datetime | None = plain(default=None, sa_type=UTCDateTime)
 
 
+_REFERENCE_ALPHABET = "23456789ABCDEFGHJKLMNPQRSTUVWXYZ"  # no 0/O or 1/I to misread
+
+
+def new_reference() -> str:
+    """A request's reference, e.g. ``RR-7KQ2-9XMA``: random, and says nothing about anyone."""
+    chars = "".join(secrets.choice(_REFERENCE_ALPHABET) for _ in range(8))
+    return f"RR-{chars[:4]}-{chars[4:]}"
+
+
 class RightsRequest(SQLModel, table=True):
-    """A privacy-rights request that reached the platform (processor) directly."""
+    """A privacy-rights request that reached the platform (the processor) directly.
+
+    A platform table: only platform services read it. A clinic sees a request only through
+    the copy forwarded to it (``RightsRequestForward``).
+    """
+
+    __table_args__ = (
+        sa.UniqueConstraint("reference", name="uq_rightsrequest_reference"),
+        sa.Index("ix_rightsrequest_status", "status", "received_at"),
+    )
 
     id: uuid.UUID = Field(default_factory=uuid7, primary_key=True)
+    # What the requester quotes, e.g. "RR-7KQ2-9XMA" (random, says nothing about them).
+    reference: str = plain(default_factory=lambda: new_reference(), max_length=16)
     kind: str = plain(max_length=16)
+    # The data subject: the patient whose data it is.
     requester_name: str = personal(DataCategory.IDENTITY, max_length=200)
     requester_email: str = personal(DataCategory.CONTACT, max_length=254)
     requester_phone: str | None = personal(DataCategory.CONTACT, default=None, max_length=32)
     details: str = personal(DataCategory.USER_CONTENT, default="", max_length=4000)
-    status: str = plain(default="received", max_length=16)
+    # An authorised agent acting for the patient, and the signed authorisation they uploaded.
+    by_agent: bool = plain(default=False)
+    agent_name: str = personal(DataCategory.IDENTITY, default="", max_length=200)
+    agent_email: str = personal(DataCategory.CONTACT, default="", max_length=254)
+    authorisation_key: str | None = plain(default=None, max_length=300)
+    authorisation_type: str = plain(default="", max_length=64)
+    # A state or country code (US-CA, GB, DE …) and the regime its deadlines follow.
+    jurisdiction: str = plain(default="", max_length=8)
+    regime: str = plain(default="", max_length=8)
+    status: str = plain(default=RightsRequestStatus.UNVERIFIED.value, max_length=16)
+    # The one-time code: its keyed digest, when it lapses, the wrong tries against it.
+    code_digest: str | None = plain(default=None, max_length=64)
+    code_expires_at: datetime | None = plain(default=None, sa_type=UTCDateTime)
+    code_attempts: int = plain(default=0)
+    codes_sent: int = plain(default=0)
     verified_at: datetime | None = plain(default=None, sa_type=UTCDateTime)
     verification_method: str | None = plain(default=None, max_length=64)
     received_at: datetime = created_at_field()
+    acknowledge_by: date | None = plain(default=None)
+    due_on: date | None = plain(default=None)
+    extended_at: datetime | None = plain(default=None, sa_type=UTCDateTime)
+    extension_reason: str = plain(default="", max_length=1000)
+    # Which clinics hold data (ids only, from the locator) and each one's answer so far.
+    matched_clinics: list[str] = plain(default_factory=list, sa_type=sa.JSON)
+    clinic_status: dict[str, Any] = plain(default_factory=dict, sa_type=sa.JSON)
+    # no_data, answered, denied, withdrawn, expired; the note the requester is shown.
+    outcome: str = plain(default="", max_length=16)
+    outcome_note: str = personal(DataCategory.USER_CONTENT, default="", max_length=4000)
     closed_at: datetime | None = plain(default=None, sa_type=UTCDateTime)
 
 
+class RightsRequestStep(SQLModel, table=True):
+    """One step on a request's timeline (the platform's view; each is audited too)."""
+
+    __table_args__ = (sa.Index("ix_rightsrequeststep_request", "request_id", "at"),)
+
+    id: uuid.UUID = Field(default_factory=uuid7, primary_key=True)
+    request_id: uuid.UUID = Field(foreign_key="rightsrequest.id")
+    at: datetime = created_at_field()
+    actor_id: uuid.UUID | None = Field(default=None, foreign_key="user_account.id")
+    action: str = plain(max_length=32)
+    # What the step says, in words for the timeline (never a clinic's patient data).
+    note: str = personal(DataCategory.USER_CONTENT, default="", max_length=1000)
+
+
 class RightsRequestForward(TenantOwned, table=True):
-    """A rights request forwarded to the clinic that holds the data, and its answer."""
+    """A rights request forwarded to a clinic that holds data, with its own copy of what the
+    clinic needs (so the clinic never reads the platform's table), and the clinic's answer."""
+
+    __table_args__ = (
+        sa.UniqueConstraint("tenant_id", "rights_request_id", name="uq_forward_request"),
+    )
 
     rights_request_id: uuid.UUID = Field(foreign_key="rightsrequest.id", index=True)
     forwarded_by_id: uuid.UUID | None = Field(default=None, foreign_key="user_account.id")
     forwarded_at: datetime = created_at_field()
-    status: str = plain(default="sent", max_length=16)
+    status: str = plain(default=ForwardStatus.FORWARDED.value, max_length=16)
+    reference: str = plain(default="", max_length=16)
+    kind: str = plain(default="", max_length=16)
+    requester_name: str = personal(DataCategory.IDENTITY, default="", max_length=200)
+    requester_email: str = personal(DataCategory.CONTACT, default="", max_length=254)
+    requester_phone: str | None = personal(DataCategory.CONTACT, default=None, max_length=32)
+    details: str = personal(DataCategory.USER_CONTENT, default="", max_length=4000)
+    by_agent: bool = plain(default=False)
+    agent_name: str = personal(DataCategory.IDENTITY, default="", max_length=200)
+    agent_email: str = personal(DataCategory.CONTACT, default="", max_length=254)
+    jurisdiction: str = plain(default="", max_length=8)
+    received_at: datetime | None = plain(default=None, sa_type=UTCDateTime)
+    due_on: date | None = plain(default=None)
+    started_at: datetime | None = plain(default=None, sa_type=UTCDateTime)
+    started_by_id: uuid.UUID | None = Field(default=None, foreign_key="user_account.id")
+    # What was done: the package's object key and sha256, the retention run and its proof,
+    # the fields corrected (names only), consents recorded, and what was kept and why.
+    result: dict[str, Any] = plain(default_factory=dict, sa_type=sa.JSON)
+    # The access package and its single-use link (a keyed digest of the token, never the token).
+    package_key: str | None = plain(default=None, max_length=300)
+    package_sha256: str = plain(default="", max_length=64)
+    link_digest: str | None = plain(default=None, max_length=64)
+    link_expires_at: datetime | None = plain(default=None, sa_type=UTCDateTime)
+    link_used_at: datetime | None = plain(default=None, sa_type=UTCDateTime)
+    # What the requester is told (a denial's reason, the answer's summary).
     response_note: str = personal(DataCategory.USER_CONTENT, default="", max_length=4000)
+    responded_by_id: uuid.UUID | None = Field(default=None, foreign_key="user_account.id")
     responded_at: datetime | None = plain(default=None, sa_type=UTCDateTime)
+
+
+class PatientLocator(SQLModel, table=True):
+    """Which clinic holds a patient with a given email or phone, as keyed digests only.
+
+    HMAC-SHA256 under a platform key of the normalised address: the platform learns which
+    clinics to forward a verified request to without reading any clinic's patient table.
+    Written by the clinic's own session (row-level security: its rows only); read by the
+    platform's rights-request lookup, which returns clinic ids and nothing else.
+    """
+
+    __table_args__ = (
+        sa.Index("ix_patientlocator_digest", "digest"),
+        sa.Index("ix_patientlocator_patient", "tenant_id", "patient_id"),
+        sa.UniqueConstraint("tenant_id", "patient_id", "kind", name="uq_patientlocator_kind"),
+    )
+
+    tenant_id: uuid.UUID = Field(primary_key=True, foreign_key="tenant.id", ondelete="RESTRICT")
+    id: uuid.UUID = Field(default_factory=uuid7, primary_key=True)
+    patient_id: uuid.UUID = plain()
+    kind: str = plain(max_length=8)  # email or phone
+    digest: str = plain(max_length=64)
+    updated_at: datetime = created_at_field()

@@ -120,10 +120,16 @@ NEEDS_CLINIC = frozenset(
 )
 
 
+# Platform work that is never done from inside a clinic: a switched-in operator leaves first.
+NEEDS_PLATFORM = frozenset({P.RIGHTS_FORWARD, P.CLINICS_PROVISION})
+
+
 def has_permission(actor: Actor | None, permission: Permission) -> bool:
     if actor is None:
         return False
     if permission not in ROLE_PERMISSIONS.get(actor.role, frozenset()):
+        return False
+    if permission in NEEDS_PLATFORM and actor.tenant_id is not None:
         return False
     return not (permission in NEEDS_CLINIC and actor.tenant_id is None)
 
@@ -132,10 +138,14 @@ def page_access(actor: Actor, permission: Permission, *, has_memberships: bool) 
     """Why a signed-in person may not open a clinic page, or "" when they may.
 
     "pick": a member of several clinics who has not chosen one; "switch": platform staff whose
-    role could see it inside a clinic; "denied": the role never may.
+    role could see it inside a clinic; "leave": platform staff switched into a clinic opening a
+    platform-only page; "denied": the role never may.
     """
     if has_permission(actor, permission):
         return ""
+    granted = permission in ROLE_PERMISSIONS.get(actor.role, frozenset())
+    if granted and permission in NEEDS_PLATFORM and actor.tenant_id is not None:
+        return "leave"
     if actor.tenant_id is None and not actor.is_platform and has_memberships:
         return "pick"
     if actor.tenant_id is None and permission in ROLE_PERMISSIONS.get(actor.role, frozenset()):
