@@ -148,7 +148,7 @@ class RetentionRun(TenantOwned, table=True):
     started_at: datetime = created_at_field()
     finished_at: datetime | None = plain(default=None, sa_type=UTCDateTime)
     status: str = plain(default=RetentionRunStatus.RUNNING.value, max_length=16)
-    trigger: str = plain(default="cli", max_length=16)  # cli, worker, tenant-purge
+    trigger: str = plain(default="cli", max_length=16)  # cli, worker, tenant-purge, rights-request
     started_by_id: uuid.UUID | None = Field(default=None, foreign_key="user_account.id")
     planned: int = plain(default=0)
     purged: int = plain(default=0)

@@ -17,7 +17,7 @@ import functools
 import hashlib
 import logging
 import uuid
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -125,14 +125,20 @@ def _planned_page(
     now: datetime,
     after: uuid.UUID | None,
     busy: set[uuid.UUID],
+    patients: Collection[uuid.UUID] | None = None,
 ) -> tuple[list[PlannedCase], int, uuid.UUID | None]:
-    """One page of cases (by id): the due ones, how many due ones are held, the last id read."""
+    """One page of cases (by id): the due ones, how many due ones are held, the last id read.
+
+    ``patients`` restricts the page to those patients' cases (a rights request's erasure).
+    """
     query = select(
         Submission.id,
         Submission.patient_id,
         Submission.retention_cleared,
         Submission.retention_cleared_at,
     )
+    if patients is not None:
+        query = query.where(col(Submission.patient_id).in_(list(patients)))
     if after is not None:
         query = query.where(col(Submission.id) > after)
     page = list(session.exec(query.order_by(col(Submission.id)).limit(PAGE)))
@@ -229,20 +235,30 @@ def _count_rows(session: ScopedSession, planned: list[PlannedCase]) -> None:
 
 
 def iter_plan(
-    session: ScopedSession, policies: Policies, now: datetime, busy: set[uuid.UUID] | None = None
+    session: ScopedSession,
+    policies: Policies,
+    now: datetime,
+    busy: set[uuid.UUID] | None = None,
+    patients: Collection[uuid.UUID] | None = None,
 ) -> Iterator[tuple[list[PlannedCase], int]]:
-    """Every due case of the clinic in scope, a page at a time, with the held count per page."""
+    """Every due case of the clinic in scope (or of ``patients`` only), a page at a time, with
+    the held count per page."""
     after: uuid.UUID | None = None
     while True:
-        planned, held, after = _planned_page(session, policies, now, after, busy or set())
+        planned, held, after = _planned_page(session, policies, now, after, busy or set(), patients)
         if after is None:
             return
         yield planned, held
 
 
-def count_plan(session: ScopedSession, policies: Policies, now: datetime) -> PlanCounts:
+def count_plan(
+    session: ScopedSession,
+    policies: Policies,
+    now: datetime,
+    patients: Collection[uuid.UUID] | None = None,
+) -> PlanCounts:
     counts = PlanCounts()
-    for planned, held in iter_plan(session, policies, now):
+    for planned, held in iter_plan(session, policies, now, patients=patients):
         counts.held += held
         for case in planned:
             counts.add(case)
@@ -303,12 +319,15 @@ def sweep(
     stop_after: str | None = None,
     policies: Policies | None = None,
     lock: bool = True,
+    patients: Collection[uuid.UUID] | None = None,
 ) -> SweepResult:
     """Sweep one clinic: resume its unfinished items, plan what is due, carry it through.
 
     ``stop_after`` (tests only) stops the run after the named step has been committed for
     the first batch, the way a killed process would. ``policies`` replaces the clinic's own
-    (off-boarding: everything due now, deleted).
+    (off-boarding: everything due now, deleted). ``patients`` restricts the run to those
+    patients' cases (a rights request's erasure): only their cases are planned, only their
+    unfinished items are carried, and the clinic-wide pruning of old deliveries is left out.
     """
     store = store or get_store()
     now = clock.now()
@@ -321,14 +340,14 @@ def sweep(
             raise NotFound("clinic")
         policies = policies or load_policies(session)
         if dry_run:
-            counts = count_plan(session, policies, now)
+            counts = count_plan(session, policies, now, patients)
             result.planned, result.held = counts.cases, counts.held
             result.purged = counts.deleted
             result.deidentified = counts.deidentified
             return result
     run = functools.partial(
         _locked_sweep, tenant_id, policies, now, result, max_items, trigger, actor, store,
-        progress, stop_after, own,
+        progress, stop_after, own, None if patients is None else frozenset(patients),
     )  # fmt: skip
     if not lock:  # the caller holds the clinic's lock (the tenant purge)
         return run()
@@ -348,6 +367,7 @@ def _locked_sweep(
     progress: Progress | None,
     stop_after: str | None,
     own: bool,
+    patients: frozenset[uuid.UUID] | None = None,
 ) -> SweepResult:
     with tenant_session(tenant_id) as session:
         # Holding the clinic's lock, any run still marked running died with its process.
@@ -361,15 +381,20 @@ def _locked_sweep(
         session.commit()
         run_id = run.id
     result.run_id = run_id
-    _plan_items(tenant_id, run_id, policies, now, max_items, store, result)
+    _plan_items(tenant_id, run_id, policies, now, max_items, store, result, patients)
     with tenant_session(tenant_id) as session:
-        pending = list(
-            session.exec(
-                select(RetentionItem.id)
-                .where(col(RetentionItem.state).in_([s.value for s in UNFINISHED]))
-                .order_by(col(RetentionItem.id))
-            )
+        unfinished = select(RetentionItem.id).where(
+            col(RetentionItem.state).in_([s.value for s in UNFINISHED])
         )
+        if patients is not None:
+            # Another run's unfinished items are left to it: carried under these policies,
+            # another patient's case could end differently than its clinic's settings say.
+            unfinished = unfinished.where(
+                col(RetentionItem.submission_id).in_(
+                    select(Submission.id).where(col(Submission.patient_id).in_(list(patients)))
+                )
+            )
+        pending = list(session.exec(unfinished.order_by(col(RetentionItem.id))))
     if max_items is not None:
         pending = pending[:max_items]
     total, done = len(pending), 0
@@ -379,7 +404,8 @@ def _locked_sweep(
         done += len(ids)
         if progress:
             progress(done, total)
-    pruned = _prune_unlinked_outbox(tenant_id, policies, now)
+    # A clinic-wide chore: not part of a run limited to some patients.
+    pruned = _prune_unlinked_outbox(tenant_id, policies, now) if patients is None else 0
     _finish_run(tenant_id, run_id, result, actor, trigger, pruned)
     return result
 
@@ -424,6 +450,7 @@ def _plan_items(
     max_items: int | None,
     store: BlobStore,
     result: SweepResult,
+    patients: Collection[uuid.UUID] | None = None,
 ) -> None:
     """Write an item per due case (cases with an unfinished item are left to it)."""
     with tenant_session(tenant_id) as session:
@@ -435,7 +462,7 @@ def _plan_items(
             )
         )
         room = None if max_items is None else max(0, max_items - len(busy))
-        for planned, held in iter_plan(session, policies, now, busy):
+        for planned, held in iter_plan(session, policies, now, busy, patients):
             result.held += held
             if room is not None:
                 planned = planned[:room]

@@ -8,7 +8,7 @@ from datetime import timedelta
 from sqlmodel import select
 
 from mi_portal.db import platform_session, tenant_session
-from mi_portal.models import ImageRendition, MessageAttachment, Tenant
+from mi_portal.models import ImageRendition, MessageAttachment, RightsRequestForward, Tenant
 from mi_portal.services import clock
 from mi_portal.storage import BlobStore, get_store
 
@@ -28,7 +28,7 @@ def check(
     grace: timedelta = timedelta(hours=24),
     store: BlobStore | None = None,
 ) -> StorageReport:
-    """Compare every clinic's rendition and attachment rows with the stored objects.
+    """Compare every clinic's rendition, attachment and access-package rows with the objects.
 
     Orphan objects younger than ``grace`` are listed but never removed: an intake may be between
     writing its objects and committing its rows.
@@ -44,6 +44,10 @@ def check(
             # A PDF sent with a message is one stored object of its own.
             referenced.update(
                 key for key in session.exec(select(MessageAttachment.storage_key)) if key
+            )
+            # A rights request's access package, kept until the request's own row goes.
+            referenced.update(
+                key for key in session.exec(select(RightsRequestForward.package_key)) if key
             )
     report.rows = len(referenced)
     cutoff = clock.now() - grace

@@ -62,7 +62,8 @@ class ExportSummary:
         return sum(self.tables.values())
 
 
-def _json_value(value: Any) -> Any:
+def json_value(value: Any) -> Any:
+    """A JSON form of the values rows hold that JSON lacks (ids, decimals, times, bytes)."""
     if isinstance(value, uuid.UUID | Decimal):
         return str(value)
     if isinstance(value, datetime | date):
@@ -106,7 +107,7 @@ class _Folder:
             yield b"["
             for row in rows:
                 yield (",\n" if count else "\n").encode()
-                yield json.dumps(row, default=_json_value, ensure_ascii=False).encode()
+                yield json.dumps(row, default=json_value, ensure_ascii=False).encode()
                 count += 1
             yield b"\n]\n"
 
@@ -140,7 +141,7 @@ class _Folder:
         self._sums.close()
         scratch = self.root / _CHECKSUMS
         with self._create(self.root / "manifest.json", text=True) as out:
-            body = json.dumps(header, default=_json_value, indent=1, ensure_ascii=False)
+            body = json.dumps(header, default=json_value, indent=1, ensure_ascii=False)
             out.write(body[:-2] + ',\n "files": {')  # the header's closing "\n}" comes last
             with scratch.open(encoding="utf-8") as sums:
                 for n, line in enumerate(sums):

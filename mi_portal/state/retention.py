@@ -45,9 +45,12 @@ def _run_view(run: Any) -> dict[str, str]:
         "id": str(run.id),
         "started": run.started_at.strftime("%Y-%m-%d %H:%M UTC"),
         "finished": run.finished_at.strftime("%Y-%m-%d %H:%M UTC") if run.finished_at else "—",
-        "trigger": {"cli": "Command", "worker": "Daily run", "tenant-purge": "Clinic removal"}.get(
-            run.trigger, run.trigger
-        ),
+        "trigger": {
+            "cli": "Command",
+            "worker": "Daily run",
+            "tenant-purge": "Clinic removal",
+            "rights-request": "Erasure request",
+        }.get(run.trigger, run.trigger),
         "counts": (
             f"{run.planned} planned · {run.purged} deleted · {run.deidentified} de-identified · "
             f"{run.held} held · {run.failed} failed"
