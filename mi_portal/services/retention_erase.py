@@ -39,6 +39,7 @@ from mi_portal.models import (
     SubmissionImage,
     ThreadRead,
 )
+from mi_portal.services import rights_locator
 from mi_portal.services.legal_holds import active_hold_clause
 
 D = DataCategory
@@ -342,11 +343,15 @@ def clear_patients(
     )
     removed = [p for p in ids if p not in with_cases]
     kept = [p for p in ids if p in with_cases]
+    # The locator's digests of an address go with it: with the patient, or with their contact.
+    cats = set(categories)
+    forget = removed + (kept if D.CONTACT in cats else [])
+    if forget:
+        rights_locator.forget_patients(session, forget)
     if removed:
         _delete(session, ConsentRecord, _in(ConsentRecord.patient_id, removed))
         _delete_ended_holds(session, LegalHold.patient_id, removed, now)
         _delete(session, Patient, _in(Patient.id, removed))
-    cats = set(categories)
     if kept and cats:
         if D.CONTACT in cats:
             # Consents are the contact data's own record: with the contact details, they go.

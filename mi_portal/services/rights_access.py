@@ -18,7 +18,6 @@ parallel downloads only one gets the file.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import hmac
 import io
@@ -43,13 +42,11 @@ from mi_portal.models import (
     RightsRequestKind,
     Tenant,
 )
-from mi_portal.services import audit, clock
+from mi_portal.services import audit, clock, rights_locator
 from mi_portal.services.actor import Actor, NotFound, parse_id
 from mi_portal.services.permissions import Permission, check
-from mi_portal.services.phones import InvalidPhone, to_e164
 from mi_portal.services.rights_records import Holdings, Window, collect
 from mi_portal.services.rights_summary import outline, to_html, to_pdf
-from mi_portal.services.text import clean_email
 from mi_portal.storage import BlobStore, ObjectMissing, StorageUnavailable, get_store
 
 PACKAGE_PATH = "/api/privacy/package"
@@ -95,12 +92,12 @@ def _forward(session: ScopedSession, actor: Actor, forward_id: object) -> Rights
 
 def matching_patients(session: ScopedSession, forward: RightsRequestForward) -> list[Patient]:
     """The clinic's patients (not anonymised) with the requester's email or phone number."""
-    clauses = []
-    with contextlib.suppress(ValueError):
-        clauses.append(col(Patient.email) == clean_email(forward.requester_email))
-    if forward.requester_phone:
-        with contextlib.suppress(InvalidPhone):
-            clauses.append(col(Patient.phone) == to_e164(forward.requester_phone))
+    # The locator's normal forms: the clinic was forwarded the request because they matched.
+    email = rights_locator.normalise(rights_locator.EMAIL, forward.requester_email)
+    phone = rights_locator.normalise(rights_locator.PHONE, forward.requester_phone)
+    clauses = [col(Patient.email) == email] if email else []
+    if phone:
+        clauses.append(col(Patient.phone) == phone)
     if not clauses:
         return []
     return list(
@@ -234,7 +231,7 @@ def send_package(actor: Actor, forward_id: object, *, lifetime_days: int = LINK_
 
 
 def redeem(
-    token: str, *, ip: str | None, user_agent: str | None
+    token: str, *, ip: str | None, user_agent: str | None, store: BlobStore | None = None
 ) -> tuple[str, Iterator[bytes]] | None:
     """The package's file name and bytes for a live link, which is then used up; ``None`` for
     an unknown, expired or already used one (audited in the clinic's chain when it is known)."""
@@ -262,7 +259,7 @@ def redeem(
         if refusal is None and key:
             try:
                 # Opened before the link is used up: a missing package keeps the link alive.
-                stream = get_store().stream(key)
+                stream = (store or get_store()).stream(key)
                 first = next(stream, b"")
             except (ObjectMissing, StorageUnavailable, OSError):
                 refusal = "no package"

@@ -207,14 +207,15 @@ def _case_rows(session: ScopedSession, found: Holdings, window: Window) -> None:
         )
     )
     image_case = {i.id: i.submission_id for i in images}
-    originals = dict(
-        session.exec(
+    originals = {
+        image_id: key
+        for image_id, key in session.exec(
             select(ImageRendition.image_id, ImageRendition.storage_key).where(
                 _in(ImageRendition.image_id, list(image_case)),
                 ImageRendition.kind == RenditionKind.ORIGINAL.value,
             )
         )
-    )
+    }
     for image in images:
         if not window.holds(image.created_at):
             continue

@@ -93,7 +93,7 @@ def outline(
         name, what = CATEGORY_TEXT.get(category, (category, ""))
         sources = ", ".join(sorted(found.sources.get(category, set())))
         held.append(
-            f"{name} ({len(records)} records, in {category}.json): {what} Source: {sources}."
+            f"{name} ({_records(len(records))}, in {category}.json): {what} Source: {sources}."
         )
     sections.append(Section("Categories of data held", held or ["No data is held."]))
     if found.cases:
@@ -109,6 +109,10 @@ def outline(
         Section("Left out, and why", [WITHHELD_REASONS[k] for k in sorted(WITHHELD_REASONS)])
     )
     return sections
+
+
+def _records(n: int) -> str:
+    return f"{n} record" if n == 1 else f"{n} records"
 
 
 def to_html(sections: list[Section]) -> str:

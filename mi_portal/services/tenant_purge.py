@@ -26,7 +26,7 @@ from mi_portal.models import (
     UserSession,
     tenant_models,
 )
-from mi_portal.services import audit, clock, retention
+from mi_portal.services import audit, clock, retention, rights_locator
 from mi_portal.services.actor import NotFound, system_actor
 from mi_portal.services.legal_holds import active_hold_clause
 from mi_portal.services.retention import Progress
@@ -119,6 +119,10 @@ def _purge_locked(
         if held:
             raise PurgeRefused(f"{held} legal holds were placed meanwhile; release them first")
         audit.erase_chain_patients(session)
+        # Not a tenant-owned model (the platform's lookup reads it), so not in the order below.
+        locator = rights_locator.forget_clinic(session)
+        if locator:
+            summary.rows["patientlocator"] = locator
         for model in _deletion_order():
             deleted = session.execute(sa.delete(model)).rowcount  # type: ignore[attr-defined]
             if deleted:
