@@ -16,12 +16,20 @@ from mi_portal.models import (
     RightsRequestForward,
     Submission,
 )
-from mi_portal.services import audit, legal_holds, retention, rights_access, storage_check
+from mi_portal.services import (
+    audit,
+    legal_holds,
+    retention,
+    rights_access,
+    storage_check,
+    tenant_purge,
+)
 from mi_portal.services.actor import NotFound
+from mi_portal.services.retention_rules import CATEGORIES, Policy
 from mi_portal.services.rights_erase import AUDIT_KEPT, EraseError, erase
 from mi_portal.storage import get_store
 from tests.conftest import Database
-from tests.factories import make_tenant
+from tests.factories import make_tenant, owner_session
 from tests.rights_helpers import all_keys, case, forward, owner
 
 
@@ -33,7 +41,9 @@ def _patient(tenant_id: uuid.UUID, case_id: uuid.UUID) -> uuid.UUID:
 def _locators(tenant_id: uuid.UUID, patient_id: uuid.UUID) -> int:
     with tenant_session(tenant_id) as session:
         return len(
-            list(session.exec(select(PatientLocator).where(PatientLocator.patient_id == patient_id)))
+            list(
+                session.exec(select(PatientLocator).where(PatientLocator.patient_id == patient_id))
+            )
         )
 
 
@@ -153,7 +163,24 @@ def test_a_requester_with_no_case_left_loses_the_record_and_its_digests(world) -
     result = erase(owner(a), forward(a, "deletion"))
     assert result.patients == 3
     with tenant_session(a) as session:
-        left = session.exec(
-            select(Patient.id).where(Patient.email == "robin@example.org")
-        ).all()
+        left = session.exec(select(Patient.id).where(Patient.email == "robin@example.org")).all()
     assert left == [] and lone not in left
+
+
+def test_locator_digests_go_when_retention_clears_contact_and_when_a_clinic_is_purged(
+    world,  # type: ignore[no-untyped-def]
+) -> None:
+    a = world["a"]
+    patient = _patient(a, world["gone"])
+    # Every category due and de-identified: the patient is kept as an anonymous tombstone.
+    policies = {c.category: Policy(c.category, 0, "deidentify", False) for c in CATEGORIES}
+    retention.sweep(a, policies=policies, patients=[patient])
+    with tenant_session(a) as session:
+        row = session.get(Patient, (a, patient))
+        assert row is not None and row.anonymized_at is not None
+    assert _locators(a, patient) == 0
+    assert _locators(a, _patient(a, world["sam"])) == 2  # limited to the patient asked for
+    tenant_purge.purge_tenant("clinic-b", confirm="clinic-b")
+    with owner_session() as session:
+        tenants = set(session.exec(select(PatientLocator.tenant_id)))
+    assert tenants == {a}
