@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from sqlmodel import col, or_, select
 
@@ -30,6 +31,7 @@ from mi_portal.services.actor import Actor, NotFound, parse_id
 from mi_portal.services.inbox import reference
 from mi_portal.services.legal_holds import active_hold_clause, held_case_ids
 from mi_portal.services.permissions import Permission, check
+from mi_portal.services.retention_rules import activity_clock, still_cleared
 from mi_portal.services.rights_access import TARGET, matching_patients
 from mi_portal.services.tenant_purge import EVERYTHING_NOW
 from mi_portal.storage import BlobStore, get_store
@@ -41,6 +43,10 @@ AUDIT_KEPT = (
     "Kept under a legal duty: the clinic's security log keeps that each event happened (which "
     "staff member did what, and when); the personal details of its entries about this patient "
     "are erased.",
+)
+DEIDENTIFIED = (
+    "Already a de-identified record (kept for aggregate figures): no personal details are left "
+    "in it."
 )
 NOT_YET = "Could not be erased yet (a storage step failed); run the erasure again."
 RECORD_KEPT = (
@@ -194,6 +200,14 @@ def _drop_packages(session: ScopedSession, forward: RightsRequestForward, store:
     return dropped
 
 
+def _fully_cleared(case: Submission, last_activity: datetime | None) -> bool:
+    """Every category cleared, with no activity since (retention's de-identified record)."""
+    if last_activity is None:
+        return False
+    cleared = still_cleared(case.retention_cleared, case.retention_cleared_at, last_activity)
+    return cleared >= retention.ALL_CATEGORIES
+
+
 def _what_stays(session: ScopedSession, patient_ids: list[uuid.UUID]) -> list[tuple[str, str]]:
     """Held cases with their holds' reasons, cases a failed step left, and the patient records
     they keep; patients left with no case at all go here (the sweep plans by case)."""
@@ -220,11 +234,14 @@ def _what_stays(session: ScopedSession, patient_ids: list[uuid.UUID]) -> list[tu
         for case in cases:
             reasons.setdefault(case.id, []).extend(of_patient.get(case.patient_id, []))
     kept: list[tuple[str, str]] = []
+    clocks = activity_clock(session, [c.id for c in cases]) if cases else {}
     for case in cases:
         label = _label(case.id, case.received_at)
         if case.id in held:
             for reason in reasons.get(case.id) or ["(no reason given)"]:
                 kept.append((label, f"legal hold: {reason}"))
+        elif case.deidentified_at is not None and _fully_cleared(case, clocks.get(case.id)):
+            kept.append((label, DEIDENTIFIED))
         else:
             kept.append((label, NOT_YET))
     with_cases = {c.patient_id for c in cases}

@@ -4,6 +4,7 @@ the retention purge, held cases stay and are listed with why, nobody else's data
 from __future__ import annotations
 
 import uuid
+from datetime import timedelta
 
 import pytest
 from sqlmodel import col, select
@@ -18,6 +19,7 @@ from mi_portal.models import (
 )
 from mi_portal.services import (
     audit,
+    clock,
     legal_holds,
     retention,
     rights_access,
@@ -26,7 +28,7 @@ from mi_portal.services import (
 )
 from mi_portal.services.actor import NotFound
 from mi_portal.services.retention_rules import CATEGORIES, Policy
-from mi_portal.services.rights_erase import AUDIT_KEPT, EraseError, erase
+from mi_portal.services.rights_erase import AUDIT_KEPT, DEIDENTIFIED, EraseError, erase
 from mi_portal.storage import get_store
 from tests.conftest import Database
 from tests.factories import make_tenant, owner_session
@@ -184,3 +186,32 @@ def test_locator_digests_go_when_retention_clears_contact_and_when_a_clinic_is_p
     with owner_session() as session:
         tenants = set(session.exec(select(PatientLocator.tenant_id)))
     assert tenants == {a}
+
+
+def test_a_case_retention_already_de_identified_is_listed_as_such(db: Database) -> None:
+    a = make_tenant("clinic-a")
+    start = clock.now()
+    first = case("clinic-a", n_photos=1)
+    patient = _patient(a, first)
+    later = start + timedelta(days=100)
+    try:
+        clock.set_clock(lambda: later)
+        with tenant_session(a) as session:
+            second = Submission(patient_id=patient, concern_area="acne", received_at=later,
+                                last_activity_at=later)  # fmt: skip
+            session.add(second)
+            session.commit()
+            second_id = second.id
+        policies = {c.category: Policy(c.category, 30, "deidentify", False) for c in CATEGORIES}
+        assert retention.sweep(a, policies=policies).line().startswith("planned=1")
+        result = erase(owner(a), forward(a, "deletion"))
+    finally:
+        clock.set_clock(None)
+    assert _cases(a) == {first}
+    assert second_id not in _cases(a)
+    label = f"Case {str(first)[-8:].upper()}"
+    assert [why for what, why in result.kept if what.startswith(label)] == [DEIDENTIFIED]
+    with tenant_session(a) as session:
+        row = session.get(Patient, (a, patient))
+        assert row is not None and row.anonymized_at is not None
+    assert _locators(a, patient) == 0
