@@ -43,7 +43,7 @@ from mi_portal.models import (
     SubmissionImage,
     Tenant,
 )
-from mi_portal.services import audit, clock, retention_erase
+from mi_portal.services import audit, clock, retention_erase, rights_access
 from mi_portal.services.actor import Actor, NotFound, system_actor
 from mi_portal.services.legal_holds import held_case_ids
 from mi_portal.services.permissions import Permission, check
@@ -404,9 +404,12 @@ def _locked_sweep(
         done += len(ids)
         if progress:
             progress(done, total)
-    # A clinic-wide chore: not part of a run limited to some patients.
-    pruned = _prune_unlinked_outbox(tenant_id, policies, now) if patients is None else 0
-    _finish_run(tenant_id, run_id, result, actor, trigger, pruned)
+    # Clinic-wide chores: not part of a run limited to some patients.
+    pruned = packages = 0
+    if patients is None:
+        pruned = _prune_unlinked_outbox(tenant_id, policies, now)
+        packages = rights_access.purge_stale_packages(tenant_id, store, now)
+    _finish_run(tenant_id, run_id, result, actor, trigger, pruned, packages)
     return result
 
 
@@ -893,6 +896,7 @@ def _finish_run(
     actor: Actor | None,
     trigger: str,
     pruned: int = 0,
+    packages: int = 0,
 ) -> None:
     with tenant_session(tenant_id) as session:
         run = session.get(RetentionRun, (tenant_id, run_id))
@@ -900,6 +904,8 @@ def _finish_run(
             return
         if pruned:
             run.proof = {**(run.proof or {}), "unlinked_deliveries": pruned}
+        if packages:
+            run.proof = {**(run.proof or {}), "access_packages": packages}
         run.finished_at = clock.now()
         run.status = RetentionRunStatus.FINISHED.value
         run.planned, run.purged = result.planned, result.purged

@@ -53,6 +53,9 @@ PACKAGE_PATH = "/api/privacy/package"
 MONTHS = 12
 LINK_DAYS = 7
 MAX_LINK_DAYS = 30
+# A package is a full copy of a patient's data: it goes this long after its link was used or
+# lapsed (the clinic can make a new one if the requester asks again).
+KEEP_DAYS = 30
 TARGET = "rights_forward"
 _TOKEN = re.compile(r"^([0-9a-f]{32})\.([A-Za-z0-9_-]{43})$")
 
@@ -156,7 +159,8 @@ def prepare_package(
         forward.link_digest = forward.link_expires_at = forward.link_used_at = None
         facts = {"files": len(files), "bytes": len(data), "categories": found.counts(),
                  "period_start": window.start.isoformat() if window.start else None,
-                 "period_end": window.end.isoformat(), "missing_files": missing}  # fmt: skip
+                 "period_end": window.end.isoformat(), "missing_files": missing,
+                 "prepared_at": clock.now().isoformat()}  # fmt: skip
         forward.result = {**(forward.result or {}), "package": {**facts, "sha256": digest}}
         session.add(forward)
         session.commit()
@@ -292,3 +296,30 @@ def _chain(first: bytes, rest: Iterator[bytes]) -> Iterator[bytes]:
     if first:
         yield first
     yield from rest
+
+
+def purge_stale_packages(tenant_id: uuid.UUID, store: BlobStore, now: datetime) -> int:
+    """Purge the clinic's packages whose link was used or lapsed ``KEEP_DAYS`` ago, or that were
+    never sent within ``KEEP_DAYS`` of being made (the daily retention run calls this)."""
+    cutoff = now - timedelta(days=KEEP_DAYS)
+    purged = 0
+    with tenant_session(tenant_id) as session:
+        rows = session.exec(
+            select(RightsRequestForward).where(col(RightsRequestForward.package_key).is_not(None))
+        )
+        for row in rows:
+            prepared = (row.result or {}).get("package", {}).get("prepared_at")
+            ended = row.link_used_at or row.link_expires_at
+            if ended is None and prepared:
+                ended = datetime.fromisoformat(prepared)
+            if ended is None or ended > cutoff or row.package_key is None:
+                continue
+            try:
+                store.purge(row.package_key)
+            except (StorageUnavailable, OSError):
+                continue  # the next run tries again
+            row.package_key = row.link_digest = None
+            session.add(row)
+            purged += 1
+        session.commit()
+    return purged

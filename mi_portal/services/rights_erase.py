@@ -112,31 +112,33 @@ def erase(actor: Actor, forward_id: object, *, store: BlobStore | None = None) -
         forward = _forward(session, tenant_id, forward_id)
         forward_uuid = forward.id
         patient_ids = [p.id for p in matching_patients(session, forward)]
+        if not patient_ids:
+            raise EraseError(
+                "No patient of this clinic has the requester's email address or phone number."
+            )
         found.patients = len(patient_ids)
         found.cases = len(_cases_left(session, patient_ids))
     total = retention.SweepResult()
-    if patient_ids:
-        for _attempt in range(PASSES):
-            try:
-                run = retention.sweep(
-                    tenant_id,
-                    trigger=TRIGGER,
-                    actor=actor,
-                    store=store,
-                    policies=EVERYTHING_NOW,
-                    patients=patient_ids,
-                )
-            except retention.SweepBusy:
-                raise EraseError(
-                    "A retention run of this clinic is in progress; try again in a few minutes."
-                ) from None
-            total.add(run)
-            if run.run_id is not None:
-                found.run_ids.append(run.run_id)
-            with tenant_session(tenant_id) as session:
-                left = [c.id for c in _cases_left(session, patient_ids)]
-                if not set(left) - held_case_ids(session, left, clock.now()):
-                    break
+    for _attempt in range(PASSES):
+        try:
+            run = retention.sweep(
+                tenant_id,
+                trigger=TRIGGER,
+                actor=actor,
+                store=store,
+                policies=EVERYTHING_NOW,
+                patients=patient_ids,
+            )
+        except retention.SweepBusy:
+            raise EraseError(
+                "A retention run of this clinic is in progress; try again in a few minutes."
+            ) from None
+        total.add(run)
+        if run.run_id is not None:
+            found.run_ids.append(run.run_id)
+        with tenant_session(tenant_id) as session:
+            if not _still_to_erase(session, patient_ids):
+                break
     found.run_id = found.run_ids[0] if found.run_ids else None
     found.line = total.line()
     with tenant_session(tenant_id) as session:
@@ -198,6 +200,18 @@ def _drop_packages(session: ScopedSession, forward: RightsRequestForward, store:
         session.add(other)
         dropped += 1
     return dropped
+
+
+def _still_to_erase(session: ScopedSession, patient_ids: list[uuid.UUID]) -> bool:
+    """Whether any of the patients' cases is neither held nor a de-identified record."""
+    cases = _cases_left(session, patient_ids)
+    held = held_case_ids(session, [c.id for c in cases], clock.now())
+    clocks = activity_clock(session, [c.id for c in cases]) if cases else {}
+    return any(
+        c.id not in held
+        and not (c.deidentified_at is not None and _fully_cleared(c, clocks.get(c.id)))
+        for c in cases
+    )
 
 
 def _fully_cleared(case: Submission, last_activity: datetime | None) -> bool:

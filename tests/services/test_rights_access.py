@@ -23,6 +23,7 @@ from mi_portal.models import (
     ConsentRecord,
     DataCategory,
     Patient,
+    RetentionRun,
     RightsRequestForward,
     Role,
     Submission,
@@ -30,7 +31,7 @@ from mi_portal.models import (
     tenant_models,
 )
 from mi_portal.models.base import NOT_PERSONAL
-from mi_portal.services import audit, clock, rights_access, storage_check
+from mi_portal.services import audit, clock, retention, rights_access, storage_check
 from mi_portal.services.actor import Actor, NotFound, PermissionDenied
 from mi_portal.services.rights_records import WITHHELD_COLUMNS, WITHHELD_TABLES
 from mi_portal.storage import get_store
@@ -293,3 +294,25 @@ def test_every_personal_table_is_in_the_package_or_withheld_with_a_reason() -> N
             .__table__.columns[column]  # type: ignore[attr-defined]
             .info["category"]
         )
+
+
+def test_the_daily_run_purges_a_package_a_month_after_its_link_ended(world, fake_clock) -> None:  # type: ignore[no-untyped-def]
+    a = world["a"]
+    sent, unsent = forward(a, "access"), forward(a, "access")
+    sent_key = rights_access.prepare_package(owner(a), sent).package_key
+    unsent_key = rights_access.prepare_package(owner(a), unsent).package_key
+    token = _token(rights_access.send_package(owner(a), sent))
+    assert rights_access.redeem(token, ip=None, user_agent=None) is not None
+    fake_clock.advance(days=29)
+    retention.sweep(a)
+    assert get_store().exists(sent_key) and get_store().exists(unsent_key)
+    fake_clock.advance(days=2)
+    run = retention.sweep(a)
+    assert get_store().gone(sent_key) and get_store().gone(unsent_key)  # type: ignore[union-attr]
+    with tenant_session(a) as session:
+        rows = session.exec(select(RightsRequestForward)).all()
+        assert [r.package_key for r in rows] == [None, None]
+        stored = session.get(RetentionRun, (a, run.run_id))
+        assert stored is not None and stored.proof["access_packages"] == 2
+    report = storage_check.check()
+    assert report.orphan_objects == [] and report.missing_objects == []

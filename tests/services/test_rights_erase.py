@@ -151,6 +151,8 @@ def test_only_a_deletion_request_of_the_actors_own_clinic(world) -> None:  # typ
     deletion = forward(a, "deletion")
     with pytest.raises(NotFound):
         erase(owner(b), deletion)
+    with pytest.raises(EraseError):  # no patient of B has this address: nothing to erase
+        erase(owner(b), forward(b, "deletion", email="nobody@example.org"))
     assert world["gone"] in _cases(a)
 
 
