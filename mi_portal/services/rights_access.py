@@ -46,7 +46,7 @@ from mi_portal.services import audit, clock, rights_locator
 from mi_portal.services.actor import Actor, NotFound, parse_id
 from mi_portal.services.permissions import Permission, check
 from mi_portal.services.rights_records import Holdings, Window, collect
-from mi_portal.services.rights_summary import outline, to_html, to_pdf
+from mi_portal.services.rights_summary import outline, to_fragment, to_html, to_pdf
 from mi_portal.storage import BlobStore, ObjectMissing, StorageUnavailable, get_store
 
 PACKAGE_PATH = "/api/privacy/package"
@@ -74,7 +74,7 @@ class PackagePreview:
     size: int
     files: list[tuple[str, int]]  # path inside the ZIP, bytes
     counts: dict[str, int]  # data category → records
-    summary_html: str
+    summary_html: str  # an escaped HTML fragment (headings, paragraphs, lists)
     period_start: datetime | None
     period_end: datetime
     patients: int
@@ -190,8 +190,7 @@ def _build(
             missing += 1  # the row is in the JSON; the summary's file list shows what is there
     listed = [(name, len(data)) for name, data, _ in entries]
     sections = outline(clinic, reference, window, found, listed)
-    summary = to_html(sections)
-    entries.append(("summary.html", summary.encode(), zipfile.ZIP_DEFLATED))
+    entries.append(("summary.html", to_html(sections).encode(), zipfile.ZIP_DEFLATED))
     entries.append(("summary.pdf", to_pdf(sections), zipfile.ZIP_DEFLATED))
     out = io.BytesIO()
     stamp = window.end.timetuple()[:6]
@@ -201,7 +200,8 @@ def _build(
             info.compress_type = method
             info.external_attr = 0o600 << 16
             archive.writestr(info, data)
-    return out.getvalue(), [(name, len(data)) for name, data, _ in entries], summary, missing
+    files = [(name, len(data)) for name, data, _ in entries]
+    return out.getvalue(), files, to_fragment(sections), missing
 
 
 def _link_digest(token: str) -> str:

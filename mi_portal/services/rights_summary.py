@@ -115,13 +115,10 @@ def _records(n: int) -> str:
     return f"{n} record" if n == 1 else f"{n} records"
 
 
-def to_html(sections: list[Section]) -> str:
-    """The outline as a small standalone HTML page (every value escaped)."""
+def to_fragment(sections: list[Section]) -> str:
+    """The outline as an HTML fragment (every value escaped): what the clinic's page shows."""
     e = html.escape
     parts = [
-        "<!doctype html>",
-        '<html lang="en"><head><meta charset="utf-8">',
-        f"<title>{e(sections[0].title)}</title></head><body>",
         f"<h1>{e(sections[0].title)}</h1>",
         *(f"<p>{e(line)}</p>" for line in sections[0].lines),
     ]
@@ -129,8 +126,17 @@ def to_html(sections: list[Section]) -> str:
         parts.append(f"<h2>{e(section.title)}</h2><ul>")
         parts.extend(f"<li>{e(line)}</li>" for line in section.lines)
         parts.append("</ul>")
-    parts.append("</body></html>")
     return "\n".join(parts) + "\n"
+
+
+def to_html(sections: list[Section]) -> str:
+    """The fragment as a small standalone page (``summary.html`` in the package)."""
+    return (
+        '<!doctype html>\n<html lang="en"><head><meta charset="utf-8">'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        f"<title>{html.escape(sections[0].title)}</title></head><body><main>\n"
+        f"{to_fragment(sections)}</main></body></html>\n"
+    )
 
 
 def to_pdf(sections: list[Section]) -> bytes:
