@@ -46,7 +46,7 @@ from mi_portal.models import (
     utcnow,
     uuid7,
 )
-from mi_portal.services import audit
+from mi_portal.services import audit, rights_locator
 from mi_portal.services.actor import Actor
 from mi_portal.services.auth import encrypt_secret
 from mi_portal.services.images import process_image
@@ -251,6 +251,7 @@ def _seed_cases(
             session.add(patient)
             # No ORM relationships: flush parents first so composite foreign keys are satisfied.
             session.flush()
+            rights_locator.record_patient(session, patient)
             received = now - timedelta(hours=rng.uniform(1, 24 * 60))
             if email in first_seen:  # the return visit comes after the first one
                 received = min(now - timedelta(hours=1), first_seen[email] + timedelta(days=14))
