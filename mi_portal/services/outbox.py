@@ -667,6 +667,13 @@ def run(
                 session_hygiene.clear_session_network()
             except Exception as exc:
                 log.warning("retention sweep failed: %s", type(exc).__name__)
+            try:
+                from mi_portal.services import rights_intake
+
+                # Rights requests nobody confirmed within 30 days: details erased.
+                rights_intake.expire_unverified()
+            except Exception as exc:
+                log.warning("rights-request expiry failed: %s", type(exc).__name__)
         if time.monotonic() >= next_sweep:
             # Staff notices of quotes about to be late are queued here too (once per case and
             # assignee, however many workers run).

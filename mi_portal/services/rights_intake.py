@@ -199,7 +199,9 @@ def _step(session: ScopedSession, request_id: uuid.UUID, action: str, note: str)
     session.add(RightsRequestStep(request_id=request_id, action=action, note=note))
 
 
-def _audit(action: str, request_id: uuid.UUID, ip: str | None = None, ua: str | None = None) -> None:
+def _audit(
+    action: str, request_id: uuid.UUID, ip: str | None = None, ua: str | None = None
+) -> None:
     audit.record(
         None,
         action,
@@ -461,7 +463,11 @@ def resend_code(reference: object, *, ip: str | None = None) -> VerifyOutcome:
         request_id = request.id
     _audit("rights.code_resent", request_id, ip)
     return VerifyOutcome(
-        "sent", "A new code is on its way. Earlier codes no longer work.", ref, None, MAX_WRONG_CODES
+        "sent",
+        "A new code is on its way. Earlier codes no longer work.",
+        ref,
+        None,
+        MAX_WRONG_CODES,
     )
 
 
@@ -511,4 +517,3 @@ def expire_unverified(now: datetime | None = None) -> int:
     if done:
         log.info("expired %d unverified rights requests", len(done))
     return len(done)
-
