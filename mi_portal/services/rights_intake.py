@@ -391,10 +391,8 @@ def verify(reference: object, code: object, *, ip: str | None = None) -> VerifyO
                 return VerifyOutcome(
                     "locked", "Too many wrong codes. Request a new code to try again.", ref
                 )
-            plural = "s" if left != 1 else ""
-            return VerifyOutcome(
-                "wrong", f"That code is not right. {left} try{plural} left.", ref, None, left
-            )
+            tries = "1 try" if left == 1 else f"{left} tries"
+            return VerifyOutcome("wrong", f"That code is not right. {tries} left.", ref, None, left)
         _mark_verified(session, request, now)
         session.commit()
         outcome = _verified(request)
