@@ -443,3 +443,36 @@ def test_submissions_and_code_checks_are_rate_limited(db: Database) -> None:
         for _ in range(ratelimit.RIGHTS_RESEND_PER_REQUEST.max_hits + 1)
     ]
     assert resends == ["sent"] * ratelimit.RIGHTS_RESEND_PER_REQUEST.max_hits + ["limited"]
+
+
+def test_the_in_process_workers_daily_housekeeping_expires_them(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import threading
+    import time
+
+    from mi_portal.services import outbox
+
+    reference = submit()
+    with platform_session() as session:
+        request = session.exec(
+            select(RightsRequest).where(col(RightsRequest.reference) == reference)
+        ).one()
+        request.received_at -= timedelta(days=31)
+        session.add(request)
+        session.commit()
+    monkeypatch.setattr(outbox, "RETENTION_START_DELAY", 0.0)
+    stop = threading.Event()
+    worker = threading.Thread(
+        target=outbox.run, kwargs={"stop": stop, "retention_daily": True, "idle_sleep": 0.05}
+    )
+    worker.start()
+    try:
+        deadline = time.monotonic() + 20
+        while request_of(reference).status != "expired" and time.monotonic() < deadline:
+            time.sleep(0.1)
+    finally:
+        stop.set()
+        worker.join(10)
+    assert request_of(reference).status == "expired"
+    assert request_of(reference).requester_email == ""
