@@ -155,7 +155,6 @@ class RightsVerifyState(rx.State):
     message: str = ""
     shown_reference: str = ""
     code_error: str = ""
-    busy: bool = False
 
     def _reference(self) -> str:
         return rights_intake.clean_reference(self.reference)  # type: ignore[attr-defined]  (route argument)
@@ -170,7 +169,6 @@ class RightsVerifyState(rx.State):
     @rx.event
     @guarded(PUBLIC)
     async def load(self) -> None:
-        self.busy = False
         self._show(await asyncio.to_thread(rights_intake.lookup, self._reference()))
 
     @rx.event
