@@ -650,7 +650,8 @@ def run(
     """Deliver until ``stop`` is set: rounds back to back while there is work, else a short nap.
 
     ``retention_daily`` (the in-process worker of the embedded set-up) also runs each clinic's
-    retention sweep once a day; elsewhere a cron job runs ``mi-portal retention sweep``.
+    retention sweep once a day and erases unconfirmed rights requests past 30 days; elsewhere
+    cron jobs run ``mi-portal retention sweep`` and ``mi-portal rights expire``.
     """
     stop = stop or threading.Event()
     worker_id = worker_id or default_worker_id()
