@@ -90,6 +90,7 @@ def enqueue(
         reply_to=reply_to,
         status=OutboxStatus.PENDING.value,
         next_attempt_at=clock.now(),
+        created_at=clock.now(),
     )
     session.add(row)
     return row
@@ -123,9 +124,29 @@ def enqueue_platform(
         html_body=html_body,
         status=OutboxStatus.PENDING.value,
         next_attempt_at=clock.now(),
+        created_at=clock.now(),
     )
     session.add(row)
     return row
+
+
+PLATFORM_KEPT = timedelta(days=30)
+
+
+def prune_platform(now: datetime | None = None) -> int:
+    """Delete the platform's finished emails (codes, answers, package links) a month after
+    they were queued: they hold an address and a text, and the request keeps its own record."""
+    cutoff = (now or clock.now()) - PLATFORM_KEPT
+    finished = [OutboxStatus.SENT.value, OutboxStatus.DELIVERED.value, OutboxStatus.FAILED.value]
+    with platform_session() as session:
+        deleted = session.execute(
+            sa.delete(PlatformOutboxMessage).where(
+                col(PlatformOutboxMessage.status).in_(finished),
+                col(PlatformOutboxMessage.created_at) <= cutoff,
+            )
+        ).rowcount  # type: ignore[attr-defined]
+        session.commit()
+    return int(deleted or 0)
 
 
 # ---- delivery --------------------------------------------------------------------------------
@@ -673,6 +694,7 @@ def run(
 
                 # Rights requests nobody confirmed within 30 days: details erased.
                 rights_intake.expire_unverified()
+                prune_platform()
             except Exception as exc:
                 log.warning("rights-request expiry failed: %s", type(exc).__name__)
         if time.monotonic() >= next_sweep:

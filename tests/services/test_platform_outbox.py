@@ -151,3 +151,22 @@ def test_the_platform_sends_no_text_messages(db: Database) -> None:
     with platform_session() as session, pytest.raises(ValueError):
         outbox.enqueue_platform(session, channel="email", recipient="not an address", body="Hi")
     assert platform_rows() == {}
+
+
+def test_finished_platform_emails_go_a_month_after_they_were_queued(
+    db: Database, mail_server: MailServer, fake_clock: Clock
+) -> None:
+    sent, waiting = queue_platform(2)
+    with platform_session() as session:
+        row = session.get(PlatformOutboxMessage, waiting)
+        assert row is not None
+        row.next_attempt_at = fake_clock.now + timedelta(days=60)  # not due: stays pending
+        session.add(row)
+        session.commit()
+    outbox.deliver_once()
+    assert platform_rows()[sent].status == OutboxStatus.SENT.value
+    fake_clock.advance(days=29)
+    assert outbox.prune_platform() == 0
+    fake_clock.advance(days=2)
+    assert outbox.prune_platform() == 1
+    assert list(platform_rows()) == [waiting]  # a delivery still to make is never dropped
