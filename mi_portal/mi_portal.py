@@ -26,6 +26,7 @@ from mi_portal.pages.quote_builder import quote_builder_page
 from mi_portal.pages.quote_page import quote_page
 from mi_portal.pages.reply import reply_page
 from mi_portal.pages.retention import retention_page
+from mi_portal.pages.rights_request import rights_request_page, rights_verify_page
 from mi_portal.pages.templates import templates_page
 from mi_portal.pages.users import users_page
 from mi_portal.pages.viewer import viewer_page
@@ -46,6 +47,7 @@ from mi_portal.state.quote_builder import QuoteBuilderState
 from mi_portal.state.quote_page import QuotePageState
 from mi_portal.state.reply import ReplyState
 from mi_portal.state.retention import RetentionState
+from mi_portal.state.rights_request import RightsRequestState, RightsVerifyState
 from mi_portal.state.session import SessionState
 from mi_portal.state.signin import SignInState
 from mi_portal.state.tab import SessionBoundState
@@ -88,6 +90,18 @@ app.add_page(
     directory_consult, route="/consult", title="Photo consultation", on_load=IntakeState.load
 )
 app.add_page(privacy_page, route="/privacy", title="Privacy policy")
+app.add_page(
+    rights_request_page,
+    route="/privacy/request",
+    title="Privacy request",
+    on_load=RightsRequestState.load,
+)
+app.add_page(
+    rights_verify_page,
+    route="/privacy/request/verify/[reference]",
+    title="Confirm your privacy request",
+    on_load=RightsVerifyState.load,
+)
 app.add_page(reply_page, route="/m/[token]", title="Your conversation", on_load=ReplyState.load)
 app.add_page(quote_page, route="/q/[token]", title="Your quote", on_load=QuotePageState.load)
 # Reflex serves the page registered under "404" for any unknown address.

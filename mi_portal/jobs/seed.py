@@ -52,6 +52,7 @@ from mi_portal.services.auth import encrypt_secret
 from mi_portal.services.images import process_image
 from mi_portal.services.intake import add_photo_rows, object_key
 from mi_portal.services.passwords import hash_password
+from mi_portal.services.policy import INTAKE_CONSENTS
 from mi_portal.storage import BlobStore, get_store
 
 DEMO_PASSWORD = "portal-demo-2026"  # noqa: S105  (printed for the demo; not a real secret)
@@ -275,7 +276,7 @@ def _seed_cases(
             )
             session.add(submission)
             session.flush()
-            for kind in ConsentKind:
+            for kind in INTAKE_CONSENTS:
                 granted = kind == ConsentKind.PRIVACY_ACK or rng.random() < 0.4
                 session.add(
                     ConsentRecord(
