@@ -32,6 +32,9 @@ LEDGER_USERS = {
     # Deletes a patient's consents with their contact data, or clears their device data, when
     # retention clears those categories (in the clinic's own session; nothing is read out).
     "services/retention_erase.py",
+    # Reads one patient's own consents, in the clinic's session, into that patient's access
+    # package for their rights request (delivered to them alone, through a single-use link).
+    "services/rights_records.py",
     "jobs/seed.py",
 }
 LEDGER = re.compile(r"\bConsentRecord\b|services import[^\n]*\bconsent\b|services\.consent\b")
