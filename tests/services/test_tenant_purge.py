@@ -10,8 +10,16 @@ import sqlalchemy as sa
 from sqlmodel import select
 
 from mi_portal.db import platform_session, tenant_session
-from mi_portal.models import AuditEvent, LegalHold, Membership, Tenant, tenant_models, utcnow
-from mi_portal.services import audit, intake, storage_check
+from mi_portal.models import (
+    AuditEvent,
+    LegalHold,
+    Membership,
+    Submission,
+    Tenant,
+    tenant_models,
+    utcnow,
+)
+from mi_portal.services import audit, intake, retention, storage_check
 from mi_portal.services.actor import NotFound
 from mi_portal.services.tenant_purge import PurgeRefused, purge_tenant
 from mi_portal.storage import get_store
@@ -112,3 +120,23 @@ def test_no_sweep_gets_in_while_a_clinic_is_purged(db: Database) -> None:
 
     purge_tenant("clinic-a", confirm="clinic-a", store=WatchingStore())  # type: ignore[arg-type]
     assert seen == {"listed": False, "sweep": "busy"}
+
+
+def test_a_case_retention_already_deidentified_does_not_stop_the_purge(
+    db: Database, later: Any
+) -> None:
+    a = make_tenant("clinic-a")
+    intake.submit(clinic_slugs=["clinic-a"], form=form(), photos=photos(1), ip="198.51.100.7",
+                  user_agent="Patient browser", source="clinic_page")  # fmt: skip
+    later(3000)  # every default period has passed: the case becomes a de-identified record
+    retention.sweep(a)
+    with tenant_session(a) as session:
+        (case,) = session.exec(select(Submission)).all()
+        assert case.deidentified_at is not None
+    intake.submit(clinic_slugs=["clinic-a"], form=form(), photos=photos(1), ip="198.51.100.7",
+                  user_agent="Patient browser", source="clinic_page")  # fmt: skip
+
+    summary = purge_tenant("clinic-a", confirm="clinic-a")
+    assert summary.cases == 2
+    assert all(rows == [] for rows in _dump(a).values())
+    assert _objects(f"{a}/") == {}
