@@ -70,7 +70,17 @@ def action_dialog(
             else rx.fragment(),
             rx.flex(
                 rx.alert_dialog.cancel(rx.button("Cancel", variant="soft", on_click=on_cancel)),
-                rx.button(confirm_label, color_scheme=color, on_click=on_confirm, id=confirm_id),
+                # Solid red and blue carry white text below 4.5:1: destructive confirmations
+                # use red's high-contrast shade, the others the theme's accent.
+                rx.button(
+                    confirm_label,
+                    on_click=on_confirm,
+                    id=confirm_id,
+                    high_contrast=True,
+                    color_scheme="red",
+                )  # fmt: skip
+                if color == "red"
+                else rx.button(confirm_label, on_click=on_confirm, id=confirm_id),
                 spacing="3",
                 justify="end",
                 margin_top="1em",

@@ -295,6 +295,7 @@ def _actions() -> rx.Component:
                     button(
                         "Erase through retention",
                         color_scheme="red",
+                        high_contrast=True,
                         on_click=D.ask("erase"),
                         id="action-erase",
                     ),
