@@ -9,9 +9,10 @@ import logging
 import os
 import secrets
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -180,6 +181,23 @@ def fake_clock() -> Iterator[Clock]:
     moving = Clock()
     clock.set_clock(moving)
     yield moving
+    clock.set_clock(None)
+
+
+@pytest.fixture
+def later() -> Iterator[Callable[[float], datetime]]:
+    """Move the services' clock to ``days`` after the test began: ``later(days)``."""
+    from mi_portal.models import utcnow
+    from mi_portal.services import clock
+
+    start = utcnow()
+
+    def move(days: float) -> datetime:
+        moment = start + timedelta(days=days)
+        clock.set_clock(lambda: moment)
+        return moment
+
+    yield move
     clock.set_clock(None)
 
 

@@ -46,12 +46,13 @@ from mi_portal.models import (
     utcnow,
     uuid7,
 )
-from mi_portal.services import audit
+from mi_portal.services import audit, rights_locator
 from mi_portal.services.actor import Actor
 from mi_portal.services.auth import encrypt_secret
 from mi_portal.services.images import process_image
 from mi_portal.services.intake import add_photo_rows, object_key
 from mi_portal.services.passwords import hash_password
+from mi_portal.services.policy import INTAKE_CONSENTS
 from mi_portal.storage import BlobStore, get_store
 
 DEMO_PASSWORD = "portal-demo-2026"  # noqa: S105  (printed for the demo; not a real secret)
@@ -251,6 +252,7 @@ def _seed_cases(
             session.add(patient)
             # No ORM relationships: flush parents first so composite foreign keys are satisfied.
             session.flush()
+            rights_locator.record_patient(session, patient)
             received = now - timedelta(hours=rng.uniform(1, 24 * 60))
             if email in first_seen:  # the return visit comes after the first one
                 received = min(now - timedelta(hours=1), first_seen[email] + timedelta(days=14))
@@ -274,7 +276,7 @@ def _seed_cases(
             )
             session.add(submission)
             session.flush()
-            for kind in ConsentKind:
+            for kind in INTAKE_CONSENTS:
                 granted = kind == ConsentKind.PRIVACY_ACK or rng.random() < 0.4
                 session.add(
                     ConsentRecord(

@@ -170,7 +170,26 @@ class NotificationPreference(TenantOwned, table=True):
     enabled: bool = plain(default=True)
 
 
-class OutboxMessage(TenantOwned, table=True):
+class DeliveryState(SQLModel):
+    """Where one delivery is, for the outbox worker (shared by the clinics' and the platform's
+    outbox tables)."""
+
+    # The email's Message-ID (and the SMS's idempotency key): one per row, never reused.
+    header_id: str = plain(default_factory=lambda: new_header_id(), max_length=200)
+    reply_to: str | None = plain(default=None, max_length=300)
+    status: str = plain(default=OutboxStatus.PENDING.value, max_length=16)
+    attempts: int = plain(default=0)
+    next_attempt_at: datetime | None = plain(default=None, sa_type=UTCDateTime)
+    claimed_by: str | None = plain(default=None, max_length=100)
+    claimed_until: datetime | None = plain(default=None, sa_type=UTCDateTime)
+    sent_at: datetime | None = plain(default=None, sa_type=UTCDateTime)
+    delivered_at: datetime | None = plain(default=None, sa_type=UTCDateTime)
+    provider_ref: str | None = plain(default=None, max_length=200)
+    last_error: str | None = plain(default=None, max_length=1000)
+    created_at: datetime = created_at_field()
+
+
+class OutboxMessage(DeliveryState, TenantOwned, table=True):
     """One delivery by email or SMS, written in the transaction that decided to send it."""
 
     __table_args__ = (
@@ -187,22 +206,9 @@ class OutboxMessage(TenantOwned, table=True):
     subject: str = personal(DataCategory.SPECIAL_CATEGORY, default="", max_length=200)
     body: str = personal(DataCategory.SPECIAL_CATEGORY, max_length=10_000)
     html_body: str | None = personal(DataCategory.SPECIAL_CATEGORY, default=None)
-    # The email's Message-ID (and the SMS's idempotency key): one per row, never reused.
-    header_id: str = plain(default_factory=lambda: new_header_id(), max_length=200)
-    reply_to: str | None = plain(default=None, max_length=300)
-    status: str = plain(default=OutboxStatus.PENDING.value, max_length=16)
-    attempts: int = plain(default=0)
-    next_attempt_at: datetime | None = plain(default=None, sa_type=UTCDateTime)
-    claimed_by: str | None = plain(default=None, max_length=100)
-    claimed_until: datetime | None = plain(default=None, sa_type=UTCDateTime)
-    sent_at: datetime | None = plain(default=None, sa_type=UTCDateTime)
-    delivered_at: datetime | None = plain(default=None, sa_type=UTCDateTime)
-    provider_ref: str | None = plain(default=None, max_length=200)
-    last_error: str | None = plain(default=None, max_length=1000)
-    created_at: datetime = created_at_field()
 
 
-class PlatformOutboxMessage(SQLModel, table=True):
+class PlatformOutboxMessage(DeliveryState, table=True):
     """One delivery the platform itself sends (a rights request's code or answer), outside any
     clinic: the same columns and life cycle as ``OutboxMessage``, delivered by the same worker."""
 
@@ -219,15 +225,3 @@ class PlatformOutboxMessage(SQLModel, table=True):
     subject: str = personal(DataCategory.USER_CONTENT, default="", max_length=200)
     body: str = personal(DataCategory.USER_CONTENT, max_length=10_000)
     html_body: str | None = personal(DataCategory.USER_CONTENT, default=None)
-    header_id: str = plain(default_factory=lambda: new_header_id(), max_length=200)
-    reply_to: str | None = plain(default=None, max_length=300)
-    status: str = plain(default=OutboxStatus.PENDING.value, max_length=16)
-    attempts: int = plain(default=0)
-    next_attempt_at: datetime | None = plain(default=None, sa_type=UTCDateTime)
-    claimed_by: str | None = plain(default=None, max_length=100)
-    claimed_until: datetime | None = plain(default=None, sa_type=UTCDateTime)
-    sent_at: datetime | None = plain(default=None, sa_type=UTCDateTime)
-    delivered_at: datetime | None = plain(default=None, sa_type=UTCDateTime)
-    provider_ref: str | None = plain(default=None, max_length=200)
-    last_error: str | None = plain(default=None, max_length=1000)
-    created_at: datetime = created_at_field()

@@ -30,7 +30,7 @@ from mi_portal.models import (
     Tenant,
     uuid7,
 )
-from mi_portal.services import audit, clock, notifications
+from mi_portal.services import audit, clock, notifications, rights_locator
 from mi_portal.services.images import ProcessedImage, Rendition
 from mi_portal.services.phones import InvalidPhone, to_e164
 from mi_portal.services.policy import CONSENT_TEXT_VERSION, MIN_AGE, consent_text_sha256
@@ -292,6 +292,8 @@ def submit(
                 )
                 session.add(patient)
                 session.flush()
+                # The platform finds this clinic for a verified rights request by these digests.
+                rights_locator.record_patient(session, patient)
                 submission = Submission(
                     id=uuid7(),
                     patient_id=patient.id,

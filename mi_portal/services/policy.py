@@ -44,7 +44,17 @@ CONSENT_TEXTS: dict[str, str] = {
         "Send me offers and news from the clinic(s) I choose (optional). I can withdraw this "
         "at any time."
     ),
+    # Recorded from a verified privacy-rights request, never asked for at intake.
+    ConsentKind.SALE_SHARING_OPT_OUT.value: (
+        "Do not sell or share my personal data (recorded from my verified privacy-rights request)."
+    ),
+    ConsentKind.LIMIT_SENSITIVE.value: (
+        "Use my sensitive personal data only for what my consultation needs (recorded from my "
+        "verified privacy-rights request)."
+    ),
 }
+# The choices the intake form asks for.
+INTAKE_CONSENTS = (ConsentKind.PRIVACY_ACK, ConsentKind.SMS_OPT_IN, ConsentKind.MARKETING_OPT_IN)
 
 
 @lru_cache(maxsize=1)

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 import pytest
 from sqlmodel import col, select
@@ -31,20 +30,6 @@ from tests.factories import make_tenant
 from tests.intake_helpers import form, photos
 
 DAY = timedelta(days=1)
-
-
-@pytest.fixture
-def later() -> Iterator[object]:
-    """Move the services' clock: ``later(days)``."""
-    start = utcnow()
-
-    def move(days: float) -> datetime:
-        moment = start + timedelta(days=days)
-        clock.set_clock(lambda: moment)
-        return moment
-
-    yield move
-    clock.set_clock(None)
 
 
 def _case(

@@ -3,34 +3,19 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 import pytest
 
 from mi_portal.db import tenant_session
-from mi_portal.models import CaseNote, LegalHold, Role, Submission, utcnow
-from mi_portal.services import clock, retention, retention_rules
+from mi_portal.models import CaseNote, LegalHold, Role, Submission
+from mi_portal.services import retention, retention_rules
 from mi_portal.services.actor import Actor, NotFound, PermissionDenied
 from tests.conftest import Database
 from tests.factories import make_case, make_tenant, make_user
 
 RECEIVED = datetime(2026, 1, 1, 9, 0, tzinfo=UTC)
 ACTIVE = datetime(2026, 1, 10, 12, 0, tzinfo=UTC)
-
-
-@pytest.fixture
-def later() -> Iterator[object]:
-    """Move the services' clock: ``later(days)``."""
-    start = utcnow()
-
-    def move(days: float) -> datetime:
-        moment = start + timedelta(days=days)
-        clock.set_clock(lambda: moment)
-        return moment
-
-    yield move
-    clock.set_clock(None)
 
 
 def _actor(role: Role, tenant_id: uuid.UUID | None, user_id: uuid.UUID | None = None) -> Actor:
