@@ -285,7 +285,8 @@ def _actions() -> rx.Component:
                     rx.fragment(
                         button("Prepare access package", on_click=D.prepare, id="action-prepare"),
                         rx.cond(
-                            D.preview.length() > 0,  # type: ignore[attr-defined]
+                            (D.preview.length() > 0)  # type: ignore[attr-defined]
+                            | D.forward["package_ready"].to(bool),
                             button("Send to requester", on_click=D.ask("send"), id="action-send"),
                         ),
                     ),

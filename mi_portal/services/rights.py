@@ -549,6 +549,11 @@ def _end(actor: Actor, request_id: object, note: object, status: S, outcome: str
         if request.status not in {s.value for s in OPEN}:
             raise RightsProblem("This request is closed already.")
         _close(session, request, status, outcome, text)
+        # The clinics' copies still open are closed with it (below, in each clinic).
+        ended = F.DENIED.value if status == S.DENIED else F.COMPLETED.value
+        request.clinic_status = {
+            c: (v if v in ANSWERED else ended) for c, v in request.clinic_status.items()
+        }
         _step(session, request, actor, outcome, text)
         told = (
             "As you asked, your request has been withdrawn and is closed."

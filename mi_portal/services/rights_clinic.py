@@ -34,6 +34,7 @@ from mi_portal.services import consent as consents
 from mi_portal.services.actor import Actor, NotFound, parse_id
 from mi_portal.services.permissions import Permission, check
 from mi_portal.services.phones import InvalidPhone, to_e164
+from mi_portal.services.policy import CONSENT_TEXT_VERSION, consent_text_sha256
 from mi_portal.services.text import TextTooLong, clean_email, clean_text
 
 F = ForwardStatus
@@ -107,6 +108,8 @@ class ForwardDetail:
     responded_at: str
     result: dict[str, Any]
     is_open: bool
+    package_ready: bool  # an access package was prepared (and can be sent)
+    link_sent: bool
 
 
 def _row(forward: RightsRequestForward, today: date) -> ForwardRow:
@@ -239,6 +242,8 @@ def forward_detail(actor: Actor, forward_id: object) -> ForwardDetail:
         else "",
         result=dict(forward.result),
         is_open=forward.status in OPEN,
+        package_ready=forward.package_key is not None,
+        link_sent=forward.link_digest is not None,
     )
 
 
@@ -357,10 +362,12 @@ def _consents(actor: Actor, forward_id: object, kind: ConsentKind, verb: str) ->
             raise ValueError("This request asks for something else.")
         patients = _matching_patients(session, forward)
         for patient in patients:
-            consents.record(session, patient.id, kind, True, source="rights_request")
-            consents.record(
-                session, patient.id, ConsentKind.MARKETING_OPT_IN, False, source="rights_request"
-            )
+            for what, granted in ((kind, True), (ConsentKind.MARKETING_OPT_IN, False)):
+                row = consents.record(
+                    session, patient.id, what, granted, source="rights_request",
+                    text_version=CONSENT_TEXT_VERSION,
+                )  # fmt: skip
+                row.text_sha256 = consent_text_sha256(what.value)
         session.commit()
     n = len(patients)
     note = (

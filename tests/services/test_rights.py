@@ -25,8 +25,9 @@ from mi_portal.models import (
     RightsRequestStep,
     Role,
 )
-from mi_portal.services import clock, rights, rights_locator
+from mi_portal.services import clock, consent, rights, rights_locator
 from mi_portal.services.actor import Actor, NotFound, PermissionDenied
+from mi_portal.services.policy import consent_text_sha256
 from tests.conftest import Database
 from tests.factories import make_tenant, make_user, owner_session
 
@@ -233,6 +234,7 @@ def test_withdraw_and_deny_close_and_tell_the_requester(world) -> None:  # type:
     rights.forward(world["platform"], first.id)
     rights.withdraw(world["platform"], first.id, "Requester wrote to withdraw it.")
     assert _request(first.id).status == "withdrawn"
+    assert _request(first.id).clinic_status == {str(world["a"]): "completed"}
     assert _forwards(world["a"])[0].status == "completed"
     assert rights.forwarded_list(world["owner_a"]) == []
     second = make_request([world["b"]], by_agent=True, agent_name="Ag Ent",
@@ -340,6 +342,10 @@ def test_opt_out_writes_consents_and_answers(world) -> None:  # type: ignore[no-
     forward_id = rights.forwarded_list(world["owner_a"])[0].id
     with pytest.raises(ValueError):
         rights.limit(world["owner_a"], forward_id)  # a different kind of request
+    with tenant_session(world["a"]) as session:
+        consent.record(session, world["pa"], ConsentKind.MARKETING_OPT_IN, True, source="intake")
+        session.commit()
+        assert consent.current(session, world["pa"], ConsentKind.MARKETING_OPT_IN)
     assert rights.opt_out(world["owner_a"], forward_id) == 1
     with tenant_session(world["a"]) as session:
         rows = session.exec(
@@ -349,8 +355,20 @@ def test_opt_out_writes_consents_and_answers(world) -> None:  # type: ignore[no-
         ).all()
     assert set(rows) == {
         (ConsentKind.SALE_SHARING_OPT_OUT.value, True),
+        (ConsentKind.MARKETING_OPT_IN.value, True),
         (ConsentKind.MARKETING_OPT_IN.value, False),
     }
+    with tenant_session(world["a"]) as session:
+        hashes = session.exec(
+            select(ConsentRecord.kind, ConsentRecord.text_sha256, ConsentRecord.source)
+        ).all()
+    by_kind = {k: (h, src) for k, h, src in hashes if src == "rights_request"}
+    assert by_kind[ConsentKind.SALE_SHARING_OPT_OUT.value] == (
+        consent_text_sha256(ConsentKind.SALE_SHARING_OPT_OUT.value),
+        "rights_request",
+    )
+    with tenant_session(world["a"]) as session:
+        assert not consent.current(session, world["pa"], ConsentKind.MARKETING_OPT_IN)
     assert _request(request.id).status == "completed"
     with tenant_session(world["b"]) as session:
         assert session.exec(select(ConsentRecord)).all() == []
