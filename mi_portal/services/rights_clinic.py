@@ -35,6 +35,7 @@ from mi_portal.services.actor import Actor, NotFound, parse_id
 from mi_portal.services.permissions import Permission, check
 from mi_portal.services.phones import InvalidPhone, to_e164
 from mi_portal.services.policy import CONSENT_TEXT_VERSION, consent_text_sha256
+from mi_portal.services.rights_common import KIND_LABELS, RightsProblem, clean_reason
 from mi_portal.services.text import TextTooLong, clean_email, clean_text
 
 F = ForwardStatus
@@ -53,12 +54,6 @@ STATUS_LABELS = {
     F.COMPLETED.value: "Completed",
     F.DENIED.value: "Denied",
 }
-
-
-def _labels() -> dict[str, str]:
-    from mi_portal.services.rights import KIND_LABELS
-
-    return KIND_LABELS
 
 
 @dataclass(frozen=True)
@@ -121,7 +116,7 @@ def _row(forward: RightsRequestForward, today: date) -> ForwardRow:
         id=str(forward.id),
         reference=forward.reference,
         kind=forward.kind,
-        kind_label=_labels().get(forward.kind, forward.kind),
+        kind_label=KIND_LABELS.get(forward.kind, forward.kind),
         received=forward.received_at.date().isoformat() if forward.received_at else "",
         due_on=forward.due_on.isoformat() if forward.due_on else "",
         status=forward.status,
@@ -399,8 +394,6 @@ def limit(actor: Actor, forward_id: object) -> int:
 
 def deny_forward(actor: Actor, forward_id: object, reason: object) -> None:
     """Decline the request with a reason the requester sees."""
-    from mi_portal.services.rights import RightsProblem, clean_reason
-
     try:
         text = clean_reason(reason)
     except RightsProblem as problem:
