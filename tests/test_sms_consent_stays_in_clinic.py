@@ -32,6 +32,9 @@ LEDGER_USERS = {
     # Deletes a patient's consents with their contact data, or clears their device data, when
     # retention clears those categories (in the clinic's own session; nothing is read out).
     "services/retention_erase.py",
+    # Writes a patient's opt-out of sale/sharing or limit of sensitive data (and ends their
+    # marketing opt-in) when the clinic answers a verified rights request, in its own session.
+    "services/rights_clinic.py",
     "jobs/seed.py",
 }
 LEDGER = re.compile(r"\bConsentRecord\b|services import[^\n]*\bconsent\b|services\.consent\b")
