@@ -62,7 +62,7 @@ def _row(row: rx.Var) -> rx.Component:
             deadline_badge(row["tone"].to(str), row["badge"].to(str)),
             justify="between",
             align="start",
-            gap="3",
+            spacing="3",
             wrap="wrap",
             width="100%",
         ),
@@ -97,7 +97,7 @@ def forwarded_page() -> rx.Component:
                             ("all", "All"),
                         )  # fmt: skip
                     ],
-                    gap="3",
+                    spacing="3",
                     wrap="wrap",
                     role="group",
                     aria_label="Filters",
@@ -133,7 +133,7 @@ def _line(label: str, value: rx.Var, id: str) -> rx.Component:
                 white_space="pre-wrap",
                 style={"overflow_wrap": "anywhere"},
             ),  # fmt: skip
-            gap="2",
+            spacing="2",
             wrap="wrap",
         ),
     )
@@ -166,7 +166,7 @@ def _correction_form(p: rx.Var) -> rx.Component:
             _field("phone", "Phone", p["phone"], pid, "tel"),
             _field("date_of_birth", "Date of birth", p["date_of_birth"], pid, "date"),
             columns=rx.breakpoints(initial="1", sm="2"),
-            gap="2",
+            spacing="2",
             width="100%",
         ),
         rx.button(
@@ -317,7 +317,7 @@ def _actions() -> rx.Component:
             button(
                 "Deny", variant="soft", color_scheme="red", on_click=D.ask("deny"), id="action-deny"
             ),  # fmt: skip
-            gap="2",
+            spacing="2",
             wrap="wrap",
         ),
         rx.callout(
@@ -384,7 +384,7 @@ def _detail() -> rx.Component:
             rx.heading(f["reference"].to(str), as_="h2", size="5", id="forward-reference"),
             rx.badge(f["status_label"].to(str), color_scheme="blue", id="forward-status"),
             deadline_badge(f["tone"].to(str), f["badge"].to(str), id="forward-deadline"),
-            gap="3",
+            spacing="3",
             align="center",
             wrap="wrap",
         ),

@@ -61,7 +61,7 @@ def _filters() -> rx.Component:
                 )  # fmt: skip
                 for value, label in statuses
             ],
-            gap="3",
+            spacing="3",
             wrap="wrap",
             align="center",
         ),
@@ -76,7 +76,7 @@ def _filters() -> rx.Component:
                 )  # fmt: skip
                 for value, label in kinds
             ],
-            gap="3",
+            spacing="3",
             wrap="wrap",
             align="center",
         ),
@@ -119,7 +119,7 @@ def _row(row: rx.Var) -> rx.Component:
             deadline_badge(row["tone"].to(str), row["badge"].to(str)),
             justify="between",
             align="start",
-            gap="3",
+            spacing="3",
             wrap="wrap",
             width="100%",
         ),
@@ -176,7 +176,7 @@ def _line(label: str, value: rx.Var, id: str) -> rx.Component:
                 white_space="pre-wrap",
                 style={"overflow_wrap": "anywhere"},
             ),  # fmt: skip
-            gap="2",
+            spacing="2",
             wrap="wrap",
         ),
     )
@@ -255,7 +255,7 @@ def _buttons() -> rx.Component:
             )
             for key, label, flag, variant in items
         ],
-        gap="2",
+        spacing="2",
         wrap="wrap",
     )
 
@@ -270,7 +270,7 @@ def _detail() -> rx.Component:
             rx.heading(r["reference"].to(str), as_="h2", size="5", id="request-reference"),
             rx.badge(r["status_label"].to(str), color_scheme="blue", id="request-status"),
             deadline_badge(r["tone"].to(str), r["badge"].to(str), id="request-deadline"),
-            gap="3",
+            spacing="3",
             align="center",
             wrap="wrap",
         ),
