@@ -27,6 +27,7 @@ from mi_portal.pages.quote_page import quote_page
 from mi_portal.pages.reply import reply_page
 from mi_portal.pages.retention import retention_page
 from mi_portal.pages.rights_forwarded import forward_page, forwarded_page
+from mi_portal.pages.rights_request import rights_request_page, rights_verify_page
 from mi_portal.pages.rights_requests import request_page, requests_page
 from mi_portal.pages.templates import templates_page
 from mi_portal.pages.users import users_page
@@ -49,7 +50,8 @@ from mi_portal.state.quote_page import QuotePageState
 from mi_portal.state.reply import ReplyState
 from mi_portal.state.retention import RetentionState
 from mi_portal.state.rights_forwarded import ForwardedListState, ForwardState
-from mi_portal.state.rights_requests import RightsListState, RightsRequestState
+from mi_portal.state.rights_request import RightsRequestState, RightsVerifyState
+from mi_portal.state.rights_requests import RightsWorkItemState, RightsWorkListState
 from mi_portal.state.session import SessionState
 from mi_portal.state.signin import SignInState
 from mi_portal.state.tab import SessionBoundState
@@ -92,6 +94,18 @@ app.add_page(
     directory_consult, route="/consult", title="Photo consultation", on_load=IntakeState.load
 )
 app.add_page(privacy_page, route="/privacy", title="Privacy policy")
+app.add_page(
+    rights_request_page,
+    route="/privacy/request",
+    title="Privacy request",
+    on_load=RightsRequestState.load,
+)
+app.add_page(
+    rights_verify_page,
+    route="/privacy/request/verify/[reference]",
+    title="Confirm your privacy request",
+    on_load=RightsVerifyState.load,
+)
 app.add_page(reply_page, route="/m/[token]", title="Your conversation", on_load=ReplyState.load)
 app.add_page(quote_page, route="/q/[token]", title="Your quote", on_load=QuotePageState.load)
 # Reflex serves the page registered under "404" for any unknown address.
@@ -126,13 +140,13 @@ signed_in_page(
     retention_page, "/settings/retention", "Data retention — MI Portal", RetentionState.load
 )
 signed_in_page(
-    requests_page, "/privacy/requests", "Privacy requests — MI Portal", RightsListState.load
+    requests_page, "/privacy/requests", "Privacy requests — MI Portal", RightsWorkListState.load
 )
 signed_in_page(
     request_page,
     "/privacy/requests/[reference]",
     "Privacy request — MI Portal",
-    RightsRequestState.load,
+    RightsWorkItemState.load,
 )
 signed_in_page(
     forwarded_page,

@@ -143,3 +143,39 @@ def test_tenant_export_writes_the_clinic_and_refuses_what_it_cannot(
     complete = run("tenant", "export", "clinic-a", "--out", str(tmp_path / "complete"))
     assert complete.returncode == 0, complete.stdout
     assert "1 objects (5 bytes)" in complete.stdout
+
+
+def test_rights_expire_erases_requests_nobody_confirmed(db: Database) -> None:
+    from datetime import timedelta
+
+    from sqlmodel import col, select
+
+    from mi_portal.db import platform_session
+    from mi_portal.models import RightsRequest
+    from mi_portal.services import rights_intake
+
+    reference = rights_intake.submit(
+        rights_intake.RequestForm(
+            kind="deletion",
+            requester_name="Ann Patient",
+            requester_email="ann@example.org",
+            jurisdiction="GB",
+        ),
+        authorisation=None,
+        ip="203.0.113.5",
+        user_agent=None,
+    )
+    assert run("rights", "expire").stdout.strip() == "expired=0"
+    with platform_session() as session:
+        request = session.exec(
+            select(RightsRequest).where(col(RightsRequest.reference) == reference)
+        ).one()
+        request.received_at -= timedelta(days=31)
+        session.add(request)
+        session.commit()
+    assert run("rights", "expire").stdout.strip() == "expired=1"
+    with platform_session() as session:
+        request = session.exec(
+            select(RightsRequest).where(col(RightsRequest.reference) == reference)
+        ).one()
+        assert request.status == "expired" and request.requester_email == ""

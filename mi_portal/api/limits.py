@@ -22,7 +22,7 @@ HANDLER_HEADER = b"reflex-event-handler"
 @functools.cache
 def public_upload_handlers() -> frozenset[str]:
     """The full names Reflex gives the handlers that take uploads (public intake, staff files,
-    the catalog's CSV import)."""
+    the catalog's CSV import, an agent's authorisation)."""
     # Imported on first use: the state modules import this package's neighbours.
     from reflex.utils.format import format_event_handler
 
@@ -30,12 +30,15 @@ def public_upload_handlers() -> frozenset[str]:
     from mi_portal.state.conversation import ConversationState
     from mi_portal.state.intake import IntakeState
     from mi_portal.state.reply import ReplyState
+    from mi_portal.state.rights_request import RightsRequestState
 
     # Staff attachments: the handler itself is guarded (MESSAGES_SEND) like every other.
     return frozenset(
         {
             format_event_handler(IntakeState.submit),
             format_event_handler(ReplyState.send),
+            # An agent's signed authorisation on the public privacy-request form (10 MB at most).
+            format_event_handler(RightsRequestState.submit),
             format_event_handler(ConversationState.upload_attachment),
             # The catalog's CSV import (guarded: CATALOG_MANAGE; reads at most 1 MB of it).
             format_event_handler(CatalogState.import_csv),

@@ -190,6 +190,14 @@ def _quotes(args: argparse.Namespace) -> int:
     return 0
 
 
+def _rights(args: argparse.Namespace) -> int:
+    from mi_portal.services import rights_intake
+
+    count = rights_intake.expire_unverified()
+    console.print(f"expired={count}")
+    return 0
+
+
 def _tenant_id(slug: str):  # type: ignore[no-untyped-def]
     from sqlmodel import select
 
@@ -407,6 +415,14 @@ def build_parser() -> argparse.ArgumentParser:
         "expire", help="mark sent quotes past their date expired (the outbox worker does too)"
     )
     qu.set_defaults(func=_quotes)
+
+    ri = sub.add_parser("rights", help="privacy-rights request upkeep")
+    ri_sub = ri.add_subparsers(dest="rights_command", required=True)
+    ri_sub.add_parser(
+        "expire",
+        help="erase requests not confirmed within 30 days (the outbox worker does it daily)",
+    )
+    ri.set_defaults(func=_rights)
 
     rt = sub.add_parser("retention", help="retention periods and the purge")
     rt_sub = rt.add_subparsers(dest="retention_command", required=True)

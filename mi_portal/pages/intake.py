@@ -12,6 +12,7 @@ from mi_portal.components.fields import (
     error_text,
     field_label,
 )
+from mi_portal.components.privacy_links import rights_request_link
 from mi_portal.models import ConsentKind
 from mi_portal.pages.intake_photos import photo_error_shown, photo_picker
 from mi_portal.services.intake import CONCERN_AREAS, MAX_CLINICS, QUESTIONS
@@ -33,6 +34,8 @@ def patient_footer() -> rx.Component:
     """Shown on every patient-facing page."""
     return rx.text(
         privacy_link(),
+        " · ",
+        rights_request_link(),
         " · Your photos and answers go only to the clinic(s) you choose.",
         size="1",
         color_scheme="gray",

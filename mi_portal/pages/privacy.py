@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import reflex as rx
 
+from mi_portal.components.privacy_links import rights_request_link
 from mi_portal.services.policy import POLICY_EFFECTIVE, POLICY_VERSION, policy_blocks
 
 
@@ -24,6 +25,13 @@ def privacy_page() -> rx.Component:
                     size="2",
                     color_scheme="gray",
                     id="policy-version",
+                ),
+                rx.text(
+                    "To see, correct or delete the data a clinic holds about you, or to opt out: ",
+                    rights_request_link(new_tab=False),
+                    ".",
+                    size="2",
+                    id="rights-request-line",
                 ),
                 *[_block(kind, text) for kind, text in policy_blocks()],
                 spacing="2",

@@ -12,8 +12,8 @@ from mi_portal.components.rights_parts import (
     reason_field,
 )
 from mi_portal.services.rights import KIND_LABELS
-from mi_portal.state.rights_requests import RightsListState as L
-from mi_portal.state.rights_requests import RightsRequestState as D
+from mi_portal.state.rights_requests import RightsWorkItemState as D
+from mi_portal.state.rights_requests import RightsWorkListState as L
 
 BASE = "/privacy/requests"
 

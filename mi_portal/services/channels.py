@@ -36,7 +36,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 import httpx
 
 from mi_portal.config import get_settings, private_dir
-from mi_portal.models import OutboxMessage
+from mi_portal.models import OutboxMessage, PlatformOutboxMessage
 from mi_portal.services import clock, delivery_status
 
 log = logging.getLogger(__name__)
@@ -73,10 +73,11 @@ class Outgoing:
     sms_from: str | None = None
 
     @classmethod
-    def of(cls, row: OutboxMessage) -> Outgoing:
+    def of(cls, row: OutboxMessage | PlatformOutboxMessage) -> Outgoing:
         return cls(
             id=str(row.id),
-            tenant_id=str(row.tenant_id),
+            # The platform's own rows belong to no clinic.
+            tenant_id=str(row.tenant_id) if isinstance(row, OutboxMessage) else "",
             channel=row.channel,
             recipient=row.recipient,
             subject=row.subject,

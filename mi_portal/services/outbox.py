@@ -39,6 +39,7 @@ from mi_portal.models import (
     OutboxKind,
     OutboxMessage,
     OutboxStatus,
+    PlatformOutboxMessage,
     Submission,
     Tenant,
 )
@@ -89,9 +90,63 @@ def enqueue(
         reply_to=reply_to,
         status=OutboxStatus.PENDING.value,
         next_attempt_at=clock.now(),
+        created_at=clock.now(),
     )
     session.add(row)
     return row
+
+
+def enqueue_platform(
+    session: ScopedSession,
+    *,
+    channel: str,
+    recipient: object,
+    body: str,
+    subject: str = "",
+    html_body: str | None = None,
+    kind: OutboxKind | str = OutboxKind.RIGHTS_NOTICE,
+) -> PlatformOutboxMessage:
+    """Queue one of the platform's own emails in the caller's ``platform_session`` transaction.
+
+    The platform writes to people outside any clinic (a rights request's code, its answer) by
+    email only: it holds no one's consent to text messages.
+    """
+    if channel != MessageChannel.EMAIL:
+        raise ValueError("The platform sends email only.")
+    if len(body) > MAX_BODY or len(subject) > MAX_SUBJECT:
+        raise ValueError("The message is too long to send.")
+    row = PlatformOutboxMessage(
+        kind=str(kind),
+        channel=channel,
+        recipient=normal_recipient(channel, recipient),
+        subject=subject,
+        body=body,
+        html_body=html_body,
+        status=OutboxStatus.PENDING.value,
+        next_attempt_at=clock.now(),
+        created_at=clock.now(),
+    )
+    session.add(row)
+    return row
+
+
+PLATFORM_KEPT = timedelta(days=30)
+
+
+def prune_platform(now: datetime | None = None) -> int:
+    """Delete the platform's finished emails (codes, answers, package links) a month after
+    they were queued: they hold an address and a text, and the request keeps its own record."""
+    cutoff = (now or clock.now()) - PLATFORM_KEPT
+    finished = [OutboxStatus.SENT.value, OutboxStatus.DELIVERED.value, OutboxStatus.FAILED.value]
+    with platform_session() as session:
+        deleted = session.execute(
+            sa.delete(PlatformOutboxMessage).where(
+                col(PlatformOutboxMessage.status).in_(finished),
+                col(PlatformOutboxMessage.created_at) <= cutoff,
+            )
+        ).rowcount  # type: ignore[attr-defined]
+        session.commit()
+    return int(deleted or 0)
 
 
 # ---- delivery --------------------------------------------------------------------------------
@@ -141,23 +196,29 @@ def default_worker_id() -> str:
     return f"{socket.gethostname()[:60]}:{os.getpid()}:{threading.get_ident() % 100_000}"
 
 
+# The two outboxes: a clinic's rows (``OutboxMessage``) and the platform's own.
+Model = type[OutboxMessage] | type[PlatformOutboxMessage]
+
+
 def tenant_ids() -> list[uuid.UUID]:
     with platform_session() as session:
         return list(session.exec(select(Tenant.id).order_by(col(Tenant.id))))
 
 
-def _recover(session: ScopedSession, now: datetime) -> tuple[int, int]:
+def _recover(
+    session: ScopedSession, now: datetime, model: Model = OutboxMessage
+) -> tuple[int, int]:
     """Rows whose worker's lease ran out: claimed → pending; sending → failed (maybe sent)."""
-    expired = col(OutboxMessage.claimed_until) < now
+    expired = col(model.claimed_until) < now
     released = session.execute(
-        update(OutboxMessage)
-        .where(col(OutboxMessage.status) == OutboxStatus.CLAIMED.value, expired)
+        update(model)
+        .where(col(model.status) == OutboxStatus.CLAIMED.value, expired)
         .values(status=OutboxStatus.PENDING.value, claimed_by=None, claimed_until=None)
         .execution_options(synchronize_session=False)
     )
     uncertain = session.execute(
-        update(OutboxMessage)
-        .where(col(OutboxMessage.status) == OutboxStatus.SENDING.value, expired)
+        update(model)
+        .where(col(model.status) == OutboxStatus.SENDING.value, expired)
         .values(status=OutboxStatus.FAILED.value, last_error=UNCERTAIN, claimed_until=None)
         .execution_options(synchronize_session=False)
     )
@@ -239,86 +300,106 @@ def clinic_sms_number(tenant_id: uuid.UUID) -> str | None:
 
 
 def _claim(
-    session: ScopedSession, now: datetime, claim: str, batch: int, lease: timedelta
+    session: ScopedSession,
+    now: datetime,
+    claim: str,
+    batch: int,
+    lease: timedelta,
+    model: Model = OutboxMessage,
 ) -> list[tuple[channels.Outgoing, int]]:
     """Claim up to ``batch`` due rows in one statement; rows locked by another worker are skipped."""
     pending = OutboxStatus.PENDING.value
     due = (
-        select(OutboxMessage.id)
-        .where(col(OutboxMessage.status) == pending, col(OutboxMessage.next_attempt_at) <= now)
-        .order_by(col(OutboxMessage.next_attempt_at))
+        select(model.id)
+        .where(col(model.status) == pending, col(model.next_attempt_at) <= now)
+        .order_by(col(model.next_attempt_at))
         .limit(batch)
         .with_for_update(skip_locked=True)  # PostgreSQL; SQLite has one writer at a time
     )
     session.execute(
-        update(OutboxMessage)
-        .where(col(OutboxMessage.id).in_(due), col(OutboxMessage.status) == pending)
+        update(model)
+        .where(col(model.id).in_(due), col(model.status) == pending)
         .values(status=OutboxStatus.CLAIMED.value, claimed_by=claim, claimed_until=now + lease)
         .execution_options(synchronize_session=False)
     )
     rows = session.exec(
-        select(OutboxMessage)
-        .where(
-            col(OutboxMessage.claimed_by) == claim,
-            col(OutboxMessage.status) == OutboxStatus.CLAIMED.value,
-        )
-        .order_by(col(OutboxMessage.next_attempt_at), col(OutboxMessage.id))
+        select(model)
+        .where(col(model.claimed_by) == claim, col(model.status) == OutboxStatus.CLAIMED.value)
+        .order_by(col(model.next_attempt_at), col(model.id))
     ).all()
     return [(channels.Outgoing.of(row), row.attempts) for row in rows]
 
 
-# The per-row moves run once per message, so they are built once, as plain statements on the
-# table with the clinic in their WHERE (and row-level security under them on PostgreSQL).
-_T = OutboxMessage.__table__  # type: ignore[attr-defined]
-_ROW = sa.and_(
-    _T.c.tenant_id == sa.bindparam("tenant"),
-    _T.c.id == sa.bindparam("row"),
-    _T.c.claimed_by == sa.bindparam("claim"),
-)
-_START = (
-    _T.update()
-    .where(_ROW, _T.c.status == OutboxStatus.CLAIMED.value)
-    .values(status=OutboxStatus.SENDING.value, claimed_until=sa.bindparam("until"))
-)
-# A row still "sending", or marked uncertain meanwhile by another worker's recovery, takes the
-# outcome. An SMS status report may beat this commit: its "delivered" or "undelivered" is kept.
-_ENDABLE = _T.c.status.in_(
-    [OutboxStatus.SENDING.value, OutboxStatus.FAILED.value, OutboxStatus.DELIVERED.value]
-)
-_BY_PROVIDER = sa.or_(
-    _T.c.status == OutboxStatus.DELIVERED.value,
-    sa.and_(_T.c.status == OutboxStatus.FAILED.value, _T.c.last_error == PROVIDER_FAILED),
-)
-_SENT = (
-    _T.update()
-    .where(_ROW, _ENDABLE)
-    .values(
-        status=sa.case((_BY_PROVIDER, _T.c.status), else_=OutboxStatus.SENT.value),
-        last_error=sa.case((_BY_PROVIDER, _T.c.last_error), else_=None),
-        sent_at=sa.bindparam("sent_at"),
-        provider_ref=sa.bindparam("ref"),
-        attempts=sa.bindparam("attempts"),
-        claimed_until=None,
+@dataclass(frozen=True)
+class _Moves:
+    """The per-row moves of one outbox table, run once per message, so built once as plain
+    statements: a clinic's table has the clinic in their WHERE (with row-level security under
+    them on PostgreSQL); the platform's has no clinic."""
+
+    model: Model
+    start: Any
+    sent: Any
+    not_sent: Any
+
+
+def _moves(model: Model) -> _Moves:
+    t = model.__table__  # type: ignore[attr-defined]
+    scoped = "tenant_id" in t.c
+    row = sa.and_(
+        *((t.c.tenant_id == sa.bindparam("tenant"),) if scoped else ()),
+        t.c.id == sa.bindparam("row"),
+        t.c.claimed_by == sa.bindparam("claim"),
     )
-)
-_NOT_SENT = (
-    _T.update()
-    .where(_ROW, _ENDABLE)
-    .values(
-        status=sa.bindparam("status"),
-        attempts=sa.bindparam("attempts"),
-        last_error=sa.bindparam("error"),
-        next_attempt_at=sa.bindparam("next_at"),
-        claimed_by=sa.bindparam("new_claim"),
-        claimed_until=None,
+    start = (
+        t.update()
+        .where(row, t.c.status == OutboxStatus.CLAIMED.value)
+        .values(status=OutboxStatus.SENDING.value, claimed_until=sa.bindparam("until"))
     )
-)
+    # A row still "sending", or marked uncertain meanwhile by another worker's recovery, takes
+    # the outcome. An SMS status report may beat this commit: its "delivered" or "undelivered"
+    # is kept.
+    endable = t.c.status.in_(
+        [OutboxStatus.SENDING.value, OutboxStatus.FAILED.value, OutboxStatus.DELIVERED.value]
+    )
+    by_provider = sa.or_(
+        t.c.status == OutboxStatus.DELIVERED.value,
+        sa.and_(t.c.status == OutboxStatus.FAILED.value, t.c.last_error == PROVIDER_FAILED),
+    )
+    sent = (
+        t.update()
+        .where(row, endable)
+        .values(
+            status=sa.case((by_provider, t.c.status), else_=OutboxStatus.SENT.value),
+            last_error=sa.case((by_provider, t.c.last_error), else_=None),
+            sent_at=sa.bindparam("sent_at"),
+            provider_ref=sa.bindparam("ref"),
+            attempts=sa.bindparam("attempts"),
+            claimed_until=None,
+        )
+    )
+    not_sent = (
+        t.update()
+        .where(row, endable)
+        .values(
+            status=sa.bindparam("status"),
+            attempts=sa.bindparam("attempts"),
+            last_error=sa.bindparam("error"),
+            next_attempt_at=sa.bindparam("next_at"),
+            claimed_by=sa.bindparam("new_claim"),
+            claimed_until=None,
+        )
+    )
+    return _Moves(model, start, sent, not_sent)
+
+
+CLINIC_MOVES = _moves(OutboxMessage)
+PLATFORM_MOVES = _moves(PlatformOutboxMessage)
 
 
 def _failure(
     attempts: int, error: channels.DeliveryError, now: datetime, claim: str
 ) -> dict[str, Any]:
-    """The parameters of ``_NOT_SENT`` for a failed try: back to pending later, or failed."""
+    """The parameters of ``_Moves.not_sent`` for a failed try: back to pending later, or failed."""
     tries = attempts + 1
     done = {"status": OutboxStatus.FAILED.value, "attempts": tries, "next_at": now}
     if error.uncertain:
@@ -354,6 +435,7 @@ def _step(
     ended: tuple[Any, dict[str, Any]] | None,
     start: dict[str, Any],
     sms: bool = False,
+    moves: _Moves = CLINIC_MOVES,
 ) -> bool:
     """Record how the last row ended and mark the next one "sending", in one commit.
 
@@ -367,7 +449,7 @@ def _step(
     if sms and _withdrawn(session, clock.now(), claimed=start["row"]):
         session.commit()
         return False
-    started = connection.execute(_START, start).rowcount == 1  # type: ignore[attr-defined]
+    started = connection.execute(moves.start, start).rowcount == 1  # type: ignore[attr-defined]
     session.commit()
     return started
 
@@ -378,6 +460,7 @@ def _send_row(
     step: Future[bool],
     transports: channels.Transports,
     claim: str,
+    moves: _Moves = CLINIC_MOVES,
 ) -> tuple[Any, dict[str, Any], str] | None:
     """Send one row once its "sending" commit (``step``) is in; the statement recording how it
     ended (with its parameters) and the count it adds to, or None if the row was not ours."""
@@ -399,15 +482,19 @@ def _send_row(
     if not step.result():  # waits for the commit; a database error is raised here
         return None
     if failure is None:
-        return _SENT, {"sent_at": clock.now(), "ref": ref, "attempts": attempts + 1}, "sent"
+        return moves.sent, {"sent_at": clock.now(), "ref": ref, "attempts": attempts + 1}, "sent"
     if not isinstance(failure, channels.DeliveryError):
         failure = _unexpected(failure, handed_over=bool(handed_over))
     values = _failure(attempts, failure, clock.now(), claim)
-    return _NOT_SENT, values, "failed" if values["status"] == OutboxStatus.FAILED else "retrying"
+    return (
+        moves.not_sent,
+        values,
+        "failed" if values["status"] == OutboxStatus.FAILED else "retrying",
+    )
 
 
-def _deliver_tenant(
-    tenant_id: uuid.UUID,
+def _deliver(
+    tenant_id: uuid.UUID | None,
     *,
     claim: str,
     batch: int,
@@ -415,15 +502,19 @@ def _deliver_tenant(
     transports: channels.Transports,
     committer: ThreadPoolExecutor,
 ) -> Counts:
+    """One clinic's due rows (``tenant_id``), or the platform's own (``None``)."""
     counts = Counts()
-    with tenant_session(tenant_id) as session:
+    moves = CLINIC_MOVES if tenant_id is not None else PLATFORM_MOVES
+    opened = tenant_session(tenant_id) if tenant_id is not None else platform_session()
+    with opened as session:
         now = clock.now()
-        counts.released, counts.uncertain = _recover(session, now)
-        counts.withdrawn = _withdrawn(session, now)
-        rows = _claim(session, now, claim, batch, lease)
+        counts.released, counts.uncertain = _recover(session, now, moves.model)
+        if tenant_id is not None:  # the platform sends no texts: no consent to read again
+            counts.withdrawn = _withdrawn(session, now)
+        rows = _claim(session, now, claim, batch, lease, moves.model)
         session.commit()
         counts.claimed = len(rows)
-        own = clinic_sms_number(tenant_id) if rows else None
+        own = clinic_sms_number(tenant_id) if rows and tenant_id is not None else None
         if own:
             rows = [(replace(row, sms_from=own), attempts) for row, attempts in rows]
         # One commit per row: how row i ended is committed with "row i+1 is being sent", so at
@@ -433,12 +524,14 @@ def _deliver_tenant(
         step: Future[bool] | None = None
         try:
             for row, attempts in rows:
-                this = {"tenant": tenant_id, "claim": claim, "row": uuid.UUID(row.id)}
+                this: dict[str, Any] = {"claim": claim, "row": uuid.UUID(row.id)}
+                if tenant_id is not None:
+                    this["tenant"] = tenant_id
                 start = {**this, "until": clock.now() + lease}
-                sms = row.channel == MessageChannel.SMS.value
-                step = committer.submit(_step, session, ended, start, sms)
+                sms = tenant_id is not None and row.channel == MessageChannel.SMS.value
+                step = committer.submit(_step, session, ended, start, sms, moves)
                 ended = None
-                outcome = _send_row(row, attempts, step, transports, claim)
+                outcome = _send_row(row, attempts, step, transports, claim, moves)
                 if outcome is not None:
                     statement, values, kind = outcome
                     setattr(counts, kind, getattr(counts, kind) + 1)
@@ -459,7 +552,8 @@ def deliver_once(
     lease_seconds: float = DEFAULT_LEASE,
     transports: channels.Transports | None = None,
 ) -> Counts:
-    """One round over every clinic: recover lapsed claims, claim due rows, send them."""
+    """One round over the platform's own rows and every clinic's: recover lapsed claims, claim
+    due rows, send them."""
     claim = f"{worker_id or default_worker_id()}#{secrets.token_hex(4)}"[-100:]
     lease = timedelta(seconds=lease_seconds)
     own = transports is None
@@ -467,9 +561,9 @@ def deliver_once(
     total = Counts()
     committer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="outbox-commit")
     try:
-        for tenant_id in tenant_ids():
+        for tenant_id in [None, *tenant_ids()]:
             total.add(
-                _deliver_tenant(
+                _deliver(
                     tenant_id,
                     claim=claim,
                     batch=batch,
@@ -577,7 +671,8 @@ def run(
     """Deliver until ``stop`` is set: rounds back to back while there is work, else a short nap.
 
     ``retention_daily`` (the in-process worker of the embedded set-up) also runs each clinic's
-    retention sweep once a day; elsewhere a cron job runs ``mi-portal retention sweep``.
+    retention sweep once a day and erases unconfirmed rights requests past 30 days; elsewhere
+    cron jobs run ``mi-portal retention sweep`` and ``mi-portal rights expire``.
     """
     stop = stop or threading.Event()
     worker_id = worker_id or default_worker_id()
@@ -594,6 +689,14 @@ def run(
                 session_hygiene.clear_session_network()
             except Exception as exc:
                 log.warning("retention sweep failed: %s", type(exc).__name__)
+            try:
+                from mi_portal.services import rights_intake
+
+                # Rights requests nobody confirmed within 30 days: details erased.
+                rights_intake.expire_unverified()
+                prune_platform()
+            except Exception as exc:
+                log.warning("rights-request expiry failed: %s", type(exc).__name__)
         if time.monotonic() >= next_sweep:
             # Staff notices of quotes about to be late are queued here too (once per case and
             # assignee, however many workers run).

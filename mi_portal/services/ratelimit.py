@@ -49,6 +49,13 @@ TICKET_REDEEM = Limit("ticket-redeem", 30, timedelta(minutes=10))
 SSO_LOGIN = Limit("sso-login", 30, timedelta(minutes=10))
 # Every intake send is one upload; corrected forms are sent again, so more than INTAKE_PER_ADDRESS.
 UPLOAD_PER_ADDRESS = Limit("upload-address", 20, timedelta(minutes=10))
+# Privacy-rights requests: a person sends one, maybe for a relative too; the code checks are
+# also capped per request (5 wrong tries kill a code), so guessing across codes stays slow.
+RIGHTS_SUBMIT_PER_ADDRESS = Limit("rights-submit-address", 5, timedelta(hours=1))
+RIGHTS_CODE_PER_ADDRESS = Limit("rights-code-address", 30, timedelta(minutes=10))
+RIGHTS_CODE_PER_REQUEST = Limit("rights-code-request", 10, timedelta(minutes=10))
+RIGHTS_RESEND_PER_ADDRESS = Limit("rights-resend-address", 10, timedelta(hours=1))
+RIGHTS_RESEND_PER_REQUEST = Limit("rights-resend-request", 3, timedelta(minutes=10))
 
 
 class Backend(Protocol):

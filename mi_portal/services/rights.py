@@ -44,7 +44,6 @@ from mi_portal.services.rights_common import CLOSED as CLOSED
 from mi_portal.services.rights_common import KIND_LABELS as KIND_LABELS
 from mi_portal.services.rights_common import STATUS_FILTERS as STATUS_FILTERS
 from mi_portal.services.rights_common import STATUS_LABELS as STATUS_LABELS
-from mi_portal.services.rights_common import enqueue_platform as enqueue_platform
 from mi_portal.services.rights_worklist import RequestDetail as RequestDetail
 from mi_portal.services.rights_worklist import RequestRow as RequestRow
 from mi_portal.services.rights_worklist import detail as detail

@@ -11,14 +11,12 @@ from mi_portal.db import ScopedSession, serialize_on
 from mi_portal.models import ForwardStatus as F
 from mi_portal.models import (
     MessageChannel,
-    OutboxKind,
-    PlatformOutboxMessage,
     RightsRequest,
     RightsRequestStatus,
     RightsRequestStep,
 )
 from mi_portal.models import RightsRequestKind as K
-from mi_portal.services import audit, clock
+from mi_portal.services import audit, clock, outbox
 from mi_portal.services.actor import Actor, NotFound
 from mi_portal.services.text import TextTooLong, clean_text
 
@@ -70,37 +68,6 @@ def clean_reason(value: object, what: str = "reason") -> str:
     return text
 
 
-# --- the platform outbox --------------------------------------------------------------------
-# LOCAL STAND-IN for ``outbox.enqueue_platform`` (branch rights-intake, same signature): swap
-# this function for that one when both are merged.
-def enqueue_platform(
-    session: ScopedSession,
-    *,
-    channel: str,
-    recipient: object,
-    body: str,
-    subject: str = "",
-    html_body: str | None = None,
-    kind: OutboxKind | str = OutboxKind.RIGHTS_NOTICE,
-) -> PlatformOutboxMessage:
-    """Queue one platform-level delivery in the caller's transaction (stand-in, see above)."""
-    from mi_portal.services.outbox import MAX_BODY, MAX_SUBJECT, normal_recipient
-
-    if len(body) > MAX_BODY or len(subject) > MAX_SUBJECT:
-        raise ValueError("The message is too long to send.")
-    row = PlatformOutboxMessage(
-        kind=str(kind),
-        channel=channel,
-        recipient=normal_recipient(channel, recipient),
-        subject=subject if channel == MessageChannel.EMAIL else "",
-        body=body,
-        html_body=html_body if channel == MessageChannel.EMAIL else None,
-        next_attempt_at=clock.now(),
-    )
-    session.add(row)
-    return row
-
-
 def recipients(request: RightsRequest) -> list[str]:
     found = [request.requester_email]
     if request.by_agent and request.agent_email and request.agent_email != request.requester_email:
@@ -112,7 +79,7 @@ def tell_requester(session: ScopedSession, request: RightsRequest, text: str) ->
     subject = f"Your privacy request {request.reference}"
     body = f"Hello,\n\n{text}\n\nReference: {request.reference}\n"
     for recipient in recipients(request):
-        enqueue_platform(
+        outbox.enqueue_platform(
             session, channel=MessageChannel.EMAIL.value, recipient=recipient, body=body,
             subject=subject,
         )  # fmt: skip

@@ -8,7 +8,7 @@ from datetime import timedelta
 from sqlmodel import select
 
 from mi_portal.db import platform_session, tenant_session
-from mi_portal.models import ImageRendition, MessageAttachment, Tenant
+from mi_portal.models import ImageRendition, MessageAttachment, RightsRequest, Tenant
 from mi_portal.services import clock
 from mi_portal.storage import BlobStore, get_store
 
@@ -28,7 +28,8 @@ def check(
     grace: timedelta = timedelta(hours=24),
     store: BlobStore | None = None,
 ) -> StorageReport:
-    """Compare every clinic's rendition and attachment rows with the stored objects.
+    """Compare every clinic's rendition and attachment rows (and the platform's rights-request
+    authorisations) with the stored objects.
 
     Orphan objects younger than ``grace`` are listed but never removed: an intake may be between
     writing its objects and committing its rows.
@@ -38,6 +39,10 @@ def check(
     referenced: set[str] = set()
     with platform_session() as session:
         tenant_ids = list(session.exec(select(Tenant.id)))
+        # The platform's own objects: agents' signed authorisations of rights requests.
+        referenced.update(
+            key for key in session.exec(select(RightsRequest.authorisation_key)) if key
+        )
     for tenant_id in tenant_ids:
         with tenant_session(tenant_id) as session:
             referenced.update(session.exec(select(ImageRendition.storage_key)))

@@ -37,7 +37,7 @@ def _row(row: rights.RequestRow) -> dict[str, Any]:
     return view
 
 
-class RightsListState(rx.State):
+class RightsWorkListState(rx.State):
     blocked: str = ""
     loading: bool = True
     rows: list[dict[str, Any]] = []
@@ -78,7 +78,7 @@ class RightsListState(rx.State):
         return None
 
 
-class RightsRequestState(rx.State):
+class RightsWorkItemState(rx.State):
     blocked: str = ""
     loading: bool = True
     missing: bool = False

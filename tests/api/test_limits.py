@@ -86,11 +86,13 @@ def test_a_staff_handler_named_on_the_real_endpoint_answers_4xx(reflex_upload: S
     from mi_portal.state.inbox import InboxState
     from mi_portal.state.intake import IntakeState
     from mi_portal.state.reply import ReplyState
+    from mi_portal.state.rights_request import RightsRequestState
     from mi_portal.state.viewer import ViewerState
 
     assert public_upload_handlers() == {
         format_event_handler(IntakeState.submit),
         format_event_handler(ReplyState.send),
+        format_event_handler(RightsRequestState.submit),
         format_event_handler(ConversationState.upload_attachment),
         format_event_handler(CatalogState.import_csv),
     }

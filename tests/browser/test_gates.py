@@ -25,6 +25,8 @@ WHO = {
     "consult": None,
     "c/[slug]/consult": None,
     "privacy": None,
+    "privacy/request": None,
+    "privacy/request/verify/[reference]": None,
     "m/[token]": None,
     "q/[token]": None,
     "index": "owner@lakeside-derm.test",
@@ -70,11 +72,9 @@ def _url(route: str, case_id: str) -> str:
         return "/"
     if route == "404":
         return "/no-such-page"
-    return "/" + (
-        route.replace("[slug]", "lakeside-derm")
-        .replace("[id]", case_id)
-        .replace("[reference]", "RR-NONE-0000")
-    )
+    return "/" + route.replace("[reference]", "RR-2345-6789").replace(
+        "[slug]", "lakeside-derm"
+    ).replace("[id]", case_id)
 
 
 def test_every_registered_page_is_checked() -> None:

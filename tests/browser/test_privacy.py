@@ -232,11 +232,17 @@ def test_the_privacy_policy_is_published_and_linked_from_patient_pages(
         expect(page.locator("#patient-footer .privacy-link")).to_have_attribute(
             "href", "/privacy", timeout=30_000
         )
+        expect(page.locator("#patient-footer .rights-request-link")).to_have_attribute(
+            "href", "/privacy/request"
+        )
     consent_link = page.get_by_role("link", name="privacy policy", exact=True)
     expect(consent_link).to_have_attribute("href", "/privacy")
     page.goto(app_server.url + "/privacy")
     expect(page.locator("#policy-version")).to_contain_text(
         f"Version {POLICY_VERSION}", timeout=30_000
+    )
+    expect(page.locator("#rights-request-line .rights-request-link")).to_have_attribute(
+        "href", "/privacy/request"
     )
     expect(page.get_by_role("heading", name="Who We Are")).to_be_visible()
     expect(page.get_by_role("heading", name="Minors")).to_be_visible()

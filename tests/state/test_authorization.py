@@ -59,6 +59,15 @@ PUBLIC_ALLOWED = {
     "QuotePageState.update_reason",  # keeps this tab's own typing only
     "QuotePageState.accept",
     "QuotePageState.decline",
+    # The public privacy-request form and its code page: no account. The form fills this tab's
+    # own fields and stores a new unverified request; the code page's reference comes from the
+    # address, and its answers (the same for everyone) name nothing personal.
+    "RightsRequestState.load",
+    "RightsRequestState.update_field",  # keeps this tab's own typing only
+    "RightsRequestState.submit",
+    "RightsVerifyState.load",
+    "RightsVerifyState.check_code",
+    "RightsVerifyState.resend",
     # Provider webhooks: the HMAC signature of the body (per-provider secret) is the credential.
     "route:/api/inbound/email",
     "route:/api/inbound/sms",

@@ -17,7 +17,7 @@ from mi_portal.db import tenant_session
 from mi_portal.models import RightsRequestForward
 from mi_portal.services import auth, tenancy
 from mi_portal.state.rights_forwarded import ForwardedListState, ForwardState
-from mi_portal.state.rights_requests import RightsListState, RightsRequestState
+from mi_portal.state.rights_requests import RightsWorkItemState, RightsWorkListState
 from tests.conftest import Database
 from tests.factories import make_tenant, make_user, sign_in_token
 from tests.services.test_rights import EMAIL, make_patient, make_request
@@ -73,11 +73,11 @@ def _forward_id(tenant_id: uuid.UUID) -> str:
 
 def test_platform_forwards_from_the_detail_page(world) -> None:  # type: ignore[no-untyped-def]
     request = make_request([world["a"], world["b"]])
-    listing, _ = page(RightsListState, world["admin"], "/privacy/requests", {"status": "open"})
+    listing, _ = page(RightsWorkListState, world["admin"], "/privacy/requests", {"status": "open"})
     assert [r["reference"] for r in listing.rows] == [request.reference]
     assert listing.rows[0]["clinic_names"] in ("Lakeside, Hillview", "Hillview, Lakeside")
     detail, _ = page(
-        RightsRequestState, world["admin"], "/privacy/requests/[reference]",
+        RightsWorkItemState, world["admin"], "/privacy/requests/[reference]",
         {"reference": request.reference}, ("ask", ("forward",)), ("confirm", ()),
     )  # fmt: skip
     assert detail.notice == "Forwarded to 2 clinics."
@@ -85,7 +85,7 @@ def test_platform_forwards_from_the_detail_page(world) -> None:  # type: ignore[
     assert [s["action"] for s in detail.timeline] == ["forwarded"]
     # Confirm without asking again does nothing.
     again, _ = page(
-        RightsRequestState, world["admin"], "/privacy/requests/[reference]",
+        RightsWorkItemState, world["admin"], "/privacy/requests/[reference]",
         {"reference": request.reference}, ("confirm", ()),
     )  # fmt: skip
     assert again.notice == "" and again.error == ""
@@ -94,7 +94,7 @@ def test_platform_forwards_from_the_detail_page(world) -> None:  # type: ignore[
 def test_a_reason_that_is_too_short_keeps_the_dialog_open(world) -> None:  # type: ignore[no-untyped-def]
     request = make_request([world["a"]])
     detail, _ = page(
-        RightsRequestState, world["admin"], "/privacy/requests/[reference]",
+        RightsWorkItemState, world["admin"], "/privacy/requests/[reference]",
         {"reference": request.reference}, ("ask", ("deny",)), ("set_text", ("no",)),
         ("confirm", ()),
     )  # fmt: skip
@@ -108,9 +108,9 @@ def test_switched_in_staff_are_asked_to_leave_and_clinics_are_refused(world) -> 
     signed = auth.resolve(world["admin"])
     assert signed is not None
     tenancy.switch_into(signed, str(world["a"]), "Support ticket 42 for a test")
-    listing, _ = page(RightsListState, world["admin"], "/privacy/requests", {})
+    listing, _ = page(RightsWorkListState, world["admin"], "/privacy/requests", {})
     assert listing.blocked == "leave" and listing.rows == []
-    owner, _ = page(RightsListState, world["owner_a"], "/privacy/requests", {})
+    owner, _ = page(RightsWorkListState, world["owner_a"], "/privacy/requests", {})
     assert owner.blocked == "denied" and owner.rows == []
     coord, _ = page(ForwardedListState, world["coord_a"], "/privacy/forwarded", {})
     assert coord.blocked == "denied"
