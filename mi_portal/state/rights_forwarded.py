@@ -202,15 +202,46 @@ class ForwardState(rx.State):
             if module is None:
                 raise ValueError(MISSING)
             result = await asyncio.to_thread(module.erase, actor, forward_id)
-            self.kept = [{"case": str(c), "reason": str(r)} for c, r in result.kept]
+            kept = [(str(c), str(r)) for c, r in result.kept]
+            self.kept = [{"case": c, "reason": r} for c, r in kept]
+            note = "We have erased the personal data we held about you." + (
+                " Some records are kept, as the law requires: "
+                + "; ".join(f"{c} ({r})" for c, r in kept)
+                if kept
+                else ""
+            )
+            run = getattr(result, "run_id", None)
+            await self._close_answer(
+                actor, forward_id, note, {"erased": True, "run_id": str(run) if run else None,
+                                          "kept": [list(k) for k in kept]},
+            )  # fmt: skip
             return "Erased through retention." + (
-                " Some records are kept; see below." if result.kept else ""
+                " Some records are kept; see below." if kept else ""
             )
         module = _module("rights_access")  # send
         if module is None:
             raise ValueError(MISSING)
         await asyncio.to_thread(module.send_package, actor, forward_id)
+        await self._close_answer(
+            actor, forward_id, "We have sent you a link to download a copy of your data.",
+            {"package_sent": True},
+        )  # fmt: skip
         return "The access package link has been sent to the requester."
+
+    async def _close_answer(
+        self, actor: Any, forward_id: str, note: str, result: dict[str, Any]
+    ) -> None:
+        """Every answer ends with ``finish``: when the erasure or the package sending did not
+        close the forward itself, close it here (told to the requester, mirrored to the
+        platform)."""
+        found = await asyncio.to_thread(rights_clinic.forward_detail, actor, forward_id)
+        if found.is_open:
+            await asyncio.to_thread(
+                functools.partial(
+                    rights_clinic.finish, actor, forward_id, status="completed", note=note,
+                    result=result,
+                )
+            )  # fmt: skip
 
     @rx.event
     @guarded(Permission.RIGHTS_ANSWER)

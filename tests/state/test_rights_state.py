@@ -165,3 +165,32 @@ def test_correction_form_keeps_bad_input_and_saves_good(world) -> None:  # type:
     )  # fmt: skip
     assert good.notice == "Corrected: name."
     assert good.patients[0]["full_name"] == "Jo Q. Requester"
+
+
+def test_erasure_needs_the_typed_reference_and_ends_with_an_answer(world) -> None:  # type: ignore[no-untyped-def]
+    import importlib.util
+
+    from mi_portal.services import rights
+
+    request = make_request([world["a"]], kind="deletion")
+    signed = auth.resolve(world["admin"])
+    assert signed is not None
+    rights.forward(signed.actor, request.id)
+    forward_id = _forward_id(world["a"])
+    wrong, _ = page(
+        ForwardState, world["owner_a"], "/privacy/forwarded/[id]", {"id": forward_id},
+        ("ask", ("erase",)), ("set_typed", ("RR-0000-0000",)), ("confirm", ()),
+    )  # fmt: skip
+    assert wrong.confirming == "erase" and "reference" in wrong.dialog_error
+    assert wrong.forward["status"] == "forwarded"
+    typed, _ = page(
+        ForwardState, world["owner_a"], "/privacy/forwarded/[id]", {"id": forward_id},
+        ("ask", ("erase",)), ("set_typed", (request.reference.lower(),)), ("confirm", ()),
+    )  # fmt: skip
+    if importlib.util.find_spec("mi_portal.services.rights_erase") is None:
+        assert typed.dialog_error.startswith("This part is not installed")
+        assert typed.forward["status"] == "forwarded"
+    else:
+        assert typed.dialog_error == "" and typed.forward["status"] == "completed"
+        with tenant_session(world["a"]) as session:
+            assert session.exec(select(RightsRequestForward.status)).one() == "completed"
