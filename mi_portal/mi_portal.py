@@ -26,7 +26,9 @@ from mi_portal.pages.quote_builder import quote_builder_page
 from mi_portal.pages.quote_page import quote_page
 from mi_portal.pages.reply import reply_page
 from mi_portal.pages.retention import retention_page
+from mi_portal.pages.rights_forwarded import forward_page, forwarded_page
 from mi_portal.pages.rights_request import rights_request_page, rights_verify_page
+from mi_portal.pages.rights_requests import request_page, requests_page
 from mi_portal.pages.templates import templates_page
 from mi_portal.pages.users import users_page
 from mi_portal.pages.viewer import viewer_page
@@ -47,7 +49,9 @@ from mi_portal.state.quote_builder import QuoteBuilderState
 from mi_portal.state.quote_page import QuotePageState
 from mi_portal.state.reply import ReplyState
 from mi_portal.state.retention import RetentionState
+from mi_portal.state.rights_forwarded import ForwardedListState, ForwardState
 from mi_portal.state.rights_request import RightsRequestState, RightsVerifyState
+from mi_portal.state.rights_requests import RightsWorkItemState, RightsWorkListState
 from mi_portal.state.session import SessionState
 from mi_portal.state.signin import SignInState
 from mi_portal.state.tab import SessionBoundState
@@ -134,6 +138,24 @@ signed_in_page(
 )
 signed_in_page(
     retention_page, "/settings/retention", "Data retention — MI Portal", RetentionState.load
+)
+signed_in_page(
+    requests_page, "/privacy/requests", "Privacy requests — MI Portal", RightsWorkListState.load
+)
+signed_in_page(
+    request_page,
+    "/privacy/requests/[reference]",
+    "Privacy request — MI Portal",
+    RightsWorkItemState.load,
+)
+signed_in_page(
+    forwarded_page,
+    "/privacy/forwarded",
+    "Forwarded privacy requests — MI Portal",
+    ForwardedListState.load,
+)
+signed_in_page(
+    forward_page, "/privacy/forwarded/[id]", "Privacy request — MI Portal", ForwardState.load
 )
 signed_in_page(viewer_page, "/cases/[id]/photos", "Photos — MI Portal", ViewerState.load)
 signed_in_page(quote_builder_page, "/cases/[id]/quote", "Quote — MI Portal", QuoteBuilderState.load)

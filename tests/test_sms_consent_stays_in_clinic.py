@@ -35,6 +35,9 @@ LEDGER_USERS = {
     # Reads one patient's own consents, in the clinic's session, into that patient's access
     # package for their rights request (delivered to them alone, through a single-use link).
     "services/rights_records.py",
+    # Writes a patient's opt-out of sale/sharing or limit of sensitive data (and ends their
+    # marketing opt-in) when the clinic answers a verified rights request, in its own session.
+    "services/rights_clinic.py",
     "jobs/seed.py",
 }
 LEDGER = re.compile(r"\bConsentRecord\b|services import[^\n]*\bconsent\b|services\.consent\b")

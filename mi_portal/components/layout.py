@@ -34,6 +34,8 @@ def _sections() -> list[tuple[str, str, str, rx.Var[bool] | bool]]:
         ("Catalog", "/settings/catalog", "catalog", SessionState.can_manage_catalog),
         ("Users", "/admin/users", "users", SessionState.can_manage_users),
         ("Retention", "/settings/retention", "retention", SessionState.can_view_retention),
+        ("Privacy requests", "/privacy/requests", "rights", SessionState.can_forward_rights),
+        ("Privacy", "/privacy/forwarded", "forwarded", SessionState.can_answer_rights),
         ("Audit log", "/audit", "audit", SessionState.can_view_audit),
     ]
 

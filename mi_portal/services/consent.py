@@ -22,6 +22,7 @@ SOURCES = {
     "sms_keyword": "Text message keyword",
     "reply_page": "Patient's reply page",
     "staff": "Recorded by staff",
+    "rights_request": "Privacy-rights request",
     "seed": "Demo data",
 }
 

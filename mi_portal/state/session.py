@@ -40,6 +40,8 @@ class SessionState(rx.State):
     can_manage_templates: bool = False
     can_manage_catalog: bool = False
     can_view_retention: bool = False
+    can_forward_rights: bool = False
+    can_answer_rights: bool = False
     # Inbound messages this user has not read, over all the clinic's conversations.
     unread_messages: int = 0
 
@@ -71,6 +73,8 @@ class SessionState(rx.State):
         self.can_manage_templates = has_permission(actor, Permission.TEMPLATES_MANAGE)
         self.can_manage_catalog = has_permission(actor, Permission.CATALOG_MANAGE)
         self.can_view_retention = has_permission(actor, Permission.RETENTION_VIEW)
+        self.can_forward_rights = has_permission(actor, Permission.RIGHTS_FORWARD)
+        self.can_answer_rights = has_permission(actor, Permission.RIGHTS_ANSWER)
         self.unread_messages = await asyncio.to_thread(message_list.total_unread, actor)
 
     @rx.event

@@ -42,6 +42,10 @@ WHO = {
     "settings/templates": "owner@lakeside-derm.test",
     "settings/catalog": "owner@lakeside-derm.test",
     "settings/retention": "owner@lakeside-derm.test",
+    "privacy/requests": "admin@mi-portal.test",
+    "privacy/requests/[reference]": "admin@mi-portal.test",
+    "privacy/forwarded": "owner@lakeside-derm.test",
+    "privacy/forwarded/[id]": "owner@lakeside-derm.test",
     "mfa/enroll": "owner@lakeside-derm.test",
     "404": None,
 }
@@ -80,12 +84,21 @@ def test_every_registered_page_is_checked() -> None:
 
 @pytest.fixture(scope="module")
 def signed_in_context(browser, app_server: RunningApp) -> Iterator[object]:  # type: ignore[no-untyped-def]
-    context = browser.new_context(viewport=DESKTOP)
-    page = context.new_page()
-    sign_in(page, app_server, WHO["index"] or "")
-    page.close()
-    yield context
-    context.close()
+    """One signed-in browser context per demo user of the map, made when first needed."""
+    contexts: dict[str, object] = {}
+
+    def context_for(email: str):  # type: ignore[no-untyped-def]
+        if email not in contexts:
+            context = browser.new_context(viewport=DESKTOP)
+            page = context.new_page()
+            sign_in(page, app_server, email)
+            page.close()
+            contexts[email] = context
+        return contexts[email]
+
+    yield context_for
+    for context in contexts.values():
+        context.close()  # type: ignore[attr-defined]
 
 
 def _open(context, app: RunningApp, url: str):  # type: ignore[no-untyped-def]
@@ -116,7 +129,8 @@ def test_page_passes_axe_and_fits_a_phone(
 ) -> None:  # type: ignore[no-untyped-def]
     url = _url(route, _a_case(app_server))
     public = WHO[route] is None
-    context = browser.new_context(viewport=DESKTOP) if public else signed_in_context
+    who = WHO[route]
+    context = browser.new_context(viewport=DESKTOP) if who is None else signed_in_context(who)
     try:
         page, errors = _open(context, app_server, url)
         problems = _violations(page)
