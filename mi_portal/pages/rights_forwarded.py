@@ -349,6 +349,14 @@ def _preview() -> rx.Component:
                     ),
                     style={"margin_left": "1.2em"},
                 ),  # fmt: skip
+                # The summary the requester receives, escaped on the server.
+                rx.scroll_area(
+                    rx.html(D.preview["summary"].to(str)),
+                    type="auto",
+                    scrollbars="vertical",
+                    style={"max_height": "24rem"},
+                    id="package-summary",
+                ),
                 spacing="2",
             ),
             width="100%",

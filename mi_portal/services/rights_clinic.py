@@ -8,33 +8,40 @@ platform's request through ``rights.record_clinic_answer``.
 
 from __future__ import annotations
 
-import contextlib
 import uuid
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
-from sqlalchemy import func, or_
 from sqlmodel import col, select
 
+from mi_portal.config import get_settings
 from mi_portal.db import ScopedSession, serialize_on, tenant_session
 from mi_portal.models import (
     ConsentKind,
     ForwardStatus,
     MessageChannel,
     OutboxKind,
-    Patient,
     RightsRequestForward,
     RightsRequestKind,
     Submission,
     Tenant,
 )
-from mi_portal.services import audit, clock, outbox, rights_deadlines, rights_locator
+from mi_portal.services import (
+    audit,
+    clock,
+    outbox,
+    rights_access,
+    rights_deadlines,
+    rights_erase,
+    rights_locator,
+)
 from mi_portal.services import consent as consents
 from mi_portal.services.actor import Actor, NotFound, parse_id
 from mi_portal.services.permissions import Permission, check
-from mi_portal.services.phones import InvalidPhone, to_e164
+from mi_portal.services.phones import to_e164
 from mi_portal.services.policy import CONSENT_TEXT_VERSION, consent_text_sha256
+from mi_portal.services.rights_access import LINK_DAYS, matching_patients
 from mi_portal.services.rights_common import KIND_LABELS, RightsProblem, clean_reason
 from mi_portal.services.text import TextTooLong, clean_email, clean_text
 
@@ -166,34 +173,12 @@ def _open(forward: RightsRequestForward) -> None:
         raise ValueError("This request has been answered already.")
 
 
-def _matching_patients(session: ScopedSession, forward: RightsRequestForward) -> list[Patient]:
-    """The clinic's own patients with the requester's email or phone (or corrected here)."""
-    tests = []
-    if forward.requester_email:
-        tests.append(func.lower(Patient.email) == forward.requester_email.strip().lower())
-    if forward.requester_phone:
-        with contextlib.suppress(InvalidPhone):
-            tests.append(col(Patient.phone) == to_e164(forward.requester_phone))
-    known = [uuid.UUID(p) for p in forward.result.get("patient_ids", [])]
-    if known:
-        tests.append(col(Patient.id).in_(known))
-    if not tests:
-        return []
-    return list(
-        session.exec(
-            select(Patient)
-            .where(or_(*tests), col(Patient.anonymized_at).is_(None))
-            .order_by(col(Patient.created_at), col(Patient.id))
-        ).all()
-    )
-
-
 def forward_detail(actor: Actor, forward_id: object) -> ForwardDetail:
     """One forwarded request with the clinic's own matching patients and their cases."""
     check(actor, Permission.RIGHTS_ANSWER)
     with tenant_session(actor.require_tenant()) as session:
         forward = _forward(session, actor, forward_id)
-        patients = _matching_patients(session, forward)
+        patients = matching_patients(session, forward)
         cases: dict[uuid.UUID, list[CaseLine]] = {p.id: [] for p in patients}
         if patients:
             for case in session.exec(
@@ -307,7 +292,7 @@ def correct(
         if forward.kind != RightsRequestKind.CORRECTION:
             raise ValueError("This request does not ask for a correction.")
         wanted = parse_id(patient_id, "patient")
-        patient = next((p for p in _matching_patients(session, forward) if p.id == wanted), None)
+        patient = next((p for p in matching_patients(session, forward) if p.id == wanted), None)
         if patient is None:
             raise NotFound("patient")
         old: dict[str, Any] = {}
@@ -355,7 +340,7 @@ def _consents(actor: Actor, forward_id: object, kind: ConsentKind, verb: str) ->
         _open(forward)
         if forward.kind != want:
             raise ValueError("This request asks for something else.")
-        patients = _matching_patients(session, forward)
+        patients = matching_patients(session, forward)
         for patient in patients:
             for what, granted in ((kind, True), (ConsentKind.MARKETING_OPT_IN, False)):
                 row = consents.record(
@@ -402,10 +387,20 @@ def deny_forward(actor: Actor, forward_id: object, reason: object) -> None:
 
 
 def finish(
-    actor: Actor, forward_id: object, *, status: str, note: str, result: dict[str, Any]
+    actor: Actor,
+    forward_id: object,
+    *,
+    status: str,
+    note: str,
+    result: dict[str, Any],
+    link: str | None = None,
 ) -> None:
     """Close the clinic's answer: store it, tell the requester from the clinic, audit it, and
-    mirror it to the platform's request."""
+    mirror it to the platform's request.
+
+    ``link`` (an access package's single-use download) goes in the patient's own email only:
+    never to an agent, and never stored beside the answer.
+    """
     check(actor, Permission.RIGHTS_ANSWER)
     tenant_id = actor.require_tenant()
     if status not in DONE:
@@ -429,9 +424,15 @@ def finish(
         )
         body = f"Hello,\n\n{name} {done}.\n\n{text}\n\nReference: {forward.reference}\n"
         for recipient in _recipients(forward):
+            own = recipient == forward.requester_email
+            download = (
+                f"\nDownload your copy (the link works once, for {LINK_DAYS} days):\n{link}\n"
+                if link and own
+                else ""
+            )
             outbox.enqueue(
-                session, channel=MessageChannel.EMAIL.value, recipient=recipient, body=body,
-                subject=f"Your privacy request {forward.reference}",
+                session, channel=MessageChannel.EMAIL.value, recipient=recipient,
+                body=body + download, subject=f"Your privacy request {forward.reference}",
                 kind=OutboxKind.RIGHTS_NOTICE,
             )  # fmt: skip
         session.commit()
@@ -450,3 +451,48 @@ def _recipients(forward: RightsRequestForward) -> list[str]:
     if forward.by_agent and forward.agent_email and forward.agent_email != forward.requester_email:
         found.append(forward.agent_email)
     return [r for r in found if r]
+
+
+def send_access(actor: Actor, forward_id: object) -> None:
+    """Answer an access request: a single-use link to the prepared package, emailed to the
+    patient, and the answer closed."""
+    path = rights_access.send_package(actor, forward_id)
+    finish(
+        actor, forward_id, status=F.COMPLETED.value,
+        note=(
+            "We have prepared a copy of the personal data we hold about you from the 12 months "
+            "before your request, with a summary of where it came from, why we hold it and who "
+            "receives it."
+        ),
+        result={"package_sent": True},
+        link=f"{get_settings().frontend_origin.rstrip('/')}{path}",
+    )  # fmt: skip
+
+
+def erase(actor: Actor, forward_id: object) -> rights_erase.EraseResult:
+    """Answer a deletion request through the retention purge, and close the answer. What must
+    be kept is counted in the requester's note; the hold reasons are staff text, for the clinic
+    only."""
+    done = rights_erase.erase(actor, forward_id)
+    if any(why == rights_erase.NOT_YET for _what, why in done.kept):
+        return done  # not answered yet: the clinic runs the erasure again
+    held = sum(
+        why.startswith("legal hold") or why == rights_erase.RECORD_KEPT for _what, why in done.kept
+    )
+    note = (
+        "We have erased the personal data we held about you."
+        + (
+            f" {held} record{'s' if held != 1 else ''} must be kept for now under a legal "
+            "hold; we will erase them when it ends."
+            if held
+            else ""
+        )
+        + " Our security log keeps that each event happened, without your details, as the law "
+        "requires."
+    )
+    finish(
+        actor, forward_id, status=F.COMPLETED.value, note=note,
+        result={"erased": True, "run_id": str(done.run_id) if done.run_id else None,
+                "kept": held},
+    )  # fmt: skip
+    return done

@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import importlib
 from dataclasses import asdict
 from typing import Any
 
 import reflex as rx
 
-from mi_portal.services import rights_clinic
+from mi_portal.services import rights_access, rights_clinic
 from mi_portal.services.actor import NotFound
 from mi_portal.services.permissions import Permission, page_access
 from mi_portal.services.phones import InvalidPhone
@@ -25,7 +24,6 @@ from mi_portal.state.guard import current, guarded
 ACTIONS = ("deny", "opt_out", "limit", "complete", "erase", "send")
 NEEDS_TEXT = {"deny": "reason", "complete": "note"}
 LIST_STATUSES = ("open", "closed", "all")
-MISSING = "This part is not installed yet; ask the platform team."
 
 
 def _gate() -> str:
@@ -33,14 +31,6 @@ def _gate() -> str:
     return page_access(
         signed.actor, Permission.RIGHTS_ANSWER, has_memberships=bool(signed.memberships)
     )
-
-
-def _module(name: str) -> Any:
-    """The access-package and erasure services, imported when used (built separately)."""
-    try:
-        return importlib.import_module(f"mi_portal.services.{name}")
-    except ImportError:
-        return None
 
 
 class ForwardedListState(rx.State):
@@ -198,62 +188,19 @@ class ForwardState(rx.State):
         if action == "erase":
             if self.typed.strip().upper() != str(self.forward.get("reference", "")).upper():
                 raise ValueError("Type the request's reference exactly to confirm.")
-            module = _module("rights_erase")
-            if module is None:
-                raise ValueError(MISSING)
-            result = await asyncio.to_thread(module.erase, actor, forward_id)
-            kept = [(str(c), str(r)) for c, r in result.kept]
-            self.kept = [{"case": c, "reason": r} for c, r in kept]
-            note = "We have erased the personal data we held about you." + (
-                " Some records are kept, as the law requires: "
-                + "; ".join(f"{c} ({r})" for c, r in kept)
-                if kept
-                else ""
-            )
-            run = getattr(result, "run_id", None)
-            await self._close_answer(
-                actor, forward_id, note, {"erased": True, "run_id": str(run) if run else None,
-                                          "kept": [list(k) for k in kept]},
-            )  # fmt: skip
-            return "Erased through retention." + (
-                " Some records are kept; see below." if kept else ""
-            )
-        module = _module("rights_access")  # send
-        if module is None:
-            raise ValueError(MISSING)
-        await asyncio.to_thread(module.send_package, actor, forward_id)
-        await self._close_answer(
-            actor, forward_id, "We have sent you a link to download a copy of your data.",
-            {"package_sent": True},
-        )  # fmt: skip
+            result = await asyncio.to_thread(rights_clinic.erase, actor, forward_id)
+            self.kept = [{"case": str(c), "reason": str(r)} for c, r in result.kept]
+            return "Erased through retention; what is kept is listed below."
+        await asyncio.to_thread(rights_clinic.send_access, actor, forward_id)
         return "The access package link has been sent to the requester."
-
-    async def _close_answer(
-        self, actor: Any, forward_id: str, note: str, result: dict[str, Any]
-    ) -> None:
-        """Every answer ends with ``finish``: when the erasure or the package sending did not
-        close the forward itself, close it here (told to the requester, mirrored to the
-        platform)."""
-        found = await asyncio.to_thread(rights_clinic.forward_detail, actor, forward_id)
-        if found.is_open:
-            await asyncio.to_thread(
-                functools.partial(
-                    rights_clinic.finish, actor, forward_id, status="completed", note=note,
-                    result=result,
-                )
-            )  # fmt: skip
 
     @rx.event
     @guarded(Permission.RIGHTS_ANSWER)
     async def prepare(self) -> None:
         self.error = self.notice = ""
-        module = _module("rights_access")
-        if module is None:
-            self.error = MISSING
-            return
         try:
             found = await asyncio.to_thread(
-                module.prepare_package, current().actor, self._forward_id()
+                rights_access.prepare_package, current().actor, self._forward_id()
             )
         except NotFound:
             self.error = "This request was not found."
@@ -261,13 +208,12 @@ class ForwardState(rx.State):
         except ValueError as exc:
             self.error = str(exc)
             return
-        counts = getattr(found, "counts", {}) or {}
-        files = getattr(found, "files", []) or []
         self.preview = {
-            "counts": [f"{k}: {v}" for k, v in sorted(counts.items())],
-            "files": len(files),
-            "size": f"{(getattr(found, 'size', 0) or 0) / 1024:.0f} KB",
-            "patients": str(getattr(found, "patients", "")),
+            "counts": [f"{k}: {v}" for k, v in sorted(found.counts.items())],
+            "files": len(found.files),
+            "size": f"{found.size / 1024:.0f} KB",
+            "patients": str(found.patients),
+            "summary": found.summary_html,  # escaped on the server
         }
         self.notice = "Package prepared: check the preview, then send it."
         await self._fetch()

@@ -168,8 +168,6 @@ def test_correction_form_keeps_bad_input_and_saves_good(world) -> None:  # type:
 
 
 def test_erasure_needs_the_typed_reference_and_ends_with_an_answer(world) -> None:  # type: ignore[no-untyped-def]
-    import importlib.util
-
     from mi_portal.services import rights
 
     request = make_request([world["a"]], kind="deletion")
@@ -187,10 +185,6 @@ def test_erasure_needs_the_typed_reference_and_ends_with_an_answer(world) -> Non
         ForwardState, world["owner_a"], "/privacy/forwarded/[id]", {"id": forward_id},
         ("ask", ("erase",)), ("set_typed", (request.reference.lower(),)), ("confirm", ()),
     )  # fmt: skip
-    if importlib.util.find_spec("mi_portal.services.rights_erase") is None:
-        assert typed.dialog_error.startswith("This part is not installed")
-        assert typed.forward["status"] == "forwarded"
-    else:
-        assert typed.dialog_error == "" and typed.forward["status"] == "completed"
-        with tenant_session(world["a"]) as session:
-            assert session.exec(select(RightsRequestForward.status)).one() == "completed"
+    assert typed.dialog_error == "" and typed.forward["status"] == "completed"
+    with tenant_session(world["a"]) as session:
+        assert session.exec(select(RightsRequestForward.status)).one() == "completed"
