@@ -10,7 +10,17 @@ from sqlmodel import col, select
 
 from mi_portal.db import platform_session, tenant_session
 from mi_portal.jobs.seed import CLINICS, demo_users, seed
-from mi_portal.models import ImageRendition, Membership, Role, Submission, Tenant, User
+from mi_portal.models import (
+    ImageRendition,
+    Membership,
+    RightsRequest,
+    RightsRequestKind,
+    RightsRequestStatus,
+    Role,
+    Submission,
+    Tenant,
+    User,
+)
 from mi_portal.services.actor import system_actor
 from mi_portal.services.clinics import clinic_overview
 from mi_portal.storage import get_store
@@ -41,10 +51,18 @@ def test_seed_creates_clinics_users_and_cases_once(db: Database) -> None:
         Role.VIEWER,
     }
     assert set(platform_roles) == {Role.PLATFORM_ADMIN.value, Role.PLATFORM_SUPPORT.value}
+    with platform_session() as session:
+        requests = session.exec(select(RightsRequest)).all()
+    # Privacy requests in every status and of every kind, through the real services.
+    assert {r.status for r in requests} == {s.value for s in RightsRequestStatus}
+    assert {r.kind for r in requests} == {k.value for k in RightsRequestKind}
+    pending = [r for r in requests if r.status == RightsRequestStatus.PENDING]
+    assert len(pending) == 1 and len(pending[0].matched_clinics) == 2
     assert seed(cases_per_clinic=4) == {}
     assert _counts() == {c.slug: 4 for c in CLINICS}
     with platform_session() as session:
         assert session.exec(select(func.count()).select_from(User)).one() == users
+        assert session.exec(select(func.count()).select_from(RightsRequest)).one() == len(requests)
 
 
 def test_seeded_photos_are_stored_under_the_tenant_and_carry_no_metadata(db: Database) -> None:

@@ -21,6 +21,7 @@ from sqlmodel import col, select
 from mi_portal.db import ScopedSession, platform_session, tenant_session
 from mi_portal.jobs.demo_photos import demo_photo
 from mi_portal.jobs.seed_quotes import seed_quotes
+from mi_portal.jobs.seed_rights import seed_rights
 from mi_portal.models import (
     SUBMISSION_TRANSITIONS,
     CaseNote,
@@ -481,6 +482,7 @@ def seed(*, cases_per_clinic: int = 110, store: BlobStore | None = None) -> dict
             _seed_retention(clinic_ids[clinic.slug], user_ids, clinic.slug)
             _mark_seeded(clinic_ids[clinic.slug])
             created[clinic.slug] = cases_per_clinic
+    seed_rights(clinic_ids, user_ids)
     return created
 
 

@@ -8,7 +8,6 @@ held, not yet confirmed, and expired.
 
 from __future__ import annotations
 
-import random
 import re
 import uuid
 from datetime import timedelta
@@ -16,14 +15,12 @@ from datetime import timedelta
 from sqlmodel import col, select
 
 from mi_portal.db import platform_session, tenant_session
-from mi_portal.jobs.demo_photos import demo_photo
 from mi_portal.models import Patient, PlatformOutboxMessage, RightsRequest, Role
-from mi_portal.services import clock, intake, rights, rights_clinic, rights_intake
+from mi_portal.services import clock, rights, rights_clinic, rights_intake, rights_locator
 from mi_portal.services.actor import Actor
-from mi_portal.services.images import process_image
 
-DEMO_IP = "203.0.113.40"
 DEMO_AGENT = "Mozilla/5.0 (demo seed)"
+MIN_PATIENTS = 3  # each clinic's first three patients play a part
 _CODE = re.compile(r"\b(\d{6})\b")
 
 
@@ -57,9 +54,11 @@ def _request(
         kind=kind, requester_name=name, requester_email=email, jurisdiction=jurisdiction,
         details=details,
     )  # fmt: skip
-    reference = rights_intake.submit(form, authorisation=None, ip=DEMO_IP, user_agent=DEMO_AGENT)
+    # Each demo requester writes from an address of their own (the form is rate-limited).
+    ip = f"203.0.113.{41 + sum(map(ord, email)) % 200}"
+    reference = rights_intake.submit(form, authorisation=None, ip=ip, user_agent=DEMO_AGENT)
     if verify:
-        outcome = rights_intake.verify(reference, _code_for(reference))
+        outcome = rights_intake.verify(reference, _code_for(reference), ip=ip)
         if outcome.state != "verified":
             raise RuntimeError(f"demo request not verified: {outcome.state}")
     return reference
@@ -85,23 +84,23 @@ def _patient_email(tenant_id: uuid.UUID, skip: int) -> tuple[str, str]:
         return patient.full_name, patient.email
 
 
-def _two_clinic_patient(slugs: tuple[str, str], concerns: tuple[str, str]) -> tuple[str, str]:
-    """A person who sent the form to two clinics (each holds its own copy)."""
-    rng = random.Random("rights-demo")
-    name, email = "Jordan Rivera", "jordan.rivera@example.org"
-    for slug, concern in zip(slugs, concerns, strict=True):
-        intake.submit(
-            clinic_slugs=[slug],
-            form=intake.IntakeForm(
-                full_name=name, email=email, phone="+12025550188", date_of_birth="1988-05-14",
-                concern_area=concern, answers={"how_long": "months", "goal": "reduce"},
-                privacy_ack=True,
-            ),
-            photos=[process_image(demo_photo(rng, concern), f"{concern}.jpg")],
-            ip=DEMO_IP,
-            user_agent=DEMO_AGENT,
-            source="demo_seed",
-        )  # fmt: skip
+def _two_clinic_patient(clinics: tuple[uuid.UUID, uuid.UUID]) -> tuple[str, str]:
+    """A person known to two clinics: each clinic's third demo patient becomes the same person
+    (as if they had sent the multi-clinic form), each clinic holding its own copy."""
+    name, email, phone = "Jordan Rivera", "jordan.rivera@example.org", "+12025550188"
+    for tenant_id in clinics:
+        with tenant_session(tenant_id) as session:
+            patient = session.exec(
+                select(Patient)
+                .where(col(Patient.anonymized_at).is_(None))
+                .order_by(col(Patient.created_at), col(Patient.id))
+                .offset(2)
+                .limit(1)
+            ).one()
+            patient.full_name, patient.email, patient.phone = name, email, phone
+            session.add(patient)
+            rights_locator.record_patient(session, patient)
+            session.commit()
     return name, email
 
 
@@ -123,6 +122,10 @@ def seed_rights(clinic_ids: dict[str, uuid.UUID], user_ids: dict[str, uuid.UUID]
     with platform_session() as session:
         if session.exec(select(RightsRequest.id)).first() is not None:
             return 0
+    for tenant_id in clinic_ids.values():
+        with tenant_session(tenant_id) as session:
+            if len(session.exec(select(Patient.id).limit(MIN_PATIENTS)).all()) < MIN_PATIENTS:
+                return 0  # a tiny demo (tests): too few patients to play every part
     admin = Actor(user_id=user_ids["admin@mi-portal.test"], role=Role.PLATFORM_ADMIN)
     derm, aesthetics, dental = (
         clinic_ids["lakeside-derm"], clinic_ids["riverbend-aesthetics"],
@@ -148,9 +151,7 @@ def seed_rights(clinic_ids: dict[str, uuid.UUID], user_ids: dict[str, uuid.UUID]
              "My surname is misspelt.", verify=False)  # fmt: skip
     made += 1
     # Pending: held by two clinics, waiting for the platform to forward it.
-    name, email = _two_clinic_patient(
-        ("lakeside-derm", "riverbend-aesthetics"), ("acne", "pigmentation")
-    )
+    name, email = _two_clinic_patient((derm, aesthetics))
     _request("access", name, email, "US-CA", "Please send me everything you hold about me.")
     made += 1
     # Forwarded: an erasure request the clinic has not opened yet.
