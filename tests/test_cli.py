@@ -179,3 +179,22 @@ def test_rights_expire_erases_requests_nobody_confirmed(db: Database) -> None:
             select(RightsRequest).where(col(RightsRequest.reference) == reference)
         ).one()
         assert request.status == "expired" and request.requester_email == ""
+
+
+def test_rights_locator_rebuild_writes_patients_from_before_the_locator(db: Database) -> None:
+    from mi_portal.db import tenant_session
+    from mi_portal.models import Patient, uuid7
+    from mi_portal.services import rights_locator
+
+    a, b = make_tenant("clinic-a"), make_tenant("clinic-b")
+    for tenant_id, email in ((a, "ann@example.org"), (b, "ann@example.org"), (b, "bo@example.org")):
+        with tenant_session(tenant_id) as session:  # written as before the locator existed
+            session.add(Patient(id=uuid7(), full_name="P", email=email, phone="+12025550143"))
+            session.commit()
+    assert rights_locator.clinics_holding("ann@example.org", None) == []
+
+    result = run("rights", "locator-rebuild")
+
+    assert result.returncode == 0, result.stdout
+    assert result.stdout.strip().splitlines()[-1] == "clinics=2 digests=6"
+    assert rights_locator.clinics_holding("ann@example.org", None) == sorted([a, b])

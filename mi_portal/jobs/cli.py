@@ -191,9 +191,15 @@ def _quotes(args: argparse.Namespace) -> int:
 
 
 def _rights(args: argparse.Namespace) -> int:
-    from mi_portal.services import rights_intake
+    from mi_portal.services import outbox, retention, rights_intake, rights_locator
 
+    if args.rights_command == "locator-rebuild":
+        clinics = retention.clinics()
+        digests = sum(rights_locator.rebuild(tenant_id) for _slug, tenant_id in clinics)
+        console.print(f"clinics={len(clinics)} digests={digests}")
+        return 0
     count = rights_intake.expire_unverified()
+    outbox.prune_platform()
     console.print(f"expired={count}")
     return 0
 
@@ -421,6 +427,11 @@ def build_parser() -> argparse.ArgumentParser:
     ri_sub.add_parser(
         "expire",
         help="erase requests not confirmed within 30 days (the outbox worker does it daily)",
+    )
+    ri_sub.add_parser(
+        "locator-rebuild",
+        help="write every clinic's patient digests afresh (after upgrading to the locator, or "
+        "after changing MI_SECRET_KEY)",
     )
     ri.set_defaults(func=_rights)
 

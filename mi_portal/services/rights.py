@@ -286,6 +286,10 @@ def record_clinic_answer(
         request = lock_request(session, request_id)
         if clinic not in request.clinic_status:
             raise NotFound("rights request")
+        if request.clinic_status[clinic] in ANSWERED:
+            # An answer is final: a late "started" (another tab, a retry) never reopens it.
+            session.rollback()
+            return request.status
         statuses = {**request.clinic_status, clinic: status}
         request.clinic_status = statuses
         name = session.get(Tenant, tenant_id)

@@ -94,14 +94,15 @@ def _forward(session: ScopedSession, actor: Actor, forward_id: object) -> Rights
 
 
 def matching_patients(session: ScopedSession, forward: RightsRequestForward) -> list[Patient]:
-    """The clinic's patients (not anonymised) with the requester's email or phone number, and
-    those whose details were corrected under this request."""
-    # The locator's normal forms: the clinic was forwarded the request because they matched.
+    """The clinic's patients (not anonymised) with the requester's verified email, and those
+    whose details were corrected under this request.
+
+    The email alone: it is what the requester proved theirs with the code. A phone number they
+    typed is not proven, and matching on it would hand someone else's data to whoever typed it.
+    """
+    # The locator's normal form: the clinic was forwarded the request because it matched.
     email = rights_locator.normalise(rights_locator.EMAIL, forward.requester_email)
-    phone = rights_locator.normalise(rights_locator.PHONE, forward.requester_phone)
     clauses = [col(Patient.email) == email] if email else []
-    if phone:
-        clauses.append(col(Patient.phone) == phone)
     corrected = [uuid.UUID(p) for p in forward.result.get("patient_ids", [])]
     if corrected:
         clauses.append(col(Patient.id).in_(corrected))

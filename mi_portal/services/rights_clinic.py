@@ -476,9 +476,11 @@ def erase(actor: Actor, forward_id: object) -> rights_erase.EraseResult:
     done = rights_erase.erase(actor, forward_id)
     if any(why == rights_erase.NOT_YET for _what, why in done.kept):
         return done  # not answered yet: the clinic runs the erasure again
-    held = sum(
-        why.startswith("legal hold") or why == rights_erase.RECORD_KEPT for _what, why in done.kept
-    )
+    # One count per record kept (a case under two holds is one record).
+    held = len(
+        {what for what, why in done.kept
+         if why.startswith("legal hold") or why == rights_erase.RECORD_KEPT}
+    )  # fmt: skip
     note = (
         "We have erased the personal data we held about you."
         + (

@@ -410,8 +410,9 @@ def _mark_verified(session: ScopedSession, request: RightsRequest, now: datetime
     due = rights_deadlines.deadlines(request.received_at, request.jurisdiction)
     request.acknowledge_by, request.due_on = due.acknowledge_by, due.due_on
     request.regime = rights_deadlines.regime_for(request.jurisdiction)
-    # Only now, with the patient's email proven theirs, does the platform look anyone up.
-    holding = rights_locator.clinics_holding(request.requester_email, request.requester_phone)
+    # Only now, with the patient's email proven theirs, does the platform look anyone up, and
+    # by that email alone: the phone they typed is not proven theirs.
+    holding = rights_locator.clinics_holding(request.requester_email, None)
     request.matched_clinics = [str(clinic) for clinic in holding]
     session.add(request)
     _step(session, request.id, "verified", "Identity confirmed by an emailed code.")

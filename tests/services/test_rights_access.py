@@ -148,10 +148,15 @@ def test_only_rows_of_the_twelve_months_before_the_request(world) -> None:  # ty
     assert len([r for r in contact["records"] if r["record"].startswith("Consent")]) == 3
 
 
-def test_matched_by_phone_alone_and_anonymised_patients_left_out(world) -> None:  # type: ignore[no-untyped-def]
+def test_matched_by_the_verified_email_only_and_anonymised_patients_left_out(world) -> None:  # type: ignore[no-untyped-def]
     a = world["a"]
-    fid = forward(a, "access", email="not-robin@example.org", phone="(202) 555-0100")
+    # Someone else's phone typed beside one's own email reaches nobody's data.
+    by_phone = forward(a, "access", email="not-robin@example.org", phone="(202) 555-0100")
+    fid = forward(a, "access", email="Robin@Example.org")
     with tenant_session(a) as session:
+        stranger = session.get(RightsRequestForward, (a, by_phone))
+        assert stranger is not None
+        assert rights_access.matching_patients(session, stranger) == []
         row = session.get(RightsRequestForward, (a, fid))
         assert row is not None
         names = [p.full_name for p in rights_access.matching_patients(session, row)]

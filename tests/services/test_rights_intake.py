@@ -230,6 +230,21 @@ def test_the_right_code_verifies_sets_deadlines_and_finds_the_clinics(
     assert len(platform_events("rights.verified")) == 1
 
 
+def test_a_typed_phone_finds_no_clinic_only_the_verified_email_does(db: Database) -> None:
+    holder = make_tenant(f"clinic-{uuid.uuid4().hex[:6]}")
+    with tenant_session(holder) as session:
+        victim = Patient(id=uuid7(), full_name="Vic Tim", email="vic@example.org",
+                         phone="+12025550143")  # fmt: skip
+        session.add(victim)
+        session.flush()
+        rights_locator.record_patient(session, victim)
+        session.commit()
+    reference = submit(form(requester_phone="+1 202 555 0143"))  # someone else's number
+
+    assert rights_intake.verify(reference, last_code()).state == "verified"
+    assert request_of(reference).matched_clinics == []
+
+
 def test_five_wrong_codes_lock_the_code_even_the_right_one(db: Database) -> None:
     reference = submit()
     code = last_code()
