@@ -114,7 +114,7 @@ def _routes() -> list[Route]:
     from mi_portal.api.inbound import inbound_email_hook, inbound_sms_hook, sms_status_hook
     from mi_portal.api.objects import signed_object
     from mi_portal.api.oidc import oidc_callback, oidc_login
-    from mi_portal.api.privacy_package import package_download
+    from mi_portal.api.privacy_package import package_download, package_page
     from mi_portal.api.quote_pdfs import patient_quote_pdf, staff_quote_pdf
     from mi_portal.api.reply_files import reply_file
 
@@ -132,7 +132,8 @@ def _routes() -> list[Route]:
         Route("/api/reply-files/{attachment_id}", reply_file, methods=["GET"]),
         Route("/api/quotes/{quote_id}.pdf", staff_quote_pdf, methods=["GET"]),
         Route("/api/q/{token}.pdf", patient_quote_pdf, methods=["GET"]),
-        Route("/api/privacy/package/{token}", package_download, methods=["GET"]),
+        Route("/api/privacy/package/{token}", package_page, methods=["GET"]),
+        Route("/api/privacy/package/{token}", package_download, methods=["POST"]),
     ]
 
 

@@ -43,17 +43,22 @@ def _stored(tenant_id: uuid.UUID, forward_id: uuid.UUID) -> bytes:
 
 def test_the_link_downloads_the_package_once(sent) -> None:  # type: ignore[no-untyped-def]
     client = _client()
-    got = client.get(sent["path"])
+    # Opening the link (a mail scanner, a preview, the requester) uses nothing up.
+    for _ in range(2):
+        opened = client.get(sent["path"])
+        assert opened.status_code == 200 and '<form method="post">' in opened.text
+        assert opened.headers["cache-control"] == "no-store"
+    got = client.post(sent["path"])
     assert got.status_code == 200
     assert got.headers["content-type"] == "application/zip"
     assert got.headers["content-disposition"].startswith('attachment; filename="data-package-RR-')
     assert got.headers["cache-control"] == "no-store"
     assert got.content == _stored(sent["a"], sent["fid"])
     assert "summary.pdf" in unzip(got.content)
-    again = client.get(sent["path"])
+    again = client.post(sent["path"])
     assert again.status_code == 404 and GONE in again.text
     assert again.headers["cache-control"] == "no-store"
-    unknown = client.get(rights_access.PACKAGE_PATH + "/" + uuid.uuid4().hex + ".x")
+    unknown = client.post(rights_access.PACKAGE_PATH + "/" + uuid.uuid4().hex + ".x")
     assert unknown.status_code == 404 and unknown.text == again.text
 
 
@@ -61,6 +66,6 @@ def test_guessing_links_is_rate_limited_per_address(sent) -> None:  # type: igno
     client = _client()
     wrong = sent["path"][:-3] + "xyz"
     for _ in range(PACKAGE_PER_ADDRESS.max_hits):
-        assert client.get(wrong).status_code == 404
-    refused = client.get(sent["path"])  # even the right link, from this address, for a while
+        assert client.post(wrong).status_code == 404
+    refused = client.post(sent["path"])  # even the right link, from this address, for a while
     assert refused.status_code == 429 and "retry-after" in refused.headers
