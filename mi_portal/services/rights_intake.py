@@ -313,6 +313,13 @@ def clean_reference(value: object) -> str:
 
 
 def _verified(request: RightsRequest) -> VerifyOutcome:
+    if request.closed_at is not None:
+        return VerifyOutcome(
+            "verified",
+            f"Verified. Your request {request.reference} has been answered; the answers were "
+            "sent to your email.",
+            request.reference,
+        )
     when = f" by {request.due_on:%d %B %Y}" if request.due_on else " soon"
     return VerifyOutcome(
         "verified",

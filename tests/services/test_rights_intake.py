@@ -491,3 +491,19 @@ def test_the_in_process_workers_daily_housekeeping_expires_them(
         worker.join(10)
     assert request_of(reference).status == "expired"
     assert request_of(reference).requester_email == ""
+
+
+def test_the_code_page_of_an_answered_request_says_it_was_answered(db: Database) -> None:
+    reference = submit()
+    assert rights_intake.verify(reference, last_code()).state == "verified"
+    assert "you will hear from us by" in rights_intake.lookup(reference).message
+    with platform_session() as session:
+        request = session.exec(
+            select(RightsRequest).where(col(RightsRequest.reference) == reference)
+        ).one()
+        request.status, request.closed_at = "completed", request.verified_at
+        session.add(request)
+        session.commit()
+    answered = rights_intake.lookup(reference)
+    assert answered.state == "verified" and "has been answered" in answered.message
+    assert answered.due_on is None
