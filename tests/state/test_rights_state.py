@@ -133,6 +133,27 @@ def test_a_clinic_page_never_opens_another_clinics_forward(world) -> None:  # ty
     assert foreign.missing and foreign.forward == {} and foreign.patients == []
     with tenant_session(world["b"]) as session:
         assert session.exec(select(RightsRequestForward.status)).one() == "forwarded"
+
+    async def crafted() -> Any:
+        # A client opens the dialog on its own request, then sends the confirmation with the
+        # other clinic's id in its route: the service, in clinic A's session, finds nothing.
+        own, _ = await _page(
+            ForwardState, world["owner_a"], "/privacy/forwarded/[id]", {"id": a_forward},
+            (("ask", ("deny",)), ("set_text", ("Not ours at all.",))),
+        )  # fmt: skip
+        assert own.confirming == "deny"
+        root = own.parent_state
+        root.router = RouterData.from_router_data(
+            {"headers": {"cookie": f"mi_session={world['owner_a']}"}, "ip": "127.0.0.1",
+             "pathname": "/privacy/forwarded/[id]", "query": {"id": b_forward}}
+        )  # fmt: skip
+        await ForwardState.event_handlers["confirm"].fn(own)
+        return own
+
+    crafted_state = asyncio.run(crafted())
+    assert crafted_state.error == "This request was not found."
+    with tenant_session(world["b"]) as session:
+        assert session.exec(select(RightsRequestForward.status)).one() == "forwarded"
     mine, _ = page(
         ForwardState, world["owner_a"], "/privacy/forwarded/[id]", {"id": a_forward},
         ("ask", ("deny",)), ("set_text", ("We cannot verify who is asking.",)), ("confirm", ()),
