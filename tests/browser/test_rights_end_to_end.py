@@ -202,7 +202,6 @@ def test_a_patient_knows_then_deletes_across_two_clinics(
     from mi_portal.models import Patient, RightsRequest, Submission, SubmissionImage, Tenant
     from mi_portal.services import audit, storage_check
 
-    started = time.monotonic()
     who = "dana.request@example.org"  # the app's database is new for each run
     app = app_server
 
@@ -321,4 +320,3 @@ def test_a_patient_knows_then_deletes_across_two_clinics(
             select(RightsRequest.status).where(col(RightsRequest.reference).in_([know, erase]))
         ).all()
     assert sorted(done) == ["completed", "completed"]
-    assert time.monotonic() - started < 300
