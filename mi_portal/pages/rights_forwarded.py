@@ -350,11 +350,25 @@ def _preview() -> rx.Component:
                     style={"margin_left": "1.2em"},
                 ),  # fmt: skip
                 # The summary the requester receives, escaped on the server.
-                rx.scroll_area(
+                # A scrolling box a keyboard can reach (and scroll) too.
+                rx.box(
                     rx.html(D.preview["summary"].to(str)),
-                    type="auto",
-                    scrollbars="vertical",
-                    style={"max_height": "24rem"},
+                    role="region",
+                    aria_label="Summary the requester receives",
+                    tab_index=0,
+                    max_height="24rem",
+                    overflow_y="auto",
+                    width="100%",
+                    padding="0.75em",
+                    border="1px solid var(--gray-a6)",
+                    border_radius="var(--radius-2)",
+                    # The fragment's own headings and lists, readable inside the page.
+                    style={
+                        "& h1": {"font_size": "1.1em", "font_weight": "700"},
+                        "& h2": {"font_size": "1em", "font_weight": "700", "margin_top": "0.75em"},
+                        "& ul": {"list_style": "disc", "padding_left": "1.2em"},
+                        "& p, & li": {"font_size": "0.875em", "margin_top": "0.25em"},
+                    },
                     id="package-summary",
                 ),
                 spacing="2",

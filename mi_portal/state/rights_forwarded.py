@@ -18,6 +18,7 @@ from mi_portal.services import rights_access, rights_clinic
 from mi_portal.services.actor import NotFound
 from mi_portal.services.permissions import Permission, page_access
 from mi_portal.services.phones import InvalidPhone
+from mi_portal.services.rights_summary import CATEGORY_TEXT
 from mi_portal.state.guard import current, guarded
 
 # What each kind of request may be answered with (besides a denial, which any kind allows).
@@ -209,7 +210,11 @@ class ForwardState(rx.State):
             self.error = str(exc)
             return
         self.preview = {
-            "counts": [f"{k}: {v}" for k, v in sorted(found.counts.items())],
+            # The same names the requester's summary uses, not the files' internal keys.
+            "counts": sorted(
+                f"{CATEGORY_TEXT.get(k, (k, ''))[0]}: {v} record{'s' if v != 1 else ''}"
+                for k, v in found.counts.items()
+            ),
             "files": len(found.files),
             "size": f"{found.size / 1024:.0f} KB",
             "patients": str(found.patients),
