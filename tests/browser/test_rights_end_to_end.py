@@ -235,7 +235,10 @@ def test_a_patient_knows_then_deletes_across_two_clinics(
     body = _wait_mail(app, who, f"Your privacy request {know}", f"{NAMES[CLINIC_A]} has completed")
     link = re.search(r"(http\S+/api/privacy/package/\S+)", body)
     assert link, "the clinic's email carries the download link"
-    got = mine.request.get(link.group(1))
+    # Opening the link shows a button and uses nothing up; the button's POST downloads.
+    opened = mine.request.get(link.group(1))
+    assert opened.status == 200 and "Download a copy of your data" in opened.text()
+    got = mine.request.post(link.group(1))
     assert got.status == 200 and got.headers["content-type"] == "application/zip"
     assert got.headers["cache-control"] == "no-store"
     archive = zipfile.ZipFile(io.BytesIO(got.body()))
@@ -267,7 +270,7 @@ def test_a_patient_knows_then_deletes_across_two_clinics(
         leaked = [e for e in others if e in text]
         assert leaked == [], f"{name} names another patient"
     # The link works once.
-    again = mine.request.get(link.group(1))
+    again = mine.request.post(link.group(1))
     assert again.status == 404 and "already used" in again.text()
 
     # Clinic A also erases her data for the second request (its package goes with it).
