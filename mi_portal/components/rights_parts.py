@@ -21,6 +21,53 @@ def deadline_badge(tone: rx.Var, text: rx.Var, *, id: Any = None) -> rx.Componen
     )
 
 
+def detail_line(label: str, value: rx.Var, id: str, *, label_width: str = "9em") -> rx.Component:
+    """One "label: value" line of a request's details, left out when the value is empty."""
+    return rx.cond(
+        value.to(str) != "",
+        rx.flex(
+            rx.text(label, weight="medium", size="2", min_width=label_width),
+            rx.text(
+                value.to(str),
+                size="2",
+                id=id,
+                white_space="pre-wrap",
+                style={"overflow_wrap": "anywhere"},
+            ),  # fmt: skip
+            spacing="2",
+            wrap="wrap",
+        ),
+    )
+
+
+def detail_frame(
+    state: Any,
+    blocked: rx.Component,
+    detail: rx.Component,
+    *,
+    back: str,
+    back_href: str,
+    missing_id: str,
+) -> rx.Component:
+    """One request's page: the gate's message, loading, "not found", or the detail."""
+    return rx.cond(
+        state.blocked != "",
+        blocked,
+        rx.cond(
+            state.loading,
+            rx.hstack(rx.spinner(), rx.text("Loading the request…")),
+            rx.cond(
+                state.missing,
+                rx.vstack(
+                    rx.callout("This request was not found.", icon="search_x", id=missing_id),
+                    rx.link(back, href=back_href, size="2"),
+                ),
+                detail,
+            ),
+        ),
+    )
+
+
 def filter_link(label: str, href: str, current: rx.Var[bool], *, id: str) -> rx.Component:
     """One choice of a filter: a link to its address, marked when it is the one shown."""
     return rx.link(

@@ -9,6 +9,8 @@ from mi_portal.components.layout import error_callout, notice_callout, page_fram
 from mi_portal.components.rights_parts import (
     action_dialog,
     deadline_badge,
+    detail_frame,
+    detail_line,
     filter_link,
     reason_field,
 )
@@ -118,24 +120,6 @@ def forwarded_page() -> rx.Component:
             ),
         ),
         title="Forwarded privacy requests",
-    )
-
-
-def _line(label: str, value: rx.Var, id: str) -> rx.Component:
-    return rx.cond(
-        value.to(str) != "",
-        rx.flex(
-            rx.text(label, weight="medium", size="2", min_width="8em"),
-            rx.text(
-                value.to(str),
-                size="2",
-                id=id,
-                white_space="pre-wrap",
-                style={"overflow_wrap": "anywhere"},
-            ),  # fmt: skip
-            spacing="2",
-            wrap="wrap",
-        ),
     )
 
 
@@ -415,15 +399,15 @@ def _detail() -> rx.Component:
         _kept(),
         rx.card(
             rx.vstack(
-                _line("Asks to", f["kind_label"], "forward-kind"),
-                _line("Received", f["received"], "forward-received"),
-                _line("Answer by", f["due_on"], "forward-due"),
-                _line("Requester", f["requester_name"], "forward-requester"),
-                _line("Email", f["requester_email"], "forward-email"),
-                _line("Phone", f["requester_phone"], "forward-phone"),
-                _line("Agent", f["agent_name"], "forward-agent"),
-                _line("Agent's email", f["agent_email"], "forward-agent-email"),
-                _line("Details", f["details"], "forward-details"),
+                detail_line("Asks to", f["kind_label"], "forward-kind"),
+                detail_line("Received", f["received"], "forward-received"),
+                detail_line("Answer by", f["due_on"], "forward-due"),
+                detail_line("Requester", f["requester_name"], "forward-requester"),
+                detail_line("Email", f["requester_email"], "forward-email"),
+                detail_line("Phone", f["requester_phone"], "forward-phone"),
+                detail_line("Agent", f["agent_name"], "forward-agent"),
+                detail_line("Agent's email", f["agent_email"], "forward-agent-email"),
+                detail_line("Details", f["details"], "forward-details"),
                 spacing="2",
                 width="100%",
             ),
@@ -448,23 +432,13 @@ def _detail() -> rx.Component:
 
 def forward_page() -> rx.Component:
     return page_frame(
-        rx.cond(
-            D.blocked != "",
+        detail_frame(
+            D,
             _blocked(D),
-            rx.cond(
-                D.loading,
-                rx.hstack(rx.spinner(), rx.text("Loading the request…")),
-                rx.cond(
-                    D.missing,
-                    rx.vstack(
-                        rx.callout(
-                            "This request was not found.", icon="search_x", id="forward-missing"
-                        ),  # fmt: skip
-                        rx.link("← All forwarded requests", href=BASE, size="2"),
-                    ),
-                    _detail(),
-                ),
-            ),
+            _detail(),
+            back="← All forwarded requests",
+            back_href=BASE,
+            missing_id="forward-missing",
         ),
         title="Privacy request",
     )

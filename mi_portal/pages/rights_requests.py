@@ -8,6 +8,8 @@ from mi_portal.components.layout import error_callout, notice_callout, page_fram
 from mi_portal.components.rights_parts import (
     action_dialog,
     deadline_badge,
+    detail_frame,
+    detail_line,
     filter_link,
     reason_field,
 )
@@ -164,24 +166,6 @@ def requests_page() -> rx.Component:
     )
 
 
-def _line(label: str, value: rx.Var, id: str) -> rx.Component:
-    return rx.cond(
-        value.to(str) != "",
-        rx.flex(
-            rx.text(label, weight="medium", size="2", min_width="9em"),
-            rx.text(
-                value.to(str),
-                size="2",
-                id=id,
-                white_space="pre-wrap",
-                style={"overflow_wrap": "anywhere"},
-            ),  # fmt: skip
-            spacing="2",
-            wrap="wrap",
-        ),
-    )
-
-
 def _clinic(c: rx.Var) -> rx.Component:
     return rx.el.li(
         rx.text(c["name"].to(str), " — ", c["status_label"].to(str), size="2"),
@@ -277,19 +261,19 @@ def _detail() -> rx.Component:
         _buttons(),
         rx.card(
             rx.vstack(
-                _line("Kind", r["kind_label"], "request-kind"),
-                _line("Jurisdiction", r["jurisdiction_label"], "request-jurisdiction"),
-                _line("Received", r["received"], "request-received"),
-                _line("Acknowledge by", r["acknowledge_by"], "request-ack"),
-                _line("Answer due", r["due_on"], "request-due"),
-                _line("Extension", r["extension_reason"], "request-extension"),
-                _line("Requester", r["requester_name"], "requester-name"),
-                _line("Email", r["requester_email"], "requester-email"),
-                _line("Phone", r["requester_phone"], "requester-phone"),
-                _line("Agent", r["agent_name"], "agent-name"),
-                _line("Agent's email", r["agent_email"], "agent-email"),
-                _line("Details", r["details"], "request-details"),
-                _line("Outcome", r["outcome_note"], "request-outcome"),
+                detail_line("Kind", r["kind_label"], "request-kind"),
+                detail_line("Jurisdiction", r["jurisdiction_label"], "request-jurisdiction"),
+                detail_line("Received", r["received"], "request-received"),
+                detail_line("Acknowledge by", r["acknowledge_by"], "request-ack"),
+                detail_line("Answer due", r["due_on"], "request-due"),
+                detail_line("Extension", r["extension_reason"], "request-extension"),
+                detail_line("Requester", r["requester_name"], "requester-name"),
+                detail_line("Email", r["requester_email"], "requester-email"),
+                detail_line("Phone", r["requester_phone"], "requester-phone"),
+                detail_line("Agent", r["agent_name"], "agent-name"),
+                detail_line("Agent's email", r["agent_email"], "agent-email"),
+                detail_line("Details", r["details"], "request-details"),
+                detail_line("Outcome", r["outcome_note"], "request-outcome"),
                 spacing="2",
                 width="100%",
             ),
@@ -321,23 +305,13 @@ def _detail() -> rx.Component:
 
 def request_page() -> rx.Component:
     return page_frame(
-        rx.cond(
-            D.blocked != "",
+        detail_frame(
+            D,
             _blocked(D),
-            rx.cond(
-                D.loading,
-                rx.hstack(rx.spinner(), rx.text("Loading the request…")),
-                rx.cond(
-                    D.missing,
-                    rx.vstack(
-                        rx.callout(
-                            "This request was not found.", icon="search_x", id="request-missing"
-                        ),  # fmt: skip
-                        rx.link("← All requests", href=BASE, size="2"),
-                    ),
-                    _detail(),
-                ),
-            ),
+            _detail(),
+            back="← All requests",
+            back_href=BASE,
+            missing_id="request-missing",
         ),
         title="Privacy request",
     )
