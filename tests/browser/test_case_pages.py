@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import sqlite3
@@ -21,7 +22,17 @@ SHELL = ("#current-clinic", "#user-menu", "#nav-", "#switch-banner", "#leave-cli
 def _serious(page, tmp_path: Path, name: str) -> list[str]:  # type: ignore[no-untyped-def]
     """axe-core's serious and critical findings on this page (all findings kept for reading)."""
     from axe_playwright_python.sync_playwright import Axe
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
+    # A dialog fading in or out is half transparent: its colours are judged once it has
+    # settled (endless animations such as a spinner are not waited for).
+    with contextlib.suppress(PlaywrightTimeout):
+        page.wait_for_function(
+            """() => document.getAnimations().every(
+                a => a.playState !== 'running'
+                    || a.effect?.getComputedTiming().iterations === Infinity)""",
+            timeout=5_000,
+        )
     found = Axe().run(page).response["violations"]
     (tmp_path / f"axe-{name}.json").write_text(json.dumps(found, indent=1))
     return [
