@@ -86,6 +86,7 @@ def fill_tenant(tenant_id: uuid.UUID) -> dict[str, uuid.UUID]:
         CaseNote,
         ConsentRecord,
         ImageRendition,
+        IntakeQuestion,
         LegalHold,
         Message,
         MessageAttachment,
@@ -152,6 +153,7 @@ def fill_tenant(tenant_id: uuid.UUID) -> dict[str, uuid.UUID]:
         RetentionItem(run_id=run_id, submission_id=submission_id, subject_sha256="0" * 64),
         RightsRequestForward(rights_request_id=request_id),
         PatientLocator(tenant_id=tenant_id, patient_id=patient_id, kind="email", digest="0" * 64),
+        IntakeQuestion(concern_area="acne", position=1, text="Which products do you use?"),
     ]  # fmt: skip
     with tenant_session(tenant_id) as session:
         for row in rows:

@@ -24,7 +24,7 @@ from mi_portal.db import dispose_engines, make_engine, tenant_session
 from mi_portal.models import AuditEvent
 from mi_portal.services import audit
 from tests.conftest import empty_pg_database, use_database
-from tests.factories import make_tenant, owner_session
+from tests.factories import owner_session
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -161,6 +161,41 @@ def _keys(chain: str) -> list[str | None]:
         )
 
 
+def _tenant_before_0014(admin: str, slug: str) -> uuid.UUID:
+    """A clinic row as revision 0011 knew it (the model has columns added since)."""
+    row_id = uuid.uuid4()
+    table = sa.table(
+        "tenant",
+        sa.column("id", sa.Uuid),
+        *(sa.column(name) for name in ("slug", "name", "quote_turnaround_hours")),
+        *(sa.column(name) for name in ("currency", "locale", "quote_valid_days", "quote_terms")),
+        sa.column("settings", sa.JSON),
+        sa.column("active", sa.Boolean),
+        sa.column("created_at", sa.DateTime(timezone=True)),
+    )
+    engine = make_engine(admin)
+    try:
+        with engine.begin() as conn:
+            conn.execute(
+                table.insert().values(
+                    id=row_id,
+                    slug=slug,
+                    name=slug.title(),
+                    quote_turnaround_hours=48,
+                    currency="USD",
+                    locale="en_US",
+                    quote_valid_days=30,
+                    quote_terms="",
+                    settings={},
+                    active=True,
+                    created_at=datetime.now(UTC),
+                )
+            )
+    finally:
+        engine.dispose()
+    return row_id
+
+
 @pytest.fixture
 def at_0011(
     empty_database: tuple[str, str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
@@ -180,7 +215,7 @@ def test_existing_audit_chains_move_to_the_erasable_rule_and_back(
     at_0011: tuple[str, str],
 ) -> None:
     admin, app = at_0011
-    clinic = make_tenant("clinic-a")
+    clinic = _tenant_before_0014(admin, "clinic-a")
     # Longer than one page of the migration, so the links carry across pages.
     _append_old_chain(str(clinic), clinic, 2345)
     _append_old_chain("platform", None, 3)
@@ -207,7 +242,7 @@ def test_existing_audit_chains_move_to_the_erasable_rule_and_back(
 
 def test_a_chain_tampered_before_the_upgrade_stops_it(at_0011: tuple[str, str]) -> None:
     admin, app = at_0011
-    clinic = make_tenant("clinic-a")
+    clinic = _tenant_before_0014(admin, "clinic-a")
     _append_old_chain(str(clinic), clinic, 6)
     _append_old_chain("platform", None, 3)
     engine = make_engine(admin)

@@ -104,6 +104,9 @@ class Submission(TenantOwned, table=True):
     last_activity_at: datetime = plain(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)
     sla_due_at: datetime | None = plain(default=None, sa_type=UTCDateTime)
     quote_sent_at: datetime | None = plain(default=None, sa_type=UTCDateTime)
+    # First-response SLA: when the clinic's first message to the patient is due, and went.
+    first_response_due_at: datetime | None = plain(default=None, sa_type=UTCDateTime)
+    first_response_at: datetime | None = plain(default=None, sa_type=UTCDateTime)
     source_ip: str | None = personal(DataCategory.DEVICE_NETWORK, default=None, max_length=64)
     user_agent: str | None = personal(DataCategory.DEVICE_NETWORK, default=None, max_length=400)
     # Categories of this case's data that retention has already cleared, and when the case
@@ -113,6 +116,23 @@ class Submission(TenantOwned, table=True):
     # message or quote) brings the categories back, to be cleared again when due.
     retention_cleared_at: datetime | None = plain(default=None, sa_type=UTCDateTime)
     deidentified_at: datetime | None = plain(default=None, sa_type=UTCDateTime)
+
+
+class IntakeQuestion(TenantOwned, table=True):
+    """A question the clinic asks on its own intake form, for one concern area ("" = all).
+
+    Retired, never deleted: a case's answers carry the question's text as it was asked.
+    """
+
+    __table_args__ = (sa.Index("ix_intakequestion_area", "tenant_id", "concern_area", "position"),)
+
+    concern_area: str = plain(default="", max_length=64)
+    position: int = plain(default=0)
+    text: str = plain(max_length=300)
+    help_text: str = plain(default="", max_length=300)
+    required: bool = plain(default=False)
+    retired_at: datetime | None = plain(default=None, sa_type=UTCDateTime)
+    created_at: datetime = plain(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)
 
 
 class SubmissionImage(TenantOwned, table=True):

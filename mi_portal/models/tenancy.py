@@ -36,13 +36,47 @@ PLATFORM_ROLES = frozenset({Role.PLATFORM_ADMIN, Role.PLATFORM_SUPPORT})
 CLINIC_ROLES = frozenset(set(Role) - PLATFORM_ROLES)
 
 
+class TenantStatus(StrEnum):
+    """A clinic's life cycle. Only an active clinic is open to its staff and its patients.
+
+    ``active`` on the row mirrors ``status == "active"``; the row itself is never deleted, so a
+    slug is never reused.
+    """
+
+    ACTIVE = "active"
+    SUSPENDED = "suspended"  # staff and patients refused; every row kept untouched
+    OFFBOARDING = "offboarding"  # closed to everyone; exported, waiting for its purge
+    CLOSED = "closed"  # purged: only the row (and its slug) remains
+
+
 class Tenant(SQLModel, table=True):
     """A clinic: the controller of its patients' data."""
 
     id: uuid.UUID = Field(default_factory=uuid7, primary_key=True)
     slug: str = plain(max_length=63, unique=True, index=True)
     name: str = plain(max_length=200)
+    status: str = plain(default=TenantStatus.ACTIVE.value, max_length=16)
+    # Why it was suspended or off-boarded (platform staff's words; never shown to patients).
+    status_reason: str = plain(default="", max_length=1000)
+    status_changed_at: datetime | None = plain(default=None, sa_type=UTCDateTime)
+    # IANA zone name: every date and time the clinic's staff read is shown in it.
+    timezone: str = plain(default="UTC", max_length=64)
+    # Where the clinic is (a rights_deadlines.JURISDICTIONS code, "" when not set).
+    jurisdiction: str = plain(default="", max_length=8)
+    # The clinic's own public contact details (a business's, not a person's).
+    contact_email: str = plain(default="", max_length=254)
+    contact_phone: str = plain(default="", max_length=32)
+    address: str = plain(default="", max_length=500)
+    # Patient pages: "#rrggbb" ("" = the product's colours) and the logo's object key.
+    brand_color: str = plain(default="", max_length=7)
+    logo_key: str | None = plain(default=None, max_length=300)
+    # SLA targets, counted in business time: first reply to the patient, and the quote.
+    first_response_hours: int = plain(default=24)
     quote_turnaround_hours: int = plain(default=48)
+    # Opening hours per weekday {"mon": ["09:00", "17:00"], ...}: a missing day is closed;
+    # an empty mapping counts every hour of every day. Closed days are ISO dates.
+    business_hours: dict[str, Any] = plain(default_factory=dict, sa_type=sa.JSON)
+    closed_days: list[str] = plain(default_factory=list, sa_type=sa.JSON)
     # Money on quotes: ISO 4217 code (minor unit of at most two digits) and the babel locale.
     currency: str = plain(default="USD", max_length=3)
     locale: str = plain(default="en_US", max_length=16)
@@ -68,6 +102,8 @@ class User(SQLModel, table=True):
     totp_enabled_at: datetime | None = plain(default=None, sa_type=UTCDateTime)
     # The last accepted TOTP time step: a code is never accepted twice.
     totp_last_step: int | None = plain(default=None)
+    # Set when a platform admin reset a lost second factor: enrolment starts again at sign-in.
+    mfa_reset_at: datetime | None = plain(default=None, sa_type=UTCDateTime)
     # One-time link for an invited user to set a password (hash only; expires).
     invite_token_hash: str | None = plain(default=None, max_length=64, unique=True)
     invite_expires_at: datetime | None = plain(default=None, sa_type=UTCDateTime)

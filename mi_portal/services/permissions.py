@@ -39,6 +39,16 @@ class Permission(StrEnum):
     TENANT_SWITCH = "tenant.switch"
     RIGHTS_FORWARD = "rights.forward"
     RIGHTS_ANSWER = "rights.answer"
+    # The platform's list of clinics (platform staff outside any clinic).
+    CLINICS_LIST = "clinics.list"
+    # Create, suspend, reactivate and off-board a clinic (platform admins).
+    CLINICS_MANAGE = "clinics.manage"
+    # The clinic's own settings: read (owner and manager) and change (the owner).
+    SETTINGS_VIEW = "settings.view"
+    SETTINGS_MANAGE = "settings.manage"
+    # Platform accounts: invite, change platform role, disable; reset a lost second factor.
+    PLATFORM_USERS = "platform.users"
+    MFA_RESET = "mfa.reset"
 
 
 # Reviewed entry points that need no sign-in (the sign-in page itself, public intake).
@@ -74,6 +84,10 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             P.USERS_MANAGE,
             P.CLINICS_PROVISION,
             P.RETENTION_VIEW,
+            P.CLINICS_LIST,
+            P.CLINICS_MANAGE,
+            P.PLATFORM_USERS,
+            P.MFA_RESET,
         }
         | _CLINIC_READ
     ),
@@ -85,13 +99,22 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             P.RIGHTS_FORWARD,
             P.AUDIT_VIEW,
             P.RETENTION_VIEW,
+            P.CLINICS_LIST,
         }
     ),
     # The clinic's audit log and its retention are the owner's (the controller's).
     Role.CLINIC_OWNER: frozenset(
-        _CLINIC_LEAD | {P.USERS_MANAGE, P.AUDIT_VIEW, P.RETENTION_VIEW, P.RETENTION_MANAGE}
+        _CLINIC_LEAD
+        | {
+            P.USERS_MANAGE,
+            P.AUDIT_VIEW,
+            P.RETENTION_VIEW,
+            P.RETENTION_MANAGE,
+            P.SETTINGS_VIEW,
+            P.SETTINGS_MANAGE,
+        }
     ),
-    Role.CLINIC_MANAGER: frozenset(_CLINIC_LEAD),
+    Role.CLINIC_MANAGER: frozenset(_CLINIC_LEAD | {P.SETTINGS_VIEW}),
     Role.COORDINATOR: frozenset(_CLINIC_WORK),
     Role.PROVIDER: frozenset(_CLINIC_WORK | {P.IMAGES_DOWNLOAD, P.QUOTES_SEND}),
     Role.VIEWER: frozenset(_CLINIC_READ),
@@ -116,12 +139,23 @@ NEEDS_CLINIC = frozenset(
         P.HOLDS_MANAGE,
         P.RIGHTS_ANSWER,
         P.USERS_MANAGE,  # memberships belong to one clinic
+        P.SETTINGS_VIEW,
+        P.SETTINGS_MANAGE,
     }
 )
 
 
 # Platform work that is never done from inside a clinic: a switched-in operator leaves first.
-NEEDS_PLATFORM = frozenset({P.RIGHTS_FORWARD, P.CLINICS_PROVISION})
+NEEDS_PLATFORM = frozenset(
+    {
+        P.RIGHTS_FORWARD,
+        P.CLINICS_PROVISION,
+        P.CLINICS_LIST,
+        P.CLINICS_MANAGE,
+        P.PLATFORM_USERS,
+        P.MFA_RESET,
+    }
+)
 
 
 def has_permission(actor: Actor | None, permission: Permission) -> bool:

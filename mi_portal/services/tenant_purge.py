@@ -22,6 +22,7 @@ from mi_portal.models import (
     Membership,
     Submission,
     Tenant,
+    TenantStatus,
     User,
     UserSession,
     tenant_models,
@@ -180,6 +181,8 @@ def _set_tenant(tenant_id: uuid.UUID, *, offboarding: bool) -> None:
         if row is None:
             return
         row.active = False
+        row.status = (TenantStatus.OFFBOARDING if offboarding else TenantStatus.CLOSED).value
+        row.status_changed_at = clock.now()
         marker = "offboarding_started_at" if offboarding else "offboarded_at"
         row.settings = {**(row.settings or {}), marker: clock.now().isoformat()}
         session.add(row)
