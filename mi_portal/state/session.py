@@ -42,6 +42,9 @@ class SessionState(rx.State):
     can_view_retention: bool = False
     can_forward_rights: bool = False
     can_answer_rights: bool = False
+    can_view_settings: bool = False
+    can_list_clinics: bool = False
+    can_manage_platform_users: bool = False
     # Inbound messages this user has not read, over all the clinic's conversations.
     unread_messages: int = 0
 
@@ -75,6 +78,9 @@ class SessionState(rx.State):
         self.can_view_retention = has_permission(actor, Permission.RETENTION_VIEW)
         self.can_forward_rights = has_permission(actor, Permission.RIGHTS_FORWARD)
         self.can_answer_rights = has_permission(actor, Permission.RIGHTS_ANSWER)
+        self.can_view_settings = has_permission(actor, Permission.SETTINGS_VIEW)
+        self.can_list_clinics = has_permission(actor, Permission.CLINICS_LIST)
+        self.can_manage_platform_users = has_permission(actor, Permission.PLATFORM_USERS)
         self.unread_messages = await asyncio.to_thread(message_list.total_unread, actor)
 
     @rx.event
