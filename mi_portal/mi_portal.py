@@ -21,6 +21,7 @@ from mi_portal.pages.intake import clinic_consult, directory_consult
 from mi_portal.pages.messages import messages_page
 from mi_portal.pages.not_found import not_found_page
 from mi_portal.pages.notice_prefs import notice_prefs_page
+from mi_portal.pages.platform_users import platform_users_page
 from mi_portal.pages.privacy import privacy_page
 from mi_portal.pages.quote_builder import quote_builder_page
 from mi_portal.pages.quote_page import quote_page
@@ -45,6 +46,7 @@ from mi_portal.state.messages import MessagesState
 from mi_portal.state.mfa import MfaState
 from mi_portal.state.notice_prefs import NoticePrefsState
 from mi_portal.state.overview import OverviewState
+from mi_portal.state.platform_users import PlatformUsersState
 from mi_portal.state.quote_builder import QuoteBuilderState
 from mi_portal.state.quote_page import QuotePageState
 from mi_portal.state.reply import ReplyState
@@ -161,6 +163,9 @@ signed_in_page(viewer_page, "/cases/[id]/photos", "Photos — MI Portal", Viewer
 signed_in_page(quote_builder_page, "/cases/[id]/quote", "Quote — MI Portal", QuoteBuilderState.load)
 signed_in_page(clinic_picker, "/clinics/pick", "Clinics — MI Portal", ClinicPickerState.load)
 signed_in_page(users_page, "/admin/users", "Users — MI Portal", UsersState.load)
+signed_in_page(
+    platform_users_page, "/platform/users", "Platform users — MI Portal", PlatformUsersState.load
+)
 signed_in_page(audit_page, "/audit", "Audit log — MI Portal", AuditState.load)
 signed_in_page(
     notice_prefs_page,

@@ -240,9 +240,7 @@ def test_disable_cuts_every_session_at_once_and_enable_restores(db: Database) ->
 def test_disable_keeps_an_active_platform_admin(db: Database) -> None:
     admin = _admin()
     with pytest.raises(AccountProblem, match="at least one active platform admin"):
-        platform_users.set_disabled(
-            system_actor(), admin.user_id, disabled=True, reason="tidy up"
-        )
+        platform_users.set_disabled(system_actor(), admin.user_id, disabled=True, reason="tidy up")
     assert not _user(admin.user_id).disabled  # type: ignore[arg-type]
 
 
