@@ -52,7 +52,7 @@ def _badges(row: rx.Var) -> rx.Component:
             ~row["mfa"].to(bool),
             rx.badge("no second factor", color_scheme="amber", class_name="account-no-mfa"),
         ),
-        gap="2",
+        spacing="2",
         wrap="wrap",
     )
 
@@ -115,13 +115,16 @@ def _actions(row: rx.Var, *, staff: bool) -> rx.Component:
             )
             if staff
             else rx.fragment(),
-            rx.button(
-                "Reset second factor",
-                size="1",
-                variant="soft",
-                on_click=S.ask("reset", user_id, ""),
-                aria_label="Reset the second factor of " + name,
-                class_name="action-reset",
+            rx.cond(
+                row["mfa"].to(bool),
+                rx.button(
+                    "Reset second factor",
+                    size="1",
+                    variant="soft",
+                    on_click=S.ask("reset", user_id, ""),
+                    aria_label="Reset the second factor of " + name,
+                    class_name="action-reset",
+                ),
             ),
             rx.cond(
                 status == "disabled",
@@ -143,7 +146,7 @@ def _actions(row: rx.Var, *, staff: bool) -> rx.Component:
                     class_name="action-disable",
                 ),
             ),
-            gap="2",
+            spacing="2",
             wrap="wrap",
         ),
     )
@@ -156,7 +159,7 @@ def _account(row: rx.Var, *, staff: bool) -> rx.Component:
                 rx.flex(
                     rx.text(row["name"].to(str), weight="medium", style=_WRAP),
                     _badges(row),
-                    gap="2",
+                    spacing="2",
                     align="center",
                     wrap="wrap",
                 ),
@@ -169,7 +172,7 @@ def _account(row: rx.Var, *, staff: bool) -> rx.Component:
             _actions(row, staff=staff),
             justify="between",
             align="start",
-            gap="3",
+            spacing="3",
             wrap="wrap",
             width="100%",
         ),
@@ -272,7 +275,7 @@ def _invite_form() -> rx.Component:
                     rx.button("Send invitation", type="submit", id="invite-submit"),
                     align_self="end",
                 ),
-                gap="3",
+                spacing="3",
                 wrap="wrap",
                 width="100%",
             ),
@@ -334,7 +337,7 @@ def _search() -> rx.Component:
                     min_width="0",
                 ),
                 rx.box(rx.button("Search", type="submit", id="search-submit"), align_self="end"),
-                gap="3",
+                spacing="3",
                 wrap="wrap",
                 width="100%",
             ),
