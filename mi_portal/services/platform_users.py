@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, func, or_, select
 
 from mi_portal.config import get_settings
@@ -293,7 +294,10 @@ def invite(actor: Actor, *, email: object, full_name: object, role: object) -> s
         user = User(email=address, full_name=name, platform_role=wanted.value)
         token = issue_invite(user)
         session.add(user)
-        session.flush()
+        try:
+            session.flush()
+        except IntegrityError:  # the same address invited at the same moment
+            raise AccountProblem("This address already has an account.", "email") from None
         _invite_mail(session, user, token)
         session.commit()
         user_id = user.id
