@@ -65,6 +65,15 @@ def test_owner_adds_a_question_the_patient_form_asks_it_then_owner_retires_it(
     expect(asked).to_have_text([QUESTION + " (required)"], timeout=20_000)
     expect(form.locator("#answer-how_long")).to_have_count(0)
     expect(form.get_by_text("Creams, laser, peels…")).to_be_visible()
+    # Left unanswered, the required question has its own error under it.
+    form.locator("#intake-submit").click()
+    error = form.locator(".intake-question .field-error")
+    expect(error).to_have_text("Answer this question.", timeout=20_000)
+    form.set_viewport_size(PHONE)
+    error.scroll_into_view_if_needed()
+    save_screenshot(form, "intake-clinic-question-phone", tmp_path)
+    width = form.evaluate("document.documentElement.scrollWidth")
+    assert width <= PHONE["width"], f"the form is {width}px wide at 390px"
     # The multi-clinic form keeps the standard questions.
     directory = patient.new_page()
     directory.goto(app_server.url + "/consult")
