@@ -14,6 +14,7 @@ from mi_portal.pages.audit import audit_page
 from mi_portal.pages.auth import accept_invite, mfa_enroll, signin
 from mi_portal.pages.case import case_page
 from mi_portal.pages.catalog import catalog_page
+from mi_portal.pages.clinic_questions import clinic_questions_page
 from mi_portal.pages.clinics import clinic_picker
 from mi_portal.pages.inbox import KEYBOARD, inbox_page
 from mi_portal.pages.index import index
@@ -37,6 +38,7 @@ from mi_portal.services import outbox
 from mi_portal.state.audit import AuditState
 from mi_portal.state.case import CaseState
 from mi_portal.state.catalog import CatalogState
+from mi_portal.state.clinic_questions import ClinicQuestionsState
 from mi_portal.state.clinics import ClinicPickerState
 from mi_portal.state.conversation import ConversationState
 from mi_portal.state.inbox import InboxState
@@ -137,6 +139,12 @@ signed_in_page(
 )
 signed_in_page(
     catalog_page, "/settings/catalog", "Treatment catalog — MI Portal", CatalogState.load
+)
+signed_in_page(
+    clinic_questions_page,
+    "/settings/clinic/questions",
+    "Intake questions — MI Portal",
+    ClinicQuestionsState.load,
 )
 signed_in_page(
     retention_page, "/settings/retention", "Data retention — MI Portal", RetentionState.load
