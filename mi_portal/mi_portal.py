@@ -21,6 +21,7 @@ from mi_portal.pages.intake import clinic_consult, directory_consult
 from mi_portal.pages.messages import messages_page
 from mi_portal.pages.not_found import not_found_page
 from mi_portal.pages.notice_prefs import notice_prefs_page
+from mi_portal.pages.platform_clinics import platform_clinics_page
 from mi_portal.pages.privacy import privacy_page
 from mi_portal.pages.quote_builder import quote_builder_page
 from mi_portal.pages.quote_page import quote_page
@@ -45,6 +46,7 @@ from mi_portal.state.messages import MessagesState
 from mi_portal.state.mfa import MfaState
 from mi_portal.state.notice_prefs import NoticePrefsState
 from mi_portal.state.overview import OverviewState
+from mi_portal.state.platform_clinics import PlatformClinicsState
 from mi_portal.state.quote_builder import QuoteBuilderState
 from mi_portal.state.quote_page import QuotePageState
 from mi_portal.state.reply import ReplyState
@@ -167,4 +169,7 @@ signed_in_page(
     "/settings/notifications",
     "Notifications — MI Portal",
     NoticePrefsState.load,
+)
+signed_in_page(
+    platform_clinics_page, "/platform/clinics", "Clinics — MI Portal", PlatformClinicsState.load
 )

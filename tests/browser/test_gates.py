@@ -44,6 +44,7 @@ WHO = {
     "settings/retention": "owner@lakeside-derm.test",
     "privacy/requests": "admin@mi-portal.test",
     "privacy/requests/[reference]": "admin@mi-portal.test",
+    "platform/clinics": "admin@mi-portal.test",
     "privacy/forwarded": "owner@lakeside-derm.test",
     "privacy/forwarded/[id]": "owner@lakeside-derm.test",
     "mfa/enroll": "owner@lakeside-derm.test",
