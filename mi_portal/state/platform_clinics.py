@@ -110,7 +110,10 @@ class PlatformClinicsState(rx.State):
     @guarded(Permission.CLINICS_LIST)
     async def apply_search(self, form_data: dict[str, Any]):  # type: ignore[no-untyped-def]
         data = form_data if isinstance(form_data, dict) else {}
-        return rx.redirect(address(self.status, str(data.get("q", "")).strip()[:100]))
+        # The status filter stays as the address has it.
+        status = str(self.router.url.query_parameters.get("status", ""))
+        status = status if status in lifecycle.STATUS_LABELS else ""
+        return rx.redirect(address(status, str(data.get("q", "")).strip()[:100]))
 
     # --- a new clinic ---------------------------------------------------------------------
 
