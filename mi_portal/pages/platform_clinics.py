@@ -169,7 +169,6 @@ def _row(row: rx.Var) -> rx.Component:
         ),
         width="100%",
         class_name="clinic-row",
-        data_slug=row["slug"].to(str),
     )
 
 
