@@ -8,9 +8,7 @@ once given out is never given out again.
 
 from __future__ import annotations
 
-import re
 import uuid
-import zoneinfo
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -23,20 +21,14 @@ from mi_portal.config import get_settings
 from mi_portal.db import platform_session, tenant_session
 from mi_portal.models import LegalHold, Membership, Submission, Tenant, TenantStatus, User
 from mi_portal.models.tenancy import UserSession
-from mi_portal.services import audit, clock, onboarding, rights_deadlines, tenant_export
+from mi_portal.services import audit, clock, onboarding, tenant_export
 from mi_portal.services.actor import Actor, NotFound, parse_id
-from mi_portal.services.catalog_defaults import parse_currency, parse_locale
-from mi_portal.services.catalog_rules import CatalogProblem
+from mi_portal.services.clinic_fields import ClinicInvalid, ClinicProblem, check_fields
 from mi_portal.services.legal_holds import active_hold_clause
 from mi_portal.services.permissions import Permission, check
 from mi_portal.services.tenant_purge import PurgeRefused, purge_tenant
-from mi_portal.services.text import TextTooLong, clean_email, clean_text
+from mi_portal.services.text import TextTooLong, clean_text
 
-SLUG = re.compile(r"^[a-z0-9](?:[a-z0-9-]{1,61}[a-z0-9])$")
-# Addresses the app (or a likely future part of it) uses for itself.
-RESERVED_SLUGS = frozenset(
-    {"admin", "api", "app", "assets", "auth", "consult", "mi-portal", "platform", "static", "www"}
-)
 STATUS_LABELS = {
     TenantStatus.ACTIVE.value: "Active",
     TenantStatus.SUSPENDED.value: "Suspended",
@@ -45,14 +37,6 @@ STATUS_LABELS = {
 }
 MAX_REASON = 1000
 EXPORTS_DIR = "exports"
-
-
-class ClinicProblem(ValueError):
-    """A value a clinic cannot take; ``field`` is where the form shows the message."""
-
-    def __init__(self, field: str, message: str) -> None:
-        super().__init__(message)
-        self.field = field
 
 
 @dataclass(frozen=True)
@@ -161,74 +145,13 @@ def list_clinics(actor: Actor, *, status: str = "", search: str = "") -> list[Cl
     return rows
 
 
-def parse_slug(value: object) -> str:
-    slug = clean_text(value, max_length=100, trim=True).lower()
-    if not SLUG.match(slug) or "--" in slug:
-        raise ClinicProblem(
-            "slug",
-            "Use 3 to 63 lowercase letters, digits and single hyphens, starting and ending "
-            "with a letter or digit (like lakeside-derm).",
-        )
-    if slug in RESERVED_SLUGS:
-        raise ClinicProblem("slug", f"“{slug}” is reserved for the app itself; choose another.")
-    return slug
-
-
-def _check_fields(
-    name: object, slug: object, timezone: object, locale: object, currency: object,
-    jurisdiction: object, owner_email: object, owner_name: object,
-) -> tuple[dict[str, str], dict[str, str]]:  # fmt: skip
-    """Every field checked at once: (clean values, field → message)."""
-    clean: dict[str, str] = {}
-    problems: dict[str, str] = {}
-    try:
-        clean["name"] = clean_text(name, max_length=200)
-        if len(clean["name"]) < 2:
-            problems["name"] = "Enter the clinic's name."
-    except TextTooLong:
-        problems["name"] = "Keep the name under 200 characters."
-    try:
-        clean["slug"] = parse_slug(slug)
-    except ClinicProblem as exc:
-        problems["slug"] = str(exc)
-    zone = clean_text(timezone, max_length=64, trim=True)
-    if zone not in zoneinfo.available_timezones():
-        problems["timezone"] = "Choose a time zone by its name, like Europe/Berlin."
-    clean["timezone"] = zone
-    for key, parse, value in (("locale", parse_locale, locale), ("currency", parse_currency, currency)):  # fmt: skip
-        try:
-            clean[key] = parse(value)
-        except CatalogProblem as exc:
-            problems[key] = str(exc)
-    code = clean_text(jurisdiction, max_length=8, trim=True)
-    if not rights_deadlines.is_jurisdiction(code):
-        problems["jurisdiction"] = "Choose where the clinic is."
-    clean["jurisdiction"] = code
-    try:
-        clean["owner_email"] = clean_email(owner_email)
-    except ValueError as exc:
-        problems["owner_email"] = str(exc)
-    clean["owner_name"] = clean_text(owner_name, max_length=200, trim=True)
-    if not clean["owner_name"]:
-        problems["owner_name"] = "Enter the owner's name."
-    return clean, problems
-
-
-class ClinicInvalid(ValueError):
-    """The new clinic's form has problems: ``errors`` maps each field to its message."""
-
-    def __init__(self, errors: dict[str, str]) -> None:
-        super().__init__("; ".join(errors.values()))
-        self.errors = errors
-
-
 def create_clinic(
     actor: Actor, *, name: object, slug: object, timezone: object, locale: object,
     currency: object, jurisdiction: object, owner_email: object, owner_name: object,
 ) -> Created:  # fmt: skip
     """A new, active clinic and its first owner's invitation (audited in both chains)."""
     _platform(actor, Permission.CLINICS_MANAGE)
-    clean, problems = _check_fields(
+    clean, problems = check_fields(
         name, slug, timezone, locale, currency, jurisdiction, owner_email, owner_name
     )
     if problems:
