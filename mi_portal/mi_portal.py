@@ -22,6 +22,7 @@ from mi_portal.pages.intake import clinic_consult, directory_consult
 from mi_portal.pages.messages import messages_page
 from mi_portal.pages.not_found import not_found_page
 from mi_portal.pages.notice_prefs import notice_prefs_page
+from mi_portal.pages.platform_clinics import platform_clinics_page
 from mi_portal.pages.platform_users import platform_users_page
 from mi_portal.pages.privacy import privacy_page
 from mi_portal.pages.quote_builder import quote_builder_page
@@ -48,6 +49,7 @@ from mi_portal.state.messages import MessagesState
 from mi_portal.state.mfa import MfaState
 from mi_portal.state.notice_prefs import NoticePrefsState
 from mi_portal.state.overview import OverviewState
+from mi_portal.state.platform_clinics import PlatformClinicsState
 from mi_portal.state.platform_users import PlatformUsersState
 from mi_portal.state.quote_builder import QuoteBuilderState
 from mi_portal.state.quote_page import QuotePageState
@@ -180,4 +182,7 @@ signed_in_page(
     "/settings/notifications",
     "Notifications — MI Portal",
     NoticePrefsState.load,
+)
+signed_in_page(
+    platform_clinics_page, "/platform/clinics", "Clinics — MI Portal", PlatformClinicsState.load
 )

@@ -9,7 +9,8 @@ from sqlalchemy import func
 from sqlmodel import col, select
 
 from mi_portal.db import platform_session, tenant_session
-from mi_portal.jobs.seed import CLINICS, demo_users, seed
+from mi_portal.jobs import seed_lifecycle
+from mi_portal.jobs.seed import CLINICS, DEMO_PASSWORD, demo_users, seed
 from mi_portal.models import (
     ImageRendition,
     Membership,
@@ -34,7 +35,7 @@ def _counts() -> dict[str, int]:
 
 def test_seed_creates_clinics_users_and_cases_once(db: Database) -> None:
     created = seed(cases_per_clinic=4)
-    assert created == {c.slug: 4 for c in CLINICS}
+    assert created == {**{c.slug: 4 for c in CLINICS}, seed_lifecycle.SLUG: 2}
     assert _counts() == {c.slug: 4 for c in CLINICS}
     with owner_session() as session:
         users = session.exec(select(func.count()).select_from(User)).one()
@@ -110,3 +111,19 @@ def test_seeded_cases_have_real_quotes_in_every_status(db: Database) -> None:
             ).all():
                 assert any(q.submission_id == case.id for q in rows)
     assert statuses == {s.value for s in QuoteStatus}
+
+
+def test_the_suspended_demo_clinic_has_cases_a_reason_and_an_owner_who_is_told(
+    db: Database,
+) -> None:
+    from mi_portal.services import auth
+
+    seed(cases_per_clinic=1)
+    with platform_session() as session:
+        tenant = session.exec(select(Tenant).where(Tenant.slug == seed_lifecycle.SLUG)).one()
+    assert (tenant.status, tenant.active) == ("suspended", False)
+    assert tenant.status_reason == seed_lifecycle.REASON
+    with tenant_session(tenant.id) as session:
+        assert session.exec(select(func.count()).select_from(Submission)).one() == 2
+    result = auth.check_password(seed_lifecycle.OWNER, DEMO_PASSWORD, ip=None, user_agent=None)
+    assert result.error == f"{seed_lifecycle.NAME} is suspended; contact MI Portal support."

@@ -20,6 +20,10 @@ from sqlmodel import col, select
 
 from mi_portal.db import ScopedSession, platform_session, tenant_session
 from mi_portal.jobs.demo_photos import demo_photo
+from mi_portal.jobs.seed_lifecycle import OWNER as SUSPENDED_OWNER
+from mi_portal.jobs.seed_lifecycle import PATIENTS as SUSPENDED_PATIENTS
+from mi_portal.jobs.seed_lifecycle import SLUG as SUSPENDED_SLUG
+from mi_portal.jobs.seed_lifecycle import seed_suspended_clinic
 from mi_portal.jobs.seed_quotes import seed_quotes
 from mi_portal.jobs.seed_rights import seed_rights
 from mi_portal.models import (
@@ -155,6 +159,8 @@ def demo_users() -> list[DemoUser]:
             (CLINICS[0].slug, CLINICS[1].slug),
         )
     )
+    # The owner of the suspended demo clinic (jobs/seed_lifecycle.py): sign-in says why not.
+    users.append(DemoUser(SUSPENDED_OWNER, "Willow Owner", Role.CLINIC_OWNER, (SUSPENDED_SLUG,)))
     return users
 
 
@@ -487,6 +493,9 @@ def seed(*, cases_per_clinic: int = 110, store: BlobStore | None = None) -> dict
             _mark_seeded(clinic_ids[clinic.slug])
             created[clinic.slug] = cases_per_clinic
     seed_rights(clinic_ids, user_ids)
+    # Last, so every draw above stays as it was.
+    if seed_suspended_clinic(user_ids, store):
+        created[SUSPENDED_SLUG] = len(SUSPENDED_PATIENTS)
     return created
 
 

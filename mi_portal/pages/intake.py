@@ -340,9 +340,18 @@ def _page() -> rx.Component:
             IntakeState.unknown_clinic,
             rx.callout("This clinic's page does not exist.", icon="info", id="intake-unknown"),
             rx.cond(
-                IntakeState.receipts.length() > 0,  # type: ignore[attr-defined]
-                _done(),
-                rx.cond(IntakeState.refused != "", _refused(), _form()),
+                IntakeState.closed_clinic,
+                rx.callout(
+                    "This clinic is not taking submissions right now. Please try again later "
+                    "or contact the clinic directly.",
+                    icon="circle_pause",
+                    id="intake-closed",
+                ),
+                rx.cond(
+                    IntakeState.receipts.length() > 0,  # type: ignore[attr-defined]
+                    _done(),
+                    rx.cond(IntakeState.refused != "", _refused(), _form()),
+                ),
             ),
         ),
     )

@@ -18,7 +18,15 @@ from sqlmodel import col, select
 
 from mi_portal.config import IDLE_TIMEOUT_SECONDS, get_settings
 from mi_portal.db import ScopedSession, bind_user, platform_session
-from mi_portal.models import Membership, RecoveryCode, Role, Tenant, User, UserSession
+from mi_portal.models import (
+    Membership,
+    RecoveryCode,
+    Role,
+    Tenant,
+    TenantStatus,
+    User,
+    UserSession,
+)
 from mi_portal.services import audit, clock
 from mi_portal.services.actor import Actor
 from mi_portal.services.passwords import verify_password
@@ -112,6 +120,18 @@ def check_password(
                 user_agent=user_agent,
             )
             return PasswordResult(None, error=GENERIC_FAILURE)
+        closed = _only_closed_clinics(session, user)
+        if closed:
+            audit.record(
+                None,
+                "auth.sign_in",
+                user_id=user.id,
+                outcome="failed",
+                details={"reason": "clinic_suspended"},
+                ip=ip,
+                user_agent=user_agent,
+            )
+            return PasswordResult(None, error=closed)
         needs_enrolment = user.totp_enabled_at is None
         if needs_enrolment:
             # Otherwise the count is cleared only once the second factor has passed too.
@@ -120,6 +140,30 @@ def check_password(
             session.add(user)
             session.commit()
         return PasswordResult(user.id, needs_enrolment=needs_enrolment)
+
+
+def _only_closed_clinics(session, user: User) -> str:  # type: ignore[no-untyped-def]
+    """Why a clinic user cannot sign in when every clinic they belong to is closed, else "".
+
+    Told only after the password was right. Someone with another open clinic signs in as usual
+    and simply does not see the closed one.
+    """
+    if user.platform_role:
+        return ""
+    bind_user(session, user.id)
+    clinics = session.exec(
+        select(Tenant.name, Tenant.status)
+        .join(Membership, col(Membership.tenant_id) == Tenant.id)
+        .where(Membership.user_id == user.id, col(Membership.disabled_at).is_(None))
+        .order_by(Tenant.name)
+    ).all()
+    if not clinics or any(status == TenantStatus.ACTIVE.value for _name, status in clinics):
+        return ""
+    names = " and ".join(name for name, _status in clinics)
+    verb = "is" if len(clinics) == 1 else "are"
+    if all(status == TenantStatus.SUSPENDED.value for _name, status in clinics):
+        return f"{names} {verb} suspended; contact MI Portal support."
+    return f"{names} {verb} closed on MI Portal; contact MI Portal support."
 
 
 def _count_failure(user: User, now: datetime) -> None:

@@ -188,6 +188,13 @@ def public_clinics() -> list[tuple[str, str]]:
         ]
 
 
+def closed_clinic(slug: str) -> str | None:
+    """The name of a clinic that exists but takes no submissions now (suspended or closed)."""
+    with platform_session() as session:
+        tenant = session.exec(select(Tenant).where(Tenant.slug == slug[:63])).first()
+    return tenant.name if tenant is not None and not tenant.active else None
+
+
 def _tenants(slugs: list[str]) -> list[Tenant]:
     wanted = list(dict.fromkeys(s for s in slugs if isinstance(s, str)))
     if not wanted:
@@ -195,9 +202,10 @@ def _tenants(slugs: list[str]) -> list[Tenant]:
     if len(wanted) > MAX_CLINICS:
         raise IntakeInvalid({"clinics": f"Choose at most {MAX_CLINICS} clinics."})
     with platform_session() as session:
-        tenants = list(
-            session.exec(select(Tenant).where(col(Tenant.slug).in_(wanted), Tenant.active))
-        )
+        tenants = list(session.exec(select(Tenant).where(col(Tenant.slug).in_(wanted))))
+    closed = [t.name for t in tenants if not t.active]
+    if closed:
+        raise IntakeInvalid({"clinics": f"{closed[0]} is not taking submissions right now."})
     if len(tenants) != len(wanted):
         raise IntakeInvalid({"clinics": "One of the chosen clinics is not available."})
     return sorted(tenants, key=lambda t: wanted.index(t.slug))

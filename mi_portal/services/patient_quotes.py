@@ -37,6 +37,10 @@ class LinkInvalid(Exception):
     """The link is altered, expired or unknown (the page says no more than that)."""
 
 
+class ClinicUnavailable(LinkInvalid):
+    """A genuine link of a clinic that is suspended or closed: the page says it is not available."""
+
+
 class AnswerProblem(ValueError):
     """The answer cannot be taken as it is; the sentence says what to change."""
 
@@ -67,8 +71,10 @@ def _open_version(
         raise LinkInvalid
     tenant = session.get(Tenant, tenant_id)
     quote = session.get(Quote, (tenant_id, quote_id))
-    if tenant is None or not tenant.active or quote is None:
+    if tenant is None or quote is None:
         raise LinkInvalid
+    if not tenant.active:
+        raise ClinicUnavailable
     try:
         case = quotes.lock_case(session, tenant_id, quote.submission_id)
     except NotFound:

@@ -49,6 +49,10 @@ class LinkInvalid(Exception):
     """The link is expired, altered, retired or unknown (the page says no more than that)."""
 
 
+class ClinicUnavailable(LinkInvalid):
+    """A genuine link of a clinic that is suspended or closed: the page says it is not available."""
+
+
 class ReplyProblem(ValueError):
     """What the patient sent cannot be stored as it is; the message says what to change."""
 
@@ -63,6 +67,11 @@ class ReplyView:
 
 
 def _open(session: ScopedSession, tenant_id: uuid.UUID, key: str) -> tuple[MessageThread, Patient]:
+    tenant = session.get(Tenant, tenant_id)
+    if tenant is None:
+        raise LinkInvalid
+    if not tenant.active:
+        raise ClinicUnavailable
     thread = messaging.thread_for_key(session, key)
     if thread is None or thread.tenant_id != tenant_id:
         raise LinkInvalid
@@ -144,8 +153,7 @@ def view(token: object) -> ReplyView:
     with tenant_session(tenant_id) as session:
         thread, patient = _open(session, tenant_id, key)
         tenant = session.get(Tenant, tenant_id)
-        if tenant is None or not tenant.active:
-            raise LinkInvalid
+        assert tenant is not None  # _open checked it
         return ReplyView(
             clinic_name=tenant.name,
             reference=reference(thread.submission_id),

@@ -22,6 +22,10 @@ MIN_REASON = 10
 MIN_SWITCH = timedelta(minutes=1)
 
 
+class ClinicClosed(ValueError):
+    """The clinic is suspended or closed: nobody switches into it."""
+
+
 class SwitchCapReached(ValueError):
     """The person has used up today's switched-in time in this clinic."""
 
@@ -88,8 +92,13 @@ def switch_into(signed: SignedIn, tenant_id: object, reason: str) -> str:
     now = clock.now()
     with platform_session() as session:
         tenant = session.get(Tenant, wanted)
-        if tenant is None or not tenant.active:
+        if tenant is None:
             raise NotFound("clinic")
+        if not tenant.active:
+            raise ClinicClosed(
+                f"{tenant.name} is {tenant.status}: nobody can work in it, platform staff "
+                "included, until it is reactivated."
+            )
         name = tenant.name
     # A renewal is a new switch: without a daily cap, renewals would slide the hour forever.
     used = switched_in_today(tenant_id=wanted, now=now, user_id=signed.user_id).get(

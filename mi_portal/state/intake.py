@@ -71,6 +71,8 @@ class IntakeState(rx.State):
     submitting: bool = False
     receipts: list[dict[str, str]] = []
     unknown_clinic: bool = False
+    # The clinic exists but takes no submissions now (suspended): said plainly, not a 404.
+    closed_clinic: bool = False
     # Set when the service refused the patient (under age): the form is gone, only this shows.
     refused: str = ""
 
@@ -120,12 +122,16 @@ class IntakeState(rx.State):
         clinics = await asyncio.to_thread(intake.public_clinics)
         slug = str(self.slug or "")  # type: ignore[attr-defined]  (route argument)
         self.receipts, self.errors, self.failure, self.refused = [], {}, "", ""
-        self.unknown_clinic = False
+        self.unknown_clinic = self.closed_clinic = False
         if slug:
             names = dict(clinics)
             self.clinic_slug = slug
             self.clinic_name = names.get(slug, "")
-            self.unknown_clinic = slug not in names
+            if slug not in names:
+                closed = await asyncio.to_thread(intake.closed_clinic, slug)
+                self.clinic_name = closed or ""
+                self.closed_clinic = closed is not None
+            self.unknown_clinic = slug not in names and not self.closed_clinic
             self.directory = []
             self.chosen = [slug] if slug in names else []
         else:

@@ -24,6 +24,15 @@ from mi_portal.state.guard import client_info, guarded
 QUOTE_PAGE_PER_ADDRESS = ratelimit.Limit("quote-page", 300, timedelta(minutes=10))
 QUOTE_ANSWER_PER_ADDRESS = ratelimit.Limit("quote-answer", 20, timedelta(minutes=10))
 INVALID = "This link is not valid or has expired. Ask the clinic for a new one."
+UNAVAILABLE = (
+    "This clinic is not available on MI Portal right now, so this page cannot be shown. "
+    "Please contact the clinic directly."
+)
+
+
+def why(exc: Exception) -> str:
+    """What the page says about a refused link: a closed clinic is named as such."""
+    return UNAVAILABLE if isinstance(exc, patient_quotes.ClinicUnavailable) else INVALID
 
 
 class QuotePageState(rx.State):
@@ -107,8 +116,8 @@ class QuotePageState(rx.State):
             page = await asyncio.to_thread(
                 functools.partial(patient_quotes.view, self._token(), ip=ip, user_agent=agent)
             )
-        except patient_quotes.LinkInvalid:
-            self._forget()
+        except patient_quotes.LinkInvalid as exc:
+            self._forget(why(exc))
             return False
         self._show(page)
         return True
@@ -161,8 +170,8 @@ class QuotePageState(rx.State):
         )
         try:
             await asyncio.to_thread(call)
-        except patient_quotes.LinkInvalid:
-            self._forget()
+        except patient_quotes.LinkInvalid as exc:
+            self._forget(why(exc))
             return
         except patient_quotes.AnswerProblem as exc:
             message = str(exc)

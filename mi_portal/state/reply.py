@@ -24,6 +24,15 @@ REPLY_PAGE_PER_ADDRESS = ratelimit.Limit("reply-page", 300, timedelta(minutes=10
 REPLY_SEND_PER_ADDRESS = ratelimit.Limit("reply-send", 20, timedelta(minutes=10))
 _DECODING = asyncio.Semaphore(2)
 INVALID = "This link has expired or is not valid; ask the clinic for a new one."
+UNAVAILABLE = (
+    "This clinic is not available on MI Portal right now, so this page cannot be shown. "
+    "Please contact the clinic directly."
+)
+
+
+def why(exc: Exception) -> str:
+    """What the page says about a refused link: a closed clinic is named as such."""
+    return UNAVAILABLE if isinstance(exc, patient_reply.ClinicUnavailable) else INVALID
 
 
 class ReplyState(rx.State):
@@ -44,11 +53,11 @@ class ReplyState(rx.State):
         value = self.token  # type: ignore[attr-defined]  (route argument, from the address)
         return value if isinstance(value, str) else ""
 
-    def _forget(self) -> None:
+    def _forget(self, message: str = INVALID) -> None:
         """Nothing of a conversation stays in a tab whose link is not (or no longer) valid."""
         self.reset()
         self.loaded = self.invalid = True
-        self.error = INVALID
+        self.error = message
 
     def _show(self, view: patient_reply.ReplyView) -> None:
         self.loaded, self.invalid = True, False
@@ -65,8 +74,8 @@ class ReplyState(rx.State):
     async def _refresh(self) -> bool:
         try:
             view = await asyncio.to_thread(patient_reply.view, self._token())
-        except patient_reply.LinkInvalid:
-            self._forget()
+        except patient_reply.LinkInvalid as exc:
+            self._forget(why(exc))
             return False
         self._show(view)
         return True
@@ -99,8 +108,8 @@ class ReplyState(rx.State):
         token = self._token()
         try:
             await asyncio.to_thread(patient_reply.opened, token)
-        except patient_reply.LinkInvalid:
-            self._forget()
+        except patient_reply.LinkInvalid as exc:
+            self._forget(why(exc))
             return
         if len(files) > MAX_REPLY_PHOTOS:
             self.error = f"Add at most {MAX_REPLY_PHOTOS} photos."
@@ -129,8 +138,8 @@ class ReplyState(rx.State):
                     token, body=self.reply_text, photos=photos, ip=ip, user_agent=agent
                 )
             )
-        except patient_reply.LinkInvalid:
-            self._forget()
+        except patient_reply.LinkInvalid as exc:
+            self._forget(why(exc))
             return
         except patient_reply.ReplyProblem as exc:
             self.sending = False
@@ -155,8 +164,8 @@ class ReplyState(rx.State):
             await asyncio.to_thread(
                 lambda: patient_reply.set_sms_consent(token, granted, ip=ip, user_agent=agent)
             )
-        except patient_reply.LinkInvalid:
-            self._forget()
+        except patient_reply.LinkInvalid as exc:
+            self._forget(why(exc))
             return
         if await self._refresh():
             self.sms_notice = (

@@ -46,6 +46,7 @@ WHO = {
     "privacy/requests": "admin@mi-portal.test",
     "platform/users": "admin@mi-portal.test",
     "privacy/requests/[reference]": "admin@mi-portal.test",
+    "platform/clinics": "admin@mi-portal.test",
     "privacy/forwarded": "owner@lakeside-derm.test",
     "privacy/forwarded/[id]": "owner@lakeside-derm.test",
     "mfa/enroll": "owner@lakeside-derm.test",
