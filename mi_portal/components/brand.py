@@ -1,5 +1,5 @@
-"""A clinic's branding on its patient pages: a header with its logo and name, and its colour on
-buttons, links and that header (the server refused any colour white text cannot be read on)."""
+"""A clinic's branding on its patient pages: a header with its logo, and its colour on buttons,
+links and the header's bar (the server refused any colour white text cannot be read on)."""
 
 from __future__ import annotations
 
@@ -27,38 +27,23 @@ def brand_colors() -> dict[str, Any]:
 
 
 def brand_header() -> rx.Component:
-    """The clinic's logo (its name as the alternative text) and name, on its colour."""
+    """The clinic's logo (its name as the alternative text) over a bar of its colour.
+
+    The page itself already names the clinic in words; the header adds only the picture.
+    """
     return rx.cond(
-        B.name != "",
-        rx.hstack(
-            rx.cond(
-                B.logo_url != "",
-                rx.box(
-                    rx.image(
-                        src=B.logo_url,
-                        alt=B.name,
-                        id="clinic-logo",
-                        style={"height": "48px", "max_width": "160px", "object_fit": "contain"},
-                    ),
-                    background="white",
-                    padding="4px",
-                    border_radius="var(--radius-2)",
-                    line_height="0",
-                    flex_shrink="0",
-                ),
+        B.logo_url != "",
+        rx.box(
+            rx.image(
+                src=B.logo_url,
+                alt=B.name,
+                id="clinic-logo",
+                style={"height": "56px", "max_width": "100%", "object_fit": "contain"},
             ),
-            rx.text(
-                B.name,
-                weight="bold",
-                size="4",
-                style={"color": "var(--accent-contrast)", "overflow_wrap": "anywhere"},
-            ),
-            align="center",
-            spacing="3",
+            padding_bottom="0.75em",
+            border_bottom="4px solid var(--accent-9)",
+            line_height="0",
             width="100%",
-            padding="0.75em 1em",
-            border_radius="var(--radius-3)",
-            background="var(--accent-9)",
             id="clinic-brand",
         ),
     )

@@ -194,6 +194,7 @@ def _branding() -> rx.Component:
                     disabled=~S.can_manage,
                     aria_label="Pick the brand colour",
                     id="brand-color-picker",
+                    name="brand_color_picker",
                     style={"width": "2.5em", "height": "2em", "padding": 0, "border": "none"},
                 ),
                 align="center",
@@ -329,12 +330,20 @@ def _form_link() -> rx.Component:
             id="consult-qr",
         ),
         rx.text("To link to it from the clinic's website, paste this HTML:", size="2"),
-        rx.code_block(
-            S.embed_snippet,
-            language="html",
-            wrap_long_lines=True,
+        rx.el.pre(
+            rx.el.code(S.embed_snippet),
             id="embed-snippet",
-            width="100%",
+            aria_label="HTML link to the patient form",
+            style={
+                "white_space": "pre-wrap",
+                "overflow_wrap": "anywhere",
+                "margin": 0,
+                "padding": "0.75em",
+                "font_size": "var(--font-size-2)",
+                "background": "var(--gray-a3)",
+                "border_radius": "var(--radius-2)",
+                "width": "100%",
+            },
         ),
         _copy_button("snippet", "Copy HTML"),
     )

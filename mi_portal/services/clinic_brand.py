@@ -22,6 +22,7 @@ from mi_portal.storage import BlobStore, ObjectMissing, get_store
 # WCAG 2.x AA for normal text: white words on a brand-coloured button or header.
 MIN_CONTRAST = 4.5
 WHITE = "#ffffff"
+_SLUG = re.compile(r"[a-z0-9][a-z0-9-]{0,62}")
 _HEX = re.compile(r"#?([0-9a-f]{6}|[0-9a-f]{3})")
 # How much darker a button turns under the pointer (darker only adds contrast with white).
 _HOVER_DARKEN = 0.12
@@ -113,7 +114,8 @@ def brand_of(tenant: Tenant) -> Brand:
 
 
 def _active(slug: object) -> Tenant | None:
-    if not isinstance(slug, str) or not slug or len(slug) > 63:
+    # Anything but a slug's characters is no clinic (and a NUL byte never reaches the database).
+    if not isinstance(slug, str) or not _SLUG.fullmatch(slug):
         return None
     with platform_session() as session:
         tenant = session.exec(select(Tenant).where(Tenant.slug == slug)).first()
