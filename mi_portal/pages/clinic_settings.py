@@ -70,7 +70,10 @@ def _section(title: str, key: str, *children: rx.Component, save: object = None)
     body = rx.vstack(
         rx.heading(title, as_="h2", size="4"),
         *children,
-        notice_callout(S.notices[key].to(str), id=f"notice-{key}"),
+        rx.cond(
+            S.notices.contains(key),  # type: ignore[attr-defined]
+            notice_callout(S.notices[key].to(str), id=f"notice-{key}"),
+        ),
         rx.cond(S.can_manage, rx.button("Save", type="submit", id=f"save-{key}"))
         if save is not None
         else rx.fragment(),
@@ -265,7 +268,8 @@ def _regional() -> rx.Component:
         "regional",
         rx.text(
             "Dates and times are shown to the clinic's staff in its time zone; quotes use its "
-            "currency and locale; the jurisdiction sets the deadlines of privacy requests.",
+            "currency and locale (a new currency also prices the catalog in it; amounts are not "
+            "converted); the jurisdiction sets the deadlines of privacy requests.",
             size="2",
         ),
         _select("Time zone", "timezone", _zone_options()),

@@ -12,10 +12,17 @@ from dataclasses import dataclass
 from typing import Any
 
 from mi_portal.config import get_settings
-from mi_portal.db import platform_session
+from mi_portal.db import ScopedSession, platform_session, tenant_session
 from mi_portal.models import Tenant
-from mi_portal.services import audit, clinic_brand, clinic_choices, rights_deadlines
+from mi_portal.services import (
+    audit,
+    catalog_defaults,
+    clinic_brand,
+    clinic_choices,
+    rights_deadlines,
+)
 from mi_portal.services.actor import Actor
+from mi_portal.services.catalog_rules import CatalogProblem
 from mi_portal.services.images import ImageRejected, process_logo
 from mi_portal.services.permissions import Permission, check
 from mi_portal.services.phones import to_e164
@@ -112,15 +119,28 @@ def _optional(clean: Callable[[object], str], value: object) -> str:
     return clean(value) if str(value or "").strip() else ""
 
 
-def _save(actor: Actor, wanted: dict[str, Any]) -> tuple[ClinicSettings, dict[str, list[Any]]]:
-    """Write the fields that differ and audit them together; nothing is audited if none did."""
-    with platform_session() as session:
+Extra = Callable[[ScopedSession, dict[str, list[Any]]], dict[str, Any]]
+
+
+def _save(
+    actor: Actor, wanted: dict[str, Any], *, extra: Extra | None = None
+) -> tuple[ClinicSettings, dict[str, list[Any]]]:
+    """Write the fields that differ and audit them together; nothing is audited if none did.
+
+    ``extra`` runs in the same transaction before the commit (and may refuse it); what it
+    returns is added to the audit details.
+    """
+    tenant_id = actor.require_tenant()
+    with tenant_session(tenant_id) as session:
         tenant = _tenant(session, actor)
         changes = {
             name: [getattr(tenant, name), value]
             for name, value in wanted.items()
             if getattr(tenant, name) != value
         }
+        details: dict[str, Any] = dict(changes)
+        if changes and extra is not None:
+            details.update(extra(session, changes))
         for name, (_old, new) in changes.items():
             setattr(tenant, name, new)
         if changes:
@@ -130,9 +150,20 @@ def _save(actor: Actor, wanted: dict[str, Any]) -> tuple[ClinicSettings, dict[st
         view = _view(tenant)
     if changes:
         audit.record(
-            actor, SETTINGS_CHANGED, target_type="tenant", target_id=tenant.id, details=changes
+            actor, SETTINGS_CHANGED, target_type="tenant", target_id=tenant_id, details=details
         )
     return view, changes
+
+
+def _move_catalog(session: ScopedSession, changes: dict[str, list[Any]]) -> dict[str, Any]:
+    """A new currency prices the catalog in it too, as the catalog's own defaults do."""
+    if "currency" not in changes:
+        return {}
+    try:
+        moved = catalog_defaults.move_catalog_to(session, changes["currency"][1])
+    except CatalogProblem as problem:
+        raise SettingsInvalid({"currency": str(problem)}) from None
+    return {"items_in_new_currency": moved} if moved else {}
 
 
 def save_profile(
@@ -182,12 +213,14 @@ def save_regional(
     errors: dict[str, str] = {}
     with platform_session() as session:
         saved = _tenant(session, actor)
-        saved_currency = saved.currency
+        saved_currency, saved_locale = saved.currency, saved.locale
     if not isinstance(timezone, str) or timezone not in clinic_choices.timezones():
         errors["timezone"] = "Choose a time zone from the list."
-    if not isinstance(locale, str) or locale not in clinic_choices.locales():
+    # A value saved elsewhere (the catalog's quote defaults) stays acceptable until changed.
+    if not isinstance(locale, str) or (
+        locale not in clinic_choices.locales() and locale != saved_locale
+    ):
         errors["locale"] = "Choose a language and country from the list."
-    # A currency saved before this list existed stays acceptable until it is changed.
     if not isinstance(currency, str) or (
         currency not in clinic_choices.currencies() and currency != saved_currency
     ):
@@ -206,6 +239,7 @@ def save_regional(
             "currency": currency,
             "jurisdiction": jurisdiction,
         },
+        extra=_move_catalog,
     )
 
 

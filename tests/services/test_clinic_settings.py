@@ -290,3 +290,26 @@ def test_a_suspended_clinic_shows_no_branding(world: dict[str, Any]) -> None:
     assert clinic_brand.public_brand("clinic-a") == clinic_brand.Brand()
     assert clinic_brand.public_logo("clinic-a") is None
     assert clinic_brand.public_brand("no-such-clinic") == clinic_brand.Brand()
+
+
+def test_a_new_currency_prices_the_catalog_in_it_or_is_refused(world: dict[str, Any]) -> None:
+    from decimal import Decimal
+
+    from mi_portal.models import TreatmentItem
+
+    with tenant_session(world["a"]) as session:
+        session.add(TreatmentItem(tenant_id=world["a"], name="Peel", unit_price=Decimal("99.50")))
+        session.commit()
+    regional = {"timezone": "UTC", "locale": "en_US", "jurisdiction": ""}
+    with pytest.raises(SettingsInvalid) as refused:
+        clinic_settings.save_regional(world["owner"], currency="JPY", **regional)
+    assert "more decimals than JPY" in refused.value.errors["currency"]
+    assert _tenant(world["a"]).currency == "USD"
+
+    _view, changes = clinic_settings.save_regional(world["owner"], currency="EUR", **regional)
+    assert changes == {"currency": ["USD", "EUR"]}
+    with tenant_session(world["a"]) as session:
+        assert [i.currency for i in session.exec(select(TreatmentItem))] == ["EUR"]
+    assert _audits(world["a"], "clinic.settings_changed") == [
+        {"currency": ["USD", "EUR"], "items_in_new_currency": 1}
+    ]
