@@ -119,3 +119,9 @@ def test_manager_reads_the_settings_only(
     expect(page.locator("#save-profile")).to_have_count(0)
     expect(page.locator("#clinic-logo-input")).to_have_count(0)
     expect(page.locator("#copy-link")).to_be_visible()
+    # Copying puts the server's own address on the clipboard and says so on the button.
+    page.context.grant_permissions(["clipboard-read", "clipboard-write"], origin=app_server.url)
+    page.locator("#copy-link").click()
+    expect(page.locator("#copy-link")).to_contain_text("Copied", timeout=20_000)
+    copied = page.evaluate("navigator.clipboard.readText()")
+    assert copied == app_server.url + "/c/lakeside-derm/consult"
