@@ -15,6 +15,7 @@ from mi_portal.pages.auth import accept_invite, mfa_enroll, signin
 from mi_portal.pages.case import case_page
 from mi_portal.pages.catalog import catalog_page
 from mi_portal.pages.clinic_questions import clinic_questions_page
+from mi_portal.pages.clinic_settings import clinic_settings_page
 from mi_portal.pages.clinics import clinic_picker
 from mi_portal.pages.inbox import KEYBOARD, inbox_page
 from mi_portal.pages.index import index
@@ -40,6 +41,7 @@ from mi_portal.state.audit import AuditState
 from mi_portal.state.case import CaseState
 from mi_portal.state.catalog import CatalogState
 from mi_portal.state.clinic_questions import ClinicQuestionsState
+from mi_portal.state.clinic_settings import ClinicSettingsState
 from mi_portal.state.clinics import ClinicPickerState
 from mi_portal.state.conversation import ConversationState
 from mi_portal.state.inbox import InboxState
@@ -150,6 +152,12 @@ signed_in_page(
 )
 signed_in_page(
     retention_page, "/settings/retention", "Data retention — MI Portal", RetentionState.load
+)
+signed_in_page(
+    clinic_settings_page,
+    "/settings/clinic",
+    "Clinic settings — MI Portal",
+    ClinicSettingsState.load,
 )
 signed_in_page(
     requests_page, "/privacy/requests", "Privacy requests — MI Portal", RightsWorkListState.load

@@ -20,6 +20,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import logging
+import re
 import time
 from collections.abc import Callable, Iterable
 from html.parser import HTMLParser
@@ -35,6 +36,8 @@ log = logging.getLogger(__name__)
 
 # Reflex names every built JS and CSS file after its content hash: these alone may be cached.
 HASHED_STATIC_PREFIX = "/assets/"
+# A clinic's logo for its patient pages: the only API answer browsers may keep.
+PUBLIC_BRANDING = re.compile(r"/api/clinic/[^/]+/logo")
 # Everything that is not a page: no scripts, styles, frames or forms of its own.
 NON_PAGE_POLICY = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
 # No page needs these (a phone's camera reaches the intake through the file picker, which
@@ -223,8 +226,11 @@ class SecurityHeaders:
             headers["Strict-Transport-Security"] = HSTS
         # Pages of signed-in routes, API answers and uploads can carry patient data or signed
         # links; only content-hashed build files are safe to keep.
-        if not path.startswith(HASHED_STATIC_PREFIX) and "no-store" not in headers.get(
-            "cache-control", ""
+        # A clinic's logo is its public branding (no personal data) and may be cached.
+        if (
+            not path.startswith(HASHED_STATIC_PREFIX)
+            and not PUBLIC_BRANDING.fullmatch(path)
+            and "no-store" not in headers.get("cache-control", "")
         ):
             headers["Cache-Control"] = "no-store"
 

@@ -27,6 +27,7 @@ def public_upload_handlers() -> frozenset[str]:
     from reflex.utils.format import format_event_handler
 
     from mi_portal.state.catalog import CatalogState
+    from mi_portal.state.clinic_settings import ClinicSettingsState
     from mi_portal.state.conversation import ConversationState
     from mi_portal.state.intake import IntakeState
     from mi_portal.state.reply import ReplyState
@@ -42,6 +43,8 @@ def public_upload_handlers() -> frozenset[str]:
             format_event_handler(ConversationState.upload_attachment),
             # The catalog's CSV import (guarded: CATALOG_MANAGE; reads at most 1 MB of it).
             format_event_handler(CatalogState.import_csv),
+            # The clinic's logo (guarded: SETTINGS_MANAGE; reads at most 2 MB of it).
+            format_event_handler(ClinicSettingsState.upload_logo),
         }
     )
 

@@ -110,6 +110,7 @@ async def sign_out(request: Request) -> Response:
 
 
 def _routes() -> list[Route]:
+    from mi_portal.api.clinic_logo import clinic_logo
     from mi_portal.api.downloads import download_photo
     from mi_portal.api.inbound import inbound_email_hook, inbound_sms_hook, sms_status_hook
     from mi_portal.api.objects import signed_object
@@ -126,6 +127,7 @@ def _routes() -> list[Route]:
         Route("/api/auth/oidc/{name}/callback", oidc_callback, methods=["GET"]),
         Route("/api/objects/{key:path}", signed_object, methods=["GET"]),
         Route("/api/downloads/{image_id}", download_photo, methods=["GET"]),
+        Route("/api/clinic/{slug}/logo", clinic_logo, methods=["GET"]),
         Route("/api/inbound/email", inbound_email_hook, methods=["POST"]),
         Route("/api/inbound/sms", inbound_sms_hook, methods=["POST"]),
         Route("/api/inbound/sms/status", sms_status_hook, methods=["POST"]),

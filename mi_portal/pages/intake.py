@@ -5,6 +5,7 @@ from __future__ import annotations
 import reflex as rx
 from reflex.vars import Var
 
+from mi_portal.components.brand import brand_colors, brand_header
 from mi_portal.components.fields import (
     bare_checkbox,
     check_label,
@@ -300,10 +301,12 @@ def _refused() -> rx.Component:
 
 
 def patient_frame(icon: str, title: str, *children: rx.Component) -> rx.Component:
-    """The frame of every patient-facing page: one card with its title, the content, the footer."""
+    """The frame of every patient-facing page: one card with the clinic's header, its title, the
+    content and the footer, in the clinic's colour when it chose one."""
     return rx.el.main(
         rx.card(
             rx.vstack(
+                brand_header(),
                 rx.hstack(
                     rx.icon(icon, aria_hidden="true"),
                     rx.heading(title, size="6", as_="h1"),
@@ -324,6 +327,7 @@ def patient_frame(icon: str, title: str, *children: rx.Component) -> rx.Componen
             "padding": "1em",
             "background": "var(--gray-a2)",
             "min_height": "100vh",
+            **brand_colors(),
         },
     )
 

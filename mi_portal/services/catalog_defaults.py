@@ -10,7 +10,7 @@ from babel import Locale, UnknownLocaleError
 from babel.numbers import list_currencies
 from sqlmodel import select
 
-from mi_portal.db import tenant_session
+from mi_portal.db import ScopedSession, tenant_session
 from mi_portal.models import Tenant, TreatmentItem, TreatmentPackage
 from mi_portal.services import audit
 from mi_portal.services.actor import Actor, NotFound
@@ -67,6 +67,29 @@ def parse_valid_days(value: object) -> int:
     return value
 
 
+def move_catalog_to(session: ScopedSession, new_currency: str, *, check_prices: bool = True) -> int:
+    """Price the clinic's catalog in ``new_currency`` (amounts are not converted); refused while
+    a price has more decimals than that currency uses. Returns how many items changed."""
+    unit = Decimal(1).scaleb(-minor_digits(new_currency))
+    items = list(session.exec(select(TreatmentItem)))
+    prices = [Decimal(i.unit_price) for i in items] + [
+        Decimal(p.price) for p in session.exec(select(TreatmentPackage))
+    ]
+    odd = sum(1 for price in prices if price != price.quantize(unit)) if check_prices else 0
+    if odd:
+        raise CatalogProblem(
+            "currency",
+            f"{odd} prices have more decimals than {new_currency} uses; change them first.",
+        )
+    moved = 0
+    for item in items:
+        if item.currency != new_currency:
+            item.currency = new_currency
+            session.add(item)
+            moved += 1
+    return moved
+
+
 def get_defaults(actor: Actor) -> QuoteDefaults:
     """The clinic's quote defaults (read by those who manage the catalog or draft quotes)."""
     check(actor, Permission.QUOTES_EDIT)
@@ -105,29 +128,11 @@ def save_defaults(
             "quote_valid_days": tenant.quote_valid_days,
             "quote_terms": tenant.quote_terms,
         }
-        items = list(session.exec(select(TreatmentItem)))
         changed = new_currency != tenant.currency
-        if changed:
-            digits = minor_digits(new_currency)
-            unit = Decimal(1).scaleb(-digits)
-            prices = [Decimal(i.unit_price) for i in items] + [
-                Decimal(p.price) for p in session.exec(select(TreatmentPackage))
-            ]
-            odd = sum(1 for price in prices if price != price.quantize(unit))
-            if odd:
-                raise CatalogProblem(
-                    "currency",
-                    f"{odd} prices have more decimals than {new_currency} uses; change them first.",
-                )
+        moved = move_catalog_to(session, new_currency, check_prices=changed)
         tenant.currency, tenant.locale = new_currency, new_locale
         tenant.quote_valid_days, tenant.quote_terms = days, terms
         session.add(tenant)
-        moved = 0
-        for item in items:
-            if item.currency != new_currency:
-                item.currency = new_currency
-                session.add(item)
-                moved += 1
         session.commit()
     after = {
         "currency": new_currency,

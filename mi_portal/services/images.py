@@ -317,3 +317,37 @@ def _check_no_metadata(data: bytes) -> None:
         leaked = [key for key in _METADATA_KEYS if key in reopened.info]
         if leaked or reopened.getexif():
             raise RuntimeError(f"encoded rendition still carries metadata: {leaked or ['exif']}")
+
+
+LOGO_MAX_BYTES = 2 * 1024 * 1024
+LOGO_EDGE = 512
+REASON_LOGO_TOO_BIG = "This file is larger than 2 MB. Please choose a smaller image."
+
+
+def process_logo(data: bytes) -> Rendition:
+    """A clinic's logo: checked like a photo, fitted within LOGO_EDGE, re-encoded as a bare PNG.
+
+    Transparency is kept (a logo sits on the page's colours); nothing but the pixels survives.
+    """
+    if not data:
+        raise ImageRejected(REASON_EMPTY)
+    if len(data) > LOGO_MAX_BYTES:
+        raise ImageRejected(REASON_LOGO_TOO_BIG)
+    frame, _source_format = _decode(data)
+    method = _TRANSPOSE_FOR_ORIENTATION.get(_orientation(frame))
+    upright: Image.Image = frame.transpose(method) if method is not None else frame
+    mode = "RGBA" if upright.has_transparency_data else "RGB"
+    pixels = upright.convert(mode)  # a new image: pixels only, whatever the source carried
+    pixels.info = {}
+    if upright is not frame:
+        upright.close()
+    frame.close()
+    fitted = _shrink(pixels, LOGO_EDGE, gap=2.0, resample=Image.Resampling.LANCZOS)
+    out = io.BytesIO()
+    fitted.save(out, format="PNG", optimize=True)
+    encoded = out.getvalue()
+    with Image.open(io.BytesIO(encoded), formats=["PNG"]) as reopened:
+        leaked = [key for key in (*_METADATA_KEYS, "dpi", "gamma") if key in reopened.info]
+        if leaked or reopened.getexif() or getattr(reopened, "text", None):
+            raise RuntimeError(f"encoded logo still carries metadata: {leaked or ['exif']}")
+    return Rendition("logo", encoded, fitted.width, fitted.height, content_type="image/png")

@@ -27,6 +27,7 @@ from mi_portal.models import (
 )
 from mi_portal.services import audit, clock, quotes
 from mi_portal.services.actor import NotFound
+from mi_portal.services.clinic_brand import Brand, brand_of
 from mi_portal.services.text import TextTooLong, clean_text
 
 MAX_NAME = 200
@@ -53,6 +54,7 @@ class PatientQuote:
     notice: str
     current_link: str
     patient_first_name: str
+    brand: Brand = Brand()
 
 
 def _open(session: ScopedSession, token: object) -> tuple[Tenant, Quote, Submission]:
@@ -153,6 +155,7 @@ def view_version(
             notice=notice,
             current_link=quotes.patient_link(tenant_id, newer.id) if newer else "",
             patient_first_name=(patient.full_name.split() or [""])[0] if patient else "",
+            brand=brand_of(tenant),
         )
         facts = {"quote": str(quote.id), "version": quote.version}
         case_id = case.id

@@ -27,6 +27,7 @@ from mi_portal.models import (
     Tenant,
 )
 from mi_portal.services import audit, consent, messaging, patient_photos, signed_links
+from mi_portal.services.clinic_brand import Brand, brand_of
 from mi_portal.services.images import ProcessedImage
 from mi_portal.services.inbound_sms import audit_consent, change_sms_consent
 from mi_portal.services.inbox import reference
@@ -64,6 +65,7 @@ class ReplyView:
     messages: list[dict[str, object]]
     sms_consent: bool
     has_phone: bool
+    brand: Brand = Brand()
 
 
 def _open(session: ScopedSession, tenant_id: uuid.UUID, key: str) -> tuple[MessageThread, Patient]:
@@ -160,6 +162,7 @@ def view(token: object) -> ReplyView:
             messages=_messages(session, tenant_id, key, thread),
             sms_consent=consent.current(session, patient.id, ConsentKind.SMS_OPT_IN),
             has_phone=bool(patient.phone),
+            brand=brand_of(tenant),
         )
 
 

@@ -49,6 +49,8 @@ def check(
         referenced.update(
             key for key in session.exec(select(RightsRequest.authorisation_key)) if key
         )
+        # Each clinic's logo (public branding, under the clinic's prefix).
+        referenced.update(key for key in session.exec(select(Tenant.logo_key)) if key)
     for tenant_id in tenant_ids:
         with tenant_session(tenant_id) as session:
             referenced.update(session.exec(select(ImageRendition.storage_key)))

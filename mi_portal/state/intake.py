@@ -10,8 +10,10 @@ import reflex as rx
 
 from mi_portal.components.fields import focus_first
 from mi_portal.services import intake, intake_questions, ratelimit
+from mi_portal.services.clinic_brand import Brand, public_brand
 from mi_portal.services.images import MAX_BYTES, ImageRejected, process_image
 from mi_portal.services.permissions import PUBLIC
+from mi_portal.state.brand import show_brand
 from mi_portal.state.guard import client_info, guarded
 
 # At most two photos decode at once per worker: a 50-megapixel decode needs ~200 MB.
@@ -139,6 +141,9 @@ class IntakeState(rx.State):
             self.directory = [{"slug": s, "name": n} for s, n in clinics]
             self.chosen = [s for s in self.chosen if s in dict(clinics)]
         await self._load_questions()
+        # The clinic's own colour and logo on its form; the directory keeps the product's look.
+        brand = await asyncio.to_thread(public_brand, slug) if slug else Brand()
+        await show_brand(self, brand)
 
     @rx.event
     @guarded(PUBLIC)

@@ -17,7 +17,9 @@ from typing import Any
 import reflex as rx
 
 from mi_portal.services import patient_quotes, quote_pdf, ratelimit
+from mi_portal.services.clinic_brand import Brand
 from mi_portal.services.permissions import PUBLIC
+from mi_portal.state.brand import show_brand
 from mi_portal.state.guard import client_info, guarded
 
 # Opening the page and typing in it; answering is counted again, more strictly.
@@ -118,8 +120,10 @@ class QuotePageState(rx.State):
             )
         except patient_quotes.LinkInvalid as exc:
             self._forget(why(exc))
+            await show_brand(self, Brand())
             return False
         self._show(page)
+        await show_brand(self, page.brand)
         return True
 
     @rx.event

@@ -14,9 +14,11 @@ from typing import Any
 import reflex as rx
 
 from mi_portal.services import patient_reply, ratelimit
+from mi_portal.services.clinic_brand import Brand
 from mi_portal.services.images import MAX_BYTES, ImageRejected, process_image
 from mi_portal.services.patient_photos import MAX_REPLY_PHOTOS
 from mi_portal.services.permissions import PUBLIC
+from mi_portal.state.brand import show_brand
 from mi_portal.state.guard import client_info, guarded
 
 # Opening the page and clicking on it; sending is counted again, more strictly.
@@ -76,8 +78,10 @@ class ReplyState(rx.State):
             view = await asyncio.to_thread(patient_reply.view, self._token())
         except patient_reply.LinkInvalid as exc:
             self._forget(why(exc))
+            await show_brand(self, Brand())
             return False
         self._show(view)
+        await show_brand(self, view.brand)
         return True
 
     @rx.event

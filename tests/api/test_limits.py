@@ -82,6 +82,7 @@ def reflex_upload() -> Starlette:
 
 def test_a_staff_handler_named_on_the_real_endpoint_answers_4xx(reflex_upload: Starlette) -> None:
     from mi_portal.state.catalog import CatalogState
+    from mi_portal.state.clinic_settings import ClinicSettingsState
     from mi_portal.state.conversation import ConversationState
     from mi_portal.state.inbox import InboxState
     from mi_portal.state.intake import IntakeState
@@ -95,6 +96,7 @@ def test_a_staff_handler_named_on_the_real_endpoint_answers_4xx(reflex_upload: S
         format_event_handler(RightsRequestState.submit),
         format_event_handler(ConversationState.upload_attachment),
         format_event_handler(CatalogState.import_csv),
+        format_event_handler(ClinicSettingsState.upload_logo),
     }
     photo = {"files": ("a.jpg", b"\xff\xd8\xff", "image/jpeg")}
     bare = TestClient(reflex_upload, raise_server_exceptions=False)

@@ -43,6 +43,7 @@ WHO = {
     "settings/catalog": "owner@lakeside-derm.test",
     "settings/retention": "owner@lakeside-derm.test",
     "settings/clinic/questions": "owner@lakeside-derm.test",
+    "settings/clinic": "owner@lakeside-derm.test",
     "privacy/requests": "admin@mi-portal.test",
     "platform/users": "admin@mi-portal.test",
     "privacy/requests/[reference]": "admin@mi-portal.test",

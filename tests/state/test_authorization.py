@@ -75,6 +75,8 @@ PUBLIC_ALLOWED = {
     "route:/api/inbound/sms/status",  # the signed ?o= token also names the one outbox row
     "route:/api/reply-files/{attachment_id}",  # a 15-minute signed link from the reply page
     "route:/api/q/{token}.pdf",  # the quote page's own signed token; its one version only
+    # An open clinic's logo: its public branding for its patient pages, nothing personal.
+    "route:/api/clinic/{slug}/logo",
     # A rights request's access package: the single-use, expiring token is the credential.
     "route:/api/privacy/package/{token}",
     "route:/api/health",
