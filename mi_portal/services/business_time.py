@@ -146,12 +146,13 @@ def calendar_for(tenant: Any) -> Calendar:
     """The calendar of a ``Tenant`` row (or anything with its three fields)."""
     return cached_calendar(
         tenant.timezone or "UTC",
-        _freeze_hours(tenant.business_hours),
+        freeze_hours(tenant.business_hours),
         tuple(str(d) for d in tenant.closed_days or ()),
     )
 
 
-def _freeze_hours(raw: object) -> tuple[tuple[str, tuple[str, ...]], ...]:
+def freeze_hours(raw: object) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    """Stored weekly hours as a hashable key (for ``cached_calendar``)."""
     if not isinstance(raw, Mapping):
         return ()
     return tuple(
@@ -286,3 +287,19 @@ def weekly_hours(calendar: Calendar) -> float:
         (datetime.combine(date.min, c) - datetime.combine(date.min, o)).total_seconds() / 3600
         for _, o, c in calendar.hours
     )
+
+
+def due_times(
+    received: datetime, calendar: Calendar, first_response_hours: float, quote_hours: float
+) -> tuple[datetime | None, datetime | None]:
+    """A case's (first reply due, quote due) from when it was received; None for no target."""
+
+    def due(hours: float) -> datetime | None:
+        if not hours or hours <= 0:
+            return None
+        try:
+            return add_business_hours(received, hours, calendar)
+        except NoOpenTime:
+            return None
+
+    return due(first_response_hours), due(quote_hours)
