@@ -25,6 +25,8 @@ ACTION_LABELS: dict[str, str] = {
     "case.view": "Opened a case",
     "cases.listed": "Opened the case list",
     "clinic.identity_exposure_changed": "Changed who sees patient details in lists",
+    "clinic.hours_changed": "Changed the clinic's opening hours or closed days",
+    "clinic.sla_changed": "Changed the clinic's reply and quote targets",
     "consent.changed": "A patient's consent changed",
     "attachment.fetched_by_patient": "A patient opened an attachment",
     "image.annotation_added": "Added a marker to a photo",
