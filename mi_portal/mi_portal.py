@@ -14,6 +14,7 @@ from mi_portal.pages.audit import audit_page
 from mi_portal.pages.auth import accept_invite, mfa_enroll, signin
 from mi_portal.pages.case import case_page
 from mi_portal.pages.catalog import catalog_page
+from mi_portal.pages.clinic_hours import clinic_hours_page
 from mi_portal.pages.clinics import clinic_picker
 from mi_portal.pages.inbox import KEYBOARD, inbox_page
 from mi_portal.pages.index import index
@@ -36,6 +37,7 @@ from mi_portal.services import outbox
 from mi_portal.state.audit import AuditState
 from mi_portal.state.case import CaseState
 from mi_portal.state.catalog import CatalogState
+from mi_portal.state.clinic_hours import ClinicHoursState
 from mi_portal.state.clinics import ClinicPickerState
 from mi_portal.state.conversation import ConversationState
 from mi_portal.state.inbox import InboxState
@@ -138,6 +140,12 @@ signed_in_page(
 )
 signed_in_page(
     retention_page, "/settings/retention", "Data retention — MI Portal", RetentionState.load
+)
+signed_in_page(
+    clinic_hours_page,
+    "/settings/clinic/hours",
+    "Hours and targets — MI Portal",
+    ClinicHoursState.load,
 )
 signed_in_page(
     requests_page, "/privacy/requests", "Privacy requests — MI Portal", RightsWorkListState.load
