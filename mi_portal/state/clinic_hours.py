@@ -114,32 +114,32 @@ class ClinicHoursState(rx.State):
 
     @rx.event
     @guarded(Permission.SETTINGS_MANAGE)
-    def set_first_hours(self, value: str) -> None:
+    async def set_first_hours(self, value: str) -> None:
         self.first_hours = _typed(value)
         self._edited()
 
     @rx.event
     @guarded(Permission.SETTINGS_MANAGE)
-    def set_quote_hours(self, value: str) -> None:
+    async def set_quote_hours(self, value: str) -> None:
         self.quote_hours = _typed(value)
         self._edited()
 
     @rx.event
     @guarded(Permission.SETTINGS_MANAGE)
-    def set_every_hour(self, value: bool) -> None:
+    async def set_every_hour(self, value: bool) -> None:
         self.every_hour = value is True
         self._edited()
 
     @rx.event
     @guarded(Permission.SETTINGS_MANAGE)
-    def set_day_open(self, key: str, value: bool) -> None:
+    async def set_day_open(self, key: str, value: bool) -> None:
         if key in DAY_NAMES:
             self.week = [{**d, "open": value is True} if d["key"] == key else d for d in self.week]
             self._edited()
 
     @rx.event
     @guarded(Permission.SETTINGS_MANAGE)
-    def set_day_time(self, key: str, which: str, value: str) -> None:
+    async def set_day_time(self, key: str, which: str, value: str) -> None:
         if key in DAY_NAMES and which in ("opens", "closes"):
             typed = _typed(value)
             self.week = [{**d, which: typed} if d["key"] == key else d for d in self.week]
@@ -147,19 +147,19 @@ class ClinicHoursState(rx.State):
 
     @rx.event
     @guarded(Permission.SETTINGS_MANAGE)
-    def set_new_day(self, value: str) -> None:
+    async def set_new_day(self, value: str) -> None:
         self.new_day = str(value)[:10] if isinstance(value, str) else ""
         self.errors = {k: v for k, v in self.errors.items() if k != "new_day"}
 
     @rx.event
     @guarded(Permission.SETTINGS_MANAGE)
-    def set_new_label(self, value: str) -> None:
+    async def set_new_label(self, value: str) -> None:
         limit = sla_settings.MAX_LABEL + 1  # one over the limit: the service says so
         self.new_label = str(value)[:limit] if isinstance(value, str) else ""
 
     @rx.event
     @guarded(Permission.SETTINGS_MANAGE)
-    def add_closed_day(self) -> None:
+    async def add_closed_day(self) -> None:
         try:
             day = sla_settings.parse_new_day(self.new_day)
         except SlaProblem as problem:
@@ -173,7 +173,7 @@ class ClinicHoursState(rx.State):
 
     @rx.event
     @guarded(Permission.SETTINGS_MANAGE)
-    def remove_closed_day(self, day: str) -> None:
+    async def remove_closed_day(self, day: str) -> None:
         self.closed = [c for c in self.closed if c["day"] != day]
         self._edited()
 
