@@ -77,15 +77,19 @@ class ClinicHoursState(rx.State):
         self.errors, self.new_day, self.new_label = {}, "", ""
         self._preview()
 
+    def _new_day_error(self) -> dict[str, str]:
+        """The date being added is not part of the form: its error stays until it is retyped."""
+        return {"new_day": self.errors["new_day"]} if "new_day" in self.errors else {}
+
     def _preview(self) -> None:
         """Check what is typed; the preview line follows it while it is valid."""
         try:
             parsed = sla_settings.parse(self._form())
         except SlaProblem as problem:
-            self.errors = problem.errors
+            self.errors = {**problem.errors, **self._new_day_error()}
             self.preview = ""
             return
-        self.errors = {}
+        self.errors = self._new_day_error()
         self.preview = sla_settings.preview(self.timezone, parsed)
 
     @rx.event
@@ -200,7 +204,7 @@ class ClinicHoursState(rx.State):
                 functools.partial(sla_settings.save, current().actor, self._form())
             )
         except SlaProblem as problem:
-            self.errors = problem.errors
+            self.errors = {**problem.errors, **self._new_day_error()}
             self.error = "Nothing was saved: correct the fields marked below."
             return
         await self._fetch()
