@@ -362,7 +362,6 @@ def case_page() -> rx.Component:
                         rx.text(
                             "Received ",
                             C["received_at"],
-                            " UTC",
                             size="2",
                             color_scheme="gray",
                             id="case-reference",

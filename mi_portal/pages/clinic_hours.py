@@ -50,7 +50,8 @@ def _target(
         rx.text(hint, size="1", id=f"hint-{key}"),
         _error(key),
         spacing="1",
-        min_width="0",
+        width="18em",
+        max_width="100%",
     )
 
 

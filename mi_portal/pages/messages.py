@@ -103,7 +103,7 @@ def _table() -> rx.Component:
         ("Case", False),
         ("Patient", False),
         ("Assignee", True),
-        ("Last message (UTC)", True),
+        ("Last message", True),
         ("Direction", False),
         ("Unread", False),
     )

@@ -350,7 +350,7 @@ def case_detail(actor: Actor, submission_id: object) -> CaseDetail:
         if patient.date_of_birth and may_see_dob
         else "",
         assignee_id=str(case.assignee_id) if case.assignee_id else "",
-        received_at=clinic_time.minutes(case.received_at, where),
+        received_at=clinic_time.minutes_with_zone(case.received_at, where),
         sla=sla_state(case, now, soon_limit(now, calendar, tenant.quote_turnaround_hours)),
         sla_due_at=clinic_time.minutes_with_zone(case.sla_due_at, where),
         first_response=first_response_state(

@@ -10,13 +10,15 @@ from zoneinfo import ZoneInfo
 
 from mi_portal.services.business_time import wall_to_utc, zone
 
-UTC_ZONE = ZoneInfo("UTC")
+UTC_ZONE = zone("UTC")  # the cached instance, so ``is`` finds it
 
 
 def minutes(moment: datetime | None, where: ZoneInfo = UTC_ZONE) -> str:
     """'YYYY-MM-DD HH:MM' on the clinic's clock ("" for no moment); cheap enough for every row."""
     if moment is None:
         return ""
+    if where is UTC_ZONE:  # stored values are UTC already: no zone arithmetic
+        return moment.isoformat(" ", "minutes")[:16]
     return moment.astimezone(where).isoformat(" ", "minutes")[:16]
 
 

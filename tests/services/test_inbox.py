@@ -515,5 +515,5 @@ def test_the_case_shows_both_targets_on_the_clinics_clock(world) -> None:  # typ
     _calendar(a, timezone="America/New_York")
     detail = cases.case_detail(mgr, ids["dee"])
     assert detail.sla_due_at == "2026-12-02 05:00 EST"
-    assert detail.received_at == "2026-11-28 05:00"
+    assert detail.received_at == "2026-11-28 05:00 EST"
     assert all(line.at.startswith("2026-11-28 0") for line in detail.timeline)  # 07:00 EST
