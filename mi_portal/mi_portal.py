@@ -15,6 +15,7 @@ from mi_portal.pages.auth import accept_invite, mfa_enroll, signin
 from mi_portal.pages.case import case_page
 from mi_portal.pages.catalog import catalog_page
 from mi_portal.pages.clinic_hours import clinic_hours_page
+from mi_portal.pages.clinic_questions import clinic_questions_page
 from mi_portal.pages.clinics import clinic_picker
 from mi_portal.pages.inbox import KEYBOARD, inbox_page
 from mi_portal.pages.index import index
@@ -22,6 +23,7 @@ from mi_portal.pages.intake import clinic_consult, directory_consult
 from mi_portal.pages.messages import messages_page
 from mi_portal.pages.not_found import not_found_page
 from mi_portal.pages.notice_prefs import notice_prefs_page
+from mi_portal.pages.platform_users import platform_users_page
 from mi_portal.pages.privacy import privacy_page
 from mi_portal.pages.quote_builder import quote_builder_page
 from mi_portal.pages.quote_page import quote_page
@@ -38,6 +40,7 @@ from mi_portal.state.audit import AuditState
 from mi_portal.state.case import CaseState
 from mi_portal.state.catalog import CatalogState
 from mi_portal.state.clinic_hours import ClinicHoursState
+from mi_portal.state.clinic_questions import ClinicQuestionsState
 from mi_portal.state.clinics import ClinicPickerState
 from mi_portal.state.conversation import ConversationState
 from mi_portal.state.inbox import InboxState
@@ -47,6 +50,7 @@ from mi_portal.state.messages import MessagesState
 from mi_portal.state.mfa import MfaState
 from mi_portal.state.notice_prefs import NoticePrefsState
 from mi_portal.state.overview import OverviewState
+from mi_portal.state.platform_users import PlatformUsersState
 from mi_portal.state.quote_builder import QuoteBuilderState
 from mi_portal.state.quote_page import QuotePageState
 from mi_portal.state.reply import ReplyState
@@ -139,6 +143,12 @@ signed_in_page(
     catalog_page, "/settings/catalog", "Treatment catalog — MI Portal", CatalogState.load
 )
 signed_in_page(
+    clinic_questions_page,
+    "/settings/clinic/questions",
+    "Intake questions — MI Portal",
+    ClinicQuestionsState.load,
+)
+signed_in_page(
     retention_page, "/settings/retention", "Data retention — MI Portal", RetentionState.load
 )
 signed_in_page(
@@ -169,6 +179,9 @@ signed_in_page(viewer_page, "/cases/[id]/photos", "Photos — MI Portal", Viewer
 signed_in_page(quote_builder_page, "/cases/[id]/quote", "Quote — MI Portal", QuoteBuilderState.load)
 signed_in_page(clinic_picker, "/clinics/pick", "Clinics — MI Portal", ClinicPickerState.load)
 signed_in_page(users_page, "/admin/users", "Users — MI Portal", UsersState.load)
+signed_in_page(
+    platform_users_page, "/platform/users", "Platform users — MI Portal", PlatformUsersState.load
+)
 signed_in_page(audit_page, "/audit", "Audit log — MI Portal", AuditState.load)
 signed_in_page(
     notice_prefs_page,

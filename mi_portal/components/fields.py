@@ -10,6 +10,8 @@ import reflex as rx
 from reflex.components.radix.themes.components.checkbox import Checkbox
 from reflex.vars import Var
 
+# A native <select> dressed as a Radix select trigger: keyboard, phone pickers and forms just work.
+NATIVE_SELECT = "rt-reset rt-SelectTrigger rt-r-size-2 rt-variant-surface"
 _LABEL_STYLE = {"font_size": "var(--font-size-2)", "font_weight": "500"}
 
 

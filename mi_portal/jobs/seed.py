@@ -53,6 +53,7 @@ from mi_portal.services.actor import Actor
 from mi_portal.services.auth import encrypt_secret
 from mi_portal.services.images import process_image
 from mi_portal.services.intake import add_photo_rows, object_key
+from mi_portal.services.intake_questions import QUESTIONS
 from mi_portal.services.passwords import hash_password
 from mi_portal.services.policy import INTAKE_CONSENTS
 from mi_portal.storage import BlobStore, get_store
@@ -266,10 +267,13 @@ def _seed_cases(
                 patient_id=patient.id,
                 status=status.value,
                 concern_area=concern,
-                answers={
-                    "how_long": rng.choice(["weeks", "months", "years"]),
-                    "previous_treatment": rng.choice(["none", "creams", "laser", "other"]),
-                    "goal": rng.choice(["reduce", "remove", "advice"]),
+                answers={  # as the form stores them: each answer with its question's text
+                    key: {"question": QUESTIONS[key], "answer": rng.choice(choices)}
+                    for key, choices in (
+                        ("how_long", ["weeks", "months", "years"]),
+                        ("previous_treatment", ["none", "creams", "laser", "other"]),
+                        ("goal", ["reduce", "remove", "advice"]),
+                    )
                 },
                 assignee_id=rng.choice([None, *staff]) if staff else None,
                 received_at=received,

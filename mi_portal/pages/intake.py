@@ -15,7 +15,7 @@ from mi_portal.components.fields import (
 from mi_portal.components.privacy_links import rights_request_link
 from mi_portal.models import ConsentKind
 from mi_portal.pages.intake_photos import photo_error_shown, photo_picker
-from mi_portal.services.intake import CONCERN_AREAS, MAX_CLINICS, QUESTIONS
+from mi_portal.services.intake import CONCERN_AREAS, MAX_CLINICS
 from mi_portal.services.policy import CONSENT_TEXTS, MIN_AGE
 from mi_portal.state.intake import IntakeState
 
@@ -152,6 +152,76 @@ def _concern() -> rx.Component:
     )
 
 
+def _question(question: rx.Var) -> rx.Component:
+    key = question["key"].to(str)
+    field_id = "answer-" + key
+    error_key = "answer-" + key
+    has_error = IntakeState.errors.contains(error_key)  # type: ignore[attr-defined]
+    has_help = question["help"].to(str) != ""
+    hint_id = rx.cond(has_help, "hint-" + field_id, "")
+    with_error = rx.cond(has_help, "hint-" + field_id + " error-" + error_key, "error-" + error_key)
+    return rx.vstack(
+        rx.el.label(
+            question["text"].to(str),
+            rx.cond(question["required"].to(bool), " (required)", ""),
+            html_for=field_id,
+            style={"font_weight": "500", "font_size": "var(--font-size-2)"},
+        ),
+        rx.text_area(
+            name=key,
+            default_value=IntakeState.answers.get(key, ""),  # type: ignore[attr-defined]
+            on_blur=lambda v: IntakeState.update_answer(key, v),
+            width="100%",
+            id=field_id,
+            aria_invalid=rx.cond(has_error, "true", "false"),
+            aria_describedby=rx.cond(has_error, with_error, hint_id),
+        ),
+        rx.cond(
+            has_help,
+            rx.text(question["help"].to(str), size="1", color_scheme="gray", id="hint-" + field_id),
+        ),
+        rx.cond(
+            has_error,
+            rx.text(
+                IntakeState.errors[error_key],
+                color_scheme="red",
+                size="2",
+                class_name="field-error",
+                id="error-" + error_key,
+                role="alert",
+            ),
+        ),
+        spacing="1",
+        width="100%",
+        class_name="intake-question",
+        # Keyed by question: another area's questions get fresh fields, not the old ones' text.
+        key=key,
+    )
+
+
+def _questions() -> rx.Component:
+    return rx.vstack(
+        rx.cond(
+            IntakeState.clinic_slug == "",
+            rx.text(
+                "These are general questions. Each clinic you choose may ask you more of its own "
+                "when it replies.",
+                size="1",
+                color_scheme="gray",
+                id="questions-general",
+            ),
+        ),
+        rx.foreach(IntakeState.questions, _question),
+        rx.cond(
+            IntakeState.questions_note != "",
+            rx.text(IntakeState.questions_note, size="2", color_scheme="amber", role="status"),
+        ),
+        spacing="4",
+        width="100%",
+        id="intake-questions",
+    )
+
+
 def _form() -> rx.Component:
     return rx.vstack(
         rx.cond(IntakeState.clinic_slug == "", _clinic_choices()),
@@ -162,20 +232,7 @@ def _form() -> rx.Component:
             "Date of birth", "date_of_birth", type_="date", hint=f"You must be {MIN_AGE} or older."
         ),
         _concern(),
-        *[
-            rx.vstack(
-                field_label(label, for_=f"answer-{key}"),
-                rx.text_area(
-                    name=key,
-                    on_blur=lambda v, key=key: IntakeState.update_answer(key, v),
-                    width="100%",
-                    id=f"answer-{key}",
-                ),
-                spacing="1",
-                width="100%",
-            )
-            for key, label in QUESTIONS.items()
-        ],
+        _questions(),
         photo_picker(_error("photos")),
         _consent(ConsentKind.PRIVACY_ACK, IntakeState.privacy_ack),
         _consent(ConsentKind.SMS_OPT_IN, IntakeState.sms_opt_in),

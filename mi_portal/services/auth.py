@@ -17,7 +17,7 @@ from sqlalchemy import update
 from sqlmodel import col, select
 
 from mi_portal.config import IDLE_TIMEOUT_SECONDS, get_settings
-from mi_portal.db import bind_user, platform_session
+from mi_portal.db import ScopedSession, bind_user, platform_session
 from mi_portal.models import Membership, RecoveryCode, Role, Tenant, User, UserSession
 from mi_portal.services import audit, clock
 from mi_portal.services.actor import Actor
@@ -530,19 +530,25 @@ def sign_out(token: str | None) -> None:
     )
 
 
-def sign_out_everywhere(user_id: uuid.UUID, *, by: Actor | None = None) -> int:
+def revoke_sessions(session: ScopedSession, user_id: uuid.UUID) -> int:
+    """End every open session of ``user_id`` in the caller's transaction; returns how many."""
     now = clock.now()
-    with platform_session() as session:
-        rows = list(
-            session.exec(
-                select(UserSession).where(
-                    UserSession.user_id == user_id, col(UserSession.revoked_at).is_(None)
-                )
+    rows = list(
+        session.exec(
+            select(UserSession).where(
+                UserSession.user_id == user_id, col(UserSession.revoked_at).is_(None)
             )
         )
-        for row in rows:
-            row.revoked_at = now
-            session.add(row)
+    )
+    for row in rows:
+        row.revoked_at = now
+        session.add(row)
+    return len(rows)
+
+
+def sign_out_everywhere(user_id: uuid.UUID, *, by: Actor | None = None) -> int:
+    with platform_session() as session:
+        count = revoke_sessions(session, user_id)
         session.commit()
     audit.record(
         by,
@@ -550,6 +556,6 @@ def sign_out_everywhere(user_id: uuid.UUID, *, by: Actor | None = None) -> int:
         user_id=by.user_id if by else user_id,
         target_type="user",
         target_id=user_id,
-        details={"sessions": len(rows)},
+        details={"sessions": count},
     )
-    return len(rows)
+    return count

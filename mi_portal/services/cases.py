@@ -23,7 +23,8 @@ from mi_portal.models import (
 from mi_portal.services import audit, business_time, clinic_time, clock, notifications
 from mi_portal.services.actor import Actor, NotFound, PermissionDenied, parse_id
 from mi_portal.services.inbox import first_response_state, reference, sla_state, soon_limit
-from mi_portal.services.intake import CONCERN_AREAS, QUESTIONS, age_on
+from mi_portal.services.intake import CONCERN_AREAS, age_on
+from mi_portal.services.intake_questions import answers_as_asked
 from mi_portal.services.permissions import Permission, check, has_permission
 from mi_portal.services.text import TextTooLong, clean_text
 from mi_portal.services.timeline import Happening, TimelineEntry, group_views
@@ -341,7 +342,7 @@ def case_detail(actor: Actor, submission_id: object) -> CaseDetail:
         status=case.status,
         moves=allowed_moves(case.status) if has_permission(actor, Permission.CASES_EDIT) else [],
         concern=CONCERN_AREAS.get(case.concern_area, case.concern_area),
-        answers=[(QUESTIONS.get(k, k), str(v)) for k, v in case.answers.items()],
+        answers=answers_as_asked(case.answers),
         patient_name=patient.full_name,
         patient_email=patient.email,
         patient_phone=patient.phone or "",

@@ -12,6 +12,7 @@ import contextlib
 import hashlib
 import logging
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date
 from typing import Any
@@ -32,6 +33,13 @@ from mi_portal.models import (
 )
 from mi_portal.services import audit, business_time, clock, notifications, rights_locator
 from mi_portal.services.images import ProcessedImage, Rendition
+from mi_portal.services.intake_questions import (
+    BUILT_IN,
+    CONCERN_AREAS,
+    AskedQuestion,
+    answers_to_store,
+    for_clinic_form,
+)
 from mi_portal.services.phones import InvalidPhone, to_e164
 from mi_portal.services.policy import CONSENT_TEXT_VERSION, MIN_AGE, consent_text_sha256
 from mi_portal.services.text import clean_email, clean_text
@@ -41,21 +49,6 @@ log = logging.getLogger(__name__)
 
 MAX_CLINICS = 5
 MAX_PHOTOS = 6
-CONCERN_AREAS = {
-    "acne": "Acne",
-    "pigmentation": "Pigmentation or dark spots",
-    "rosacea": "Redness or rosacea",
-    "scarring": "Scars",
-    "hair_loss": "Hair loss",
-    "body_contour": "Body contour",
-    "teeth": "Teeth and smile",
-    "other": "Something else",
-}
-QUESTIONS = {
-    "how_long": "How long have you had this concern?",
-    "previous_treatment": "Have you had any treatment for it before?",
-    "goal": "What would you like to achieve?",
-}
 
 
 class IntakeInvalid(ValueError):
@@ -120,9 +113,15 @@ def clean_form(form: IntakeForm) -> IntakeForm:
 
 
 def validate(
-    form: IntakeForm, *, photo_count: int, today: date | None = None
-) -> tuple[date, dict[str, str]]:
-    """Check the form; returns the date of birth. Raises ``IntakeInvalid`` with per-field messages."""
+    form: IntakeForm,
+    *,
+    photo_count: int,
+    today: date | None = None,
+    questions: Sequence[AskedQuestion] | None = None,
+) -> tuple[date, dict[str, dict[str, str]]]:
+    """Check the form; returns the date of birth and the answers as stored (each with its
+    question's text). ``questions``: what the form asked (default the standard questions).
+    Raises ``IntakeInvalid`` with per-field messages."""
     today = today or clock.now().date()
     form = clean_form(form)
     errors: dict[str, str] = {}
@@ -159,7 +158,10 @@ def validate(
             )
     if form.concern_area not in CONCERN_AREAS:
         errors["concern_area"] = "Choose what the photos are about."
-    answers = {k: v[:1000].rstrip() for k, v in form.answers.items() if k in QUESTIONS and v}
+    answers, unanswered = answers_to_store(
+        BUILT_IN if questions is None else questions, form.answers
+    )
+    errors.update(unanswered)
     if not form.privacy_ack:
         errors["privacy_ack"] = "Please confirm you have read the privacy policy."
     if photo_count < 1:
@@ -259,10 +261,18 @@ def submit(
     user_agent: str | None,
     source: str,
     store: BlobStore | None = None,
+    own_questions: bool = False,
 ) -> list[Receipt]:
-    """Create one independent case per chosen clinic, or nothing at all."""
+    """Create one independent case per chosen clinic, or nothing at all.
+
+    ``own_questions``: the form was one clinic's own page, which asks that clinic's questions
+    (the multi-clinic form asks the standard ones).
+    """
     form = clean_form(form)
-    born, answers = validate(form, photo_count=len(photos))
+    questions = None
+    if own_questions and len(clinic_slugs) == 1:
+        questions = for_clinic_form(clinic_slugs[0], form.concern_area)
+    born, answers = validate(form, photo_count=len(photos), questions=questions)
     tenants = _tenants(clinic_slugs)
     store = store or get_store()
     written: list[str] = []

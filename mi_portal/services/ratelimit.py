@@ -41,6 +41,8 @@ class Limit:
 # from one address is generous; a clinic gets far more before anything is refused.
 INTAKE_PER_ADDRESS = Limit("intake-address", 5, timedelta(minutes=10))
 INTAKE_PER_CLINIC = Limit("intake-clinic", 100, timedelta(minutes=10))
+# A clinic's form loads its questions when opened and each time the concern area changes.
+INTAKE_QUESTIONS_PER_ADDRESS = Limit("intake-questions-address", 60, timedelta(minutes=10))
 # A clinic's staff may share one address: these are per address, on top of the per-account
 # back-off and lock in services/auth.py.
 SIGN_IN_PASSWORD = Limit("signin-password", 30, timedelta(minutes=10))

@@ -40,6 +40,7 @@ from mi_portal.models import (
     SubmissionImage,
 )
 from mi_portal.models.base import NOT_PERSONAL
+from mi_portal.services.intake_questions import answers_as_asked
 from mi_portal.services.tenant_export import json_value
 
 D = DataCategory
@@ -62,6 +63,14 @@ WITHHELD_TABLES: dict[str, str] = {
     "legalhold": "holds",
     "rightsrequestforward": "request",
 }
+
+
+def _asked(answers: Any) -> list[dict[str, str]]:
+    return [{"question": q, "answer": a} for q, a in answers_as_asked(answers)]
+
+
+# Columns shown in a readable form: a case's answers as each question was asked, with its answer.
+PRESENTED_COLUMNS: dict[tuple[str, str], Callable[[Any], Any]] = {("submission", "answers"): _asked}
 WITHHELD_REASONS: dict[str, str] = {
     "checksums": "Internal storage references and checksums of your photos and files: technical "
     "identifiers, not information about you. The photos and files themselves are included.",
@@ -136,6 +145,9 @@ class Holdings:
             value = getattr(row, column.name)
             if value in (None, "", {}, []):
                 continue  # nothing held in this column (cleared, or never given)
+            present = PRESENTED_COLUMNS.get((table.name, column.name))
+            if present is not None:
+                value = present(value)
             grouped.setdefault(str(category), {})[column.name] = value
         for category, fields in grouped.items():
             self.by_category.setdefault(category, []).append(

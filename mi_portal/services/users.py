@@ -130,6 +130,14 @@ def clean_person(email: str, full_name: str) -> tuple[str, str]:
     return email, full_name
 
 
+def issue_invite(user: User) -> str:
+    """Give ``user`` a fresh one-time set-password token (any earlier one dies); returns it."""
+    token = secrets.token_urlsafe(32)
+    user.invite_token_hash = hashlib.sha256(token.encode()).hexdigest()
+    user.invite_expires_at = clock.now() + INVITE_LIFETIME
+    return token
+
+
 def grant_membership(
     session: ScopedSession, *, tenant_id: uuid.UUID, email: str, full_name: str, role: Role
 ) -> tuple[Membership, str | None]:
@@ -137,13 +145,8 @@ def grant_membership(
     token: str | None = None
     user = session.exec(select(User).where(User.email == email)).first()
     if user is None:
-        token = secrets.token_urlsafe(32)
-        user = User(
-            email=email,
-            full_name=full_name,
-            invite_token_hash=hashlib.sha256(token.encode()).hexdigest(),
-            invite_expires_at=clock.now() + INVITE_LIFETIME,
-        )
+        user = User(email=email, full_name=full_name)
+        token = issue_invite(user)
         session.add(user)
         session.flush()
     elif user.platform_role:

@@ -9,7 +9,7 @@ from typing import Any
 import reflex as rx
 
 from mi_portal.components.fields import focus_first
-from mi_portal.services import intake, ratelimit
+from mi_portal.services import intake, intake_questions, ratelimit
 from mi_portal.services.images import MAX_BYTES, ImageRejected, process_image
 from mi_portal.services.permissions import PUBLIC
 from mi_portal.state.guard import client_info, guarded
@@ -27,9 +27,17 @@ FOCUS_TARGETS = {
     "phone": "#phone",
     "date_of_birth": "#date_of_birth",
     "concern_area": "#concern_area",
+    "answers": "",  # the questions' own fields go here, in the order shown
     "photos": "#photos",
     "privacy_ack": "#privacy_ack",
 }
+
+
+def _shown(questions: list[intake_questions.AskedQuestion]) -> list[dict[str, Any]]:
+    return [
+        {"key": q.key, "text": q.text, "help": q.help_text, "required": q.required}
+        for q in questions
+    ]
 
 
 def photo_names(names: list[str]) -> str:
@@ -48,6 +56,11 @@ class IntakeState(rx.State):
     date_of_birth: str = ""
     concern_area: str = ""
     answers: dict[str, str] = {}
+    # The questions shown: the standard ones, or the clinic's own for the chosen concern area.
+    questions: list[dict[str, Any]] = _shown(intake_questions.BUILT_IN)
+    questions_note: str = ""
+    # The same, as the server checks answers against them before sending.
+    _asked: list[intake_questions.AskedQuestion] = list(intake_questions.BUILT_IN)
     privacy_ack: bool = False
     sms_opt_in: bool = False
     marketing_opt_in: bool = False
@@ -68,6 +81,25 @@ class IntakeState(rx.State):
         self.privacy_ack = self.sms_opt_in = self.marketing_opt_in = False
         self.errors = {}
         self.photo_error_files = ""  # file names can carry a person's name
+
+    async def _load_questions(self) -> None:
+        """The clinic's questions for the chosen area (rate-limited: a public read)."""
+        self.questions_note = ""
+        if not self.clinic_slug or self.unknown_clinic:
+            asked = list(intake_questions.BUILT_IN)
+        else:
+            address = client_info(self)[0] or "unknown"
+            wait = await asyncio.to_thread(
+                ratelimit.hit, ratelimit.INTAKE_QUESTIONS_PER_ADDRESS, address
+            )
+            if wait:
+                self.questions_note = ratelimit.try_again_message(wait, what="requests")
+                return
+            asked = await asyncio.to_thread(
+                intake_questions.for_clinic_form, self.clinic_slug, self.concern_area
+            )
+        self._asked = asked
+        self.questions = _shown(asked)
 
     def _form(self) -> intake.IntakeForm:
         return intake.IntakeForm(
@@ -100,6 +132,7 @@ class IntakeState(rx.State):
             self.clinic_slug = self.clinic_name = ""
             self.directory = [{"slug": s, "name": n} for s, n in clinics]
             self.chosen = [s for s in self.chosen if s in dict(clinics)]
+        await self._load_questions()
 
     @rx.event
     @guarded(PUBLIC)
@@ -107,7 +140,10 @@ class IntakeState(rx.State):
         if not isinstance(name, str) or isinstance(value, dict | list):
             return
         if name in TEXT_FIELDS:
+            changed = getattr(self, name) != str(value)[:254]
             setattr(self, name, str(value)[:254])
+            if name == "concern_area" and changed and self.clinic_slug:
+                await self._load_questions()
         elif name in FLAG_FIELDS:
             setattr(self, name, value is True)
         self.errors = {k: v for k, v in self.errors.items() if k != name}
@@ -115,8 +151,10 @@ class IntakeState(rx.State):
     @rx.event
     @guarded(PUBLIC)
     async def update_answer(self, question: str, value: str) -> None:
-        if isinstance(question, str) and isinstance(value, str) and question in intake.QUESTIONS:
-            self.answers = {**self.answers, question: str(value)[:1000]}
+        asked = {q.key for q in self._asked}
+        if isinstance(question, str) and isinstance(value, str) and question in asked:
+            self.answers = {**self.answers, question: str(value)[: intake_questions.MAX_ANSWER]}
+            self.errors = {k: v for k, v in self.errors.items() if k != f"answer-{question}"}
 
     @rx.event
     @guarded(PUBLIC)
@@ -136,11 +174,18 @@ class IntakeState(rx.State):
         """After a refusal: an empty form (nothing of the refused one was kept)."""
         self._clear_form()
         self.refused = self.failure = ""
+        await self._load_questions()  # the standard ones again until an area is chosen
 
     def _invalid(self, errors: dict[str, str]) -> rx.event.EventSpec:
         """Show the errors and take the patient to the first one."""
         self.errors = errors
-        return focus_first([sel for key, sel in FOCUS_TARGETS.items() if key in errors])
+        order = []
+        for key, selector in FOCUS_TARGETS.items():
+            if key == "answers":
+                order += [f"#answer-{q.key}" for q in self._asked if f"answer-{q.key}" in errors]
+            elif key in errors:
+                order.append(selector)
+        return focus_first(order)
 
     def _refuse(self, exc: intake.IntakeRefused) -> rx.event.EventSpec:
         self._clear_form()
@@ -157,7 +202,7 @@ class IntakeState(rx.State):
         if not self.chosen:
             errors["clinics"] = "Choose at least one clinic."
         try:
-            intake.validate(self._form(), photo_count=len(files))
+            intake.validate(self._form(), photo_count=len(files), questions=self._asked)
         except intake.IntakeRefused as exc:
             yield self._refuse(exc)
             return
@@ -200,6 +245,7 @@ class IntakeState(rx.State):
                 ip=ip,
                 user_agent=agent,
                 source="directory" if not self.clinic_slug else f"clinic_page:{self.clinic_slug}",
+                own_questions=bool(self.clinic_slug),
             )
         except intake.IntakeRefused as exc:
             self.submitting = False

@@ -20,6 +20,7 @@ from mi_portal.models import (
 )
 from mi_portal.services import intake
 from mi_portal.services.images import ProcessedImage, Rendition
+from mi_portal.services.intake_questions import QUESTIONS
 from mi_portal.services.policy import CONSENT_TEXTS
 from mi_portal.storage import get_store
 from mi_portal.storage.base import StorageUnavailable
@@ -71,7 +72,11 @@ def test_single_clinic_case_with_consents_and_verified_objects(db: Database) -> 
     assert {c.ip for c in consents.values()} == {"198.51.100.7"} and {
         c.source for c in consents.values()
     } == {"clinic_page:clinic-a"}
-    assert submission.answers == {"how_long": "months", "goal": "clear skin"}
+    # Each answer is kept with the question's text as asked (the standard questions here).
+    assert submission.answers == {
+        "how_long": {"question": QUESTIONS["how_long"], "answer": "months"},
+        "goal": {"question": QUESTIONS["goal"], "answer": "clear skin"},
+    }
     assert submission.sla_due_at is not None
     for r in renditions:
         assert r.storage_key.startswith(f"{a}/")
@@ -295,7 +300,9 @@ def test_invisible_and_control_characters_never_reach_the_case(db: Database) -> 
     assert patient.full_name == "Robin Patient"
     assert patient.email == "robin@example.org"
     assert patient.phone == "+12025550100"
-    assert submission.answers == {"how_long": "Two months\nthen\nworse[31m"}
+    assert submission.answers == {
+        "how_long": {"question": QUESTIONS["how_long"], "answer": "Two months\nthen\nworse[31m"}
+    }
 
 
 @pytest.mark.parametrize(

@@ -38,7 +38,8 @@ PUBLIC_ALLOWED = {
     "route:/api/auth/oidc/{name}/callback",  # validates the ID token before anything else
     "AcceptInviteState.accept",  # the one-time invitation token is the credential
     # Public intake: patients have no account. These only fill the form of this browser tab and
-    # create new cases; they read nothing back but public clinic names.
+    # create new cases; they read nothing back but public clinic names and, on a clinic's own
+    # form, that clinic's active question texts (load and a change of concern area, rate-limited).
     "IntakeState.load",
     "IntakeState.update_field",
     "IntakeState.update_answer",
