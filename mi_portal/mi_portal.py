@@ -14,6 +14,7 @@ from mi_portal.pages.audit import audit_page
 from mi_portal.pages.auth import accept_invite, mfa_enroll, signin
 from mi_portal.pages.case import case_page
 from mi_portal.pages.catalog import catalog_page
+from mi_portal.pages.clinic_hours import clinic_hours_page
 from mi_portal.pages.clinic_questions import clinic_questions_page
 from mi_portal.pages.clinic_settings import clinic_settings_page
 from mi_portal.pages.clinics import clinic_picker
@@ -40,6 +41,7 @@ from mi_portal.services import outbox
 from mi_portal.state.audit import AuditState
 from mi_portal.state.case import CaseState
 from mi_portal.state.catalog import CatalogState
+from mi_portal.state.clinic_hours import ClinicHoursState
 from mi_portal.state.clinic_questions import ClinicQuestionsState
 from mi_portal.state.clinic_settings import ClinicSettingsState
 from mi_portal.state.clinics import ClinicPickerState
@@ -158,6 +160,12 @@ signed_in_page(
     "/settings/clinic",
     "Clinic settings — MI Portal",
     ClinicSettingsState.load,
+)
+signed_in_page(
+    clinic_hours_page,
+    "/settings/clinic/hours",
+    "Hours and targets — MI Portal",
+    ClinicHoursState.load,
 )
 signed_in_page(
     requests_page, "/privacy/requests", "Privacy requests — MI Portal", RightsWorkListState.load

@@ -16,7 +16,7 @@ from decimal import Decimal
 from typing import cast
 
 from rich.progress import Progress
-from sqlmodel import col, select
+from sqlmodel import col, func, select
 
 from mi_portal.db import ScopedSession, platform_session, tenant_session
 from mi_portal.jobs.demo_photos import demo_photo
@@ -36,6 +36,7 @@ from mi_portal.models import (
     MessageChannel,
     MessageDirection,
     MessageTemplate,
+    MessageThread,
     OutboxMessage,
     OutboxStatus,
     PackageItem,
@@ -490,6 +491,7 @@ def seed(*, cases_per_clinic: int = 110, store: BlobStore | None = None) -> dict
             _seed_audit_trail(clinic_ids[clinic.slug], user_ids, clinic.slug)
             seed_quotes(clinic_ids[clinic.slug], user_ids[f"manager@{clinic.slug}.test"])
             _seed_retention(clinic_ids[clinic.slug], user_ids, clinic.slug)
+            _seed_calendar(clinic_ids[clinic.slug], clinic.slug)
             _mark_seeded(clinic_ids[clinic.slug])
             created[clinic.slug] = cases_per_clinic
     seed_rights(clinic_ids, user_ids)
@@ -497,6 +499,66 @@ def seed(*, cases_per_clinic: int = 110, store: BlobStore | None = None) -> dict
     if seed_suspended_clinic(user_ids, store):
         created[SUSPENDED_SLUG] = len(SUSPENDED_PATIENTS)
     return created
+
+
+_WEEKDAYS = ("mon", "tue", "wed", "thu", "fri")
+# Each demo clinic's clock and week: (time zone, opening hours, first-reply target in hours).
+CALENDARS: dict[str, tuple[str, dict[str, list[str]], int]] = {
+    "lakeside-derm": ("America/New_York", {d: ["09:00", "17:00"] for d in _WEEKDAYS}, 8),
+    "riverbend-aesthetics": (
+        "Europe/London",
+        {**{d: ["09:00", "18:00"] for d in _WEEKDAYS}, "sat": ["09:00", "13:00"]},
+        4,
+    ),
+    "summit-dental": (
+        "America/Los_Angeles",
+        {d: ["08:00", "16:00"] for d in _WEEKDAYS[:4]},
+        24,
+    ),
+}
+
+
+def _seed_calendar(tenant_id: uuid.UUID, slug: str) -> None:
+    """The clinic's time zone, week and closed days, then every case's due times in business
+    time. Runs after the cases exist and draws nothing at random, so the cases stay the same."""
+    from mi_portal.services import business_time
+
+    zone, hours, first_hours = CALENDARS[slug]
+    today = utcnow().date()
+    # A training day last week and the coming New Year's Day.
+    closed = sorted(
+        {(today - timedelta(days=6)).isoformat(), date(today.year + 1, 1, 1).isoformat()}
+    )
+    with tenant_session(tenant_id) as session:
+        tenant = session.get(Tenant, tenant_id)
+        assert tenant is not None
+        tenant.timezone, tenant.business_hours = zone, hours
+        tenant.closed_days, tenant.first_response_hours = closed, first_hours
+        tenant.settings = {
+            **tenant.settings,
+            "closed_day_labels": {closed[0]: "Staff training", closed[-1]: "New Year's Day"},
+        }
+        session.add(tenant)
+        calendar = business_time.calendar_for(tenant)
+        replies = dict(
+            session.exec(
+                select(MessageThread.submission_id, func.min(Message.created_at))
+                .join(
+                    Message,
+                    (col(Message.tenant_id) == MessageThread.tenant_id)
+                    & (col(Message.thread_id) == MessageThread.id),
+                )
+                .where(Message.direction == MessageDirection.OUTBOUND.value)
+                .group_by(col(MessageThread.submission_id))
+            ).all()
+        )
+        for case in session.exec(select(Submission)).all():
+            case.first_response_due_at, case.sla_due_at = business_time.due_times(
+                case.received_at, calendar, first_hours, tenant.quote_turnaround_hours
+            )
+            case.first_response_at = replies.get(case.id)
+            session.add(case)
+        session.commit()
 
 
 def _seed_retention(tenant_id: uuid.UUID, user_ids: dict[str, uuid.UUID], slug: str) -> None:

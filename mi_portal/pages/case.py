@@ -16,6 +16,12 @@ from mi_portal.state.case import CaseState
 from mi_portal.state.inbox import STATUS_LABELS
 
 C = CaseState.case
+# The first reply's states read like the quote's (SLA_BADGES), in its own words once done.
+FIRST_REPLY_BADGES = {
+    **SLA_BADGES,
+    "met": ("Answered in time", "green"),
+    "missed": ("Answered late", "orange"),
+}
 
 
 def _fact(label: str, value: rx.Var, *, id: str) -> rx.Component:
@@ -150,17 +156,11 @@ def _workflow() -> rx.Component:
             rx.hstack(
                 rx.text("Status", size="2", color_scheme="gray"),
                 rx.badge(_status_words(C["status"].to(str)), size="2", id="case-status"),
-                rx.match(
-                    C["sla"],
-                    *[
-                        (k, rx.badge(label, color_scheme=color))
-                        for k, (label, color) in SLA_BADGES.items()
-                    ],
-                    rx.fragment(),
-                ),  # type: ignore[arg-type]
                 align="center",
                 spacing="3",
             ),
+            _target("First reply", "first_response", FIRST_REPLY_BADGES, id="case-first-reply"),
+            _target("Quote", "sla", SLA_BADGES, id="case-quote-target"),
             rx.cond(
                 CaseState.can_edit,
                 rx.vstack(
@@ -203,6 +203,24 @@ def _workflow() -> rx.Component:
             spacing="3",
         ),
         width="100%",
+    )
+
+
+def _target(label: str, key: str, badges: dict[str, tuple[str, str]], *, id: str) -> rx.Component:
+    """One service-level target: its state and when it is (or was) due, on the clinic's clock."""
+    due = C[key + "_due_at"].to(str)
+    return rx.hstack(
+        rx.text(label, size="2", color_scheme="gray", min_width="6em"),
+        rx.match(
+            C[key],
+            *[(k, rx.badge(words, color_scheme=color)) for k, (words, color) in badges.items()],
+            rx.text("—", size="2", color_scheme="gray"),
+        ),  # type: ignore[arg-type]
+        rx.cond(due != "", rx.text("due ", due, size="2")),
+        align="center",
+        spacing="2",
+        wrap="wrap",
+        id=id,
     )
 
 
@@ -317,6 +335,7 @@ def _timeline() -> rx.Component:
     return rx.card(
         rx.vstack(
             rx.heading("Timeline", size="3", as_="h2"),
+            rx.text(C["zone_caption"], size="1", id="case-zone"),
             rx.foreach(C["timeline"].to(list[dict[str, Any]]), _timeline_entry),
             spacing="2",
             width="100%",
@@ -343,7 +362,6 @@ def case_page() -> rx.Component:
                         rx.text(
                             "Received ",
                             C["received_at"],
-                            " UTC",
                             size="2",
                             color_scheme="gray",
                             id="case-reference",

@@ -342,6 +342,7 @@ def _queue() -> rx.Component:
                         align="center",
                         spacing="3",
                     ),
+                    rx.text(InboxState.zone_caption, size="1", id="inbox-zone"),
                     rx.text(
                         "Keys: j/k move · Enter open · a assign to me · / search",
                         size="1",

@@ -103,7 +103,7 @@ def _table() -> rx.Component:
         ("Case", False),
         ("Patient", False),
         ("Assignee", True),
-        ("Last message (UTC)", True),
+        ("Last message", True),
         ("Direction", False),
         ("Unread", False),
     )
@@ -169,7 +169,13 @@ def _list() -> rx.Component:
             rx.hstack(rx.spinner(), rx.text("Loading conversations…"), id="threads-loading"),
             rx.cond(
                 S.total > 0,
-                rx.vstack(_table(), _pager(), width="100%", spacing="3"),
+                rx.vstack(
+                    _table(),
+                    _pager(),
+                    rx.text(S.zone_caption, size="1", id="threads-zone"),
+                    width="100%",
+                    spacing="3",
+                ),
                 rx.callout(
                     "No conversations match this view. Clear a filter, or write to a patient "
                     "from their case.",

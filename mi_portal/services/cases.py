@@ -20,9 +20,9 @@ from mi_portal.models import (
     Tenant,
     User,
 )
-from mi_portal.services import audit, clock, notifications
+from mi_portal.services import audit, business_time, clinic_time, clock, notifications
 from mi_portal.services.actor import Actor, NotFound, PermissionDenied, parse_id
-from mi_portal.services.inbox import reference, sla_state
+from mi_portal.services.inbox import first_response_state, reference, sla_state, soon_limit
 from mi_portal.services.intake import CONCERN_AREAS, age_on
 from mi_portal.services.intake_questions import answers_as_asked
 from mi_portal.services.permissions import Permission, check, has_permission
@@ -202,8 +202,8 @@ class CaseDetail:
     date_of_birth: str
     assignee_id: str
     received_at: str
-    sla: str
-    sla_due_at: str
+    sla: str  # the quote's target: on_time | due_soon | overdue | met | missed | none
+    sla_due_at: str  # on the clinic's clock, with the zone's abbreviation
     notes: list[TimelineEntry]
     timeline: list[TimelineEntry]
     # The case's latest quote version ("" when there is none): status code and words, total.
@@ -211,6 +211,10 @@ class CaseDetail:
     quote_status_label: str = ""
     quote_version: int = 0
     quote_total: str = ""
+    # The first reply to the patient: the same states as ``sla``.
+    first_response: str = "none"
+    first_response_due_at: str = ""
+    zone_caption: str = ""  # "Times in Europe/London (GMT)"
 
 
 _WHAT = {
@@ -309,7 +313,10 @@ def case_detail(actor: Actor, submission_id: object) -> CaseDetail:
             else {}
         )
     may_see_dob = actor.role in (Role.CLINIC_OWNER, Role.CLINIC_MANAGER, Role.PROVIDER)
-    today = clock.now().date()
+    now = clock.now()
+    today = now.date()
+    calendar = business_time.calendar_for(tenant)
+    where = calendar.zone
     timeline = group_views(
         [
             Happening(
@@ -317,7 +324,7 @@ def case_detail(actor: Actor, submission_id: object) -> CaseDetail:
                 person=str(e.user_id or ""),
                 action=e.action,
                 entry=TimelineEntry(
-                    at=e.occurred_at.strftime("%Y-%m-%d %H:%M"),
+                    at=clinic_time.minutes(e.occurred_at, where),
                     who=names.get(e.user_id, "—")
                     if e.user_id
                     else ("Patient" if e.action in _BY_PATIENT else "—"),
@@ -326,7 +333,8 @@ def case_detail(actor: Actor, submission_id: object) -> CaseDetail:
                 ),
             )
             for e in events
-        ]
+        ],
+        where=where,
     )
     return CaseDetail(
         id=str(case.id),
@@ -343,12 +351,17 @@ def case_detail(actor: Actor, submission_id: object) -> CaseDetail:
         if patient.date_of_birth and may_see_dob
         else "",
         assignee_id=str(case.assignee_id) if case.assignee_id else "",
-        received_at=case.received_at.strftime("%Y-%m-%d %H:%M"),
-        sla=sla_state(case, clock.now(), tenant.quote_turnaround_hours),
-        sla_due_at=case.sla_due_at.strftime("%Y-%m-%d %H:%M") if case.sla_due_at else "",
+        received_at=clinic_time.minutes_with_zone(case.received_at, where),
+        sla=sla_state(case, now, soon_limit(now, calendar, tenant.quote_turnaround_hours)),
+        sla_due_at=clinic_time.minutes_with_zone(case.sla_due_at, where),
+        first_response=first_response_state(
+            case, now, soon_limit(now, calendar, tenant.first_response_hours)
+        ),
+        first_response_due_at=clinic_time.minutes_with_zone(case.first_response_due_at, where),
+        zone_caption=clinic_time.caption(where),
         notes=[
             TimelineEntry(
-                n.created_at.strftime("%Y-%m-%d %H:%M"),
+                clinic_time.minutes(n.created_at, where),
                 names.get(n.author_id, "—") if n.author_id else "—",
                 "Note",
                 n.body,

@@ -6,8 +6,9 @@ import functools
 import json
 import uuid
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta
+from datetime import datetime
 from typing import Any, NamedTuple
+from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 from sqlalchemy import and_, exists, func, or_
@@ -29,7 +30,7 @@ from mi_portal.models import (
     ThreadRead,
     User,
 )
-from mi_portal.services import clock
+from mi_portal.services import business_time, clinic_time, clock
 from mi_portal.services.actor import Actor
 from mi_portal.services.case_lists import SEARCH_BY_REFERENCE, parse_reference, record_shown
 from mi_portal.services.legal_holds import held_case_ids
@@ -91,11 +92,13 @@ class InboxPage:
     masked: bool = True
     # Set when the search was refused (a masked role typed something other than a reference).
     problem: str = ""
+    # The clinic's time zone: every time on the page is on its clock ("Times in …").
+    zone_caption: str = ""
 
 
-def minutes(moment: datetime | None) -> str:
-    """'YYYY-MM-DD HH:MM' (UTC), cheaply: this runs three times per row of every page."""
-    return moment.isoformat(" ", "minutes")[:16] if moment else ""
+def minutes(moment: datetime | None, where: ZoneInfo = clinic_time.UTC_ZONE) -> str:
+    """'YYYY-MM-DD HH:MM' on the clinic's clock, cheaply: this runs three times per row."""
+    return clinic_time.minutes(moment, where)
 
 
 def reference(submission_id: uuid.UUID | str) -> str:
@@ -125,34 +128,70 @@ def full_identity(actor: Actor, tenant_settings: dict[str, Any]) -> bool:
     return actor.role.value in roles
 
 
-def sla_state(submission: Any, now: datetime, turnaround_hours: int) -> str:
+SOON_SHARE = 0.25  # "due soon": at most a quarter of the target's business hours left
+
+
+def soon_limit(now: datetime, calendar: business_time.Calendar, target_hours: float) -> datetime:
+    """Due times up to this moment are "due soon": ≤ 25% of the target (at least one business
+    hour) is left in business time. Computed once per page; each row then only compares."""
+    share = max(1.0, float(target_hours or 0) * SOON_SHARE)
+    try:
+        return business_time.add_business_hours(now, share, calendar)
+    except business_time.NoOpenTime:
+        return datetime.max.replace(tzinfo=now.tzinfo)
+
+
+def sla_state(submission: Any, now: datetime, soon: datetime) -> str:
     """on_time | due_soon | overdue while a quote is owed; met | missed once sent; else none."""
+    return _sla(submission.status, submission.sla_due_at, submission.quote_sent_at, now, soon)
+
+
+def first_response_state(submission: Any, now: datetime, soon: datetime) -> str:
+    """The same states for the clinic's first reply to the patient."""
     return _sla(
-        submission.status, submission.sla_due_at, submission.quote_sent_at, now, turnaround_hours
+        submission.status,
+        submission.first_response_due_at,
+        submission.first_response_at,
+        now,
+        soon,
     )
 
 
 def _sla(
-    status: str, due: datetime | None, quote_sent: datetime | None, now: datetime, hours: int
+    status: str, due: datetime | None, done: datetime | None, now: datetime, soon: datetime
 ) -> str:
     if due is None:
         return "none"
-    if quote_sent is not None:
-        return "met" if quote_sent <= due else "missed"
+    if done is not None:
+        return "met" if done <= due else "missed"
     if status not in OPEN_FOR_SLA:
         return "none"
     if now >= due:
         return "overdue"
-    return "due_soon" if due - now <= timedelta(hours=max(1.0, hours * 0.25)) else "on_time"
+    return "due_soon" if due <= soon else "on_time"
 
 
-def _day(value: str, *, end: bool = False) -> datetime | None:
-    try:
-        day = date.fromisoformat(value.strip())
-    except ValueError:
-        return None
-    moment = datetime.combine(day, time.min, tzinfo=clock.now().tzinfo)
-    return moment + timedelta(days=1) if end else moment
+class _Clinic(NamedTuple):
+    """What the queue needs of the clinic row, read with the page."""
+
+    settings: dict[str, Any]
+    turnaround: int
+    calendar: business_time.Calendar
+
+
+def _clinic(raw_settings: Any, turnaround: Any, zone: Any, hours: Any, closed: Any) -> _Clinic:
+    calendar = business_time.cached_calendar(
+        str(zone or "UTC"),
+        business_time.freeze_hours(_json(hours)),
+        tuple(str(d) for d in _json_list(closed)),
+    )
+    return _Clinic(_json(raw_settings), int(turnaround or 0), calendar)
+
+
+def _json_list(value: Any) -> list[Any]:
+    if isinstance(value, str | bytes):
+        value = json.loads(value)
+    return list(value) if isinstance(value, list) else []
 
 
 class _Shape(NamedTuple):
@@ -178,7 +217,12 @@ def _search_term(q: InboxQuery) -> str:
 
 
 def _shape(
-    actor: Actor, q: InboxQuery, *, postgres: bool, identity: bool = True
+    actor: Actor,
+    q: InboxQuery,
+    *,
+    postgres: bool,
+    identity: bool = True,
+    where: ZoneInfo = clinic_time.UTC_ZONE,
 ) -> tuple[_Shape, dict[str, Any]]:
     """The statement's shape and parameters; without ``identity`` only a reference is searched."""
     params: dict[str, Any] = {}
@@ -197,9 +241,10 @@ def _shape(
             assignee = "none"  # an unknown assignee matches nothing
     if q.concern_area:
         params["concern"] = q.concern_area[:64]
-    if start := _day(q.received_from):
+    # A day typed in a filter is a day on the clinic's clock.
+    if start := clinic_time.day_bound(q.received_from, where):
         params["start"] = start
-    if end := _day(q.received_to, end=True):
+    if end := clinic_time.day_bound(q.received_to, where, end=True):
         params["end"] = end
     term = _search_term(q)
     ref = parse_reference(term) if term else None
@@ -358,7 +403,7 @@ def photo_count() -> Any:
     )
 
 
-def _side_columns(shape: _Shape) -> tuple[Any, Any, Any]:
+def _side_columns(shape: _Shape) -> tuple[Any, ...]:
     """Per-status counts (for the tabs) and the clinic's queue settings, as scalar subqueries."""
     counted = select(col(Submission.status).label("status"), func.count().label("n"))
     if shape.search:
@@ -371,7 +416,17 @@ def _side_columns(shape: _Shape) -> tuple[Any, Any, Any]:
     tenant = col(Tenant.id) == sa.bindparam("tenant")
     settings = sa_select(sa.cast(col(Tenant.settings), sa.Text)).where(tenant).scalar_subquery()
     turnaround = sa_select(col(Tenant.quote_turnaround_hours)).where(tenant).scalar_subquery()
-    return counts.label("counts"), settings.label("settings"), turnaround.label("turnaround")
+    zone = sa_select(col(Tenant.timezone)).where(tenant).scalar_subquery()
+    hours = sa_select(sa.cast(col(Tenant.business_hours), sa.Text)).where(tenant)
+    closed = sa_select(sa.cast(col(Tenant.closed_days), sa.Text)).where(tenant)
+    return (
+        counts.label("counts"),
+        settings.label("settings"),
+        turnaround.label("turnaround"),
+        zone.label("zone"),
+        hours.scalar_subquery().label("hours"),
+        closed.scalar_subquery().label("closed"),
+    )
 
 
 @functools.lru_cache(maxsize=512)
@@ -452,18 +507,25 @@ def inbox_page(actor: Actor, q: InboxQuery, *, page_size: int = PAGE_SIZE) -> In
         # pinned to :tenant by _filters, and the tests hold that to every shape.
         connection = session.connection()
         postgres = connection.dialect.name == "postgresql"
-        shape, params = _shape(actor, q, postgres=postgres, identity=identity)
+        # A date filter is read on the clinic's clock: only then is its zone needed up front.
+        where = _zone_of(session, tenant_id) if q.received_from or q.received_to else None
+        shape, params = _shape(
+            actor, q, postgres=postgres, identity=identity, where=where or clinic_time.UTC_ZONE
+        )
         params.update(tenant=tenant_id, me=actor.user_id, offset=page * page_size, limit=page_size)
         page_statement, side_statement = _statements(shape)
         rows: list[tuple[Any, ...]] = [tuple(r) for r in connection.execute(page_statement, params)]
         side: tuple[Any, ...] = (
-            rows[0][-3:] if rows else tuple(connection.execute(side_statement, params).one())
+            rows[0][-_SIDE:] if rows else tuple(connection.execute(side_statement, params).one())
         )
-        raw_counts, raw_settings, turnaround = side
+        raw_counts, *clinic_columns = side
         # One query for the whole page's legal holds, not one per row.
         held = held_case_ids(session, [r[0] for r in rows], now) if rows else set()
     counts = {str(k): int(v) for k, v in _json(raw_counts).items()}
-    settings = _json(raw_settings)
+    clinic = _clinic(*clinic_columns)
+    settings, calendar = clinic.settings, clinic.calendar
+    where = calendar.zone
+    soon = soon_limit(now, calendar, clinic.turnaround)
     status_filter = q.status in _STATUS_VALUES
     total = counts.get(q.status, 0) if status_filter else sum(counts.values())
     show_identity = full_identity(actor, settings)
@@ -488,10 +550,10 @@ def inbox_page(actor: Actor, q: InboxQuery, *, page_size: int = PAGE_SIZE) -> In
                 status=status,
                 assignee=assignee or "",
                 assignee_id=str(assignee_id) if assignee_id else "",
-                received_at=minutes(received),
-                last_activity_at=minutes(last_activity),
-                sla=_sla(status, due, quote_sent, now, turnaround),
-                sla_due_at=minutes(due),
+                received_at=minutes(received, where),
+                last_activity_at=minutes(last_activity, where),
+                sla=_sla(status, due, quote_sent, now, soon),
+                sla_due_at=minutes(due, where),
                 photos=photo_count or 0,
                 unread=unread_count or 0,
                 masked=not show_identity,
@@ -513,7 +575,16 @@ def inbox_page(actor: Actor, q: InboxQuery, *, page_size: int = PAGE_SIZE) -> In
         page_size,
         {st.value: counts.get(st.value, 0) for st in SubmissionStatus},
         masked=not show_identity,
+        zone_caption=clinic_time.caption(where),
     )
+
+
+_SIDE = 6  # the side columns at the end of every page row
+
+
+def _zone_of(session: Any, tenant_id: uuid.UUID) -> ZoneInfo:
+    statement = sa_select(col(Tenant.timezone)).where(col(Tenant.id) == tenant_id)
+    return business_time.zone(session.connection().execute(statement).scalar())
 
 
 def _settings(tenant_id: uuid.UUID) -> dict[str, Any]:

@@ -14,7 +14,7 @@ import logging
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
-from datetime import date, timedelta
+from datetime import date
 from typing import Any
 
 from sqlalchemy import delete
@@ -31,7 +31,7 @@ from mi_portal.models import (
     Tenant,
     uuid7,
 )
-from mi_portal.services import audit, clock, notifications, rights_locator
+from mi_portal.services import audit, business_time, clock, notifications, rights_locator
 from mi_portal.services.images import ProcessedImage, Rendition
 from mi_portal.services.intake_questions import (
     BUILT_IN,
@@ -312,6 +312,13 @@ def submit(
                 session.flush()
                 # The platform finds this clinic for a verified rights request by these digests.
                 rights_locator.record_patient(session, patient)
+                # Both targets count the clinic's business hours, not the wall clock.
+                first_due, quote_due = business_time.due_times(
+                    now,
+                    business_time.calendar_for(tenant),
+                    tenant.first_response_hours,
+                    tenant.quote_turnaround_hours,
+                )
                 submission = Submission(
                     id=uuid7(),
                     patient_id=patient.id,
@@ -319,7 +326,8 @@ def submit(
                     answers=answers,
                     received_at=now,
                     last_activity_at=now,
-                    sla_due_at=now + timedelta(hours=tenant.quote_turnaround_hours),
+                    sla_due_at=quote_due,
+                    first_response_due_at=first_due,
                     source_ip=ip,
                     user_agent=(user_agent or "")[:400] or None,
                 )

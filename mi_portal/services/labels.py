@@ -25,6 +25,8 @@ ACTION_LABELS: dict[str, str] = {
     "case.view": "Opened a case",
     "cases.listed": "Opened the case list",
     "clinic.identity_exposure_changed": "Changed who sees patient details in lists",
+    "clinic.hours_changed": "Changed the clinic's opening hours or closed days",
+    "clinic.sla_changed": "Changed the clinic's reply and quote targets",
     "clinic.question_added": "Added an intake question",
     "clinic.question_moved": "Moved an intake question",
     "clinic.question_restored": "Restored an intake question",

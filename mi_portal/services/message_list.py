@@ -21,6 +21,7 @@ from mi_portal.models import (
     Tenant,
     User,
 )
+from mi_portal.services import business_time, clinic_time
 from mi_portal.services.actor import Actor
 from mi_portal.services.case_lists import SEARCH_BY_REFERENCE, parse_reference, record_shown
 from mi_portal.services.inbox import (
@@ -66,6 +67,7 @@ class ThreadPage:
     page_size: int
     masked: bool = True
     problem: str = ""
+    zone_caption: str = ""  # "Times in Europe/London (GMT)"
 
 
 def _unread_count(user_id: uuid.UUID | None) -> Any:
@@ -103,6 +105,7 @@ def thread_page(actor: Actor, q: ThreadQuery, *, page_size: int = PAGE_SIZE) -> 
         tenant = session.get(Tenant, tenant_id)
         assert tenant is not None
         show = full_identity(actor, tenant.settings)
+        where = business_time.zone(tenant.timezone)
         if term and not ref and not show:
             # A masked role must not learn a name from which words find a conversation.
             session.rollback()
@@ -168,7 +171,7 @@ def thread_page(actor: Actor, q: ThreadQuery, *, page_size: int = PAGE_SIZE) -> 
             reference=reference(case_id),
             patient=name if show else mask_name(name),
             assignee=assignee or "",
-            last_message_at=minutes(activity),
+            last_message_at=minutes(activity, where),
             waiting=direction == MessageDirection.OUTBOUND.value,
             unread=int(count or 0),
         )
@@ -181,7 +184,9 @@ def thread_page(actor: Actor, q: ThreadQuery, *, page_size: int = PAGE_SIZE) -> 
         search=search_kind,
         extra={"page": page, "total": total},
     )
-    return ThreadPage(result, total, page, page_size, masked=not show)
+    return ThreadPage(
+        result, total, page, page_size, masked=not show, zone_caption=clinic_time.caption(where)
+    )
 
 
 def total_unread(actor: Actor) -> int:

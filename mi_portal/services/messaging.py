@@ -35,7 +35,7 @@ from mi_portal.models import (
     ThreadRead,
     User,
 )
-from mi_portal.services import audit, clock, consent, outbox
+from mi_portal.services import audit, business_time, clinic_time, clock, consent, outbox
 from mi_portal.services.actor import Actor, NotFound, parse_id
 from mi_portal.services.cases import case_in_clinic
 from mi_portal.services.inbox import full_identity, mask_email, mask_name, mask_phone, reference
@@ -207,6 +207,7 @@ def conversation(actor: Actor, submission_id: object, *, mark: bool = True) -> C
         patient = session.get(Patient, (tenant_id, case.patient_id))
         tenant = session.get(Tenant, tenant_id)
         assert patient is not None and tenant is not None
+        where = business_time.zone(tenant.timezone)
         thread = session.exec(
             select(MessageThread)
             .where(MessageThread.submission_id == case.id)
@@ -255,7 +256,7 @@ def conversation(actor: Actor, submission_id: object, *, mark: bool = True) -> C
                         author="Patient" if inbound else authors.get(m.sender_user_id, "Clinic"),
                         subject=m.subject,
                         body=m.body,
-                        created_at=m.created_at.strftime("%Y-%m-%d %H:%M"),
+                        created_at=clinic_time.minutes(m.created_at, where),
                         delivery=DELIVERY_LABELS.get(d.status, d.status) if d else "",
                         delivery_state=d.status if d else "",
                         failure=(d.last_error or "") if d and d.status == "failed" else "",
@@ -552,6 +553,10 @@ def _store_and_queue(
     if not thread.subject and prepared.subject:
         thread.subject = prepared.subject
     case.last_activity_at = now
+    if case.first_response_at is None:
+        # The clinic's first word to the patient on this case (whatever the channel or whether a
+        # quote's message): what the first-response target measures.
+        case.first_response_at = now
     session.add(thread)
     session.add(case)
     return message

@@ -9,6 +9,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from mi_portal.services.clinic_time import UTC_ZONE, clock_time
 
 # Actions that only look at the case; everything else (a change, a download) stays its own line.
 VIEW_ACTIONS = frozenset(
@@ -49,7 +52,7 @@ class Happening:
 
 
 def group_views(
-    happenings: Sequence[Happening], *, window: timedelta = WINDOW
+    happenings: Sequence[Happening], *, window: timedelta = WINDOW, where: ZoneInfo = UTC_ZONE
 ) -> list[TimelineEntry]:
     """Fold each person's looks within ``window`` of their first look into that first line.
 
@@ -66,15 +69,15 @@ def group_views(
                 continue
             open_group[h.person] = (h.when, len(slots))
         slots.append([h])
-    return [_line(slot) for slot in slots]
+    return [_line(slot, where) for slot in slots]
 
 
-def _line(slot: list[Happening]) -> TimelineEntry:
+def _line(slot: list[Happening], where: ZoneInfo) -> TimelineEntry:
     first = slot[0].entry
     if len(slot) == 1:
         return first
     more = len(slot) - 1
-    until = slot[-1].when.strftime("%H:%M")
+    until = clock_time(slot[-1].when, where)
     return TimelineEntry(
         at=first.at,
         who=first.who,

@@ -101,6 +101,7 @@ class InboxState(rx.State):
     total: int = 0
     page: int = 0
     page_size: int = 50
+    zone_caption: str = ""  # "Times in Europe/London (GMT)": the clinic's clock
     counts: dict[str, int] = {}
     # The URL's view (what the rows are) and what the controls show: equal after every load;
     # they differ only while someone is typing a search or a date not yet applied.
@@ -168,6 +169,7 @@ class InboxState(rx.State):
                 # For masked roles and sensitive photos the service signs the blurred rendition.
                 row["blur"] = bool(link and link.blurred)
         self.rows = rows
+        self.zone_caption = result.zone_caption
         self.total, self.page, self.page_size, self.counts = (
             result.total,
             result.page,

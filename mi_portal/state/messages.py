@@ -44,6 +44,7 @@ class MessagesState(rx.State):
     total: int = 0
     page: int = 0
     page_size: int = 25
+    zone_caption: str = ""  # "Times in Europe/London (GMT)": the clinic's clock
     view: dict[str, str] = {}
     search_text: str = ""
     loading: bool = True
@@ -110,6 +111,7 @@ class MessagesState(rx.State):
             return None
         self.rows = [asdict(r) for r in result.rows]
         self.total, self.page, self.page_size = result.total, result.page, result.page_size
+        self.zone_caption = result.zone_caption
         self.search_hint = (
             "Search by case reference" if result.masked else "Search name, email or reference"
         )

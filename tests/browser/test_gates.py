@@ -42,6 +42,7 @@ WHO = {
     "settings/templates": "owner@lakeside-derm.test",
     "settings/catalog": "owner@lakeside-derm.test",
     "settings/retention": "owner@lakeside-derm.test",
+    "settings/clinic/hours": "owner@lakeside-derm.test",
     "settings/clinic/questions": "owner@lakeside-derm.test",
     "settings/clinic": "owner@lakeside-derm.test",
     "privacy/requests": "admin@mi-portal.test",

@@ -423,3 +423,97 @@ def test_notes_keep_their_lines_but_lose_invisible_characters(world) -> None:  #
         cases.add_note(mgr, ids["ava"], "\u200b\u202e\n\ufeff")
     with pytest.raises(ValueError, match="limited to"):
         cases.add_note(mgr, ids["ava"], "x" * (cases.MAX_NOTE + 1))
+
+
+def _calendar(tenant_id: uuid.UUID, **fields: object) -> None:
+    from mi_portal.db import platform_session
+    from mi_portal.models import Tenant
+
+    with platform_session() as session:
+        tenant = session.get(Tenant, tenant_id)
+        assert tenant is not None
+        for key, value in fields.items():
+            setattr(tenant, key, value)
+        session.add(tenant)
+        session.commit()
+
+
+NEW_YORK_WEEKDAYS = {d: ["09:00", "17:00"] for d in ("mon", "tue", "wed", "thu", "fri")}
+
+
+def test_a_clinic_in_new_york_reads_times_days_and_due_soon_on_its_clock(world) -> None:  # type: ignore[no-untyped-def]
+    a, b, mgr, *_ = world
+    # NOW is Saturday 28 Nov 12:00 UTC = 07:00 EST. A 16-hour target is "due soon" with at most
+    # 4 business hours left.
+    _calendar(
+        a, timezone="America/New_York", business_hours=NEW_YORK_WEEKDAYS, quote_turnaround_hours=16
+    )
+    with tenant_session(a) as session:
+        for case_id, due in (
+            # Monday 10:00 EST: 51 hours away on the wall clock, 1 business hour.
+            (
+                _case(a, "Eve Park", "eve@example.org", None, hours_ago=15),
+                datetime(2026, 11, 30, 15, tzinfo=UTC),
+            ),
+            # Tuesday 15:00 EST: 14 business hours left.
+            (
+                _case(a, "Fay Lund", "fay@example.org", None, hours_ago=15),
+                datetime(2026, 12, 1, 20, tzinfo=UTC),
+            ),
+        ):
+            case = session.get(Submission, (a, case_id))
+            assert case is not None
+            case.sla_due_at = due
+            session.add(case)
+        session.commit()
+    page = inbox_page(mgr, InboxQuery())
+    rows = {r.patient: r for r in page.rows}
+    assert rows["Eve Park"].sla == "due_soon" and rows["Fay Lund"].sla == "on_time"
+    # Times on the clinic's clock: Dee arrived at 10:00 UTC = 05:00 EST; Eve's due time.
+    assert rows["Dee Stone"].received_at == "2026-11-28 05:00"
+    assert rows["Eve Park"].sla_due_at == "2026-11-30 10:00"
+    assert page.zone_caption == "Times in America/New_York (EST)"
+    # A day in a filter is the clinic's day: 28 Nov starts at 05:00 UTC, so Cy (02:00 UTC,
+    # 21:00 EST on the 27th) belongs to the 27th.
+    assert _names(mgr, received_from="2026-11-28") == ["Dee Stone"]
+    assert "Cy Ng" in _names(mgr, received_from="2026-11-27", received_to="2026-11-27")
+    # Clinic B is untouched: still UTC, still wall-clock hours.
+    other = Actor(user_id=mgr.user_id, role=Role.CLINIC_MANAGER, tenant_id=b, home_tenant_id=b)
+    _calendar(b)  # nothing changed
+    assert inbox_page(other, InboxQuery()).zone_caption == "Times in UTC"
+
+
+def test_the_case_shows_both_targets_on_the_clinics_clock(world) -> None:  # type: ignore[no-untyped-def]
+    a, b, mgr, crd, ids = world
+    _calendar(
+        a,
+        timezone="Europe/London",
+        business_hours=NEW_YORK_WEEKDAYS,
+        first_response_hours=4,
+        quote_turnaround_hours=16,
+    )
+    with tenant_session(a) as session:
+        case = session.get(Submission, (a, ids["dee"]))
+        assert case is not None
+        # Due Monday 30 Nov 10:00 GMT (1 business hour after NOW, a Saturday): due soon.
+        case.first_response_due_at = datetime(2026, 11, 30, 10, tzinfo=UTC)
+        case.sla_due_at = datetime(2026, 12, 2, 10, tzinfo=UTC)
+        session.add(case)
+        session.commit()
+    detail = cases.case_detail(mgr, ids["dee"])
+    assert detail.first_response == "due_soon" and detail.sla == "on_time"
+    assert detail.first_response_due_at == "2026-11-30 10:00 GMT"
+    assert detail.sla_due_at == "2026-12-02 10:00 GMT"
+    assert detail.zone_caption == "Times in Europe/London (GMT)"
+    with tenant_session(a) as session:
+        case = session.get(Submission, (a, ids["dee"]))
+        assert case is not None
+        case.first_response_at = datetime(2026, 11, 30, 11, tzinfo=UTC)  # an hour late
+        session.add(case)
+        session.commit()
+    assert cases.case_detail(mgr, ids["dee"]).first_response == "missed"
+    _calendar(a, timezone="America/New_York")
+    detail = cases.case_detail(mgr, ids["dee"])
+    assert detail.sla_due_at == "2026-12-02 05:00 EST"
+    assert detail.received_at == "2026-11-28 05:00 EST"
+    assert all(line.at.startswith("2026-11-28 0") for line in detail.timeline)  # 07:00 EST

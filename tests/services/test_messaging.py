@@ -273,3 +273,41 @@ def test_a_stop_after_the_batch_was_claimed_still_stops_that_text(db: Database) 
     with tenant_session(w.a) as session:
         row = session.exec(select(OutboxMessage)).one()
     assert row.status == "failed" and row.last_error == outbox.OPTED_OUT
+
+
+def test_only_the_clinics_first_message_sets_the_first_reply_time(db: Database) -> None:
+    from datetime import UTC, datetime
+
+    from mi_portal.models import Submission
+    from mi_portal.services import clock
+
+    w = two_clinics()
+    staff = _staff(w.a)
+    first, later = datetime(2026, 12, 7, 15, tzinfo=UTC), datetime(2026, 12, 8, 9, tzinfo=UTC)
+
+    def answered() -> datetime | None:
+        with tenant_session(w.a) as session:
+            case = session.get(Submission, (w.a, w.a_submission))
+            assert case is not None
+            return case.first_response_at
+
+    try:
+        # The patient writing first is not the clinic's reply.
+        with tenant_session(w.a) as session:
+            case = session.get(Submission, (w.a, w.a_submission))
+            assert case is not None
+            thread = messaging.thread_for_case(session, case)
+            messaging.append_inbound(session, thread, channel="email", body="Any news?")
+            session.commit()
+        assert answered() is None
+        clock.set_clock(lambda: first)
+        messaging.send_message(staff, w.a_submission, channel="email", subject="Hi", body="Hello")
+        assert answered() == first
+        clock.set_clock(lambda: later)
+        messaging.send_message(staff, w.a_submission, channel="email", subject="Re", body="More")
+        assert answered() == first
+    finally:
+        clock.set_clock(None)
+    with tenant_session(w.b) as session:
+        other = session.get(Submission, (w.b, w.b_submission))
+        assert other is not None and other.first_response_at is None
