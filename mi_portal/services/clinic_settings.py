@@ -20,6 +20,7 @@ from mi_portal.services import (
     clinic_brand,
     clinic_choices,
     rights_deadlines,
+    sla_settings,
 )
 from mi_portal.services.actor import Actor
 from mi_portal.services.catalog_rules import CatalogProblem
@@ -119,7 +120,7 @@ def _optional(clean: Callable[[object], str], value: object) -> str:
     return clean(value) if str(value or "").strip() else ""
 
 
-Extra = Callable[[ScopedSession, dict[str, list[Any]]], dict[str, Any]]
+Extra = Callable[[ScopedSession, Tenant, dict[str, list[Any]]], dict[str, Any]]
 
 
 def _save(
@@ -127,8 +128,8 @@ def _save(
 ) -> tuple[ClinicSettings, dict[str, list[Any]]]:
     """Write the fields that differ and audit them together; nothing is audited if none did.
 
-    ``extra`` runs in the same transaction before the commit (and may refuse it); what it
-    returns is added to the audit details.
+    ``extra`` runs in the same transaction, on the changed row, before the commit (and may
+    refuse it); what it returns is added to the audit details.
     """
     tenant_id = actor.require_tenant()
     with tenant_session(tenant_id) as session:
@@ -139,10 +140,10 @@ def _save(
             if getattr(tenant, name) != value
         }
         details: dict[str, Any] = dict(changes)
-        if changes and extra is not None:
-            details.update(extra(session, changes))
         for name, (_old, new) in changes.items():
             setattr(tenant, name, new)
+        if changes and extra is not None:
+            details.update(extra(session, tenant, changes))
         if changes:
             session.add(tenant)
             session.commit()
@@ -155,15 +156,23 @@ def _save(
     return view, changes
 
 
-def _move_catalog(session: ScopedSession, changes: dict[str, list[Any]]) -> dict[str, Any]:
-    """A new currency prices the catalog in it too, as the catalog's own defaults do."""
-    if "currency" not in changes:
-        return {}
-    try:
-        moved = catalog_defaults.move_catalog_to(session, changes["currency"][1])
-    except CatalogProblem as problem:
-        raise SettingsInvalid({"currency": str(problem)}) from None
-    return {"items_in_new_currency": moved} if moved else {}
+def _regional_effects(
+    session: ScopedSession, tenant: Tenant, changes: dict[str, list[Any]]
+) -> dict[str, Any]:
+    """A new currency prices the catalog in it too, as the catalog's own defaults do; a new
+    time zone moves the open cases' due times to the clinic's new clock."""
+    effects: dict[str, Any] = {}
+    if "currency" in changes:
+        try:
+            moved = catalog_defaults.move_catalog_to(session, changes["currency"][1])
+        except CatalogProblem as problem:
+            raise SettingsInvalid({"currency": str(problem)}) from None
+        if moved:
+            effects["items_in_new_currency"] = moved
+    if "timezone" in changes:
+        session.flush()
+        effects["due_times_recalculated"] = sla_settings.recalculate_open_cases(session, tenant)
+    return effects
 
 
 def save_profile(
@@ -239,7 +248,7 @@ def save_regional(
             "currency": currency,
             "jurisdiction": jurisdiction,
         },
-        extra=_move_catalog,
+        extra=_regional_effects,
     )
 
 

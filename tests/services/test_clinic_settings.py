@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import uuid
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -13,14 +14,14 @@ from PIL import Image, PngImagePlugin
 from sqlmodel import select
 
 from mi_portal.db import platform_session, tenant_session
-from mi_portal.models import AuditEvent, Role, Tenant
+from mi_portal.models import AuditEvent, Role, Submission, Tenant
 from mi_portal.services import audit, clinic_brand, clinic_settings, storage_check
 from mi_portal.services.actor import Actor, PermissionDenied
 from mi_portal.services.clinic_settings import SettingsInvalid
 from mi_portal.services.images import LOGO_EDGE, LOGO_MAX_BYTES
 from mi_portal.storage import get_store
 from tests.conftest import Database
-from tests.factories import make_tenant
+from tests.factories import make_case, make_tenant
 
 PROFILE = {
     "name": "Lakeside Skin",
@@ -313,3 +314,61 @@ def test_a_new_currency_prices_the_catalog_in_it_or_is_refused(world: dict[str, 
     assert _audits(world["a"], "clinic.settings_changed") == [
         {"currency": ["USD", "EUR"], "items_in_new_currency": 1}
     ]
+
+
+def _due(tenant_id: uuid.UUID, case_id: uuid.UUID) -> tuple[Any, Any]:
+    with tenant_session(tenant_id) as session:
+        case = session.get(Submission, (tenant_id, case_id))
+        assert case is not None
+        return case.first_response_due_at, case.sla_due_at
+
+
+def test_a_new_time_zone_moves_open_cases_due_times_to_the_new_clock(
+    world: dict[str, Any],
+) -> None:
+    received = datetime(2026, 11, 30, 14, 0, tzinfo=UTC)  # a Monday, 14:00 UTC
+    week = {day: ["09:00", "17:00"] for day in ("mon", "tue", "wed", "thu", "fri")}
+    cases = {}
+    for clinic in ("a", "b"):
+        with platform_session() as session:
+            tenant = session.get(Tenant, world[clinic])
+            assert tenant is not None
+            tenant.business_hours = week
+            session.add(tenant)
+            session.commit()
+        _, case_id = make_case(world[clinic])
+        with tenant_session(world[clinic]) as session:
+            case = session.get(Submission, (world[clinic], case_id))
+            assert case is not None
+            case.received_at = received
+            # In UTC, 3 and 8 business hours from Monday 14:00 end at 17:00 and Tuesday 14:00.
+            case.first_response_due_at = datetime(2026, 11, 30, 17, 0, tzinfo=UTC)
+            case.sla_due_at = datetime(2026, 12, 1, 14, 0, tzinfo=UTC)
+            session.add(case)
+            session.commit()
+        cases[clinic] = case_id
+    with platform_session() as session:
+        for clinic in ("a", "b"):
+            tenant = session.get(Tenant, world[clinic])
+            assert tenant is not None
+            tenant.first_response_hours, tenant.quote_turnaround_hours = 3, 8
+            session.add(tenant)
+        session.commit()
+    before_b = _due(world["b"], cases["b"])
+
+    clinic_settings.save_regional(
+        world["owner"],
+        timezone="America/New_York",
+        locale="en_US",
+        currency="USD",
+        jurisdiction="",
+    )
+    # 14:00 UTC is 09:00 in New York (EST): 3 hours end at 12:00 EST, 8 at 17:00 EST.
+    assert _due(world["a"], cases["a"]) == (
+        datetime(2026, 11, 30, 17, 0, tzinfo=UTC),
+        datetime(2026, 11, 30, 22, 0, tzinfo=UTC),
+    )
+    assert _due(world["b"], cases["b"]) == before_b
+    (details,) = _audits(world["a"], "clinic.settings_changed")
+    assert details["timezone"] == ["UTC", "America/New_York"]
+    assert details["due_times_recalculated"] == 1
