@@ -43,8 +43,8 @@ def new_clinic_dialog() -> rx.Component:
         rx.dialog.content(
             rx.dialog.title("New clinic"),
             rx.dialog.description(
-                "The clinic starts active. Its first owner gets an invitation link to set a "
-                "password; they invite everyone else.",
+                "The clinic starts active. Its first owner is emailed an invitation link to set "
+                "a password; they invite everyone else.",
                 size="2",
             ),
             rx.vstack(

@@ -230,8 +230,8 @@ def platform_clinics_page() -> rx.Component:
                     rx.callout(
                         rx.vstack(
                             rx.text(
-                                "Send this one-time link to the owner (it is shown only now; "
-                                "it expires):",
+                                "The owner has been emailed this one-time link. It is shown "
+                                "only now, in case the email does not arrive; it expires:",
                                 size="2",
                             ),
                             rx.code(

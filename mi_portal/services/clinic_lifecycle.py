@@ -19,15 +19,25 @@ from sqlmodel import col, select
 
 from mi_portal.config import get_settings
 from mi_portal.db import platform_session, tenant_session
-from mi_portal.models import LegalHold, Membership, Submission, Tenant, TenantStatus, User
+from mi_portal.models import (
+    LegalHold,
+    Membership,
+    MessageChannel,
+    OutboxKind,
+    Submission,
+    Tenant,
+    TenantStatus,
+    User,
+)
 from mi_portal.models.tenancy import UserSession
-from mi_portal.services import audit, clock, onboarding, tenant_export
+from mi_portal.services import audit, clock, onboarding, outbox, tenant_export
 from mi_portal.services.actor import Actor, NotFound, parse_id
 from mi_portal.services.clinic_fields import ClinicInvalid, ClinicProblem, check_fields
 from mi_portal.services.legal_holds import active_hold_clause
 from mi_portal.services.permissions import Permission, check
 from mi_portal.services.tenant_purge import PurgeRefused, purge_tenant
 from mi_portal.services.text import TextTooLong, clean_text
+from mi_portal.services.users import INVITE_LIFETIME
 
 STATUS_LABELS = {
     TenantStatus.ACTIVE.value: "Active",
@@ -192,7 +202,35 @@ def create_clinic(
     token = onboarding.provision_first_owner(
         actor=actor, tenant_id=tenant_id, email=clean["owner_email"], full_name=clean["owner_name"]
     )
+    _owner_invitation(clean["owner_email"], clean["owner_name"], clean["name"], token)
     return Created(tenant_id, clean["slug"], token)
+
+
+def _owner_invitation(email: str, full_name: str, clinic: str, token: str | None) -> None:
+    """The first owner's email, through the platform's outbox (an existing account: a notice)."""
+    origin = get_settings().frontend_origin.rstrip("/")
+    if token is not None:
+        step = (
+            f"Choose your password here (the link works once, for {INVITE_LIFETIME.days} days):\n"
+            f"{origin}/invite?token={token}\n\n"
+            "You will then set up two-step sign-in with an authenticator app."
+        )
+    else:
+        step = f"Sign in with your existing account at {origin}/signin to start."
+    with platform_session() as session:
+        outbox.enqueue_platform(
+            session,
+            channel=MessageChannel.EMAIL.value,
+            recipient=email,
+            kind=OutboxKind.STAFF_NOTICE,
+            subject=f"{clinic} on MI Portal: you are its owner",
+            body=(
+                f"Hello {full_name},\n\n"
+                f"{clinic} has been set up on MI Portal with you as its owner.\n\n"
+                f"{step}\n\nIf you did not expect this email, ignore it."
+            ),
+        )
+        session.commit()
 
 
 def _taken_message(tenant: Tenant) -> str:

@@ -249,7 +249,7 @@ def accept_invite(token: str, password: str) -> list[str]:
         user = session.exec(select(User).where(User.invite_token_hash == digest)).first()
         if user is None or user.invite_expires_at is None or user.invite_expires_at < clock.now():
             return [
-                "This invitation link is invalid or has expired. Ask your clinic for a new one."
+                "This invitation link is invalid or has expired. Ask whoever invited you for a new one."
             ]
         problems = password_problems(
             password,

@@ -11,7 +11,16 @@ import sqlalchemy as sa
 from sqlmodel import col, select
 
 from mi_portal.db import platform_session, tenant_session
-from mi_portal.models import AuditEvent, LegalHold, Membership, Role, Tenant, User, utcnow
+from mi_portal.models import (
+    AuditEvent,
+    LegalHold,
+    Membership,
+    PlatformOutboxMessage,
+    Role,
+    Tenant,
+    User,
+    utcnow,
+)
 from mi_portal.services import audit, clinic_lifecycle, users
 from mi_portal.services.actor import Actor, NotFound, PermissionDenied
 from mi_portal.services.clinic_lifecycle import ClinicInvalid, ClinicProblem
@@ -106,6 +115,12 @@ def test_a_new_clinic_gets_its_settings_and_an_invited_owner_in_both_chains(db: 
     )  # fmt: skip
     # The owner is invited like any invited person: the link sets the password.
     assert created.invite_token
+    # The link also goes to the owner by email, through the platform's outbox.
+    with owner_session() as session:
+        [mail] = session.exec(select(PlatformOutboxMessage)).all()
+    assert mail.recipient == "hana@harbour-skin.test"
+    assert f"/invite?token={created.invite_token}" in mail.body
+    assert "Harbour Skin Clinic" in mail.subject
     assert users.accept_invite(created.invite_token, "copper meadow lantern violet") == []
     with tenant_session(created.tenant_id) as session:
         [(email, role)] = session.exec(
