@@ -447,7 +447,7 @@ def resolve(
     if not token or len(token) > 200:
         return None
     now = clock.now()
-    expired_switch: tuple[uuid.UUID, uuid.UUID | None, str] | None = None
+    expired_switch: tuple[uuid.UUID, uuid.UUID | None, str, bool] | None = None
     with platform_session() as session:
         row = session.exec(
             select(UserSession).where(UserSession.token_hash == _hash_token(token))
@@ -482,10 +482,14 @@ def resolve(
         role: Role
         if user.platform_role:
             role = Role(user.platform_role)
+            closed = tenant_id is not None and not (
+                tenant_id in tenants and tenants[tenant_id].active
+            )
             if tenant_id is not None and (
-                row.switch_expires_at is None or row.switch_expires_at <= now
+                closed or row.switch_expires_at is None or row.switch_expires_at <= now
             ):
-                expired_switch = (user.id, tenant_id, role.value)
+                # Out of time, or the clinic was suspended or closed meanwhile: the switch ends.
+                expired_switch = (user.id, tenant_id, role.value, closed)
                 row.active_tenant_id = tenant_id = None
                 row.switch_reason = row.switch_expires_at = None
         else:
@@ -534,7 +538,7 @@ def resolve(
             clinic_name=tenants[tenant_id].name if tenant_id and tenant_id in tenants else None,
         )
     if expired_switch:
-        uid, tid, role_value = expired_switch
+        uid, tid, role_value, closed = expired_switch
         for platform in (False, True):
             audit.record(
                 None,
@@ -542,7 +546,7 @@ def resolve(
                 user_id=uid,
                 tenant_id=tid,
                 platform=platform,
-                details={"role": role_value},
+                details={"role": role_value, **({"clinic_closed": True} if closed else {})},
             )
     return result
 

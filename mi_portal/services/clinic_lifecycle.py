@@ -12,6 +12,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
@@ -170,6 +171,9 @@ def create_clinic(
         taken = session.exec(select(Tenant).where(Tenant.slug == clean["slug"])).first()
         if taken is not None:
             raise ClinicInvalid({"slug": _taken_message(taken)})
+        owner_problem = _owner_problem(session, clean["owner_email"])
+        if owner_problem:
+            raise ClinicInvalid({"owner_email": owner_problem})
         tenant = Tenant(
             slug=clean["slug"],
             name=clean["name"],
@@ -188,22 +192,53 @@ def create_clinic(
             # Another operator took the same slug a moment ago.
             raise ClinicInvalid({"slug": "That address was just taken; choose another."}) from None
         tenant_id = tenant.id
+    try:
+        token = onboarding.provision_first_owner(
+            actor=actor,
+            tenant_id=tenant_id,
+            email=clean["owner_email"],
+            full_name=clean["owner_name"],
+        )
+    except Exception:
+        # Nothing refers to the new row yet: remove it, so a failed owner step neither leaves a
+        # clinic without an owner nor uses up its address.
+        with platform_session() as session:
+            session.exec(sa.delete(Tenant).where(col(Tenant.id) == tenant_id))  # type: ignore[call-overload]
+            session.commit()
+        raise
     details = {k: v for k, v in clean.items() if not k.startswith("owner_")}
+    _record_both(actor, "clinic.created", tenant_id, details)
+    _owner_invitation(clean["owner_email"], clean["owner_name"], clean["name"], token)
+    return Created(tenant_id, clean["slug"], token)
+
+
+def _record_both(
+    actor: Actor, action: str, clinic: uuid.UUID, details: dict[str, Any], **extra: Any
+) -> None:
+    """The platform's chain says who did it; the clinic's own chain shows what happened to it."""
     for platform in (True, False):
         audit.record(
             actor,
-            "clinic.created",
-            tenant_id=tenant_id,
+            action,
+            tenant_id=clinic,
             platform=platform,
             target_type="tenant",
-            target_id=tenant_id,
+            target_id=clinic,
             details=details,
+            **extra,
         )
-    token = onboarding.provision_first_owner(
-        actor=actor, tenant_id=tenant_id, email=clean["owner_email"], full_name=clean["owner_name"]
-    )
-    _owner_invitation(clean["owner_email"], clean["owner_name"], clean["name"], token)
-    return Created(tenant_id, clean["slug"], token)
+
+
+def _owner_problem(session: Any, email: str) -> str:
+    """Why this address cannot own a new clinic ("" when it can), checked before any write."""
+    user = session.exec(select(User).where(User.email == email)).first()
+    if user is None:
+        return ""
+    if user.platform_role:
+        return "This address belongs to platform staff; a clinic owner needs a clinic account."
+    if user.disabled:
+        return "This account is disabled; enable it first or use another address."
+    return ""
 
 
 def _owner_invitation(email: str, full_name: str, clinic: str, token: str | None) -> None:
@@ -239,8 +274,8 @@ def _taken_message(tenant: Tenant) -> str:
     return "Another clinic already has that address; choose another."
 
 
-def _load(session, tenant_id: uuid.UUID) -> Tenant:  # type: ignore[no-untyped-def]
-    tenant = session.get(Tenant, tenant_id)
+def _load(session, tenant_id: uuid.UUID, *, lock: bool = False) -> Tenant:  # type: ignore[no-untyped-def]
+    tenant = session.get(Tenant, tenant_id, with_for_update=lock)
     if tenant is None:
         raise NotFound("clinic")
     return tenant
@@ -252,7 +287,8 @@ def _set_status(
 ) -> None:  # fmt: skip
     clinic = parse_id(tenant_id, "clinic")
     with platform_session() as session:
-        tenant = _load(session, clinic)
+        # Locked: two operators changing the status at once take turns.
+        tenant = _load(session, clinic, lock=True)
         old = tenant.status
         if old not in allowed_from:
             raise ClinicProblem(
@@ -265,17 +301,9 @@ def _set_status(
         tenant.status_changed_at = clock.now()
         session.add(tenant)
         session.commit()
-    for platform in (True, False):
-        audit.record(
-            actor,
-            action,
-            tenant_id=clinic,
-            platform=platform,
-            target_type="tenant",
-            target_id=clinic,
-            reason=reason or None,
-            details={"status": {"old": old, "new": to.value}},
-        )
+    _record_both(
+        actor, action, clinic, {"status": {"old": old, "new": to.value}}, reason=reason or None
+    )
 
 
 def suspend(actor: Actor, tenant_id: object, reason: object) -> None:
@@ -327,6 +355,13 @@ def offboard(actor: Actor, tenant_id: object, typed_slug: object) -> Offboarded:
         raise ClinicProblem(
             "confirm", f"{held} legal holds are in force; the clinic must release them first."
         )
+    # Closed before the export: nothing may arrive between the export and the purge.
+    with platform_session() as session:
+        tenant = _load(session, clinic, lock=True)
+        tenant.status, tenant.active = TenantStatus.OFFBOARDING.value, False
+        tenant.status_changed_at = clock.now()
+        session.add(tenant)
+        session.commit()
     stamp = clock.now().strftime("%Y%m%dT%H%M%SZ")
     export = tenant_export.export_tenant(slug, export_root() / f"{slug}-{stamp}")
     # Objects the store had already lost cannot be exported whatever happens: the manifest
@@ -357,14 +392,4 @@ def offboard(actor: Actor, tenant_id: object, typed_slug: object) -> Offboarded:
 
 
 def _record_offboard(actor: Actor, clinic: uuid.UUID, outcome: str, details: dict) -> None:  # type: ignore[type-arg]
-    for platform in (True, False):
-        audit.record(
-            actor,
-            "clinic.offboarded",
-            tenant_id=clinic,
-            platform=platform,
-            outcome=outcome,
-            target_type="tenant",
-            target_id=clinic,
-            details=details,
-        )
+    _record_both(actor, "clinic.offboarded", clinic, details, outcome=outcome)

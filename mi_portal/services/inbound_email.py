@@ -24,7 +24,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import select
 
 from mi_portal.db import tenant_session
-from mi_portal.models import Message, MessageChannel, MessageThread
+from mi_portal.models import Message, MessageChannel, MessageThread, Tenant
 from mi_portal.services import audit, messaging, patient_photos
 from mi_portal.services.images import ImageRejected, ProcessedImage, process_image
 
@@ -132,6 +132,9 @@ def _external_id(message: EmailMessage, raw: bytes) -> str:
 def _find_thread(targets: list[tuple[uuid.UUID, str]]) -> tuple[uuid.UUID, uuid.UUID] | None:
     for tenant_id, key in targets:
         with tenant_session(tenant_id) as session:
+            clinic = session.get(Tenant, tenant_id)
+            if clinic is None or not clinic.active:
+                continue  # a suspended or closing clinic takes nothing in, like its other doors
             thread = messaging.thread_for_key(session, key)
             if thread is not None:
                 return tenant_id, thread.id

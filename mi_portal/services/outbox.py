@@ -342,7 +342,12 @@ class _Moves:
     not_sent: Any
 
 
-def _moves(model: Model) -> _Moves:
+# What a platform row keeps of its text once sent: its emails carry one-time codes and links
+# (a rights request's code, an invitation), which must not outlive their delivery in the table.
+SENT_TEXT_FORGOTTEN = "(sent; the platform keeps no copy of the text)"
+
+
+def _moves(model: Model, *, forget_text: bool = False) -> _Moves:
     t = model.__table__  # type: ignore[attr-defined]
     scoped = "tenant_id" in t.c
     row = sa.and_(
@@ -375,6 +380,7 @@ def _moves(model: Model) -> _Moves:
             provider_ref=sa.bindparam("ref"),
             attempts=sa.bindparam("attempts"),
             claimed_until=None,
+            **({"body": SENT_TEXT_FORGOTTEN, "html_body": None} if forget_text else {}),
         )
     )
     not_sent = (
@@ -393,7 +399,7 @@ def _moves(model: Model) -> _Moves:
 
 
 CLINIC_MOVES = _moves(OutboxMessage)
-PLATFORM_MOVES = _moves(PlatformOutboxMessage)
+PLATFORM_MOVES = _moves(PlatformOutboxMessage, forget_text=True)
 
 
 def _failure(

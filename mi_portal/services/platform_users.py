@@ -212,6 +212,8 @@ def _other_active_admins(session: ScopedSession, excluding: uuid.UUID) -> int:
             select(User.id).where(
                 User.platform_role == Role.PLATFORM_ADMIN.value,
                 col(User.disabled).is_(False),
+                # An invitation nobody has accepted yet signs no one in.
+                col(User.password_hash).is_not(None),
                 User.id != excluding,
             )
         ).all()

@@ -234,6 +234,29 @@ def test_another_clinics_address_or_a_retired_key_stores_nothing(world: dict[str
     assert _everywhere(SubmissionImage.__table__) == []  # type: ignore[attr-defined]
 
 
+def test_a_suspended_clinic_takes_in_no_email_until_it_is_reactivated(
+    world: dict[str, Any],
+) -> None:
+    w: World = world["w"]
+    with platform_session() as session:
+        clinic = session.get(Tenant, w.a)
+        assert clinic is not None
+        clinic.status, clinic.active = "suspended", False
+        session.add(clinic)
+        session.commit()
+    answer = _post("/api/inbound/email", _email(world["address"], message_id="<s1@x>"))
+    assert answer.json() == {"status": "ignored"}
+    assert _inbound() == []
+    with platform_session() as session:
+        clinic = session.get(Tenant, w.a)
+        assert clinic is not None
+        clinic.status, clinic.active = "active", True
+        session.add(clinic)
+        session.commit()
+    answer = _post("/api/inbound/email", _email(world["address"], message_id="<s2@x>"))
+    assert answer.json() == {"status": "stored"}
+
+
 def test_the_same_email_posted_twice_is_stored_once(world: dict[str, Any]) -> None:
     raw = _email(world["address"])
     assert _post("/api/inbound/email", raw).json() == {"status": "stored"}

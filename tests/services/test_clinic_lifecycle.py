@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -276,3 +277,50 @@ def test_offboarding_exports_then_purges_and_keeps_the_row(db: Database) -> None
     assert ("platform", "ok") in _events("clinic.offboarded")
     with pytest.raises(ClinicProblem, match="already closed"):
         clinic_lifecycle.offboard(admin, a, "clinic-a")
+
+
+@pytest.mark.parametrize("who", ["platform", "disabled"])
+def test_an_owner_who_cannot_own_is_refused_before_anything_is_written(
+    db: Database, who: str
+) -> None:
+    email = f"{who}@elsewhere.test"
+    if who == "platform":
+        make_user(email, platform_role="platform_support")
+    else:
+        uid, _ = make_user(email, role="provider", tenants=(make_tenant("other"),))
+        with platform_session() as session:
+            user = session.get(User, uid)
+            assert user is not None
+            user.disabled = True
+            session.add(user)
+            session.commit()
+    admin = _platform()
+    with pytest.raises(ClinicInvalid) as refused:
+        clinic_lifecycle.create_clinic(admin, **{**FORM, "owner_email": email})
+    assert set(refused.value.errors) == {"owner_email"}
+    with platform_session() as session:
+        assert session.exec(select(Tenant).where(Tenant.slug == "harbour-skin")).first() is None
+    assert _events("clinic.created") == []
+    # The address is still free: the same clinic with an owner who can own it is created.
+    created = clinic_lifecycle.create_clinic(admin, **FORM)
+    assert _tenant(created.tenant_id).slug == "harbour-skin"
+
+
+def test_offboarding_closes_the_clinic_before_its_export_starts(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    a = make_tenant("clinic-a")
+    make_case(a, name="Alice A")
+    seen: list[tuple[str, bool]] = []
+    real_export = clinic_lifecycle.tenant_export.export_tenant
+
+    def watched_export(slug: str, out: Any) -> Any:
+        row = _tenant(a)
+        seen.append((row.status, row.active))
+        return real_export(slug, out)
+
+    monkeypatch.setattr(clinic_lifecycle.tenant_export, "export_tenant", watched_export)
+    clinic_lifecycle.offboard(_platform(), a, "clinic-a")
+    # Nothing (intake, a patient's email, staff work) can arrive between export and purge.
+    assert seen == [("offboarding", False)]
+    assert _tenant(a).status == "closed"

@@ -8,8 +8,9 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+from sqlmodel import select
 
-from mi_portal.models import Role
+from mi_portal.models import AuditEvent, Role
 from mi_portal.services import (
     auth,
     clinic_lifecycle,
@@ -21,7 +22,7 @@ from mi_portal.services import (
 )
 from mi_portal.services.actor import Actor
 from tests.conftest import Database
-from tests.factories import make_tenant, make_user, sign_in_token, two_clinics
+from tests.factories import make_tenant, make_user, owner_session, sign_in_token, two_clinics
 from tests.intake_helpers import form, photos
 from tests.quote_helpers import catalog, sample_form, sent_quote, staff
 from tests.reply_helpers import clinic_writes
@@ -94,6 +95,30 @@ def test_platform_staff_cannot_switch_into_a_suspended_clinic(db: Database) -> N
     assert tenancy.switch_into(signed, b, "Checking a support ticket") == "Clinic B"
     clinic_lifecycle.reactivate(admin, a)
     assert tenancy.switch_into(signed, a, "Checking a support ticket") == "Clinic A"
+
+
+def test_a_platform_switch_already_open_ends_when_the_clinic_is_suspended(db: Database) -> None:
+    a, b = make_tenant("clinic-a", "Clinic A"), make_tenant("clinic-b", "Clinic B")
+    support, _ = make_user("support@mi.test", platform_role="platform_support")
+    token = sign_in_token(support)
+    signed = auth.resolve(token)
+    assert signed is not None
+    assert tenancy.switch_into(signed, a, "Checking a support ticket") == "Clinic A"
+    signed = auth.resolve(token)
+    assert signed is not None and signed.actor.tenant_id == a
+    clinic_lifecycle.suspend(_admin(), a, "Unpaid since March")
+    # The next event finds the switch over: no more reading the suspended clinic's cases.
+    signed = auth.resolve(token)
+    assert signed is not None
+    assert signed.actor.tenant_id is None and signed.clinic_name is None
+    ended = [e.chain for e in _events("tenant.switch_expired") if e.details.get("clinic_closed")]
+    assert sorted(ended) == sorted(["platform", str(a)])  # recorded in both chains
+    assert tenancy.switch_into(signed, b, "Checking a support ticket") == "Clinic B"
+
+
+def _events(action: str) -> list[AuditEvent]:
+    with owner_session() as session:
+        return list(session.exec(select(AuditEvent).where(AuditEvent.action == action)).all())
 
 
 def _submit(slugs: list[str]) -> list[intake.Receipt]:

@@ -67,6 +67,9 @@ def test_a_platform_email_reaches_the_smtp_server(db: Database, mail_server: Mai
     body = message.get_body(preferencelist=("plain",))
     assert body is not None and "Your code is 123450." in body.get_content()
     assert row.status == OutboxStatus.SENT and row.attempts == 1 and row.sent_at is not None
+    # The code went out; the table keeps no copy of it.
+    assert "123450" not in row.body and row.body == outbox.SENT_TEXT_FORGOTTEN
+    assert row.html_body is None
     assert outbox.deliver_once().claimed == 0  # sent once, never again
 
 

@@ -239,8 +239,14 @@ def test_disable_cuts_every_session_at_once_and_enable_restores(db: Database) ->
 
 def test_disable_keeps_an_active_platform_admin(db: Database) -> None:
     admin = _admin()
+    # An admin invitation nobody has accepted signs no one in: it does not count as an admin.
+    platform_users.invite(
+        admin, email="later@mi.test", full_name="Later Admin", role="platform_admin"
+    )
     with pytest.raises(AccountProblem, match="at least one active platform admin"):
         platform_users.set_disabled(system_actor(), admin.user_id, disabled=True, reason="tidy up")
+    with pytest.raises(AccountProblem, match="at least one active platform admin"):
+        platform_users.change_role(system_actor(), str(admin.user_id), "platform_support")
     assert not _user(admin.user_id).disabled  # type: ignore[arg-type]
 
 
