@@ -13,8 +13,9 @@ SLA_BADGES = {
     "on_time": ("On time", "green"),
     "due_soon": ("Due soon", "amber"),
     "overdue": ("Overdue", "red"),
-    "met": ("Quoted in time", "green"),
-    "missed": ("Quoted late", "orange"),
+    # Short: the column says it is the quote's target, and a phone has little room.
+    "met": ("Met", "green"),
+    "missed": ("Missed", "orange"),
 }
 
 # j/k move, Enter opens, a assigns to me, / searches. Plain DOM: no state round trip per key.
