@@ -190,7 +190,7 @@ def parse_new_day(value: object) -> str:
 def preview(timezone: str, parsed: Parsed) -> str:
     """'A case received now is due …' for settings not saved yet."""
     calendar = business_time.make_calendar(
-        timezone if timezone in business_time.zone_names() else "UTC",
+        timezone if business_time.is_zone_name(timezone) else "UTC",
         parsed.business_hours,
         parsed.closed_days,
     )
