@@ -7,6 +7,7 @@ new settings, with one batched UPDATE.
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -31,6 +32,7 @@ MAX_LABEL = 60
 LABELS_KEY = "closed_day_labels"  # Tenant.settings: {"2026-12-25": "Christmas Day"}
 DEFAULT_SPAN = ("09:00", "17:00")
 _BATCH = 1000
+_WHOLE = re.compile(r"[0-9]{1,6}")
 _DUE_TYPE = Submission.__table__.c.sla_due_at.type  # type: ignore[attr-defined]
 
 
@@ -130,7 +132,8 @@ def get_settings(actor: Actor) -> SlaSettings:
 
 def _target(value: object, name: str, errors: dict[str, str]) -> int:
     text = str(value).strip() if isinstance(value, str | int) else ""
-    if not text.isdigit() or not MIN_HOURS <= int(text) <= MAX_HOURS:
+    # ASCII digits only: str.isdigit() also takes "²" and "٣", which int() refuses or reads.
+    if not _WHOLE.fullmatch(text) or not MIN_HOURS <= int(text) <= MAX_HOURS:
         errors[name] = f"Enter whole business hours from {MIN_HOURS} to {MAX_HOURS}."
         return 0
     return int(text)

@@ -118,6 +118,15 @@ def test_every_wrong_field_gets_its_own_message() -> None:
     assert parsed.business_hours == {} and parsed.first_response_hours == 12
 
 
+@pytest.mark.parametrize("typed", ["²", "٣", "1e3", "12²", "+5", "-1", "1_0", "", "12.5"])
+def test_a_target_is_ascii_digits_only(typed: str) -> None:
+    # "²" and "٣" pass str.isdigit(): int() refuses the first and reads the second as 3.
+    with pytest.raises(SlaProblem) as caught:
+        sla_settings.parse(_form(first_response_hours=typed))
+    assert set(caught.value.errors) == {"first_response_hours"}
+    assert sla_settings.parse(_form(first_response_hours=" 12 ")).first_response_hours == 12
+
+
 def test_preview_reads_the_typed_settings() -> None:
     parsed = sla_settings.parse(_form())
     # Mon 09:00 EST + 4 business hours = 13:00; + 16 = Tuesday 17:00.
