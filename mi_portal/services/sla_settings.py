@@ -18,7 +18,8 @@ import sqlalchemy as sa
 from sqlmodel import col
 
 from mi_portal.db import ScopedSession, tenant_session
-from mi_portal.models import Submission, Tenant
+from mi_portal.models import Message, MessageThread, Submission, Tenant
+from mi_portal.models.messaging import MessageDirection
 from mi_portal.services import audit, business_time, clinic_time, clock
 from mi_portal.services.actor import Actor
 from mi_portal.services.business_time import DAY_NAMES, WEEKDAYS, CalendarProblem
@@ -319,11 +320,28 @@ def recalculate_open_cases(session: ScopedSession, tenant: Tenant) -> int:
     """
     calendar = business_time.calendar_for(tenant)
     connection = session.connection()
+    # A case the clinic has written to is answered even if its first_response_at is missing.
+    written_to = (
+        sa.select(col(Message.id))
+        .join(
+            MessageThread,
+            sa.and_(
+                col(MessageThread.tenant_id) == col(Message.tenant_id),
+                col(MessageThread.id) == col(Message.thread_id),
+            ),
+        )
+        .where(
+            col(MessageThread.tenant_id) == col(Submission.tenant_id),
+            col(MessageThread.submission_id) == col(Submission.id),
+            col(Message.direction) == MessageDirection.OUTBOUND.value,
+        )
+        .exists()
+    )
     rows = connection.execute(
         sa.select(
             col(Submission.id),
             col(Submission.received_at),
-            col(Submission.first_response_at),
+            sa.or_(col(Submission.first_response_at).is_not(None), written_to),
             col(Submission.first_response_due_at),
             col(Submission.quote_sent_at),
             col(Submission.sla_due_at),
@@ -341,7 +359,7 @@ def recalculate_open_cases(session: ScopedSession, tenant: Tenant) -> int:
         new_first, new_quote = business_time.due_times(
             received, calendar, tenant.first_response_hours, tenant.quote_turnaround_hours
         )
-        new_first = first_due if answered is not None else new_first
+        new_first = first_due if answered else new_first
         new_quote = quote_due if quoted is not None else new_quote
         if (new_first, new_quote) != (first_due, quote_due):
             changes.append({"b_id": case_id, "b_first": new_first, "b_quote": new_quote})
