@@ -8,7 +8,6 @@ new settings, with one batched UPDATE.
 from __future__ import annotations
 
 import re
-import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date
@@ -288,8 +287,11 @@ def prune_past_days(actor: Actor) -> int:
     Open cases keep their due times: a past day only mattered to cases already counted.
     """
     check(actor, Permission.SETTINGS_MANAGE)
-    with tenant_session(actor.require_tenant()) as session:
-        tenant = _read(actor, session)
+    tenant_id = actor.require_tenant()
+    with tenant_session(tenant_id) as session:
+        # Locked like ``save``: a save and a prune at once apply one after the other.
+        tenant = session.get(Tenant, tenant_id, with_for_update=True)
+        assert tenant is not None
         today = local_today(tenant).isoformat()
         before = sorted(tenant.closed_days or [])
         kept = [d for d in before if d >= today]
@@ -378,13 +380,3 @@ def recalculate_open_cases(session: ScopedSession, tenant: Tenant) -> int:
         batch = [{**c, "b_tenant": tenant.id} for c in changes[start : start + _BATCH]]
         connection.execute(statement, batch)
     return len(changes)
-
-
-def recalculate(actor: Actor) -> int:
-    """Recalculate the open cases' due times with the saved settings (after a time zone change)."""
-    check(actor, Permission.SETTINGS_MANAGE)
-    tenant_id: uuid.UUID = actor.require_tenant()
-    with tenant_session(tenant_id) as session:
-        count = recalculate_open_cases(session, _read(actor, session))
-        session.commit()
-    return count
