@@ -65,7 +65,17 @@ class Calendar:
 # The areas of canonical IANA names ("Europe/Berlin"); legacy aliases such as "GB", "EST5EDT",
 # "US/Eastern" or "Etc/GMT+5" are not offered, not accepted and not used.
 ZONE_AREAS = frozenset(
-    {"Africa", "America", "Antarctica", "Asia", "Atlantic", "Australia", "Europe", "Indian", "Pacific"}
+    {
+        "Africa",
+        "America",
+        "Antarctica",
+        "Asia",
+        "Atlantic",
+        "Australia",
+        "Europe",
+        "Indian",
+        "Pacific",
+    }
 )
 
 
