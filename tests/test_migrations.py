@@ -270,3 +270,112 @@ def test_a_chain_tampered_before_the_upgrade_stops_it(at_0011: tuple[str, str]) 
         assert after == before and keys == 0
     finally:
         engine.dispose()
+
+
+@pytest.fixture
+def at_0013(
+    empty_database: tuple[str, str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> Iterator[tuple[str, str]]:
+    """A database built up to revision 0013, the app pointed at it: (owner URL, app URL)."""
+    admin, app = empty_database
+    migrations.upgrade("0013", admin_url=admin, app_url=app)
+    use_database(monkeypatch, tmp_path, app, admin)
+    try:
+        yield admin, app
+    finally:
+        dispose_engines()
+        reset_settings()
+
+
+def _rows_0013(name: str, *columns: str) -> sa.TableClause:
+    """A table with the columns it had at 0013 (ids as UUIDs, times timezone-aware)."""
+    kinds = {"id": sa.Uuid, "tenant_id": sa.Uuid, "patient_id": sa.Uuid, "thread_id": sa.Uuid}
+    kinds |= {"submission_id": sa.Uuid, "answers": sa.JSON}
+    return sa.table(
+        name,
+        *(
+            sa.column(
+                c, kinds.get(c, sa.DateTime(timezone=True) if c.endswith("_at") else sa.String)
+            )
+            for c in columns
+        ),
+    )
+
+
+def test_cases_answered_before_0014_keep_their_first_reply(at_0013: tuple[str, str]) -> None:
+    from mi_portal.models import Submission, Tenant
+    from mi_portal.services import sla_settings
+
+    admin, app = at_0013
+    clinic = _tenant_before_0014(admin, "clinic-a")
+    now = datetime.now(UTC).replace(microsecond=0)
+    received = now - timedelta(days=10)
+    patient = _rows_0013("patient", "tenant_id", "id", "full_name", "email", "created_at")
+    case = _rows_0013(
+        "submission", "tenant_id", "id", "patient_id", "status", "concern_area", "answers",
+        "received_at", "last_activity_at",
+    )  # fmt: skip
+    thread = _rows_0013(
+        "messagethread", "tenant_id", "id", "submission_id", "subject", "created_at"
+    )
+    message = _rows_0013(
+        "message", "tenant_id", "id", "thread_id", "direction", "body", "created_at"
+    )
+    answered, waiting, patient_id = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    engine = make_engine(admin)
+    try:
+        with engine.begin() as conn:
+            conn.execute(
+                patient.insert().values(
+                    tenant_id=clinic, id=patient_id, full_name="P", email="p@x.test",
+                    created_at=received,
+                )
+            )  # fmt: skip
+            for case_id in (answered, waiting):
+                conn.execute(
+                    case.insert().values(
+                        tenant_id=clinic, id=case_id, patient_id=patient_id, status="in_review",
+                        concern_area="acne", answers={}, received_at=received,
+                        last_activity_at=received,
+                    )
+                )  # fmt: skip
+                thread_id = uuid.uuid4()
+                conn.execute(
+                    thread.insert().values(
+                        tenant_id=clinic, id=thread_id, submission_id=case_id, subject="",
+                        created_at=received,
+                    )
+                )  # fmt: skip
+                # The waiting case only heard from the patient; the answered one was written
+                # to twice (the first reply counts), after a message from the patient.
+                sent = [("inbound", 1)] + (
+                    [("outbound", 3), ("outbound", 2)] if case_id == answered else []
+                )
+                for direction, hours in sent:
+                    conn.execute(
+                        message.insert().values(
+                            tenant_id=clinic, id=uuid.uuid4(), thread_id=thread_id,
+                            direction=direction, body="…", created_at=received + timedelta(hours=hours),
+                        )
+                    )  # fmt: skip
+    finally:
+        engine.dispose()
+
+    migrations.upgrade(admin_url=admin, app_url=app)
+    with tenant_session(clinic) as session:
+        first = {
+            s.id: s.first_response_at
+            for s in session.exec(select(Submission).where(col(Submission.tenant_id) == clinic))
+        }
+        assert first == {answered: received + timedelta(hours=2), waiting: None}
+        tenant = session.get(Tenant, clinic)
+        assert tenant is not None
+        sla_settings.recalculate_open_cases(session, tenant)
+        session.commit()
+    with tenant_session(clinic) as session:
+        due = {
+            s.id: s.first_response_due_at
+            for s in session.exec(select(Submission).where(col(Submission.tenant_id) == clinic))
+        }
+    # The answered case gets no first-reply due time (it would be long past: "missed").
+    assert due[answered] is None and due[waiting] is not None

@@ -58,6 +58,26 @@ def _enable_rls(table: str) -> None:
     op.execute(f"CREATE POLICY {table}_delete ON {table} FOR DELETE USING ({match})")
 
 
+# Each case's first outbound message is its first reply (a correlated UPDATE, the same on
+# SQLite and PostgreSQL; cases never written to keep NULL).
+_FILL_FIRST_RESPONSE = """
+UPDATE submission SET first_response_at = (
+    SELECT MIN(message.created_at) FROM message
+    JOIN messagethread ON messagethread.tenant_id = message.tenant_id
+        AND messagethread.id = message.thread_id
+    WHERE messagethread.tenant_id = submission.tenant_id
+        AND messagethread.submission_id = submission.id AND message.direction = 'outbound'
+)
+WHERE EXISTS (
+    SELECT 1 FROM message
+    JOIN messagethread ON messagethread.tenant_id = message.tenant_id
+        AND messagethread.id = message.thread_id
+    WHERE messagethread.tenant_id = submission.tenant_id
+        AND messagethread.submission_id = submission.id AND message.direction = 'outbound'
+)
+"""
+
+
 def upgrade() -> None:
     with op.batch_alter_table("tenant") as batch:
         for column in _tenant_columns():
@@ -66,6 +86,9 @@ def upgrade() -> None:
     with op.batch_alter_table("submission") as batch:
         batch.add_column(sa.Column("first_response_due_at", UTC, nullable=True))
         batch.add_column(sa.Column("first_response_at", UTC, nullable=True))
+    # A case the clinic has already written to was answered then: its first outbound message.
+    # Without this, recalculating the open cases would give it a first-reply due time.
+    op.execute(_FILL_FIRST_RESPONSE)
     with op.batch_alter_table("user_account") as batch:
         batch.add_column(sa.Column("mfa_reset_at", UTC, nullable=True))
     op.create_table(

@@ -11,7 +11,7 @@ from mi_portal.components.fields import (
     error_text,
     field_label,
 )
-from mi_portal.components.layout import error_callout, notice_callout, page_frame
+from mi_portal.components.layout import confirm_dialog, error_callout, notice_callout, page_frame
 from mi_portal.components.settings_tabs import settings_tabs
 from mi_portal.services.sla_settings import MAX_HOURS, MAX_LABEL, MIN_HOURS
 from mi_portal.state.clinic_hours import ClinicHoursState as S
@@ -261,7 +261,7 @@ def _closed_days() -> rx.Component:
                             "Remove past days",
                             size="1",
                             variant="ghost",
-                            on_click=S.prune_past,
+                            on_click=S.ask_prune,
                             id="hours-prune",
                         ),
                     ),
@@ -290,7 +290,8 @@ def _actions() -> rx.Component:
                     "Discard changes",
                     variant="soft",
                     color_scheme="gray",
-                    on_click=S.discard,
+                    on_click=S.ask_discard,
+                    disabled=~S.dirty,
                     id="hours-discard",
                 ),
                 spacing="3",
@@ -302,6 +303,32 @@ def _actions() -> rx.Component:
         ),
         spacing="3",
         width="100%",
+    )
+
+
+def _dialogs() -> rx.Component:
+    return rx.fragment(
+        confirm_dialog(
+            "Remove the past closed days?",
+            "Closed days before today are deleted from the saved calendar. Open cases keep "
+            "their due times; anything you changed and have not saved stays in the form.",
+            open=S.confirming == "prune",
+            on_confirm=S.prune_past,
+            on_cancel=S.cancel_confirm,
+            confirm_label="Remove past days",
+            confirm_id="confirm-hours-prune",
+            cancel_label="Keep them",
+        ),
+        confirm_dialog(
+            "Discard your changes?",
+            "Everything changed since the last save goes back to the saved hours and targets.",
+            open=S.confirming == "discard",
+            on_confirm=S.discard,
+            on_cancel=S.cancel_confirm,
+            confirm_label="Discard changes",
+            confirm_id="confirm-hours-discard",
+            cancel_label="Keep editing",
+        ),
     )
 
 
@@ -336,6 +363,7 @@ def clinic_hours_page() -> rx.Component:
                     _week(),
                     _closed_days(),
                     _actions(),
+                    _dialogs(),
                     spacing="5",
                     width="100%",
                 ),

@@ -62,9 +62,27 @@ class Calendar:
         return {day: (opens, closes) for day, opens, closes in self.hours}
 
 
+# The areas of canonical IANA names ("Europe/Berlin"); legacy aliases such as "GB", "EST5EDT",
+# "US/Eastern" or "Etc/GMT+5" are not offered, not accepted and not used.
+ZONE_AREAS = frozenset(
+    {
+        "Africa",
+        "America",
+        "Antarctica",
+        "Asia",
+        "Atlantic",
+        "Australia",
+        "Europe",
+        "Indian",
+        "Pacific",
+    }
+)
+
+
 def zone(name: str | None) -> ZoneInfo:
-    """The IANA zone of that name; UTC for an empty or unknown one (a bad row must not crash)."""
-    return _zone(name or "UTC")
+    """The clinic's zone; UTC for an empty one or one not in ``zone_names`` (a bad row must not
+    crash, and what is shown must follow the same clock as what is counted)."""
+    return _zone(name if name and is_zone_name(name) else "UTC")
 
 
 @functools.lru_cache(maxsize=256)
@@ -77,8 +95,24 @@ def _zone(name: str) -> ZoneInfo:
 
 @functools.lru_cache(maxsize=1)
 def zone_names() -> tuple[str, ...]:
-    """Every IANA zone name this machine knows, sorted (for a picker and for validation)."""
-    return tuple(sorted(n for n in available_timezones() if "/" in n or n == "UTC"))
+    """The one list of time zones a clinic can have, sorted: "Area/City" names and "UTC".
+
+    The picker offers these, creating a clinic and saving its settings accept only these, and
+    a calendar is built only in one of these (anything else counts as UTC).
+    """
+    return tuple(
+        sorted(n for n in available_timezones() if n == "UTC" or n.split("/", 1)[0] in ZONE_AREAS)
+    )
+
+
+@functools.lru_cache(maxsize=1)
+def _zone_set() -> frozenset[str]:
+    return frozenset(zone_names())
+
+
+def is_zone_name(name: object) -> bool:
+    """Whether ``name`` is in ``zone_names``."""
+    return isinstance(name, str) and name in _zone_set()
 
 
 def parse_time(value: object, field: str) -> time:
@@ -129,7 +163,7 @@ def parse_closed_days(raw: object) -> list[date]:
 
 def make_calendar(timezone: str, hours: object, closed_days: object) -> Calendar:
     """A calendar from stored or typed values; raises ``CalendarProblem`` when unusable."""
-    if timezone not in zone_names():
+    if not is_zone_name(timezone):
         raise CalendarProblem("timezone", "Choose a time zone from the list.")
     spans = parse_hours(hours)
     return Calendar(
@@ -168,7 +202,7 @@ def cached_calendar(
 
     Saved settings are validated; a row edited by hand must still give due times.
     """
-    name = timezone if timezone in zone_names() else "UTC"
+    name = timezone if is_zone_name(timezone) else "UTC"
     try:
         spans: object = {k: list(v) for k, v in hours}
         parse_hours(spans)

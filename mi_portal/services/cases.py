@@ -314,9 +314,9 @@ def case_detail(actor: Actor, submission_id: object) -> CaseDetail:
         )
     may_see_dob = actor.role in (Role.CLINIC_OWNER, Role.CLINIC_MANAGER, Role.PROVIDER)
     now = clock.now()
-    today = now.date()
     calendar = business_time.calendar_for(tenant)
     where = calendar.zone
+    today = now.astimezone(where).date()  # the patient's age as the clinic's calendar reads it
     timeline = group_views(
         [
             Happening(

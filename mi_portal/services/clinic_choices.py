@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import functools
-import zoneinfo
 from datetime import date
 
 from babel import Locale, UnknownLocaleError, localedata
 from babel.numbers import get_currency_name, get_currency_precision, get_territory_currencies
 
-from mi_portal.services import rights_deadlines
+from mi_portal.services import business_time, rights_deadlines
 
 # Offered first in the time-zone list: where most clinics are.
 COMMON_ZONES = (
@@ -48,17 +47,17 @@ MAX_MINOR_DIGITS = 2
 
 @functools.cache
 def timezones() -> frozenset[str]:
-    """Every IANA zone this server knows."""
-    return frozenset(zoneinfo.available_timezones())
+    """The zones a clinic can have: ``business_time.zone_names`` (the one list)."""
+    return frozenset(business_time.zone_names())
 
 
 @functools.cache
 def timezone_groups() -> list[tuple[str, list[str]]]:
     """(group label, zones): the common zones first, then every zone by its region."""
     groups: dict[str, list[str]] = {}
-    for zone in sorted(timezones()):
-        region = zone.split("/", 1)[0] if "/" in zone else "Other"
-        groups.setdefault(region, []).append(zone)
+    for zone in business_time.zone_names():
+        if "/" in zone:  # "UTC" is offered among the common zones
+            groups.setdefault(zone.split("/", 1)[0], []).append(zone)
     common = [z for z in COMMON_ZONES if z in timezones()]
     return [("Common", common), *sorted(groups.items())]
 

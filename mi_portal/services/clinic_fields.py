@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import re
-import zoneinfo
 
-from mi_portal.services import rights_deadlines
+from mi_portal.services import business_time, rights_deadlines
 from mi_portal.services.catalog_defaults import parse_currency, parse_locale
 from mi_portal.services.catalog_rules import CatalogProblem
 from mi_portal.services.text import TextTooLong, clean_email, clean_text
@@ -56,7 +55,7 @@ def check_fields(
     except ClinicProblem as exc:
         problems["slug"] = str(exc)
     zone = clean_text(timezone, max_length=64, trim=True)
-    if zone not in zoneinfo.available_timezones():
+    if not business_time.is_zone_name(zone):
         problems["timezone"] = "Choose a time zone by its name, like Europe/Berlin."
     clean["timezone"] = zone
     for key, parse, value in (("locale", parse_locale, locale), ("currency", parse_currency, currency)):  # fmt: skip

@@ -11,7 +11,6 @@ from __future__ import annotations
 import logging
 import uuid
 from dataclasses import dataclass
-from datetime import timedelta
 
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
@@ -29,9 +28,9 @@ from mi_portal.models import (
     Tenant,
     User,
 )
-from mi_portal.services import audit, clock, outbox
+from mi_portal.services import audit, business_time, clinic_time, clock, outbox
 from mi_portal.services.actor import Actor
-from mi_portal.services.inbox import reference
+from mi_portal.services.inbox import reference, soon_limit
 from mi_portal.services.permissions import Permission, check
 
 log = logging.getLogger(__name__)
@@ -50,7 +49,6 @@ DEFAULT_ON: dict[str, frozenset[Role]] = {
     ASSIGNED: frozenset({Role.CLINIC_OWNER, Role.CLINIC_MANAGER, Role.COORDINATOR, Role.PROVIDER}),
     SLA_SOON: frozenset({Role.CLINIC_OWNER, Role.CLINIC_MANAGER, Role.COORDINATOR, Role.PROVIDER}),
 }
-SLA_WARNING = timedelta(hours=4)
 OPEN_STATUSES = (SubmissionStatus.NEW.value, SubmissionStatus.IN_REVIEW.value)
 
 
@@ -160,23 +158,26 @@ def notify_assigned(
     return True
 
 
-def sla_sweep(*, now_margin: timedelta = SLA_WARNING) -> int:
-    """Warn assignees of open cases whose quote is due within the margin; once per case and
-    assignee (a fixed Message-ID makes a second warning collide and be skipped)."""
+def sla_sweep() -> int:
+    """Warn assignees of open cases whose quote is due soon, by the queue's own rule (a quarter
+    of the clinic's quote target in business hours, at least one); once per case and assignee
+    (a fixed Message-ID makes a second warning collide and be skipped)."""
     with platform_session() as session:
-        tenants = session.exec(
-            select(Tenant.id, Tenant.name).where(col(Tenant.active).is_(True))
-        ).all()
+        tenants = session.exec(select(Tenant).where(col(Tenant.active).is_(True))).all()
+        clinics = [
+            (t.id, t.name, business_time.calendar_for(t), t.quote_turnaround_hours) for t in tenants
+        ]
     sent = 0
     now = clock.now()
-    for tenant_id, clinic_name in tenants:
+    for tenant_id, clinic_name, calendar, target in clinics:
+        soon = soon_limit(now, calendar, target)
         with tenant_session(tenant_id) as session:
             cases = session.exec(
                 select(Submission).where(
                     col(Submission.status).in_(OPEN_STATUSES),
                     col(Submission.assignee_id).is_not(None),
                     col(Submission.sla_due_at) > now,
-                    col(Submission.sla_due_at) <= now + now_margin,
+                    col(Submission.sla_due_at) <= soon,
                 )
             ).all()
             pending = [(c.id, c.assignee_id, c.sla_due_at) for c in cases]
@@ -199,7 +200,8 @@ def sla_sweep(*, now_margin: timedelta = SLA_WARNING) -> int:
                     email,
                     f"Case {ref} is due soon",
                     f"The quote for case {ref} at {clinic_name} is due "
-                    f"{due.strftime('%Y-%m-%d %H:%M')} UTC.\n\nOpen it: {_case_url(case_id)}\n",
+                    f"{clinic_time.minutes_with_zone(due, calendar.zone)}."
+                    f"\n\nOpen it: {_case_url(case_id)}\n",
                     header_id=header,
                 )
                 try:

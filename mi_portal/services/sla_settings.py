@@ -7,7 +7,7 @@ new settings, with one batched UPDATE.
 
 from __future__ import annotations
 
-import uuid
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date
@@ -17,7 +17,8 @@ import sqlalchemy as sa
 from sqlmodel import col
 
 from mi_portal.db import ScopedSession, tenant_session
-from mi_portal.models import Submission, Tenant
+from mi_portal.models import Message, MessageThread, Submission, Tenant
+from mi_portal.models.messaging import MessageDirection
 from mi_portal.services import audit, business_time, clinic_time, clock
 from mi_portal.services.actor import Actor
 from mi_portal.services.business_time import DAY_NAMES, WEEKDAYS, CalendarProblem
@@ -31,6 +32,7 @@ MAX_LABEL = 60
 LABELS_KEY = "closed_day_labels"  # Tenant.settings: {"2026-12-25": "Christmas Day"}
 DEFAULT_SPAN = ("09:00", "17:00")
 _BATCH = 1000
+_WHOLE = re.compile(r"[0-9]{1,6}")
 _DUE_TYPE = Submission.__table__.c.sla_due_at.type  # type: ignore[attr-defined]
 
 
@@ -130,7 +132,8 @@ def get_settings(actor: Actor) -> SlaSettings:
 
 def _target(value: object, name: str, errors: dict[str, str]) -> int:
     text = str(value).strip() if isinstance(value, str | int) else ""
-    if not text.isdigit() or not MIN_HOURS <= int(text) <= MAX_HOURS:
+    # ASCII digits only: str.isdigit() also takes "²" and "٣", which int() refuses or reads.
+    if not _WHOLE.fullmatch(text) or not MIN_HOURS <= int(text) <= MAX_HOURS:
         errors[name] = f"Enter whole business hours from {MIN_HOURS} to {MAX_HOURS}."
         return 0
     return int(text)
@@ -190,7 +193,7 @@ def parse_new_day(value: object) -> str:
 def preview(timezone: str, parsed: Parsed) -> str:
     """'A case received now is due …' for settings not saved yet."""
     calendar = business_time.make_calendar(
-        timezone if timezone in business_time.zone_names() else "UTC",
+        timezone if business_time.is_zone_name(timezone) else "UTC",
         parsed.business_hours,
         parsed.closed_days,
     )
@@ -284,8 +287,11 @@ def prune_past_days(actor: Actor) -> int:
     Open cases keep their due times: a past day only mattered to cases already counted.
     """
     check(actor, Permission.SETTINGS_MANAGE)
-    with tenant_session(actor.require_tenant()) as session:
-        tenant = _read(actor, session)
+    tenant_id = actor.require_tenant()
+    with tenant_session(tenant_id) as session:
+        # Locked like ``save``: a save and a prune at once apply one after the other.
+        tenant = session.get(Tenant, tenant_id, with_for_update=True)
+        assert tenant is not None
         today = local_today(tenant).isoformat()
         before = sorted(tenant.closed_days or [])
         kept = [d for d in before if d >= today]
@@ -316,11 +322,28 @@ def recalculate_open_cases(session: ScopedSession, tenant: Tenant) -> int:
     """
     calendar = business_time.calendar_for(tenant)
     connection = session.connection()
+    # A case the clinic has written to is answered even if its first_response_at is missing.
+    written_to = (
+        sa.select(col(Message.id))
+        .join(
+            MessageThread,
+            sa.and_(
+                col(MessageThread.tenant_id) == col(Message.tenant_id),
+                col(MessageThread.id) == col(Message.thread_id),
+            ),
+        )
+        .where(
+            col(MessageThread.tenant_id) == col(Submission.tenant_id),
+            col(MessageThread.submission_id) == col(Submission.id),
+            col(Message.direction) == MessageDirection.OUTBOUND.value,
+        )
+        .exists()
+    )
     rows = connection.execute(
         sa.select(
             col(Submission.id),
             col(Submission.received_at),
-            col(Submission.first_response_at),
+            sa.or_(col(Submission.first_response_at).is_not(None), written_to),
             col(Submission.first_response_due_at),
             col(Submission.quote_sent_at),
             col(Submission.sla_due_at),
@@ -338,7 +361,7 @@ def recalculate_open_cases(session: ScopedSession, tenant: Tenant) -> int:
         new_first, new_quote = business_time.due_times(
             received, calendar, tenant.first_response_hours, tenant.quote_turnaround_hours
         )
-        new_first = first_due if answered is not None else new_first
+        new_first = first_due if answered else new_first
         new_quote = quote_due if quoted is not None else new_quote
         if (new_first, new_quote) != (first_due, quote_due):
             changes.append({"b_id": case_id, "b_first": new_first, "b_quote": new_quote})
@@ -357,13 +380,3 @@ def recalculate_open_cases(session: ScopedSession, tenant: Tenant) -> int:
         batch = [{**c, "b_tenant": tenant.id} for c in changes[start : start + _BATCH]]
         connection.execute(statement, batch)
     return len(changes)
-
-
-def recalculate(actor: Actor) -> int:
-    """Recalculate the open cases' due times with the saved settings (after a time zone change)."""
-    check(actor, Permission.SETTINGS_MANAGE)
-    tenant_id: uuid.UUID = actor.require_tenant()
-    with tenant_session(tenant_id) as session:
-        count = recalculate_open_cases(session, _read(actor, session))
-        session.commit()
-    return count

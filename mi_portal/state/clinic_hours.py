@@ -40,6 +40,8 @@ class ClinicHoursState(rx.State):
     preview: str = ""
     notice: str = ""
     error: str = ""
+    dirty: bool = False  # something typed since the last load or save
+    confirming: str = ""  # "prune" | "discard": the dialog that is open
 
     @rx.var
     def days(self) -> list[dict[str, Any]]:
@@ -75,6 +77,7 @@ class ClinicHoursState(rx.State):
         ]
         self.closed = [{"day": c.day, "label": c.label, "past": c.past} for c in form.closed_days]
         self.errors, self.new_day, self.new_label = {}, "", ""
+        self.dirty, self.confirming = False, ""
         self._preview()
 
     def _new_day_error(self) -> dict[str, str]:
@@ -113,7 +116,7 @@ class ClinicHoursState(rx.State):
         return None
 
     def _edited(self) -> None:
-        self.notice = ""
+        self.notice, self.dirty = "", True
         self._preview()
 
     @rx.event
@@ -183,17 +186,45 @@ class ClinicHoursState(rx.State):
 
     @rx.event
     @guarded(Permission.SETTINGS_MANAGE)
+    async def ask_discard(self) -> None:
+        self.confirming = "discard" if self.dirty else ""
+
+    @rx.event
+    @guarded(Permission.SETTINGS_MANAGE)
+    async def ask_prune(self) -> None:
+        self.confirming = "prune" if self.has_past_days else ""
+
+    @rx.event
+    @guarded(Permission.SETTINGS_MANAGE)
+    async def cancel_confirm(self) -> None:
+        self.confirming = ""
+
+    @rx.event
+    @guarded(Permission.SETTINGS_MANAGE)
     async def discard(self) -> None:
+        if self.confirming != "discard":
+            return  # discarding follows the confirmation dialog, never a bare event
         self.notice, self.error = "", ""
         await self._fetch()
 
     @rx.event
     @guarded(Permission.SETTINGS_MANAGE)
     async def prune_past(self) -> None:
+        if self.confirming != "prune":
+            return  # pruning follows the confirmation dialog, never a bare event
         self.notice, self.error = "", ""
+        typed = (self.dirty, self.first_hours, self.quote_hours, self.every_hour, self.week)
+        closed = [c for c in self.closed if not c.get("past")]
         removed = await asyncio.to_thread(sla_settings.prune_past_days, current().actor)
         await self._fetch()
-        self.notice = f"Removed {removed} past closed day{'' if removed == 1 else 's'}."
+        if typed[0]:
+            # Unsaved edits stay in the form, less the past days just removed.
+            self.first_hours, self.quote_hours, self.every_hour, self.week = typed[1:]
+            self.closed = closed
+            self._edited()
+        self.notice = f"Removed {removed} past closed day{'' if removed == 1 else 's'}." + (
+            " Your other changes are not saved yet." if typed[0] else ""
+        )
 
     @rx.event
     @guarded(Permission.SETTINGS_MANAGE)

@@ -257,3 +257,39 @@ def test_a_stored_calendar_that_no_longer_parses_still_gives_due_times() -> None
     assert bt.calendar_for(Row()).always
     with pytest.raises(ValueError, match="aware"):
         bt.add_business_hours(datetime(2026, 1, 1), 1, calendar)
+
+
+# --- one list of time zones ---------------------------------------------------------------
+
+
+def test_every_zone_offered_or_accepted_gives_a_calendar_in_that_zone() -> None:
+    from types import SimpleNamespace
+
+    from mi_portal.services import clinic_choices, clinic_fields, clinic_time
+
+    offered = {z for _, zones in clinic_choices.timezone_groups() for z in zones}
+    assert offered == clinic_choices.timezones() == set(bt.zone_names())
+    for name in offered:
+        row = SimpleNamespace(timezone=name, business_hours=WEEKDAYS_9_5, closed_days=[])
+        assert bt.calendar_for(row).zone.key == name
+        assert clinic_time.zone(name).key == name  # shown on the same clock as counted
+        _, problems = clinic_fields.check_fields(
+            "Clinic", "clinic-x", name, "en_US", "USD", "US", "o@x.test", "Owner"
+        )
+        assert "timezone" not in problems, name
+
+
+@pytest.mark.parametrize("alias", ["GB", "EST5EDT", "Egypt", "US/Eastern", "Etc/GMT+5", "Zulu"])
+def test_a_legacy_alias_is_neither_offered_nor_accepted(alias: str) -> None:
+    from mi_portal.services import clinic_choices, clinic_fields
+
+    assert alias not in clinic_choices.timezones()
+    assert all(alias not in zones for _, zones in clinic_choices.timezone_groups())
+    _, problems = clinic_fields.check_fields(
+        "Clinic", "clinic-x", alias, "en_US", "USD", "US", "o@x.test", "Owner"
+    )
+    assert "timezone" in problems
+    with pytest.raises(bt.CalendarProblem):
+        bt.make_calendar(alias, WEEKDAYS_9_5, [])
+    # A row that still holds one is counted and shown on one clock: UTC.
+    assert bt.zone(alias).key == "UTC"

@@ -202,6 +202,16 @@ def test_regional_settings_are_checked_against_the_lists(world: dict[str, Any]) 
     assert _tenant(world["b"]).timezone == "UTC"
 
 
+def test_a_legacy_zone_alias_is_refused(world: dict[str, Any]) -> None:
+    # "GB" is a real IANA link to Europe/London, but not in the one list the picker offers.
+    with pytest.raises(SettingsInvalid) as refused:
+        clinic_settings.save_regional(
+            world["owner"], timezone="GB", locale="en_GB", currency="GBP", jurisdiction="GB"
+        )
+    assert set(refused.value.errors) == {"timezone"}
+    assert _tenant(world["a"]).timezone == "UTC"
+
+
 def test_a_local_phone_number_is_read_in_the_clinics_country(world: dict[str, Any]) -> None:
     clinic_settings.save_regional(
         world["owner"], timezone="Europe/London", locale="en_GB", currency="GBP", jurisdiction="GB"

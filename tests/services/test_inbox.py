@@ -517,3 +517,24 @@ def test_the_case_shows_both_targets_on_the_clinics_clock(world) -> None:  # typ
     assert detail.sla_due_at == "2026-12-02 05:00 EST"
     assert detail.received_at == "2026-11-28 05:00 EST"
     assert all(line.at.startswith("2026-11-28 0") for line in detail.timeline)  # 07:00 EST
+
+
+def test_the_patients_age_follows_the_clinics_date(world) -> None:  # type: ignore[no-untyped-def]
+    from mi_portal.db import platform_session
+    from mi_portal.models import Tenant
+
+    a, _b, mgr, _crd, ids = world
+    with platform_session() as session:
+        tenant = session.get(Tenant, a)
+        assert tenant is not None
+        tenant.timezone = "Pacific/Auckland"  # UTC+13 in December
+        session.add(tenant)
+        session.commit()
+    with tenant_session(a) as session:
+        patient = session.exec(select(Patient).where(Patient.full_name == "Ava Stone")).one()
+        patient.date_of_birth = datetime(1990, 12, 1).date()
+        session.add(patient)
+        session.commit()
+    # 30 Nov 12:00 UTC is already 1 December, 01:00, in Auckland: the birthday.
+    clock.set_clock(lambda: datetime(2026, 11, 30, 12, 0, tzinfo=UTC))
+    assert cases.case_detail(mgr, ids["ava"]).patient_age == "36"

@@ -8,15 +8,20 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlmodel import select
 
-from mi_portal.db import tenant_session
-from mi_portal.models import OutboxMessage, Role, Submission
+from mi_portal.db import platform_session, tenant_session
+from mi_portal.models import OutboxMessage, Role, Submission, Tenant
 from mi_portal.services import cases, clock, intake, notifications
 from mi_portal.services.actor import Actor
+from mi_portal.services.inbox import reference
 from tests.conftest import Database
-from tests.factories import make_tenant, make_user, two_clinics
+from tests.factories import make_case, make_tenant, make_user, two_clinics
 from tests.intake_helpers import form, photos
 
 NOW = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
+
+
+def H(n: float) -> timedelta:
+    return timedelta(hours=n)
 
 
 @pytest.fixture(autouse=True)
@@ -87,6 +92,34 @@ def test_sla_warning_is_sent_once_per_case_and_assignee(db: Database) -> None:
     rows = _notices(w.a)
     assert len(rows) == 1 and rows[0].recipient == "prov@staff.test"
     assert "due" in rows[0].subject
+
+
+def test_sla_warning_follows_the_clinics_business_hours_and_clock(db: Database) -> None:
+    w = two_clinics()
+    with platform_session() as session:
+        tenant = session.get(Tenant, w.a)
+        assert tenant is not None
+        tenant.timezone = "America/New_York"
+        tenant.business_hours = {d: ["09:00", "17:00"] for d in ("mon", "tue", "wed", "thu", "fri")}
+        tenant.quote_turnaround_hours = 16  # due soon: 4 business hours left or less
+        session.add(tenant)
+        session.commit()
+    provider = _member(w.a, Role.PROVIDER, "prov@staff.test")
+    _, later = make_case(w.a)
+    # Now is Tue 1 Dec 04:00 EST: the next 4 business hours end at 13:00 EST (18:00 UTC).
+    dues = {w.a_submission: datetime(2026, 12, 1, 17, 30, tzinfo=UTC), later: NOW + H(10)}
+    with tenant_session(w.a) as session:
+        for case_id, due in dues.items():
+            case = session.get(Submission, (w.a, case_id))
+            assert case is not None
+            case.assignee_id, case.sla_due_at = provider.user_id, due
+            session.add(case)
+        session.commit()
+    # 8.5 wall-clock hours away but within 4 business hours: warned; 19:00 UTC is not yet.
+    assert notifications.sla_sweep() == 1
+    rows = _notices(w.a)
+    assert len(rows) == 1 and reference(w.a_submission) in rows[0].subject
+    assert "due 2026-12-01 12:30 EST." in rows[0].body and "UTC" not in rows[0].body
 
 
 def test_preferences_show_defaults_and_choices(db: Database) -> None:

@@ -10,7 +10,16 @@ import pytest
 from sqlmodel import col, select
 
 from mi_portal.db import platform_session, tenant_session
-from mi_portal.models import AuditEvent, Patient, Role, Submission, Tenant, uuid7
+from mi_portal.models import (
+    AuditEvent,
+    Message,
+    MessageThread,
+    Patient,
+    Role,
+    Submission,
+    Tenant,
+    uuid7,
+)
 from mi_portal.services import clock, sla_settings
 from mi_portal.services.actor import Actor, PermissionDenied
 from mi_portal.services.sla_settings import ClosedDay, DayHours, SlaForm, SlaProblem
@@ -118,6 +127,15 @@ def test_every_wrong_field_gets_its_own_message() -> None:
     assert parsed.business_hours == {} and parsed.first_response_hours == 12
 
 
+@pytest.mark.parametrize("typed", ["²", "٣", "1e3", "12²", "+5", "-1", "1_0", "", "12.5"])
+def test_a_target_is_ascii_digits_only(typed: str) -> None:
+    # "²" and "٣" pass str.isdigit(): int() refuses the first and reads the second as 3.
+    with pytest.raises(SlaProblem) as caught:
+        sla_settings.parse(_form(first_response_hours=typed))
+    assert set(caught.value.errors) == {"first_response_hours"}
+    assert sla_settings.parse(_form(first_response_hours=" 12 ")).first_response_hours == 12
+
+
 def test_preview_reads_the_typed_settings() -> None:
     parsed = sla_settings.parse(_form())
     # Mon 09:00 EST + 4 business hours = 13:00; + 16 = Tuesday 17:00.
@@ -176,6 +194,24 @@ def test_saving_recalculates_only_the_open_cases_still_waiting(db: Database) -> 
     assert hours["business_hours"]["from"] == {}
     assert hours["business_hours"]["to"]["mon"] == ["09:00", "17:00"]
     assert hours["closed_days"] == {"from": [], "to": ["2026-12-25"]}
+
+
+def test_a_case_written_to_counts_as_answered_without_its_first_reply_time(db: Database) -> None:
+    a = _clinic("sla-w")
+    received = datetime(2026, 12, 4, 21, tzinfo=UTC)
+    written, waiting = _case(a, received), _case(a, received)
+    with tenant_session(a) as session:
+        for case_id, direction in ((written, "outbound"), (waiting, "inbound")):
+            thread = MessageThread(id=uuid7(), submission_id=case_id)
+            session.add(thread)
+            session.flush()
+            session.add(Message(id=uuid7(), thread_id=thread.id, direction=direction, body="Hello"))
+        session.commit()
+    before = _dues(a, written)[0]
+    assert sla_settings.save(_actor(a, Role.CLINIC_OWNER), _form()) == 2
+    # Only the quote's due time moves for the case written to; the other waits for a reply.
+    assert _dues(a, written)[0] == before
+    assert _dues(a, waiting)[0] == datetime(2026, 12, 7, 17, tzinfo=UTC)
 
 
 def test_a_manager_reads_but_does_not_save_and_past_days_can_be_pruned(db: Database) -> None:

@@ -97,3 +97,59 @@ def test_manager_reads_and_coordinator_is_refused(world: dict[str, Any]) -> None
     assert state.quote_hours == "48"  # the edit was refused by the guard
     state = tab(sign_in_token(world["coordinator"]), ("load", ()))
     assert state.blocked == "denied" and state.week == []
+
+
+def test_a_digit_that_is_not_ascii_is_an_error_not_a_crash(world: dict[str, Any]) -> None:
+    token = sign_in_token(world["owner"])
+    for typed in ("²", "٣", "1e3"):
+        state = tab(token, ("load", ()), ("set_first_hours", (typed,)))
+        assert "first_response_hours" in state.errors and state.preview == ""
+
+
+def test_removing_past_days_asks_first_and_keeps_unsaved_edits(world: dict[str, Any]) -> None:
+    with platform_session() as session:
+        tenant = session.get(Tenant, world["a"])
+        assert tenant is not None
+        tenant.closed_days = ["2020-01-01", "2099-12-25"]
+        session.add(tenant)
+        session.commit()
+    token = sign_in_token(world["owner"])
+    state = tab(token, ("load", ()), ("set_quote_hours", ("16",)), ("prune_past", ()))
+    # A bare event does nothing: removing follows the dialog.
+    assert state.confirming == "" and [c["day"] for c in state.closed] == [
+        "2020-01-01",
+        "2099-12-25",
+    ]
+    state = tab(
+        token,
+        ("load", ()),
+        ("set_quote_hours", ("16",)),
+        ("ask_prune", ()),
+        ("prune_past", ()),
+    )
+    assert [c["day"] for c in state.closed] == ["2099-12-25"]
+    assert state.quote_hours == "16" and state.dirty and state.confirming == ""
+    assert state.notice.startswith("Removed 1 past closed day.") and "not saved" in state.notice
+    with platform_session() as session:
+        tenant = session.get(Tenant, world["a"])
+        assert tenant is not None
+        assert tenant.closed_days == ["2099-12-25"] and tenant.quote_turnaround_hours == 48
+
+
+def test_discarding_asks_first(world: dict[str, Any]) -> None:
+    token = sign_in_token(world["owner"])
+    state = tab(token, ("load", ()), ("set_quote_hours", ("16",)), ("discard", ()))
+    assert state.quote_hours == "16" and state.dirty  # nothing discarded without the dialog
+    state = tab(
+        token,
+        ("load", ()),
+        ("set_quote_hours", ("16",)),
+        ("ask_discard", ()),
+        ("cancel_confirm", ()),
+        ("discard", ()),
+    )
+    assert state.quote_hours == "16" and state.confirming == ""
+    state = tab(
+        token, ("load", ()), ("set_quote_hours", ("16",)), ("ask_discard", ()), ("discard", ())
+    )
+    assert state.quote_hours == "48" and not state.dirty and state.confirming == ""
