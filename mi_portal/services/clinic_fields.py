@@ -71,9 +71,14 @@ def check_fields(
         clean["owner_email"] = clean_email(owner_email)
     except ValueError as exc:
         problems["owner_email"] = str(exc)
-    clean["owner_name"] = clean_text(owner_name, max_length=200, trim=True)
-    if not clean["owner_name"]:
-        problems["owner_name"] = "Enter the owner's name."
+    try:
+        clean["owner_name"] = clean_text(owner_name, max_length=200)
+    except TextTooLong:
+        clean["owner_name"] = ""
+        problems["owner_name"] = "Use at most 200 characters."
+    else:
+        if not clean["owner_name"]:
+            problems["owner_name"] = "Enter the owner's name."
     return clean, problems
 
 

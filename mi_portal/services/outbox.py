@@ -201,8 +201,12 @@ Model = type[OutboxMessage] | type[PlatformOutboxMessage]
 
 
 def tenant_ids() -> list[uuid.UUID]:
+    """The clinics whose outboxes are worked: a suspended or closing clinic sends nothing (its
+    rows wait, untouched, and go once it is reactivated)."""
     with platform_session() as session:
-        return list(session.exec(select(Tenant.id).order_by(col(Tenant.id))))
+        return list(
+            session.exec(select(Tenant.id).where(col(Tenant.active)).order_by(col(Tenant.id)))
+        )
 
 
 def _recover(

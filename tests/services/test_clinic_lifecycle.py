@@ -158,6 +158,7 @@ def test_a_new_clinic_gets_its_settings_and_an_invited_owner_in_both_chains(db: 
         ("jurisdiction", "ZZ"),
         ("owner_email", "not an address"),
         ("owner_name", "   "),
+        ("owner_name", "N" * 201),
         ("name", ""),
     ],
 )

@@ -23,8 +23,8 @@ import pytest
 from sqlmodel import col, select
 
 from mi_portal.config import get_settings, reset_settings
-from mi_portal.db import tenant_session
-from mi_portal.models import AuditEvent, OutboxMessage, OutboxStatus, Role
+from mi_portal.db import platform_session, tenant_session
+from mi_portal.models import AuditEvent, OutboxMessage, OutboxStatus, Role, Tenant
 from mi_portal.services import channels, clock, delivery_status, outbox
 from mi_portal.services.actor import Actor, NotFound, PermissionDenied
 from tests.conftest import Database
@@ -151,6 +151,33 @@ def test_a_batch_goes_over_one_connection_and_other_clinics_keep_their_rows(
     assert len(mail_server.ids()) == 5
     assert {r.status for r in rows(a).values()} == {OutboxStatus.SENT}
     assert {r.status for r in rows(b).values()} == {OutboxStatus.SENT}
+
+
+def test_a_suspended_clinics_outbox_waits_until_it_is_reactivated(
+    db: Database, mail_server: MailServer
+) -> None:
+    a, b = make_tenant("clinic-a"), make_tenant("clinic-b")
+    (held,) = queue(a)
+    queue(b)
+    _set_active(a, False)
+
+    assert outbox.deliver_once().sent == 1  # clinic B's only
+    assert rows(a)[held].status == OutboxStatus.PENDING and rows(a)[held].attempts == 0
+
+    _set_active(a, True)
+    assert outbox.deliver_once().sent == 1
+    assert rows(a)[held].status == OutboxStatus.SENT
+    assert len(mail_server.ids()) == 2
+
+
+def _set_active(tenant_id: uuid.UUID, active: bool) -> None:
+    with platform_session() as session:
+        tenant = session.get(Tenant, tenant_id)
+        assert tenant is not None
+        tenant.active = active
+        tenant.status = "active" if active else "suspended"
+        session.add(tenant)
+        session.commit()
 
 
 def test_server_down_retries_with_backoff_then_delivers_exactly_once(
