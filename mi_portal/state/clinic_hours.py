@@ -13,9 +13,9 @@ import reflex as rx
 
 from mi_portal.services import sla_settings
 from mi_portal.services.business_time import DAY_NAMES
-from mi_portal.services.permissions import Permission, has_permission, page_access
+from mi_portal.services.permissions import Permission, has_permission
 from mi_portal.services.sla_settings import ClosedDay, DayHours, SlaForm, SlaProblem
-from mi_portal.state.guard import current, guarded
+from mi_portal.state.guard import current, guarded, page_block
 
 _MAX_TYPED = 8  # hours and times are short; a little more shows a mistyped one
 
@@ -100,9 +100,7 @@ class ClinicHoursState(rx.State):
     async def load(self):  # type: ignore[no-untyped-def]
         signed = current()
         self.notice, self.error = "", ""
-        blocked = page_access(
-            signed.actor, Permission.SETTINGS_VIEW, has_memberships=bool(signed.memberships)
-        )
+        blocked = page_block(Permission.SETTINGS_VIEW)
         if blocked:
             self.loading = False
             if blocked == "pick":

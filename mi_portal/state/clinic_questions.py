@@ -15,8 +15,8 @@ import reflex as rx
 
 from mi_portal.services import intake_questions as iq
 from mi_portal.services.actor import NotFound
-from mi_portal.services.permissions import Permission, has_permission, page_access
-from mi_portal.state.guard import current, guarded
+from mi_portal.services.permissions import Permission, has_permission
+from mi_portal.state.guard import current, guarded, page_block
 
 EVERY = "all"  # the address's name for the questions asked whatever the area
 EMPTY_FORM: dict[str, Any] = {"text": "", "help_text": "", "required": False}
@@ -95,9 +95,7 @@ class ClinicQuestionsState(rx.State):
     @guarded(Permission.SELF)
     async def load(self):  # type: ignore[no-untyped-def]
         signed = current()
-        blocked = page_access(
-            signed.actor, Permission.SETTINGS_VIEW, has_memberships=bool(signed.memberships)
-        )
+        blocked = page_block(Permission.SETTINGS_VIEW)
         self.notice, self.errors, self.confirm_id, self.confirm_text = "", {}, "", ""
         if blocked:
             self.loading = False

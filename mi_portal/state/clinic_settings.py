@@ -17,8 +17,8 @@ import reflex as rx
 from mi_portal.services import clinic_settings
 from mi_portal.services.clinic_settings import ClinicSettings, SettingsInvalid
 from mi_portal.services.images import LOGO_MAX_BYTES
-from mi_portal.services.permissions import Permission, has_permission, page_access
-from mi_portal.state.guard import current, guarded
+from mi_portal.services.permissions import Permission, has_permission
+from mi_portal.state.guard import current, guarded, page_block
 
 # The fields of each section, as the page names them.
 SECTIONS: dict[str, tuple[str, ...]] = {
@@ -86,9 +86,7 @@ class ClinicSettingsState(rx.State):
     async def load(self):  # type: ignore[no-untyped-def]
         signed = current()
         self.errors, self.notices, self.copied, self.confirming_remove = {}, {}, "", False
-        blocked = page_access(
-            signed.actor, Permission.SETTINGS_VIEW, has_memberships=bool(signed.memberships)
-        )
+        blocked = page_block(Permission.SETTINGS_VIEW)
         if blocked:
             self.loading = False
             if blocked == "pick":

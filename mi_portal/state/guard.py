@@ -20,7 +20,13 @@ from starlette.requests import cookie_parser
 
 from mi_portal.services import audit
 from mi_portal.services.auth import SignedIn, resolve
-from mi_portal.services.permissions import PUBLIC, Permission, declare, has_permission
+from mi_portal.services.permissions import (
+    PUBLIC,
+    Permission,
+    declare,
+    has_permission,
+    page_access,
+)
 
 SESSION_COOKIE = "mi_session"
 _current: contextvars.ContextVar[SignedIn | None] = contextvars.ContextVar(
@@ -45,6 +51,13 @@ def current() -> SignedIn:
     if signed is None:
         raise RuntimeError("current() used outside a guarded handler")
     return signed
+
+
+def page_block(permission: Permission) -> str:
+    """Why the signed-in person may not open a page needing ``permission`` ("" when they may):
+    ``page_access`` for the current session ("pick", "switch", "leave" or "denied")."""
+    signed = current()
+    return page_access(signed.actor, permission, has_memberships=bool(signed.memberships))
 
 
 def session_token(state: rx.State) -> str | None:

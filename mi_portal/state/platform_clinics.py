@@ -18,9 +18,9 @@ import reflex as rx
 from mi_portal.config import get_settings
 from mi_portal.services import clinic_lifecycle as lifecycle
 from mi_portal.services.actor import NotFound, PermissionDenied
-from mi_portal.services.permissions import Permission, has_permission, page_access
+from mi_portal.services.permissions import Permission, has_permission
 from mi_portal.services.rights_deadlines import JURISDICTIONS
-from mi_portal.state.guard import current, guarded
+from mi_portal.state.guard import current, guarded, page_block
 
 BASE = "/platform/clinics"
 FIELDS = (
@@ -87,9 +87,7 @@ class PlatformClinicsState(rx.State):
         self.rows, self.error, self.notice, self.invite_link = [], "", "", ""
         self.confirming, self.creating, self.working = "", False, False
         signed = current()
-        blocked = page_access(
-            signed.actor, Permission.CLINICS_LIST, has_memberships=bool(signed.memberships)
-        )
+        blocked = page_block(Permission.CLINICS_LIST)
         if blocked:
             self.loading = False
             if blocked == "pick":

@@ -18,9 +18,9 @@ from mi_portal.models import Role
 from mi_portal.services import platform_users
 from mi_portal.services.actor import NotFound
 from mi_portal.services.labels import role_label
-from mi_portal.services.permissions import Permission, page_access
+from mi_portal.services.permissions import Permission
 from mi_portal.services.platform_users import AccountProblem
-from mi_portal.state.guard import current, guarded
+from mi_portal.state.guard import current, guarded, page_block
 
 BASE = "/platform/users"
 ROLE_CHOICES = (Role.PLATFORM_ADMIN.value, Role.PLATFORM_SUPPORT.value)
@@ -86,10 +86,7 @@ class PlatformUsersState(rx.State):
         self.error = self.notice = self.confirming = self.dialog_error = self.reason = ""
         self.invite_errors = {}
         self.staff, self.results = [], []
-        signed = current()
-        blocked = page_access(
-            signed.actor, Permission.PLATFORM_USERS, has_memberships=bool(signed.memberships)
-        )
+        blocked = page_block(Permission.PLATFORM_USERS)
         if blocked:
             self.loading = False
             if blocked == "pick":
