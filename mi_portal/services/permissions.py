@@ -49,6 +49,10 @@ class Permission(StrEnum):
     # Platform accounts: invite, change platform role, disable; reset a lost second factor.
     PLATFORM_USERS = "platform.users"
     MFA_RESET = "mfa.reset"
+    # The clinic's dashboard of figures (owner and manager).
+    REPORTS_VIEW = "reports.view"
+    # Usage per clinic and suppressed cross-clinic trends (platform staff outside any clinic).
+    PLATFORM_REPORTS = "platform.reports"
 
 
 # Reviewed entry points that need no sign-in (the sign-in page itself, public intake).
@@ -88,6 +92,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             P.CLINICS_MANAGE,
             P.PLATFORM_USERS,
             P.MFA_RESET,
+            P.PLATFORM_REPORTS,
         }
         | _CLINIC_READ
     ),
@@ -100,6 +105,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             P.AUDIT_VIEW,
             P.RETENTION_VIEW,
             P.CLINICS_LIST,
+            P.PLATFORM_REPORTS,
         }
     ),
     # The clinic's audit log and its retention are the owner's (the controller's).
@@ -112,9 +118,10 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             P.RETENTION_MANAGE,
             P.SETTINGS_VIEW,
             P.SETTINGS_MANAGE,
+            P.REPORTS_VIEW,
         }
     ),
-    Role.CLINIC_MANAGER: frozenset(_CLINIC_LEAD | {P.SETTINGS_VIEW}),
+    Role.CLINIC_MANAGER: frozenset(_CLINIC_LEAD | {P.SETTINGS_VIEW, P.REPORTS_VIEW}),
     Role.COORDINATOR: frozenset(_CLINIC_WORK),
     Role.PROVIDER: frozenset(_CLINIC_WORK | {P.IMAGES_DOWNLOAD, P.QUOTES_SEND}),
     Role.VIEWER: frozenset(_CLINIC_READ),
@@ -141,6 +148,7 @@ NEEDS_CLINIC = frozenset(
         P.USERS_MANAGE,  # memberships belong to one clinic
         P.SETTINGS_VIEW,
         P.SETTINGS_MANAGE,
+        P.REPORTS_VIEW,
     }
 )
 
@@ -154,6 +162,7 @@ NEEDS_PLATFORM = frozenset(
         P.CLINICS_MANAGE,
         P.PLATFORM_USERS,
         P.MFA_RESET,
+        P.PLATFORM_REPORTS,
     }
 )
 
