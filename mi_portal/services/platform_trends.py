@@ -1,0 +1,337 @@
+"""Cross-clinic trends for the platform: the one reviewed path from clinic rows to a platform figure.
+
+* ``TREND_COLUMNS`` declares, per trend, every column its SQL may group by, filter on or count.
+  Before anything runs, each declared column's category tag (``column.info["category"]``) is
+  checked: a trend that would read a ``special_category`` or ``health_image`` column is left out
+  of the report, not computed. Each statement is checked again before it runs: it may read
+  only declared columns of trends still allowed (and the tenant keys the joins use).
+* Each clinic's figures are computed in its own read-only tenant session (row-level security on
+  PostgreSQL, the ORM's tenant criteria everywhere), one grouped statement per level; only
+  (month, category, count, distinct patients) tuples leave it, and the session is rolled back.
+* The sums over clinics are exact (a patient is a row of one clinic, so distinct counts add up),
+  then ``services.suppression`` hides every cell under 11 patients and whatever would give one
+  away; hidden cells read "< 11" in the table and are gaps in the series.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.sql import visitors
+from sqlmodel import SQLModel, col, select
+
+from mi_portal.db import ScopedSession
+from mi_portal.models import (
+    DataCategory,
+    Message,
+    MessageChannel,
+    MessageThread,
+    Quote,
+    QuoteStatus,
+    Submission,
+)
+from mi_portal.services import rights_deadlines
+from mi_portal.services.report_types import SUPPRESSED, Chart, Series
+from mi_portal.services.suppression import Cell, Table, suppress
+
+REFUSED = frozenset({DataCategory.SPECIAL_CATEGORY.value, DataCategory.HEALTH_IMAGE.value})
+
+# Every column a trend reads ("table.column"). Changing this list is a privacy review.
+TREND_COLUMNS: dict[str, tuple[str, ...]] = {
+    "trend_received_by_jurisdiction": (
+        "submission.received_at",
+        "submission.patient_id",
+        "tenant.jurisdiction",
+    ),
+    "trend_funnel": (
+        "submission.received_at",
+        "submission.patient_id",
+        "submission.quote_sent_at",
+        "submission.id",
+        "quote.submission_id",
+        "quote.status",
+    ),
+    "trend_messages_by_channel": (
+        "message.created_at",
+        "message.channel",
+        "message.thread_id",
+        "messagethread.id",
+        "messagethread.submission_id",
+        "submission.id",
+        "submission.patient_id",
+    ),
+}
+
+CHANNELS = (
+    (MessageChannel.EMAIL.value, "Email"),
+    (MessageChannel.SMS.value, "SMS"),
+    (MessageChannel.PORTAL.value, "Reply page"),
+)
+STAGES = ("Received", "Quoted", "Accepted")
+
+
+class UndeclaredColumn(RuntimeError):
+    """A trend statement reads a column outside the reviewed declaration."""
+
+
+def _column(name: str) -> sa.Column[Any]:
+    table, column = name.split(".")
+    return SQLModel.metadata.tables[table].c[column]
+
+
+def allowed_trends() -> list[str]:
+    """The trends whose every declared column is tagged neither special category nor image."""
+    return [
+        key
+        for key, names in TREND_COLUMNS.items()
+        if all(_column(n).info.get("category") not in REFUSED for n in names)
+    ]
+
+
+def _allowed_columns(trends: Sequence[str]) -> set[sa.Column[Any]]:
+    return {_column(n) for key in trends for n in TREND_COLUMNS[key]}
+
+
+def _check(statement: Any, trends: Sequence[str]) -> Any:
+    """``statement`` if it reads only declared, allowed columns (and tenant keys)."""
+    allowed = _allowed_columns(trends)
+    for element in visitors.iterate(statement):
+        if isinstance(element, sa.Column) and element.table is not None:
+            if element.name == "tenant_id":
+                continue
+            if element not in allowed or element.info.get("category") in REFUSED:
+                raise UndeclaredColumn(f"{element.table.name}.{element.name}")
+    return statement
+
+
+@dataclass(frozen=True)
+class Month:
+    label: str  # YYYY-MM
+    start: datetime
+    end: datetime
+
+
+def month_of(column: Any, months: Sequence[Month]) -> Any:
+    """The "YYYY-MM" of ``column`` among ``months`` (one CASE, the same on every database)."""
+    return sa.case(*[(column < m.end, sa.literal(m.label)) for m in months], else_=sa.null())
+
+
+def _within(column: Any, months: Sequence[Month]) -> Any:
+    return sa.and_(column >= months[0].start, column < months[-1].end)
+
+
+# One clinic's aggregates: level → {(month or "", category or ""): (count, patients)}.
+Counts = dict[str, dict[tuple[str, str], tuple[int, int]]]
+
+
+def clinic_counts(session: ScopedSession, months: Sequence[Month], trends: Sequence[str]) -> Counts:
+    """The grouped counts of one clinic for the allowed ``trends`` (its own session)."""
+    out: Counts = defaultdict(dict)
+    if "trend_received_by_jurisdiction" in trends or "trend_funnel" in trends:
+        _received(session, months, trends, out)
+    if "trend_messages_by_channel" in trends:
+        _messages(session, months, trends, out)
+    return out
+
+
+def _run(session: ScopedSession, statement: Any, trends: Sequence[str]) -> list[tuple[Any, ...]]:
+    return [tuple(row) for row in session.execute(_check(statement, trends)).all()]
+
+
+def _received(
+    session: ScopedSession, months: Sequence[Month], trends: Sequence[str], out: Counts
+) -> None:
+    received = col(Submission.received_at)
+    patient = col(Submission.patient_id)
+    month = month_of(received, months).label("month")
+    measures: list[Any] = [sa.func.count(), sa.func.count(sa.distinct(patient))]
+    if "trend_funnel" in trends:
+        accepted = sa.exists().where(
+            col(Quote.tenant_id) == col(Submission.tenant_id),
+            col(Quote.submission_id) == col(Submission.id),
+            col(Quote.status) == QuoteStatus.ACCEPTED.value,
+        )
+        quoted = sa.or_(col(Submission.quote_sent_at).is_not(None), accepted)
+        for stage in (quoted, accepted):
+            measures += [
+                sa.func.count(sa.case((stage, 1))),
+                sa.func.count(sa.distinct(sa.case((stage, patient)))),
+            ]
+    where = _within(received, months)
+    for row in _run(session, select(month, *measures).where(where).group_by(month), trends):
+        _stages(out, row[0], row[1:])
+    for row in _run(session, select(*measures).where(where), trends):
+        _stages(out, "", row)
+
+
+def _stages(out: Counts, month: str, figures: Sequence[Any]) -> None:
+    for k, stage in enumerate(("received", "quoted", "accepted")[: len(figures) // 2]):
+        out[stage][(month, "")] = (int(figures[2 * k] or 0), int(figures[2 * k + 1] or 0))
+
+
+def _messages(
+    session: ScopedSession, months: Sequence[Month], trends: Sequence[str], out: Counts
+) -> None:
+    created = col(Message.created_at)
+    month = month_of(created, months).label("month")
+    channel = col(Message.channel).label("channel")
+
+    def base(*columns: Any) -> Any:
+        return (
+            sa.select(*columns)
+            .select_from(Message)
+            .join(
+                MessageThread,
+                sa.and_(
+                    col(MessageThread.tenant_id) == col(Message.tenant_id),
+                    col(MessageThread.id) == col(Message.thread_id),
+                ),
+            )
+            .join(
+                Submission,
+                sa.and_(
+                    col(Submission.tenant_id) == col(MessageThread.tenant_id),
+                    col(Submission.id) == col(MessageThread.submission_id),
+                ),
+            )
+            .where(_within(created, months))
+        )
+
+    measures = (sa.func.count(), sa.func.count(sa.distinct(col(Submission.patient_id))))
+    levels: list[tuple[list[Any], Callable[[tuple[Any, ...]], tuple[str, str]]]] = [
+        ([month, channel], lambda r: (r[0], r[1])),
+        ([month], lambda r: (r[0], "")),
+        ([channel], lambda r: ("", r[0])),
+        ([], lambda r: ("", "")),
+    ]
+    for keys, where in levels:
+        statement = base(*keys, *measures)
+        if keys:
+            statement = statement.group_by(*keys)
+        for row in _run(session, statement, trends):
+            out["messages"][where(row)] = (int(row[-2] or 0), int(row[-1] or 0))
+
+
+def add_counts(total: Counts, clinic: Counts, category: str | None = None) -> None:
+    """Add one clinic's counts to the platform's (``category`` re-labels its received cases)."""
+    for level, cells in clinic.items():
+        for (month, cat), (value, patients) in cells.items():
+            targets = [(level, month, cat)]
+            if category is not None and level == "received":
+                targets.append(("jurisdiction", month, category))
+            for name, m, c in targets:
+                old = total[name].get((m, c), (0, 0))
+                total[name][(m, c)] = (old[0] + value, old[1] + patients)
+
+
+def jurisdiction_label(code: str) -> str:
+    return rights_deadlines.label(code) if code else "Not set"
+
+
+def charts(
+    total: Counts, months: Sequence[Month], trends: Sequence[str], jurisdictions: Sequence[str]
+) -> list[Chart]:
+    """The suppressed trend charts, in the order of ``TREND_COLUMNS``."""
+    out: list[Chart] = []
+    if "trend_received_by_jurisdiction" in trends:
+        codes = sorted(set(jurisdictions), key=jurisdiction_label)
+        out.append(
+            _wide(
+                "trend_received_by_jurisdiction",
+                "Cases received by clinic jurisdiction",
+                "stacked_bar",
+                months,
+                [(jurisdiction_label(c), total["jurisdiction"], c) for c in codes],
+                ("All cases", total["received"]),
+                "Cases",
+            )
+        )
+    if "trend_funnel" in trends:
+        out.append(
+            _wide(
+                "trend_funnel",
+                "Cases received, quoted and accepted",
+                "bar",
+                months,
+                [(stage, total[stage.lower()], "") for stage in STAGES],
+                None,
+                "Cases",
+            )
+        )
+    if "trend_messages_by_channel" in trends:
+        out.append(
+            _wide(
+                "trend_messages_by_channel",
+                "Messages by channel",
+                "stacked_bar",
+                months,
+                [(label, total["messages"], code) for code, label in CHANNELS],
+                ("All messages", total["messages"]),
+                "Messages",
+            )
+        )
+    return out
+
+
+def _wide(
+    key: str,
+    title: str,
+    kind: str,
+    months: Sequence[Month],
+    columns: list[tuple[str, dict[tuple[str, str], tuple[int, int]], str]],
+    row_total: tuple[str, dict[tuple[str, str], tuple[int, int]]] | None,
+    y_title: str,
+) -> Chart:
+    """One month per row, one category per column, the totals row last; suppressed."""
+
+    def cell(source: dict[tuple[str, str], tuple[int, int]], month: str, cat: str) -> Cell:
+        value, patients = source.get((month, cat), (0, 0))
+        return Cell(value, patients)
+
+    cells = [[cell(src, m.label, c) for _n, src, c in columns] for m in months]
+    table = Table(
+        cells,
+        row_totals=[cell(row_total[1], m.label, "") for m in months] if row_total else None,
+        column_totals=[cell(src, "", c) for _n, src, c in columns],
+        grand=cell(row_total[1], "", "") if row_total else None,
+    )
+    hidden = suppress(table)
+    entries = table.entries()
+    height, width = table.height, table.width
+
+    def shown(i: int, j: int) -> str:
+        return SUPPRESSED if (i, j) in hidden else str(entries[(i, j)].value)
+
+    last = width + (1 if row_total else 0)
+    rows = [[m.label] + [shown(i, j) for j in range(last)] for i, m in enumerate(months)]
+    rows.append(["All months"] + [shown(height, j) for j in range(last)])
+    series = [
+        Series(
+            name,
+            [None if (i, j) in hidden else float(entries[(i, j)].value) for i in range(height)],
+        )
+        for j, (name, _src, _c) in enumerate(columns)
+    ]
+    return Chart(
+        key=key,
+        title=title,
+        kind=kind,
+        x=[caption(m.label) for m in months],
+        series=series,
+        columns=["Month"] + [n for n, _s, _c in columns] + ([row_total[0]] if row_total else []),
+        rows=rows,
+        caption="Across clinics. A cell describing fewer than 11 patients, or one that would "
+        'give such a cell away, shows "< 11".',
+        x_title="Month (UTC)",
+        y_title=y_title,
+    )
+
+
+def caption(label: str) -> str:
+    """ "2026-11" → "Nov 2026"."""
+    return datetime.strptime(label + "-01", "%Y-%m-%d").strftime("%b %Y")
