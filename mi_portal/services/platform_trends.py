@@ -72,7 +72,14 @@ CHANNELS = (
     (MessageChannel.SMS.value, "SMS"),
     (MessageChannel.PORTAL.value, "Reply page"),
 )
-STAGES = ("Received", "Quoted", "Accepted")
+# The funnel as disjoint parts of the cases received (which are their row total): shown as
+# nested stages (received, quoted, accepted), "received minus quoted" would describe a group
+# that no suppression looked at. Quoted = the last two parts.
+STAGES = (
+    ("not_quoted", "Not quoted"),
+    ("quoted_only", "Quoted, not accepted"),
+    ("accepted", "Accepted"),
+)
 
 
 class UndeclaredColumn(RuntimeError):
@@ -157,7 +164,7 @@ def _received(
             col(Quote.status) == QuoteStatus.ACCEPTED.value,
         )
         quoted = sa.or_(col(Submission.quote_sent_at).is_not(None), accepted)
-        for stage in (quoted, accepted):
+        for stage in (sa.not_(quoted), sa.and_(quoted, sa.not_(accepted)), accepted):
             measures += [
                 sa.func.count(sa.case((stage, 1))),
                 sa.func.count(sa.distinct(sa.case((stage, patient)))),
@@ -170,7 +177,8 @@ def _received(
 
 
 def _stages(out: Counts, month: str, figures: Sequence[Any]) -> None:
-    for k, stage in enumerate(("received", "quoted", "accepted")[: len(figures) // 2]):
+    names = ("received", *(key for key, _label in STAGES))
+    for k, stage in enumerate(names[: len(figures) // 2]):
         out[stage][(month, "")] = (int(figures[2 * k] or 0), int(figures[2 * k + 1] or 0))
 
 
@@ -255,11 +263,11 @@ def charts(
         out.append(
             _wide(
                 "trend_funnel",
-                "Cases received, quoted and accepted",
-                "bar",
+                "Cases received: not quoted, quoted, accepted",
+                "stacked_bar",
                 months,
-                [(stage, total[stage.lower()], "") for stage in STAGES],
-                None,
+                [(label, total[key], "") for key, label in STAGES],
+                ("Received", total["received"]),
                 "Cases",
             )
         )
