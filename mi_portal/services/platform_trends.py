@@ -34,6 +34,7 @@ from mi_portal.models import (
     Quote,
     QuoteStatus,
     Submission,
+    SubmissionSource,
 )
 from mi_portal.services import rights_deadlines
 from mi_portal.services.report_types import SUPPRESSED, Chart, Series
@@ -43,6 +44,11 @@ REFUSED = frozenset({DataCategory.SPECIAL_CATEGORY.value, DataCategory.HEALTH_IM
 
 # Every column a trend reads ("table.column"). Changing this list is a privacy review.
 TREND_COLUMNS: dict[str, tuple[str, ...]] = {
+    "trend_received_by_source": (
+        "submission.received_at",
+        "submission.patient_id",
+        "submission.source",
+    ),
     "trend_received_by_jurisdiction": (
         "submission.received_at",
         "submission.patient_id",
@@ -67,6 +73,10 @@ TREND_COLUMNS: dict[str, tuple[str, ...]] = {
     ),
 }
 
+SOURCES = (
+    (SubmissionSource.CLINIC_PAGE.value, "Clinic page"),
+    (SubmissionSource.DIRECTORY.value, "Multi-clinic form"),
+)
 CHANNELS = (
     (MessageChannel.EMAIL.value, "Email"),
     (MessageChannel.SMS.value, "SMS"),
@@ -139,8 +149,10 @@ Counts = dict[str, dict[tuple[str, str], tuple[int, int]]]
 def clinic_counts(session: ScopedSession, months: Sequence[Month], trends: Sequence[str]) -> Counts:
     """The grouped counts of one clinic for the allowed ``trends`` (its own session)."""
     out: Counts = defaultdict(dict)
-    if "trend_received_by_jurisdiction" in trends or "trend_funnel" in trends:
+    if {"trend_received_by_source", "trend_received_by_jurisdiction", "trend_funnel"} & set(trends):
         _received(session, months, trends, out)
+    if "trend_received_by_source" in trends:
+        _sources(session, months, trends, out)
     if "trend_messages_by_channel" in trends:
         _messages(session, months, trends, out)
     return out
@@ -180,6 +192,23 @@ def _stages(out: Counts, month: str, figures: Sequence[Any]) -> None:
     names = ("received", *(key for key, _label in STAGES))
     for k, stage in enumerate(names[: len(figures) // 2]):
         out[stage][(month, "")] = (int(figures[2 * k] or 0), int(figures[2 * k + 1] or 0))
+
+
+def _sources(
+    session: ScopedSession, months: Sequence[Month], trends: Sequence[str], out: Counts
+) -> None:
+    """Cases per form they came through: per month, and over the whole range."""
+    received = col(Submission.received_at)
+    month = month_of(received, months).label("month")
+    source = col(Submission.source).label("source")
+    measures = (sa.func.count(), sa.func.count(sa.distinct(col(Submission.patient_id))))
+    where = _within(received, months)
+    for row in _run(
+        session, select(month, source, *measures).where(where).group_by(month, source), trends
+    ):
+        out["source"][(row[0], row[1])] = (int(row[2]), int(row[3]))
+    for row in _run(session, select(source, *measures).where(where).group_by(source), trends):
+        out["source"][("", row[0])] = (int(row[1]), int(row[2]))
 
 
 def _messages(
@@ -246,6 +275,18 @@ def charts(
 ) -> list[Chart]:
     """The suppressed trend charts, in the order of ``TREND_COLUMNS``."""
     out: list[Chart] = []
+    if "trend_received_by_source" in trends:
+        out.append(
+            _wide(
+                "trend_received_by_source",
+                "Cases received by form",
+                "stacked_bar",
+                months,
+                [(label, total["source"], code) for code, label in SOURCES],
+                ("All cases", total["received"]),
+                "Cases",
+            )
+        )
     if "trend_received_by_jurisdiction" in trends:
         codes = sorted(set(jurisdictions), key=jurisdiction_label)
         out.append(

@@ -71,6 +71,7 @@ def _cases(
     accepted: bool = False,
     concern_area: str = "acne",
     answers: dict[str, Any] | None = None,
+    source: str = "clinic_page",
 ) -> list[uuid.UUID]:
     """``count`` patients with one case each, received at ``received``; the case ids."""
     ids = []
@@ -86,6 +87,7 @@ def _cases(
                 answers=answers or {},
                 received_at=received,
                 quote_sent_at=quote_sent_at,
+                source=source,
             )
             session.add(case)
             session.flush()
@@ -342,6 +344,38 @@ def test_a_small_cell_reads_below_eleven_and_cannot_be_recovered(db: Database) -
     ]
 
 
+def test_cases_by_the_form_they_came_through(db: Database) -> None:
+    a, b = _clinic("a", "A"), _clinic("b", "B")
+    _cases(a, at(9, 1), 12)
+    _cases(a, at(9, 2), 3, source="directory")
+    _cases(b, at(9, 3), 14)
+    _cases(b, at(9, 4), 5, source="directory")  # 8 directory patients in September: small
+    _cases(a, at(10, 1), 20)
+    _cases(b, at(10, 2), 15, source="directory")
+    report = platform_reports.platform_report(_admin(), "2026-09", "2026-10")
+    chart = _trend(report, "trend_received_by_source")
+    assert chart.columns == ["Month", "Clinic page", "Multi-clinic form", "All cases"]
+    # The cheapest cycle through September's 8: October's two cells and September's 26.
+    assert chart.rows == [
+        ["2026-09", SUPPRESSED, SUPPRESSED, "34"],
+        ["2026-10", SUPPRESSED, SUPPRESSED, "35"],
+        ["All months", "46", "23", "69"],
+    ]
+    october = platform_reports.platform_report(_admin(), "2026-10", "2026-10")
+    chart = _trend(october, "trend_received_by_source")
+    assert chart.rows == [["2026-10", "20", "15", "35"], ["All months", "20", "15", "35"]]
+    assert [(s.name, s.values) for s in chart.series] == [
+        ("Clinic page", [20.0]),
+        ("Multi-clinic form", [15.0]),
+    ]
+    assert [c.key for c in october.trends] == [
+        "trend_received_by_source",
+        "trend_received_by_jurisdiction",
+        "trend_funnel",
+        "trend_messages_by_channel",
+    ]
+
+
 def test_the_funnel_counts_quoted_and_accepted_cases_per_month(db: Database) -> None:
     a = _clinic("a", "A")
     b = _clinic("b", "B")
@@ -428,6 +462,7 @@ def test_special_category_data_reaches_no_platform_figure(db: Database) -> None:
     ("table", "column", "gone"),
     [
         ("message", "channel", "trend_messages_by_channel"),
+        ("submission", "source", "trend_received_by_source"),
         ("quote", "status", "trend_funnel"),
         ("tenant", "jurisdiction", "trend_received_by_jurisdiction"),
     ],
