@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import heapq
 from collections import defaultdict, deque
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from mi_portal.services.report_types import SMALL_CELL
@@ -109,11 +110,14 @@ def primary(table: Table, threshold: int = SMALL_CELL) -> set[Position]:
     return {pos for pos, cell in table.entries().items() if cell.patients < threshold}
 
 
-def suppress(table: Table, threshold: int = SMALL_CELL) -> set[Position]:
-    """Every entry to hide: the small cells and the complementary ones (see the module)."""
+def suppress(
+    table: Table, threshold: int = SMALL_CELL, *, forced: Iterable[Position] = ()
+) -> set[Position]:
+    """Every entry to hide: the small cells, ``forced`` ones (hidden in a linked table) and
+    the complementary ones (see the module)."""
     entries = table.entries()
     rows, columns = _nodes(table)
-    hidden = primary(table, threshold)
+    hidden = primary(table, threshold) | {pos for pos in forced if pos in entries}
     while True:
         bridge = _first_bridge(hidden, rows, columns)
         if bridge is None:

@@ -483,6 +483,19 @@ def test_a_column_tagged_special_category_takes_its_trend_out(
     assert len(keys) == len(before.trends) - 1  # the others are still there
 
 
+def test_a_statement_reading_an_undeclared_column_never_runs(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _clinic("a", "A")
+    declared = dict(platform_trends.TREND_COLUMNS)
+    declared["trend_messages_by_channel"] = tuple(
+        n for n in declared["trend_messages_by_channel"] if n != "message.channel"
+    )
+    monkeypatch.setattr(platform_trends, "TREND_COLUMNS", declared)
+    with pytest.raises(platform_trends.UndeclaredColumn, match="message.channel"):
+        platform_reports.platform_report(_admin(), "2026-09", "2026-09")
+
+
 def test_platform_staff_outside_a_clinic_only(db: Database) -> None:
     a = _clinic("a", "A")
     for role in (Role.PLATFORM_ADMIN, Role.PLATFORM_SUPPORT):
@@ -580,3 +593,31 @@ def test_the_aggregate_session_sees_one_clinic_even_without_the_filter(pg: Datab
         session.rollback()
     counts = platform_reports.platform_report(_admin(), "2026-09", "2026-09").usage.rows
     assert [r[1:3] for r in counts] == [["A", "3"], ["B", "5"]]
+
+
+def test_linked_tables_hide_the_same_row_totals() -> None:
+    from mi_portal.services.suppression import Cell, Table
+
+    shared: platform_trends.Source = {("2026-09", ""): (40, 40), ("2026-10", ""): (50, 50)}
+    shared[("", "")] = (90, 90)
+    # The first table's September total is small in patients (as a primary cell); the second
+    # would show it. Both must hide it, each with its own complements.
+    small = Table(
+        [[Cell(20, 20), Cell(20, 20)], [Cell(25, 25), Cell(25, 25)]],
+        [Cell(40, 9), Cell(50, 50)],
+        [Cell(45, 45), Cell(45, 45)],
+        Cell(90, 90),
+    )
+    plain = Table(
+        [[Cell(15, 15), Cell(25, 25)], [Cell(30, 30), Cell(20, 20)]],
+        [Cell(40, 40), Cell(50, 50)],
+        [Cell(45, 45), Cell(45, 45)],
+        Cell(90, 90),
+    )
+    trends = [
+        platform_trends._Trend("one", "One", [], ("All", shared), "Cases"),  # pyright: ignore[reportPrivateUsage]
+        platform_trends._Trend("two", "Two", [], ("All", shared), "Cases"),  # pyright: ignore[reportPrivateUsage]
+    ]
+    hidden = platform_trends._suppress_linked(trends, {"one": small, "two": plain})  # pyright: ignore[reportPrivateUsage]
+    assert (0, 2) in hidden["one"] and (0, 2) in hidden["two"]
+    assert len(hidden["two"]) > 1  # not left as the one hidden entry of its row

@@ -198,3 +198,11 @@ def test_random_tables_give_no_hidden_cell_away(seed: int) -> None:
 def test_ragged_tables_are_refused() -> None:
     with pytest.raises(ValueError):
         suppress(Table([[Cell(1, 1)], [Cell(1, 1), Cell(2, 2)]]))
+
+
+def test_an_entry_hidden_elsewhere_is_hidden_here_with_its_complements() -> None:
+    table = _table([[30, 40], [50, 60]])
+    hidden = suppress(table, forced=[(0, 2)])  # row 0's total, hidden in a linked table
+    assert (0, 2) in hidden and len(hidden) > 1
+    assert recoverable_by_subtraction(table, hidden) == set()
+    assert _determined(table, hidden) == set()
