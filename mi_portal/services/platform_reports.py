@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import uuid
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
@@ -182,70 +182,107 @@ def _within(column: Any, months: Sequence[Month]) -> Any:
     return sa.and_(column >= months[0].start, column < months[-1].end)
 
 
-def _usage(session: Any, clinic: _Clinic, months: Sequence[Month]) -> None:
-    """The clinic's usage per month: a few grouped statements in its own session."""
+UsageStep = tuple[Any, Callable[[dict[str, Usage], tuple[Any, ...]], None]]
+
+
+def _usage_plan(months: Sequence[Month]) -> list[UsageStep]:
+    """The usage statements, built once per report and run in each clinic's session (the
+    tenant's criteria are added there; the audit chain is the bound ``chain``)."""
     received = col(Submission.received_at)
-    month = month_of(received, months).label("month")
-    for label, cases in session.execute(
-        select(month, sa.func.count()).where(_within(received, months)).group_by(month)
-    ):
-        clinic.usage[label].cases = int(cases)
+    cases_month = month_of(received, months).label("month")
     added = col(SubmissionImage.created_at)
-    month = month_of(added, months).label("month")
-    photos = session.execute(
-        select(
-            month,
-            sa.func.count(sa.distinct(col(SubmissionImage.id))),
-            sa.func.coalesce(sa.func.sum(col(ImageRendition.byte_size)), 0),
-        )
-        .select_from(SubmissionImage)
-        .join(
-            ImageRendition,
-            sa.and_(
-                col(ImageRendition.tenant_id) == col(SubmissionImage.tenant_id),
-                col(ImageRendition.image_id) == col(SubmissionImage.id),
-            ),
-            isouter=True,
-        )
-        .where(_within(added, months))
-        .group_by(month)
-    )
-    for label, count, size in photos:
-        clinic.usage[label].photos = int(count)
-        clinic.usage[label].bytes_stored += int(size)
+    photos_month = month_of(added, months).label("month")
     attached = col(MessageAttachment.created_at)
-    month = month_of(attached, months).label("month")
-    for label, size in session.execute(
-        select(month, sa.func.coalesce(sa.func.sum(col(MessageAttachment.byte_size)), 0))
-        .where(_within(attached, months), col(MessageAttachment.image_id).is_(None))
-        .group_by(month)
-    ):
-        clinic.usage[label].bytes_stored += int(size)
+    attached_month = month_of(attached, months).label("month")
     sent = col(OutboxMessage.sent_at)
-    month = month_of(sent, months).label("month")
+    sent_month = month_of(sent, months).label("month")
     channel = col(OutboxMessage.channel)
-    for label, via, count in session.execute(
-        select(month, channel, sa.func.count())
-        .where(_within(sent, months))
-        .group_by(month, channel)
-    ):
-        if via == MessageChannel.EMAIL.value:
-            clinic.usage[label].emails += int(count)
-        elif via == MessageChannel.SMS.value:
-            clinic.usage[label].sms += int(count)
     occurred = col(AuditEvent.occurred_at)
-    month = month_of(occurred, months).label("month")
-    for label, staff in session.execute(
-        select(month, sa.func.count(sa.distinct(col(AuditEvent.user_id))))
-        .where(
-            col(AuditEvent.chain) == str(clinic.id),
-            col(AuditEvent.user_id).is_not(None),
-            col(AuditEvent.role).in_(sorted(r.value for r in CLINIC_ROLES)),
-            _within(occurred, months),
-        )
-        .group_by(month)
-    ):
-        clinic.usage[label].staff = int(staff)
+    acted_month = month_of(occurred, months).label("month")
+
+    def cases(usage: dict[str, Usage], row: tuple[Any, ...]) -> None:
+        usage[row[0]].cases = int(row[1])
+
+    def photos(usage: dict[str, Usage], row: tuple[Any, ...]) -> None:
+        usage[row[0]].photos = int(row[1])
+        usage[row[0]].bytes_stored += int(row[2])
+
+    def files(usage: dict[str, Usage], row: tuple[Any, ...]) -> None:
+        usage[row[0]].bytes_stored += int(row[1])
+
+    def deliveries(usage: dict[str, Usage], row: tuple[Any, ...]) -> None:
+        if row[1] == MessageChannel.EMAIL.value:
+            usage[row[0]].emails += int(row[2])
+        elif row[1] == MessageChannel.SMS.value:
+            usage[row[0]].sms += int(row[2])
+
+    def staff(usage: dict[str, Usage], row: tuple[Any, ...]) -> None:
+        usage[row[0]].staff = int(row[1])
+
+    return [
+        (
+            select(cases_month, sa.func.count())
+            .where(_within(received, months))
+            .group_by(cases_month),
+            cases,
+        ),
+        (
+            # A photo with every rendition kept of it.
+            select(
+                photos_month,
+                sa.func.count(sa.distinct(col(SubmissionImage.id))),
+                sa.func.coalesce(sa.func.sum(col(ImageRendition.byte_size)), 0),
+            )
+            .select_from(SubmissionImage)
+            .join(
+                ImageRendition,
+                sa.and_(
+                    col(ImageRendition.tenant_id) == col(SubmissionImage.tenant_id),
+                    col(ImageRendition.image_id) == col(SubmissionImage.id),
+                ),
+                isouter=True,
+            )
+            .where(_within(added, months))
+            .group_by(photos_month),
+            photos,
+        ),
+        (
+            # Attached files with an object of their own (a case photo is counted above).
+            select(
+                attached_month,
+                sa.func.coalesce(sa.func.sum(col(MessageAttachment.byte_size)), 0),
+            )
+            .where(_within(attached, months), col(MessageAttachment.image_id).is_(None))
+            .group_by(attached_month),
+            files,
+        ),
+        (
+            select(sent_month, channel, sa.func.count())
+            .where(_within(sent, months))
+            .group_by(sent_month, channel),
+            deliveries,
+        ),
+        (
+            # The audit log is not tenant-scoped by the ORM: its chain is named (and on
+            # PostgreSQL row-level security opens only the clinic's own rows anyway).
+            select(acted_month, sa.func.count(sa.distinct(col(AuditEvent.user_id))))
+            .where(
+                col(AuditEvent.chain) == sa.bindparam("chain", type_=sa.String()),
+                col(AuditEvent.user_id).is_not(None),
+                col(AuditEvent.role).in_(sorted(r.value for r in CLINIC_ROLES)),
+                _within(occurred, months),
+            )
+            .group_by(acted_month),
+            staff,
+        ),
+    ]
+
+
+def _usage(session: Any, clinic: _Clinic, steps: Sequence[UsageStep]) -> None:
+    """The clinic's usage per month: a few grouped statements in its own session."""
+    for statement, handle in steps:
+        for row in session.execute(statement, {"chain": str(clinic.id)}).all():
+            handle(clinic.usage, tuple(row))
 
 
 def platform_report(actor: Actor, month_from: str, month_to: str) -> PlatformReport:
@@ -254,13 +291,15 @@ def platform_report(actor: Actor, month_from: str, month_to: str) -> PlatformRep
     month_from, month_to = parse_months({"from": month_from, "to": month_to}, date(9999, 1, 1))
     months = months_between(month_from, month_to)
     trends = platform_trends.allowed_trends()
+    steps = platform_trends.plan(months, trends)
+    usage_steps = _usage_plan(months)
     clinics = _clinics()
     total: platform_trends.Counts = defaultdict(dict)
     for clinic in clinics:
         with tenant_session(clinic.id, read_only=True) as session:
             try:
-                _usage(session, clinic, months)
-                counts = platform_trends.clinic_counts(session, months, trends)
+                _usage(session, clinic, usage_steps)
+                counts = platform_trends.clinic_counts(session, steps)
             finally:
                 session.rollback()
         platform_trends.add_counts(total, counts, clinic.jurisdiction)

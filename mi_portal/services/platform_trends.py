@@ -113,19 +113,17 @@ def allowed_trends() -> list[str]:
     ]
 
 
-def _allowed_columns(trends: Sequence[str]) -> set[sa.Column[Any]]:
-    return {_column(n) for key in trends for n in TREND_COLUMNS[key]}
-
-
 def _check(statement: Any, trends: Sequence[str]) -> Any:
-    """``statement`` if it reads only declared, allowed columns (and tenant keys)."""
-    allowed = _allowed_columns(trends)
+    """``statement`` if it reads only declared columns of ``trends`` (and tenant keys), each
+    still tagged neither special category nor image in the metadata."""
+    allowed = {n for key in trends for n in TREND_COLUMNS[key]}
     for element in visitors.iterate(statement):
-        if isinstance(element, sa.Column) and element.table is not None:
+        if isinstance(element, sa.Column) and isinstance(element.table, sa.Table):
+            name = f"{element.table.name}.{element.name}"
             if element.name == "tenant_id":
                 continue
-            if element not in allowed or element.info.get("category") in REFUSED:
-                raise UndeclaredColumn(f"{element.table.name}.{element.name}")
+            if name not in allowed or _column(name).info.get("category") in REFUSED:
+                raise UndeclaredColumn(name)
     return statement
 
 
@@ -147,27 +145,34 @@ def _within(column: Any, months: Sequence[Month]) -> Any:
 
 # One clinic's aggregates: level → {(month or "", category or ""): (count, patients)}.
 Counts = dict[str, dict[tuple[str, str], tuple[int, int]]]
+# A checked statement and what to do with each of its rows.
+Step = tuple[Any, Callable[[Counts, tuple[Any, ...]], None]]
 
 
-def clinic_counts(session: ScopedSession, months: Sequence[Month], trends: Sequence[str]) -> Counts:
-    """The grouped counts of one clinic for the allowed ``trends`` (its own session)."""
-    out: Counts = defaultdict(dict)
+def plan(months: Sequence[Month], trends: Sequence[str]) -> list[Step]:
+    """The statements for the allowed ``trends``, checked once; run in each clinic's session
+    (the tenant's criteria are added there, at execution)."""
+    steps: list[Step] = []
     if {"trend_received_by_source", "trend_received_by_jurisdiction", "trend_funnel"} & set(trends):
-        _received(session, months, trends, out)
+        steps += _received(months, trends)
     if "trend_received_by_source" in trends:
-        _sources(session, months, trends, out)
+        steps += _sources(months)
     if "trend_messages_by_channel" in trends:
-        _messages(session, months, trends, out)
+        steps += _messages(months)
+    return [(_check(statement, trends), handle) for statement, handle in steps]
+
+
+def clinic_counts(session: ScopedSession, steps: Sequence[Step]) -> Counts:
+    """One clinic's grouped counts (in its own session): only these tuples leave it."""
+    out: Counts = defaultdict(dict)
+    for statement, handle in steps:
+        for row in session.execute(statement).all():
+            handle(out, tuple(row))
     return out
 
 
-def _run(session: ScopedSession, statement: Any, trends: Sequence[str]) -> list[tuple[Any, ...]]:
-    return [tuple(row) for row in session.execute(_check(statement, trends)).all()]
-
-
-def _received(
-    session: ScopedSession, months: Sequence[Month], trends: Sequence[str], out: Counts
-) -> None:
+def _received(months: Sequence[Month], trends: Sequence[str]) -> list[Step]:
+    """Cases received (and, for the funnel, their disjoint parts): per month and overall."""
     received = col(Submission.received_at)
     patient = col(Submission.patient_id)
     month = month_of(received, months).label("month")
@@ -185,10 +190,13 @@ def _received(
                 sa.func.count(sa.distinct(sa.case((stage, patient)))),
             ]
     where = _within(received, months)
-    for row in _run(session, select(month, *measures).where(where).group_by(month), trends):
-        _stages(out, row[0], row[1:])
-    for row in _run(session, select(*measures).where(where), trends):
-        _stages(out, "", row)
+    return [
+        (
+            select(month, *measures).where(where).group_by(month),
+            lambda out, row: _stages(out, row[0], row[1:]),
+        ),
+        (select(*measures).where(where), lambda out, row: _stages(out, "", row)),
+    ]
 
 
 def _stages(out: Counts, month: str, figures: Sequence[Any]) -> None:
@@ -197,26 +205,36 @@ def _stages(out: Counts, month: str, figures: Sequence[Any]) -> None:
         out[stage][(month, "")] = (int(figures[2 * k] or 0), int(figures[2 * k + 1] or 0))
 
 
-def _sources(
-    session: ScopedSession, months: Sequence[Month], trends: Sequence[str], out: Counts
-) -> None:
+def _put(
+    level: str, month: Callable[[tuple[Any, ...]], str], category: Callable[[tuple[Any, ...]], str]
+) -> Callable[[Counts, tuple[Any, ...]], None]:
+    def handle(out: Counts, row: tuple[Any, ...]) -> None:
+        out[level][(month(row), category(row))] = (int(row[-2] or 0), int(row[-1] or 0))
+
+    return handle
+
+
+def _sources(months: Sequence[Month]) -> list[Step]:
     """Cases per form they came through: per month, and over the whole range."""
     received = col(Submission.received_at)
     month = month_of(received, months).label("month")
     source = col(Submission.source).label("source")
     measures = (sa.func.count(), sa.func.count(sa.distinct(col(Submission.patient_id))))
     where = _within(received, months)
-    for row in _run(
-        session, select(month, source, *measures).where(where).group_by(month, source), trends
-    ):
-        out["source"][(row[0], row[1])] = (int(row[2]), int(row[3]))
-    for row in _run(session, select(source, *measures).where(where).group_by(source), trends):
-        out["source"][("", row[0])] = (int(row[1]), int(row[2]))
+    return [
+        (
+            select(month, source, *measures).where(where).group_by(month, source),
+            _put("source", lambda r: r[0], lambda r: r[1]),
+        ),
+        (
+            select(source, *measures).where(where).group_by(source),
+            _put("source", lambda r: "", lambda r: r[0]),
+        ),
+    ]
 
 
-def _messages(
-    session: ScopedSession, months: Sequence[Month], trends: Sequence[str], out: Counts
-) -> None:
+def _messages(months: Sequence[Month]) -> list[Step]:
+    """Messages written per channel and month, with the distinct patients of their cases."""
     created = col(Message.created_at)
     month = month_of(created, months).label("month")
     channel = col(Message.channel).label("channel")
@@ -243,18 +261,18 @@ def _messages(
         )
 
     measures = (sa.func.count(), sa.func.count(sa.distinct(col(Submission.patient_id))))
-    levels: list[tuple[list[Any], Callable[[tuple[Any, ...]], tuple[str, str]]]] = [
-        ([month, channel], lambda r: (r[0], r[1])),
-        ([month], lambda r: (r[0], "")),
-        ([channel], lambda r: ("", r[0])),
-        ([], lambda r: ("", "")),
+    return [
+        (
+            base(month, channel, *measures).group_by(month, channel),
+            _put("messages", lambda r: r[0], lambda r: r[1]),
+        ),
+        (base(month, *measures).group_by(month), _put("messages", lambda r: r[0], lambda r: "")),
+        (
+            base(channel, *measures).group_by(channel),
+            _put("messages", lambda r: "", lambda r: r[0]),
+        ),
+        (base(*measures), _put("messages", lambda r: "", lambda r: "")),
     ]
-    for keys, where in levels:
-        statement = base(*keys, *measures)
-        if keys:
-            statement = statement.group_by(*keys)
-        for row in _run(session, statement, trends):
-            out["messages"][where(row)] = (int(row[-2] or 0), int(row[-1] or 0))
 
 
 def add_counts(total: Counts, clinic: Counts, category: str | None = None) -> None:
