@@ -13,15 +13,14 @@
   received (not quoted, quoted only, accepted), not as nested stages.
 * The sums over clinics are exact (a patient is a row of one clinic, so distinct counts add up),
   then ``services.suppression`` hides every cell under 11 patients and whatever would give one
-  away; hidden cells read "< 11" in the table and are gaps in the series.
+  away (``services.platform_trend_tables``); hidden cells read "< 11" in the table and are
+  gaps in the series.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -39,9 +38,7 @@ from mi_portal.models import (
     Submission,
     SubmissionSource,
 )
-from mi_portal.services import rights_deadlines
-from mi_portal.services.report_types import SUPPRESSED, Chart, Series
-from mi_portal.services.suppression import Cell, Position, Table, suppress
+from mi_portal.services.platform_months import Month, month_of, within
 
 REFUSED = frozenset({DataCategory.SPECIAL_CATEGORY.value, DataCategory.HEALTH_IMAGE.value})
 
@@ -127,22 +124,6 @@ def _check(statement: Any, trends: Sequence[str]) -> Any:
     return statement
 
 
-@dataclass(frozen=True)
-class Month:
-    label: str  # YYYY-MM
-    start: datetime
-    end: datetime
-
-
-def month_of(column: Any, months: Sequence[Month]) -> Any:
-    """The "YYYY-MM" of ``column`` among ``months`` (one CASE, the same on every database)."""
-    return sa.case(*[(column < m.end, sa.literal(m.label)) for m in months], else_=sa.null())
-
-
-def _within(column: Any, months: Sequence[Month]) -> Any:
-    return sa.and_(column >= months[0].start, column < months[-1].end)
-
-
 # One clinic's aggregates: level → {(month or "", category or ""): (count, patients)}.
 Counts = dict[str, dict[tuple[str, str], tuple[int, int]]]
 # A checked statement and what to do with each of its rows.
@@ -189,7 +170,7 @@ def _received(months: Sequence[Month], trends: Sequence[str]) -> list[Step]:
                 sa.func.count(sa.case((stage, 1))),
                 sa.func.count(sa.distinct(sa.case((stage, patient)))),
             ]
-    where = _within(received, months)
+    where = within(received, months)
     return [
         (
             select(month, *measures).where(where).group_by(month),
@@ -220,7 +201,7 @@ def _sources(months: Sequence[Month]) -> list[Step]:
     month = month_of(received, months).label("month")
     source = col(Submission.source).label("source")
     measures = (sa.func.count(), sa.func.count(sa.distinct(col(Submission.patient_id))))
-    where = _within(received, months)
+    where = within(received, months)
     return [
         (
             select(month, source, *measures).where(where).group_by(month, source),
@@ -257,7 +238,7 @@ def _messages(months: Sequence[Month]) -> list[Step]:
                     col(Submission.id) == col(MessageThread.submission_id),
                 ),
             )
-            .where(_within(created, months))
+            .where(within(created, months))
         )
 
     measures = (sa.func.count(), sa.func.count(sa.distinct(col(Submission.patient_id))))
@@ -285,142 +266,3 @@ def add_counts(total: Counts, clinic: Counts, category: str | None = None) -> No
             for name, m, c in targets:
                 old = total[name].get((m, c), (0, 0))
                 total[name][(m, c)] = (old[0] + value, old[1] + patients)
-
-
-def jurisdiction_label(code: str) -> str:
-    return rights_deadlines.label(code) if code else "Not set"
-
-
-Source = dict[tuple[str, str], tuple[int, int]]
-
-
-@dataclass(frozen=True)
-class _Trend:
-    """How one trend is drawn: its categories (columns) and its row total."""
-
-    key: str
-    title: str
-    columns: list[tuple[str, Source, str]]  # (heading, counts, category)
-    total: tuple[str, Source]  # (heading, counts per month)
-    y_title: str
-    # The received-case trends share their row totals (cases received per month).
-    received: bool = True
-
-
-def charts(
-    total: Counts, months: Sequence[Month], trends: Sequence[str], jurisdictions: Sequence[str]
-) -> list[Chart]:
-    """The suppressed trend charts, in the order of ``TREND_COLUMNS``."""
-    codes = sorted(set(jurisdictions), key=jurisdiction_label)
-    every = {
-        "trend_received_by_source": _Trend(
-            "trend_received_by_source",
-            "Cases received by form",
-            [(label, total["source"], code) for code, label in SOURCES],
-            ("All cases", total["received"]),
-            "Cases",
-        ),
-        "trend_received_by_jurisdiction": _Trend(
-            "trend_received_by_jurisdiction",
-            "Cases received by clinic jurisdiction",
-            [(jurisdiction_label(c), total["jurisdiction"], c) for c in codes],
-            ("All cases", total["received"]),
-            "Cases",
-        ),
-        "trend_funnel": _Trend(
-            "trend_funnel",
-            "Cases received: not quoted, quoted, accepted",
-            [(label, total[key], "") for key, label in STAGES],
-            ("Received", total["received"]),
-            "Cases",
-        ),
-        "trend_messages_by_channel": _Trend(
-            "trend_messages_by_channel",
-            "Messages by channel",
-            [(label, total["messages"], code) for code, label in CHANNELS],
-            ("All messages", total["messages"]),
-            "Messages",
-            received=False,
-        ),
-    }
-    chosen = [every[key] for key in TREND_COLUMNS if key in trends and key in every]
-    tables = {t.key: _table(t, months) for t in chosen}
-    hidden = _suppress_linked(chosen, tables)
-    return [_chart(t, months, tables[t.key], hidden[t.key]) for t in chosen]
-
-
-def _suppress_linked(
-    chosen: Sequence[_Trend], tables: dict[str, Table]
-) -> dict[str, set[Position]]:
-    """Suppress each table; the received-case tables show the same row totals, so a total
-    hidden in one is hidden in all (else one table would give away what another hides)."""
-    forced: set[int] = set()  # rows (months, and the totals row) whose total is hidden
-    while True:
-        hidden: dict[str, set[Position]] = {}
-        for trend in chosen:
-            table = tables[trend.key]
-            extra = {(i, table.width) for i in forced} if trend.received else set()
-            hidden[trend.key] = suppress(table, forced=extra)
-        now = {
-            i
-            for trend in chosen
-            if trend.received
-            for i, j in hidden[trend.key]
-            if j == tables[trend.key].width
-        }
-        if now <= forced:
-            return hidden
-        forced |= now
-
-
-def _cell(source: Source, month: str, category: str) -> Cell:
-    value, patients = source.get((month, category), (0, 0))
-    return Cell(value, patients)
-
-
-def _table(trend: _Trend, months: Sequence[Month]) -> Table:
-    """One month per row, one category per column, with the row, column and grand totals."""
-    totals = trend.total[1]
-    return Table(
-        [[_cell(src, m.label, c) for _n, src, c in trend.columns] for m in months],
-        row_totals=[_cell(totals, m.label, "") for m in months],
-        column_totals=[_cell(src, "", c) for _n, src, c in trend.columns],
-        grand=_cell(totals, "", ""),
-    )
-
-
-def _chart(trend: _Trend, months: Sequence[Month], table: Table, hidden: set[Position]) -> Chart:
-    """The table as shown: hidden entries read "< 11" and are gaps in the series."""
-    entries = table.entries()
-    height, width = table.height, table.width
-
-    def shown(i: int, j: int) -> str:
-        return SUPPRESSED if (i, j) in hidden else str(entries[(i, j)].value)
-
-    rows = [[m.label] + [shown(i, j) for j in range(width + 1)] for i, m in enumerate(months)]
-    rows.append(["All months"] + [shown(height, j) for j in range(width + 1)])
-    series = [
-        Series(
-            name,
-            [None if (i, j) in hidden else float(entries[(i, j)].value) for i in range(height)],
-        )
-        for j, (name, _src, _c) in enumerate(trend.columns)
-    ]
-    return Chart(
-        key=trend.key,
-        title=trend.title,
-        kind="stacked_bar",
-        x=[caption(m.label) for m in months],
-        series=series,
-        columns=["Month"] + [n for n, _s, _c in trend.columns] + [trend.total[0]],
-        rows=rows,
-        caption="Across clinics. A cell describing fewer than 11 patients, or one that would "
-        'give such a cell away, shows "< 11".',
-        x_title="Month (UTC)",
-        y_title=trend.y_title,
-    )
-
-
-def caption(label: str) -> str:
-    """ "2026-11" → "Nov 2026"."""
-    return datetime.strptime(label + "-01", "%Y-%m-%d").strftime("%b %Y")

@@ -34,7 +34,13 @@ from mi_portal.models import (
     Tenant,
     uuid7,
 )
-from mi_portal.services import audit, clock, platform_reports, platform_trends
+from mi_portal.services import (
+    audit,
+    clock,
+    platform_reports,
+    platform_trend_tables,
+    platform_trends,
+)
 from mi_portal.services.actor import Actor, PermissionDenied
 from mi_portal.services.platform_reports import MonthsInvalid, default_months, parse_months
 from mi_portal.services.report_types import SUPPRESSED, PlatformReport
@@ -598,7 +604,7 @@ def test_the_aggregate_session_sees_one_clinic_even_without_the_filter(pg: Datab
 def test_linked_tables_hide_the_same_row_totals() -> None:
     from mi_portal.services.suppression import Cell, Table
 
-    shared: platform_trends.Source = {("2026-09", ""): (40, 40), ("2026-10", ""): (50, 50)}
+    shared: platform_trend_tables.Source = {("2026-09", ""): (40, 40), ("2026-10", ""): (50, 50)}
     shared[("", "")] = (90, 90)
     # The first table's September total is small in patients (as a primary cell); the second
     # would show it. Both must hide it, each with its own complements.
@@ -615,9 +621,9 @@ def test_linked_tables_hide_the_same_row_totals() -> None:
         Cell(90, 90),
     )
     trends = [
-        platform_trends._Trend("one", "One", [], ("All", shared), "Cases"),  # pyright: ignore[reportPrivateUsage]
-        platform_trends._Trend("two", "Two", [], ("All", shared), "Cases"),  # pyright: ignore[reportPrivateUsage]
+        platform_trend_tables._Trend("one", "One", [], ("All", shared), "Cases"),  # pyright: ignore[reportPrivateUsage]
+        platform_trend_tables._Trend("two", "Two", [], ("All", shared), "Cases"),  # pyright: ignore[reportPrivateUsage]
     ]
-    hidden = platform_trends._suppress_linked(trends, {"one": small, "two": plain})  # pyright: ignore[reportPrivateUsage]
+    hidden = platform_trend_tables._suppress_linked(trends, {"one": small, "two": plain})  # pyright: ignore[reportPrivateUsage]
     assert (0, 2) in hidden["one"] and (0, 2) in hidden["two"]
     assert len(hidden["two"]) > 1  # not left as the one hidden entry of its row
