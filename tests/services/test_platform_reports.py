@@ -447,7 +447,12 @@ def test_special_category_data_reaches_no_platform_figure(db: Database) -> None:
     report = platform_reports.platform_report(_admin(), "2026-09", "2026-09")
     text = json.dumps(dataclasses.asdict(report))
     assert secret not in text
-    assert "12" in text  # the report is not empty: the cases are counted
+    # The report is not empty: the cases, photos and messages are counted.
+    assert report.usage.rows == [["2026-09", "A", "12", "12", "120", "0", "0", "0"]]
+    # (Both parts of the one month are hidden: shown beside its total, the clinic-page cell
+    # would give the empty multi-clinic cell away.)
+    assert _trend(report, "trend_received_by_source").rows[0][1:] == [SUPPRESSED, SUPPRESSED, "12"]
+    assert _trend(report, "trend_messages_by_channel").rows[0][1] == "12"
     # No trend is over a special-category or image column, whatever the declaration says.
     for names in platform_trends.TREND_COLUMNS.values():
         for name in names:
