@@ -1,6 +1,6 @@
 """Clinic dashboard benchmark: the service's figures for one clinic against hand-written SQL.
 
-    python bench/reports.py [--clinics 1000] [--per-clinic 1000] [--iterations 150]
+    python bench/reports.py [--clinics 1000] [--per-clinic 1000] [--iterations 300]
 
 Builds two PostgreSQL databases through the project's migrations (the server from
 MI_ADMIN_DATABASE_URL, default postgres@127.0.0.1): a small one (10 clinics) and a large one
@@ -38,6 +38,7 @@ from zoneinfo import ZoneInfo
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import sqlalchemy as sa  # noqa: E402
+from sqlalchemy import event  # noqa: E402
 from sqlalchemy.engine import Connection, make_url  # noqa: E402
 
 SERVER = os.environ.get(
@@ -408,8 +409,8 @@ def hand_figures(
     where s.tenant_id = :tenant and s.received_at >= :start and s.received_at < :end{_filters(query)}
     """
 
-    def rows(sql: str) -> list[sa.Row[Any]]:
-        return list(conn.execute(sa.text(sql), p))
+    def rows(sql: str) -> list[tuple[Any, ...]]:
+        return [tuple(row) for row in conn.execute(sa.text(sql), p)]
 
     figures: dict[str, Any] = {"zone": zone, "currency": currency}
     bucket = _bucket("s.received_at", query.grain)
@@ -640,11 +641,11 @@ def explain(engine: sa.Engine, run: Any, tenant: uuid.UUID) -> None:
         if statement.lstrip().lower().startswith("select") and "set_config" not in statement:
             captured.append((statement, parameters))
 
-    sa.event.listen(engine, "before_cursor_execute", grab)
+    event.listen(engine, "before_cursor_execute", grab)
     try:
         run()
     finally:
-        sa.event.remove(engine, "before_cursor_execute", grab)
+        event.remove(engine, "before_cursor_execute", grab)
     with engine.begin() as conn:
         conn.execute(sa.text("select set_config('app.tenant_id', :t, true)"), {"t": str(tenant)})
         for statement, parameters in captured:
@@ -737,7 +738,7 @@ def main() -> int:
     )
     parser.add_argument("--clinics", type=int, default=1000)
     parser.add_argument("--per-clinic", type=int, default=1000)
-    parser.add_argument("--iterations", type=int, default=150)
+    parser.add_argument("--iterations", type=int, default=300)
     parser.add_argument(
         "--explain", action="store_true", help="print the plans of the service's statements"
     )
