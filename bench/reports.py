@@ -1,6 +1,7 @@
 """Clinic dashboard benchmark: the service's figures for one clinic against hand-written SQL.
 
-    python bench/reports.py [--clinics 1000] [--per-clinic 1000] [--iterations 300]
+    python bench/reports.py [--clinics 1000] [--per-clinic 1000] [--iterations 300] [--rounds 6]
+        [--explain]
 
 Builds two PostgreSQL databases through the project's migrations (the server from
 MI_ADMIN_DATABASE_URL, default postgres@127.0.0.1): a small one (10 clinics) and a large one
@@ -11,10 +12,12 @@ both directions over every channel, and their deliveries (some failed). In each 
 the same process and interleaved, (a) ``reports.clinic_report()`` as the app role under
 row-level security and (b) the same figures from hand-written SQL (one aggregate statement per
 figure, in one transaction on the same connection settings). The queries rotate between a
-year by week, the last 90 days by day, and a filtered year by month. Before timing, it checks
-on a few clinics that both sides give the same numbers. Prints p50/p95 of each, and last the
-line ``ratio_p95=<service p95 / SQL p95 on the large database> growth_p95=<service p95 large /
-small>``.
+year by week, the last 90 days by day, and a filtered year by month. The two databases are
+timed in alternating blocks (--rounds per size), so a busy spell on a shared machine falls on
+both. Before timing, it checks on a few clinics of each that both sides give the same numbers;
+--explain prints how PostgreSQL ran each of the service's statements on the large one. Prints
+p50/p95 of each, and last the line ``ratio_p95=<service p95 / SQL p95 on the large database>
+growth_p95=<service p95 large / small>``.
 """
 
 from __future__ import annotations
@@ -667,27 +670,36 @@ def explain(engine: sa.Engine, run: Any, tenant: uuid.UUID) -> None:
             print(f"    {head}\n      {'; '.join(scans)} | {took}")
 
 
-def measure(
-    app_url: str, tenants: list[uuid.UUID], iterations: int, plans: bool = False
-) -> tuple[list[float], list[float]]:
+@dataclass
+class Target:
+    """One built database and what timing it needs: its clinics, zones and a staff account."""
+
+    label: str
+    app_url: str
+    tenants: list[uuid.UUID]
+    user_id: uuid.UUID | None = None
+    zones: dict[uuid.UUID, str] | None = None
+
+
+def connect(target: Target) -> sa.Engine:
+    """Point the app (settings, engine pool) at ``target``'s database as its app role."""
     from mi_portal.config import reset_settings
-    from mi_portal.db import dispose_engines, get_engine, platform_session
-    from mi_portal.models import Role, Tenant, User
-    from mi_portal.services import clock
+    from mi_portal.db import dispose_engines, get_engine
+
+    os.environ["MI_DATABASE_URL"] = target.app_url
+    reset_settings()
+    dispose_engines()
+    return get_engine(target.app_url)
+
+
+def sides(target: Target, engine: sa.Engine) -> tuple[Any, Any]:
+    """The two ways to the figures: the service, and hand-written SQL on the same engine."""
+    from mi_portal.models import Role
     from mi_portal.services.actor import Actor
     from mi_portal.services.reports import clinic_report
 
-    os.environ["MI_DATABASE_URL"] = app_url
-    reset_settings()
-    dispose_engines()
-    engine = get_engine(app_url)
-    rng = random.Random(7)
-    with platform_session() as session:
-        user = User(email="bench@example.org", full_name="Bench Manager")
-        session.add(user)
-        session.commit()
-        user_id = user.id
-        zones = {t.id: t.timezone for t in session.exec(sa.select(Tenant)).scalars()}  # type: ignore[call-overload]
+    assert target.user_id is not None and target.zones is not None
+    user_id, zones = target.user_id, target.zones
 
     def service(tenant: uuid.UUID, query: Query, now: datetime) -> Any:
         actor = Actor(user_id=user_id, role=Role.CLINIC_MANAGER, tenant_id=tenant)
@@ -697,28 +709,61 @@ def measure(
         with engine.begin() as conn:
             return hand_figures(conn, tenant, query, now)
 
+    return service, baseline
+
+
+def prepare(target: Target, plans: bool) -> None:
+    """A staff account; then check that both sides agree (and print plans if asked)."""
+    from mi_portal.db import platform_session
+    from mi_portal.models import Tenant, User
+    from mi_portal.services import clock
+
+    engine = connect(target)
+    with platform_session() as session:
+        user = User(email="bench@example.org", full_name="Bench Manager")
+        session.add(user)
+        session.commit()
+        target.user_id = user.id
+        target.zones = {t.id: t.timezone for t in session.exec(sa.select(Tenant)).scalars()}  # type: ignore[call-overload]
+    service, baseline = sides(target, engine)
+    rng = random.Random(3)
     # Both sides give the same numbers (on a frozen clock: open cases' ages move with it).
     now = clock.now()
     clock.set_clock(lambda: now)
     try:
-        checked = rng.sample(tenants, min(4, len(tenants)))
+        checked = rng.sample(target.tenants, min(4, len(target.tenants)))
         for tenant in checked:
             for query in QUERIES:
                 compare(service(tenant, query, now), baseline(tenant, query, now), query)
     finally:
         clock.set_clock(None)
-    print(f"  service and SQL figures agree ({len(checked)} clinics x {len(QUERIES)} queries)")
-    for tenant in rng.sample(tenants, min(20, len(tenants))):  # warm pools and caches
-        for query in QUERIES:
-            service(tenant, query, clock.now())
-            baseline(tenant, query, clock.now())
+    print(
+        f"  {target.label}: service and SQL figures agree ({len(checked)} clinics x {len(QUERIES)} queries)",
+        flush=True,
+    )
     if plans:
         for query in QUERIES:
             print(f"  plans of the service's statements, {query}:")
-            explain(engine, lambda q=query: service(tenants[0], q, clock.now()), tenants[0])
-    times: dict[str, list[float]] = {"service": [], "sql": []}
+            explain(
+                engine,
+                lambda q=query: service(target.tenants[0], q, clock.now()),
+                target.tenants[0],
+            )
+
+
+def time_block(
+    target: Target, iterations: int, rng: random.Random, times: dict[str, list[float]]
+) -> None:
+    """Time ``iterations`` views on ``target``, the two sides interleaved, after a warm-up."""
+    from mi_portal.services import clock
+
+    service, baseline = sides(target, connect(target))
+    for tenant in rng.sample(target.tenants, min(5, len(target.tenants))):  # warm the pool
+        for query in QUERIES:
+            service(tenant, query, clock.now())
+            baseline(tenant, query, clock.now())
     for i in range(iterations):
-        tenant, query = rng.choice(tenants), QUERIES[i % len(QUERIES)]
+        tenant, query = rng.choice(target.tenants), QUERIES[i % len(QUERIES)]
         order = [("service", service), ("sql", baseline)]
         if i % 2:
             order.reverse()  # alternate order so neither side always runs on a warmer cache
@@ -726,8 +771,6 @@ def measure(
             started = time.perf_counter()
             fn(tenant, query, clock.now())
             times[label].append(time.perf_counter() - started)
-    dispose_engines()
-    return times["service"], times["sql"]
 
 
 def p(values: list[float], q: float) -> float:
@@ -741,24 +784,42 @@ def main() -> int:
     parser.add_argument("--clinics", type=int, default=1000)
     parser.add_argument("--per-clinic", type=int, default=1000)
     parser.add_argument("--iterations", type=int, default=300)
+    parser.add_argument("--rounds", type=int, default=6, help="blocks per size, alternated")
     parser.add_argument(
         "--explain", action="store_true", help="print the plans of the service's statements"
     )
     args = parser.parse_args()
-    results = {}
-    for label, clinics in (("small", SMALL_CLINICS), ("large", args.clinics)):
-        name, role, _admin, app, tenants = create_database(clinics, args.per_clinic)
-        try:
-            service_times, sql_times = measure(
-                app, tenants, args.iterations, plans=args.explain and label == "large"
-            )
-        finally:
+    from mi_portal.db import dispose_engines
+
+    built: list[tuple[str, str]] = []
+    try:
+        targets: list[Target] = []
+        for label, clinics in (("small", SMALL_CLINICS), ("large", args.clinics)):
+            name, role, _admin, app, tenants = create_database(clinics, args.per_clinic)
+            built.append((name, role))
+            targets.append(Target(label, app, tenants))
+        for target in targets:
+            prepare(target, plans=args.explain and target.label == "large")
+        # The sizes alternate in blocks, so a busy spell on the machine falls on both.
+        times = {t.label: {"service": [], "sql": []} for t in targets}
+        rng = random.Random(7)
+        block = max(1, args.iterations // args.rounds)
+        for _ in range(args.rounds):
+            for target in targets:
+                time_block(target, block, rng, times[target.label])
+        dispose_engines()
+    finally:
+        for name, role in built:
             drop_database(name, role)
-        results[label] = (p(service_times, 95), p(sql_times, 95))
+    results = {}
+    for target in targets:
+        service_times, sql_times = times[target.label]["service"], times[target.label]["sql"]
+        results[target.label] = (p(service_times, 95), p(sql_times, 95))
+        cases = len(target.tenants) * args.per_clinic
         print(
-            f"{label:5} {clinics * args.per_clinic:>9} cases: service p50 {p(service_times, 50) * 1e3:.2f} ms "
+            f"{target.label:5} {cases:>9} cases: service p50 {p(service_times, 50) * 1e3:.2f} ms "
             f"p95 {p(service_times, 95) * 1e3:.2f} ms | SQL p50 {p(sql_times, 50) * 1e3:.2f} ms "
-            f"p95 {p(sql_times, 95) * 1e3:.2f} ms",
+            f"p95 {p(sql_times, 95) * 1e3:.2f} ms ({len(service_times)} views each)",
             flush=True,
         )
     ratio = results["large"][0] / results["large"][1]
