@@ -638,6 +638,10 @@ def report_query(zone: str, now: datetime, query: Query) -> Any:
     )
 
 
+# What a plan line read: a whole table, or one index.
+SCAN = r"(Seq Scan on \w+|Index (Only )?Scan using \w+|Bitmap Index Scan on \w+)"
+
+
 def explain(engine: sa.Engine, run: Any, tenant: uuid.UUID) -> None:
     """Print how PostgreSQL ran each statement of one service call: scans, indexes, time."""
     captured: list[tuple[str, Any]] = []
@@ -659,11 +663,7 @@ def explain(engine: sa.Engine, run: Any, tenant: uuid.UUID) -> None:
             ).scalars()
             lines = list(plan)
             scans = sorted(
-                {
-                    m.group(0).replace("  ", " ")
-                    for line in lines
-                    if (m := re.search(r"(Seq Scan on \w+|Index (Only )?Scan using \w+)", line))
-                }
+                {m.group(0).replace("  ", " ") for line in lines if (m := re.search(SCAN, line))}
             )
             took = next((line.strip() for line in lines if "Execution Time" in line), "")
             head = " ".join(statement.split())[:90]
