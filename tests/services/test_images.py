@@ -15,7 +15,7 @@ import zlib
 from collections.abc import Callable
 
 import pytest
-from PIL import Image, ImageFile, ImageOps, PngImagePlugin
+from PIL import Image, ImageChops, ImageDraw, ImageFile, ImageOps, ImageStat, PngImagePlugin
 
 from mi_portal.services import images
 from mi_portal.services.images import (
@@ -622,6 +622,83 @@ def test_large_photo_gets_the_standard_sizes() -> None:
         "thumbnail": (192, 256),
         "blurred": (192, 256),
     }
+
+
+@pytest.mark.parametrize(
+    ("size", "orientation", "expected"),
+    [
+        (
+            (4032, 3024),
+            6,
+            {"original": (3024, 4032), "preview": (1200, 1600), "thumbnail": (192, 256)},
+        ),
+        (
+            (3264, 2448),
+            1,
+            {"original": (3264, 2448), "preview": (1600, 1200), "thumbnail": (256, 192)},
+        ),
+    ],
+    ids=["12mp-portrait", "8mp-landscape"],
+)
+def test_phone_photos_keep_their_rendition_sizes(
+    size: tuple[int, int], orientation: int, expected: dict[str, tuple[int, int]]
+) -> None:
+    data = encode(gradient(size), "JPEG", quality=85, exif=camera_exif(orientation))
+    result = process_image(data)
+    sizes = {r.kind: (r.width, r.height) for r in result.renditions}
+    assert sizes == {**expected, "blurred": expected["thumbnail"]}
+
+
+def lines_and_rings(size: tuple[int, int]) -> Image.Image:
+    """Gradients crossed by thin slanted lines and rings: the edges a downscale must keep."""
+    width, height = size
+    image = gradient(size)
+    draw = ImageDraw.Draw(image)
+    for x in range(0, width, 37):
+        draw.line([(x, 0), (x + width // 5, height)], fill=(240, 230, 200), width=2)
+    for radius in range(20, height // 2, 29):
+        box = (width // 2 - radius, height // 2 - radius, width // 2 + radius, height // 2 + radius)
+        draw.ellipse(box, outline=(20, 30, 40), width=3)
+    return image
+
+
+def mean_difference(first: Image.Image, second: Image.Image) -> float:
+    """Mean absolute difference per channel of two same-size RGB pictures (0…255)."""
+    assert first.size == second.size
+    return sum(ImageStat.Stat(ImageChops.difference(first, second)).mean) / 3
+
+
+def test_preview_stays_close_to_a_full_quality_downscale() -> None:
+    # The preview takes a cheap route (whole-factor reduction, then an area average); it must
+    # still look like LANCZOS over the whole frame: close in value and not visibly softer.
+    # Nearest-neighbour sampling (about 9.3 here) or a softer route (reduce by 3 and scale up:
+    # detail about two thirds) would fail.
+    picture = lines_and_rings((3000, 2250))
+    preview = process_image(encode(picture, "PNG")).renditions[1]
+    assert (preview.width, preview.height) == (1600, 1200)
+    reference = picture.resize((1600, 1200), Image.Resampling.LANCZOS)
+    with Image.open(io.BytesIO(preview.data)) as stored:
+        got = stored.convert("RGB")
+    assert mean_difference(got, reference) < 8.0
+    assert detail(preview.data) > 0.9 * detail(encode(reference, "JPEG", quality=85))
+
+
+def test_upright_photo_is_handed_on_without_a_copy_and_without_its_metadata() -> None:
+    data = jpeg_with_everything(orientation=1)
+    with Image.open(io.BytesIO(data)) as reference:
+        expected = reference.convert("RGB").tobytes()
+    frame = Image.open(io.BytesIO(data))
+    frame.load()
+    assert {"exif", "xmp", "comment"} <= set(frame.info)
+    decoded = frame.im
+    clean = images._clean_pixels(frame)
+    assert clean.im is decoded  # the decoded buffer itself, not a full-size copy of it
+    assert type(clean) is Image.Image  # not the file's object: no fp, tile or parsed segments
+    assert clean.info == {}
+    assert clean.mode == "RGB" and clean.tobytes() == expected
+    with pytest.raises(ValueError, match="closed"):
+        frame.getpixel((0, 0))
+    assert_processed(process_image(data))
 
 
 def test_preview_and_thumbnail_show_the_same_picture() -> None:
