@@ -16,6 +16,7 @@ from mi_portal.state.reports import (
 from mi_portal.state.reports import (
     ReportsState as S,
 )
+from mi_portal.state.session import SessionState
 
 FILTER_STYLE = (
     " .report-date { display: flex; flex-direction: column; gap: 2px; }"
@@ -37,7 +38,12 @@ def _blocked() -> rx.Component:
             ),
         ),
         rx.callout(
-            "Only the clinic's owner and managers see its reports.",
+            rx.cond(
+                SessionState.is_platform,
+                "A clinic's reports are for its owner and managers. The platform's own figures "
+                "are under Platform reports.",
+                "Only the clinic's owner and managers see its reports.",
+            ),
             icon="info",
             id="reports-denied",
         ),

@@ -15,7 +15,7 @@ from urllib.parse import urlencode
 import reflex as rx
 
 from mi_portal.components.charts import chart_view
-from mi_portal.services import clock, platform_reports
+from mi_portal.services import audit, clock, platform_reports
 from mi_portal.services.permissions import Permission
 from mi_portal.state.guard import current, guarded, page_block
 
@@ -160,9 +160,15 @@ class PlatformReportsState(rx.State):
         data = self._csv.get(key) if isinstance(key, str) else None
         if data is None:
             return None
+        # The platform's audit chain records what left it, as the clinic dashboard's exports do.
         await asyncio.to_thread(
             functools.partial(
-                platform_reports.record_view, current().actor, self.month_from, self.month_to
+                audit.record,
+                current().actor,
+                "reports.platform_exported",
+                platform=True,
+                target_type="platform_report",
+                details={"from": self.month_from, "to": self.month_to, "table": key},
             )
         )
         name = f"platform-{key}-{self.month_from}-to-{self.month_to}.csv".replace("_", "-")
