@@ -379,3 +379,100 @@ def test_cases_answered_before_0014_keep_their_first_reply(at_0013: tuple[str, s
         }
     # The answered case gets no first-reply due time (it would be long past: "missed").
     assert due[answered] is None and due[waiting] is not None
+
+
+@pytest.fixture
+def at_0014(
+    empty_database: tuple[str, str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> Iterator[tuple[str, str]]:
+    """A database built up to revision 0014, the app pointed at it: (owner URL, app URL)."""
+    admin, app = empty_database
+    migrations.upgrade("0014", admin_url=admin, app_url=app)
+    use_database(monkeypatch, tmp_path, app, admin)
+    try:
+        yield admin, app
+    finally:
+        dispose_engines()
+        reset_settings()
+
+
+def test_cases_before_0015_get_their_source_and_first_review(at_0014: tuple[str, str]) -> None:
+    from mi_portal.models import Submission
+
+    admin, app = at_0014
+    clinic = _tenant_before_0014(admin, "clinic-a")
+    received = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+    hour = timedelta(hours=1)
+    patient = _rows_0013("patient", "tenant_id", "id", "full_name", "email", "created_at")
+    case = _rows_0013(
+        "submission", "tenant_id", "id", "patient_id", "status", "concern_area", "answers",
+        "received_at", "last_activity_at", "first_response_at", "quote_sent_at",
+    )  # fmt: skip
+    consent = sa.table(
+        "consentrecord",
+        *(sa.column(c, sa.Uuid) for c in ("tenant_id", "id", "patient_id")),
+        *(sa.column(c, sa.String) for c in ("kind", "text_version", "source")),
+        sa.column("granted", sa.Boolean),
+        sa.column("recorded_at", sa.DateTime(timezone=True)),
+    )
+    # name: (status, consent source of the privacy acknowledgement, first reply, first quote)
+    cases = {
+        "new": ("new", "directory", None, None),
+        "replied": ("in_review", "clinic_page:clinic-a", 2, None),
+        "quoted": ("quoted", "directory", None, 5),
+        "both": ("accepted", "demo_seed", 3, 4),
+        "quiet": ("in_review", None, None, None),
+        "dropped": ("archived", "directory", None, None),
+        "archived_late": ("archived", "clinic_page:clinic-a", None, 6),
+    }
+    ids = {name: uuid.uuid4() for name in cases}
+    engine = make_engine(admin)
+    try:
+        with engine.begin() as conn:
+            for name, (status, source, replied, quoted) in cases.items():
+                patient_id = uuid.uuid4()
+                conn.execute(
+                    patient.insert().values(
+                        tenant_id=clinic, id=patient_id, full_name="P", email="p@x.test",
+                        created_at=received,
+                    )
+                )  # fmt: skip
+                conn.execute(
+                    case.insert().values(
+                        tenant_id=clinic, id=ids[name], patient_id=patient_id, status=status,
+                        concern_area="acne", answers={}, received_at=received,
+                        last_activity_at=received + 9 * hour,
+                        first_response_at=received + replied * hour if replied else None,
+                        quote_sent_at=received + quoted * hour if quoted else None,
+                    )
+                )  # fmt: skip
+                for kind, src in (("privacy_ack", source), ("sms_opt_in", "directory")):
+                    if src is None:
+                        continue
+                    conn.execute(
+                        consent.insert().values(
+                            tenant_id=clinic, id=uuid.uuid4(), patient_id=patient_id, kind=kind,
+                            text_version="v1", source=src, granted=True, recorded_at=received,
+                        )
+                    )  # fmt: skip
+    finally:
+        engine.dispose()
+
+    migrations.upgrade(admin_url=admin, app_url=app)
+    with tenant_session(clinic) as session:
+        rows = {
+            s.id: (s.source, s.reviewed_at)
+            for s in session.exec(select(Submission).where(col(Submission.tenant_id) == clinic))
+        }
+    got = {name: rows[ids[name]] for name in cases}
+    assert got == {
+        "new": ("directory", None),
+        "replied": ("clinic_page", received + 2 * hour),
+        "quoted": ("directory", received + 5 * hour),
+        "both": ("clinic_page", received + 3 * hour),
+        "quiet": ("clinic_page", received + 9 * hour),
+        "dropped": ("directory", None),
+        "archived_late": ("clinic_page", received + 6 * hour),
+    }
+    migrations.downgrade("0014", admin_url=admin)
+    migrations.upgrade(admin_url=admin, app_url=app)

@@ -92,6 +92,7 @@ def test_seeded_cases_have_real_quotes_in_every_status(db: Database) -> None:
 
     seed(cases_per_clinic=24)
     statuses: set[str] = set()
+    sources: set[str] = set()
     with platform_session() as session:
         tenants = session.exec(select(Tenant.id)).all()
     for tenant_id in tenants:
@@ -110,7 +111,15 @@ def test_seeded_cases_have_real_quotes_in_every_status(db: Database) -> None:
                 select(Submission).where(col(Submission.status).in_(["quoted", "accepted"]))
             ).all():
                 assert any(q.submission_id == case.id for q in rows)
+            # The dashboard's figures: each case's form, and its first review once it left new.
+            for case in session.exec(select(Submission)).all():
+                sources.add(case.source)
+                assert (case.reviewed_at is None) == (case.status == "new")
+                if case.reviewed_at is not None:
+                    assert case.received_at <= case.reviewed_at
+                    assert case.quote_sent_at is None or case.reviewed_at <= case.quote_sent_at
     assert statuses == {s.value for s in QuoteStatus}
+    assert sources == {"clinic_page", "directory"}
 
 
 def test_the_suspended_demo_clinic_has_cases_a_reason_and_an_owner_who_is_told(

@@ -43,6 +43,7 @@ from mi_portal.models import (
     Patient,
     Role,
     Submission,
+    SubmissionSource,
     SubmissionStatus,
     TaxClass,
     Tenant,
@@ -176,6 +177,20 @@ def _random_status(rng: random.Random) -> SubmissionStatus:
     return status
 
 
+def _origin(
+    rng: random.Random, status: SubmissionStatus, received: datetime, now: datetime
+) -> tuple[str, datetime | None]:
+    """A demo case's form (about a third from the multi-clinic form) and, once it left "new",
+    when it was first reviewed: mostly within the working day, sometimes days later."""
+    source = (
+        SubmissionSource.DIRECTORY if rng.random() < 0.35 else SubmissionSource.CLINIC_PAGE
+    ).value
+    delay = rng.choice([rng.uniform(0.2, 8), rng.uniform(0.2, 8), rng.uniform(8, 72)])
+    if status == SubmissionStatus.NEW:
+        return source, None
+    return source, min(received + timedelta(hours=delay), now)
+
+
 def _seed_users(clinic_ids: dict[str, uuid.UUID]) -> dict[str, uuid.UUID]:
     password_hash = hash_password(DEMO_PASSWORD)
     ids: dict[str, uuid.UUID] = {}
@@ -226,6 +241,9 @@ def _seed_cases(
 ) -> None:
     rng = random.Random(clinic.slug)
     talk = random.Random(f"{clinic.slug}/messages")
+    # Where each case came from and when it was first looked at, for the dashboard: drawn from
+    # their own generator, so every other draw stays what it was.
+    origin = random.Random(f"{clinic.slug}/origin")
     now = utcnow()
     with tenant_session(tenant_id) as session:
         seed_catalog(session, tenant_id)
@@ -268,6 +286,7 @@ def _seed_cases(
             first_seen.setdefault(email, received)
             status = _random_status(rng)
             concern = rng.choice(clinic.concerns)
+            source, reviewed = _origin(origin, status, received, now)
             submission = Submission(
                 id=uuid7(),
                 patient_id=patient.id,
@@ -285,6 +304,8 @@ def _seed_cases(
                 received_at=received,
                 last_activity_at=received + timedelta(hours=rng.uniform(0, 12)),
                 sla_due_at=received + timedelta(hours=clinic.turnaround_hours),
+                source=source,
+                reviewed_at=reviewed,
             )
             session.add(submission)
             session.flush()

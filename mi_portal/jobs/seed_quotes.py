@@ -25,6 +25,7 @@ from mi_portal.models import (
 )
 from mi_portal.services import clock, patient_quotes, quotes
 from mi_portal.services.actor import Actor
+from mi_portal.services.cases import set_status
 
 # Case statuses whose demo case should have a sent quote, and what the patient did with it.
 ANSWERED = {
@@ -71,7 +72,7 @@ def _reset_to_review(tenant_id: uuid.UUID, case_id: uuid.UUID) -> None:
     with tenant_session(tenant_id) as session:
         case = session.get(Submission, (tenant_id, case_id))
         assert case is not None
-        case.status = SubmissionStatus.IN_REVIEW.value
+        set_status(case, SubmissionStatus.IN_REVIEW.value, clock.now())
         session.add(case)
         session.commit()
 

@@ -20,6 +20,7 @@ from mi_portal.models.cases import (
     RenditionKind,
     Submission,
     SubmissionImage,
+    SubmissionSource,
     SubmissionStatus,
 )
 from mi_portal.models.messaging import (
@@ -130,6 +131,7 @@ __all__ = [
     "Role",
     "Submission",
     "SubmissionImage",
+    "SubmissionSource",
     "SubmissionStatus",
     "Tenant",
     "TenantOwned",

@@ -58,6 +58,13 @@ SUBMISSION_TRANSITIONS: dict[SubmissionStatus, frozenset[SubmissionStatus]] = {
 }
 
 
+class SubmissionSource(StrEnum):
+    """Which form a case came through."""
+
+    CLINIC_PAGE = "clinic_page"  # the clinic's own form, /c/<slug>/consult
+    DIRECTORY = "directory"  # the multi-clinic form
+
+
 class RenditionKind(StrEnum):
     ORIGINAL = "original"
     PREVIEW = "preview"
@@ -107,6 +114,10 @@ class Submission(TenantOwned, table=True):
     # First-response SLA: when the clinic's first message to the patient is due, and went.
     first_response_due_at: datetime | None = plain(default=None, sa_type=UTCDateTime)
     first_response_at: datetime | None = plain(default=None, sa_type=UTCDateTime)
+    # Which form the case came through (a ``SubmissionSource``), for the clinic's figures.
+    source: str = plain(default=SubmissionSource.CLINIC_PAGE.value, max_length=16)
+    # When the case first left "new" for a working status; set once, never cleared.
+    reviewed_at: datetime | None = plain(default=None, sa_type=UTCDateTime)
     source_ip: str | None = personal(DataCategory.DEVICE_NETWORK, default=None, max_length=64)
     user_agent: str | None = personal(DataCategory.DEVICE_NETWORK, default=None, max_length=400)
     # Categories of this case's data that retention has already cleared, and when the case

@@ -89,6 +89,8 @@ class Message(TenantOwned, table=True):
     __table_args__ = (
         tenant_fk(["thread_id"], "messagethread", name="fk_message_thread", ondelete="CASCADE"),
         sa.Index("ix_message_thread", "tenant_id", "thread_id"),
+        # The clinic dashboard's message volume over a date range.
+        sa.Index("ix_message_created", "tenant_id", "created_at"),
         # An inbound email or SMS is stored once, however often the provider posts it.
         sa.UniqueConstraint("tenant_id", "external_id", name="uq_message_external"),
     )
@@ -196,6 +198,8 @@ class OutboxMessage(DeliveryState, TenantOwned, table=True):
         tenant_fk(["message_id"], "message", name="fk_outbox_message"),
         sa.Index("ix_outbox_due", "tenant_id", "status", "next_attempt_at"),
         sa.Index("ix_outbox_message", "tenant_id", "message_id"),
+        # The clinic dashboard's deliveries and failures over a date range.
+        sa.Index("ix_outbox_created", "tenant_id", "created_at"),
         sa.UniqueConstraint("tenant_id", "header_id", name="uq_outbox_header_id"),
     )
 

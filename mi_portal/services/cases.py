@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from datetime import datetime
 
 from sqlmodel import col, select
 
@@ -49,6 +50,18 @@ def allowed_moves(status: str) -> list[str]:
         return []
 
 
+# Leaving "new" for one of these is the case's first review; archived straight from "new" is not.
+NOT_REVIEWED = frozenset({SubmissionStatus.NEW.value, SubmissionStatus.ARCHIVED.value})
+
+
+def set_status(case: Submission, to: str, at: datetime) -> None:
+    """Give the case its new status; the first move to a working status stamps ``reviewed_at``
+    (once: moving back to review or on to archived keeps it). Caller adds and commits."""
+    case.status = to
+    if case.reviewed_at is None and to not in NOT_REVIEWED:
+        case.reviewed_at = at
+
+
 def change_status(actor: Actor, submission_id: object, to: str) -> None:
     """Move a case along the workflow; only the transitions written beside the statuses."""
     check(actor, Permission.CASES_EDIT)
@@ -71,8 +84,9 @@ def change_status(actor: Actor, submission_id: object, to: str) -> None:
                 "The patient has an open quote: they accept or decline it on their quote page. "
                 "To change the case by hand, withdraw the quote first."
             )
-        case.status = to
-        case.last_activity_at = clock.now()
+        now = clock.now()
+        set_status(case, to, now)
+        case.last_activity_at = now
         session.add(case)
         session.commit()
         target = case.id

@@ -28,6 +28,7 @@ from mi_portal.models import (
     Patient,
     Submission,
     SubmissionImage,
+    SubmissionSource,
     Tenant,
     uuid7,
 )
@@ -260,6 +261,14 @@ def add_photo_rows(
     return image.id
 
 
+def case_source(source: str) -> str:
+    """The case's ``SubmissionSource`` from the form's consent source: "directory" is the
+    multi-clinic form; "clinic_page:<slug>" (and anything else) a clinic's own page."""
+    if source == SubmissionSource.DIRECTORY.value:
+        return SubmissionSource.DIRECTORY.value
+    return SubmissionSource.CLINIC_PAGE.value
+
+
 def submit(
     *,
     clinic_slugs: list[str],
@@ -328,6 +337,7 @@ def submit(
                     last_activity_at=now,
                     sla_due_at=quote_due,
                     first_response_due_at=first_due,
+                    source=case_source(source),
                     source_ip=ip,
                     user_agent=(user_agent or "")[:400] or None,
                 )

@@ -72,6 +72,8 @@ ACTION_LABELS: dict[str, str] = {
     "quote.viewed": "A patient opened a quote",
     "quote.viewed_by_staff": "Looked at a case's quote",
     "quote.withdrawn": "Withdrew a quote",
+    "reports.exported": "Downloaded a report's figures (CSV)",
+    "reports.viewed": "Looked at the clinic's reports",
     "rights.answered": "Answered a privacy request",
     "rights.clinic_answered": "A clinic answered a privacy request",
     "rights.closed_no_data": "Closed a privacy request: no data held",
@@ -121,6 +123,7 @@ VIEW_PLURALS: dict[str, str] = {
     "image.full_url_renewed": "Renewed photo links {n} times",
     "thread.viewed": "Read conversations {n} times",
     "quote.viewed_by_staff": "Looked at quotes {n} times",
+    "reports.viewed": "Looked at the clinic's reports {n} times",
 }
 
 TARGET_LABELS: dict[str, str] = {
@@ -132,6 +135,7 @@ TARGET_LABELS: dict[str, str] = {
     "patient": "Patient",
     "attachment": "Attachment",
     "queue_page": "Case list page",
+    "report": "Report",
     "session": "Sign-in session",
     "submission": "Case",
     "tenant": "Clinic",

@@ -48,7 +48,7 @@ from mi_portal.models import (
 )
 from mi_portal.services import audit, clock, consent, quote_forms, quote_math, signed_links
 from mi_portal.services.actor import Actor, NotFound, parse_id
-from mi_portal.services.cases import allowed_moves, case_in_clinic
+from mi_portal.services.cases import allowed_moves, case_in_clinic, set_status
 from mi_portal.services.inbox import reference
 from mi_portal.services.permissions import Permission, check, has_permission
 
@@ -836,13 +836,14 @@ def follow_case(session: ScopedSession, case: Submission, to: str) -> list[tuple
     moves: list[tuple[str, str]] = []
     if case.status == to:
         return moves
+    now = clock.now()
     if case.status == SubmissionStatus.NEW.value and to == SubmissionStatus.QUOTED.value:
         moves.append((case.status, SubmissionStatus.IN_REVIEW.value))
-        case.status = SubmissionStatus.IN_REVIEW.value
+        set_status(case, SubmissionStatus.IN_REVIEW.value, now)
     if to in allowed_moves(case.status):
         moves.append((case.status, to))
-        case.status = to
-    case.last_activity_at = clock.now()
+        set_status(case, to, now)
+    case.last_activity_at = now
     session.add(case)
     return moves
 

@@ -538,3 +538,31 @@ def test_the_patients_age_follows_the_clinics_date(world) -> None:  # type: igno
     # 30 Nov 12:00 UTC is already 1 December, 01:00, in Auckland: the birthday.
     clock.set_clock(lambda: datetime(2026, 11, 30, 12, 0, tzinfo=UTC))
     assert cases.case_detail(mgr, ids["ava"]).patient_age == "36"
+
+
+def _reviewed(tenant_id: uuid.UUID, case_id: uuid.UUID) -> tuple[str, datetime | None]:
+    with tenant_session(tenant_id) as session:
+        case = session.get(Submission, (tenant_id, case_id))
+        assert case is not None
+        return case.status, case.reviewed_at
+
+
+def test_the_first_move_out_of_new_stamps_the_review_once(world) -> None:  # type: ignore[no-untyped-def]
+    a, b, mgr, crd, ids = world
+    cases.change_status(mgr, ids["ava"], "in_review")
+    assert _reviewed(a, ids["ava"]) == ("in_review", NOW)
+    later = NOW + timedelta(hours=3)
+    clock.set_clock(lambda: later)
+    cases.change_status(mgr, ids["ava"], "closed")
+    cases.change_status(mgr, ids["ava"], "archived")
+    assert _reviewed(a, ids["ava"]) == ("archived", NOW)  # set once, never moved or cleared
+    # Archived straight from new: never reviewed.
+    cases.change_status(mgr, ids["dee"], "archived")
+    assert _reviewed(a, ids["dee"]) == ("archived", None)
+    # Bulk moves stamp each case they move; the one that cannot move keeps its own.
+    done, problems = cases.bulk(mgr, [ids["b_stone"], ids["ben"]], status="in_review")
+    assert done == 0 and len(problems) == 2
+    assert _reviewed(b, ids["b_stone"]) == ("new", None)
+    extra = _case(a, "Eve Park", "eve@example.org", None, hours_ago=5)
+    done, _ = cases.bulk(mgr, [extra], status="in_review")
+    assert done == 1 and _reviewed(a, extra) == ("in_review", later)

@@ -334,3 +334,18 @@ def test_hostile_email_addresses_are_refused(db: Database, email: str) -> None:
         )
     assert set(exc.value.errors) == {"email"}
     assert _rows(a)["patient"] == 0
+
+
+@pytest.mark.parametrize(
+    ("given", "stored"),
+    [("directory", "directory"), ("clinic_page:clinic-a", "clinic_page"), ("t", "clinic_page")],
+)
+def test_each_case_records_the_form_it_came_through(db: Database, given: str, stored: str) -> None:
+    a = make_tenant("clinic-a")
+    intake.submit(
+        clinic_slugs=["clinic-a"], form=form(), photos=photos(1), ip=None, user_agent=None,
+        source=given,
+    )  # fmt: skip
+    with tenant_session(a) as session:
+        case = session.exec(select(Submission)).one()
+    assert (case.source, case.reviewed_at) == (stored, None)

@@ -479,3 +479,24 @@ def test_the_builder_offers_packages_with_what_they_hold(db: Database) -> None:
     )
     assert offer["Laser"]["price_from"] == "yes" and offer["Chemical peel"]["price_from"] == ""
     assert quotes.catalog_choices(staff(w.b)) == []
+
+
+def test_sending_a_quote_on_a_new_case_stamps_its_first_review_once(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    w = two_clinics()
+    c = catalog(w.a)
+    manager = staff(w.a)
+    sent = clock.now()
+    monkeypatch.setattr(clock, "_now", lambda: sent)
+    quote_id, token = sent_quote(manager, w.a_submission, sample_form(c, _in(30)))
+    later = sent + timedelta(days=1)
+    monkeypatch.setattr(clock, "_now", lambda: later)
+    patient_quotes.decline(token)
+    quotes.send(manager, quotes.start(manager, w.a_submission))  # a revision, a day later
+    with tenant_session(w.a) as session:
+        case = session.get(Submission, (w.a, w.a_submission))
+        assert case is not None
+        # Passed through review on its way to quoted: reviewed when the first quote went.
+        assert (case.status, case.reviewed_at, case.quote_sent_at) == ("quoted", sent, sent)
+    assert _quote(w.a, quote_id).status == "declined"

@@ -1,0 +1,554 @@
+"""The clinic's dashboard: cases received, by concern area and source, the funnel to accepted,
+quoted and accepted value, and (``services.report_timing``) reply and quote times, workload,
+messages and deliveries.
+
+Case figures follow the *cohort* of cases received in the asked clinic-local days, filtered by
+concern area and source. Every figure is one aggregate statement the database runs in the
+clinic's own tenant session (``db.py`` adds the tenant criteria to each table it reads, and
+on PostgreSQL row-level security applies too); the statements also name the clinic
+themselves, so each one stands on its own. Python only fills in the buckets that had nothing
+and formats what came back.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import and_, func, or_
+from sqlmodel import col
+
+from mi_portal.db import ScopedSession, tenant_session
+from mi_portal.models import Quote, QuoteStatus, Submission, SubmissionStatus, Tenant
+from mi_portal.services import audit, business_time, clinic_time, clock, report_sql, report_timing
+from mi_portal.services.actor import Actor
+from mi_portal.services.intake_questions import CONCERN_AREAS
+from mi_portal.services.permissions import Permission, check
+from mi_portal.services.quote_math import format_money
+from mi_portal.services.report_types import (
+    GRAINS,
+    SOURCES,
+    Chart,
+    ClinicReport,
+    ReportQuery,
+    Series,
+    Stat,
+)
+
+DEFAULT_DAYS = 90
+DEFAULT_GRAIN = "week"
+MAX_DAYS = 3 * 365 + 1  # "at most 3 years", a leap day included
+MAX_DAILY_DAYS = 400
+EMPTY = "—"
+
+SOURCE_LABELS = {"clinic_page": "Clinic page", "directory": "Multi-clinic form"}
+GRAIN_WORDS = {"day": "day", "week": "week", "month": "month"}
+# Quotes that went to the patient and were not replaced or taken back: their value was offered.
+QUOTED_STATUSES = (
+    QuoteStatus.SENT.value,
+    QuoteStatus.VIEWED.value,
+    QuoteStatus.ACCEPTED.value,
+    QuoteStatus.DECLINED.value,
+    QuoteStatus.EXPIRED.value,
+)
+OPEN_STATUSES = (
+    SubmissionStatus.NEW.value,
+    SubmissionStatus.IN_REVIEW.value,
+    SubmissionStatus.QUOTED.value,
+)
+# The order the page shows them in; report_timing computes the keys this module does not.
+CHART_ORDER = (
+    "received",
+    "by_area",
+    "by_source",
+    "funnel",
+    "first_response",
+    "first_quote",
+    "value",
+    "workload",
+    "messages",
+    "delivery_failures",
+)
+STAT_ORDER = (
+    "received",
+    "conversion",
+    "first_reply_on_time",
+    "first_reply_median",
+    "quote_on_time",
+    "accepted_value",
+    "open_now",
+)
+_ISO_DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
+class ReportQueryInvalid(ValueError):
+    """A dashboard query that cannot be shown; ``field`` is the address's key it concerns."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+        self.message = message
+
+
+# ---------------------------------------------------------------------------------------------
+# The query
+
+
+def default_query(today: date) -> ReportQuery:
+    """The last 90 days up to ``today`` (the clinic's date), by week, every area and source."""
+    start = today - timedelta(days=DEFAULT_DAYS - 1)
+    return ReportQuery(date_from=start.isoformat(), date_to=today.isoformat(), grain=DEFAULT_GRAIN)
+
+
+def _day(value: str, field: str, what: str) -> date:
+    if not _ISO_DAY.fullmatch(value):
+        raise ReportQueryInvalid(field, f"Give the {what} date as YYYY-MM-DD.")
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise ReportQueryInvalid(field, f"The {what} date is not a day of the calendar.") from None
+
+
+def parse_query(params: Mapping[str, str], today: date) -> ReportQuery:
+    """The query of the dashboard's address (``from``, ``to``, ``grain``, ``area``, ``source``).
+
+    Values are trimmed and lower-cased; a missing one takes its default (a lone ``from`` runs
+    to today, a lone ``to`` starts 90 days before it). Raises ``ReportQueryInvalid``.
+    """
+
+    def value(key: str) -> str:
+        raw = params.get(key, "")
+        return raw.strip().lower() if isinstance(raw, str) else ""
+
+    default = default_query(today)
+    given_from, given_to = value("from"), value("to")
+    date_to = _day(given_to, "to", "end") if given_to else today
+    if given_from:
+        date_from = _day(given_from, "from", "start")
+    elif given_to:
+        date_from = date_to - timedelta(days=DEFAULT_DAYS - 1)
+    else:
+        date_from = date.fromisoformat(default.date_from)
+    query = ReportQuery(
+        date_from=date_from.isoformat(),
+        date_to=date_to.isoformat(),
+        grain=value("grain") or DEFAULT_GRAIN,
+        concern_area=value("area"),
+        source=value("source"),
+    )
+    validate(query)
+    return query
+
+
+def validate(query: ReportQuery) -> tuple[date, date]:
+    """The query's first and last day, or ``ReportQueryInvalid`` saying what is wrong."""
+    date_from = _day(query.date_from, "from", "start")
+    date_to = _day(query.date_to, "to", "end")
+    if date_from > date_to:
+        raise ReportQueryInvalid("from", "The start date must be on or before the end date.")
+    days = (date_to - date_from).days + 1
+    if days > MAX_DAYS:
+        raise ReportQueryInvalid("range", "Choose a range of at most 3 years.")
+    if query.grain not in GRAINS:
+        raise ReportQueryInvalid("grain", "Choose to count by day, week or month.")
+    if query.grain == "day" and days > MAX_DAILY_DAYS:
+        raise ReportQueryInvalid(
+            "grain", f"A daily view covers at most {MAX_DAILY_DAYS} days: choose weeks or months."
+        )
+    if query.concern_area and query.concern_area not in CONCERN_AREAS:
+        raise ReportQueryInvalid("area", "Choose one of the concern areas, or every area.")
+    if query.source and query.source not in SOURCES:
+        raise ReportQueryInvalid("source", "Choose the clinic page or the multi-clinic form.")
+    return date_from, date_to
+
+
+def _details(query: ReportQuery) -> dict[str, str]:
+    return {
+        "from": query.date_from,
+        "to": query.date_to,
+        "grain": query.grain,
+        "area": query.concern_area,
+        "source": query.source,
+    }
+
+
+# ---------------------------------------------------------------------------------------------
+# Entry points
+
+
+def clinic_today(actor: Actor) -> date:
+    """Today's date on the clinic's clock (the dashboard's default range ends on it)."""
+    check(actor, Permission.REPORTS_VIEW)
+    tenant_id = actor.require_tenant()
+    with tenant_session(tenant_id) as session:
+        tenant = session.get(Tenant, tenant_id)
+        zone_name = tenant.timezone if tenant is not None else "UTC"
+    return clock.now().astimezone(business_time.zone(zone_name)).date()
+
+
+def clinic_report(actor: Actor, query: ReportQuery) -> ClinicReport:
+    """Every figure of the clinic's dashboard for ``query``, computed in the clinic's session."""
+    check(actor, Permission.REPORTS_VIEW)
+    date_from, date_to = validate(query)
+    tenant_id = actor.require_tenant()
+    now = clock.now()
+    with tenant_session(tenant_id) as session:
+        tenant = session.get(Tenant, tenant_id)
+        if tenant is None:
+            raise LookupError("clinic")
+        where = business_time.zone(tenant.timezone)
+        start, end = report_sql.utc_range(where.key, date_from, date_to)
+        scope = Scope(
+            tenant_id=tenant_id,
+            query=query,
+            zone=where.key,
+            start=start,
+            end=end,
+            dialect=session.get_bind().dialect.name,
+            labels=report_sql.bucket_labels(date_from, date_to, query.grain),
+        )
+        charts, stats = _case_figures(session, scope, tenant)
+        timing_charts, timing_stats = report_timing.timing_charts(
+            session, tenant, query, start, end, now
+        )
+        areas = _areas(session, tenant_id)
+    by_key = {c.key: c for c in [*charts, *timing_charts]}
+    stat_by_key = {s.key: s for s in [*stats, *timing_stats]}
+    return ClinicReport(
+        query=query,
+        zone_caption=clinic_time.caption(where),
+        stats=[stat_by_key[k] for k in STAT_ORDER if k in stat_by_key],
+        charts=[by_key[k] for k in CHART_ORDER if k in by_key],
+        areas=areas,
+    )
+
+
+def record_view(actor: Actor, query: ReportQuery) -> None:
+    """One audit event for one view of the dashboard (never one per chart)."""
+    check(actor, Permission.REPORTS_VIEW)
+    actor.require_tenant()
+    audit.record(actor, "reports.viewed", target_type="report", details=_details(query))
+
+
+def record_export(actor: Actor, query: ReportQuery, chart_key: str) -> None:
+    """One audit event for one chart's table downloaded as CSV."""
+    check(actor, Permission.REPORTS_VIEW)
+    actor.require_tenant()
+    if chart_key not in CHART_ORDER:
+        raise ValueError("unknown chart")
+    audit.record(
+        actor,
+        "reports.exported",
+        target_type="report",
+        target_id=chart_key,
+        details={**_details(query), "chart": chart_key},
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# The statements (built apart from running them, so a test can read each one's SQL)
+
+
+@dataclass(frozen=True)
+class Scope:
+    """What every statement needs: the clinic, the query, its UTC range and the dialect."""
+
+    tenant_id: uuid.UUID
+    query: ReportQuery
+    zone: str
+    start: datetime
+    end: datetime
+    dialect: str
+    labels: list[str]
+
+    def bucket(self) -> Any:
+        return report_sql.local_bucket(
+            col(Submission.received_at), self.zone, self.query.grain, self.start, self.end,
+            self.dialect,
+        ).label("bucket")  # fmt: skip
+
+
+def case_filters(tenant_id: uuid.UUID, query: ReportQuery) -> list[Any]:
+    """The clinic's cases of the query's concern area and source, whenever received."""
+    conditions: list[Any] = [col(Submission.tenant_id) == tenant_id]
+    if query.concern_area:
+        conditions.append(col(Submission.concern_area) == query.concern_area)
+    if query.source:
+        conditions.append(col(Submission.source) == query.source)
+    return conditions
+
+
+def cohort(scope: Scope) -> list[Any]:
+    """The cases received in the range that match the filters."""
+    return [
+        *case_filters(scope.tenant_id, scope.query),
+        col(Submission.received_at) >= scope.start,
+        col(Submission.received_at) < scope.end,
+    ]
+
+
+def _case_quote(*conditions: Any) -> Any:
+    """The join of a case to its quotes (same clinic)."""
+    return and_(
+        col(Quote.tenant_id) == col(Submission.tenant_id),
+        col(Quote.submission_id) == col(Submission.id),
+        *conditions,
+    )
+
+
+def statements(scope: Scope) -> dict[str, Any]:
+    """One aggregate statement per figure, by the figure's key."""
+    bucket = scope.bucket()
+    cases = cohort(scope)
+    accepted = (
+        sa.exists()
+        .where(_case_quote(col(Quote.status) == QuoteStatus.ACCEPTED.value))
+        .correlate(Submission)
+    )
+    flags = (
+        sa.select(
+            col(Submission.reviewed_at).isnot(None).label("reviewed"),
+            col(Submission.quote_sent_at).isnot(None).label("quoted"),
+            accepted.label("accepted"),
+        )
+        .where(*cases)
+        .subquery("stages")
+    )
+
+    def tally(*flag: Any) -> Any:
+        return func.coalesce(func.sum(sa.case((or_(*flag), 1), else_=0)), 0)
+
+    quoted_total = sa.case(
+        (col(Quote.status).in_(QUOTED_STATUSES), col(Quote.total)), else_=sa.null()
+    )
+    accepted_total = sa.case(
+        (col(Quote.status) == QuoteStatus.ACCEPTED.value, col(Quote.total)), else_=sa.null()
+    )
+    return {
+        "received": sa.select(bucket, func.count()).where(*cases).group_by(bucket),
+        "by_area": (
+            sa.select(col(Submission.concern_area), func.count())
+            .where(*cases)
+            .group_by(col(Submission.concern_area))
+        ),
+        "by_source": (
+            sa.select(col(Submission.source), func.count())
+            .where(*cases)
+            .group_by(col(Submission.source))
+        ),
+        # In review: reviewed, quoted or accepted; quoted: a quote went or one was accepted.
+        "funnel": sa.select(
+            func.count(),
+            tally(flags.c.reviewed, flags.c.quoted, flags.c.accepted),
+            tally(flags.c.quoted, flags.c.accepted),
+            tally(flags.c.accepted),
+        ).select_from(flags),
+        "value": (
+            sa.select(
+                bucket,
+                col(Quote.currency),
+                report_sql.money_cents_sum(quoted_total, scope.dialect),
+                report_sql.money_cents_sum(accepted_total, scope.dialect),
+            )
+            .select_from(Submission)
+            .join(Quote, _case_quote())
+            .where(*cases, col(Quote.status).in_(QUOTED_STATUSES))
+            .group_by(bucket, col(Quote.currency))
+        ),
+        "open_now": sa.select(func.count()).where(
+            *case_filters(scope.tenant_id, scope.query),
+            col(Submission.status).in_(OPEN_STATUSES),
+        ),
+    }
+
+
+def _areas(session: ScopedSession, tenant_id: uuid.UUID) -> list[str]:
+    """The concern areas of the clinic's cases, in the form's order (for the filter menu)."""
+    present = set(
+        session.execute(
+            sa.select(col(Submission.concern_area))
+            .where(col(Submission.tenant_id) == tenant_id)
+            .group_by(col(Submission.concern_area))
+        ).scalars()
+    )
+    return [a for a in CONCERN_AREAS if a in present] + sorted(present - set(CONCERN_AREAS))
+
+
+# ---------------------------------------------------------------------------------------------
+# The figures
+
+
+def _case_figures(
+    session: ScopedSession, scope: Scope, tenant: Tenant
+) -> tuple[list[Chart], list[Stat]]:
+    run = statements(scope)
+
+    def rows(key: str) -> list[Any]:
+        return list(session.execute(run[key]).all())
+
+    funnel = session.execute(run["funnel"]).one()
+    received, reviewed, quoted, accepted = (int(v or 0) for v in funnel)
+    open_now = int(session.execute(run["open_now"]).scalar_one() or 0)
+    per_bucket = {str(k): int(n) for k, n in rows("received")}
+    money = [
+        (str(k), str(cur), report_sql.cents(q), report_sql.cents(a))
+        for k, cur, q, a in rows("value")
+    ]
+    charts = [
+        _received_chart(scope, per_bucket),
+        _area_chart({str(k): int(n) for k, n in rows("by_area")}),
+        _source_chart(scope.query, {str(k): int(n) for k, n in rows("by_source")}),
+        _funnel_chart([received, reviewed, quoted, accepted]),
+        _value_chart(scope, money, tenant.currency, bool(received)),
+    ]
+    stats = [
+        Stat("received", "Cases received", f"{received:,}" if received else EMPTY),
+        Stat(
+            "conversion",
+            "Conversion",
+            report_sql.share(accepted, received).replace("—", EMPTY),
+            f"{accepted:,} of {received:,} cases accepted a quote" if received else "",
+        ),
+        _accepted_value(money, tenant, bool(received)),
+        Stat("open_now", "Open cases now", f"{open_now:,}", "New, in review or quoted"),
+    ]
+    return charts, stats
+
+
+def _received_chart(scope: Scope, per_bucket: dict[str, int]) -> Chart:
+    grain = scope.query.grain
+    x = [report_sql.bucket_caption(label, grain) for label in scope.labels]
+    counts = [per_bucket.get(label, 0) for label in scope.labels]
+    has_cases = any(counts)
+    return Chart(
+        key="received",
+        title="Cases received",
+        kind="bar",
+        x=x if has_cases else [],
+        series=[Series("Cases", [float(n) for n in counts])] if has_cases else [],
+        columns=["Period", "Cases"],
+        rows=[[c, str(n)] for c, n in zip(x, counts, strict=True)] if has_cases else [],
+        caption=f"Cases received per {GRAIN_WORDS[grain]}, on the clinic's clock.",
+        x_title=GRAIN_WORDS[grain].capitalize(),
+        y_title="Cases",
+    )
+
+
+def _area_chart(counts: dict[str, int]) -> Chart:
+    total = sum(counts.values())
+    labelled = sorted(
+        ((CONCERN_AREAS.get(area, area), n) for area, n in counts.items() if n),
+        key=lambda pair: (-pair[1], pair[0]),
+    )
+    return Chart(
+        key="by_area",
+        title="Cases by concern area",
+        kind="hbar",
+        x=[label for label, _ in labelled],
+        series=[Series("Cases", [float(n) for _, n in labelled])] if labelled else [],
+        columns=["Concern area", "Cases", "Share"],
+        rows=[[label, str(n), report_sql.share(n, total)] for label, n in labelled],
+        x_title="Cases",
+    )
+
+
+def _source_chart(query: ReportQuery, counts: dict[str, int]) -> Chart:
+    total = sum(counts.values())
+    shown = [query.source] if query.source else list(SOURCES)
+    pairs = [(SOURCE_LABELS.get(s, s), counts.get(s, 0)) for s in shown] if total else []
+    return Chart(
+        key="by_source",
+        title="Cases by source",
+        kind="bar",
+        x=[label for label, _ in pairs],
+        series=[Series("Cases", [float(n) for _, n in pairs])] if pairs else [],
+        columns=["Source", "Cases", "Share"],
+        rows=[[label, str(n), report_sql.share(n, total)] for label, n in pairs],
+        caption="The clinic's own page, or the form that sends to several clinics.",
+        y_title="Cases",
+    )
+
+
+def _funnel_chart(stages: list[int]) -> Chart:
+    names = ["Received", "In review", "Quoted", "Accepted"]
+    received = stages[0]
+    rows = []
+    if received:
+        for i, (name, n) in enumerate(zip(names, stages, strict=True)):
+            previous = report_sql.share(n, stages[i - 1]) if i else EMPTY
+            rows.append([name, str(n), report_sql.share(n, received), previous])
+    return Chart(
+        key="funnel",
+        title="From received to accepted",
+        kind="funnel",
+        x=names if received else [],
+        series=[Series("Cases", [float(n) for n in stages])] if received else [],
+        columns=["Stage", "Cases", "Of received", "Of previous stage"],
+        rows=rows,
+        caption="Cases received in the range and how far each has come since.",
+    )
+
+
+def _value_chart(
+    scope: Scope,
+    money: list[tuple[str, str, Decimal, Decimal]],
+    clinic_currency: str,
+    has_cases: bool,
+) -> Chart:
+    grain = scope.query.grain
+    currencies = sorted({cur for _, cur, _, _ in money}, key=lambda c: (c != clinic_currency, c))
+    if has_cases and not currencies:
+        currencies = [clinic_currency]
+    amounts = {(k, cur): (q, a) for k, cur, q, a in money}
+    zero = (Decimal("0.00"), Decimal("0.00"))
+    x = [report_sql.bucket_caption(label, grain) for label in scope.labels]
+    series: list[Series] = []
+    rows: list[list[str]] = []
+    if has_cases:
+        for cur in currencies:
+            quoted = [amounts.get((label, cur), zero)[0] for label in scope.labels]
+            accepted = [amounts.get((label, cur), zero)[1] for label in scope.labels]
+            series.append(Series(f"Quoted ({cur})", [float(v) for v in quoted]))
+            series.append(Series(f"Accepted ({cur})", [float(v) for v in accepted]))
+        for caption, label in zip(x, scope.labels, strict=True):
+            for cur in currencies:
+                q, a = amounts.get((label, cur), zero)
+                rows.append([caption, cur, f"{q:.2f}", f"{a:.2f}"])
+    return Chart(
+        key="value",
+        title="Quoted and accepted value",
+        kind="bar",
+        x=x if has_cases else [],
+        series=series,
+        columns=["Period", "Currency", "Quoted", "Accepted"],
+        rows=rows,
+        caption="Totals of the quotes sent for the cases received in each "
+        f"{GRAIN_WORDS[grain]}, and of those accepted.",
+        x_title=GRAIN_WORDS[grain].capitalize(),
+        y_title="Value",
+    )
+
+
+def _accepted_value(
+    money: list[tuple[str, str, Decimal, Decimal]], tenant: Tenant, has_cases: bool
+) -> Stat:
+    totals: dict[str, Decimal] = {}
+    for _, cur, _, accepted in money:
+        totals[cur] = totals.get(cur, Decimal("0.00")) + accepted
+    if not has_cases:
+        return Stat("accepted_value", "Accepted value", EMPTY)
+    totals.setdefault(tenant.currency, Decimal("0.00"))
+    ordered = sorted(totals, key=lambda c: (c != tenant.currency, c))
+    text = " + ".join(format_money(totals[c], c, tenant.locale) for c in ordered if totals[c])
+    return Stat(
+        "accepted_value",
+        "Accepted value",
+        text or format_money(Decimal("0.00"), tenant.currency, tenant.locale),
+        "Quotes accepted for the cases received in the range",
+    )
