@@ -34,6 +34,7 @@ from mi_portal.models.base import TenantOwned, tenant_models
 TENANT_KEY = "tenant_id"
 USER_KEY = "rls_user_id"
 PLATFORM_KEY = "rls_platform"
+READ_ONLY_KEY = "read_only"
 
 
 class TenantScopeError(RuntimeError):
@@ -113,16 +114,21 @@ def dispose_engines() -> None:
 
 @contextmanager
 def tenant_session(
-    tenant_id: uuid.UUID, *, platform: bool = False, engine: Engine | None = None
+    tenant_id: uuid.UUID,
+    *,
+    platform: bool = False,
+    read_only: bool = False,
+    engine: Engine | None = None,
 ) -> Iterator[ScopedSession]:
     """A session that sees and writes only ``tenant_id``'s rows.
 
     ``platform=True`` also opens the platform audit chain (platform staff switched into a clinic
-    reading both logs); it never opens another clinic's rows.
+    reading both logs); it never opens another clinic's rows. ``read_only=True`` refuses every
+    flush, and on PostgreSQL makes each transaction READ ONLY (platform figures read clinics).
     """
     if not isinstance(tenant_id, uuid.UUID):
         raise TenantScopeError("tenant scope must be a UUID")
-    info = {TENANT_KEY: tenant_id, PLATFORM_KEY: platform}
+    info = {TENANT_KEY: tenant_id, PLATFORM_KEY: platform, READ_ONLY_KEY: read_only}
     with ScopedSession(engine or get_engine(), info=info) as session:
         yield session
 
@@ -234,6 +240,8 @@ def _criteria_for(tenant_id: uuid.UUID) -> tuple[Any, ...]:
 
 @event.listens_for(ScopedSession, "before_flush")
 def _scope_writes(session: Session, _context: Any, _instances: Any) -> None:
+    if session.info.get(READ_ONLY_KEY) and (session.new or session.dirty or session.deleted):
+        raise TenantScopeError("write in a read-only session")
     tenant_id = session.info.get(TENANT_KEY)
     for obj in session.new:
         if isinstance(obj, TenantOwned):
@@ -247,6 +255,9 @@ def _scope_writes(session: Session, _context: Any, _instances: Any) -> None:
 
 @event.listens_for(ScopedSession, "after_begin")
 def _set_rls_tenant(session: Session, _tx: SessionTransaction, connection: Connection) -> None:
+    if session.info.get(READ_ONLY_KEY) and connection.dialect.name == "postgresql":
+        # First in the transaction: PostgreSQL takes SET TRANSACTION only before any query.
+        connection.execute(sa.text("SET TRANSACTION READ ONLY"))
     _apply_settings(session, connection)
 
 
