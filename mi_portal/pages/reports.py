@@ -157,6 +157,7 @@ def _body() -> rx.Component:
                     spacing="4",
                     width="100%",
                     id="report-charts",
+                    custom_attrs={"data-shown": S.shown},
                 ),
             ),
         ),

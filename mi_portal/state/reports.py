@@ -127,6 +127,8 @@ class ReportsState(rx.State):
     zone_caption: str = ""
     stats: list[dict[str, str]] = []
     charts: list[dict[str, Any]] = []
+    # The address whose figures are on the page ("" while none are).
+    shown: str = ""
     _query: dict[str, str] = {}
     _default: dict[str, str] = {}
     _today: str = ""
@@ -145,6 +147,7 @@ class ReportsState(rx.State):
     async def load(self):  # type: ignore[no-untyped-def]
         self.error, self.problem = "", ""
         self.stats, self.charts, self._csv, self._pending = [], [], {}, False
+        self.shown = ""
         blocked = page_block(Permission.REPORTS_VIEW)
         if blocked:
             self.loading = False
@@ -194,6 +197,7 @@ class ReportsState(rx.State):
         self.stats = [stat_view(s) for s in report.stats]
         self.charts = [chart_view(c, EMPTY_TEXT.get(c.key, EMPTY_DEFAULT)) for c in report.charts]
         self._csv = {c.key: c.csv_bytes() for c in report.charts if not c.empty}
+        self.shown = address(self._query, self._default)
         self.loading = False
 
     @rx.event

@@ -12,6 +12,7 @@ import csv
 import io
 import re
 from pathlib import Path
+from urllib.parse import urlparse
 
 from playwright.sync_api import expect
 
@@ -48,8 +49,11 @@ def _received_total(page) -> int:  # type: ignore[no-untyped-def]
 
 
 def _wait_for_charts(page) -> None:  # type: ignore[no-untyped-def]
+    """Until the figures on the page are those of the page's address."""
+    url = urlparse(page.url)
+    shown = url.path + (f"?{url.query}" if url.query else "")
+    expect(page.locator("#report-charts")).to_have_attribute("data-shown", shown, timeout=SLOW)
     expect(page.locator("#plot-received svg.main-svg").first).to_be_visible(timeout=SLOW)
-    expect(page.locator("#reports-loading")).to_have_count(0, timeout=SLOW)
 
 
 def _fits_a_phone(page, name: str, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
