@@ -19,6 +19,10 @@ from mi_portal.services.report_types import Chart, Stat
 # Okabe–Ito hues, the yellow and sky blue swapped for darker ones that keep 3:1 on white.
 PALETTE = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#8F6A00", "#5A5A5A")
 HEIGHT = 320
+NOTHING_TO_DRAW = (
+    "Every value here is hidden because it describes too few patients: there is nothing to "
+    "draw. The table shows what may be shown."
+)
 _GRID = "rgba(128, 128, 128, 0.25)"
 _FONT = "system-ui, -apple-system, 'Segoe UI', Roboto, 'Helvetica Neue', Arial, sans-serif"
 # No toolbar (its buttons have no accessible names), no zoom by dragging (a finger scrolling a
@@ -26,7 +30,16 @@ _FONT = "system-ui, -apple-system, 'Segoe UI', Roboto, 'Helvetica Neue', Arial, 
 PLOT_CONFIG = {"displayModeBar": False, "responsive": True, "scrollZoom": False}
 
 
+def _axis_labels(chart: Chart) -> list[str]:
+    """The points' labels on the axis: "Week of 2 Nov 2026" loses its prefix there (the axis
+    title says "Week"); the table keeps the full caption."""
+    if chart.x and all(label.startswith("Week of ") for label in chart.x):
+        return [label.removeprefix("Week of ") for label in chart.x]
+    return list(chart.x)
+
+
 def _traces(chart: Chart) -> list[Any]:
+    labels = _axis_labels(chart)
     colours = [PALETTE[i % len(PALETTE)] for i in range(len(chart.series))]
     traces: list[Any] = []
     for series, colour in zip(chart.series, colours, strict=True):
@@ -35,7 +48,7 @@ def _traces(chart: Chart) -> list[Any]:
             traces.append(
                 go.Funnel(
                     name=series.name,
-                    y=chart.x,
+                    y=labels,
                     x=values,
                     marker={"color": colour},
                     textinfo="value+percent initial",
@@ -46,7 +59,7 @@ def _traces(chart: Chart) -> list[Any]:
             traces.append(
                 go.Scatter(
                     name=series.name,
-                    x=chart.x,
+                    x=labels,
                     y=values,
                     mode="lines+markers",
                     connectgaps=False,  # a gap (suppressed, undefined) stays a gap
@@ -56,13 +69,13 @@ def _traces(chart: Chart) -> list[Any]:
             )
         elif chart.kind == "hbar":
             traces.append(
-                go.Bar(name=series.name, y=chart.x, x=values, orientation="h", marker_color=colour)
+                go.Bar(name=series.name, y=labels, x=values, orientation="h", marker_color=colour)
             )
         else:  # "bar" (grouped when several series) and "stacked_bar"
             traces.append(
                 go.Bar(
                     name=series.name,
-                    x=chart.x,
+                    x=labels,
                     y=values,
                     marker={"color": colour, "line": {"color": "#ffffff", "width": 0.5}},
                 )
@@ -89,16 +102,21 @@ def figure(chart: Chart) -> dict[str, Any]:
         separators=".,",
     )
     category = {"type": "category", "automargin": True, "fixedrange": True}
-    value = {
+    value: dict[str, Any] = {
         "automargin": True,
         "fixedrange": True,
         "gridcolor": _GRID,
         "zerolinecolor": _GRID,
         "rangemode": "tozero",
     }
+    numbers = [v for series in chart.series for v in series.values if v is not None]
+    if numbers and max(numbers) <= 10 and all(float(v).is_integer() for v in numbers):
+        value["dtick"] = 1  # a few cases: whole numbers on the axis, not 0.5 steps
     if chart.kind == "hbar":
         # Largest first means at the top: categories run downwards.
-        fig.update_yaxes(**category, autorange="reversed", title_text=chart.y_title or None)
+        fig.update_yaxes(
+            **category, autorange="reversed", ticksuffix=" ", title_text=chart.y_title or None
+        )
         fig.update_xaxes(**value, title_text=chart.x_title or None)
     elif chart.kind == "funnel":
         fig.update_yaxes(**category)
@@ -121,6 +139,10 @@ def chart_view(chart: Chart, empty_text: str) -> dict[str, Any]:
         "empty_text": empty_text,
         "figure": {} if chart.empty else figure(chart),
         "label": f"Chart: {chart.title}. Its numbers are in the table beside it.",
+        # Every value hidden (suppressed) or undefined: there is nothing to draw, only the table.
+        "drawable": any(v is not None for series in chart.series for v in series.values),
+        # A table of many columns goes below its figure, at full width.
+        "stacked": len(chart.columns) > 4,
     }
 
 
@@ -133,10 +155,12 @@ def stat_view(stat: Stat) -> dict[str, str]:
 STYLE = (
     ".report-grid { display: grid; grid-template-columns: minmax(0, 3fr) minmax(0, 2fr);"
     " gap: 1.25em; align-items: start; width: 100%; }"
+    " .report-grid.stacked { grid-template-columns: minmax(0, 1fr); }"
     " @media (max-width: 960px) { .report-grid { grid-template-columns: minmax(0, 1fr); } }"
     " .report-plot { width: 100%; min-width: 0; }"
     " .report-plot .js-plotly-plot, .report-plot .plot-container { width: 100% !important; }"
     " .report-table { max-height: 360px; overflow: auto; width: 100%; }"
+    " .report-table th { white-space: nowrap; }"
     " .report-table td.num, .report-table th.num { text-align: right;"
     " font-variant-numeric: tabular-nums; white-space: nowrap; }"
 )
@@ -230,7 +254,7 @@ def chart_panel(
                     ),
                 ),
                 align="center",
-                gap="2",
+                spacing="2",
                 wrap="wrap",
                 width="100%",
             ),
@@ -249,20 +273,32 @@ def chart_panel(
                     width="100%",
                 ),
                 rx.box(
-                    rx.box(
-                        rx.plotly(
-                            data=chart["figure"].to(go.Figure),
-                            config=PLOT_CONFIG,
-                            use_resize_handler=True,
-                            style={"width": "100%"},
+                    rx.cond(
+                        chart["drawable"].to(bool),
+                        rx.box(
+                            rx.plotly(
+                                data=chart["figure"].to(go.Figure),
+                                config=PLOT_CONFIG,
+                                use_resize_handler=True,
+                                style={"width": "100%"},
+                            ),
+                            class_name="report-plot",
+                            role="img",
+                            aria_label=chart["label"],
+                            id="plot-" + key,
                         ),
-                        class_name="report-plot",
-                        role="img",
-                        aria_label=chart["label"],
-                        id="plot-" + key,
+                        rx.callout(
+                            NOTHING_TO_DRAW,
+                            icon="eye_off",
+                            color_scheme="gray",
+                            class_name="chart-undrawable",
+                            id="undrawable-" + key,
+                        ),
                     ),
                     _table(chart),
-                    class_name="report-grid",
+                    class_name=rx.cond(
+                        chart["stacked"].to(bool), "report-grid stacked", "report-grid"
+                    ),
                 ),
             ),
             spacing="3",

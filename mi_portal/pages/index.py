@@ -101,7 +101,7 @@ def _summary() -> rx.Component:
                     weight="medium",
                 ),
                 align="center",
-                gap="2",
+                spacing="2",
                 width="100%",
             ),
             rx.cond(

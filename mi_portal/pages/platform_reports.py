@@ -61,7 +61,7 @@ def _filters() -> rx.Component:
                 _month("From month", "from"),
                 _month("To month", "to"),
                 rx.button("Apply", type="submit", id="platform-apply", high_contrast=True),
-                gap="2",
+                spacing="2",
                 wrap="wrap",
                 align="end",
             ),
@@ -81,12 +81,12 @@ def _filters() -> rx.Component:
                 )
                 for m in QUICK_MONTHS
             ],
-            gap="2",
+            spacing="2",
             wrap="wrap",
             role="group",
             aria_label="Quick ranges",
         ),
-        gap="3",
+        spacing="3",
         wrap="wrap",
         align="end",
         width="100%",
@@ -94,25 +94,21 @@ def _filters() -> rx.Component:
 
 
 def _explanation() -> rx.Component:
-    return rx.callout(
-        rx.vstack(
-            rx.text(
-                "Usage is exact: it is what each clinic used of the service in each month (UTC), "
-                "for billing. Trends add up every clinic's figures and describe patients, so "
-                f"any cell that describes fewer than {SMALL_CELL} patients shows “{SUPPRESSED}”, "
-                "and further cells are hidden where needed so that no hidden figure can be "
-                "worked out by subtracting from a total.",
-                size="2",
-            ),
-            rx.text(
-                "Special-category data (a case's concern area, photos and anything about a "
-                "patient's health) never enters these figures: only columns tagged as ordinary "
-                "data can split a trend.",
-                size="2",
-            ),
-            spacing="2",
+    # Two paragraphs: the callout's own text is a <p>, so nothing block-level goes inside it.
+    return rx.callout.root(
+        rx.callout.icon(rx.icon("shield_check")),
+        rx.callout.text(
+            "Usage is exact: it is what each clinic used of the service in each month (UTC), "
+            "for billing. Trends add up every clinic's figures and describe patients, so "
+            f"any cell that describes fewer than {SMALL_CELL} patients shows “{SUPPRESSED}”, "
+            "and further cells are hidden where needed so that no hidden figure can be "
+            "worked out by subtracting from a total."
         ),
-        icon="shield_check",
+        rx.callout.text(
+            "Special-category data (a case's concern area, photos and anything about a "
+            "patient's health) never enters these figures: only columns tagged as ordinary "
+            "data can split a trend."
+        ),
         color_scheme="gray",
         id="suppression-note",
     )

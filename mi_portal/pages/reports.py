@@ -95,7 +95,7 @@ def filter_bar() -> rx.Component:
     return rx.vstack(
         rx.flex(
             *[_quick(d) for d in QUICK_RANGES],
-            gap="2",
+            spacing="2",
             wrap="wrap",
             role="group",
             aria_label="Quick ranges",
@@ -106,7 +106,7 @@ def filter_bar() -> rx.Component:
                     _date("Received from", "from"),
                     _date("Received until", "to"),
                     rx.button("Apply", type="submit", id="report-apply", high_contrast=True),
-                    gap="2",
+                    spacing="2",
                     wrap="wrap",
                     align="end",
                 ),
@@ -117,7 +117,7 @@ def filter_bar() -> rx.Component:
             _select("Group by", "grain", list(GRAIN_LABELS.items())),
             _select("Concern area", "area", [("", "Every concern area"), *CONCERN_AREAS.items()]),
             _select("Source", "source", [("", "Every source"), *SOURCE_LABELS.items()]),
-            gap="3",
+            spacing="3",
             wrap="wrap",
             align="end",
             width="100%",

@@ -35,6 +35,19 @@ def test_period_labels_are_categories_never_parsed_as_dates() -> None:
     assert fig["data"][0]["x"] == ["Nov 2026", "Dec 2026", "Jan 2027"]
 
 
+def test_week_captions_drop_their_prefix_on_the_axis_only() -> None:
+    chart = _chart("bar", Series("Cases", [1, 2, 3]))
+    assert figure(chart)["data"][0]["x"][0] == "2 Nov 2026"
+    assert chart_view(chart, "")["rows"][0][0] == "Week of 2 Nov 2026"
+
+
+def test_a_chart_whose_every_value_is_hidden_has_only_its_table() -> None:
+    hidden = _chart("line", Series("Cases", [None, None, None]))
+    view = chart_view(hidden, "")
+    assert view["drawable"] is False and view["empty"] is False and view["rows"]
+    assert chart_view(_chart("bar", Series("Cases", [0, 0, 1])), "")["drawable"] is True
+
+
 def test_several_series_group_or_stack_with_a_legend() -> None:
     two = (Series("Quoted (EUR)", [1, 2, 3]), Series("Accepted (EUR)", [0, 1, 2]))
     grouped = figure(_chart("bar", *two))
