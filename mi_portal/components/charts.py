@@ -8,6 +8,7 @@ places it. Colours come from a colour-blind-safe set, each at least 3:1 against 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -127,6 +128,23 @@ def figure(chart: Chart) -> dict[str, Any]:
     return json.loads(str(fig.to_json()))
 
 
+# A number as the tables write it: "12", "1,284.00", "$12.50", "42.0 %", "5.2 h", "< 11".
+_NUMBER = re.compile(r"[<>]?\s*[^\w\s]?\s*-?\d[\d,.\s]*(%|h|days?)?")
+
+
+def _numeric_columns(chart: Chart) -> list[bool]:
+    """Which columns hold numbers (right-aligned); the first always names the row."""
+    numeric = []
+    for i in range(len(chart.columns)):
+        cells = [str(row[i]).strip() for row in chart.rows if i < len(row)]
+        numeric.append(
+            i > 0
+            and any(any(ch.isdigit() for ch in c) for c in cells)
+            and all(c in ("", "—", "-") or _NUMBER.fullmatch(c) for c in cells)
+        )
+    return numeric
+
+
 def chart_view(chart: Chart, empty_text: str) -> dict[str, Any]:
     """What the page keeps of one chart: its words, its table and its figure."""
     return {
@@ -143,6 +161,7 @@ def chart_view(chart: Chart, empty_text: str) -> dict[str, Any]:
         "drawable": any(v is not None for series in chart.series for v in series.values),
         # A table of many columns goes below its figure, at full width.
         "stacked": len(chart.columns) > 4,
+        "numeric": _numeric_columns(chart),
     }
 
 
@@ -189,12 +208,12 @@ def stat_cards(stats: rx.Var, *, id: str = "report-stats") -> rx.Component:
     )
 
 
-def _cell(value: rx.Var, index: rx.Var) -> rx.Component:
-    # The first column names the row; the rest are numbers, right-aligned.
+def _cell(chart: rx.Var, value: rx.Var, index: rx.Var) -> rx.Component:
+    # The first column names the row; numbers are right-aligned.
     return rx.cond(
         index == 0,
         rx.table.row_header_cell(value),
-        rx.table.cell(value, class_name="num"),
+        rx.table.cell(value, class_name=rx.cond(chart["numeric"].to(list[bool])[index], "num", "")),
     )
 
 
@@ -206,7 +225,8 @@ def _table(chart: rx.Var) -> rx.Component:
                     rx.foreach(
                         chart["columns"].to(list[str]),
                         lambda c, i: rx.table.column_header_cell(
-                            c, class_name=rx.cond(i == 0, "", "num")
+                            c,
+                            class_name=rx.cond(chart["numeric"].to(list[bool])[i], "num", ""),
                         ),
                     )
                 )
@@ -214,7 +234,9 @@ def _table(chart: rx.Var) -> rx.Component:
             rx.table.body(
                 rx.foreach(
                     chart["rows"].to(list[list[str]]),
-                    lambda row: rx.table.row(rx.foreach(row, _cell)),
+                    lambda row: rx.table.row(
+                        rx.foreach(row, lambda value, i: _cell(chart, value, i))
+                    ),
                 )
             ),
             size="1",

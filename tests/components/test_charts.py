@@ -48,6 +48,18 @@ def test_a_chart_whose_every_value_is_hidden_has_only_its_table() -> None:
     assert chart_view(_chart("bar", Series("Cases", [0, 0, 1])), "")["drawable"] is True
 
 
+def test_numbers_are_right_aligned_and_words_are_not() -> None:
+    usage = Chart(
+        key="usage", title="Usage", kind="stacked_bar", x=["2026-10"], series=[],
+        columns=["Month", "Clinic", "Cases", "Share", "Value", "Median", "Hidden"],
+        rows=[
+            ["2026-10", "Lakeside", "5", "42.0 %", "$1,284.00", "5.2 h", "< 11"],
+            ["2026-11", "Summit", "12", "—", "€ 3.50", "2 days", "14"],
+        ],
+    )  # fmt: skip
+    assert chart_view(usage, "")["numeric"] == [False, False, True, True, True, True, True]
+
+
 def test_several_series_group_or_stack_with_a_legend() -> None:
     two = (Series("Quoted (EUR)", [1, 2, 3]), Series("Accepted (EUR)", [0, 1, 2]))
     grouped = figure(_chart("bar", *two))
