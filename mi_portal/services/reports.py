@@ -412,7 +412,7 @@ def _case_figures(
         Stat(
             "conversion",
             "Conversion",
-            report_sql.share(accepted, received).replace("—", EMPTY),
+            report_sql.share(accepted, received),  # "—" when nothing was received
             f"{accepted:,} of {received:,} cases accepted a quote" if received else "",
         ),
         _accepted_value(money, tenant, bool(received)),

@@ -317,6 +317,7 @@ def finish_cases(
         case.last_activity_at = _month(case.last_activity_at) if case.last_activity_at else month
         case.sla_due_at = None
         case.quote_sent_at = _month(case.quote_sent_at) if case.quote_sent_at else None
+        case.reviewed_at = _month(case.reviewed_at) if case.reviewed_at else None
         case.deidentified_at = now
         session.add(case)
 

@@ -98,6 +98,10 @@ def test_everything_due_makes_a_deidentified_record(db: Database, later) -> None
     tenant_id, case_id = _case("clinic-a")
     with tenant_session(tenant_id) as session:
         session.add(CaseNote(submission_id=case_id, body="Patient mentions eczema"))
+        row = session.get(Submission, (tenant_id, case_id))
+        assert row is not None
+        row.status, row.reviewed_at = "closed", row.received_at + timedelta(hours=30)
+        session.add(row)
         session.commit()
     later(4000)
     assert retention.sweep(tenant_id).line() == (
@@ -110,6 +114,10 @@ def test_everything_due_makes_a_deidentified_record(db: Database, later) -> None
         assert case.concern_area == "acne"  # kept for aggregate figures
         assert case.answers == {}
         assert case.received_at.day == 1 and case.received_at.hour == 0
+        # The first review keeps its month only, like the arrival.
+        assert case.reviewed_at is not None and case.reviewed_at == case.reviewed_at.replace(
+            day=1, hour=0, minute=0, second=0, microsecond=0
+        )
         patient = session.get(Patient, (tenant_id, case.patient_id))
         assert patient is not None and patient.anonymized_at is not None
         assert (patient.full_name, patient.email, patient.phone) == ("Anonymous patient", "", None)
