@@ -19,9 +19,9 @@ from __future__ import annotations
 
 import uuid
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import date
 from typing import Any
 
 import sqlalchemy as sa
@@ -40,14 +40,31 @@ from mi_portal.models import (
     Tenant,
     TenantStatus,
 )
-from mi_portal.services import audit, platform_trends
+from mi_portal.services import audit, platform_trend_tables, platform_trends
 from mi_portal.services.actor import Actor
 from mi_portal.services.permissions import Permission, check
-from mi_portal.services.platform_trends import Month, month_of
+from mi_portal.services.platform_months import (
+    MAX_MONTHS,
+    Month,
+    MonthsInvalid,
+    caption,
+    default_months,
+    month_of,
+    months_between,
+    parse_months,
+    within,
+)
 from mi_portal.services.report_types import Chart, PlatformReport, Series
 
-MAX_MONTHS = 24
-DEFAULT_MONTHS = 6
+__all__ = [
+    "MAX_MONTHS",
+    "MonthsInvalid",
+    "default_months",
+    "parse_months",
+    "platform_report",
+    "record_view",
+]
+
 # The stacked bars name this many clinics (most cases first); the rest are one "Other clinics".
 CHART_CLINICS = 12
 USAGE_COLUMNS = [
@@ -65,84 +82,6 @@ COUNTED_STATUSES = (
     TenantStatus.SUSPENDED.value,
     TenantStatus.OFFBOARDING.value,
 )
-
-
-class MonthsInvalid(ValueError):
-    """A month range from the URL that cannot be shown; ``message`` says why."""
-
-    def __init__(self, field: str, message: str) -> None:
-        super().__init__(message)
-        self.field = field
-        self.message = message
-
-
-def _label(year: int, month: int) -> str:
-    return f"{year:04d}-{month:02d}"
-
-
-def _shift(label: str, months: int) -> str:
-    year, month = int(label[:4]), int(label[5:7])
-    index = year * 12 + (month - 1) + months
-    return _label(index // 12, index % 12 + 1)
-
-
-def _span(month_from: str, month_to: str) -> int:
-    return (
-        (int(month_to[:4]) - int(month_from[:4])) * 12
-        + int(month_to[5:7])
-        - int(month_from[5:7])
-        + 1
-    )
-
-
-def default_months(today: date) -> tuple[str, str]:
-    """The last six UTC months, the current one included."""
-    current = _label(today.year, today.month)
-    return _shift(current, -(DEFAULT_MONTHS - 1)), current
-
-
-def _parse_one(raw: str, name: str, field: str) -> str:
-    text = raw.strip()
-    try:
-        parsed = datetime.strptime(text, "%Y-%m")
-    except ValueError:
-        raise MonthsInvalid(field, f"Enter the {name} month as YYYY-MM, e.g. 2026-03.") from None
-    if len(text) != 7 or parsed.year < 2000:
-        raise MonthsInvalid(field, f"Enter the {name} month as YYYY-MM, e.g. 2026-03.")
-    return _label(parsed.year, parsed.month)
-
-
-def parse_months(params: Mapping[str, str], today: date) -> tuple[str, str]:
-    """The months of URL params ``from`` and ``to`` (YYYY-MM; defaults for missing ones)."""
-    default_from, default_to = default_months(today)
-    raw_from, raw_to = (params.get("from") or "").strip(), (params.get("to") or "").strip()
-    month_to = _parse_one(raw_to, "last", "to") if raw_to else default_to
-    if raw_from:
-        month_from = _parse_one(raw_from, "first", "from")
-    else:
-        month_from = _shift(month_to, -(DEFAULT_MONTHS - 1)) if raw_to else default_from
-    if month_to > default_to:
-        raise MonthsInvalid("to", "The range cannot end after the current month.")
-    if month_from > month_to:
-        raise MonthsInvalid("from", "The first month must not be after the last month.")
-    if _span(month_from, month_to) > MAX_MONTHS:
-        raise MonthsInvalid("from", f"Choose at most {MAX_MONTHS} months.")
-    return month_from, month_to
-
-
-def months_between(month_from: str, month_to: str) -> list[Month]:
-    """Each UTC month from ``month_from`` to ``month_to`` inclusive, with its instants."""
-    found = []
-    for k in range(_span(month_from, month_to)):
-        label, following = _shift(month_from, k), _shift(month_from, k + 1)
-        found.append(
-            Month(
-                label,
-                datetime(int(label[:4]), int(label[5:7]), 1, tzinfo=UTC),
-                datetime(int(following[:4]), int(following[5:7]), 1, tzinfo=UTC),
-            )
-        )
-    return found
 
 
 @dataclass
@@ -178,74 +117,107 @@ def _clinics() -> list[_Clinic]:
     return [_Clinic(tid, name, code) for tid, name, code in rows]
 
 
-def _within(column: Any, months: Sequence[Month]) -> Any:
-    return sa.and_(column >= months[0].start, column < months[-1].end)
+UsageStep = tuple[Any, Callable[[dict[str, Usage], tuple[Any, ...]], None]]
 
 
-def _usage(session: Any, clinic: _Clinic, months: Sequence[Month]) -> None:
-    """The clinic's usage per month: a few grouped statements in its own session."""
+def _usage_plan(months: Sequence[Month]) -> list[UsageStep]:
+    """The usage statements, built once per report and run in each clinic's session (the
+    tenant's criteria are added there; the audit chain is the bound ``chain``)."""
     received = col(Submission.received_at)
-    month = month_of(received, months).label("month")
-    for label, cases in session.execute(
-        select(month, sa.func.count()).where(_within(received, months)).group_by(month)
-    ):
-        clinic.usage[label].cases = int(cases)
+    cases_month = month_of(received, months).label("month")
     added = col(SubmissionImage.created_at)
-    month = month_of(added, months).label("month")
-    photos = session.execute(
-        select(
-            month,
-            sa.func.count(sa.distinct(col(SubmissionImage.id))),
-            sa.func.coalesce(sa.func.sum(col(ImageRendition.byte_size)), 0),
-        )
-        .select_from(SubmissionImage)
-        .join(
-            ImageRendition,
-            sa.and_(
-                col(ImageRendition.tenant_id) == col(SubmissionImage.tenant_id),
-                col(ImageRendition.image_id) == col(SubmissionImage.id),
-            ),
-            isouter=True,
-        )
-        .where(_within(added, months))
-        .group_by(month)
-    )
-    for label, count, size in photos:
-        clinic.usage[label].photos = int(count)
-        clinic.usage[label].bytes_stored += int(size)
+    photos_month = month_of(added, months).label("month")
     attached = col(MessageAttachment.created_at)
-    month = month_of(attached, months).label("month")
-    for label, size in session.execute(
-        select(month, sa.func.coalesce(sa.func.sum(col(MessageAttachment.byte_size)), 0))
-        .where(_within(attached, months), col(MessageAttachment.image_id).is_(None))
-        .group_by(month)
-    ):
-        clinic.usage[label].bytes_stored += int(size)
+    attached_month = month_of(attached, months).label("month")
     sent = col(OutboxMessage.sent_at)
-    month = month_of(sent, months).label("month")
+    sent_month = month_of(sent, months).label("month")
     channel = col(OutboxMessage.channel)
-    for label, via, count in session.execute(
-        select(month, channel, sa.func.count())
-        .where(_within(sent, months))
-        .group_by(month, channel)
-    ):
-        if via == MessageChannel.EMAIL.value:
-            clinic.usage[label].emails += int(count)
-        elif via == MessageChannel.SMS.value:
-            clinic.usage[label].sms += int(count)
     occurred = col(AuditEvent.occurred_at)
-    month = month_of(occurred, months).label("month")
-    for label, staff in session.execute(
-        select(month, sa.func.count(sa.distinct(col(AuditEvent.user_id))))
-        .where(
-            col(AuditEvent.chain) == str(clinic.id),
-            col(AuditEvent.user_id).is_not(None),
-            col(AuditEvent.role).in_(sorted(r.value for r in CLINIC_ROLES)),
-            _within(occurred, months),
-        )
-        .group_by(month)
-    ):
-        clinic.usage[label].staff = int(staff)
+    acted_month = month_of(occurred, months).label("month")
+
+    def cases(usage: dict[str, Usage], row: tuple[Any, ...]) -> None:
+        usage[row[0]].cases = int(row[1])
+
+    def photos(usage: dict[str, Usage], row: tuple[Any, ...]) -> None:
+        usage[row[0]].photos = int(row[1])
+        usage[row[0]].bytes_stored += int(row[2])
+
+    def files(usage: dict[str, Usage], row: tuple[Any, ...]) -> None:
+        usage[row[0]].bytes_stored += int(row[1])
+
+    def deliveries(usage: dict[str, Usage], row: tuple[Any, ...]) -> None:
+        if row[1] == MessageChannel.EMAIL.value:
+            usage[row[0]].emails += int(row[2])
+        elif row[1] == MessageChannel.SMS.value:
+            usage[row[0]].sms += int(row[2])
+
+    def staff(usage: dict[str, Usage], row: tuple[Any, ...]) -> None:
+        usage[row[0]].staff = int(row[1])
+
+    return [
+        (
+            select(cases_month, sa.func.count())
+            .where(within(received, months))
+            .group_by(cases_month),
+            cases,
+        ),
+        (
+            # A photo with every rendition kept of it.
+            select(
+                photos_month,
+                sa.func.count(sa.distinct(col(SubmissionImage.id))),
+                sa.func.coalesce(sa.func.sum(col(ImageRendition.byte_size)), 0),
+            )
+            .select_from(SubmissionImage)
+            .join(
+                ImageRendition,
+                sa.and_(
+                    col(ImageRendition.tenant_id) == col(SubmissionImage.tenant_id),
+                    col(ImageRendition.image_id) == col(SubmissionImage.id),
+                ),
+                isouter=True,
+            )
+            .where(within(added, months))
+            .group_by(photos_month),
+            photos,
+        ),
+        (
+            # Attached files with an object of their own (a case photo is counted above).
+            select(
+                attached_month,
+                sa.func.coalesce(sa.func.sum(col(MessageAttachment.byte_size)), 0),
+            )
+            .where(within(attached, months), col(MessageAttachment.image_id).is_(None))
+            .group_by(attached_month),
+            files,
+        ),
+        (
+            select(sent_month, channel, sa.func.count())
+            .where(within(sent, months))
+            .group_by(sent_month, channel),
+            deliveries,
+        ),
+        (
+            # The audit log is not tenant-scoped by the ORM: its chain is named (and on
+            # PostgreSQL row-level security opens only the clinic's own rows anyway).
+            select(acted_month, sa.func.count(sa.distinct(col(AuditEvent.user_id))))
+            .where(
+                col(AuditEvent.chain) == sa.bindparam("chain", type_=sa.String()),
+                col(AuditEvent.user_id).is_not(None),
+                col(AuditEvent.role).in_(sorted(r.value for r in CLINIC_ROLES)),
+                within(occurred, months),
+            )
+            .group_by(acted_month),
+            staff,
+        ),
+    ]
+
+
+def _usage(session: Any, clinic: _Clinic, steps: Sequence[UsageStep]) -> None:
+    """The clinic's usage per month: a few grouped statements in its own session."""
+    for statement, handle in steps:
+        for row in session.execute(statement, {"chain": str(clinic.id)}).all():
+            handle(clinic.usage, tuple(row))
 
 
 def platform_report(actor: Actor, month_from: str, month_to: str) -> PlatformReport:
@@ -254,13 +226,15 @@ def platform_report(actor: Actor, month_from: str, month_to: str) -> PlatformRep
     month_from, month_to = parse_months({"from": month_from, "to": month_to}, date(9999, 1, 1))
     months = months_between(month_from, month_to)
     trends = platform_trends.allowed_trends()
+    steps = platform_trends.plan(months, trends)
+    usage_steps = _usage_plan(months)
     clinics = _clinics()
     total: platform_trends.Counts = defaultdict(dict)
     for clinic in clinics:
         with tenant_session(clinic.id, read_only=True) as session:
             try:
-                _usage(session, clinic, months)
-                counts = platform_trends.clinic_counts(session, months, trends)
+                _usage(session, clinic, usage_steps)
+                counts = platform_trends.clinic_counts(session, steps)
             finally:
                 session.rollback()
         platform_trends.add_counts(total, counts, clinic.jurisdiction)
@@ -268,7 +242,9 @@ def platform_report(actor: Actor, month_from: str, month_to: str) -> PlatformRep
         month_from=month_from,
         month_to=month_to,
         usage=_usage_chart(clinics, months),
-        trends=platform_trends.charts(total, months, trends, [c.jurisdiction for c in clinics]),
+        trends=platform_trend_tables.charts(
+            total, months, trends, [c.jurisdiction for c in clinics]
+        ),
     )
 
 
@@ -295,7 +271,7 @@ def _usage_chart(clinics: Sequence[_Clinic], months: Sequence[Month]) -> Chart:
         key="usage",
         title="Cases received per clinic",
         kind="stacked_bar",
-        x=[platform_trends.caption(m.label) for m in months],
+        x=[caption(m.label) for m in months],
         series=series,
         columns=list(USAGE_COLUMNS),
         rows=rows,

@@ -13,15 +13,14 @@
   received (not quoted, quoted only, accepted), not as nested stages.
 * The sums over clinics are exact (a patient is a row of one clinic, so distinct counts add up),
   then ``services.suppression`` hides every cell under 11 patients and whatever would give one
-  away; hidden cells read "< 11" in the table and are gaps in the series.
+  away (``services.platform_trend_tables``); hidden cells read "< 11" in the table and are
+  gaps in the series.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -39,9 +38,7 @@ from mi_portal.models import (
     Submission,
     SubmissionSource,
 )
-from mi_portal.services import rights_deadlines
-from mi_portal.services.report_types import SUPPRESSED, Chart, Series
-from mi_portal.services.suppression import Cell, Position, Table, suppress
+from mi_portal.services.platform_months import Month, month_of, within
 
 REFUSED = frozenset({DataCategory.SPECIAL_CATEGORY.value, DataCategory.HEALTH_IMAGE.value})
 
@@ -113,61 +110,50 @@ def allowed_trends() -> list[str]:
     ]
 
 
-def _allowed_columns(trends: Sequence[str]) -> set[sa.Column[Any]]:
-    return {_column(n) for key in trends for n in TREND_COLUMNS[key]}
-
-
 def _check(statement: Any, trends: Sequence[str]) -> Any:
-    """``statement`` if it reads only declared, allowed columns (and tenant keys)."""
-    allowed = _allowed_columns(trends)
+    """``statement`` if it reads only declared columns of ``trends`` (and tenant keys), each
+    still tagged neither special category nor image in the metadata."""
+    allowed = {n for key in trends for n in TREND_COLUMNS[key]}
     for element in visitors.iterate(statement):
-        if isinstance(element, sa.Column) and element.table is not None:
+        if isinstance(element, sa.Column) and isinstance(element.table, sa.Table):
+            name = f"{element.table.name}.{element.name}"
             if element.name == "tenant_id":
                 continue
-            if element not in allowed or element.info.get("category") in REFUSED:
-                raise UndeclaredColumn(f"{element.table.name}.{element.name}")
+            if name not in allowed or _column(name).info.get("category") in REFUSED:
+                raise UndeclaredColumn(name)
     return statement
-
-
-@dataclass(frozen=True)
-class Month:
-    label: str  # YYYY-MM
-    start: datetime
-    end: datetime
-
-
-def month_of(column: Any, months: Sequence[Month]) -> Any:
-    """The "YYYY-MM" of ``column`` among ``months`` (one CASE, the same on every database)."""
-    return sa.case(*[(column < m.end, sa.literal(m.label)) for m in months], else_=sa.null())
-
-
-def _within(column: Any, months: Sequence[Month]) -> Any:
-    return sa.and_(column >= months[0].start, column < months[-1].end)
 
 
 # One clinic's aggregates: level → {(month or "", category or ""): (count, patients)}.
 Counts = dict[str, dict[tuple[str, str], tuple[int, int]]]
+# A checked statement and what to do with each of its rows.
+Step = tuple[Any, Callable[[Counts, tuple[Any, ...]], None]]
 
 
-def clinic_counts(session: ScopedSession, months: Sequence[Month], trends: Sequence[str]) -> Counts:
-    """The grouped counts of one clinic for the allowed ``trends`` (its own session)."""
-    out: Counts = defaultdict(dict)
+def plan(months: Sequence[Month], trends: Sequence[str]) -> list[Step]:
+    """The statements for the allowed ``trends``, checked once; run in each clinic's session
+    (the tenant's criteria are added there, at execution)."""
+    steps: list[Step] = []
     if {"trend_received_by_source", "trend_received_by_jurisdiction", "trend_funnel"} & set(trends):
-        _received(session, months, trends, out)
+        steps += _received(months, trends)
     if "trend_received_by_source" in trends:
-        _sources(session, months, trends, out)
+        steps += _sources(months)
     if "trend_messages_by_channel" in trends:
-        _messages(session, months, trends, out)
+        steps += _messages(months)
+    return [(_check(statement, trends), handle) for statement, handle in steps]
+
+
+def clinic_counts(session: ScopedSession, steps: Sequence[Step]) -> Counts:
+    """One clinic's grouped counts (in its own session): only these tuples leave it."""
+    out: Counts = defaultdict(dict)
+    for statement, handle in steps:
+        for row in session.execute(statement).all():
+            handle(out, tuple(row))
     return out
 
 
-def _run(session: ScopedSession, statement: Any, trends: Sequence[str]) -> list[tuple[Any, ...]]:
-    return [tuple(row) for row in session.execute(_check(statement, trends)).all()]
-
-
-def _received(
-    session: ScopedSession, months: Sequence[Month], trends: Sequence[str], out: Counts
-) -> None:
+def _received(months: Sequence[Month], trends: Sequence[str]) -> list[Step]:
+    """Cases received (and, for the funnel, their disjoint parts): per month and overall."""
     received = col(Submission.received_at)
     patient = col(Submission.patient_id)
     month = month_of(received, months).label("month")
@@ -184,11 +170,14 @@ def _received(
                 sa.func.count(sa.case((stage, 1))),
                 sa.func.count(sa.distinct(sa.case((stage, patient)))),
             ]
-    where = _within(received, months)
-    for row in _run(session, select(month, *measures).where(where).group_by(month), trends):
-        _stages(out, row[0], row[1:])
-    for row in _run(session, select(*measures).where(where), trends):
-        _stages(out, "", row)
+    where = within(received, months)
+    return [
+        (
+            select(month, *measures).where(where).group_by(month),
+            lambda out, row: _stages(out, row[0], row[1:]),
+        ),
+        (select(*measures).where(where), lambda out, row: _stages(out, "", row)),
+    ]
 
 
 def _stages(out: Counts, month: str, figures: Sequence[Any]) -> None:
@@ -197,26 +186,36 @@ def _stages(out: Counts, month: str, figures: Sequence[Any]) -> None:
         out[stage][(month, "")] = (int(figures[2 * k] or 0), int(figures[2 * k + 1] or 0))
 
 
-def _sources(
-    session: ScopedSession, months: Sequence[Month], trends: Sequence[str], out: Counts
-) -> None:
+def _put(
+    level: str, month: Callable[[tuple[Any, ...]], str], category: Callable[[tuple[Any, ...]], str]
+) -> Callable[[Counts, tuple[Any, ...]], None]:
+    def handle(out: Counts, row: tuple[Any, ...]) -> None:
+        out[level][(month(row), category(row))] = (int(row[-2] or 0), int(row[-1] or 0))
+
+    return handle
+
+
+def _sources(months: Sequence[Month]) -> list[Step]:
     """Cases per form they came through: per month, and over the whole range."""
     received = col(Submission.received_at)
     month = month_of(received, months).label("month")
     source = col(Submission.source).label("source")
     measures = (sa.func.count(), sa.func.count(sa.distinct(col(Submission.patient_id))))
-    where = _within(received, months)
-    for row in _run(
-        session, select(month, source, *measures).where(where).group_by(month, source), trends
-    ):
-        out["source"][(row[0], row[1])] = (int(row[2]), int(row[3]))
-    for row in _run(session, select(source, *measures).where(where).group_by(source), trends):
-        out["source"][("", row[0])] = (int(row[1]), int(row[2]))
+    where = within(received, months)
+    return [
+        (
+            select(month, source, *measures).where(where).group_by(month, source),
+            _put("source", lambda r: r[0], lambda r: r[1]),
+        ),
+        (
+            select(source, *measures).where(where).group_by(source),
+            _put("source", lambda r: "", lambda r: r[0]),
+        ),
+    ]
 
 
-def _messages(
-    session: ScopedSession, months: Sequence[Month], trends: Sequence[str], out: Counts
-) -> None:
+def _messages(months: Sequence[Month]) -> list[Step]:
+    """Messages written per channel and month, with the distinct patients of their cases."""
     created = col(Message.created_at)
     month = month_of(created, months).label("month")
     channel = col(Message.channel).label("channel")
@@ -239,22 +238,22 @@ def _messages(
                     col(Submission.id) == col(MessageThread.submission_id),
                 ),
             )
-            .where(_within(created, months))
+            .where(within(created, months))
         )
 
     measures = (sa.func.count(), sa.func.count(sa.distinct(col(Submission.patient_id))))
-    levels: list[tuple[list[Any], Callable[[tuple[Any, ...]], tuple[str, str]]]] = [
-        ([month, channel], lambda r: (r[0], r[1])),
-        ([month], lambda r: (r[0], "")),
-        ([channel], lambda r: ("", r[0])),
-        ([], lambda r: ("", "")),
+    return [
+        (
+            base(month, channel, *measures).group_by(month, channel),
+            _put("messages", lambda r: r[0], lambda r: r[1]),
+        ),
+        (base(month, *measures).group_by(month), _put("messages", lambda r: r[0], lambda r: "")),
+        (
+            base(channel, *measures).group_by(channel),
+            _put("messages", lambda r: "", lambda r: r[0]),
+        ),
+        (base(*measures), _put("messages", lambda r: "", lambda r: "")),
     ]
-    for keys, where in levels:
-        statement = base(*keys, *measures)
-        if keys:
-            statement = statement.group_by(*keys)
-        for row in _run(session, statement, trends):
-            out["messages"][where(row)] = (int(row[-2] or 0), int(row[-1] or 0))
 
 
 def add_counts(total: Counts, clinic: Counts, category: str | None = None) -> None:
@@ -267,142 +266,3 @@ def add_counts(total: Counts, clinic: Counts, category: str | None = None) -> No
             for name, m, c in targets:
                 old = total[name].get((m, c), (0, 0))
                 total[name][(m, c)] = (old[0] + value, old[1] + patients)
-
-
-def jurisdiction_label(code: str) -> str:
-    return rights_deadlines.label(code) if code else "Not set"
-
-
-Source = dict[tuple[str, str], tuple[int, int]]
-
-
-@dataclass(frozen=True)
-class _Trend:
-    """How one trend is drawn: its categories (columns) and its row total."""
-
-    key: str
-    title: str
-    columns: list[tuple[str, Source, str]]  # (heading, counts, category)
-    total: tuple[str, Source]  # (heading, counts per month)
-    y_title: str
-    # The received-case trends share their row totals (cases received per month).
-    received: bool = True
-
-
-def charts(
-    total: Counts, months: Sequence[Month], trends: Sequence[str], jurisdictions: Sequence[str]
-) -> list[Chart]:
-    """The suppressed trend charts, in the order of ``TREND_COLUMNS``."""
-    codes = sorted(set(jurisdictions), key=jurisdiction_label)
-    every = {
-        "trend_received_by_source": _Trend(
-            "trend_received_by_source",
-            "Cases received by form",
-            [(label, total["source"], code) for code, label in SOURCES],
-            ("All cases", total["received"]),
-            "Cases",
-        ),
-        "trend_received_by_jurisdiction": _Trend(
-            "trend_received_by_jurisdiction",
-            "Cases received by clinic jurisdiction",
-            [(jurisdiction_label(c), total["jurisdiction"], c) for c in codes],
-            ("All cases", total["received"]),
-            "Cases",
-        ),
-        "trend_funnel": _Trend(
-            "trend_funnel",
-            "Cases received: not quoted, quoted, accepted",
-            [(label, total[key], "") for key, label in STAGES],
-            ("Received", total["received"]),
-            "Cases",
-        ),
-        "trend_messages_by_channel": _Trend(
-            "trend_messages_by_channel",
-            "Messages by channel",
-            [(label, total["messages"], code) for code, label in CHANNELS],
-            ("All messages", total["messages"]),
-            "Messages",
-            received=False,
-        ),
-    }
-    chosen = [every[key] for key in TREND_COLUMNS if key in trends and key in every]
-    tables = {t.key: _table(t, months) for t in chosen}
-    hidden = _suppress_linked(chosen, tables)
-    return [_chart(t, months, tables[t.key], hidden[t.key]) for t in chosen]
-
-
-def _suppress_linked(
-    chosen: Sequence[_Trend], tables: dict[str, Table]
-) -> dict[str, set[Position]]:
-    """Suppress each table; the received-case tables show the same row totals, so a total
-    hidden in one is hidden in all (else one table would give away what another hides)."""
-    forced: set[int] = set()  # rows (months, and the totals row) whose total is hidden
-    while True:
-        hidden: dict[str, set[Position]] = {}
-        for trend in chosen:
-            table = tables[trend.key]
-            extra = {(i, table.width) for i in forced} if trend.received else set()
-            hidden[trend.key] = suppress(table, forced=extra)
-        now = {
-            i
-            for trend in chosen
-            if trend.received
-            for i, j in hidden[trend.key]
-            if j == tables[trend.key].width
-        }
-        if now <= forced:
-            return hidden
-        forced |= now
-
-
-def _cell(source: Source, month: str, category: str) -> Cell:
-    value, patients = source.get((month, category), (0, 0))
-    return Cell(value, patients)
-
-
-def _table(trend: _Trend, months: Sequence[Month]) -> Table:
-    """One month per row, one category per column, with the row, column and grand totals."""
-    totals = trend.total[1]
-    return Table(
-        [[_cell(src, m.label, c) for _n, src, c in trend.columns] for m in months],
-        row_totals=[_cell(totals, m.label, "") for m in months],
-        column_totals=[_cell(src, "", c) for _n, src, c in trend.columns],
-        grand=_cell(totals, "", ""),
-    )
-
-
-def _chart(trend: _Trend, months: Sequence[Month], table: Table, hidden: set[Position]) -> Chart:
-    """The table as shown: hidden entries read "< 11" and are gaps in the series."""
-    entries = table.entries()
-    height, width = table.height, table.width
-
-    def shown(i: int, j: int) -> str:
-        return SUPPRESSED if (i, j) in hidden else str(entries[(i, j)].value)
-
-    rows = [[m.label] + [shown(i, j) for j in range(width + 1)] for i, m in enumerate(months)]
-    rows.append(["All months"] + [shown(height, j) for j in range(width + 1)])
-    series = [
-        Series(
-            name,
-            [None if (i, j) in hidden else float(entries[(i, j)].value) for i in range(height)],
-        )
-        for j, (name, _src, _c) in enumerate(trend.columns)
-    ]
-    return Chart(
-        key=trend.key,
-        title=trend.title,
-        kind="stacked_bar",
-        x=[caption(m.label) for m in months],
-        series=series,
-        columns=["Month"] + [n for n, _s, _c in trend.columns] + [trend.total[0]],
-        rows=rows,
-        caption="Across clinics. A cell describing fewer than 11 patients, or one that would "
-        'give such a cell away, shows "< 11".',
-        x_title="Month (UTC)",
-        y_title=trend.y_title,
-    )
-
-
-def caption(label: str) -> str:
-    """ "2026-11" → "Nov 2026"."""
-    return datetime.strptime(label + "-01", "%Y-%m-%d").strftime("%b %Y")

@@ -34,7 +34,13 @@ from mi_portal.models import (
     Tenant,
     uuid7,
 )
-from mi_portal.services import audit, clock, platform_reports, platform_trends
+from mi_portal.services import (
+    audit,
+    clock,
+    platform_reports,
+    platform_trend_tables,
+    platform_trends,
+)
 from mi_portal.services.actor import Actor, PermissionDenied
 from mi_portal.services.platform_reports import MonthsInvalid, default_months, parse_months
 from mi_portal.services.report_types import SUPPRESSED, PlatformReport
@@ -441,7 +447,12 @@ def test_special_category_data_reaches_no_platform_figure(db: Database) -> None:
     report = platform_reports.platform_report(_admin(), "2026-09", "2026-09")
     text = json.dumps(dataclasses.asdict(report))
     assert secret not in text
-    assert "12" in text  # the report is not empty: the cases are counted
+    # The report is not empty: the cases, photos and messages are counted.
+    assert report.usage.rows == [["2026-09", "A", "12", "12", "120", "0", "0", "0"]]
+    # (Both parts of the one month are hidden: shown beside its total, the clinic-page cell
+    # would give the empty multi-clinic cell away.)
+    assert _trend(report, "trend_received_by_source").rows[0][1:] == [SUPPRESSED, SUPPRESSED, "12"]
+    assert _trend(report, "trend_messages_by_channel").rows[0][1] == "12"
     # No trend is over a special-category or image column, whatever the declaration says.
     for names in platform_trends.TREND_COLUMNS.values():
         for name in names:
@@ -598,7 +609,7 @@ def test_the_aggregate_session_sees_one_clinic_even_without_the_filter(pg: Datab
 def test_linked_tables_hide_the_same_row_totals() -> None:
     from mi_portal.services.suppression import Cell, Table
 
-    shared: platform_trends.Source = {("2026-09", ""): (40, 40), ("2026-10", ""): (50, 50)}
+    shared: platform_trend_tables.Source = {("2026-09", ""): (40, 40), ("2026-10", ""): (50, 50)}
     shared[("", "")] = (90, 90)
     # The first table's September total is small in patients (as a primary cell); the second
     # would show it. Both must hide it, each with its own complements.
@@ -615,9 +626,9 @@ def test_linked_tables_hide_the_same_row_totals() -> None:
         Cell(90, 90),
     )
     trends = [
-        platform_trends._Trend("one", "One", [], ("All", shared), "Cases"),  # pyright: ignore[reportPrivateUsage]
-        platform_trends._Trend("two", "Two", [], ("All", shared), "Cases"),  # pyright: ignore[reportPrivateUsage]
+        platform_trend_tables._Trend("one", "One", [], ("All", shared), "Cases"),  # pyright: ignore[reportPrivateUsage]
+        platform_trend_tables._Trend("two", "Two", [], ("All", shared), "Cases"),  # pyright: ignore[reportPrivateUsage]
     ]
-    hidden = platform_trends._suppress_linked(trends, {"one": small, "two": plain})  # pyright: ignore[reportPrivateUsage]
+    hidden = platform_trend_tables._suppress_linked(trends, {"one": small, "two": plain})  # pyright: ignore[reportPrivateUsage]
     assert (0, 2) in hidden["one"] and (0, 2) in hidden["two"]
     assert len(hidden["two"]) > 1  # not left as the one hidden entry of its row
