@@ -164,12 +164,14 @@ def test_a_bad_address_is_explained_and_the_defaults_shown(
 def test_home_page_summary_links_to_the_reports(
     page,  # type: ignore[no-untyped-def]
     app_server: RunningApp,
+    tmp_path: Path,
 ) -> None:
     sign_in(page, app_server, OWNER)
     page.goto(app_server.url + "/")
     # Four headline figures of the last 30 days (the summary is computed after the page shows).
     expect(page.locator("#home-summary .stat-card")).to_have_count(len(SUMMARY_KEYS), timeout=SLOW)
     expect(page.locator("#stat-received .stat-value")).to_have_text(re.compile(r"^\d+$"))
+    save_screenshot(page, "home-reports-summary", tmp_path)
     page.locator("#open-reports").click()
     expect(page).to_have_url(re.compile(r"/reports\?from=\d{4}-\d\d-\d\d&to="), timeout=SLOW)
     _wait_for_charts(page)
