@@ -25,11 +25,13 @@ from mi_portal.pages.messages import messages_page
 from mi_portal.pages.not_found import not_found_page
 from mi_portal.pages.notice_prefs import notice_prefs_page
 from mi_portal.pages.platform_clinics import platform_clinics_page
+from mi_portal.pages.platform_reports import platform_reports_page
 from mi_portal.pages.platform_users import platform_users_page
 from mi_portal.pages.privacy import privacy_page
 from mi_portal.pages.quote_builder import quote_builder_page
 from mi_portal.pages.quote_page import quote_page
 from mi_portal.pages.reply import reply_page
+from mi_portal.pages.reports import reports_page
 from mi_portal.pages.retention import retention_page
 from mi_portal.pages.rights_forwarded import forward_page, forwarded_page
 from mi_portal.pages.rights_request import rights_request_page, rights_verify_page
@@ -54,10 +56,12 @@ from mi_portal.state.mfa import MfaState
 from mi_portal.state.notice_prefs import NoticePrefsState
 from mi_portal.state.overview import OverviewState
 from mi_portal.state.platform_clinics import PlatformClinicsState
+from mi_portal.state.platform_reports import PlatformReportsState
 from mi_portal.state.platform_users import PlatformUsersState
 from mi_portal.state.quote_builder import QuoteBuilderState
 from mi_portal.state.quote_page import QuotePageState
 from mi_portal.state.reply import ReplyState
+from mi_portal.state.reports import ReportsState
 from mi_portal.state.retention import RetentionState
 from mi_portal.state.rights_forwarded import ForwardedListState, ForwardState
 from mi_portal.state.rights_request import RightsRequestState, RightsVerifyState
@@ -201,4 +205,11 @@ signed_in_page(
 )
 signed_in_page(
     platform_clinics_page, "/platform/clinics", "Clinics — MI Portal", PlatformClinicsState.load
+)
+signed_in_page(reports_page, "/reports", "Reports — MI Portal", ReportsState.load)
+signed_in_page(
+    platform_reports_page,
+    "/platform/reports",
+    "Platform reports — MI Portal",
+    PlatformReportsState.load,
 )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import reflex as rx
 
+from mi_portal.components.charts import stat_cards
 from mi_portal.components.layout import page_frame
 from mi_portal.state.overview import OverviewState
 
@@ -83,6 +84,46 @@ def _patient_form() -> rx.Component:
     )
 
 
+def _summary() -> rx.Component:
+    """Owners and managers: headline figures of the last 30 days, and the way to the reports."""
+    return rx.cond(
+        OverviewState.can_view_reports & ~OverviewState.platform_view,
+        rx.vstack(
+            rx.flex(
+                rx.heading("Last 30 days", as_="h2", size="4"),
+                rx.spacer(),
+                rx.link(
+                    "Open reports",
+                    rx.icon("arrow_right", size=14, aria_hidden="true"),
+                    href=OverviewState.summary_href,
+                    id="open-reports",
+                    size="2",
+                    weight="medium",
+                    white_space="nowrap",
+                    display="inline-flex",
+                    align_items="center",
+                    gap="0.25em",
+                ),
+                align="center",
+                spacing="2",
+                width="100%",
+            ),
+            rx.cond(
+                OverviewState.summary_loading,
+                rx.hstack(rx.spinner(), rx.text("Computing…", size="2"), role="status"),
+                rx.cond(
+                    OverviewState.summary_error != "",
+                    rx.text(OverviewState.summary_error, size="2", color_scheme="gray"),
+                    stat_cards(OverviewState.summary, id="home-summary"),
+                ),
+            ),
+            spacing="2",
+            width="100%",
+            id="home-reports",
+        ),
+    )
+
+
 def index() -> rx.Component:
     return page_frame(
         rx.text(
@@ -122,6 +163,7 @@ def index() -> rx.Component:
                                 id="total-cases",
                             ),
                         ),
+                        _summary(),
                         _patient_form(),
                         spacing="4",
                         width="100%",

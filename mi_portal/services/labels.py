@@ -73,6 +73,8 @@ ACTION_LABELS: dict[str, str] = {
     "quote.viewed_by_staff": "Looked at a case's quote",
     "quote.withdrawn": "Withdrew a quote",
     "reports.exported": "Downloaded a report's figures (CSV)",
+    "reports.platform_exported": "Downloaded the platform's figures (CSV)",
+    "reports.platform_viewed": "Looked at the platform's reports",
     "reports.viewed": "Looked at the clinic's reports",
     "rights.answered": "Answered a privacy request",
     "rights.clinic_answered": "A clinic answered a privacy request",

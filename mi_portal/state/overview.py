@@ -5,15 +5,23 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import asdict
+from datetime import timedelta
+from urllib.parse import urlencode
 
 import reflex as rx
 
+from mi_portal.components.charts import stat_view
 from mi_portal.config import get_settings
+from mi_portal.services import reports
 from mi_portal.services.clinics import clinic_overview
-from mi_portal.services.permissions import Permission
+from mi_portal.services.permissions import Permission, has_permission
 from mi_portal.state.guard import current, guarded
 
 log = logging.getLogger(__name__)
+
+# The home page's summary for those who see reports: these headline figures of the last 30 days.
+SUMMARY_DAYS = 30
+SUMMARY_KEYS = ("received", "conversion", "first_reply_on_time", "accepted_value")
 
 
 def _card_href(slug: str, *, in_clinic: bool) -> str:
@@ -31,6 +39,13 @@ class OverviewState(rx.State):
     platform_view: bool = False
     # The clinic's public patient form, for staff to hand out (empty outside a clinic).
     form_url: str = ""
+    # Owners and managers: a few figures of the last 30 days and the way to the reports.
+    can_view_reports: bool = False
+    summary: list[dict[str, str]] = []
+    summary_href: str = "/reports"
+    summary_loading: bool = False
+    summary_error: str = ""
+    _summary_pending: bool = False
 
     @rx.event
     @guarded(Permission.CLINICS_OVERVIEW)
@@ -60,7 +75,39 @@ class OverviewState(rx.State):
             else ""
         )
         self.loading = False
+        self.summary, self.summary_error = [], ""
+        self.can_view_reports = has_permission(actor, Permission.REPORTS_VIEW)
+        if self.can_view_reports:
+            # Computed after the page is shown: the counts above do not wait for it.
+            self.summary_loading = self._summary_pending = True
+            return OverviewState.load_summary
         return None
+
+    @rx.event
+    @guarded(Permission.REPORTS_VIEW)
+    async def load_summary(self) -> None:
+        """The summary's figures, once per load of the home page (a view of the reports)."""
+        if not self._summary_pending:
+            return
+        self._summary_pending = False
+        actor = current().actor
+        try:
+            today = await asyncio.to_thread(reports.clinic_today, actor)
+            params = {
+                "from": (today - timedelta(days=SUMMARY_DAYS - 1)).isoformat(),
+                "to": today.isoformat(),
+            }
+            query = reports.parse_query(params, today)
+            report = await asyncio.to_thread(reports.clinic_report, actor, query)
+            await asyncio.to_thread(reports.record_view, actor, query)
+        except Exception:
+            log.exception("could not compute the home page's summary")
+            self.summary_error = "The figures could not be computed just now."
+        else:
+            stats = {s.key: s for s in report.stats}
+            self.summary = [stat_view(stats[k]) for k in SUMMARY_KEYS if k in stats]
+            self.summary_href = "/reports?" + urlencode(params)
+        self.summary_loading = False
 
     @rx.var
     def total_cases(self) -> int:

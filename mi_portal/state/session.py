@@ -45,6 +45,8 @@ class SessionState(rx.State):
     can_view_settings: bool = False
     can_list_clinics: bool = False
     can_manage_platform_users: bool = False
+    can_view_reports: bool = False
+    can_view_platform_reports: bool = False
     # Inbound messages this user has not read, over all the clinic's conversations.
     unread_messages: int = 0
 
@@ -81,6 +83,8 @@ class SessionState(rx.State):
         self.can_view_settings = has_permission(actor, Permission.SETTINGS_VIEW)
         self.can_list_clinics = has_permission(actor, Permission.CLINICS_LIST)
         self.can_manage_platform_users = has_permission(actor, Permission.PLATFORM_USERS)
+        self.can_view_reports = has_permission(actor, Permission.REPORTS_VIEW)
+        self.can_view_platform_reports = has_permission(actor, Permission.PLATFORM_REPORTS)
         self.unread_messages = await asyncio.to_thread(message_list.total_unread, actor)
 
     @rx.event

@@ -49,6 +49,8 @@ WHO = {
     "platform/users": "admin@mi-portal.test",
     "privacy/requests/[reference]": "admin@mi-portal.test",
     "platform/clinics": "admin@mi-portal.test",
+    "platform/reports": "admin@mi-portal.test",
+    "reports": "owner@lakeside-derm.test",
     "privacy/forwarded": "owner@lakeside-derm.test",
     "privacy/forwarded/[id]": "owner@lakeside-derm.test",
     "mfa/enroll": "owner@lakeside-derm.test",
