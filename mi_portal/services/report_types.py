@@ -85,38 +85,24 @@ class Chart:
         return out.getvalue().encode("utf-8")
 
 
+# Characters a spreadsheet takes as the start of a formula (and their full-width forms, which
+# some spreadsheets fold to them).
+_FORMULA_START = frozenset("=+-@\t\r\n\uff1d\uff0b\uff0d\uff20")
+
+
 def _cell(value: object) -> str:
     text = "" if value is None else str(value)
-    if text[:1] in ("=", "+", "-", "@", "\t", "\r") and not _numeric(text):
+    lead = text.lstrip(" \u3000")
+    if lead[:1] in _FORMULA_START and not _numeric(text):
         return "'" + text
     return text
 
 
 def _numeric(text: str) -> bool:
+    """A plain number ("-12", "1,234.50", "+3.5"): what figures hold, never a formula."""
+    digits = text.replace(",", "")
     try:
-        float(text.replace(",", ""))
+        value = float(digits)
     except ValueError:
         return False
-    return True
-
-
-@dataclass
-class ClinicReport:
-    """Everything the clinic dashboard shows for one query."""
-
-    query: ReportQuery
-    zone_caption: str  # "Times in Europe/London"
-    stats: list[Stat] = field(default_factory=list)
-    charts: list[Chart] = field(default_factory=list)
-    # The concern areas and sources present, for the filter menus.
-    areas: list[str] = field(default_factory=list)
-
-
-@dataclass
-class PlatformReport:
-    """What the platform dashboard shows: billing usage (per clinic, exact) and suppressed trends."""
-
-    month_from: str  # YYYY-MM
-    month_to: str
-    usage: Chart
-    trends: list[Chart] = field(default_factory=list)
+    return value == value and value not in (float("inf"), float("-inf"))
