@@ -106,3 +106,25 @@ def _numeric(text: str) -> bool:
     except ValueError:
         return False
     return value == value and value not in (float("inf"), float("-inf"))
+
+
+@dataclass
+class ClinicReport:
+    """Everything the clinic dashboard shows for one query."""
+
+    query: ReportQuery
+    zone_caption: str  # "Times in Europe/London"
+    stats: list[Stat] = field(default_factory=list)
+    charts: list[Chart] = field(default_factory=list)
+    # The concern areas and sources present, for the filter menus.
+    areas: list[str] = field(default_factory=list)
+
+
+@dataclass
+class PlatformReport:
+    """What the platform dashboard shows: billing usage (per clinic, exact) and suppressed trends."""
+
+    month_from: str  # YYYY-MM
+    month_to: str
+    usage: Chart
+    trends: list[Chart] = field(default_factory=list)
