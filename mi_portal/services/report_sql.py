@@ -8,22 +8,31 @@ A bucket is labelled by its first day on the clinic's clock: a day "YYYY-MM-DD",
 Monday, a month "YYYY-MM-01". PostgreSQL converts with ``AT TIME ZONE``; SQLite knows no zones,
 so the clinic's UTC offsets over the asked range are found here (each change of offset to the
 second) and passed as a CASE over the instant: exact on both, summer time included.
+
+The dashboard builds each statement once per ``Shape`` (dialect, grain, which filters, how many
+offsets) and runs it again with new values (``bind``): building and hashing a statement costs
+more than the database takes to run most of them.
 """
 
 from __future__ import annotations
 
 import functools
+import uuid
 from collections.abc import Sequence
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 from sqlalchemy import func
-from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy.sql.elements import BindParameter, ColumnElement
+from sqlmodel import col
 
+from mi_portal.db import ScopedSession, TenantScopeError
+from mi_portal.models import Submission
 from mi_portal.models.base import UTCDateTime
+from mi_portal.services.report_types import ReportQuery
 
 GRAINS = ("day", "week", "month")
 _DAY = timedelta(days=1)
@@ -81,6 +90,14 @@ def bucket_caption(label: str, grain: str) -> str:
     return f"Week of {text}" if grain == "week" else text
 
 
+@functools.lru_cache(maxsize=64)
+def captions(date_from: date, date_to: date, grain: str) -> tuple[tuple[str, str], ...]:
+    """Every bucket's (label, caption) over the range; the same few ranges come back all day."""
+    return tuple(
+        (label, bucket_caption(label, grain)) for label in bucket_labels(date_from, date_to, grain)
+    )
+
+
 @functools.lru_cache(maxsize=256)
 def offsets(zone: str, start: datetime, end: datetime) -> tuple[tuple[datetime | None, int], ...]:
     """The zone's UTC offsets (minutes) over [start, end): ((until, offset), …, (None, last)).
@@ -125,21 +142,47 @@ def local_bucket(
     """The label (text) of the bucket on the clinic's clock holding the instant ``column``.
 
     ``start``/``end`` bound the instants the statement reads (SQLite needs the offsets there).
+    The zone's values are bound here; ``bound_bucket`` leaves them to the statement's run.
     """
+    segments, values = zone_values(zone, start, end, dialect)
+    return bound_bucket(column, grain, dialect, segments).params(values)
+
+
+def zone_values(
+    zone: str, start: datetime, end: datetime, dialect: str
+) -> tuple[int, dict[str, Any]]:
+    """The values ``bound_bucket`` reads, and (SQLite) how many offsets the range crosses."""
+    if dialect == "postgresql":
+        return 1, {"zone": zone}
+    segments = offsets(zone, start, end)
+    values: dict[str, Any] = {}
+    for index, (until, minutes) in enumerate(segments):
+        values[f"shift_{index}"] = _modifier(minutes)
+        if until is not None:
+            values[f"until_{index}"] = until
+    return len(segments), values
+
+
+def bound_bucket(column: Any, grain: str, dialect: str, segments: int) -> ColumnElement[str]:
+    """``local_bucket`` with the zone (PostgreSQL) or its ``segments`` offsets (SQLite) left as
+    parameters: ``:zone``, or ``:until_<i>`` (first instant of the next offset) and
+    ``:shift_<i>`` (a date modifier such as "+60 minutes")."""
     if grain not in GRAINS:
         raise ValueError(f"unknown grain {grain!r}")
     if dialect == "postgresql":
-        local = func.timezone(zone, column)
+        local = func.timezone(sa.bindparam("zone", type_=sa.String()), column)
         return func.to_char(func.date_trunc(grain, local), "YYYY-MM-DD")
-    segments = offsets(zone, start, end)
-    if len(segments) == 1:
-        shift: Any = sa.literal(_modifier(segments[0][1]))
-    else:
+
+    def shift_of(index: int) -> Any:
+        return sa.bindparam(f"shift_{index}", type_=sa.String())
+
+    shift: Any = shift_of(segments - 1)
+    if segments > 1:
         whens = [
-            (column < sa.literal(until, UTCDateTime), sa.literal(_modifier(minutes)))
-            for until, minutes in segments[:-1]
+            (column < sa.bindparam(f"until_{i}", type_=UTCDateTime()), shift_of(i))
+            for i in range(segments - 1)
         ]
-        shift = sa.case(*whens, else_=sa.literal(_modifier(segments[-1][1])))
+        shift = sa.case(*whens, else_=shift)
     if grain == "day":
         return func.date(column, shift)
     if grain == "week":
@@ -168,6 +211,23 @@ def cents(value: Any) -> Decimal:
     return (Decimal(int(value or 0)) / 100).quantize(Decimal("0.01"))
 
 
+def median_ranks(value: Any, group: Any = None) -> tuple[Any, Any]:
+    """Window columns for a median of ``value`` (per ``group``): its rank among the group's
+    values, NULLs apart, and how many values the group has."""
+    partition = [value.is_(None)] if group is None else [group, value.is_(None)]
+    rank = func.row_number().over(partition_by=partition, order_by=value)
+    count = func.count(value).over(partition_by=group)
+    return rank, count
+
+
+def middle(value: Any, rank: Any, count: Any) -> ColumnElement[Any]:
+    """``value`` on the middle row (odd count) or the middle two (even count), else NULL: their
+    AVG is the median."""
+    low = (count + 1) // 2
+    high = (count + 2) // 2
+    return sa.case((sa.and_(value.isnot(None), rank >= low, rank <= high), value), else_=sa.null())
+
+
 def median_by(
     group: Any, value: Any, where: Sequence[Any], froms: Sequence[Any] = ()
 ) -> sa.Select[Any, Any]:
@@ -176,22 +236,15 @@ def median_by(
     Rows whose value is NULL are left out. ``group`` may be ``sa.literal(0)`` for one median.
     The middle row (odd count) or the mean of the middle two (even count) of each group.
     """
-    inner = sa.select(group.label("grp"), value.label("v")).where(value.isnot(None), *where)
+    rank, count = median_ranks(value, group)
+    inner = sa.select(
+        group.label("grp"), value.label("v"), rank.label("rn"), count.label("n")
+    ).where(value.isnot(None), *where)
     for extra in froms:
         inner = inner.select_from(extra)
-    ranked_src = inner.subquery("median_src")
-    ranked = sa.select(
-        ranked_src.c.grp,
-        ranked_src.c.v,
-        func.row_number().over(partition_by=ranked_src.c.grp, order_by=ranked_src.c.v).label("rn"),
-        func.count().over(partition_by=ranked_src.c.grp).label("n"),
-    ).subquery("median_ranked")
-    low = (ranked.c.n + 1) // 2
-    high = (ranked.c.n + 2) // 2
-    return (
-        sa.select(ranked.c.grp, func.avg(ranked.c.v))
-        .where(ranked.c.rn >= low, ranked.c.rn <= high)
-        .group_by(ranked.c.grp)
+    ranked = inner.subquery("median_ranked")
+    return sa.select(ranked.c.grp, func.avg(middle(ranked.c.v, ranked.c.rn, ranked.c.n))).group_by(
+        ranked.c.grp
     )
 
 
@@ -200,3 +253,88 @@ def share(part: int, whole: int) -> str:
     if not whole:
         return "—"
     return f"{100.0 * part / whole:.1f} %"
+
+
+# ---------------------------------------------------------------------------------------------
+# Statements built once per shape, run with the view's values
+
+
+class Shape(NamedTuple):
+    """What decides a dashboard statement's text; every value of the view is bound instead."""
+
+    dialect: str
+    grain: str
+    area: bool  # filtered by concern area (:area)
+    source: bool  # filtered by source (:source)
+    segments: int  # SQLite: the clinic's UTC offsets over the range (1 on PostgreSQL)
+
+
+def bind(
+    tenant_id: uuid.UUID,
+    query: ReportQuery,
+    zone: str,
+    start: datetime,
+    end: datetime,
+    now: datetime,
+    dialect: str,
+) -> tuple[Shape, dict[str, Any]]:
+    """The view's statement shape and the values its statements read."""
+    segments, values = zone_values(zone, start, end, dialect)
+    values.update(tenant=tenant_id, start=start, end=end, now=now)
+    if query.concern_area:
+        values["area"] = query.concern_area
+    if query.source:
+        values["source"] = query.source
+    shape = Shape(dialect, query.grain, bool(query.concern_area), bool(query.source), segments)
+    return shape, values
+
+
+def rows(session: ScopedSession, statement: Any, values: dict[str, Any]) -> Sequence[Any]:
+    """Run a dashboard statement on the session's connection (row-level security set for its
+    clinic) rather than through the ORM's per-statement criteria, which would rebuild it: every
+    table it reads is pinned to ``:tenant`` (the tests hold each shape to that), and ``:tenant``
+    must be the session's own clinic."""
+    if session.tenant_id is None or values.get("tenant") != session.tenant_id:
+        raise TenantScopeError("a dashboard statement for another clinic than the session's")
+    return session.connection().execute(statement, values).all()
+
+
+def tenant_param() -> BindParameter[uuid.UUID]:
+    """The clinic every table of a dashboard statement is pinned to."""
+    return sa.bindparam("tenant", type_=sa.Uuid())
+
+
+def moment(name: str) -> BindParameter[datetime]:
+    """A bound UTC instant: ``start``, ``end`` or ``now``."""
+    return sa.bindparam(name, type_=UTCDateTime())
+
+
+def filters(shape: Shape) -> list[Any]:
+    """The view's concern area and source, if it picked them."""
+    conditions: list[Any] = []
+    if shape.area:
+        conditions.append(col(Submission.concern_area) == sa.bindparam("area", type_=sa.String()))
+    if shape.source:
+        conditions.append(col(Submission.source) == sa.bindparam("source", type_=sa.String()))
+    return conditions
+
+
+def case_filters(shape: Shape) -> list[Any]:
+    """The clinic's cases of the view's concern area and source, whenever received."""
+    return [col(Submission.tenant_id) == tenant_param(), *filters(shape)]
+
+
+def one_of(column: Any, values: Sequence[str]) -> ColumnElement[bool]:
+    """``column IN (…)`` of fixed values, as plain parameters: an expanding IN would render the
+    statement's text anew on every run."""
+    return column.in_([sa.literal(v) for v in values])
+
+
+def in_range(column: Any) -> list[Any]:
+    """``column`` within the view's [start, end)."""
+    return [column >= moment("start"), column < moment("end")]
+
+
+def cohort(shape: Shape) -> list[Any]:
+    """The cases received in the range that match the filters."""
+    return [*case_filters(shape), *in_range(col(Submission.received_at))]

@@ -9,6 +9,7 @@ every figure. Messages and deliveries are in ``report_traffic``.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -19,7 +20,6 @@ from sqlmodel import col
 
 from mi_portal.db import ScopedSession
 from mi_portal.models import Submission, SubmissionStatus, Tenant, User
-from mi_portal.models.base import UTCDateTime
 from mi_portal.services import report_sql, report_traffic
 from mi_portal.services.report_types import Chart, ReportQuery, Series, Stat
 
@@ -40,6 +40,7 @@ OPEN_STATUSES = (
     SubmissionStatus.IN_REVIEW.value,
     SubmissionStatus.QUOTED.value,
 )
+REPLY, QUOTE = 0, 1  # the targets, as the timing statement tells their rows apart
 
 
 @dataclass(frozen=True)
@@ -69,31 +70,22 @@ def timing_charts(
     end: datetime,
     now: datetime,
 ) -> tuple[list[Chart], list[Stat]]:
-    """Charts first_response, first_quote, workload, messages, delivery_failures and their stats.
+    """Charts first_response, first_quote, workload, messages, delivery_failures and their stats
+    (the open cases now among them).
 
     ``session`` is the clinic's tenant session; ``start``/``end`` the range's UTC instants
     [start, end); ``now`` the current UTC time (open cases' ages and overdue targets).
     """
     dialect = session.get_bind().dialect.name
-    cases = report_traffic.case_filters(tenant.id, query)
-    cohort = [
-        *cases,
-        col(Submission.received_at) >= start,
-        col(Submission.received_at) < end,
-    ]
-    reply = _timing(
-        session, dialect, cohort, col(Submission.first_response_at),
-        col(Submission.first_response_due_at), now,
-    )  # fmt: skip
-    quote = _timing(
-        session, dialect, cohort, col(Submission.quote_sent_at), col(Submission.sla_due_at), now
-    )
+    shape, values = report_sql.bind(tenant.id, query, tenant.timezone, start, end, now, dialect)
+    reply, quote = _timings(report_sql.rows(session, timing_statement(shape), values))
+    workload, open_now = _workload(report_sql.rows(session, workload_statement(shape), values))
     charts = [
         _timing_chart("first_response", "Time to first reply", "reply", reply),
         _timing_chart("first_quote", "Time to first quote", "quote", quote),
-        _workload(session, dialect, cases, now),
-        report_traffic.messages_chart(session, tenant, query, start, end, dialect),
-        report_traffic.delivery_failures_chart(session, tenant.id, query, start, end),
+        workload,
+        report_traffic.messages_chart(session, query, shape, values),
+        report_traffic.delivery_failures_chart(session, shape, values),
     ]
     stats = [
         _on_time("first_reply_on_time", "First replies on time", "reply", reply),
@@ -104,6 +96,7 @@ def timing_charts(
             "Wall-clock hours from receipt",
         ),
         _on_time("quote_on_time", "Quotes on time", "quote", quote),
+        Stat("open_now", "Open cases now", f"{open_now:,}", "New, in review or quoted"),
     ]
     return charts, stats
 
@@ -121,16 +114,10 @@ def _on_time(key: str, label: str, what: str, timing: _Timing) -> Stat:
 # Time to first reply / first quote
 
 
-def _timing(
-    session: ScopedSession,
-    dialect: str,
-    cohort: list[Any],
-    done: Any,
-    due: Any,
-    now: datetime,
-) -> _Timing:
-    """The histogram and the on-time counts in one grouped statement, the median in another."""
-    hours = report_sql.hours_between(col(Submission.received_at), done, dialect)
+def _target(shape: report_sql.Shape, which: int, done: Any, due: Any) -> Any:
+    """One target's rows: per bin (NULL: not done), the cases, met / missed / overdue and, on
+    every row, the median hours to done of the whole cohort."""
+    hours = report_sql.hours_between(col(Submission.received_at), done, shape.dialect)
     # Bins compare whole seconds: SQLite's day fractions would put an answer at exactly one
     # hour a hair either side of the bound, PostgreSQL's epoch is exact.
     seconds = func.round(hours * 3600)
@@ -140,27 +127,68 @@ def _timing(
         for index, (_, upper) in enumerate(BINS)
         if upper is not None
     ]
-    bin_of = sa.case(*whens, else_=sa.literal_column(str(len(BINS) - 1))).label("bin")
-    moment = sa.literal(now, UTCDateTime)
+    bin_of = sa.case(*whens, else_=sa.literal_column(str(len(BINS) - 1)))
+    moment = report_sql.moment("now")
     met = sa.case((and_(done.isnot(None), due.isnot(None), done <= due), 1), else_=0)
     missed = sa.case((and_(done.isnot(None), due.isnot(None), done > due), 1), else_=0)
     overdue = sa.case((and_(done.is_(None), due.isnot(None), due < moment), 1), else_=0)
-    statement = (
-        sa.select(bin_of, func.count(), func.sum(met), func.sum(missed), func.sum(overdue))
-        .where(*cohort)
-        .group_by(bin_of)
+    rank, count = report_sql.median_ranks(hours)
+    ranked = (
+        sa.select(
+            bin_of.label("bin"),
+            hours.label("hours"),
+            met.label("met"),
+            missed.label("missed"),
+            overdue.label("overdue"),
+            rank.label("rn"),
+            count.label("n"),
+        )
+        .where(*report_sql.cohort(shape))
+        .subquery(f"ranked_{which}")
     )
-    bins = [0] * len(BINS)
-    totals = [0, 0, 0]
-    for index, count, *sums in session.execute(statement).all():
+    median = func.avg(report_sql.middle(ranked.c.hours, ranked.c.rn, ranked.c.n)).over()
+    timed = sa.select(
+        ranked.c.bin, ranked.c.met, ranked.c.missed, ranked.c.overdue, median.label("median")
+    ).subquery(f"timed_{which}")
+    return sa.select(
+        sa.literal_column(str(which)).label("target"),
+        timed.c.bin,
+        func.count(),
+        func.sum(timed.c.met),
+        func.sum(timed.c.missed),
+        func.sum(timed.c.overdue),
+        func.max(timed.c.median),
+    ).group_by(timed.c.bin)
+
+
+@functools.lru_cache(maxsize=64)
+def timing_statement(shape: report_sql.Shape) -> Any:
+    """Both targets' histograms, on-time counts and medians in one statement (one row per
+    target and bin)."""
+    return sa.union_all(
+        _target(
+            shape, REPLY, col(Submission.first_response_at), col(Submission.first_response_due_at)
+        ),
+        _target(shape, QUOTE, col(Submission.quote_sent_at), col(Submission.sla_due_at)),
+    )
+
+
+def _timings(found: Any) -> tuple[_Timing, _Timing]:
+    """The reply's and the quote's figures from the rows of ``timing_statement``."""
+    bins = [[0] * len(BINS), [0] * len(BINS)]
+    totals = [[0, 0, 0], [0, 0, 0]]
+    medians: list[float | None] = [None, None]
+    for which, index, count, *sums, median in found:
         if index is not None:
-            bins[int(index)] = int(count)
-        totals = [t + int(s or 0) for t, s in zip(totals, sums, strict=True)]
-    median = None
-    if any(bins):  # the median of no answers is no statement at all
-        medians = session.execute(report_sql.median_by(sa.literal(0), hours, cohort)).all()
-        median = float(medians[0][1]) if medians else None
-    return _Timing(bins, totals[0], totals[1], totals[2], median)
+            bins[which][int(index)] = int(count)
+        totals[which] = [t + int(s or 0) for t, s in zip(totals[which], sums, strict=True)]
+        if median is not None:
+            medians[which] = float(median)
+    reply, quote = (
+        _Timing(bins[w], totals[w][0], totals[w][1], totals[w][2], medians[w])
+        for w in (REPLY, QUOTE)
+    )
+    return reply, quote
 
 
 def _timing_chart(key: str, title: str, what: str, timing: _Timing) -> Chart:
@@ -190,46 +218,62 @@ def _timing_chart(key: str, title: str, what: str, timing: _Timing) -> Chart:
 # Workload
 
 
-def _workload(session: ScopedSession, dialect: str, cases: list[Any], now: datetime) -> Chart:
-    """Open cases now per assignee (whatever the date range) and their median age in days."""
-    open_now = [*cases, col(Submission.status).in_(OPEN_STATUSES)]
-    counts = (
-        sa.select(col(Submission.assignee_id), col(User.full_name), func.count())
-        .select_from(Submission)
-        .outerjoin(User, col(User.id) == Submission.assignee_id)
-        .where(*open_now)
-        .group_by(col(Submission.assignee_id), col(User.full_name))
+@functools.lru_cache(maxsize=64)
+def workload_statement(shape: report_sql.Shape) -> Any:
+    """Open cases now (whatever the range) per assignee, their median age in days and the
+    assignee's name: grouped first, then each of the few names looked up by its key."""
+    age = report_sql.hours_between(
+        col(Submission.received_at), report_sql.moment("now"), shape.dialect
+    ) / sa.literal(24.0)
+    who = col(Submission.assignee_id)
+    rank, count = report_sql.median_ranks(age, who)
+    ranked = (
+        sa.select(who.label("who"), age.label("age"), rank.label("rn"), count.label("n"))
+        .where(
+            *report_sql.case_filters(shape),
+            report_sql.one_of(col(Submission.status), OPEN_STATUSES),
+        )
+        .subquery("open_cases")
     )
-    people = [(who, name, int(n)) for who, name, n in session.execute(counts).all()]
+    per_person = (
+        sa.select(
+            ranked.c.who,
+            func.count().label("cases"),
+            func.avg(report_sql.middle(ranked.c.age, ranked.c.rn, ranked.c.n)).label("median"),
+        )
+        .group_by(ranked.c.who)
+        .subquery("workload")
+    )
+    name = sa.select(col(User.full_name)).where(col(User.id) == per_person.c.who)
+    return sa.select(
+        per_person.c.who, name.scalar_subquery(), per_person.c.cases, per_person.c.median
+    )
+
+
+def _workload(found: Any) -> tuple[Chart, int]:
+    """The workload chart from the rows of ``workload_statement``, and the open cases in all."""
+    people = [(who, name, int(n), median) for who, name, n, median in found]
     columns = ["Assignee", "Open cases", "Median age (days)"]
     if not people:
-        return Chart("workload", "Open cases per assignee", "hbar", [], [], columns, [])
-    age = report_sql.hours_between(
-        col(Submission.received_at), sa.literal(now, UTCDateTime), dialect
-    ) / sa.literal(24.0)
-    ages = {
-        who: float(days)
-        for who, days in session.execute(
-            report_sql.median_by(col(Submission.assignee_id), age, open_now)
-        ).all()
-    }
+        return Chart("workload", "Open cases per assignee", "hbar", [], [], columns, []), 0
     people.sort(key=lambda p: (-p[2], p[0] is None, (p[1] or "").casefold()))
-    names = [UNASSIGNED if who is None else name or UNASSIGNED for who, name, _ in people]
-    medians = [round(ages[who], 1) if who in ages else None for who, _, _ in people]
-    return Chart(
+    names = [UNASSIGNED if who is None else name or UNASSIGNED for who, name, _, _ in people]
+    medians = [None if m is None else round(float(m), 1) for _, _, _, m in people]
+    chart = Chart(
         key="workload",
         title="Open cases per assignee",
         kind="hbar",
         x=names,
         series=[
-            Series("Open cases", [float(n) for _, _, n in people]),
+            Series("Open cases", [float(n) for _, _, n, _ in people]),
             Series("Median age (days)", list(medians)),
         ],
         columns=columns,
         rows=[
             [name, str(n), EMPTY if m is None else f"{m:.1f}"]
-            for name, (_, _, n), m in zip(names, people, medians, strict=True)
+            for name, (_, _, n, _), m in zip(names, people, medians, strict=True)
         ],
         caption="Cases new, in review or quoted now, whatever the dates chosen.",
         x_title="Open cases",
     )
+    return chart, sum(n for _, _, n, _ in people)

@@ -1,15 +1,16 @@
-"""The clinic dashboard's message volume and delivery failures, and the case filters every figure
-shares.
+"""The clinic dashboard's message volume and delivery failures.
 
 Messages count when written in the range, deliveries when queued in it; the concern-area and
 source filters reach them through their case (message → thread → submission, joined on the
-clinic and the id). Each figure is one grouped statement in the clinic's tenant session.
+clinic and the id). Each figure is one grouped statement in the clinic's tenant session, built
+once per ``report_sql.Shape``.
 """
 
 from __future__ import annotations
 
-import uuid
-from datetime import date, datetime
+import functools
+from collections.abc import Sequence
+from datetime import date
 from typing import Any
 
 import sqlalchemy as sa
@@ -17,7 +18,7 @@ from sqlalchemy import and_, func
 from sqlmodel import col
 
 from mi_portal.db import ScopedSession
-from mi_portal.models import Message, MessageThread, OutboxMessage, Submission, Tenant
+from mi_portal.models import Message, MessageThread, OutboxMessage, Submission
 from mi_portal.models.messaging import MessageChannel, MessageDirection, OutboxKind, OutboxStatus
 from mi_portal.services import report_sql
 from mi_portal.services.report_types import Chart, ReportQuery, Series
@@ -41,20 +42,10 @@ MESSAGE_SERIES = (
 )
 
 
-def case_filters(tenant_id: uuid.UUID, query: ReportQuery) -> list[Any]:
-    """The clinic's cases matching the query's concern area and source (no date range)."""
-    conditions: list[Any] = [col(Submission.tenant_id) == tenant_id]
-    if query.concern_area:
-        conditions.append(col(Submission.concern_area) == query.concern_area)
-    if query.source:
-        conditions.append(col(Submission.source) == query.source)
-    return conditions
-
-
-def _through_case(statement: Any, query: ReportQuery, tenant_id: uuid.UUID) -> Any:
+def _through_case(statement: Any, shape: report_sql.Shape) -> Any:
     """Join messages to their case and keep those of the filtered cases (only when filtering:
     every message has a thread and every thread a case)."""
-    if not (query.concern_area or query.source):
+    if not (shape.area or shape.source):
         return statement
     return (
         statement.join(
@@ -71,59 +62,59 @@ def _through_case(statement: Any, query: ReportQuery, tenant_id: uuid.UUID) -> A
                 col(Submission.id) == MessageThread.submission_id,
             ),
         )
-        .where(*case_filters(tenant_id, query))
+        .where(*report_sql.case_filters(shape))
     )
 
 
-def messages_chart(
-    session: ScopedSession,
-    tenant: Tenant,
-    query: ReportQuery,
-    start: datetime,
-    end: datetime,
-    dialect: str,
-) -> Chart:
-    """Messages written in the range per bucket on the clinic's clock, by direction × channel."""
-    bucket = report_sql.local_bucket(
-        col(Message.created_at), tenant.timezone, query.grain, start, end, dialect
+@functools.lru_cache(maxsize=64)
+def messages_statement(shape: report_sql.Shape) -> Any:
+    """Messages written in the range per bucket on the clinic's clock, direction and channel."""
+    bucket = report_sql.bound_bucket(
+        col(Message.created_at), shape.grain, shape.dialect, shape.segments
     ).label("bucket")
     statement = sa.select(
         bucket, col(Message.direction), col(Message.channel), func.count()
     ).select_from(Message)
-    statement = (
-        _through_case(statement, query, tenant.id)
+    return (
+        _through_case(statement, shape)
         .where(
-            col(Message.tenant_id) == tenant.id,
-            col(Message.created_at) >= start,
-            col(Message.created_at) < end,
+            col(Message.tenant_id) == report_sql.tenant_param(),
+            *report_sql.in_range(col(Message.created_at)),
         )
         .group_by(bucket, col(Message.direction), col(Message.channel))
     )
+
+
+def messages_chart(
+    session: ScopedSession, query: ReportQuery, shape: report_sql.Shape, values: dict[str, Any]
+) -> Chart:
+    """Messages written in the range per bucket on the clinic's clock, by direction × channel."""
     counts: dict[tuple[str, str], dict[str, int]] = {}
-    for label, direction, channel, n in session.execute(statement).all():
+    for label, direction, channel, n in report_sql.rows(session, messages_statement(shape), values):
         counts.setdefault((direction, channel), {})[str(label)] = int(n)
     columns = ["Period", "Direction", "Channel", "Messages"]
     if not counts:
         return Chart("messages", "Messages", "stacked_bar", [], [], columns, [])
-    labels = report_sql.bucket_labels(
+    buckets = report_sql.captions(
         date.fromisoformat(query.date_from), date.fromisoformat(query.date_to), query.grain
     )
     pairs = list(MESSAGE_SERIES) + sorted(set(counts) - set(MESSAGE_SERIES))
-    captions = [report_sql.bucket_caption(label, query.grain) for label in labels]
     series = [
-        Series(_pair_name(pair), [float(counts.get(pair, {}).get(label, 0)) for label in labels])
+        Series(
+            _pair_name(pair), [float(counts.get(pair, {}).get(label, 0)) for label, _ in buckets]
+        )
         for pair in pairs
     ]
     rows = [
         [caption, _direction(pair[0]), _channel(pair[1]), str(counts.get(pair, {}).get(label, 0))]
-        for label, caption in zip(labels, captions, strict=True)
+        for label, caption in buckets
         for pair in pairs
     ]
     return Chart(
         key="messages",
         title="Messages",
         kind="stacked_bar",
-        x=captions,
+        x=[caption for _, caption in buckets],
         series=series,
         columns=columns,
         rows=rows,
@@ -144,15 +135,14 @@ def _pair_name(pair: tuple[str, str]) -> str:
     return f"{_direction(pair[0])} · {_channel(pair[1])}"
 
 
-def delivery_failures_chart(
-    session: ScopedSession, tenant_id: uuid.UUID, query: ReportQuery, start: datetime, end: datetime
-) -> Chart:
+@functools.lru_cache(maxsize=64)
+def deliveries_statement(shape: report_sql.Shape) -> Any:
     """Deliveries of patient messages queued in the range per channel, and how many failed."""
     failed = sa.case((col(OutboxMessage.status) == OutboxStatus.FAILED.value, 1), else_=0)
     statement = sa.select(col(OutboxMessage.channel), func.count(), func.sum(failed)).select_from(
         OutboxMessage
     )
-    if query.concern_area or query.source:
+    if shape.area or shape.source:
         statement = statement.join(
             Message,
             and_(
@@ -160,19 +150,25 @@ def delivery_failures_chart(
                 col(Message.id) == OutboxMessage.message_id,
             ),
         )
-    statement = (
-        _through_case(statement, query, tenant_id)
+    return (
+        _through_case(statement, shape)
         .where(
-            col(OutboxMessage.tenant_id) == tenant_id,
+            col(OutboxMessage.tenant_id) == report_sql.tenant_param(),
             col(OutboxMessage.kind) == OutboxKind.PATIENT_MESSAGE.value,
-            col(OutboxMessage.created_at) >= start,
-            col(OutboxMessage.created_at) < end,
+            *report_sql.in_range(col(OutboxMessage.created_at)),
         )
         .group_by(col(OutboxMessage.channel))
     )
+
+
+def delivery_failures_chart(
+    session: ScopedSession, shape: report_sql.Shape, values: dict[str, Any]
+) -> Chart:
+    """Deliveries of patient messages queued in the range per channel, and how many failed."""
+    found_rows: Sequence[Any] = report_sql.rows(session, deliveries_statement(shape), values)
     order = list(CHANNEL_LABELS)
     found = sorted(
-        ((channel, int(n), int(bad or 0)) for channel, n, bad in session.execute(statement).all()),
+        ((channel, int(n), int(bad or 0)) for channel, n, bad in found_rows),
         key=lambda c: (order.index(c[0]) if c[0] in order else len(order), c[0]),
     )
     columns = ["Channel", "Deliveries", "Failed", "Failure rate"]

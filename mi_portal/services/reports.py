@@ -4,20 +4,22 @@ messages and deliveries.
 
 Case figures follow the *cohort* of cases received in the asked clinic-local days, filtered by
 concern area and source. Every figure is one aggregate statement the database runs in the
-clinic's own tenant session (``db.py`` adds the tenant criteria to each table it reads, and
-on PostgreSQL row-level security applies too); the statements also name the clinic
-themselves, so each one stands on its own. Python only fills in the buckets that had nothing
-and formats what came back.
+clinic's own tenant session: on PostgreSQL row-level security holds it to the clinic, and
+each statement pins every table it reads to the clinic itself (``:tenant``), so each one stands
+on its own. Statements are built once per shape (``report_sql.Shape``) and run with the view's
+values. Python only fills in the buckets that had nothing and formats what came back.
 """
 
 from __future__ import annotations
 
+import functools
 import re
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
+from types import MappingProxyType
 from typing import Any
 
 import sqlalchemy as sa
@@ -25,7 +27,7 @@ from sqlalchemy import and_, func, or_
 from sqlmodel import col
 
 from mi_portal.db import ScopedSession, tenant_session
-from mi_portal.models import Quote, QuoteStatus, Submission, SubmissionStatus, Tenant
+from mi_portal.models import Quote, QuoteStatus, Submission, Tenant
 from mi_portal.services import audit, business_time, clinic_time, clock, report_sql, report_timing
 from mi_portal.services.actor import Actor
 from mi_portal.services.intake_questions import CONCERN_AREAS
@@ -56,11 +58,6 @@ QUOTED_STATUSES = (
     QuoteStatus.ACCEPTED.value,
     QuoteStatus.DECLINED.value,
     QuoteStatus.EXPIRED.value,
-)
-OPEN_STATUSES = (
-    SubmissionStatus.NEW.value,
-    SubmissionStatus.IN_REVIEW.value,
-    SubmissionStatus.QUOTED.value,
 )
 # The order the page shows them in; report_timing computes the keys this module does not.
 CHART_ORDER = (
@@ -213,11 +210,10 @@ def clinic_report(actor: Actor, query: ReportQuery) -> ClinicReport:
             dialect=session.get_bind().dialect.name,
             labels=report_sql.bucket_labels(date_from, date_to, query.grain),
         )
-        charts, stats = _case_figures(session, scope, tenant)
+        charts, stats, areas = _case_figures(session, scope, tenant, now)
         timing_charts, timing_stats = report_timing.timing_charts(
             session, tenant, query, start, end, now
         )
-        areas = _areas(session, tenant_id)
     by_key = {c.key: c for c in [*charts, *timing_charts]}
     stat_by_key = {s.key: s for s in [*stats, *timing_stats]}
     return ClinicReport(
@@ -267,30 +263,21 @@ class Scope:
     dialect: str
     labels: list[str]
 
-    def bucket(self) -> Any:
-        return report_sql.local_bucket(
-            col(Submission.received_at), self.zone, self.query.grain, self.start, self.end,
-            self.dialect,
-        ).label("bucket")  # fmt: skip
+    @property
+    def captions(self) -> list[str]:
+        """How each of ``labels`` is shown."""
+        shown = report_sql.captions(
+            date.fromisoformat(self.labels[0]),
+            date.fromisoformat(self.labels[-1]),
+            self.query.grain,
+        )
+        return [caption for _, caption in shown]
 
-
-def case_filters(tenant_id: uuid.UUID, query: ReportQuery) -> list[Any]:
-    """The clinic's cases of the query's concern area and source, whenever received."""
-    conditions: list[Any] = [col(Submission.tenant_id) == tenant_id]
-    if query.concern_area:
-        conditions.append(col(Submission.concern_area) == query.concern_area)
-    if query.source:
-        conditions.append(col(Submission.source) == query.source)
-    return conditions
-
-
-def cohort(scope: Scope) -> list[Any]:
-    """The cases received in the range that match the filters."""
-    return [
-        *case_filters(scope.tenant_id, scope.query),
-        col(Submission.received_at) >= scope.start,
-        col(Submission.received_at) < scope.end,
-    ]
+    def bind(self, now: datetime) -> tuple[report_sql.Shape, dict[str, Any]]:
+        """The statements' shape and the values they run with."""
+        return report_sql.bind(
+            self.tenant_id, self.query, self.zone, self.start, self.end, now, self.dialect
+        )
 
 
 def _case_quote(*conditions: Any) -> Any:
@@ -302,10 +289,17 @@ def _case_quote(*conditions: Any) -> Any:
     )
 
 
-def statements(scope: Scope) -> dict[str, Any]:
-    """One aggregate statement per figure, by the figure's key."""
-    bucket = scope.bucket()
-    cases = cohort(scope)
+@functools.lru_cache(maxsize=64)
+def statements(shape: report_sql.Shape) -> Mapping[str, Any]:
+    """One aggregate statement per figure, by the figure's key, for views of ``shape``.
+
+    ``areas`` gives the filter menu's concern areas (any case of the clinic, whenever received)
+    and, in the same pass, the cohort's cases per area (``by_area``).
+    """
+    bucket = report_sql.bound_bucket(
+        col(Submission.received_at), shape.grain, shape.dialect, shape.segments
+    ).label("bucket")
+    cases = report_sql.cohort(shape)
     accepted = (
         sa.exists()
         .where(_case_quote(col(Quote.status) == QuoteStatus.ACCEPTED.value))
@@ -325,58 +319,54 @@ def statements(scope: Scope) -> dict[str, Any]:
         return func.coalesce(func.sum(sa.case((or_(*flag), 1), else_=0)), 0)
 
     quoted_total = sa.case(
-        (col(Quote.status).in_(QUOTED_STATUSES), col(Quote.total)), else_=sa.null()
+        (report_sql.one_of(col(Quote.status), QUOTED_STATUSES), col(Quote.total)), else_=sa.null()
     )
     accepted_total = sa.case(
         (col(Quote.status) == QuoteStatus.ACCEPTED.value, col(Quote.total)), else_=sa.null()
     )
-    return {
-        "received": sa.select(bucket, func.count()).where(*cases).group_by(bucket),
-        "by_area": (
-            sa.select(col(Submission.concern_area), func.count())
-            .where(*cases)
-            .group_by(col(Submission.concern_area))
-        ),
-        "by_source": (
-            sa.select(col(Submission.source), func.count())
-            .where(*cases)
-            .group_by(col(Submission.source))
-        ),
-        # In review: reviewed, quoted or accepted; quoted: a quote went or one was accepted.
-        "funnel": sa.select(
-            func.count(),
-            tally(flags.c.reviewed, flags.c.quoted, flags.c.accepted),
-            tally(flags.c.quoted, flags.c.accepted),
-            tally(flags.c.accepted),
-        ).select_from(flags),
-        "value": (
-            sa.select(
-                bucket,
-                col(Quote.currency),
-                report_sql.money_cents_sum(quoted_total, scope.dialect),
-                report_sql.money_cents_sum(accepted_total, scope.dialect),
-            )
-            .select_from(Submission)
-            .join(Quote, _case_quote())
-            .where(*cases, col(Quote.status).in_(QUOTED_STATUSES))
-            .group_by(bucket, col(Quote.currency))
-        ),
-        "open_now": sa.select(func.count()).where(
-            *case_filters(scope.tenant_id, scope.query),
-            col(Submission.status).in_(OPEN_STATUSES),
-        ),
-    }
-
-
-def _areas(session: ScopedSession, tenant_id: uuid.UUID) -> list[str]:
-    """The concern areas of the clinic's cases, in the form's order (for the filter menu)."""
-    present = set(
-        session.execute(
-            sa.select(col(Submission.concern_area))
-            .where(col(Submission.tenant_id) == tenant_id)
-            .group_by(col(Submission.concern_area))
-        ).scalars()
+    # The menu reads every case of the clinic; the cohort (filters and range) is what it counts.
+    in_cohort = [*report_sql.filters(shape), *report_sql.in_range(col(Submission.received_at))]
+    return MappingProxyType(
+        {
+            "received": sa.select(bucket, func.count()).where(*cases).group_by(bucket),
+            "areas": (
+                sa.select(
+                    col(Submission.concern_area),
+                    func.coalesce(func.sum(sa.case((and_(*in_cohort), 1), else_=0)), 0),
+                )
+                .where(col(Submission.tenant_id) == report_sql.tenant_param())
+                .group_by(col(Submission.concern_area))
+            ),
+            "by_source": (
+                sa.select(col(Submission.source), func.count())
+                .where(*cases)
+                .group_by(col(Submission.source))
+            ),
+            # In review: reviewed, quoted or accepted; quoted: a quote went or one was accepted.
+            "funnel": sa.select(
+                func.count(),
+                tally(flags.c.reviewed, flags.c.quoted, flags.c.accepted),
+                tally(flags.c.quoted, flags.c.accepted),
+                tally(flags.c.accepted),
+            ).select_from(flags),
+            "value": (
+                sa.select(
+                    bucket,
+                    col(Quote.currency),
+                    report_sql.money_cents_sum(quoted_total, shape.dialect),
+                    report_sql.money_cents_sum(accepted_total, shape.dialect),
+                )
+                .select_from(Submission)
+                .join(Quote, _case_quote())
+                .where(*cases, report_sql.one_of(col(Quote.status), QUOTED_STATUSES))
+                .group_by(bucket, col(Quote.currency))
+            ),
+        }
     )
+
+
+def _menu(present: set[str]) -> list[str]:
+    """The concern areas of the clinic's cases, in the form's order (for the filter menu)."""
     return [a for a in CONCERN_AREAS if a in present] + sorted(present - set(CONCERN_AREAS))
 
 
@@ -385,24 +375,24 @@ def _areas(session: ScopedSession, tenant_id: uuid.UUID) -> list[str]:
 
 
 def _case_figures(
-    session: ScopedSession, scope: Scope, tenant: Tenant
-) -> tuple[list[Chart], list[Stat]]:
-    run = statements(scope)
+    session: ScopedSession, scope: Scope, tenant: Tenant, now: datetime
+) -> tuple[list[Chart], list[Stat], list[str]]:
+    shape, values = scope.bind(now)
+    run = statements(shape)
 
-    def rows(key: str) -> list[Any]:
-        return list(session.execute(run[key]).all())
+    def rows(key: str) -> Sequence[Any]:
+        return report_sql.rows(session, run[key], values)
 
-    funnel = session.execute(run["funnel"]).one()
-    received, reviewed, quoted, accepted = (int(v or 0) for v in funnel)
-    open_now = int(session.execute(run["open_now"]).scalar_one() or 0)
+    received, reviewed, quoted, accepted = (int(v or 0) for v in rows("funnel")[0])
     per_bucket = {str(k): int(n) for k, n in rows("received")}
     money = [
         (str(k), str(cur), report_sql.cents(q), report_sql.cents(a))
         for k, cur, q, a in rows("value")
     ]
+    per_area = {str(k): int(n) for k, n in rows("areas")}
     charts = [
         _received_chart(scope, per_bucket),
-        _area_chart({str(k): int(n) for k, n in rows("by_area")}),
+        _area_chart({k: n for k, n in per_area.items() if n}),
         _source_chart(scope.query, {str(k): int(n) for k, n in rows("by_source")}),
         _funnel_chart([received, reviewed, quoted, accepted]),
         _value_chart(scope, money, tenant.currency, bool(received)),
@@ -416,14 +406,13 @@ def _case_figures(
             f"{accepted:,} of {received:,} cases accepted a quote" if received else "",
         ),
         _accepted_value(money, tenant, bool(received)),
-        Stat("open_now", "Open cases now", f"{open_now:,}", "New, in review or quoted"),
     ]
-    return charts, stats
+    return charts, stats, _menu(set(per_area))
 
 
 def _received_chart(scope: Scope, per_bucket: dict[str, int]) -> Chart:
     grain = scope.query.grain
-    x = [report_sql.bucket_caption(label, grain) for label in scope.labels]
+    x = scope.captions
     counts = [per_bucket.get(label, 0) for label in scope.labels]
     has_cases = any(counts)
     return Chart(
@@ -507,7 +496,7 @@ def _value_chart(
         currencies = [clinic_currency]
     amounts = {(k, cur): (q, a) for k, cur, q, a in money}
     zero = (Decimal("0.00"), Decimal("0.00"))
-    x = [report_sql.bucket_caption(label, grain) for label in scope.labels]
+    x = scope.captions
     series: list[Series] = []
     rows: list[list[str]] = []
     if has_cases:

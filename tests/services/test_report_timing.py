@@ -27,7 +27,7 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
-from mi_portal.db import platform_session, tenant_session
+from mi_portal.db import TenantScopeError, platform_session, tenant_session
 from mi_portal.models import Message, MessageThread, OutboxMessage, Submission, Tenant, User
 from mi_portal.services import report_sql
 from mi_portal.services.report_timing import timing_charts
@@ -191,7 +191,9 @@ def _report(tenant: uuid.UUID, query: ReportQuery) -> tuple[dict[str, Chart], di
         charts, stats = timing_charts(session, row, query, start, end, NOW)
     keys = [c.key for c in charts]
     assert keys == ["first_response", "first_quote", "workload", "messages", "delivery_failures"]
-    assert [s.key for s in stats] == ["first_reply_on_time", "first_reply_median", "quote_on_time"]
+    assert [s.key for s in stats] == [
+        "first_reply_on_time", "first_reply_median", "quote_on_time", "open_now",
+    ]  # fmt: skip
     return {c.key: c for c in charts}, {s.key: s.value for s in stats}
 
 
@@ -245,6 +247,7 @@ def test_every_figure_of_the_range(clinics: Clinics) -> None:
         "Open cases": [3.0, 2.0, 2.0],
         "Median age (days)": [20.1, 21.5, 18.6],
     }
+    assert stats["open_now"] == "7"  # the workload's cases, whatever the range
 
     messages = charts["messages"]
     assert messages.x == WEEKS
@@ -346,6 +349,7 @@ def test_an_empty_range_has_empty_charts(clinics: Clinics) -> None:
         "first_reply_on_time": "—",
         "first_reply_median": "—",
         "quote_on_time": "—",
+        "open_now": "7",
     }
     # The workload is the open cases now, whatever the dates.
     assert [r[:2] for r in charts["workload"].rows] == [
@@ -370,10 +374,10 @@ def test_another_clinics_rows_never_count(clinics: Clinics) -> None:
         "Received · Reply page": [0.0, 0.0],
     }
     assert charts["delivery_failures"].rows == [["SMS", "1", "1", "100.0 %"]]
-    # Clinic A's session never sees B's rows even asked for them by B's id.
+    # Clinic A's session never reads B's rows, even asked for them by B's id: it refuses.
     start, end = report_sql.utc_range(ZONE, date(2026, 11, 2), date(2026, 11, 15))
     with tenant_session(clinics.a) as session:
         other = session.get(Tenant, clinics.b)
         assert other is not None
-        charts_list, _ = timing_charts(session, other, RANGE, start, end, NOW)
-    assert all(c.rows == [] for c in charts_list)
+        with pytest.raises(TenantScopeError):
+            timing_charts(session, other, RANGE, start, end, NOW)

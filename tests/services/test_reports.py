@@ -38,9 +38,9 @@ from sqlalchemy import event
 from sqlalchemy.sql import visitors
 from sqlmodel import col, select
 
-from mi_portal.db import get_engine, platform_session, tenant_session
+from mi_portal.db import TenantScopeError, get_engine, platform_session, tenant_session
 from mi_portal.models import AuditEvent, Quote, Role, Submission, Tenant, tenant_models, uuid7
-from mi_portal.services import clock, report_sql, reports
+from mi_portal.services import clock, report_sql, report_timing, report_traffic, reports
 from mi_portal.services.actor import Actor, PermissionDenied
 from mi_portal.services.labels import action_label
 from mi_portal.services.report_types import ClinicReport, ReportQuery
@@ -361,21 +361,59 @@ def _scope(tenant: uuid.UUID, query: ReportQuery, dialect: str) -> reports.Scope
     return reports.Scope(tenant, query, ZONE, start, end, dialect, labels)
 
 
-@pytest.mark.parametrize("dialect", ["sqlite", "postgresql"])
-def test_every_statement_names_the_clinic_itself(dialect: str) -> None:
-    """Beneath the session's criteria, each statement pins each table it reads to the clinic."""
-    tenant = uuid.uuid4()
-    for query in (RANGE, _query(concern_area="acne", source="directory")):
-        for key, statement in reports.statements(_scope(tenant, query, dialect)).items():
-            compiled = statement.compile(compile_kwargs={"literal_binds": False})
+def _every_statement(shape: report_sql.Shape) -> dict[str, Any]:
+    return {
+        **reports.statements(shape),
+        "timing": report_timing.timing_statement(shape),
+        "workload": report_timing.workload_statement(shape),
+        "messages": report_traffic.messages_statement(shape),
+        "delivery_failures": report_traffic.deliveries_statement(shape),
+    }
+
+
+# A table's clinic: the statement's own parameter, or the clinic of the row it joins.
+PINNED = r"(:tenant\b|submission\.tenant_id|messagethread\.tenant_id|message\.tenant_id|outboxmessage\.tenant_id)"
+
+
+def test_every_statement_shape_pins_each_table_to_the_clinic() -> None:
+    """The statements run beneath the ORM's tenant criteria, so each shape carries its own:
+    every clinic table it reads is pinned to :tenant, or joined to the clinic of one that is."""
+    shapes = [
+        report_sql.Shape(dialect, grain, area, source, segments)
+        for dialect, segments in (("postgresql", 1), ("sqlite", 1), ("sqlite", 3))
+        for grain in report_sql.GRAINS
+        for area in (False, True)
+        for source in (False, True)
+    ]
+    for shape in shapes:
+        for key, statement in _every_statement(shape).items():
+            compiled = statement.compile()
             sql = str(compiled)
             used = _tenant_tables(statement)
-            assert used and "tenant" not in used, key
-            assert re.search(r"\bsubmission\.tenant_id = :tenant_id_\d+", sql), key
-            pinned = [p for p, v in compiled.params.items() if v == tenant]
-            assert pinned and all(v == tenant for p, v in compiled.params.items() if "tenant" in p)
+            assert used and "tenant" not in used, (shape, key)
+            assert re.search(r"\b(submission|message|outboxmessage)\.tenant_id = :tenant\b", sql)
+            for table in used:
+                assert re.search(rf"\b{table}\.tenant_id = {PINNED}", sql), (shape, key, table)
             if "quote" in used:  # the quote joins its case within the same clinic
-                assert "quote.tenant_id = submission.tenant_id" in sql, key
+                assert "quote.tenant_id = submission.tenant_id" in sql, (shape, key)
+            # No clinic is written into the statement: it comes with each run.
+            assert not any(isinstance(v, uuid.UUID) for v in compiled.params.values()), key
+
+
+@pytest.mark.parametrize("dialect", ["sqlite", "postgresql"])
+def test_a_view_binds_its_own_clinic(dialect: str) -> None:
+    tenant = uuid.uuid4()
+    query = _query(concern_area="acne", source="directory")
+    shape, values = _scope(tenant, query, dialect).bind(NOW)
+    assert shape == report_sql.Shape(
+        dialect, "week", True, True, 1 if dialect == "postgresql" else 2
+    )
+    assert values["tenant"] == tenant and values["area"] == "acne"
+    assert values["source"] == "directory" and values["now"] == NOW
+    assert [v for v in values.values() if isinstance(v, uuid.UUID)] == [tenant]
+    # A statement of this clinic's shape never runs in another clinic's session.
+    with tenant_session(uuid.uuid4()) as session, pytest.raises(TenantScopeError):
+        report_sql.rows(session, reports.statements(shape)["received"], values)
 
 
 def test_what_the_database_runs_for_one_clinic_names_only_it(world: World) -> None:
@@ -419,17 +457,21 @@ def test_row_level_security_alone_keeps_the_figures_to_the_clinic(pg: Database) 
                 conn.execute(
                     sa.text("select set_config('app.tenant_id', :t, true)"), {"t": str(rls)}
                 )
-                run = reports.statements(_scope(scope_of, RANGE, "postgresql"))
-                return {k: [tuple(r) for r in conn.execute(s).all()] for k, s in run.items()}
+                shape, values = _scope(scope_of, RANGE, "postgresql").bind(NOW)
+                run = _every_statement(shape)
+                return {
+                    k: [tuple(r) for r in conn.execute(s, values).all()] for k, s in run.items()
+                }
 
         with conn.begin():
             assert conn.execute(sa.text("select current_user")).scalar() != "postgres"
         own = figures(a, a)
         assert own["received"] == [("2026-10-19", 1)] and own["funnel"] == [(1, 1, 1, 1)]
         assert own["value"] == [("2026-10-19", "EUR", 1000, 1000)]
+        assert own["areas"] == [("acne", 1)] and own["timing"]
         other = figures(b, a)
         assert other["received"] == [] and other["funnel"] == [(0, 0, 0, 0)]
-        assert other["value"] == [] and other["open_now"] == [(0,)]
+        assert other["value"] == [] and other["areas"] == [] and other["timing"] == []
 
 
 # ---------------------------------------------------------------------------------------------
