@@ -39,6 +39,7 @@ class ProdShape:
     bucket: str
     storage: str  # MI_STORAGE; empty: moto on ``moto_port`` with ``bucket``
     fresh: bool  # drop and recreate the database first (moto forgets its objects when stopped)
+    seed_cases: int  # demo cases per clinic
     data_dir: str
 
     @classmethod
@@ -56,6 +57,7 @@ class ProdShape:
             bucket=env.get("PROD_BUCKET", "mi-prod-photos"),
             storage=env.get("MI_STORAGE", ""),
             fresh=env.get("PROD_FRESH", "") not in {"0", "no", "false"},
+            seed_cases=int(env.get("PROD_SEED_CASES", "110")),
             data_dir=env.get("MI_DATA_DIR", str(PROJECT_ROOT / "data" / "prod")),
         )
 
@@ -162,7 +164,8 @@ def prepare(shape: ProdShape, env: dict[str, str]) -> None:
     ensure_database(shape)
     cli = [sys.executable, "-m", "mi_portal.jobs.cli"]
     subprocess.run([*cli, "db", "upgrade"], env=env, check=True)  # noqa: S603
-    subprocess.run([*cli, "seed", "--quiet"], env=env, check=True)  # noqa: S603
+    seed = [*cli, "seed", "--quiet", "--cases-per-clinic", str(shape.seed_cases)]
+    subprocess.run(seed, env=env, check=True)  # noqa: S603
 
 
 def launch(shape: ProdShape) -> int:
@@ -175,7 +178,8 @@ def launch(shape: ProdShape) -> int:
         stopping = True
         raise KeyboardInterrupt
 
-    signal.signal(signal.SIGTERM, on_signal)
+    for signum in (signal.SIGINT, signal.SIGTERM):  # SIGINT too: a background start ignores it
+        signal.signal(signum, on_signal)
     try:
         with moto(shape, env):
             prepare(shape, env)

@@ -45,6 +45,7 @@ class Tab:
         self.scripts: list[str] = []
         self.redirects: list[str] = []
         self.path = "/"
+        self.params: dict[str, str] = {}  # the page's route arguments (``[slug]``)
         self._updates: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
         self.sio.on("event", self._on_event, namespace=NAMESPACE)
 
@@ -65,9 +66,12 @@ class Tab:
     def cookie_header(self) -> str:
         return "; ".join(f"{c.name}={c.value}" for c in self.http.cookies.jar)
 
-    async def open(self, path: str, *, timeout: float = 20.0) -> None:
+    async def open(
+        self, path: str, *, params: dict[str, str] | None = None, timeout: float = 20.0
+    ) -> None:
         """Load ``path`` over HTTP, connect the socket and hydrate (as a page load does)."""
         self.path = path
+        self.params = dict(params or {})
         page = await self.http.get(self.base_url + path, follow_redirects=True)
         page.raise_for_status()
         # Like the page: the hydrate event travels in the CONNECT packet.
@@ -85,7 +89,7 @@ class Tab:
         await self.settle(timeout=timeout, quiet=1.5)
 
     def _event(self, name: str, payload: dict[str, Any]) -> dict[str, Any]:
-        query = dict(httpx.URL(self.base_url + self.path).params)
+        query = {**dict(httpx.URL(self.base_url + self.path).params), **self.params}
         path = self.path.split("?")[0]
         return {
             "name": name,
@@ -159,3 +163,89 @@ async def submit_code(tab: Tab, email: str) -> None:
     assert any(c.name == SESSION_COOKIE for c in tab.http.cookies.jar), [
         c.name for c in tab.http.cookies.jar
     ]
+
+
+INTAKE_STATE = f"{ROOT_STATE}.mi_portal___state___intake____intake_state"
+
+
+async def fill_intake(
+    tab: Tab, slug: str = "lakeside-derm", *, name: str = "Fault Patient"
+) -> None:
+    """Open a clinic's public form and fill every field and question (no photo yet)."""
+    await tab.open(f"/c/{slug}/consult", params={"slug": slug})
+    fields: dict[str, Any] = {
+        "full_name": name,
+        "email": "fault.patient@example.org",
+        "phone": "+1 202 555 0142",
+        "date_of_birth": "1988-05-06",
+        "concern_area": "acne",
+        "privacy_ack": True,
+    }
+    for field, value in fields.items():
+        await tab.call(f"{INTAKE_STATE}.update_field", {"name": field, "value": value})
+    for question in tab.var(INTAKE_STATE, "questions"):
+        await tab.call(
+            f"{INTAKE_STATE}.update_answer", {"question": question["key"], "value": "A few months"}
+        )
+
+
+def _multipart(boundary: str, name: str, data: bytes) -> tuple[bytes, bytes]:
+    head = (
+        f'--{boundary}\r\nContent-Disposition: form-data; name="files"; filename="{name}"\r\n'
+        "Content-Type: image/jpeg\r\n\r\n"
+    ).encode()
+    return head + data, f"\r\n--{boundary}--\r\n".encode()
+
+
+async def upload_intake(
+    tab: Tab,
+    photo: bytes,
+    *,
+    pause_after: int | None = None,
+    on_pause: Any = None,
+    timeout: float = 120.0,
+) -> dict[str, Any]:
+    """Send the form with ``photo`` as the page's upload does; the intake state's final values.
+
+    With ``pause_after``, the body stops after that many bytes and ``on_pause()`` runs (the
+    fault is injected there) before the rest is sent. Raises ``httpx.HTTPError`` when the
+    connection breaks.
+    """
+    boundary = uuid.uuid4().hex
+    body, tail = _multipart(boundary, "photo.jpg", photo)
+
+    async def chunks() -> Any:
+        if pause_after is None:
+            yield body + tail
+            return
+        yield body[:pause_after]
+        await asyncio.sleep(0.5)
+        if on_pause is not None:
+            await on_pause()
+        await asyncio.sleep(1.0)
+        yield body[pause_after:] + tail
+
+    response = await tab.http.post(
+        tab.base_url + "/_upload",
+        content=chunks(),
+        headers={
+            "Content-Type": f"multipart/form-data; boundary={boundary}",
+            # Declared up front: the app refuses an upload of unknown length (411).
+            "Content-Length": str(len(body) + len(tail)),
+            "reflex-client-token": tab.token,
+            "reflex-event-handler": f"{INTAKE_STATE}.submit",
+            "Origin": tab.base_url,
+        },
+        timeout=timeout,
+    )
+    response.raise_for_status()
+    final: dict[str, Any] = {}
+    for line in response.text.splitlines():
+        if not line.strip():
+            continue
+        update = json.loads(line)
+        for state, changes in (update.get("delta") or {}).items():
+            tab.state.setdefault(state, {}).update(changes)
+            if state == INTAKE_STATE:
+                final.update({k.split("_rx_state_")[0]: v for k, v in changes.items()})
+    return final
