@@ -15,6 +15,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -61,9 +62,12 @@ def _as_postgres(argv: list[str]) -> list[str]:
 class PrivatePostgres:
     """A throw-away cluster on a free port (trust authentication, loopback only)."""
 
-    def __init__(self, folder: Path) -> None:
-        self.folder = folder
-        self.data = folder / "pgdata"
+    def __init__(self) -> None:
+        # Its own folder under /tmp: pytest's folders are private to root, and the server runs
+        # as the postgres user.
+        self.folder = Path(tempfile.mkdtemp(prefix="mi-faults-pg-"))
+        self.folder.chmod(0o755)
+        self.data = self.folder / "pgdata"
         self.port = free_port()
 
     @property
@@ -78,7 +82,6 @@ class PrivatePostgres:
         )
 
     def start(self) -> None:
-        self.folder.mkdir(parents=True, exist_ok=True)
         if os.geteuid() == 0:
             shutil.chown(self.folder, "postgres")
         subprocess.run(
@@ -107,6 +110,7 @@ class PrivatePostgres:
     def stop(self) -> None:
         with contextlib.suppress(subprocess.CalledProcessError):
             self._ctl("-m", "immediate", "-w", "stop")
+        shutil.rmtree(self.folder, ignore_errors=True)
 
 
 class PrivateRedis:
