@@ -13,11 +13,12 @@ import json
 import re
 import time
 import uuid
+from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
-import pyotp
 import socketio
+from pyotp.totp import TOTP
 
 from mi_portal.jobs.seed import DEMO_PASSWORD, demo_totp_secret
 from mi_portal.state.guard import SESSION_COOKIE
@@ -83,7 +84,7 @@ class Tab:
             headers={"Cookie": self.cookie_header(), "Origin": self.base_url},
             namespaces=[NAMESPACE],
             auth={"event": boot},
-            wait_timeout=timeout,
+            wait_timeout=int(timeout),
         )
         # The snapshot comes first; the page's on_load results follow (a fresh worker is slower).
         await self.settle(timeout=timeout, quiet=1.5)
@@ -149,7 +150,7 @@ async def sign_in(tab: Tab, email: str) -> None:
 
 
 async def submit_code(tab: Tab, email: str) -> None:
-    totp = pyotp.TOTP(demo_totp_secret(email))
+    totp = TOTP(demo_totp_secret(email))
     for _ in range(2):
         await tab.call(f"{SIGNIN_STATE}.submit_code", {"form_data": {"code": totp.now()}})
         if tab.redirect_target():
@@ -214,7 +215,7 @@ async def upload_intake(
     boundary = uuid.uuid4().hex
     body, tail = _multipart(boundary, "photo.jpg", photo)
 
-    async def chunks() -> Any:
+    async def chunks() -> AsyncIterator[bytes]:
         if pause_after is None:
             yield body + tail
             return

@@ -17,7 +17,7 @@ REDIS_URL = "redis://127.0.0.1:6379/0"
 async def _client() -> aioredis.Redis:
     client = aioredis.Redis.from_url(REDIS_URL)
     try:
-        await client.ping()
+        await client.ping()  # type: ignore[misc]
     except Exception as exc:
         await client.aclose()
         pytest.skip(f"Redis not reachable at {REDIS_URL}: {exc}")
