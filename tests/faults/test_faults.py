@@ -276,6 +276,7 @@ def test_s3_refusing_for_a_minute(shape: Shape) -> None:
     started = time.monotonic()
     try:
         outcome, final = run(intake_outcome(shape))
+        during = outcome
         assert outcome != "receipt", "a receipt was shown while S3 refused every request"
         if outcome == "failure":
             assert final.get("failure"), final  # the patient is told it did not go through
@@ -293,7 +294,10 @@ def test_s3_refusing_for_a_minute(shape: Shape) -> None:
         time.sleep(2)
     assert outcome == "receipt", final
     shape.storage_check()  # nothing of the refused submission was left behind either
-    print(f"\nFAULT s3-refuses: {outage:.0f} s outage; refused submission told so; accepted after")
+    print(
+        f"\nFAULT s3-refuses: {outage:.0f} s outage; the form sent during it answered "
+        f"{during!r} (no receipt); accepted again after"
+    )
 
 
 def test_postgres_restarted_mid_load(shape: Shape) -> None:
