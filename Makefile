@@ -60,7 +60,7 @@ test-browser: setup
 
 # Faults against the production shape (private PostgreSQL, Redis and S3): minutes, not default.
 test-faults: setup $(BUN)
-	$(BIN)/python -m pytest -m faults -q -p no:cacheprovider tests/faults
+	$(BIN)/python -m pytest -m faults -q -s -p no:cacheprovider tests/faults
 
 test: lint test-unit test-browser
 

@@ -40,6 +40,29 @@ class Shape:
     def __init__(self, pg: PrivatePostgres, redis: PrivateRedis, s3: RefusingProxy, app: App):
         self.pg, self.redis, self.s3, self.app = pg, redis, s3, app
 
+    def leaders(self) -> int:
+        """Backends holding the in-process worker's lock (exactly one when all is well)."""
+        from mi_portal.services.outbox import LEADER_KEY
+
+        engine = sa.create_engine(f"{self.pg.server_url}/mi_faults")
+        held = sa.text(
+            "select count(*) from pg_locks where locktype = 'advisory' and granted "
+            "and objsubid = 1 and objid = (hashtext(:k)::bigint & 4294967295)::oid"
+        )
+        try:
+            with engine.connect() as conn:
+                return int(conn.execute(held, {"k": LEADER_KEY}).scalar_one())
+        finally:
+            engine.dispose()
+
+    def one_leader_within(self, seconds: float) -> float:
+        start = time.monotonic()
+        while time.monotonic() - start < seconds:
+            if self.leaders() == 1:
+                return time.monotonic() - start
+            time.sleep(0.5)
+        raise AssertionError(f"{self.leaders()} holders of the in-process worker's lock")
+
     def storage_check(self) -> str:
         done = self.app.cli("storage", "check")
         assert done.returncode == 0, done.stdout + done.stderr
@@ -202,6 +225,7 @@ def assert_told_the_truth(
 
 def test_the_shape_serves_with_two_workers(shape: Shape) -> None:
     assert len(shape.app.workers()) == 2
+    shape.one_leader_within(30)  # of two workers, one runs the outbox and the upkeep
 
     async def scenario() -> None:
         async with httpx.AsyncClient() as http:
@@ -264,6 +288,7 @@ def test_a_worker_killed_during_a_photo_upload(shape: Shape) -> None:
     assert_told_the_truth(shape, outcome, final, rows_before)
     assert recovered >= 0, "the signed-in tab lost its state when its worker was killed"
     assert len(shape.app.workers()) == 2  # Granian started new workers
+    shape.one_leader_within(30)  # if the holder was killed, the other worker took over
     after = run(intake_outcome(shape))
     assert after[0] == "receipt", after
     shape.storage_check()
@@ -321,11 +346,14 @@ def test_postgres_restarted_mid_load(shape: Shape) -> None:
     counts, (outcome, final), recovered = run(scenario())
     assert counts["ok"] > 0
     assert_told_the_truth(shape, outcome, final, rows_before)
+    # The holder's connection died with the restart: one worker holds the lock again.
+    relocked = shape.one_leader_within(30)
     after = run(intake_outcome(shape))
     assert after[0] == "receipt", after
     print(
         f"\nFAULT postgres-restart: {counts['ok']} pages ok, {counts['failed']} failed during; "
-        f"form sent during it: {outcome}; queue back in {recovered:.1f} s"
+        f"form sent during it: {outcome}; queue back in {recovered:.1f} s; "
+        f"one holder of the in-process worker's lock again ({relocked:.1f} s after the queue)"
     )
 
 
