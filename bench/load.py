@@ -48,9 +48,8 @@ from typing import Any
 from urllib.parse import unquote, urlencode, urlsplit
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from load_data import Manifest  # noqa: E402
+from bench.load_data import Manifest  # noqa: E402
 
 NAMESPACE = "/_event"
 ROOT = "reflex___state____state"
@@ -715,16 +714,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--save-manifest", type=Path, help="write the set-up's manifest here")
     parser.add_argument("--pids", help="backend pids to watch (default: the port's listeners)")
     args = parser.parse_args(argv)
-    per_clinic = -(-args.users // args.clinics)
     if args.manifest:
         manifest = Manifest.load(args.manifest)
     else:
-        import load_data
+        from bench import load_data
 
-        print(
-            f"set-up: {args.clinics} clinics x {per_clinic} staff x {args.cases_per_clinic} cases"
-        )
-        manifest = load_data.create(args.clinics, per_clinic, args.cases_per_clinic)
+        if args.users > args.clinics * len(load_data.ROLES):
+            parser.error(f"at most {len(load_data.ROLES)} users per clinic")
+        print(f"set-up: {args.clinics} clinics x {args.cases_per_clinic} cases, ten staff each")
+        manifest = load_data.create(args.clinics, args.cases_per_clinic)
     if args.save_manifest:
         manifest.save(args.save_manifest)
     port = urlsplit(args.url).port or 80

@@ -223,14 +223,10 @@ def _make_clinic(
     return clinic, secrets_by_email
 
 
-def create(
-    clinics: int, users_per_clinic: int, cases_per_clinic: int, *, progress: bool = True
-) -> Manifest:
-    """New clinics with staff (known password and TOTP secrets) and cases with photos."""
+def create(clinics: int, cases_per_clinic: int, *, progress: bool = True) -> Manifest:
+    """New clinics, each with ten staff (known password and TOTP secrets) and cases with photos."""
     from mi_portal.services.passwords import hash_password
 
-    if users_per_clinic > len(ROLES):
-        raise ValueError(f"at most {len(ROLES)} users per clinic")
     run = secrets.token_hex(3)
     started = time.perf_counter()
     password_hash = hash_password(PASSWORD)  # one hash for every account: set-up stays fast
@@ -238,9 +234,8 @@ def create(
     totp: dict[str, str] = {}
     for index in range(clinics):
         clinic, by_email = _make_clinic(index, run, cases_per_clinic, password_hash, progress)
-        clinic.users = clinic.users[:users_per_clinic]
         made.append(clinic)
-        totp.update({e: s for e, s in by_email.items() if e in clinic.users})
+        totp.update(by_email)
     if progress:
         print(f"  set-up {run}: {clinics} clinics in {time.perf_counter() - started:.1f}s")
     return Manifest(run=run, password=PASSWORD, clinics=made, totp=totp)
