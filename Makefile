@@ -10,7 +10,7 @@ export REFLEX_USE_SYSTEM_BUN := 1
 export PATH := $(CURDIR)/$(TOOLS)/node_modules/.bin:$(CURDIR)/$(BIN):$(PATH)
 export REFLEX_TELEMETRY_ENABLED := false
 
-.PHONY: run test setup lint format typecheck test-unit test-browser seed db-upgrade clean
+.PHONY: run prod test setup lint format typecheck test-unit test-browser test-faults seed db-upgrade clean
 
 $(VENV)/.installed: pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -34,6 +34,13 @@ run: seed
 	@echo "Starting MI Portal on http://localhost:3000 (Ctrl+C to stop)"
 	$(BIN)/reflex run --env prod --single-port --frontend-port 3000 --backend-port 3000
 
+# The production shape on this machine (README "Production shape"): PostgreSQL as owner + app
+# role, Reflex state in Redis, photos in S3 (moto on loopback), WORKERS backend workers on PORT.
+WORKERS ?= 2
+PORT ?= 3000
+prod: setup $(BUN)
+	WORKERS=$(WORKERS) PORT=$(PORT) $(BIN)/python -m mi_portal.jobs.prod
+
 lint: setup
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
@@ -46,10 +53,14 @@ typecheck: setup
 	$(BIN)/pyright
 
 test-unit: setup
-	$(BIN)/python -m pytest -m "not browser" -q
+	$(BIN)/python -m pytest -m "not browser and not faults" -q
 
 test-browser: setup
 	$(BIN)/python -m pytest -m browser -q -p no:cacheprovider tests/browser
+
+# Faults against the production shape (private PostgreSQL, Redis and S3): minutes, not default.
+test-faults: setup $(BUN)
+	$(BIN)/python -m pytest -m faults -q -p no:cacheprovider tests/faults
 
 test: lint test-unit test-browser
 

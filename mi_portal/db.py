@@ -23,6 +23,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import ORMExecuteState, SessionTransaction, with_loader_criteria
 from sqlalchemy.sql import visitors
 from sqlmodel import Session, col
@@ -202,6 +203,122 @@ def exclusive_job(key: str) -> Iterator[None]:
             yield
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+class Leadership:
+    """A named role one process (or thread) holds at a time, lost when its holder dies.
+
+    PostgreSQL: a session advisory lock on a connection of its own (no pool), so the lock ends
+    when that connection does: the holder's process killed, its backend terminated, the server
+    restarted. The embedded database: an exclusive ``flock`` on a file beside it, which the kernel
+    drops when the holder's process dies. ``try_acquire`` never waits; ``held`` tells a holder
+    whether the role is still its own (a dead connection means another may already hold it).
+    """
+
+    def __init__(self, key: str, url: str | None = None) -> None:
+        self.key = key
+        self.url = url or get_settings().database_url
+        self._conn: Connection | None = None
+        self._engine: Engine | None = None
+        self._handle: Any = None
+
+    @property
+    def backend_pid(self) -> int | None:
+        """The PostgreSQL server process of the holder's connection (for operators and tests)."""
+        if self._conn is None:
+            return None
+        return int(self._conn.execute(sa.text("select pg_backend_pid()")).scalar_one())
+
+    def try_acquire(self) -> bool:
+        """Take the role if nobody holds it; ``False`` (and nothing kept open) if somebody does."""
+        if self._conn is not None or self._handle is not None:
+            return self.held()
+        if not self.url.startswith("sqlite"):
+            return self._try_pg()
+        return self._try_file()
+
+    def _try_pg(self) -> bool:
+        from sqlalchemy.pool import NullPool
+
+        self._engine = self._engine or sa.create_engine(self.url, poolclass=NullPool)
+        try:
+            conn = self._engine.connect()
+        except DBAPIError:
+            return False  # the server is away: nobody can be told they hold the role
+        try:
+            got = conn.execute(
+                sa.text("select pg_try_advisory_lock(hashtext(:k))"), {"k": self.key}
+            ).scalar()
+            conn.commit()
+        except DBAPIError:
+            conn.close()
+            return False
+        if not got:
+            conn.close()
+            return False
+        self._conn = conn
+        return True
+
+    def _try_file(self) -> bool:
+        import fcntl
+        import hashlib
+
+        folder = private_dir(get_settings().data_dir / "locks")
+        path = folder / f"{hashlib.sha256(self.key.encode()).hexdigest()[:32]}.lock"
+        handle = open(path, "a+b")  # noqa: SIM115  (held open while the role is held)
+        private_file(path)
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.close()
+            return False
+        self._handle = handle
+        return True
+
+    def held(self) -> bool:
+        """Whether this holder still has the role (PostgreSQL: its connection still answers)."""
+        if self._handle is not None:
+            return True
+        if self._conn is None:
+            return False
+        try:
+            self._conn.execute(sa.text("select 1")).scalar()
+            self._conn.commit()
+        except DBAPIError:
+            self._drop_connection()
+            return False
+        return True
+
+    def _drop_connection(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            try:
+                conn.invalidate()
+                conn.close()
+            except DBAPIError:
+                pass
+
+    def release(self) -> None:
+        """Give the role up (a no-op when not held)."""
+        if self._handle is not None:
+            import fcntl
+
+            handle, self._handle = self._handle, None
+            fcntl.flock(handle, fcntl.LOCK_UN)
+            handle.close()
+        if self._conn is not None:
+            try:
+                self._conn.execute(
+                    sa.text("select pg_advisory_unlock(hashtext(:k))"), {"k": self.key}
+                )
+                self._conn.commit()
+                self._conn.close()
+                self._conn = None
+            except DBAPIError:
+                self._drop_connection()
+        if self._engine is not None:
+            self._engine.dispose()
+            self._engine = None
 
 
 def serialize_on(session: Session, key: str) -> None:

@@ -87,3 +87,22 @@ def ensure_app_role(*, admin_url: str, app_url: str) -> str | None:
     finally:
         engine.dispose()
     return role
+
+
+def ensure_database(server_url: str, name: str, *, fresh: bool = False) -> bool:
+    """Create database ``name`` through ``server_url`` (an owner's connection to another database
+    of the server) if missing; ``fresh`` drops it first. Returns whether it was created."""
+    ident = _quote_ident(name)
+    engine = make_engine(server_url).execution_options(isolation_level="AUTOCOMMIT")
+    try:
+        with engine.connect() as conn:
+            if fresh:
+                conn.execute(sa.text(f"DROP DATABASE IF EXISTS {ident} WITH (FORCE)"))
+            exists = conn.execute(
+                sa.text("select 1 from pg_database where datname = :d"), {"d": name}
+            ).scalar()
+            if not exists:
+                conn.execute(sa.text(f"CREATE DATABASE {ident}"))
+            return not exists
+    finally:
+        engine.engine.dispose()

@@ -735,6 +735,61 @@ def run(
             stop.wait(idle_sleep)
 
 
+# Several app workers each start the in-process worker; only the holder of this role works.
+LEADER_KEY = "mi-portal:in-process-worker"
+LEADER_CHECK_SECONDS = 5.0
+
+
+def run_as_leader(
+    work: Callable[[threading.Event], None],
+    *,
+    stop: threading.Event,
+    key: str = LEADER_KEY,
+    check_seconds: float = LEADER_CHECK_SECONDS,
+    on_change: Callable[[bool], None] | None = None,
+) -> None:
+    """Run ``work(inner_stop)`` only while this process holds the role ``key``, until ``stop``.
+
+    Every app worker calls this; one takes the role (``db.Leadership``) and the others try again
+    every ``check_seconds``. The holder checks its hold as often: when its connection died (the
+    database restarted, its backend was ended) it stops the work after the current message and
+    contends again, and when the holder's process dies another worker takes over within a check.
+    Between a lost hold and the holder noticing, two workers may deliver for a few seconds: each
+    row is still sent once, since rows are claimed with a lease (``_claim``).
+    """
+    from mi_portal.db import Leadership
+
+    role = Leadership(key)
+    try:
+        while not stop.is_set():
+            if not role.try_acquire():
+                stop.wait(check_seconds)
+                continue
+            if on_change is not None:
+                on_change(True)
+            log.info("this process runs the in-process worker")
+            inner = threading.Event()
+            thread = threading.Thread(
+                target=work, args=(inner,), name="mi-portal-outbox-work", daemon=True
+            )
+            thread.start()
+            while not stop.wait(check_seconds) and thread.is_alive() and role.held():
+                pass
+            inner.set()
+            thread.join()
+            role.release()
+            if on_change is not None:
+                on_change(False)
+            if not stop.is_set():
+                log.warning("the in-process worker's hold was lost; contending again")
+    finally:
+        role.release()
+
+
+def _leader_work(stop: threading.Event) -> None:
+    run(worker_id=default_worker_id(), stop=stop, retention_daily=True)
+
+
 def in_process_enabled() -> bool:
     """Run the worker inside the app: on the embedded database, or when MI_OUTBOX_IN_PROCESS=1."""
     flag = os.environ.get("MI_OUTBOX_IN_PROCESS", "").strip()
@@ -753,13 +808,10 @@ def start_in_process_worker() -> threading.Thread | None:
             return None
         _in_process_stop.clear()
         _in_process = threading.Thread(
-            target=run,
+            target=run_as_leader,
             name="mi-portal-outbox",
-            kwargs={
-                "worker_id": default_worker_id(),
-                "stop": _in_process_stop,
-                "retention_daily": True,
-            },
+            args=(_leader_work,),
+            kwargs={"stop": _in_process_stop},
             daemon=True,
         )
         _in_process.start()
