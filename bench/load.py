@@ -1,11 +1,12 @@
 """Load test: simulated clinic staff speaking the app's own event protocol, every answer checked.
 
     python bench/load.py [--users 200] [--minutes 10] [--clinics 20] [--url http://localhost:3000]
-                         [--think 5] [--ramp 60] [--cases-per-clinic 120] [--manifest FILE]
+                         [--prod] [--think 5] [--ramp 60] [--cases-per-clinic 120] [--manifest FILE]
 
 Run it with the environment of the app under test (``MI_DATA_DIR`` or ``MI_DATABASE_URL``,
-``MI_STORAGE`` …): the set-up (``bench/load_data.py``) writes new clinics, staff with known
-passwords and TOTP secrets, and cases with photos into that app's database and object store;
+``MI_STORAGE`` …; with ``--prod``, the settings ``make prod`` derives from the same variables):
+the set-up (``bench/load_data.py``) writes new clinics, staff with known passwords and TOTP
+secrets, and cases with photos into that app's database and object store;
 ``--manifest`` reuses an earlier set-up instead. The app must allow this many sign-ins from one
 address (``MI_RATE_LIMIT_FACTOR``: each limit allows 30 in 10 minutes, times the factor).
 
@@ -725,7 +726,13 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--url", default="http://localhost:3000", help="the running app")
+    parser.add_argument("--url", help="the running app (default http://localhost:3000)")
+    parser.add_argument(
+        "--prod",
+        action="store_true",
+        help="the app is `make prod` started with this environment (PORT, PROD_DB, …): its "
+        "database and object store settings are taken from there",
+    )
     parser.add_argument("--users", type=int, default=200)
     parser.add_argument("--minutes", type=float, default=10.0)
     parser.add_argument("--seconds", type=float, help="the duration in seconds (for tests)")
@@ -737,6 +744,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--save-manifest", type=Path, help="write the set-up's manifest here")
     parser.add_argument("--pids", help="backend pids to watch (default: the port's listeners)")
     args = parser.parse_args(argv)
+    if args.prod:
+        from mi_portal.jobs.prod import ProdShape
+
+        shape = ProdShape.from_env()
+        os.environ.update(shape.app_env())
+        args.url = args.url or f"http://localhost:{shape.port}"
+    args.url = args.url or "http://localhost:3000"
     if args.manifest:
         manifest = Manifest.load(args.manifest)
     else:
