@@ -608,6 +608,18 @@ def memory(pids: list[int]) -> dict[int, int]:
     return {pid: rss_kb(pid) for pid in pids}
 
 
+def cpu_seconds(pids: list[int]) -> float:
+    """User and system CPU time the processes have used so far."""
+    ticks = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        ticks += int(fields[11]) + int(fields[12])  # utime, stime
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
 # --- the run -----------------------------------------------------------------------------------
 
 
@@ -659,6 +671,7 @@ async def run_load(
         signed = await asyncio.gather(*(sign_in(i, p) for i, p in enumerate(people)))
         active = [p for p, ok in zip(people, signed, strict=True) if ok]
         mem_start = memory(pids)
+        app_cpu_start = cpu_seconds(pids)
         started = time.monotonic()
         until = started + seconds
         cpu_start = time.process_time()
@@ -667,6 +680,7 @@ async def run_load(
         elapsed = time.monotonic() - started
         client_cpu = (time.process_time() - cpu_start) / elapsed
         mem_end = memory(pids)
+        app_cpu = cpu_seconds(pids) - app_cpu_start
         stats.recording = False
         lag.cancel()
         await asyncio.gather(*(p.disconnect() for p in people))
@@ -679,6 +693,7 @@ async def run_load(
         "mem_start": mem_start,
         "mem_end": mem_end,
         "client_cpu": client_cpu,
+        "app_cpu": app_cpu,
     }
 
 
@@ -721,6 +736,13 @@ def report(result: dict[str, Any], *, users: int, think: float) -> tuple[str, di
         lines.append(f"  error: {example}")
     for example in checker.examples:
         lines.append(f"  LEAK: {example}")
+    if result.get("app_cpu"):
+        lines.append(
+            f"backend workers: {result['app_cpu']:.0f} s of CPU in {result['elapsed']:.0f} s "
+            f"({result['app_cpu'] / result['elapsed']:.2f} CPUs), "
+            f"{1000 * result['app_cpu'] / max(actions, 1):.0f} ms of CPU per action (its photo "
+            f"fetches included); load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs"
+        )
     before, start, end = result["mem_before"], result["mem_start"], result["mem_end"]
     for pid in sorted(start):
         lines.append(
