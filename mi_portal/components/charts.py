@@ -21,9 +21,12 @@ from mi_portal.services.report_types import Chart, Stat
 PALETTE = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#8F6A00", "#5A5A5A")
 HEIGHT = 320
 NOTHING_TO_DRAW = (
-    "Every value here is hidden because it describes too few patients: there is nothing to "
-    "draw. The table shows what may be shown."
+    "Nothing to draw: every bar would be a figure hidden because it describes too few "
+    "patients, or zero. The table shows every figure that may be shown."
 )
+SCROLL_HINT = "Scroll the table sideways to see all its columns."
+# Tables with more columns than this scroll sideways on a phone (and say so there).
+PHONE_COLUMNS = 5
 _GRID = "rgba(128, 128, 128, 0.25)"
 _FONT = "system-ui, -apple-system, 'Segoe UI', Roboto, 'Helvetica Neue', Arial, sans-serif"
 # No toolbar (its buttons have no accessible names), no zoom by dragging (a finger scrolling a
@@ -145,6 +148,15 @@ def _numeric_columns(chart: Chart) -> list[bool]:
     return numeric
 
 
+def _drawable(chart: Chart) -> bool:
+    """Whether the figure has something to draw: when some values are hidden (``None``), at
+    least one visible value that is not zero; otherwise any value (zeros too)."""
+    values = [v for series in chart.series for v in series.values]
+    if any(v is None for v in values):
+        return any(v is not None and v != 0 for v in values)
+    return bool(values)
+
+
 def chart_view(chart: Chart, empty_text: str) -> dict[str, Any]:
     """What the page keeps of one chart: its words, its table and its figure."""
     return {
@@ -157,10 +169,10 @@ def chart_view(chart: Chart, empty_text: str) -> dict[str, Any]:
         "empty_text": empty_text,
         "figure": {} if chart.empty else figure(chart),
         "label": f"Chart: {chart.title}. Its numbers are in the table beside it.",
-        # Every value hidden (suppressed) or undefined: there is nothing to draw, only the table.
-        "drawable": any(v is not None for series in chart.series for v in series.values),
+        "drawable": _drawable(chart),
         # A table of many columns goes below its figure, at full width.
         "stacked": len(chart.columns) > 4,
+        "wide": len(chart.columns) > PHONE_COLUMNS,
         "numeric": _numeric_columns(chart),
     }
 
@@ -182,6 +194,15 @@ STYLE = (
     " .report-table th { white-space: nowrap; }"
     " .report-table td.num, .report-table th.num { text-align: right;"
     " font-variant-numeric: tabular-nums; white-space: nowrap; }"
+    " .report-scroll-hint { display: none; }"
+    # A phone: headings wrap, cells pad less in smaller type, so most tables fit; wider ones
+    # say they scroll.
+    " @media (max-width: 640px) { .report-table thead th, .report-table thead th.num {"
+    " white-space: normal; }"
+    " .report-table .rt-TableCell, .report-table .rt-TableColumnHeaderCell,"
+    " .report-table .rt-TableRowHeaderCell { padding-left: 4px; padding-right: 4px;"
+    " font-size: var(--font-size-1); }"
+    " .report-scroll-hint { display: block; } }"
 )
 
 
@@ -317,7 +338,21 @@ def chart_panel(
                             id="undrawable-" + key,
                         ),
                     ),
-                    _table(chart),
+                    rx.vstack(
+                        _table(chart),
+                        rx.cond(
+                            chart["wide"].to(bool),
+                            rx.text(
+                                SCROLL_HINT,
+                                size="1",
+                                color_scheme="gray",
+                                class_name="report-scroll-hint",
+                            ),
+                        ),
+                        spacing="1",
+                        width="100%",
+                        min_width="0",
+                    ),
                     class_name=rx.cond(
                         chart["stacked"].to(bool), "report-grid stacked", "report-grid"
                     ),

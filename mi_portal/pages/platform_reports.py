@@ -99,10 +99,12 @@ def _explanation() -> rx.Component:
         rx.callout.icon(rx.icon("shield_check")),
         rx.callout.text(
             "Usage is exact: it is what each clinic used of the service in each month (UTC), "
-            "for billing. Trends add up every clinic's figures and describe patients, so "
-            f"any cell that describes fewer than {SMALL_CELL} patients shows “{SUPPRESSED}”, "
-            "and further cells are hidden where needed so that no hidden figure can be "
-            "worked out by subtracting from a total."
+            "for billing, so the cases received per month are public here. Trends add up every "
+            "clinic's figures and describe patients: month by month, a cell that describes 1 to "
+            f"{SMALL_CELL - 1} patients shows “{SUPPRESSED}”, and where a month's total is shown "
+            "(the cases received, the usage table's sum) further cells are hidden until the "
+            f"hidden ones together describe no patient or at least {SMALL_CELL}. Nothing is "
+            "added up over months, so a month reads the same in every range."
         ),
         rx.callout.text(
             "Special-category data (a case's concern area, photos and anything about a "

@@ -21,7 +21,7 @@ import uuid
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import UTC
 from typing import Any
 
 import sqlalchemy as sa
@@ -40,7 +40,7 @@ from mi_portal.models import (
     Tenant,
     TenantStatus,
 )
-from mi_portal.services import audit, platform_trend_tables, platform_trends
+from mi_portal.services import audit, clock, platform_trend_tables, platform_trends
 from mi_portal.services.actor import Actor
 from mi_portal.services.permissions import Permission, check
 from mi_portal.services.platform_months import (
@@ -103,18 +103,17 @@ class Usage:
 class _Clinic:
     id: uuid.UUID
     name: str
-    jurisdiction: str
     usage: dict[str, Usage] = field(default_factory=lambda: defaultdict(Usage))
 
 
 def _clinics() -> list[_Clinic]:
     with platform_session() as session:
         rows = session.exec(
-            select(Tenant.id, Tenant.name, Tenant.jurisdiction)
+            select(Tenant.id, Tenant.name)
             .where(col(Tenant.status).in_(COUNTED_STATUSES))
             .order_by(col(Tenant.name), col(Tenant.id))
         ).all()
-    return [_Clinic(tid, name, code) for tid, name, code in rows]
+    return [_Clinic(tid, name) for tid, name in rows]
 
 
 UsageStep = tuple[Any, Callable[[dict[str, Usage], tuple[Any, ...]], None]]
@@ -221,9 +220,15 @@ def _usage(session: Any, clinic: _Clinic, steps: Sequence[UsageStep]) -> None:
 
 
 def platform_report(actor: Actor, month_from: str, month_to: str) -> PlatformReport:
-    """Usage per clinic per month and the suppressed trends, for ``month_from``..``month_to``."""
+    """Usage per clinic per month and the suppressed trends, for ``month_from``..``month_to``.
+
+    The months go through the page's own check (``parse_months`` against today, UTC): a range
+    ending after the current month raises ``MonthsInvalid``.
+    """
     check(actor, Permission.PLATFORM_REPORTS)
-    month_from, month_to = parse_months({"from": month_from, "to": month_to}, date(9999, 1, 1))
+    month_from, month_to = parse_months(
+        {"from": month_from, "to": month_to}, clock.now().astimezone(UTC).date()
+    )
     months = months_between(month_from, month_to)
     trends = platform_trends.allowed_trends()
     steps = platform_trends.plan(months, trends)
@@ -237,14 +242,12 @@ def platform_report(actor: Actor, month_from: str, month_to: str) -> PlatformRep
                 counts = platform_trends.clinic_counts(session, steps)
             finally:
                 session.rollback()
-        platform_trends.add_counts(total, counts, clinic.jurisdiction)
+        platform_trends.add_counts(total, counts)
     return PlatformReport(
         month_from=month_from,
         month_to=month_to,
         usage=_usage_chart(clinics, months),
-        trends=platform_trend_tables.charts(
-            total, months, trends, [c.jurisdiction for c in clinics]
-        ),
+        trends=platform_trend_tables.charts(total, months, trends),
     )
 
 

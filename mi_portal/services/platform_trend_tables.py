@@ -1,8 +1,11 @@
-"""The platform's trend tables: cross-clinic sums laid out by month, suppressed, as charts.
+"""The platform's trend tables: cross-clinic sums laid out one month per row, suppressed, as
+charts.
 
-Every table is additive (cells add up to their row and column totals), so suppression covers
-every difference a reader can take; the received-case tables share their monthly totals and
-hide them together.
+Each month's row is suppressed on its own figures (``services.suppression``): nothing is
+summed over months (no "all months" row, no column totals), so what a month shows does not
+depend on the range asked for, and two ranges give nothing away by difference. The
+received-case trends show each month's total of cases received exactly: it is the sum of the
+usage table's cases, public to the same readers, so suppression counts it as known.
 """
 
 from __future__ import annotations
@@ -10,142 +13,105 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from mi_portal.services import rights_deadlines
 from mi_portal.services.platform_months import Month, caption
-from mi_portal.services.platform_trends import CHANNELS, SOURCES, STAGES, TREND_COLUMNS, Counts
+from mi_portal.services.platform_trends import (
+    CHANNELS,
+    SOURCES,
+    STAGES,
+    TREND_COLUMNS,
+    Counts,
+    Tally,
+)
 from mi_portal.services.report_types import SUPPRESSED, Chart, Series
-from mi_portal.services.suppression import Cell, Position, Table, suppress
-
-
-def jurisdiction_label(code: str) -> str:
-    return rights_deadlines.label(code) if code else "Not set"
-
-
-Source = dict[tuple[str, str], tuple[int, int]]
+from mi_portal.services.suppression import Row, hidden_cells, unions
 
 
 @dataclass(frozen=True)
 class _Trend:
-    """How one trend is drawn: its categories (columns) and its row total."""
+    """How one trend is drawn: its title, its cells' headings and its total's (if shown)."""
 
     key: str
     title: str
-    columns: list[tuple[str, Source, str]]  # (heading, counts, category)
-    total: tuple[str, Source]  # (heading, counts per month)
+    headings: list[str]
+    total: str | None  # the heading of the row total; None: no total shown (nor public)
     y_title: str
-    # The received-case trends share their row totals (cases received per month).
-    received: bool = True
 
 
-def charts(
-    total: Counts, months: Sequence[Month], trends: Sequence[str], jurisdictions: Sequence[str]
-) -> list[Chart]:
-    """The suppressed trend charts, in the order of ``TREND_COLUMNS``."""
-    codes = sorted(set(jurisdictions), key=jurisdiction_label)
-    every = {
-        "trend_received_by_source": _Trend(
-            "trend_received_by_source",
-            "Cases received by form",
-            [(label, total["source"], code) for code, label in SOURCES],
-            ("All cases", total["received"]),
-            "Cases",
-        ),
-        "trend_received_by_jurisdiction": _Trend(
-            "trend_received_by_jurisdiction",
-            "Cases received by clinic jurisdiction",
-            [(jurisdiction_label(c), total["jurisdiction"], c) for c in codes],
-            ("All cases", total["received"]),
-            "Cases",
-        ),
-        "trend_funnel": _Trend(
-            "trend_funnel",
-            "Cases received: not quoted, quoted, accepted",
-            [(label, total[key], "") for key, label in STAGES],
-            ("Received", total["received"]),
-            "Cases",
-        ),
-        "trend_messages_by_channel": _Trend(
-            "trend_messages_by_channel",
-            "Messages by channel",
-            [(label, total["messages"], code) for code, label in CHANNELS],
-            ("All messages", total["messages"]),
-            "Messages",
-            received=False,
-        ),
-    }
-    chosen = [every[key] for key in TREND_COLUMNS if key in trends and key in every]
-    tables = {t.key: _table(t, months) for t in chosen}
-    hidden = _suppress_linked(chosen, tables)
-    return [_chart(t, months, tables[t.key], hidden[t.key]) for t in chosen]
+TRENDS = (
+    _Trend(
+        "trend_received_by_source",
+        "Cases received by form",
+        [label for _code, label in SOURCES],
+        "All cases",
+        "Cases",
+    ),
+    _Trend(
+        "trend_funnel",
+        "Cases received: not quoted, quoted, accepted",
+        [label for _key, label in STAGES],
+        "Received",
+        "Cases",
+    ),
+    _Trend(
+        "trend_messages_by_channel",
+        "Messages by channel",
+        [label for _code, label in CHANNELS],
+        None,
+        "Messages",
+    ),
+)
+
+CAPTION = (
+    'Across clinics, month by month (UTC). A cell describing 1–10 patients shows "{mark}"; so '
+    "does the smallest other cell of its month where needed, so that the hidden cells of a "
+    "month never add up to 1–10 patients."
+)
+TOTAL_NOTE = (
+    " The month's total is exact: it is the sum of the usage table's cases. A month with "
+    "fewer than 11 patients hides every cell."
+)
 
 
-def _suppress_linked(
-    chosen: Sequence[_Trend], tables: dict[str, Table]
-) -> dict[str, set[Position]]:
-    """Suppress each table; the received-case tables show the same row totals, so a total
-    hidden in one is hidden in all (else one table would give away what another hides)."""
-    forced: set[int] = set()  # rows (months, and the totals row) whose total is hidden
-    while True:
-        hidden: dict[str, set[Position]] = {}
-        for trend in chosen:
-            table = tables[trend.key]
-            extra = {(i, table.width) for i in forced} if trend.received else set()
-            hidden[trend.key] = suppress(table, forced=extra)
-        now = {
-            i
-            for trend in chosen
-            if trend.received
-            for i, j in hidden[trend.key]
-            if j == tables[trend.key].width
-        }
-        if now <= forced:
-            return hidden
-        forced |= now
-
-
-def _cell(source: Source, month: str, category: str) -> Cell:
-    value, patients = source.get((month, category), (0, 0))
-    return Cell(value, patients)
-
-
-def _table(trend: _Trend, months: Sequence[Month]) -> Table:
-    """One month per row, one category per column, with the row, column and grand totals."""
-    totals = trend.total[1]
-    return Table(
-        [[_cell(src, m.label, c) for _n, src, c in trend.columns] for m in months],
-        row_totals=[_cell(totals, m.label, "") for m in months],
-        column_totals=[_cell(src, "", c) for _n, src, c in trend.columns],
-        grand=_cell(totals, "", ""),
-    )
-
-
-def _chart(trend: _Trend, months: Sequence[Month], table: Table, hidden: set[Position]) -> Chart:
-    """The table as shown: hidden entries read "< 11" and are gaps in the series."""
-    entries = table.entries()
-    height, width = table.height, table.width
-
-    def shown(i: int, j: int) -> str:
-        return SUPPRESSED if (i, j) in hidden else str(entries[(i, j)].value)
-
-    rows = [[m.label] + [shown(i, j) for j in range(width + 1)] for i, m in enumerate(months)]
-    rows.append(["All months"] + [shown(height, j) for j in range(width + 1)])
-    series = [
-        Series(
-            name,
-            [None if (i, j) in hidden else float(entries[(i, j)].value) for i in range(height)],
-        )
-        for j, (name, _src, _c) in enumerate(trend.columns)
+def charts(total: Counts, months: Sequence[Month], trends: Sequence[str]) -> list[Chart]:
+    """The suppressed trend charts of the allowed ``trends``, in the order of ``TREND_COLUMNS``."""
+    chosen = {t.key: t for t in TRENDS if t.key in trends}
+    return [
+        _chart(chosen[key], months, total.get(key, {})) for key in TREND_COLUMNS if key in chosen
     ]
+
+
+def _row(trend: _Trend, tally: Tally) -> tuple[list[str], list[float | None]]:
+    """One month as shown (cells, then the total if any) and as drawn (``None`` = hidden)."""
+    row = Row(tally.values, tally.patients, total_public=trend.total is not None)
+    hidden = hidden_cells(row)
+    shown = [SUPPRESSED if j in hidden else str(v) for j, v in enumerate(tally.values)]
+    drawn = [None if j in hidden else float(v) for j, v in enumerate(tally.values)]
+    if trend.total is not None:
+        shown.append(str(tally.total))
+    return shown, drawn
+
+
+def _chart(trend: _Trend, months: Sequence[Month], by_month: dict[str, Tally]) -> Chart:
+    """The trend as a table (hidden cells read "< 11") and stacked bars (hidden ones are gaps)."""
+    width = len(trend.headings)
+    rows: list[list[str]] = []
+    columns: list[list[float | None]] = [[] for _ in range(width)]
+    for m in months:
+        tally = by_month.get(m.label) or Tally([0] * width, 0, dict.fromkeys(unions(width), 0))
+        shown, drawn = _row(trend, tally)
+        rows.append([m.label, *shown])
+        for j in range(width):
+            columns[j].append(drawn[j])
+    total = [] if trend.total is None else [trend.total]
     return Chart(
         key=trend.key,
         title=trend.title,
         kind="stacked_bar",
         x=[caption(m.label) for m in months],
-        series=series,
-        columns=["Month"] + [n for n, _s, _c in trend.columns] + [trend.total[0]],
+        series=[Series(name, values) for name, values in zip(trend.headings, columns, strict=True)],
+        columns=["Month", *trend.headings, *total],
         rows=rows,
-        caption="Across clinics. A cell describing fewer than 11 patients, or one that would "
-        'give such a cell away, shows "< 11".',
+        caption=CAPTION.format(mark=SUPPRESSED) + (TOTAL_NOTE if total else ""),
         x_title="Month (UTC)",
         y_title=trend.y_title,
     )

@@ -6,21 +6,26 @@
   of the report, not computed. Each statement is checked again before it runs: it may read
   only declared columns of trends still allowed (and the tenant keys the joins use).
 * Each clinic's figures are computed in its own read-only tenant session (row-level security on
-  PostgreSQL, the ORM's tenant criteria everywhere), one grouped statement per level; only
-  (month, category, count, distinct patients) tuples leave it, and the session is rolled back.
-* Every table is additive (cells add up to their row and column totals), so suppression covers
-  every difference a reader can take: the funnel is shown as disjoint parts of the cases
-  received (not quoted, quoted only, accepted), not as nested stages.
+  PostgreSQL, the ORM's tenant criteria everywhere), one statement grouped by month per kind of
+  trend; only per-month counts leave it (each cell's count, and the distinct patients of each
+  cell and of each union of cells), and the session is rolled back.
+* Each row (one month) is additive: its cells are disjoint parts of the row's total. The
+  received-case trends' total is the cases received that month, public anyway (it is the sum
+  of the usage table's cases), so their suppression treats it as known; the funnel is shown as
+  disjoint parts (not quoted, quoted only, accepted), not as nested stages. Messages have no
+  total shown.
 * The sums over clinics are exact (a patient is a row of one clinic, so distinct counts add up),
-  then ``services.suppression`` hides every cell under 11 patients and whatever would give one
-  away (``services.platform_trend_tables``); hidden cells read "< 11" in the table and are
-  gaps in the series.
+  then ``services.suppression`` hides, month by month, every cell of 1–10 patients and whatever
+  would give one away (``services.platform_trend_tables``); hidden cells read "< 11" in the
+  table and are gaps in the series. Nothing is summed over months, so a month reads the same
+  whatever range is asked for.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import sqlalchemy as sa
@@ -38,6 +43,7 @@ from mi_portal.models import (
     Submission,
     SubmissionSource,
 )
+from mi_portal.services import suppression
 from mi_portal.services.platform_months import Month, month_of, within
 
 REFUSED = frozenset({DataCategory.SPECIAL_CATEGORY.value, DataCategory.HEALTH_IMAGE.value})
@@ -48,11 +54,6 @@ TREND_COLUMNS: dict[str, tuple[str, ...]] = {
         "submission.received_at",
         "submission.patient_id",
         "submission.source",
-    ),
-    "trend_received_by_jurisdiction": (
-        "submission.received_at",
-        "submission.patient_id",
-        "tenant.jurisdiction",
     ),
     "trend_funnel": (
         "submission.received_at",
@@ -124,8 +125,25 @@ def _check(statement: Any, trends: Sequence[str]) -> Any:
     return statement
 
 
-# One clinic's aggregates: level → {(month or "", category or ""): (count, patients)}.
-Counts = dict[str, dict[tuple[str, str], tuple[int, int]]]
+@dataclass
+class Tally:
+    """One month of one trend: each cell's count, the row's total count (the cases received;
+    0 where no total is shown) and the distinct patients of every union of cells computed."""
+
+    values: list[int]
+    total: int = 0
+    patients: dict[frozenset[int], int] = field(default_factory=dict)
+
+    def add(self, other: Tally) -> None:
+        """Add another clinic's figures (its patients are its own rows: counts add up)."""
+        self.values = [a + b for a, b in zip(self.values, other.values, strict=True)]
+        self.total += other.total
+        for cells, patients in other.patients.items():
+            self.patients[cells] = self.patients.get(cells, 0) + patients
+
+
+# One clinic's (or the platform's) aggregates: trend key → month "YYYY-MM" → tally.
+Counts = dict[str, dict[str, Tally]]
 # A checked statement and what to do with each of its rows.
 Step = tuple[Any, Callable[[Counts, tuple[Any, ...]], None]]
 
@@ -134,17 +152,15 @@ def plan(months: Sequence[Month], trends: Sequence[str]) -> list[Step]:
     """The statements for the allowed ``trends``, checked once; run in each clinic's session
     (the tenant's criteria are added there, at execution)."""
     steps: list[Step] = []
-    if {"trend_received_by_source", "trend_received_by_jurisdiction", "trend_funnel"} & set(trends):
-        steps += _received(months, trends)
-    if "trend_received_by_source" in trends:
-        steps += _sources(months)
+    if {"trend_received_by_source", "trend_funnel"} & set(trends):
+        steps.append(_received(months, trends))
     if "trend_messages_by_channel" in trends:
-        steps += _messages(months)
+        steps.append(_messages(months))
     return [(_check(statement, trends), handle) for statement, handle in steps]
 
 
 def clinic_counts(session: ScopedSession, steps: Sequence[Step]) -> Counts:
-    """One clinic's grouped counts (in its own session): only these tuples leave it."""
+    """One clinic's grouped counts (in its own session): only these figures leave it."""
     out: Counts = defaultdict(dict)
     for statement, handle in steps:
         for row in session.execute(statement).all():
@@ -152,12 +168,37 @@ def clinic_counts(session: ScopedSession, steps: Sequence[Step]) -> Counts:
     return out
 
 
-def _received(months: Sequence[Month], trends: Sequence[str]) -> list[Step]:
-    """Cases received (and, for the funnel, their disjoint parts): per month and overall."""
+def _measures(predicates: Sequence[Any], patient: Any, *, unions: bool) -> list[Any]:
+    """Per cell, its count; then the distinct patients of each cell (or of each union of cells)."""
+    counts = [sa.func.count(sa.case((p, 1))) for p in predicates]
+    sets = (
+        suppression.unions(len(predicates))
+        if unions
+        else [frozenset([j]) for j in range(len(predicates))]
+    )
+    patients = [
+        sa.func.count(sa.distinct(sa.case((sa.or_(*[predicates[j] for j in sorted(s)]), patient))))
+        for s in sets
+    ]
+    return counts + patients
+
+
+def _tally(figures: Sequence[Any], width: int, *, unions: bool, total: int = 0) -> Tally:
+    sets = suppression.unions(width) if unions else [frozenset([j]) for j in range(width)]
+    values = [int(v or 0) for v in figures[:width]]
+    patients = {s: int(v or 0) for s, v in zip(sets, figures[width:], strict=True)}
+    return Tally(values, total, patients)
+
+
+def _received(months: Sequence[Month], trends: Sequence[str]) -> Step:
+    """Cases received per month: the count (the row total), then each allowed trend's cells."""
     received = col(Submission.received_at)
     patient = col(Submission.patient_id)
     month = month_of(received, months).label("month")
-    measures: list[Any] = [sa.func.count(), sa.func.count(sa.distinct(patient))]
+    parts: list[tuple[str, list[Any]]] = []
+    if "trend_received_by_source" in trends:
+        source = col(Submission.source)
+        parts.append(("trend_received_by_source", [source == code for code, _l in SOURCES]))
     if "trend_funnel" in trends:
         accepted = sa.exists().where(
             col(Quote.tenant_id) == col(Submission.tenant_id),
@@ -165,104 +206,62 @@ def _received(months: Sequence[Month], trends: Sequence[str]) -> list[Step]:
             col(Quote.status) == QuoteStatus.ACCEPTED.value,
         )
         quoted = sa.or_(col(Submission.quote_sent_at).is_not(None), accepted)
-        for stage in (sa.not_(quoted), sa.and_(quoted, sa.not_(accepted)), accepted):
-            measures += [
-                sa.func.count(sa.case((stage, 1))),
-                sa.func.count(sa.distinct(sa.case((stage, patient)))),
-            ]
-    where = within(received, months)
-    return [
-        (
-            select(month, *measures).where(where).group_by(month),
-            lambda out, row: _stages(out, row[0], row[1:]),
-        ),
-        (select(*measures).where(where), lambda out, row: _stages(out, "", row)),
-    ]
+        stages = [sa.not_(quoted), sa.and_(quoted, sa.not_(accepted)), accepted]
+        parts.append(("trend_funnel", stages))
+    measures: list[Any] = [sa.func.count()]
+    for _key, predicates in parts:
+        measures += _measures(predicates, patient, unions=True)
 
-
-def _stages(out: Counts, month: str, figures: Sequence[Any]) -> None:
-    names = ("received", *(key for key, _label in STAGES))
-    for k, stage in enumerate(names[: len(figures) // 2]):
-        out[stage][(month, "")] = (int(figures[2 * k] or 0), int(figures[2 * k + 1] or 0))
-
-
-def _put(
-    level: str, month: Callable[[tuple[Any, ...]], str], category: Callable[[tuple[Any, ...]], str]
-) -> Callable[[Counts, tuple[Any, ...]], None]:
     def handle(out: Counts, row: tuple[Any, ...]) -> None:
-        out[level][(month(row), category(row))] = (int(row[-2] or 0), int(row[-1] or 0))
+        label, total, at = row[0], int(row[1] or 0), 2
+        for key, predicates in parts:
+            width = len(predicates)
+            size = width + len(suppression.unions(width))
+            out[key][label] = _tally(row[at : at + size], width, unions=True, total=total)
+            at += size
 
-    return handle
-
-
-def _sources(months: Sequence[Month]) -> list[Step]:
-    """Cases per form they came through: per month, and over the whole range."""
-    received = col(Submission.received_at)
-    month = month_of(received, months).label("month")
-    source = col(Submission.source).label("source")
-    measures = (sa.func.count(), sa.func.count(sa.distinct(col(Submission.patient_id))))
-    where = within(received, months)
-    return [
-        (
-            select(month, source, *measures).where(where).group_by(month, source),
-            _put("source", lambda r: r[0], lambda r: r[1]),
-        ),
-        (
-            select(source, *measures).where(where).group_by(source),
-            _put("source", lambda r: "", lambda r: r[0]),
-        ),
-    ]
+    statement = select(month, *measures).where(within(received, months)).group_by(month)
+    return statement, handle
 
 
-def _messages(months: Sequence[Month]) -> list[Step]:
+def _messages(months: Sequence[Month]) -> Step:
     """Messages written per channel and month, with the distinct patients of their cases."""
     created = col(Message.created_at)
     month = month_of(created, months).label("month")
-    channel = col(Message.channel).label("channel")
-
-    def base(*columns: Any) -> Any:
-        return (
-            sa.select(*columns)
-            .select_from(Message)
-            .join(
-                MessageThread,
-                sa.and_(
-                    col(MessageThread.tenant_id) == col(Message.tenant_id),
-                    col(MessageThread.id) == col(Message.thread_id),
-                ),
-            )
-            .join(
-                Submission,
-                sa.and_(
-                    col(Submission.tenant_id) == col(MessageThread.tenant_id),
-                    col(Submission.id) == col(MessageThread.submission_id),
-                ),
-            )
-            .where(within(created, months))
+    channel = col(Message.channel)
+    predicates = [channel == code for code, _l in CHANNELS]
+    statement = (
+        sa.select(month, *_measures(predicates, col(Submission.patient_id), unions=False))
+        .select_from(Message)
+        .join(
+            MessageThread,
+            sa.and_(
+                col(MessageThread.tenant_id) == col(Message.tenant_id),
+                col(MessageThread.id) == col(Message.thread_id),
+            ),
         )
+        .join(
+            Submission,
+            sa.and_(
+                col(Submission.tenant_id) == col(MessageThread.tenant_id),
+                col(Submission.id) == col(MessageThread.submission_id),
+            ),
+        )
+        .where(within(created, months))
+        .group_by(month)
+    )
 
-    measures = (sa.func.count(), sa.func.count(sa.distinct(col(Submission.patient_id))))
-    return [
-        (
-            base(month, channel, *measures).group_by(month, channel),
-            _put("messages", lambda r: r[0], lambda r: r[1]),
-        ),
-        (base(month, *measures).group_by(month), _put("messages", lambda r: r[0], lambda r: "")),
-        (
-            base(channel, *measures).group_by(channel),
-            _put("messages", lambda r: "", lambda r: r[0]),
-        ),
-        (base(*measures), _put("messages", lambda r: "", lambda r: "")),
-    ]
+    def handle(out: Counts, row: tuple[Any, ...]) -> None:
+        out["trend_messages_by_channel"][row[0]] = _tally(row[1:], len(CHANNELS), unions=False)
+
+    return statement, handle
 
 
-def add_counts(total: Counts, clinic: Counts, category: str | None = None) -> None:
-    """Add one clinic's counts to the platform's (``category`` re-labels its received cases)."""
-    for level, cells in clinic.items():
-        for (month, cat), (value, patients) in cells.items():
-            targets = [(level, month, cat)]
-            if category is not None and level == "received":
-                targets.append(("jurisdiction", month, category))
-            for name, m, c in targets:
-                old = total[name].get((m, c), (0, 0))
-                total[name][(m, c)] = (old[0] + value, old[1] + patients)
+def add_counts(total: Counts, clinic: Counts) -> None:
+    """Add one clinic's counts to the platform's."""
+    for key, months in clinic.items():
+        for label, tally in months.items():
+            if label in total[key]:
+                total[key][label].add(tally)
+            else:
+                total[key][label] = Tally(list(tally.values), tally.total, dict(tally.patients))

@@ -206,7 +206,11 @@ def test_platform_admin_sees_usage_and_suppressed_trends(
     assert header[:2] == ["Month", "Clinic"] and rows
     # Each demo clinic has few patients in a month: trend cells show the suppression mark.
     expect(page.locator("#platform-charts td", has_text=SUPPRESSED).first).to_be_visible()
-    expect(page.locator("#suppression-note")).to_contain_text("fewer than 11 patients")
+    expect(page.locator("#suppression-note")).to_contain_text("1 to 10 patients")
+    # One row per month, suppressed on its own: nothing is added up over months.
+    _, funnel = _table(page, "trend_funnel")
+    assert funnel and all(re.fullmatch(r"\d{4}-\d\d", row[0]) for row in funnel)
+    expect(page.locator("#platform-charts td", has_text="All months")).to_have_count(0)
     with page.expect_download() as info:
         page.locator("#csv-usage").click()
     parsed = list(csv.reader(io.StringIO(Path(info.value.path()).read_text(encoding="utf-8"))))
@@ -214,6 +218,15 @@ def test_platform_admin_sees_usage_and_suppressed_trends(
     page.mouse.move(5, 5)
     assert _violations(page) == []
     save_screenshot(page, "platform-reports-desktop", tmp_path)
+    # On a phone the trend tables fit; the usage table scrolls in its region and says so.
+    page.set_viewport_size(PHONE)
+    page.wait_for_timeout(600)
+    expect(page.locator("#chart-usage .report-scroll-hint")).to_be_visible()
+    expect(page.locator("#chart-trend_funnel .report-scroll-hint")).to_have_count(0)
+    for key in ("trend_received_by_source", "trend_funnel", "trend_messages_by_channel"):
+        box = page.locator(f"#table-{key}")
+        fits = "e => e.querySelector('table').getBoundingClientRect().width"
+        assert box.evaluate(fits + " <= e.getBoundingClientRect().width + 1"), key
     _fits_a_phone(page, "platform-reports", tmp_path)
     # A clinic's dashboard is not the platform's: platform roles never see one.
     page.goto(app_server.url + "/reports")

@@ -115,3 +115,22 @@ def test_every_colour_stands_out_from_a_white_page() -> None:
     # WCAG 1.4.11: graphical objects need 3:1 against what is next to them.
     for colour in PALETTE:
         assert (1.05) / (_luminance(colour) + 0.05) >= 3.0, colour
+
+
+def test_hidden_values_with_only_zeros_left_have_nothing_to_draw() -> None:
+    trend = _chart("stacked_bar", Series("Email", [0, None, 0]), Series("SMS", [None, 0, 0]))
+    assert chart_view(trend, "")["drawable"] is False
+    shown = _chart("stacked_bar", Series("Email", [0, None, 12]), Series("SMS", [None, 0, 0]))
+    assert chart_view(shown, "")["drawable"] is True
+    # Nothing hidden: zeros are figures to draw (the clinic's charts).
+    assert chart_view(_chart("bar", Series("Cases", [0, 0, 0])), "")["drawable"] is True
+
+
+def test_only_tables_of_many_columns_say_they_scroll_on_a_phone() -> None:
+    narrow = _chart("bar", Series("Cases", [1, 2, 3]))
+    assert chart_view(narrow, "")["wide"] is False
+    usage = Chart(
+        key="usage", title="Usage", kind="stacked_bar", x=[], series=[],
+        columns=["Month", "Clinic", "Cases", "Photos", "Bytes stored", "Emails sent"], rows=[],
+    )  # fmt: skip
+    assert chart_view(usage, "")["wide"] is True
