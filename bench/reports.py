@@ -159,14 +159,15 @@ POPULATE = [
     ) c
     left join bench_staff st on st.tenant_id = c.tenant_id and st.n = c.staff_n
     """,
-    # Quote versions: a case with a sent quote has one or two (the first superseded), the last
-    # in the status the case implies; a few cases in review have a draft; some quotes are in a
-    # second currency.
+    # Quote versions: a case with a sent quote has one or two (the first superseded, or
+    # declined or expired before the clinic sent another), the last in the status the case
+    # implies; a few cases in review have a draft; some quotes are in a second currency.
     """
     insert into quote (tenant_id, id, submission_id, version, status, currency, total,
       message_to_patient, created_at, sent_at)
     select s.tenant_id, gen_random_uuid(), s.id, v.version,
-      case when v.version < v.versions then 'superseded'
+      case when v.version < v.versions then
+             case when v.r < 0.5 then 'superseded' when v.r < 0.8 then 'declined' else 'expired' end
            when s.status = 'quoted' then case when v.r < 0.5 then 'sent' else 'viewed' end
            when s.status = 'accepted' then 'accepted'
            when s.status = 'declined' then 'declined'
@@ -340,6 +341,8 @@ BANDS = [
 ]
 QUOTED_STATUSES = ("sent", "viewed", "accepted", "declined", "expired")
 OPEN_STATUSES = ("new", "in_review", "quoted")
+# A case without its reply or quote is late past the due time only while it waits for it.
+WAITING_STATUSES = ("new", "in_review")
 
 
 def local_range(zone: str, today: date, days: int) -> tuple[date, date, datetime, datetime]:
@@ -378,11 +381,13 @@ def _timing_sql(query: Query, done: str, due: str) -> str:
     # Whole seconds decide the band, as in the service (where SQLite's day fractions would
     # otherwise put an answer at exactly one hour a hair either side of the bound).
     band = f"case when s.{done} is not null then {_bands(f'round({seconds})')} end"
+    waiting = ", ".join(f"'{s}'" for s in WAITING_STATUSES)
     return f"""
     select grouping({band}), {band}, count(s.{done}),
       count(*) filter (where s.{done} <= s.{due}),
       count(*) filter (where s.{done} > s.{due}),
-      count(*) filter (where s.{done} is null and s.{due} < :now),
+      count(*) filter (where s.{done} is null and s.{due} < :now
+                         and s.status in ({waiting})),
       percentile_cont(0.5) within group (order by {hours})
     from submission s
     where s.tenant_id = :tenant and s.received_at >= :start and s.received_at < :end{_filters(query)}
@@ -440,17 +445,24 @@ def hand_figures(
             {cohort}"""
         )[0]
     )
+    # Quoted: each case's highest version sent; accepted: the version accepted.
     quoted = ", ".join(f"'{s}'" for s in QUOTED_STATUSES)
     figures["value"] = {
         (label, cur): (q, a)
         for label, cur, q, a in rows(
             f"""select {bucket}, q.currency,
-              sum(q.total) filter (where q.status in ({quoted})),
+              sum(q.total) filter (where q.version = last.version),
               sum(q.total) filter (where q.status = 'accepted')
             from submission s
             join quote q on q.tenant_id = s.tenant_id and q.submission_id = s.id
+            join lateral (
+              select max(l.version) as version from quote l
+              where l.tenant_id = s.tenant_id and l.submission_id = s.id
+                and l.status in ({quoted})
+            ) last on true
             where s.tenant_id = :tenant and s.received_at >= :start and s.received_at < :end
-              and q.status in ({quoted}){_filters(query)}
+              and q.status in ({quoted}) and (q.version = last.version or q.status = 'accepted')
+              {_filters(query)}
             group by 1, 2"""
         )
     }
@@ -712,6 +724,32 @@ def sides(target: Target, engine: sa.Engine) -> tuple[Any, Any]:
     return service, baseline
 
 
+def summary_side(target: Target) -> Any:
+    """The home page's figures through the service (``reports.clinic_summary``)."""
+    from mi_portal.models import Role
+    from mi_portal.services.actor import Actor
+    from mi_portal.services.reports import clinic_summary
+
+    assert target.user_id is not None and target.zones is not None
+    user_id, zones = target.user_id, target.zones
+
+    def summary(tenant: uuid.UUID, query: Query, now: datetime) -> Any:
+        actor = Actor(user_id=user_id, role=Role.CLINIC_MANAGER, tenant_id=tenant)
+        return clinic_summary(actor, report_query(zones[tenant], now, query))
+
+    return summary
+
+
+def check_summary(report: Any, summary: Any, query: Query) -> None:
+    """Fail unless the home page's figures are the report's same headline figures."""
+    from mi_portal.services.reports import SUMMARY_KEYS
+
+    stats = {stat.key: stat for stat in report.stats}
+    expected = [stats[key] for key in SUMMARY_KEYS]
+    if summary != expected:
+        raise AssertionError(f"summary differs for {query}: {summary!r}, report {expected!r}")
+
+
 def prepare(target: Target, plans: bool) -> None:
     """A staff account; then check that both sides agree (and print plans if asked)."""
     from mi_portal.db import platform_session
@@ -726,6 +764,7 @@ def prepare(target: Target, plans: bool) -> None:
         target.user_id = user.id
         target.zones = {t.id: t.timezone for t in session.exec(sa.select(Tenant)).scalars()}  # type: ignore[call-overload]
     service, baseline = sides(target, engine)
+    summary = summary_side(target)
     rng = random.Random(3)
     # Both sides give the same numbers (on a frozen clock: open cases' ages move with it).
     now = clock.now()
@@ -734,11 +773,14 @@ def prepare(target: Target, plans: bool) -> None:
         checked = rng.sample(target.tenants, min(4, len(target.tenants)))
         for tenant in checked:
             for query in QUERIES:
-                compare(service(tenant, query, now), baseline(tenant, query, now), query)
+                report = service(tenant, query, now)
+                compare(report, baseline(tenant, query, now), query)
+                check_summary(report, summary(tenant, query, now), query)
     finally:
         clock.set_clock(None)
     print(
-        f"  {target.label}: service and SQL figures agree ({len(checked)} clinics x {len(QUERIES)} queries)",
+        f"  {target.label}: service and SQL figures agree, and the home page's summary with"
+        f" them ({len(checked)} clinics x {len(QUERIES)} queries)",
         flush=True,
     )
     if plans:

@@ -75,6 +75,7 @@ ACTION_LABELS: dict[str, str] = {
     "reports.exported": "Downloaded a report's figures (CSV)",
     "reports.platform_exported": "Downloaded the platform's figures (CSV)",
     "reports.platform_viewed": "Looked at the platform's reports",
+    "reports.summary_viewed": "Looked at the clinic's figures on the home page",
     "reports.viewed": "Looked at the clinic's reports",
     "rights.answered": "Answered a privacy request",
     "rights.clinic_answered": "A clinic answered a privacy request",
@@ -126,6 +127,7 @@ VIEW_PLURALS: dict[str, str] = {
     "thread.viewed": "Read conversations {n} times",
     "quote.viewed_by_staff": "Looked at quotes {n} times",
     "reports.viewed": "Looked at the clinic's reports {n} times",
+    "reports.summary_viewed": "Looked at the clinic's figures on the home page {n} times",
 }
 
 TARGET_LABELS: dict[str, str] = {

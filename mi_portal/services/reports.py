@@ -3,7 +3,8 @@ quoted and accepted value, and (``services.report_timing``) reply and quote time
 messages and deliveries.
 
 Case figures follow the *cohort* of cases received in the asked clinic-local days, filtered by
-concern area and source. Every figure is one aggregate statement the database runs in the
+concern area and source. ``clinic_summary`` gives the home page's few headline figures from the
+statements those need alone. Every figure is one aggregate statement the database runs in the
 clinic's own tenant session: on PostgreSQL row-level security holds it to the clinic, and
 each statement pins every table it reads to the clinic itself (``:tenant``), so each one stands
 on its own. Statements are built once per shape (``report_sql.Shape``) and run with the view's
@@ -24,6 +25,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy import and_, func, or_
+from sqlalchemy.orm import aliased
 from sqlmodel import col
 
 from mi_portal.db import ScopedSession, tenant_session
@@ -52,6 +54,8 @@ EMPTY = "—"
 SOURCE_LABELS = {"clinic_page": "Clinic page", "directory": "Multi-clinic form"}
 GRAIN_WORDS = {"day": "day", "week": "week", "month": "month"}
 # Quotes that went to the patient and were not replaced or taken back: their value was offered.
+# A case's quoted value is its latest such version (a declined or expired one the clinic sent
+# again counts once, as the later version); its accepted value the version accepted.
 QUOTED_STATUSES = (
     QuoteStatus.SENT.value,
     QuoteStatus.VIEWED.value,
@@ -81,6 +85,8 @@ STAT_ORDER = (
     "accepted_value",
     "open_now",
 )
+# The home page's figures (``clinic_summary``), in its order.
+SUMMARY_KEYS = ("received", "conversion", "first_reply_on_time", "accepted_value")
 _ISO_DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 
@@ -192,37 +198,46 @@ def clinic_today(actor: Actor) -> date:
 def clinic_report(actor: Actor, query: ReportQuery) -> ClinicReport:
     """Every figure of the clinic's dashboard for ``query``, computed in the clinic's session."""
     check(actor, Permission.REPORTS_VIEW)
-    date_from, date_to = validate(query)
+    validate(query)
     tenant_id = actor.require_tenant()
     now = clock.now()
     with tenant_session(tenant_id) as session:
-        tenant = session.get(Tenant, tenant_id)
-        if tenant is None:
-            raise LookupError("clinic")
-        where = business_time.zone(tenant.timezone)
-        start, end = report_sql.utc_range(where.key, date_from, date_to)
-        scope = Scope(
-            tenant_id=tenant_id,
-            query=query,
-            zone=where.key,
-            start=start,
-            end=end,
-            dialect=session.get_bind().dialect.name,
-            labels=report_sql.bucket_labels(date_from, date_to, query.grain),
-        )
+        tenant, scope = _scope(session, tenant_id, query)
         charts, stats, areas = _case_figures(session, scope, tenant, now)
         timing_charts, timing_stats = report_timing.timing_charts(
-            session, tenant, query, start, end, now
+            session, tenant, query, scope.start, scope.end, now
         )
     by_key = {c.key: c for c in [*charts, *timing_charts]}
     stat_by_key = {s.key: s for s in [*stats, *timing_stats]}
     return ClinicReport(
         query=query,
-        zone_caption=clinic_time.caption(where),
+        zone_caption=clinic_time.caption(business_time.zone(scope.zone)),
         stats=[stat_by_key[k] for k in STAT_ORDER if k in stat_by_key],
         charts=[by_key[k] for k in CHART_ORDER if k in by_key],
         areas=areas,
     )
+
+
+def clinic_summary(actor: Actor, query: ReportQuery) -> list[Stat]:
+    """The home page's headline figures (``SUMMARY_KEYS``) for ``query``, as ``clinic_report``
+    gives them, from only the statements they need: the funnel's counts, the accepted value and
+    the first replies' timing (computed in the clinic's session)."""
+    check(actor, Permission.REPORTS_VIEW)
+    validate(query)
+    tenant_id = actor.require_tenant()
+    now = clock.now()
+    with tenant_session(tenant_id) as session:
+        tenant, scope = _scope(session, tenant_id, query)
+        shape, values = scope.bind(now)
+        run = statements(shape)
+        received, _, _, accepted = _funnel(report_sql.rows(session, run["funnel"], values))
+        totals = {
+            str(cur): report_sql.cents(amount)
+            for cur, amount in report_sql.rows(session, run["accepted_value"], values)
+        }
+        on_time = report_timing.first_reply_on_time(session, shape, values)
+    stats = {s.key: s for s in [*_headline(received, accepted, totals, tenant), on_time]}
+    return [stats[k] for k in SUMMARY_KEYS]
 
 
 def record_view(actor: Actor, query: ReportQuery) -> None:
@@ -230,6 +245,13 @@ def record_view(actor: Actor, query: ReportQuery) -> None:
     check(actor, Permission.REPORTS_VIEW)
     actor.require_tenant()
     audit.record(actor, "reports.viewed", target_type="report", details=_details(query))
+
+
+def record_summary_view(actor: Actor, query: ReportQuery) -> None:
+    """One audit event for one showing of the home page's figures (``clinic_summary``)."""
+    check(actor, Permission.REPORTS_VIEW)
+    actor.require_tenant()
+    audit.record(actor, "reports.summary_viewed", target_type="report", details=_details(query))
 
 
 def record_export(actor: Actor, query: ReportQuery, chart_key: str) -> None:
@@ -280,6 +302,28 @@ class Scope:
         )
 
 
+def _scope(
+    session: ScopedSession, tenant_id: uuid.UUID, query: ReportQuery
+) -> tuple[Tenant, Scope]:
+    """The clinic's row and the view's scope on its clock (``query`` already validated)."""
+    tenant = session.get(Tenant, tenant_id)
+    if tenant is None:
+        raise LookupError("clinic")
+    date_from, date_to = date.fromisoformat(query.date_from), date.fromisoformat(query.date_to)
+    zone = business_time.zone(tenant.timezone).key
+    start, end = report_sql.utc_range(zone, date_from, date_to)
+    scope = Scope(
+        tenant_id=tenant_id,
+        query=query,
+        zone=zone,
+        start=start,
+        end=end,
+        dialect=session.get_bind().dialect.name,
+        labels=report_sql.bucket_labels(date_from, date_to, query.grain),
+    )
+    return tenant, scope
+
+
 def _case_quote(*conditions: Any) -> Any:
     """The join of a case to its quotes (same clinic)."""
     return and_(
@@ -294,7 +338,8 @@ def statements(shape: report_sql.Shape) -> Mapping[str, Any]:
     """One aggregate statement per figure, by the figure's key, for views of ``shape``.
 
     ``areas`` gives the filter menu's concern areas (any case of the clinic, whenever received)
-    and, in the same pass, the cohort's cases per area (``by_area``).
+    and, in the same pass, the cohort's cases per area (``by_area``). ``accepted_value`` is the
+    value's accepted totals per currency alone (the home page's summary).
     """
     bucket = report_sql.bound_bucket(
         col(Submission.received_at), shape.grain, shape.dialect, shape.segments
@@ -318,12 +363,35 @@ def statements(shape: report_sql.Shape) -> Mapping[str, Any]:
     def tally(*flag: Any) -> Any:
         return func.coalesce(func.sum(sa.case((or_(*flag), 1), else_=0)), 0)
 
-    quoted_total = sa.case(
-        (report_sql.one_of(col(Quote.status), QUOTED_STATUSES), col(Quote.total)), else_=sa.null()
+    # Each quote sent, flagged if it is its case's latest one sent (no later version went out)
+    # and if it is the one accepted: the quoted value counts the first, the accepted the second.
+    later = aliased(Quote, name="later")
+    sent_later = (
+        sa.exists()
+        .where(
+            col(later.tenant_id) == report_sql.tenant_param(),
+            col(later.submission_id) == col(Quote.submission_id),
+            col(later.version) > col(Quote.version),
+            report_sql.one_of(col(later.status), QUOTED_STATUSES),
+        )
+        .correlate(Quote)
     )
-    accepted_total = sa.case(
-        (col(Quote.status) == QuoteStatus.ACCEPTED.value, col(Quote.total)), else_=sa.null()
+    is_accepted = col(Quote.status) == QuoteStatus.ACCEPTED.value
+    sent = (
+        sa.select(
+            bucket,
+            col(Quote.currency).label("currency"),
+            col(Quote.total).label("total"),
+            (~sent_later).label("latest"),
+            is_accepted.label("accepted"),
+        )
+        .select_from(Submission)
+        .join(Quote, _case_quote())
+        .where(*cases, report_sql.one_of(col(Quote.status), QUOTED_STATUSES))
+        .subquery("sent")
     )
+    quoted_total = sa.case((sent.c.latest, sent.c.total), else_=sa.null())
+    accepted_total = sa.case((sent.c.accepted, sent.c.total), else_=sa.null())
     # The menu reads every case of the clinic; the cohort (filters and range) is what it counts.
     in_cohort = [*report_sql.filters(shape), *report_sql.in_range(col(Submission.received_at))]
     return MappingProxyType(
@@ -351,15 +419,23 @@ def statements(shape: report_sql.Shape) -> Mapping[str, Any]:
             ).select_from(flags),
             "value": (
                 sa.select(
-                    bucket,
-                    col(Quote.currency),
+                    sent.c.bucket,
+                    sent.c.currency,
                     report_sql.money_cents_sum(quoted_total, shape.dialect),
                     report_sql.money_cents_sum(accepted_total, shape.dialect),
                 )
+                .where(or_(sent.c.latest, sent.c.accepted))
+                .group_by(sent.c.bucket, sent.c.currency)
+            ),
+            "accepted_value": (
+                sa.select(
+                    col(Quote.currency),
+                    report_sql.money_cents_sum(col(Quote.total), shape.dialect),
+                )
                 .select_from(Submission)
-                .join(Quote, _case_quote())
-                .where(*cases, report_sql.one_of(col(Quote.status), QUOTED_STATUSES))
-                .group_by(bucket, col(Quote.currency))
+                .join(Quote, _case_quote(is_accepted))
+                .where(*cases)
+                .group_by(col(Quote.currency))
             ),
         }
     )
@@ -383,7 +459,7 @@ def _case_figures(
     def rows(key: str) -> Sequence[Any]:
         return report_sql.rows(session, run[key], values)
 
-    received, reviewed, quoted, accepted = (int(v or 0) for v in rows("funnel")[0])
+    received, reviewed, quoted, accepted = _funnel(rows("funnel"))
     per_bucket = {str(k): int(n) for k, n in rows("received")}
     money = [
         (str(k), str(cur), report_sql.cents(q), report_sql.cents(a))
@@ -397,7 +473,23 @@ def _case_figures(
         _funnel_chart([received, reviewed, quoted, accepted]),
         _value_chart(scope, money, tenant.currency, bool(received)),
     ]
-    stats = [
+    totals: dict[str, Decimal] = {}
+    for _, cur, _, amount in money:
+        totals[cur] = totals.get(cur, Decimal("0.00")) + amount
+    return charts, _headline(received, accepted, totals, tenant), _menu(set(per_area))
+
+
+def _funnel(found: Sequence[Any]) -> tuple[int, int, int, int]:
+    """Received, in review, quoted and accepted from the funnel statement's one row."""
+    received, reviewed, quoted, accepted = (int(v or 0) for v in found[0])
+    return received, reviewed, quoted, accepted
+
+
+def _headline(
+    received: int, accepted: int, accepted_totals: dict[str, Decimal], tenant: Tenant
+) -> list[Stat]:
+    """The stats ``received``, ``conversion`` and ``accepted_value`` (totals per currency)."""
+    return [
         Stat("received", "Cases received", f"{received:,}" if received else EMPTY),
         Stat(
             "conversion",
@@ -405,9 +497,8 @@ def _case_figures(
             report_sql.share(accepted, received),  # "—" when nothing was received
             f"{accepted:,} of {received:,} cases accepted a quote" if received else "",
         ),
-        _accepted_value(money, tenant, bool(received)),
+        _accepted_value(accepted_totals, tenant, bool(received)),
     ]
-    return charts, stats, _menu(set(per_area))
 
 
 def _received_chart(scope: Scope, per_bucket: dict[str, int]) -> Chart:
@@ -517,19 +608,16 @@ def _value_chart(
         series=series,
         columns=["Period", "Currency", "Quoted", "Accepted"],
         rows=rows,
-        caption="Totals of the quotes sent for the cases received in each "
-        f"{GRAIN_WORDS[grain]}, and of those accepted.",
+        caption=f"For the cases received in each {GRAIN_WORDS[grain]}: the total of each "
+        "case's latest quote sent (an earlier version declined or expired counts no more) "
+        "and of the quote accepted.",
         x_title=GRAIN_WORDS[grain].capitalize(),
         y_title="Value",
     )
 
 
-def _accepted_value(
-    money: list[tuple[str, str, Decimal, Decimal]], tenant: Tenant, has_cases: bool
-) -> Stat:
-    totals: dict[str, Decimal] = {}
-    for _, cur, _, accepted in money:
-        totals[cur] = totals.get(cur, Decimal("0.00")) + accepted
+def _accepted_value(accepted_totals: dict[str, Decimal], tenant: Tenant, has_cases: bool) -> Stat:
+    totals = dict(accepted_totals)
     if not has_cases:
         return Stat("accepted_value", "Accepted value", EMPTY)
     totals.setdefault(tenant.currency, Decimal("0.00"))

@@ -276,6 +276,37 @@ def test_every_figure_of_the_range(clinics: Clinics) -> None:
     assert "2 of 5" in failures.caption and "40.0 %" in failures.caption
 
 
+def test_a_missing_reply_or_quote_is_late_only_while_the_case_waits_for_it(
+    clinics: Clinics,
+) -> None:
+    """As the queue's badge: past its due time without the reply (or quote), a case is late
+    while new or in review; archived or closed without one, it is judged no more.
+
+        e1  archived   no reply (due 4 h), no quote (due 48 h): neither late
+        e2  closed     reply after 2 h (met), no quote (due 48 h): the quote not late
+        e3  in_review  no reply, no quote, both due long ago: both late
+        e4  declined   no reply (due 4 h): not late
+    """
+    hour = at(13, 10)
+    _case(clinics.a, hour, area="acne", source="clinic_page", status="archived")
+    _case(clinics.a, hour, area="acne", source="clinic_page", status="closed", reply=2)
+    _case(clinics.a, hour, area="acne", source="clinic_page", status="in_review")
+    _case(clinics.a, hour, area="acne", source="clinic_page", status="declined", quote_due=None)
+    charts, stats = _report(clinics.a, RANGE)
+    # Reply: met c1 c2 c8 e2, missed c3 c4 c6, overdue c5 e3: 4 of 9.
+    assert stats["first_reply_on_time"] == "44.4 %"
+    assert "44.4 % (4 of 9)" in charts["first_response"].caption
+    # Quote: met c1, missed c2, overdue c3 c6 e3 (in review); e1 and e2 are not waiting: 1 of 5.
+    assert stats["quote_on_time"] == "20.0 %"
+    assert "20.0 % (1 of 5)" in charts["first_quote"].caption
+    assert _bins(charts["first_response"]) == [1, 3, 1, 0, 1, 0, 1]  # e2's 2 h joins 1–4 h
+    # Archived with a quote sent late: still missed (judged by the time it took).
+    _case(clinics.a, hour, area="acne", source="clinic_page", status="archived", reply=1, quote=50)
+    _, stats = _report(clinics.a, RANGE)
+    assert stats["first_reply_on_time"] == "50.0 %"  # 5 of 10
+    assert stats["quote_on_time"] == "16.7 %"  # 1 of 6
+
+
 def test_concern_area_filter_applies_to_every_figure(clinics: Clinics) -> None:
     charts, stats = _report(clinics.a, ReportQuery("2026-11-02", "2026-11-15", "week", "acne"))
     # Cohort c1 c2 c5 c6.

@@ -20,6 +20,9 @@ EUR, draft 999.00 EUR; c6 declined 80.25 EUR; c7 sent 70.00 EUR; c8 accepted 200
 withdrawn 10.00 EUR; c9 expired 40.00 USD.
 
 Clinic B has cases and accepted quotes in the same days: none of them may count for A.
+
+A case's quoted value is its latest version sent (a declined or expired version sent again
+counts as the later one only); its accepted value the version accepted.
 """
 
 from __future__ import annotations
@@ -257,6 +260,32 @@ def test_quoted_and_accepted_value_per_currency(world: World) -> None:
     assert _stats(report)["accepted_value"] == "€500.00"
 
 
+def test_a_quote_sent_again_counts_only_its_latest_version(world: World) -> None:
+    """Three cases of the week of Mon 7 Sep 2026 (BST) whose first quote was not the last:
+
+        d1  accepted   v1 declined 100.00 EUR, v2 accepted 150.00 EUR
+        d2  declined   v1 expired 60.00 EUR, v2 declined 90.00 EUR, v3 draft 500.00 EUR
+        d3  quoted     v1 declined 40.00 USD, v2 sent 45.00 EUR
+
+    Quoted: 150.00 + 90.00 + 45.00 = 285.00 EUR, and no USD at all; accepted: 150.00 EUR."""
+    _case(world.a, at(9, 7, 10), "acne", "clinic_page", "accepted", reviewed=True, sent=True,
+          quotes=(("declined", "100.00", "EUR"), ("accepted", "150.00", "EUR")))  # fmt: skip
+    _case(world.a, at(9, 8, 10), "acne", "clinic_page", "declined", reviewed=True, sent=True,
+          quotes=(("expired", "60.00", "EUR"), ("declined", "90.00", "EUR"),
+                  ("draft", "500.00", "EUR")))  # fmt: skip
+    _case(world.a, at(9, 9, 10), "acne", "directory", "quoted", reviewed=True, sent=True,
+          quotes=(("declined", "40.00", "USD"), ("sent", "45.00", "EUR")))  # fmt: skip
+    week = _query(date_from="2026-09-07", date_to="2026-09-13")
+    report = reports.clinic_report(world.owner, week)
+    value = _charts(report)["value"]
+    assert value.rows == [["Week of 7 Sep 2026", "EUR", "285.00", "150.00"]]
+    assert [s.name for s in value.series] == ["Quoted (EUR)", "Accepted (EUR)"]
+    stats = _stats(report)
+    assert stats["accepted_value"] == "€150.00" and stats["conversion"] == "33.3 %"
+    assert [r[1] for r in _charts(report)["funnel"].rows] == ["3", "3", "3", "1"]
+    assert reports.clinic_summary(world.owner, week) == _summary_of(report)
+
+
 def test_open_cases_now_whatever_the_range(world: World) -> None:
     # New, in review or quoted, received whenever: c1, c2, c3, c4, c7, c9.
     assert _stats(reports.clinic_report(world.owner, RANGE))["open_now"] == "6"
@@ -332,6 +361,82 @@ def test_the_page_order_of_charts_and_stats(world: World) -> None:
 
 
 # ---------------------------------------------------------------------------------------------
+# The home page's summary
+
+
+def _summary_of(report: ClinicReport) -> list[Any]:
+    stats = {s.key: s for s in report.stats}
+    return [stats[k] for k in reports.SUMMARY_KEYS]
+
+
+def test_the_summary_shows_the_reports_own_figures(world: World) -> None:
+    assert reports.SUMMARY_KEYS == (
+        "received", "conversion", "first_reply_on_time", "accepted_value",
+    )  # fmt: skip
+    summary = reports.clinic_summary(world.owner, RANGE)
+    assert [(s.key, s.value) for s in summary] == [
+        ("received", "7"), ("conversion", "28.6 %"), ("first_reply_on_time", "—"),
+        ("accepted_value", "€500.00"),
+    ]  # fmt: skip
+    for query in (
+        RANGE,
+        _query(concern_area="acne"),
+        _query(source="directory", grain="day"),
+        _query(concern_area="rosacea", source="clinic_page", grain="month"),
+        _query(date_from="2026-06-01", date_to="2026-06-30"),
+    ):
+        report = reports.clinic_report(world.manager, query)
+        assert reports.clinic_summary(world.manager, query) == _summary_of(report), query
+    # Replies against their target: the summary's share is the report's.
+    with tenant_session(world.a) as session:
+        for key, (reply, due) in {"c1": (1, 4), "c3": (6, 4), "c4": (None, 4)}.items():
+            row = session.get(Submission, (world.a, world.cases[key]))
+            assert row is not None
+            row.first_response_at = (
+                None if reply is None else row.received_at + timedelta(hours=reply)
+            )
+            row.first_response_due_at = row.received_at + timedelta(hours=due)
+            session.add(row)
+        session.commit()
+    report = reports.clinic_report(world.owner, RANGE)
+    # c1 met, c3 missed, c4 (quoted: no longer waiting for a reply) not judged.
+    assert _stats(report)["first_reply_on_time"] == "50.0 %"
+    assert reports.clinic_summary(world.owner, RANGE) == _summary_of(report)
+    assert reports.clinic_summary(world.b_owner, RANGE)[0].value == "11"
+
+
+def _statements_run(call: Any) -> list[str]:
+    seen: list[str] = []
+    engine = get_engine()
+
+    def capture(conn, cursor, statement, parameters, context, executemany) -> None:  # type: ignore[no-untyped-def]
+        text = statement.lstrip()
+        # The figures' statements: not the clinic's row, nor the session's row-level setting.
+        figure = text.upper().startswith("SELECT") and not text.startswith("SELECT tenant.")
+        if figure and "set_config" not in text:
+            seen.append(text)
+
+    event.listen(engine, "before_cursor_execute", capture)
+    try:
+        call()
+    finally:
+        event.remove(engine, "before_cursor_execute", capture)
+    return seen
+
+
+def test_the_summary_runs_only_the_statements_its_figures_need(world: World) -> None:
+    full = _statements_run(lambda: reports.clinic_report(world.owner, RANGE))
+    summary = _statements_run(lambda: reports.clinic_summary(world.owner, RANGE))
+    # The report runs nine statements for its figures; the summary the funnel's counts, the
+    # accepted value per currency and the first replies' timing.
+    assert len(full) == 9 and len(summary) == 3
+    assert summary[0] == full[0]  # the very funnel statement of the report
+    assert "sent.latest" not in summary[1] and " AS target, " in summary[2]
+    read = " ".join(summary).lower()
+    assert "message" not in read and "outboxmessage" not in read and "user_account" not in read
+
+
+# ---------------------------------------------------------------------------------------------
 # Clinic isolation
 
 
@@ -365,6 +470,7 @@ def _every_statement(shape: report_sql.Shape) -> dict[str, Any]:
     return {
         **reports.statements(shape),
         "timing": report_timing.timing_statement(shape),
+        "reply": report_timing.reply_statement(shape),
         "workload": report_timing.workload_statement(shape),
         "messages": report_traffic.messages_statement(shape),
         "delivery_failures": report_traffic.deliveries_statement(shape),
@@ -468,10 +574,12 @@ def test_row_level_security_alone_keeps_the_figures_to_the_clinic(pg: Database) 
         own = figures(a, a)
         assert own["received"] == [("2026-10-19", 1)] and own["funnel"] == [(1, 1, 1, 1)]
         assert own["value"] == [("2026-10-19", "EUR", 1000, 1000)]
+        assert own["accepted_value"] == [("EUR", 1000)] and own["reply"]
         assert own["areas"] == [("acne", 1)] and own["timing"]
         other = figures(b, a)
         assert other["received"] == [] and other["funnel"] == [(0, 0, 0, 0)]
         assert other["value"] == [] and other["areas"] == [] and other["timing"] == []
+        assert other["accepted_value"] == [] and other["reply"] == []
 
 
 # ---------------------------------------------------------------------------------------------
@@ -483,7 +591,9 @@ def test_roles_without_the_dashboard_are_refused(world: World, role: Role) -> No
     actor = _actor(world.a, role, f"{role.value}@a.test")
     for call in (
         lambda: reports.clinic_report(actor, RANGE),
+        lambda: reports.clinic_summary(actor, RANGE),
         lambda: reports.record_view(actor, RANGE),
+        lambda: reports.record_summary_view(actor, RANGE),
         lambda: reports.record_export(actor, RANGE, "received"),
         lambda: reports.clinic_today(actor),
     ):
@@ -500,6 +610,8 @@ def test_platform_staff_are_refused_outside_and_inside_a_clinic(world: World) ->
                 reports.clinic_report(actor, RANGE)
             with pytest.raises(PermissionDenied):
                 reports.record_view(actor, RANGE)
+            with pytest.raises(PermissionDenied):
+                reports.clinic_summary(actor, RANGE)
 
 
 def _events(tenant: uuid.UUID, action: str) -> list[AuditEvent]:
@@ -535,6 +647,22 @@ def test_each_view_is_one_audit_event_and_each_export_another(world: World) -> N
     assert _events(world.b, "reports.viewed") == []
     assert action_label("reports.viewed") == "Looked at the clinic's reports"
     assert "CSV" in action_label("reports.exported")
+
+
+def test_a_summary_view_is_its_own_audit_event(world: World) -> None:
+    month = _query(date_from="2026-10-12", date_to="2026-11-10")
+    reports.clinic_summary(world.owner, month)  # computing records nothing by itself
+    assert _events(world.a, "reports.summary_viewed") == []
+    reports.record_summary_view(world.owner, month)
+    shown = _events(world.a, "reports.summary_viewed")
+    assert len(shown) == 1 and shown[0].user_id == world.owner.user_id
+    assert shown[0].details == {
+        "from": "2026-10-12", "to": "2026-11-10", "grain": "week", "area": "", "source": "",
+    }  # fmt: skip
+    assert _events(world.a, "reports.viewed") == []
+    assert action_label("reports.summary_viewed") == (
+        "Looked at the clinic's figures on the home page"
+    )
 
 
 def test_today_follows_the_clinics_clock(world: World) -> None:

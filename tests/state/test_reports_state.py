@@ -1,6 +1,6 @@
 """The dashboard's state: the address decides the view, one load is one audited view, a CSV
-export is audited, a clinic's handlers show only its own cases, and roles without reports
-get nothing."""
+export is audited, a clinic's handlers show only its own cases, the home page's figures are one
+audited summary view per visit, and roles without reports get nothing."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ from sqlmodel import select
 
 import mi_portal.mi_portal  # noqa: F401
 from mi_portal.models import AuditEvent
-from mi_portal.state.overview import OverviewState
+from mi_portal.state.overview import SUMMARY_KEYS, OverviewState
 from mi_portal.state.platform_reports import PlatformReportsState
 from mi_portal.state.reports import ReportsState, address
 from tests.conftest import Database
@@ -184,20 +184,42 @@ def test_roles_without_reports_get_no_figures(db: Database) -> None:
     assert platform.blocked == "denied" and platform.usage == []
 
 
-@pytest.mark.parametrize("db", ["sqlite"], indirect=True)
-def test_the_home_page_summary_is_the_last_30_days(db: Database) -> None:
+@pytest.mark.parametrize("db", ["sqlite", "postgres"], indirect=True)
+def test_the_home_page_summary_is_the_last_30_days_and_one_summary_view(db: Database) -> None:
     a = make_tenant("clinic-a")
     for _ in range(4):
         make_case(a)
     owner, _ = make_user("owner@a.test", role="clinic_owner", tenants=(a,))
     root = _root(sign_in_token(owner), "/")
     home = asyncio.run(root.get_state(OverviewState))
+    viewed, summaries = _audits("reports.viewed"), _audits("reports.summary_viewed")
     result = asyncio.run(OverviewState.event_handlers["load"].fn(home))
     assert result is not None and home.can_view_reports is True
+    assert _audits("reports.summary_viewed") == summaries  # nothing shown yet
     asyncio.run(OverviewState.event_handlers["load_summary"].fn(home))
+    assert home.summary_error == "" and home.summary_loading is False
+    assert [s["key"] for s in home.summary] == list(SUMMARY_KEYS)
     values = {s["key"]: s["value"] for s in home.summary}
     assert values["received"] == "4"
     assert home.summary_href.startswith("/reports?from=")
+    # One home visit with figures is one summary view, never a view of the reports.
+    assert _audits("reports.summary_viewed") == summaries + 1
+    assert _audits("reports.viewed") == viewed
+    with owner_session() as session:
+        event = session.exec(
+            select(AuditEvent).where(AuditEvent.action == "reports.summary_viewed")
+        ).one()
+    assert event.chain == str(a) and event.user_id == owner
+    assert event.details["grain"] == "week" and event.details["to"] in home.summary_href
+    # The figures are computed once per load: a second call shows and records nothing new.
+    asyncio.run(OverviewState.event_handlers["load_summary"].fn(home))
+    assert _audits("reports.summary_viewed") == summaries + 1
+    # Loading the home page again is another visit.
+    again = asyncio.run(OverviewState.event_handlers["load"].fn(home))
+    assert again is not None
+    asyncio.run(OverviewState.event_handlers["load_summary"].fn(home))
+    assert _audits("reports.summary_viewed") == summaries + 2
+    assert _audits("reports.viewed") == viewed
 
 
 @pytest.mark.parametrize("db", ["sqlite"], indirect=True)
