@@ -31,6 +31,9 @@ CHOICES: dict[str, frozenset[str]] = {
     "desc": frozenset({"1"}),
     "unread": frozenset({"1"}),
 }
+# Fields of a queue row the table does not show: they stay on the server (every row in state is
+# sent to the browser, so they would only make each page's state heavier).
+NOT_SHOWN = ("last_activity_at", "masked")
 TEXT_KEYS = ("search", "received_from", "received_to")
 FILTER_KEYS = (
     "status",
@@ -147,8 +150,11 @@ class InboxState(rx.State):
         me = str(actor.user_id)
         for row in rows:
             row["mine"] = row.pop("assignee_id") == me
-            row["concern_label"] = CONCERN_AREAS.get(row["concern_area"], "Something else")
-            row["status_label"] = STATUS_LABELS.get(row["status"], row["status"])
+            row["concern_label"] = CONCERN_AREAS.get(row.pop("concern_area"), "Something else")
+            status = row.pop("status")
+            row["status_label"] = STATUS_LABELS.get(status, status)
+            for key in NOT_SHOWN:
+                row.pop(key, None)
         self.search_hint = (
             "Search by case reference  ( / )"
             if result.masked

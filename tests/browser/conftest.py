@@ -15,6 +15,7 @@ import sys
 import time
 import urllib.request
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,6 +27,16 @@ from tests.oidc_provider import Provider, RunningProvider
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = os.environ.get("MI_CHROMIUM", "/usr/bin/chromium")
 SCREENSHOTS = ROOT / "assets" / "screenshots"
+# Debian's Chromium as root, headless, with nothing of its own on the network.
+CHROMIUM_ARGS = (
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -61,10 +72,17 @@ class RunningApp:
         return result.stdout
 
 
-@pytest.fixture(scope="session")
-def app_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningApp]:
-    """`mi-portal db upgrade`, `mi-portal seed`, then `reflex run --env prod` on a free port."""
-    data = tmp_path_factory.mktemp("app")
+class AppStartError(RuntimeError):
+    """The app exited or did not answer in time; the message ends with its log."""
+
+
+@contextmanager
+def running_app(data: Path, *, cases_per_clinic: int = 7) -> Iterator[RunningApp]:
+    """`mi-portal db upgrade`, `mi-portal seed`, then `reflex run --env prod` on a free port.
+
+    Everything the app writes goes to ``data`` (its own MI_DATA_DIR). Also used by
+    ``bench/pages.py``.
+    """
     port = _free_port()
     bin_dirs = [str(ROOT / ".tools" / "node_modules" / ".bin"), str(Path(sys.executable).parent)]
     env = {
@@ -82,45 +100,46 @@ def app_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningApp]
     # A real OpenID Connect provider on loopback, configured for one clinic.
     idp_runner = RunningProvider(Provider())
     idp = idp_runner.__enter__()
-    idp.redirect_uris.add(f"http://localhost:{port}/api/auth/oidc/lakeside/callback")
-    env.update(
-        {
-            "MI_OIDC_PROVIDERS": "lakeside",
-            "MI_OIDC_LAKESIDE_LABEL": "Lakeside SSO",
-            "MI_OIDC_LAKESIDE_ISSUER": idp.issuer,
-            "MI_OIDC_LAKESIDE_CLIENT_ID": idp.client_id,
-            "MI_OIDC_LAKESIDE_CLIENT_SECRET": idp.client_secret,
-            "MI_OIDC_LAKESIDE_SCOPE": "lakeside-derm",
-        }
-    )
-    app = RunningApp(url=f"http://localhost:{port}", env=env, data_dir=data, idp=idp)
-    app.cli("db", "upgrade")
-    app.cli("seed", "--cases-per-clinic", "7", "--quiet")
-    log_path = data / "server.log"
-    with log_path.open("w") as log:
-        proc = subprocess.Popen(
-            [
-                str(Path(sys.executable).parent / "reflex"),
-                "run",
-                "--env",
-                "prod",
-                "--single-port",
-                "--frontend-port",
-                str(port),
-                "--backend-port",
-                str(port),
-            ],
-            cwd=ROOT,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+    proc: subprocess.Popen[bytes] | None = None
     try:
+        idp.redirect_uris.add(f"http://localhost:{port}/api/auth/oidc/lakeside/callback")
+        env.update(
+            {
+                "MI_OIDC_PROVIDERS": "lakeside",
+                "MI_OIDC_LAKESIDE_LABEL": "Lakeside SSO",
+                "MI_OIDC_LAKESIDE_ISSUER": idp.issuer,
+                "MI_OIDC_LAKESIDE_CLIENT_ID": idp.client_id,
+                "MI_OIDC_LAKESIDE_CLIENT_SECRET": idp.client_secret,
+                "MI_OIDC_LAKESIDE_SCOPE": "lakeside-derm",
+            }
+        )
+        app = RunningApp(url=f"http://localhost:{port}", env=env, data_dir=data, idp=idp)
+        app.cli("db", "upgrade")
+        app.cli("seed", "--cases-per-clinic", str(cases_per_clinic), "--quiet")
+        log_path = data / "server.log"
+        with log_path.open("w") as log:
+            proc = subprocess.Popen(
+                [
+                    str(Path(sys.executable).parent / "reflex"),
+                    "run",
+                    "--env",
+                    "prod",
+                    "--single-port",
+                    "--frontend-port",
+                    str(port),
+                    "--backend-port",
+                    str(port),
+                ],
+                cwd=ROOT,
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
         deadline = time.monotonic() + 900
         while True:
             if proc.poll() is not None:
-                pytest.fail(f"app exited early:\n{log_path.read_text()[-4000:]}")
+                raise AppStartError(f"app exited early:\n{log_path.read_text()[-4000:]}")
             try:
                 with urllib.request.urlopen(f"{app.url}/api/health", timeout=2) as resp:  # noqa: S310
                     if resp.status == 200:
@@ -130,16 +149,27 @@ def app_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningApp]
             except OSError:
                 pass
             if time.monotonic() > deadline:
-                pytest.fail(f"app did not start:\n{log_path.read_text()[-4000:]}")
+                raise AppStartError(f"app did not start:\n{log_path.read_text()[-4000:]}")
             time.sleep(1)
         yield app
     finally:
         idp_runner.__exit__(None, None, None)
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
+        if proc is not None:
+            os.killpg(proc.pid, signal.SIGTERM)
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+
+
+@pytest.fixture(scope="session")
+def app_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningApp]:
+    """The app in production mode on a free port, seeded with the demo data."""
+    try:
+        with running_app(tmp_path_factory.mktemp("app")) as app:
+            yield app
+    except AppStartError as exc:
+        pytest.fail(str(exc))
 
 
 @pytest.fixture(scope="session")
@@ -149,18 +179,7 @@ def browser() -> Iterator[object]:
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
-        browser = p.chromium.launch(
-            executable_path=CHROMIUM,
-            args=[
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-quic",
-                "--no-first-run",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-            ],
-        )
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=list(CHROMIUM_ARGS))
         yield browser
         browser.close()
 

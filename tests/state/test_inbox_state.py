@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import inspect
 import json
+import re
 from datetime import timedelta
 
 import reflex as rx
@@ -79,6 +81,25 @@ def test_only_the_visible_page_is_in_state(db: Database) -> None:
     payload = json.dumps({k: getattr(state, k) for k in InboxState.base_vars})
     assert len(payload) < 40_000, len(payload)  # one page, not the clinic's 180 cases
     assert state.rows[0]["patient"].startswith("Patient 000")
+
+
+def test_rows_carry_only_what_the_table_shows(db: Database) -> None:
+    """Every field of a row in browser state is read by the page's table (bench/pages.py)."""
+    import mi_portal.pages.inbox as page
+
+    shown = set(re.findall(r'row\["(\w+)"\]', inspect.getsource(page)))
+    a = make_tenant("clinic-a")
+    user, _ = make_user("m@a.test", role="clinic_manager", tenants=(a,))
+    _many(a, 3)
+    state = asyncio.run(_load(sign_in_token(user), ""))
+    assert len(state.rows) == 3
+    for row in state.rows:
+        assert set(row) <= shown, set(row) - shown
+        assert row["status_label"] == "New" and row["concern_label"] == "Acne"
+    # What the table shows is all there.
+    assert {"reference", "patient", "contact", "received_at", "sla_due_at", "held"} <= set(
+        state.rows[0]
+    )
 
 
 def test_masked_roles_are_told_to_search_by_reference(db: Database) -> None:
