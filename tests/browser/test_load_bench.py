@@ -13,6 +13,7 @@ import random
 import re
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -67,7 +68,9 @@ def test_two_users_of_two_clinics_see_only_their_own(
 
     # What a real user of clinic 0 receives, checked as if clinic 1's user had received it.
     manifest = Manifest.load(manifest_path)
-    received = asyncio.run(_queue_of_first_user(app_server.url, manifest))
+    # Playwright's sync API keeps an event loop running on this thread: the client gets its own.
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        received = pool.submit(asyncio.run, _queue_of_first_user(app_server.url, manifest)).result()
     rows, frames, photo = received["rows"], received["frames"], received["photo"]
     own = LeakChecker(manifest)
     assert own.rows(0, rows) == 0 and own.frame(0, frames) == 0
