@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import pickle
 from collections.abc import AsyncIterator
 from typing import Any
@@ -141,6 +142,10 @@ def lifespan(app: Any):  # type: ignore[no-untyped-def]
         manager = adopt(app)
         if manager is not None:
             manager.ensure_beating()
+        elif os.environ.get("REFLEX_REDIS_URL"):
+            # State in Redis, but Reflex's manager is not the one this module knows (a Reflex
+            # upgrade): tabs of a killed worker would lose their state again. Say so.
+            log.warning("token manager not adopted: a killed worker's tabs get new tokens")
         try:
             yield
         finally:

@@ -4,11 +4,13 @@ and is told so at once."""
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import pytest
 import redis.asyncio as aioredis
 from reflex.utils.token_manager import RedisTokenManager
 
@@ -192,3 +194,23 @@ def test_adopt_takes_over_the_redis_manager_only() -> None:
     local = SimpleNamespace(event_namespace=SimpleNamespace(_token_manager=LocalTokenManager()))
     assert tokens.adopt(local) is None
     assert tokens.adopt(SimpleNamespace(event_namespace=None)) is None
+
+
+def test_the_lifespan_says_so_when_state_is_in_redis_but_not_adopted(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    from types import SimpleNamespace
+
+    class Unknown:  # what a later Reflex might put there
+        pass
+
+    app = SimpleNamespace(event_namespace=SimpleNamespace(_token_manager=Unknown()))
+    monkeypatch.setenv("REFLEX_REDIS_URL", "redis://127.0.0.1:6379/15")
+
+    async def enter() -> None:
+        async with tokens.lifespan(app)():
+            pass
+
+    with caplog.at_level(logging.WARNING, logger=tokens.__name__):
+        asyncio.run(enter())
+    assert "not adopted" in caplog.text
