@@ -98,6 +98,7 @@ def test_the_workers_get_the_app_role_and_never_the_owner(
     monkeypatch.setattr(prod, "started", fake_started)
     monkeypatch.setattr(prod, "moto", no_moto)
     monkeypatch.setattr(prod, "prepare", lambda _shape, _env: None)
+    monkeypatch.setattr(prod, "check_redis_persistence", lambda _url: None)
     monkeypatch.setattr(prod.signal, "signal", lambda *_args: None)
     printed: list[str] = []
     monkeypatch.setattr(prod, "say", printed.append)
@@ -179,3 +180,9 @@ def test_the_database_is_made_kept_and_dropped_only_when_marked() -> None:
             for db in (name, other):
                 conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)'))
         engine.dispose()
+
+
+def test_a_persisting_redis_is_warned_about() -> None:
+    assert prod.persistence_warning("", "no") is None  # this machine's Redis
+    assert prod.persistence_warning("3600 1 300 100", "no")
+    assert prod.persistence_warning("", "yes")

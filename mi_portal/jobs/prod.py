@@ -21,6 +21,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import cast
 from urllib.parse import quote, urlsplit, urlunsplit
 
 from mi_portal.config import PROJECT_ROOT
@@ -134,6 +135,35 @@ def masked(url: str) -> str:
         host = f"{host}:{parts.port}"
     user = f"{parts.username}:***@" if parts.username else ":***@"
     return urlunsplit((parts.scheme, user + host, parts.path, parts.query, parts.fragment))
+
+
+def persistence_warning(save: str, appendonly: str) -> str | None:
+    """A warning when Redis writes its data to disk (the tabs' state is personal data)."""
+    if save.strip() or appendonly.strip().lower() == "yes":
+        return (
+            "Redis persists its data to disk (save or appendonly is on): the tabs' state, "
+            "personal data, will be written there"
+        )
+    return None
+
+
+def check_redis_persistence(url: str) -> None:
+    """Say so when the Redis of the tabs' state persists; silent if it cannot be asked."""
+    import redis
+
+    client = redis.Redis.from_url(url, socket_timeout=2)
+    try:
+        settings: dict[str, str] = {}
+        for name in ("save", "appendonly"):
+            settings.update(cast("dict[str, str]", client.config_get(name)))
+        save, appendonly = settings.get("save", ""), settings.get("appendonly", "no")
+    except Exception:  # CONFIG not allowed (a managed Redis) or Redis away: nothing to say
+        return
+    finally:
+        client.close()
+    warning = persistence_warning(str(save), str(appendonly))
+    if warning:
+        say(f"warning: {warning}")
 
 
 def say(message: str) -> None:
@@ -273,6 +303,7 @@ def launch(shape: ProdShape) -> int:
             except Refused as exc:
                 say(str(exc))
                 return 2
+            check_redis_persistence(shape.redis_url)
             app = [
                 sys.executable,
                 "-m",
