@@ -377,15 +377,16 @@ def test_a_worker_killed_right_after_the_photo_is_committed(shape: Shape) -> Non
     if outcome == "receipt":
         assert shape.references_stored(final), final
     orphans = shape.storage_check()  # the committed case has all its objects
-
-    async def back() -> float:
-        async with httpx.AsyncClient() as http:
-            return await queue_loads(shape, http)
-
-    run(back())
-    assert len(shape.app.workers()) == 2
-    after = run(intake_outcome(shape))
+    after = ("none", {})
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:  # Granian starts new workers: forms are accepted again
+        after = run(intake_outcome(shape))
+        if after[0] == "receipt":
+            break
+        time.sleep(2)
     assert after[0] == "receipt", after
+    assert len(shape.app.workers()) == 2
+    shape.storage_check()
     print(
         f"\nFAULT worker-kill-at-commit: {len(killed)} workers killed once the case was "
         f"committed; upload answered {outcome} (the case is stored either way); storage check: "
