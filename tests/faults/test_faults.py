@@ -156,7 +156,7 @@ def shape(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Shape]:
         port = free_port()
         env = dict(os.environ)
         for name in list(env):
-            if name.startswith(("MI_", "PROD_", "REFLEX_", "GRANIAN_")):
+            if name.startswith(("MI_", "PROD_", "REFLEX_", "GRANIAN_")) or name == "FRESH":
                 env.pop(name)
         env.update(
             PORT=str(port),
