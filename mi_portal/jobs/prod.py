@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import cast
 from urllib.parse import quote, urlsplit, urlunsplit
 
-from mi_portal.config import PROJECT_ROOT
+from mi_portal.config import PROJECT_ROOT, private_dir
 
 
 @dataclass(frozen=True)
@@ -117,7 +117,7 @@ def stored_password(data_dir: Path) -> str:
     path = data_dir / "app-role-password"
     if path.exists():
         return path.read_text().strip()
-    data_dir.mkdir(parents=True, exist_ok=True)
+    private_dir(data_dir)
     password = secrets.token_urlsafe(24)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w") as out:
