@@ -36,6 +36,7 @@ run: seed
 
 # The production shape on this machine (README "Production shape"): PostgreSQL as owner + app
 # role, Reflex state in Redis, photos in S3 (moto on loopback), WORKERS backend workers on PORT.
+# The database is kept between starts; FRESH=1 drops it (only one it made) and seeds it again.
 WORKERS ?= 2
 PORT ?= 3000
 prod: setup $(BUN)

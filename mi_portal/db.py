@@ -16,7 +16,7 @@ import functools
 import os
 import uuid
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
@@ -284,7 +284,7 @@ class Leadership:
         try:
             self._conn.execute(sa.text("select 1")).scalar()
             self._conn.commit()
-        except DBAPIError:
+        except Exception:  # a dead or unusable connection (not only DBAPIError): not held
             self._drop_connection()
             return False
         return True
@@ -292,11 +292,9 @@ class Leadership:
     def _drop_connection(self) -> None:
         conn, self._conn = self._conn, None
         if conn is not None:
-            try:
+            with suppress(Exception):  # already unusable: nothing more to give back
                 conn.invalidate()
                 conn.close()
-            except DBAPIError:
-                pass
 
     def release(self) -> None:
         """Give the role up (a no-op when not held)."""

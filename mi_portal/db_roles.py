@@ -89,20 +89,54 @@ def ensure_app_role(*, admin_url: str, app_url: str) -> str | None:
     return role
 
 
-def ensure_database(server_url: str, name: str, *, fresh: bool = False) -> bool:
+# Written on every database ``make prod`` creates: only such a database may be dropped by it.
+PROD_MARKER = "made by mi-portal make prod"
+
+
+def database_facts(server_url: str, name: str) -> tuple[bool, bool]:
+    """Whether database ``name`` exists, and whether ``make prod`` made it (its comment)."""
+    engine = make_engine(server_url)
+    try:
+        with engine.connect() as conn:
+            row = conn.execute(
+                sa.text(
+                    "select shobj_description(oid, 'pg_database') from pg_database "
+                    "where datname = :d"
+                ),
+                {"d": name},
+            ).first()
+    finally:
+        engine.dispose()
+    if row is None:
+        return False, False
+    return True, row[0] == PROD_MARKER
+
+
+def create_database(server_url: str, name: str) -> None:
     """Create database ``name`` through ``server_url`` (an owner's connection to another database
-    of the server) if missing; ``fresh`` drops it first. Returns whether it was created."""
+    of the server), marked as made by ``make prod``."""
     ident = _quote_ident(name)
     engine = make_engine(server_url).execution_options(isolation_level="AUTOCOMMIT")
     try:
         with engine.connect() as conn:
-            if fresh:
-                conn.execute(sa.text(f"DROP DATABASE IF EXISTS {ident} WITH (FORCE)"))
-            exists = conn.execute(
-                sa.text("select 1 from pg_database where datname = :d"), {"d": name}
-            ).scalar()
-            if not exists:
-                conn.execute(sa.text(f"CREATE DATABASE {ident}"))
-            return not exists
+            conn.execute(sa.text(f"CREATE DATABASE {ident}"))
+            literal = "'" + PROD_MARKER.replace("'", "''") + "'"
+            conn.execute(sa.text(f"COMMENT ON DATABASE {ident} IS {literal}"))
+    finally:
+        engine.engine.dispose()
+
+
+def drop_database(server_url: str, name: str) -> None:
+    """Drop database ``name``, ending its sessions; only one ``make prod`` made (else refused)."""
+    exists, made_by_prod = database_facts(server_url, name)
+    if not exists:
+        return
+    if not made_by_prod:
+        raise RuntimeError(f"database {name} was not made by make prod: not dropped")
+    ident = _quote_ident(name)
+    engine = make_engine(server_url).execution_options(isolation_level="AUTOCOMMIT")
+    try:
+        with engine.connect() as conn:
+            conn.execute(sa.text(f"DROP DATABASE {ident} WITH (FORCE)"))
     finally:
         engine.engine.dispose()

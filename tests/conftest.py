@@ -223,3 +223,15 @@ def fail_on_logged_errors(caplog: pytest.LogCaptureFixture) -> Iterator[None]:
     ]
     if errors:
         pytest.fail("the app logged errors: " + "; ".join(r.getMessage() for r in errors))
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """The fault runs (minutes, a frontend build) run only when asked: ``-m faults`` (as
+    ``make test-faults`` does) or ``MI_RUN_FAULTS=1``; a plain ``pytest tests/`` skips them."""
+    markexpr = str(config.getoption("-m") or "")
+    if "faults" in markexpr.replace("not faults", "") or os.environ.get("MI_RUN_FAULTS") == "1":
+        return
+    skip = pytest.mark.skip(reason="fault runs: make test-faults (-m faults or MI_RUN_FAULTS=1)")
+    for item in items:
+        if item.get_closest_marker("faults") is not None:
+            item.add_marker(skip)

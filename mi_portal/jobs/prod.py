@@ -11,6 +11,7 @@ is the app itself (Reflex's CLI with Granian told to start a killed worker again
 from __future__ import annotations
 
 import os
+import secrets
 import signal
 import socket
 import subprocess
@@ -19,9 +20,11 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from urllib.parse import quote
+from pathlib import Path
+from typing import cast
+from urllib.parse import quote, urlsplit, urlunsplit
 
-from mi_portal.config import PROJECT_ROOT
+from mi_portal.config import PROJECT_ROOT, private_dir
 
 
 @dataclass(frozen=True)
@@ -38,27 +41,28 @@ class ProdShape:
     moto_port: int
     bucket: str
     storage: str  # MI_STORAGE; empty: moto on ``moto_port`` with ``bucket``
-    fresh: bool  # drop and recreate the database first (moto forgets its objects when stopped)
+    fresh: bool  # FRESH=1: drop and recreate the database first (only one ``make prod`` made)
     seed_cases: int  # demo cases per clinic
     data_dir: str
 
     @classmethod
     def from_env(cls) -> ProdShape:
         env = os.environ
+        data_dir = env.get("MI_DATA_DIR", str(PROJECT_ROOT / "data" / "prod"))
         return cls(
             port=int(env.get("PORT", "3000")),
             workers=int(env.get("WORKERS", "2")),
             pg_server=env.get("PROD_PG", "postgresql+psycopg://postgres@127.0.0.1:5432"),
             database=env.get("PROD_DB", "mi_prod"),
             app_role=env.get("PROD_APP_ROLE", "mi_app"),
-            app_password=env.get("PROD_APP_PASSWORD", "mi-app-local"),
+            app_password=env.get("PROD_APP_PASSWORD") or stored_password(Path(data_dir)),
             redis_url=env.get("REFLEX_REDIS_URL", "redis://127.0.0.1:6379/0"),
             moto_port=int(env.get("MOTO_PORT", "5005")),
             bucket=env.get("PROD_BUCKET", "mi-prod-photos"),
             storage=env.get("MI_STORAGE", ""),
-            fresh=env.get("PROD_FRESH", "") not in {"0", "no", "false"},
+            fresh=_yes(env.get("FRESH", "")) or _yes(env.get("PROD_FRESH", "")),
             seed_cases=int(env.get("PROD_SEED_CASES", "110")),
-            data_dir=env.get("MI_DATA_DIR", str(PROJECT_ROOT / "data" / "prod")),
+            data_dir=data_dir,
         )
 
     @property
@@ -77,13 +81,14 @@ class ProdShape:
         return f"http://127.0.0.1:{self.moto_port}"
 
     def app_env(self) -> dict[str, str]:
-        """The environment every process of the app runs with."""
+        """The environment the app's workers (and the seed) run with: the database as the app
+        role only. The owner's URL is not in it (see ``owner_env``)."""
         env = dict(os.environ)
+        env.pop("MI_ADMIN_DATABASE_URL", None)
         env.setdefault("AWS_ACCESS_KEY_ID", "testing")
         env.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
         env.update(
             MI_DATABASE_URL=self.app_url,
-            MI_ADMIN_DATABASE_URL=self.admin_url,
             MI_DATA_DIR=self.data_dir,
             MI_STORAGE=self.storage
             or f"s3://{self.bucket}?region=us-east-1&endpoint_url={self.moto_url}",
@@ -96,6 +101,69 @@ class ProdShape:
             REFLEX_TELEMETRY_ENABLED="false",
         )
         return env
+
+    def owner_env(self) -> dict[str, str]:
+        """``app_env`` plus the owner's URL: for ``mi-portal db upgrade`` alone (migrations, and
+        creating and granting the app role)."""
+        return {**self.app_env(), "MI_ADMIN_DATABASE_URL": self.admin_url}
+
+
+def _yes(value: str) -> bool:
+    return value.strip().lower() in {"1", "yes", "true", "on"}
+
+
+def stored_password(data_dir: Path) -> str:
+    """The app role's password: made once at random and kept (0600) in the private data dir."""
+    path = data_dir / "app-role-password"
+    if path.exists():
+        return path.read_text().strip()
+    private_dir(data_dir)
+    password = secrets.token_urlsafe(24)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as out:
+        out.write(password + "\n")
+    return password
+
+
+def masked(url: str) -> str:
+    """``url`` without its password (for the console)."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    host = parts.hostname or ""
+    if parts.port is not None:
+        host = f"{host}:{parts.port}"
+    user = f"{parts.username}:***@" if parts.username else ":***@"
+    return urlunsplit((parts.scheme, user + host, parts.path, parts.query, parts.fragment))
+
+
+def persistence_warning(save: str, appendonly: str) -> str | None:
+    """A warning when Redis writes its data to disk (the tabs' state is personal data)."""
+    if save.strip() or appendonly.strip().lower() == "yes":
+        return (
+            "Redis persists its data to disk (save or appendonly is on): the tabs' state, "
+            "personal data, will be written there"
+        )
+    return None
+
+
+def check_redis_persistence(url: str) -> None:
+    """Say so when the Redis of the tabs' state persists; silent if it cannot be asked."""
+    import redis
+
+    client = redis.Redis.from_url(url, socket_timeout=2)
+    try:
+        settings: dict[str, str] = {}
+        for name in ("save", "appendonly"):
+            settings.update(cast("dict[str, str]", client.config_get(name)))
+        save, appendonly = settings.get("save", ""), settings.get("appendonly", "no")
+    except Exception:  # CONFIG not allowed (a managed Redis) or Redis away: nothing to say
+        return
+    finally:
+        client.close()
+    warning = persistence_warning(str(save), str(appendonly))
+    if warning:
+        say(f"warning: {warning}")
 
 
 def say(message: str) -> None:
@@ -142,11 +210,55 @@ def stop_group(process: subprocess.Popen[bytes], grace: float = 15.0) -> None:
             process.wait()
 
 
-def ensure_database(shape: ProdShape) -> None:
-    """Create the database (afresh when ``fresh``), owned by the server's owner role."""
-    from mi_portal.db_roles import ensure_database as create
+class Refused(RuntimeError):
+    """``make prod`` will not do what it was asked (the message says why)."""
 
-    if create(shape.pg_server.rstrip("/") + "/postgres", shape.database, fresh=shape.fresh):
+
+def database_plan(
+    *, fresh: bool, real_store: bool, exists: bool, made_by_prod: bool, name: str
+) -> tuple[str, str]:
+    """What to do with the database at start: ``("create" | "keep" | "recreate", message)``.
+
+    The data is kept unless ``FRESH=1``; a database is dropped only when ``make prod`` made it
+    and the photos are in moto (whose objects are gone anyway), never with a real store.
+    """
+    if not exists:
+        return "create", f"database {name} does not exist: creating it"
+    if not fresh:
+        if real_store:
+            return "keep", f"keeping database {name}"
+        return "keep", (
+            f"keeping database {name}; moto starts empty, so photos stored by an earlier run "
+            "are missing (FRESH=1 starts over with fresh demo data)"
+        )
+    if real_store:
+        raise Refused(
+            f"FRESH=1 refused: MI_STORAGE names a real store, so database {name} is kept "
+            "(dropping it would leave that store's objects without rows)"
+        )
+    if not made_by_prod:
+        raise Refused(f"FRESH=1 refused: database {name} was not made by make prod")
+    return "recreate", f"FRESH=1: dropping database {name} and creating it again"
+
+
+def ensure_database(shape: ProdShape) -> None:
+    """Create, keep or (``FRESH=1``) recreate the database, owned by the server's owner role."""
+    from mi_portal import db_roles
+
+    server = shape.pg_server.rstrip("/") + "/postgres"
+    exists, made_by_prod = db_roles.database_facts(server, shape.database)
+    action, message = database_plan(
+        fresh=shape.fresh,
+        real_store=bool(shape.storage),
+        exists=exists,
+        made_by_prod=made_by_prod,
+        name=shape.database,
+    )
+    say(message)
+    if action == "recreate":
+        db_roles.drop_database(server, shape.database)
+    if action in {"create", "recreate"}:
+        db_roles.create_database(server, shape.database)
         say(f"database {shape.database} created")
 
 
@@ -160,10 +272,12 @@ def ensure_bucket(shape: ProdShape) -> None:
 
 
 def prepare(shape: ProdShape, env: dict[str, str]) -> None:
-    """Migrations (as the owner; the app role is created and granted) and the demo data."""
+    """Migrations (as the owner; the app role is created and granted) and the demo data (as the
+    app role; skipped for clinics already seeded)."""
     ensure_database(shape)
     cli = [sys.executable, "-m", "mi_portal.jobs.cli"]
-    subprocess.run([*cli, "db", "upgrade"], env=env, check=True)  # noqa: S603
+    # Only the migrations see the owner's URL; the seed and the app connect as the app role.
+    subprocess.run([*cli, "db", "upgrade"], env=shape.owner_env(), check=True)  # noqa: S603
     seed = [*cli, "seed", "--quiet", "--cases-per-clinic", str(shape.seed_cases)]
     subprocess.run(seed, env=env, check=True)  # noqa: S603
 
@@ -175,6 +289,8 @@ def launch(shape: ProdShape) -> int:
 
     def on_signal(signum: int, _frame: object) -> None:
         nonlocal stopping
+        if stopping:  # a second Ctrl+C during clean-up: let the clean-up finish
+            return
         stopping = True
         raise KeyboardInterrupt
 
@@ -182,7 +298,12 @@ def launch(shape: ProdShape) -> int:
         signal.signal(signum, on_signal)
     try:
         with moto(shape, env):
-            prepare(shape, env)
+            try:
+                prepare(shape, env)
+            except Refused as exc:
+                say(str(exc))
+                return 2
+            check_redis_persistence(shape.redis_url)
             app = [
                 sys.executable,
                 "-m",
@@ -199,7 +320,7 @@ def launch(shape: ProdShape) -> int:
             ]
             say(
                 f"MI Portal on http://localhost:{shape.port}: {shape.workers} backend workers, "
-                f"state in Redis ({shape.redis_url}), database {shape.database} as "
+                f"state in Redis ({masked(shape.redis_url)}), database {shape.database} as "
                 f"{shape.app_role}; Ctrl+C stops everything"
             )
             with started("app", app, env) as process:
@@ -218,8 +339,11 @@ def moto(shape: ProdShape, env: dict[str, str]) -> Iterator[None]:
     argv = [os.path.join(os.path.dirname(sys.executable), "moto_server")]
     with started(
         "S3 (moto)", [*argv, "-H", "127.0.0.1", "-p", str(shape.moto_port)], env, quiet=True
-    ):
+    ) as process:
         wait_for_port(shape.moto_port)
+        time.sleep(0.5)
+        if process.poll() is not None:  # the port answered, but not this moto
+            raise RuntimeError(f"moto exited: is port {shape.moto_port} taken by another one?")
         ensure_bucket(shape)
         yield
 

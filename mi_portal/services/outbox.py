@@ -754,15 +754,21 @@ def run_as_leader(
     every ``check_seconds``. The holder checks its hold as often: when its connection died (the
     database restarted, its backend was ended) it stops the work after the current message and
     contends again, and when the holder's process dies another worker takes over within a check.
-    Between a lost hold and the holder noticing, two workers may deliver for a few seconds: each
-    row is still sent once, since rows are claimed with a lease (``_claim``).
+    Between a lost hold and the holder noticing, two workers may deliver at once until the old
+    holder's current round ends: each row is still sent once, since rows are claimed with a
+    lease (``_claim``). An error in this loop stops the work thread before the role is released.
     """
     from mi_portal.db import Leadership
 
     role = Leadership(key)
     try:
         while not stop.is_set():
-            if not role.try_acquire():
+            try:
+                got = role.try_acquire()
+            except Exception as exc:  # e.g. the lock file's folder unusable: try again later
+                log.warning("the in-process worker's lock failed: %s", type(exc).__name__)
+                got = False
+            if not got:
                 stop.wait(check_seconds)
                 continue
             if on_change is not None:
@@ -772,11 +778,15 @@ def run_as_leader(
             thread = threading.Thread(
                 target=work, args=(inner,), name="mi-portal-outbox-work", daemon=True
             )
-            thread.start()
-            while not stop.wait(check_seconds) and thread.is_alive() and role.held():
-                pass
-            inner.set()
-            thread.join()
+            try:
+                thread.start()
+                while not stop.wait(check_seconds) and thread.is_alive() and role.held():
+                    pass
+            finally:
+                # Whatever ended the hold (even an error here), the work stops before the role
+                # is given up: never a work thread running without the lock.
+                inner.set()
+                thread.join()
             role.release()
             if on_change is not None:
                 on_change(False)

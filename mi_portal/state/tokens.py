@@ -6,11 +6,15 @@ token, so the tab starts from empty state. A worker that is killed never deletes
 so every tab it served came back as a "duplicate" for the next 15 minutes (the record's expiry)
 and lost its state although that state was safe in Redis.
 
-Here each worker also keeps a short-lived "alive" key in Redis. When a token's record names a
-worker whose key has expired, the record is a leftover of a dead worker: it is dropped and the
-tab is linked again under its own token. A record of a live worker still means a duplicated
-tab (checked once more after the key's remaining lifetime, so a worker between two beats is not
-taken for dead).
+Here each worker shows it is alive in two ways: it keeps a Redis connection subscribed to a
+channel of its own, and a key renewed every second that expires after five. A process that dies
+(killed or crashed) loses its connection at once, so Redis counts no subscriber on its channel
+from that moment; the key covers a worker whose connection lingers (a host gone away), five
+seconds being a margin for a late beat. Both are read without waiting.
+
+When a token's record names a dead worker, the record is a leftover: it is dropped (only if it
+is still that record) and the tab is linked again under its own token. A record of a live worker
+still means a duplicated tab, decided at once: such a tab gets a new token, as in Reflex.
 """
 
 from __future__ import annotations
@@ -18,6 +22,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
+import pickle
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -27,7 +33,14 @@ log = logging.getLogger(__name__)
 
 ALIVE_PREFIX = "mi_portal_worker_alive_"
 BEAT_SECONDS = 1.0
-ALIVE_MS = 2500  # a worker missing two beats and a half is dead
+ALIVE_MS = 5000  # a worker missing four beats and more is dead
+
+# Delete the key only while it still holds the value read (another worker may have linked the
+# token meanwhile: then its record stays and Reflex treats this connection as a duplicate).
+_DELETE_IF_SAME = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""
 
 
 class LiveOwnerTokenManager(RedisTokenManager):
@@ -36,13 +49,31 @@ class LiveOwnerTokenManager(RedisTokenManager):
     _beat_task: asyncio.Task[None] | None = None
 
     async def _beat(self) -> None:
-        while True:
-            try:
-                # instance_id is renewed when a worker starts: read it on every beat.
-                await self.redis.set(ALIVE_PREFIX + self.instance_id, b"1", px=ALIVE_MS)
-            except Exception as exc:  # Redis away: records cannot be read either; try again
-                log.warning("worker liveness beat failed: %s", type(exc).__name__)
-            await asyncio.sleep(BEAT_SECONDS)
+        listener: Any = None
+        try:
+            while True:
+                try:
+                    # instance_id is renewed when a worker starts: read it on every beat.
+                    name = ALIVE_PREFIX + self.instance_id
+                    await self.redis.set(name, b"1", px=ALIVE_MS)
+                    if listener is None or not await self._subscribed(name):
+                        # First beat, a new instance_id, or Redis restarted: subscribe again.
+                        if listener is not None:
+                            with contextlib.suppress(Exception):
+                                await listener.aclose()
+                        listener = self.redis.pubsub()
+                        await listener.subscribe(name)
+                except Exception as exc:  # Redis away: records cannot be read either; retry
+                    log.warning("worker liveness beat failed: %s", type(exc).__name__)
+                await asyncio.sleep(BEAT_SECONDS)
+        finally:
+            if listener is not None:
+                with contextlib.suppress(Exception):
+                    await listener.aclose()
+
+    async def _subscribed(self, name: str) -> bool:
+        counts = await self.redis.pubsub_numsub(name)  # type: ignore[misc]
+        return any(int(count) > 0 for _channel, count in counts)
 
     def ensure_beating(self) -> None:
         if self._beat_task is None or self._beat_task.done():
@@ -54,21 +85,28 @@ class LiveOwnerTokenManager(RedisTokenManager):
             self._beat_task = None
 
     async def owner_alive(self, instance_id: str) -> bool:
-        key = ALIVE_PREFIX + instance_id
-        left = await self.redis.pttl(key)
-        if left is None or left < 0:
-            return False
-        await asyncio.sleep(left / 1000 + 0.05)  # a live worker renews it meanwhile
-        return bool(await self.redis.exists(key))
+        """Whether worker ``instance_id`` lives: its connection is open and it beat lately."""
+        name = ALIVE_PREFIX + instance_id
+        return bool(await self.redis.exists(name)) and await self._subscribed(name)
 
     async def drop_dead_owner(self, token: str) -> bool:
-        """Delete ``token``'s record if the worker it names is dead; whether it did."""
-        record = await self._fetch_socket_record(token)
-        if record is None or record.instance_id == self.instance_id:
+        """Delete ``token``'s record if the worker it names is dead; whether it did.
+
+        The record is deleted only while it is still the one read (compare-and-delete), so of
+        two connections racing with a dead worker's token only one finds it gone.
+        """
+        key = self._get_redis_key(token)
+        raw = await self.redis.get(key)
+        if not raw:
             return False
+        record = pickle.loads(raw)  # noqa: S301 (Reflex's own record; Reflex reads it so too)
+        if record.instance_id == self.instance_id:
+            return False  # this worker's own record: Reflex decides
         if await self.owner_alive(record.instance_id):
             return False
-        await self.redis.delete(self._get_redis_key(token))
+        dropped = await self.redis.eval(_DELETE_IF_SAME, 1, key, raw)  # type: ignore[misc]
+        if not dropped:
+            return False
         self.token_to_socket.pop(token, None)
         return True
 
@@ -104,6 +142,10 @@ def lifespan(app: Any):  # type: ignore[no-untyped-def]
         manager = adopt(app)
         if manager is not None:
             manager.ensure_beating()
+        elif os.environ.get("REFLEX_REDIS_URL"):
+            # State in Redis, but Reflex's manager is not the one this module knows (a Reflex
+            # upgrade): tabs of a killed worker would lose their state again. Say so.
+            log.warning("token manager not adopted: a killed worker's tabs get new tokens")
         try:
             yield
         finally:

@@ -48,7 +48,12 @@ class Tab:
         self.path = "/"
         self.params: dict[str, str] = {}  # the page's route arguments (``[slug]``)
         self._updates: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+        self.new_tokens: list[str] = []  # Reflex took this tab for a duplicate and renamed it
         self.sio.on("event", self._on_event, namespace=NAMESPACE)
+        self.sio.on("new_token", self._on_new_token, namespace=NAMESPACE)
+
+    async def _on_new_token(self, token: Any) -> None:
+        self.new_tokens.append(str(token))
 
     async def _on_event(self, data: Any) -> None:
         update = json.loads(data) if isinstance(data, str) else data

@@ -18,6 +18,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -153,6 +154,9 @@ class RefusingProxy:
         self._listener: socket.socket | None = None
         self._open: set[socket.socket] = set()
         self._lock = threading.Lock()
+        # Called (in the proxy's thread) with every chunk the app sent, after it was passed on:
+        # a fault can be injected at an exact point of the app's S3 traffic.
+        self.on_request: Callable[[bytes], None] | None = None
 
     def start(self) -> None:
         listener = socket.socket()
@@ -171,13 +175,16 @@ class RefusingProxy:
             upstream = socket.create_connection(("127.0.0.1", self.target_port))
             with self._lock:
                 self._open.update({client, upstream})
-            for a, b in ((client, upstream), (upstream, client)):
-                threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
+            for a, b, watch in ((client, upstream, True), (upstream, client, False)):
+                threading.Thread(target=self._pipe, args=(a, b, watch), daemon=True).start()
 
-    def _pipe(self, source: socket.socket, sink: socket.socket) -> None:
+    def _pipe(self, source: socket.socket, sink: socket.socket, watch: bool) -> None:
         try:
             while data := source.recv(65536):
                 sink.sendall(data)
+                hook = self.on_request
+                if watch and hook is not None:
+                    hook(data)
         except OSError:
             pass
         finally:

@@ -117,7 +117,8 @@ time.sleep(120)
 
 
 def test_another_worker_takes_over_when_the_holders_process_is_killed(db: Database) -> None:
-    env = dict(os.environ, PYTHONPATH=os.getcwd())
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    env = dict(os.environ, PYTHONPATH=root)
     child = subprocess.Popen(
         [sys.executable, "-c", HOLD_SCRIPT, KEY], env=env, stdout=subprocess.PIPE, text=True
     )
@@ -137,3 +138,46 @@ def test_another_worker_takes_over_when_the_holders_process_is_killed(db: Databa
         if child.poll() is None:
             child.kill()
             child.wait()
+
+
+def test_an_error_in_the_leader_loop_stops_the_work_before_the_role_is_given_up(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    active: set[str] = set()
+    overlaps: list[set[str]] = []
+    contender = Contender("holder", active, overlaps)
+    released_while_working: list[bool] = []
+    real_release = Leadership.release
+
+    def failing_held(self: Leadership) -> bool:
+        raise RuntimeError("the check itself failed")  # anything unexpected in the hold loop
+
+    def watched_release(self: Leadership) -> None:
+        released_while_working.append(bool(active))
+        real_release(self)
+
+    monkeypatch.setattr(Leadership, "held", failing_held)
+    monkeypatch.setattr(Leadership, "release", watched_release)
+    errors: list[BaseException] = []
+
+    def leader() -> None:
+        try:
+            outbox.run_as_leader(contender._work, stop=contender.stop, key=KEY, check_seconds=0.1)
+        except BaseException as exc:
+            errors.append(exc)
+
+    thread = threading.Thread(target=leader, daemon=True)
+    thread.start()
+    thread.join(10)
+    assert not thread.is_alive()
+    assert [type(e) for e in errors] == [RuntimeError]
+    assert contender.rounds > 0  # the work did run while the role was held
+    assert active == set()  # and it stopped: no work thread outlives the loop
+    assert released_while_working and not any(released_while_working)
+    assert not [t for t in threading.enumerate() if t.name == "mi-portal-outbox-work"]
+    monkeypatch.undo()
+    other = Leadership(KEY)  # and the role is free again
+    try:
+        assert other.try_acquire()
+    finally:
+        other.release()
