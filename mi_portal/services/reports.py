@@ -520,36 +520,43 @@ def _received_chart(scope: Scope, per_bucket: dict[str, int]) -> Chart:
     )
 
 
+def _share_chart(
+    key: str, title: str, kind: str, heading: str, pairs: list[tuple[str, int]], **extra: str
+) -> Chart:
+    """Cases per label with each label's share of them (by concern area, by source)."""
+    total = sum(n for _, n in pairs)
+    return Chart(
+        key=key,
+        title=title,
+        kind=kind,
+        x=[label for label, _ in pairs],
+        series=[Series("Cases", [float(n) for _, n in pairs])] if pairs else [],
+        columns=[heading, "Cases", "Share"],
+        rows=[[label, str(n), report_sql.share(n, total)] for label, n in pairs],
+        **extra,
+    )
+
+
 def _area_chart(counts: dict[str, int]) -> Chart:
-    total = sum(counts.values())
     labelled = sorted(
         ((CONCERN_AREAS.get(area, area), n) for area, n in counts.items() if n),
         key=lambda pair: (-pair[1], pair[0]),
     )
-    return Chart(
-        key="by_area",
-        title="Cases by concern area",
-        kind="hbar",
-        x=[label for label, _ in labelled],
-        series=[Series("Cases", [float(n) for _, n in labelled])] if labelled else [],
-        columns=["Concern area", "Cases", "Share"],
-        rows=[[label, str(n), report_sql.share(n, total)] for label, n in labelled],
-        x_title="Cases",
+    return _share_chart(
+        "by_area", "Cases by concern area", "hbar", "Concern area", labelled, x_title="Cases"
     )
 
 
 def _source_chart(query: ReportQuery, counts: dict[str, int]) -> Chart:
-    total = sum(counts.values())
     shown = [query.source] if query.source else list(SOURCES)
+    total = sum(counts.values())
     pairs = [(SOURCE_LABELS.get(s, s), counts.get(s, 0)) for s in shown] if total else []
-    return Chart(
-        key="by_source",
-        title="Cases by source",
-        kind="bar",
-        x=[label for label, _ in pairs],
-        series=[Series("Cases", [float(n) for _, n in pairs])] if pairs else [],
-        columns=["Source", "Cases", "Share"],
-        rows=[[label, str(n), report_sql.share(n, total)] for label, n in pairs],
+    return _share_chart(
+        "by_source",
+        "Cases by source",
+        "bar",
+        "Source",
+        pairs,
         caption="The clinic's own page, or the form that sends to several clinics.",
         y_title="Cases",
     )
