@@ -48,10 +48,8 @@ from mi_portal.state.clinic_hours import ClinicHoursState
 from mi_portal.state.clinic_questions import ClinicQuestionsState
 from mi_portal.state.clinic_settings import ClinicSettingsState
 from mi_portal.state.clinics import ClinicPickerState
-from mi_portal.state.conversation import ConversationState
 from mi_portal.state.inbox import InboxState
 from mi_portal.state.intake import IntakeState
-from mi_portal.state.legal_holds import HoldsState
 from mi_portal.state.messages import MessagesState
 from mi_portal.state.mfa import MfaState
 from mi_portal.state.notice_prefs import NoticePrefsState
@@ -132,8 +130,12 @@ app.add_page(not_found_page, route="404", title="Page not found — MI Portal")
 def signed_in_page(
     component: Callable[[], rx.Component], route: str, title: str, *loads: EventHandler
 ) -> None:
-    """A staff page: the header's user and clinic are refreshed, then the page's own data."""
-    app.add_page(component, route=route, title=title, on_load=[SessionState.refresh, *loads])
+    """A staff page: one load event fills the header's user and clinic and the page's own data
+    (``guarded(..., page=True)``); a page with no load of its own refreshes just the header."""
+    for load in loads:
+        if not getattr(load.fn, "page_load", False):
+            raise TypeError(f"{route}: {load.fn.__qualname__} is not a page load (page=True)")
+    app.add_page(component, route=route, title=title, on_load=list(loads) or SessionState.refresh)
 
 
 signed_in_page(index, "/", "MI Portal — Clinics", OverviewState.load)
@@ -143,8 +145,6 @@ signed_in_page(
     "/cases/[id]",
     "Case — MI Portal",
     CaseState.load,
-    ConversationState.load,
-    HoldsState.load,
 )
 signed_in_page(messages_page, "/messages", "Messages — MI Portal", MessagesState.load)
 signed_in_page(

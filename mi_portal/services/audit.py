@@ -183,6 +183,9 @@ def _append(
             event.hash = _digest(event)
             session.add(event)
             try:
+                session.flush()
+                # Detached with every value it was written with: no reload after the commit.
+                session.expunge(event)
                 session.commit()
             except IntegrityError:
                 # Another process took this sequence number: read the new head and retry,
@@ -190,7 +193,6 @@ def _append(
                 session.rollback()
                 time.sleep(random.uniform(0.001, 0.01) * (attempt + 1))
                 continue
-            session.refresh(event)
             return event
     raise RuntimeError(f"could not append to audit chain {chain}")
 

@@ -70,7 +70,7 @@ class AuditState(rx.State):
         self.platform_access = [{"user": a.user, "label": a.label} for a in access]
 
     @rx.event
-    @guarded(Permission.AUDIT_VIEW)
+    @guarded(Permission.AUDIT_VIEW, page=True)
     async def load(self) -> None:
         self.page = 0
         self.error = ""

@@ -11,7 +11,9 @@ import reflex as rx
 from mi_portal.services import cases, photos, retention_rules
 from mi_portal.services.actor import NotFound
 from mi_portal.services.permissions import Permission, has_permission
+from mi_portal.state.conversation import ConversationState
 from mi_portal.state.guard import current, guarded
+from mi_portal.state.legal_holds import HoldsState
 
 
 class CaseState(rx.State):
@@ -57,8 +59,9 @@ class CaseState(rx.State):
         self.loading = False
 
     @rx.event
-    @guarded(Permission.CASES_VIEW)
+    @guarded(Permission.CASES_VIEW, page=True)
     async def load(self) -> None:
+        """The whole case page in one event: the case, its conversation and its holds."""
         self.loading, self.error = True, ""
         actor = current().actor
         self.can_edit = has_permission(actor, Permission.CASES_EDIT)
@@ -67,6 +70,8 @@ class CaseState(rx.State):
             for uid, name in await asyncio.to_thread(cases.assignable, actor)
         ]
         await self._refresh()
+        await (await self.get_state(ConversationState))._open()
+        await (await self.get_state(HoldsState))._open()
 
     async def _do(self, action) -> None:  # type: ignore[no-untyped-def]
         self.error = ""

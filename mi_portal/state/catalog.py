@@ -131,7 +131,7 @@ class CatalogState(rx.State):
         self.package_lines = []
 
     @rx.event
-    @guarded(Permission.SELF)
+    @guarded(Permission.SELF, page=True)
     async def load(self):  # type: ignore[no-untyped-def]
         signed = current()
         blocked = page_access(

@@ -96,7 +96,7 @@ class ClinicHoursState(rx.State):
         self.preview = sla_settings.preview(self.timezone, parsed)
 
     @rx.event
-    @guarded(Permission.SELF)
+    @guarded(Permission.SELF, page=True)
     async def load(self):  # type: ignore[no-untyped-def]
         signed = current()
         self.notice, self.error = "", ""

@@ -92,7 +92,7 @@ class ClinicQuestionsState(rx.State):
         )
 
     @rx.event
-    @guarded(Permission.SELF)
+    @guarded(Permission.SELF, page=True)
     async def load(self):  # type: ignore[no-untyped-def]
         signed = current()
         blocked = page_block(Permission.SETTINGS_VIEW)

@@ -82,7 +82,7 @@ class ClinicSettingsState(rx.State):
             setattr(self, field, getattr(view, field))
 
     @rx.event
-    @guarded(Permission.SELF)
+    @guarded(Permission.SELF, page=True)
     async def load(self):  # type: ignore[no-untyped-def]
         signed = current()
         self.errors, self.notices, self.copied, self.confirming_remove = {}, {}, "", False

@@ -22,7 +22,7 @@ class ClinicPickerState(rx.State):
     error: str = ""
 
     @rx.event
-    @guarded(Permission.SELF)
+    @guarded(Permission.SELF, page=True)
     async def load(self) -> None:
         signed = current()
         self.error = ""

@@ -95,7 +95,11 @@ class ConversationState(rx.State):
     @rx.event
     @guarded(Permission.CASES_VIEW)
     async def load(self) -> None:
-        """Opening the case marks its inbound messages read for this user."""
+        await self._open()
+
+    async def _open(self) -> None:
+        """Opening the case marks its inbound messages read for this user (inside a guarded
+        handler: the case page's own load calls it)."""
         self.error = self.notice = self.compose_error = ""
         self.preview = {}
         self.channel, self.template_id, self.subject, self.body = "email", "", "", ""

@@ -77,9 +77,18 @@ async def signed_in(state: rx.State, *, activity: bool = True) -> SignedIn | Non
 
 
 def guarded(
-    permission: Permission | str, *, before_mfa: bool = False, automatic: bool = False
+    permission: Permission | str,
+    *,
+    before_mfa: bool = False,
+    automatic: bool = False,
+    page: bool = False,
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Declare and enforce the permission an event handler needs.
+
+    ``page`` marks a staff page's own load (the one event of its on_load): once the session is
+    resolved, it also fills the header (``SessionState``) from it, before the permission is
+    checked, so a page someone may not open still shows who they are. One event and one session
+    lookup per page, instead of a header event and a page event that each look it up.
 
     ``automatic`` marks a handler the page calls on its own (a timer, not a person): it does not
     count as activity, so it never keeps an idle session alive.
@@ -124,6 +133,11 @@ def guarded(
             await claim(self, signed)
             if not before_mfa and (signed.needs_enrolment or not signed.mfa_passed):
                 return rx.redirect("/mfa/enroll")
+            if page:
+                from mi_portal.state.session import SessionState
+
+                header = await self.get_state(SessionState)
+                await header._show(signed)
             assert isinstance(permission, Permission)
             if not has_permission(signed.actor, permission):
                 await asyncio.to_thread(
@@ -147,6 +161,7 @@ def guarded(
                 _current.reset(token)
 
         declare(permission)(handler)
+        handler.page_load = page  # type: ignore[attr-defined]  (checked by signed_in_page)
         return handler
 
     return wrap

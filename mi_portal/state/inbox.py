@@ -189,7 +189,7 @@ class InboxState(rx.State):
     # dispatches on_load on each location change), so the controls are rebuilt from the URL.
     # It needs only a sign-in: a user who may not see the queue is told why and what to do.
     @rx.event
-    @guarded(Permission.SELF)
+    @guarded(Permission.SELF, page=True)
     async def load(self):  # type: ignore[no-untyped-def]
         self.error = ""
         self.notice = ""

@@ -45,6 +45,10 @@ class HoldsState(rx.State):
     @rx.event
     @guarded(Permission.CASES_VIEW)
     async def load(self) -> None:
+        await self._open()
+
+    async def _open(self) -> None:
+        """The case's holds (inside a guarded handler: the case page's own load calls it)."""
         self.error = self.notice = self.confirm_id = self.confirm_reason = ""
         self.can_manage = has_permission(current().actor, Permission.HOLDS_MANAGE)
         await self._refresh()

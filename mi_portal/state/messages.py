@@ -66,7 +66,7 @@ class MessagesState(rx.State):
         return self._address(view)
 
     @rx.event
-    @guarded(Permission.SELF)
+    @guarded(Permission.SELF, page=True)
     async def load(self):  # type: ignore[no-untyped-def]
         self.error = self.notice = ""
         self.rows, self.total = [], 0

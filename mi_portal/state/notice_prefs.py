@@ -27,7 +27,7 @@ class NoticePrefsState(rx.State):
         self.choices = [{"kind": p.kind, "label": p.label, "enabled": p.enabled} for p in lines]
 
     @rx.event
-    @guarded(Permission.CASES_VIEW)
+    @guarded(Permission.CASES_VIEW, page=True)
     async def load(self):  # type: ignore[no-untyped-def]
         self.loading, self.error, self.saved = True, "", ""
         try:

@@ -48,7 +48,7 @@ class OverviewState(rx.State):
     _summary_pending: bool = False
 
     @rx.event
-    @guarded(Permission.CLINICS_OVERVIEW)
+    @guarded(Permission.CLINICS_OVERVIEW, page=True)
     async def load(self):  # type: ignore[no-untyped-def]
         actor = current().actor
         if actor.tenant_id is None and not actor.is_platform:

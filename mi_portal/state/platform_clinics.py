@@ -82,7 +82,7 @@ class PlatformClinicsState(rx.State):
         self.rows = [_row(r) for r in rows]
 
     @rx.event
-    @guarded(Permission.SELF)
+    @guarded(Permission.SELF, page=True)
     async def load(self):  # type: ignore[no-untyped-def]
         self.rows, self.error, self.notice, self.invite_link = [], "", "", ""
         self.confirming, self.creating, self.working = "", False, False

@@ -64,7 +64,7 @@ class PlatformReportsState(rx.State):
     _next_problem: str = ""
 
     @rx.event
-    @guarded(Permission.SELF)
+    @guarded(Permission.SELF, page=True)
     async def load(self):  # type: ignore[no-untyped-def]
         self.error, self.problem = "", ""
         self.usage, self.trends, self._csv, self._pending = [], [], {}, False

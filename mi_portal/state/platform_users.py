@@ -81,7 +81,7 @@ class PlatformUsersState(rx.State):
         return None
 
     @rx.event
-    @guarded(Permission.SELF)
+    @guarded(Permission.SELF, page=True)
     async def load(self):  # type: ignore[no-untyped-def]
         self.error = self.notice = self.confirming = self.dialog_error = self.reason = ""
         self.invite_errors = {}

@@ -177,7 +177,7 @@ class QuoteBuilderState(rx.State):
         self.loading = False
 
     @rx.event
-    @guarded(Permission.CASES_VIEW)
+    @guarded(Permission.CASES_VIEW, page=True)
     async def load(self) -> None:
         self.loading, self.error, self.notice = True, "", ""
         self.send_open = self.withdraw_open = self.discard_open = self.saving = False

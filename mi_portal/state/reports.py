@@ -143,7 +143,7 @@ class ReportsState(rx.State):
     # Runs on every navigation to /reports, query-only changes and back/forward included, so
     # the controls are rebuilt from the address.
     @rx.event
-    @guarded(Permission.SELF)
+    @guarded(Permission.SELF, page=True)
     async def load(self):  # type: ignore[no-untyped-def]
         self.error, self.problem = "", ""
         self.stats, self.charts, self._csv, self._pending = [], [], {}, False

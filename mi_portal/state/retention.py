@@ -123,7 +123,7 @@ class RetentionState(rx.State):
             self.preview = ""
 
     @rx.event
-    @guarded(Permission.SELF)
+    @guarded(Permission.SELF, page=True)
     async def load(self):  # type: ignore[no-untyped-def]
         signed = current()
         self.notice, self.error, self.confirming = "", "", False

@@ -41,7 +41,7 @@ class ForwardedListState(rx.State):
     status: str = "open"
 
     @rx.event
-    @guarded(Permission.SELF)
+    @guarded(Permission.SELF, page=True)
     async def load(self):  # type: ignore[no-untyped-def]
         self.rows = []
         blocked = _gate()
@@ -96,7 +96,7 @@ class ForwardState(rx.State):
         self.forward = {**row, **view}
 
     @rx.event
-    @guarded(Permission.SELF)
+    @guarded(Permission.SELF, page=True)
     async def load(self):  # type: ignore[no-untyped-def]
         self.error = self.notice = self.confirming = self.text = self.typed = ""
         self.dialog_error = self.correction_error = ""

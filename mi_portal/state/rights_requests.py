@@ -47,7 +47,7 @@ class RightsWorkListState(rx.State):
     error: str = ""
 
     @rx.event
-    @guarded(Permission.SELF)
+    @guarded(Permission.SELF, page=True)
     async def load(self):  # type: ignore[no-untyped-def]
         self.rows, self.error = [], ""
         blocked = _gate()
@@ -109,7 +109,7 @@ class RightsWorkItemState(rx.State):
         self.request = {**row, **view}
 
     @rx.event
-    @guarded(Permission.SELF)
+    @guarded(Permission.SELF, page=True)
     async def load(self):  # type: ignore[no-untyped-def]
         self.error = self.notice = self.confirming = self.text = self.dialog_error = ""
         blocked = _gate()

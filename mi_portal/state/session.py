@@ -7,6 +7,7 @@ import asyncio
 import reflex as rx
 
 from mi_portal.services import auth, message_list, tenancy
+from mi_portal.services.auth import SignedIn
 from mi_portal.services.labels import role_label
 from mi_portal.services.permissions import Permission, has_permission
 from mi_portal.state.guard import current, guarded, session_token
@@ -53,7 +54,10 @@ class SessionState(rx.State):
     @rx.event
     @guarded(Permission.SELF)
     async def refresh(self) -> None:
-        signed = current()
+        await self._show(current())
+
+    async def _show(self, signed: SignedIn) -> None:
+        """Fill the header from the session the guard resolved (never from the browser)."""
         actor = signed.actor
         self.user_name = signed.full_name
         self.user_email = signed.email

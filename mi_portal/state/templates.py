@@ -58,7 +58,7 @@ class TemplatesState(rx.State):
         self.loading = False
 
     @rx.event
-    @guarded(Permission.SELF)
+    @guarded(Permission.SELF, page=True)
     async def load(self):  # type: ignore[no-untyped-def]
         signed = current()
         blocked = page_access(

@@ -34,7 +34,7 @@ class UsersState(rx.State):
         self.members = [asdict(r) for r in rows]
 
     @rx.event
-    @guarded(Permission.USERS_MANAGE)
+    @guarded(Permission.USERS_MANAGE, page=True)
     async def load(self) -> None:
         self.error = self.notice = self.invite_link = ""
         actor = current().actor

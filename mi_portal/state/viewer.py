@@ -132,7 +132,7 @@ class ViewerState(rx.State):
         self._sign_times(self.photos)
 
     @rx.event
-    @guarded(Permission.IMAGES_VIEW)
+    @guarded(Permission.IMAGES_VIEW, page=True)
     async def load(self) -> None:
         self.loading, self.error, self.notice, self.not_found = True, "", "", False
         self.full_urls, self.selected, self.tool, self.index = {}, "", "pan", 0

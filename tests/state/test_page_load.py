@@ -1,0 +1,119 @@
+"""A staff page is one load event: it fills the header and the page's own data, once per page.
+
+The load test found opening a case was a chain of four guarded events (header, case,
+conversation, holds), each resolving the session again and loading and saving the tab's state.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+import reflex as rx
+from reflex.istate.data import RouterData
+
+import mi_portal.mi_portal  # noqa: F401  (registers the pages)
+from mi_portal.mi_portal import app
+from mi_portal.services import auth
+from mi_portal.services.permissions import PUBLIC, declared_permission
+from mi_portal.state.case import CaseState
+from mi_portal.state.conversation import ConversationState
+from mi_portal.state.legal_holds import HoldsState
+from mi_portal.state.session import SessionState
+from mi_portal.state.users import UsersState
+from tests.conftest import Database
+from tests.factories import fill_tenant, make_tenant, make_user, sign_in_token
+
+
+def _root(token: str, pathname: str, query: dict[str, str]) -> Any:
+    root = rx.State(_reflex_internal_init=True)
+    root.router = RouterData.from_router_data(
+        {
+            "headers": {"cookie": f"mi_session={token}", "user-agent": "pytest"},
+            "ip": "127.0.0.1",
+            "pathname": pathname,
+            "query": query,
+            "asPath": pathname,
+        }
+    )
+    return root
+
+
+def _staff_routes() -> dict[str, list[Any]]:
+    """Every page whose on_load runs a guarded (not public) handler, found from the app."""
+    pages: dict[str, list[Any]] = {}
+    for route in app._unevaluated_pages:
+        loads = app.get_load_events(route)
+        if any(declared_permission(h.fn) not in (None, PUBLIC) for h in loads):
+            pages[route] = loads
+    return pages
+
+
+def test_every_staff_page_loads_with_one_page_event() -> None:
+    pages = _staff_routes()
+    assert "cases/[id]" in pages and "cases" in pages and len(pages) >= 20
+    for route, loads in pages.items():
+        assert len(loads) == 1, route
+        # The second-factor enrolment page has no header to fill.
+        assert getattr(loads[0].fn, "page_load", False) == (route != "mfa/enroll"), route
+
+
+@pytest.mark.parametrize("db", ["sqlite", "postgres"], indirect=True)
+def test_one_event_opens_the_whole_case_page_and_never_another_clinics(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    a, b = make_tenant("clinic-a"), make_tenant("clinic-b")
+    own, foreign = fill_tenant(a), fill_tenant(b)
+    user, _ = make_user("manager@a.test", role="clinic_manager", tenants=(a,))
+    token = sign_in_token(user)
+    lookups: list[str | None] = []
+    real_resolve = auth.resolve
+
+    def counting(token: str | None, **kwargs: Any) -> Any:
+        lookups.append(token)
+        return real_resolve(token, **kwargs)
+
+    monkeypatch.setattr("mi_portal.state.guard.resolve", counting)
+
+    async def open_case(case_id: str) -> tuple[Any, Any, Any, Any]:
+        root = _root(token, "/cases/[id]", {"id": case_id})
+        case = await root.get_state(CaseState)
+        await CaseState.event_handlers["load"].fn(case)
+        return (
+            case,
+            await root.get_state(ConversationState),
+            await root.get_state(HoldsState),
+            await root.get_state(SessionState),
+        )
+
+    case, conversation, holds, header = asyncio.run(open_case(str(own["submission"])))
+    assert lookups == [token]  # one session lookup for the whole page
+    assert not case.not_found and case.case["id"] == str(own["submission"])
+    assert [m["body"] for m in conversation.messages] == ["hello"] and conversation.loaded
+    assert {h["reason"] for h in holds.holds} == {"dispute", "claim"} and holds.held
+    assert header.user_email == "manager@a.test" and header.can_view_cases
+
+    case, conversation, holds, header = asyncio.run(open_case(str(foreign["submission"])))
+    assert case.not_found and case.case == {} and case.thumbnails == []
+    assert conversation.messages == [] and not conversation.loaded
+    assert holds.holds == [] and not holds.held
+    assert header.user_email == "manager@a.test"
+
+
+@pytest.mark.parametrize("db", ["sqlite"], indirect=True)
+def test_a_page_someone_may_not_open_still_shows_who_they_are(db: Database) -> None:
+    a = make_tenant("clinic-a")
+    user, _ = make_user("viewer@a.test", role="viewer", tenants=(a,))
+    token = sign_in_token(user)
+
+    async def open_users() -> tuple[Any, Any, Any]:
+        root = _root(token, "/admin/users", {})
+        page = await root.get_state(UsersState)
+        result = await UsersState.event_handlers["load"].fn(page)
+        return result, page, await root.get_state(SessionState)
+
+    result, page, header = asyncio.run(open_users())
+    assert "access-denied" in str(result)  # refused, with a message
+    assert page.members == []
+    assert header.user_email == "viewer@a.test" and not header.can_manage_users
