@@ -443,7 +443,7 @@ class User:
         started = time.perf_counter()
         arrived = await self.navigate(f"/cases/{case_id}", {}, {"id": case_id})
         self.stats.add("open_case", (time.perf_counter() - started) * 1000)
-        # The page's on_load chain, one event after the other: when each one's delta came.
+        # When each state of the page first changed (one page event: all in the same frame).
         for step, name in enumerate((SESSION, CASE, CONVERSATION, HOLDS), start=1):
             if name in arrived:
                 short = name.rsplit("____", 1)[-1].removesuffix("_state")
