@@ -265,7 +265,9 @@ def conversation(actor: Actor, submission_id: object, *, mark: bool = True) -> C
                         attachments=attachments.get(m.id, []),
                     )
                 )
-            if mark and actor.user_id is not None:
+            # Nothing unread: the marker already covers every inbound message shown (a message
+            # arriving meanwhile was not shown, so it stays unread), and no write is needed.
+            if mark and actor.user_id is not None and unread:
                 mark_read(session, thread.id, actor.user_id)
                 try:
                     session.commit()
