@@ -61,17 +61,26 @@ class CaseState(rx.State):
     @rx.event
     @guarded(Permission.CASES_VIEW, page=True)
     async def load(self) -> None:
-        """The whole case page in one event: the case, its conversation and its holds."""
+        """The whole case page in one event: the case, its conversation and its holds.
+
+        The four reads are independent (each its own session, each filling its own state), so
+        they run side by side: the page waits for the slowest, not for their sum.
+        """
         self.loading, self.error = True, ""
-        actor = current().actor
-        self.can_edit = has_permission(actor, Permission.CASES_EDIT)
+        self.can_edit = has_permission(current().actor, Permission.CASES_EDIT)
+        conversation = await self.get_state(ConversationState)
+        holds = await self.get_state(HoldsState)
+        # A task group: should one fail, the others are cancelled and awaited before the event
+        # ends, so nothing touches the state after it.
+        async with asyncio.TaskGroup() as group:
+            for read in (self._members(), self._refresh(), conversation._open(), holds._open()):
+                group.create_task(read)
+
+    async def _members(self) -> None:
         self.members = [
             {"id": uid, "name": name}
-            for uid, name in await asyncio.to_thread(cases.assignable, actor)
+            for uid, name in await asyncio.to_thread(cases.assignable, current().actor)
         ]
-        await self._refresh()
-        await (await self.get_state(ConversationState))._open()
-        await (await self.get_state(HoldsState))._open()
 
     async def _do(self, action) -> None:  # type: ignore[no-untyped-def]
         self.error = ""
