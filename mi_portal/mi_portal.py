@@ -65,7 +65,6 @@ from mi_portal.state.retention import RetentionState
 from mi_portal.state.rights_forwarded import ForwardedListState, ForwardState
 from mi_portal.state.rights_request import RightsRequestState, RightsVerifyState
 from mi_portal.state.rights_requests import RightsWorkItemState, RightsWorkListState
-from mi_portal.state.session import SessionState
 from mi_portal.state.signin import SignInState
 from mi_portal.state.tab import SessionBoundState
 from mi_portal.state.templates import TemplatesState
@@ -128,14 +127,13 @@ app.add_page(not_found_page, route="404", title="Page not found — MI Portal")
 
 
 def signed_in_page(
-    component: Callable[[], rx.Component], route: str, title: str, *loads: EventHandler
+    component: Callable[[], rx.Component], route: str, title: str, load: EventHandler
 ) -> None:
-    """A staff page: one load event fills the header's user and clinic and the page's own data
-    (``guarded(..., page=True)``); a page with no load of its own refreshes just the header."""
-    for load in loads:
-        if not getattr(load.fn, "page_load", False):
-            raise TypeError(f"{route}: {load.fn.__qualname__} is not a page load (page=True)")
-    app.add_page(component, route=route, title=title, on_load=list(loads) or SessionState.refresh)
+    """A staff page: its one load event fills the header's user and clinic and the page's own
+    data (``guarded(..., page=True)``)."""
+    if not getattr(load.fn, "page_load", False):
+        raise TypeError(f"{route}: {load.fn.__qualname__} is not a page load (page=True)")
+    app.add_page(component, route=route, title=title, on_load=load)
 
 
 signed_in_page(index, "/", "MI Portal — Clinics", OverviewState.load)
