@@ -59,8 +59,6 @@ INBOX = f"{ROOT}.mi_portal___state___inbox____inbox_state"
 CASE = f"{ROOT}.mi_portal___state___case____case_state"
 CONVERSATION = f"{ROOT}.mi_portal___state___conversation____conversation_state"
 VIEWER = f"{ROOT}.mi_portal___state___viewer____viewer_state"
-SESSION = f"{ROOT}.mi_portal___state___session____session_state"
-HOLDS = f"{ROOT}.mi_portal___state___legal_holds____holds_state"
 HYDRATE = f"{ROOT}.hydrate_and_load"
 ON_LOAD = f"{ROOT}.reflex___state____on_load_internal_state.on_load_internal"
 NOOP = f"{VIEWER}.toggle_annotations"
@@ -326,25 +324,12 @@ class User:
     def _changed(self, substate: str) -> Any:
         return lambda u: substate in (u.get("delta") or {})
 
-    async def navigate(
-        self, path: str, query: dict[str, str], params: dict[str, str]
-    ) -> dict[str, float]:
-        """Client-side navigation: the page's on_load chain, finished when hydrated again.
-        Returns when (ms after sending) each state's first delta of the chain arrived."""
+    async def navigate(self, path: str, query: dict[str, str], params: dict[str, str]) -> None:
+        """Client-side navigation: the page's on_load event, finished when hydrated again."""
         self.router = self._router(path, query, params)
         self.updates = asyncio.Queue()
-        started = time.perf_counter()
-        arrived: dict[str, float] = {}
-
-        def hydrated(update: dict[str, Any]) -> bool:
-            delta = update.get("delta") or {}
-            for name in delta:
-                arrived.setdefault(name, (time.perf_counter() - started) * 1000)
-            return delta.get(ROOT, {}).get(HYDRATED) is True
-
         await self._emit(ON_LOAD)
-        await self._until(hydrated)
-        return arrived
+        await self._until(lambda u: (u.get("delta") or {}).get(ROOT, {}).get(HYDRATED) is True)
 
     async def fetch(self, url: str, action: str = "photo") -> bytes:
         started = time.perf_counter()
@@ -441,13 +426,8 @@ class User:
     async def open_case(self, case_id: str | None = None) -> None:
         case_id = case_id or self._pick_case()
         started = time.perf_counter()
-        arrived = await self.navigate(f"/cases/{case_id}", {}, {"id": case_id})
+        await self.navigate(f"/cases/{case_id}", {}, {"id": case_id})
         self.stats.add("open_case", (time.perf_counter() - started) * 1000)
-        # When each state of the page first changed (one page event: all in the same frame).
-        for step, name in enumerate((SESSION, CASE, CONVERSATION, HOLDS), start=1):
-            if name in arrived:
-                short = name.rsplit("____", 1)[-1].removesuffix("_state")
-                self.stats.add(f"open_case {step}:{short}", arrived[name])
         case = self.state[CASE].get(var("case"), {})
         if self.state[CASE].get(var("not_found")) or case.get("id") != case_id:
             raise ActionFailed("the case did not open")
@@ -538,9 +518,9 @@ class User:
             raise ActionFailed("no pong") from None
         self.stats.add("socket_ping", (answered - started) * 1000)
 
-    async def run(self, until: float, think: float) -> None:
-        names = [a for a, _ in ACTIONS]
-        weights = [w for _, w in ACTIONS]
+    async def run(self, until: float, think: float, mix: tuple[tuple[str, int], ...]) -> None:
+        names = [a for a, _ in mix]
+        weights = [w for _, w in mix]
         while time.monotonic() < until:
             await asyncio.sleep(think * self.rng.uniform(0.5, 1.5))
             if time.monotonic() >= until:
@@ -633,6 +613,7 @@ async def run_load(
     ramp: float,
     pids: list[int],
     seed: int = 1,
+    mix: tuple[tuple[str, int], ...] = ACTIONS,
 ) -> dict[str, Any]:
     """Sign everyone in (spread over ``ramp``), run for ``seconds``, return the figures."""
     import aiohttp
@@ -676,7 +657,7 @@ async def run_load(
         until = started + seconds
         cpu_start = time.process_time()
         lag = asyncio.create_task(_loop_lag(stats, until))
-        await asyncio.gather(*(p.run(until, think) for p in active))
+        await asyncio.gather(*(p.run(until, think, mix) for p in active))
         elapsed = time.monotonic() - started
         client_cpu = (time.process_time() - cpu_start) / elapsed
         mem_end = memory(pids)
@@ -785,6 +766,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cases-per-clinic", type=int, default=120)
     parser.add_argument("--think", type=float, default=5.0, help="mean seconds between actions")
     parser.add_argument("--ramp", type=float, help="seconds over which sign-ins are spread")
+    parser.add_argument(
+        "--actions",
+        help="only these actions, comma-separated (their usual weights; noop is always kept)",
+    )
     parser.add_argument("--manifest", type=Path, help="reuse this set-up instead of a new one")
     parser.add_argument("--save-manifest", type=Path, help="write the set-up's manifest here")
     parser.add_argument("--pids", help="backend pids to watch (default: the port's listeners)")
@@ -810,6 +795,13 @@ def main(argv: list[str] | None = None) -> int:
     port = urlsplit(args.url).port or 80
     pids = [int(p) for p in args.pids.split(",")] if args.pids else listening_pids(port)
     seconds = args.seconds if args.seconds is not None else args.minutes * 60
+    mix = ACTIONS
+    if args.actions:
+        wanted = {a.strip() for a in args.actions.split(",") if a.strip()} | {"noop"}
+        unknown = wanted - {a for a, _ in ACTIONS}
+        if unknown:
+            parser.error(f"unknown actions: {', '.join(sorted(unknown))}")
+        mix = tuple((a, w) for a, w in ACTIONS if a in wanted)
     ramp = args.ramp if args.ramp is not None else min(60.0, args.users * 0.3)
     print(
         f"load: {args.users} users of {len(manifest.clinics)} clinics against {args.url} for "
@@ -825,6 +817,7 @@ def main(argv: list[str] | None = None) -> int:
             think=args.think,
             ramp=ramp,
             pids=pids,
+            mix=mix,
         )
     )
     text, _ = report(result, users=args.users, think=args.think)

@@ -14,8 +14,9 @@ from __future__ import annotations
 
 import functools
 import os
+import threading
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
@@ -399,3 +400,28 @@ def _apply_settings(session: Session, connection: Connection) -> None:
             "platform": "on" if platform else "",
         },
     )
+
+
+def listen(
+    engine: Engine,
+    channel: str,
+    *,
+    heard: Callable[[str], None],
+    connected: Callable[[], None],
+    stop: threading.Event,
+) -> None:
+    """``LISTEN channel`` on a connection of its own (outside the pool), passing each payload to
+    ``heard`` until ``stop``; ``connected`` once listening. Returns when stopped; raises when
+    the connection fails. PostgreSQL only."""
+    import psycopg
+    from psycopg import sql
+
+    if not channel.isidentifier():
+        raise ValueError("a channel is a plain identifier")
+    url = engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
+    with psycopg.connect(url, autocommit=True, connect_timeout=5) as connection:
+        connection.execute(sql.SQL("LISTEN {}").format(sql.Identifier(channel)))
+        connected()
+        while not stop.is_set():
+            for note in connection.notifies(timeout=0.5):
+                heard(note.payload)

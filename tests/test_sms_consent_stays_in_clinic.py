@@ -78,3 +78,30 @@ def test_a_session_outside_the_clinic_reads_no_consent(db: Database) -> None:
                 assert raw.scalar() == 0
             except DBAPIError:
                 session.rollback()
+
+
+def test_the_history_answers_what_the_ledger_answers(db: Database) -> None:
+    """``granted_in`` (read from a loaded history) and ``current`` (one query) never disagree:
+    the newest record of each kind wins, ties on the time broken by the record's id."""
+    w = two_clinics()
+    moves = [
+        (ConsentKind.SMS_OPT_IN, True),
+        (ConsentKind.MARKETING_OPT_IN, True),
+        (ConsentKind.SMS_OPT_IN, False),
+        (ConsentKind.SMS_OPT_IN, True),
+        (ConsentKind.MARKETING_OPT_IN, False),
+    ]
+    with tenant_session(w.a) as session:
+        for kind in (ConsentKind.SMS_OPT_IN, ConsentKind.MARKETING_OPT_IN):
+            assert not consent.granted_in(consent.history(session, w.a_patient), kind)
+        for kind, granted in moves:
+            consent.record(session, w.a_patient, kind, granted, source="staff")
+            session.commit()
+            history = consent.history(session, w.a_patient)
+            for asked in (ConsentKind.SMS_OPT_IN, ConsentKind.MARKETING_OPT_IN):
+                assert consent.granted_in(history, asked) is consent.current(
+                    session, w.a_patient, asked
+                )
+        history = consent.history(session, w.a_patient)
+        assert consent.granted_in(history, ConsentKind.SMS_OPT_IN) is True
+        assert consent.granted_in(history, ConsentKind.MARKETING_OPT_IN) is False

@@ -38,6 +38,11 @@ def current(session: ScopedSession, patient_id: uuid.UUID, kind: ConsentKind | s
     return bool(row)
 
 
+def granted_in(history_lines: list[ConsentLine], kind: ConsentKind | str) -> bool:
+    """What ``current`` answers, read from a ``history`` already loaded (newest first)."""
+    return next((line.granted for line in history_lines if line.kind == str(kind)), False)
+
+
 def record(
     session: ScopedSession,
     patient_id: uuid.UUID,

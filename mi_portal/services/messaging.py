@@ -274,9 +274,9 @@ def conversation(actor: Actor, submission_id: object, *, mark: bool = True) -> C
                 except IntegrityError:  # another tab of this user marked it at the same moment
                     session.rollback()
         show = full_identity(actor, tenant.settings)
-        sms_ok = consent.current(session, patient.id, ConsentKind.SMS_OPT_IN)
-        marketing_ok = consent.current(session, patient.id, ConsentKind.MARKETING_OPT_IN)
         history = consent.history(session, patient.id)
+        sms_ok = consent.granted_in(history, ConsentKind.SMS_OPT_IN)
+        marketing_ok = consent.granted_in(history, ConsentKind.MARKETING_OPT_IN)
         view = Conversation(
             thread_id=str(thread.id) if thread else "",
             submission_id=str(case.id),

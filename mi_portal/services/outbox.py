@@ -30,7 +30,7 @@ import sqlalchemy as sa
 from sqlmodel import col, select, update
 
 from mi_portal.config import get_settings
-from mi_portal.db import ScopedSession, platform_session, tenant_session
+from mi_portal.db import TENANT_KEY, ScopedSession, get_engine, platform_session, tenant_session
 from mi_portal.models import (
     ConsentKind,
     Message,
@@ -43,7 +43,7 @@ from mi_portal.models import (
     Submission,
     Tenant,
 )
-from mi_portal.services import audit, channels, clock, consent
+from mi_portal.services import audit, channels, clock, consent, outbox_wake
 from mi_portal.services.actor import Actor, NotFound, parse_id
 from mi_portal.services.permissions import Permission, check
 from mi_portal.services.phones import to_e164
@@ -93,6 +93,7 @@ def enqueue(
         created_at=clock.now(),
     )
     session.add(row)
+    outbox_wake.announce(session, session.info.get(TENANT_KEY))
     return row
 
 
@@ -127,6 +128,7 @@ def enqueue_platform(
         created_at=clock.now(),
     )
     session.add(row)
+    outbox_wake.announce(session, None)
     return row
 
 
@@ -561,9 +563,11 @@ def deliver_once(
     worker_id: str | None = None,
     lease_seconds: float = DEFAULT_LEASE,
     transports: channels.Transports | None = None,
+    only: set[str] | None = None,
 ) -> Counts:
     """One round over the platform's own rows and every clinic's: recover lapsed claims, claim
-    due rows, send them."""
+    due rows, send them. ``only``: just these outboxes (``outbox_wake`` keys: an active clinic's
+    id, or ``platform``)."""
     claim = f"{worker_id or default_worker_id()}#{secrets.token_hex(4)}"[-100:]
     lease = timedelta(seconds=lease_seconds)
     own = transports is None
@@ -571,7 +575,10 @@ def deliver_once(
     total = Counts()
     committer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="outbox-commit")
     try:
-        for tenant_id in [None, *tenant_ids()]:
+        outboxes = [None, *tenant_ids()]
+        if only is not None:
+            outboxes = [t for t in outboxes if outbox_wake.key_for(t) in only]
+        for tenant_id in outboxes:
             total.add(
                 _deliver(
                     tenant_id,
@@ -607,6 +614,7 @@ def retry(actor: Actor, outbox_id: object) -> None:
         row.claimed_by = None
         row.claimed_until = None
         session.add(row)
+        outbox_wake.announce(session, tenant_id)
         session.commit()
     audit.record(actor, "message.retry", target_type="outboxmessage", target_id=row_id)
 
@@ -658,6 +666,8 @@ def mark_status(tenant_id: uuid.UUID, outbox_id: uuid.UUID, provider_status: str
 # ---- running the worker ----------------------------------------------------------------------
 
 IDLE_SLEEP = 2.0
+# On PostgreSQL, how often an idle worker looks at every outbox rather than the announced ones.
+FULL_SWEEP_SECONDS = 30.0
 SLA_SWEEP_SECONDS = 300.0
 _in_process: threading.Thread | None = None
 _in_process_lock = threading.Lock()
@@ -688,51 +698,99 @@ def run(
     worker_id = worker_id or default_worker_id()
     next_sweep = 0.0
     next_retention = time.monotonic() + RETENTION_START_DELAY
-    while not stop.is_set():
-        if retention_daily and time.monotonic() >= next_retention:
-            next_retention = time.monotonic() + RETENTION_CHECK_SECONDS
+    # On PostgreSQL, an idle worker looks only at outboxes announced since its last round, and
+    # at every outbox each FULL_SWEEP_SECONDS (outbox_wake). On SQLite: every outbox, every round.
+    engine = get_engine()
+    wakeups = outbox_wake.local
+    listening = engine.dialect.name == "postgresql"
+    listener_stop = threading.Event()
+    if listening:
+        threading.Thread(
+            target=outbox_wake.listen,
+            args=(engine, wakeups, listener_stop),
+            name="mi-portal-outbox-wake",
+            daemon=True,
+        ).start()
+    next_full = 0.0
+    try:
+        while not stop.is_set():
+            if retention_daily and time.monotonic() >= next_retention:
+                next_retention = time.monotonic() + RETENTION_CHECK_SECONDS
+                _daily_upkeep()
+            if time.monotonic() >= next_sweep:
+                next_sweep = time.monotonic() + SLA_SWEEP_SECONDS
+                _deadline_upkeep()
+            announced, missed = wakeups.take()
+            only: set[str] | None = announced
+            if not listening or missed or time.monotonic() >= next_full:
+                only, next_full = None, time.monotonic() + FULL_SWEEP_SECONDS
             try:
-                from mi_portal.services import retention, session_hygiene
+                counts = (
+                    deliver_once(
+                        batch=batch, worker_id=worker_id, lease_seconds=lease_seconds, only=only
+                    )
+                    if only is None or only
+                    else Counts()
+                )
+            except Exception as exc:  # a database or configuration hiccup: try again later
+                log.warning("outbox delivery round failed: %s", type(exc).__name__)
+                next_full = 0.0  # what this round missed is looked for in the next
+                stop.wait(idle_sleep)
+                continue
+            if report is not None and counts.claimed + counts.released + counts.uncertain:
+                report(counts)
+            if counts.claimed >= batch:
+                next_full = 0.0  # a full batch: there may be more anywhere; look again at once
+            else:
+                _nap(stop, wakeups.event, idle_sleep)
+    finally:
+        listener_stop.set()
 
-                retention.sweep_daily()
-                # Finished staff sessions' IPs and browsers, past the platform's period.
-                session_hygiene.clear_session_network()
-            except Exception as exc:
-                log.warning("retention sweep failed: %s", type(exc).__name__)
-            try:
-                from mi_portal.services import rights_intake
 
-                # Rights requests nobody confirmed within 30 days: details erased.
-                rights_intake.expire_unverified()
-                prune_platform()
-            except Exception as exc:
-                log.warning("rights-request expiry failed: %s", type(exc).__name__)
-        if time.monotonic() >= next_sweep:
-            # Staff notices of quotes about to be late are queued here too (once per case and
-            # assignee, however many workers run).
-            next_sweep = time.monotonic() + SLA_SWEEP_SECONDS
-            try:
-                from mi_portal.services import notifications
+def _nap(stop: threading.Event, woken: threading.Event, seconds: float) -> None:
+    """Wait up to ``seconds``, ending early when stopped or when an outbox is announced."""
+    deadline = time.monotonic() + seconds
+    while not stop.is_set() and not woken.is_set():
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return
+        woken.wait(min(left, 0.1))
 
-                notifications.sla_sweep()
-            except Exception as exc:
-                log.warning("deadline notices failed: %s", type(exc).__name__)
-            try:
-                from mi_portal.services import quotes
 
-                quotes.expire_sweep()  # quotes past their date, also applied on every read
-            except Exception as exc:
-                log.warning("quote expiry failed: %s", type(exc).__name__)
-        try:
-            counts = deliver_once(batch=batch, worker_id=worker_id, lease_seconds=lease_seconds)
-        except Exception as exc:  # a database or configuration hiccup: try again later
-            log.warning("outbox delivery round failed: %s", type(exc).__name__)
-            stop.wait(idle_sleep)
-            continue
-        if report is not None and counts.claimed + counts.released + counts.uncertain:
-            report(counts)
-        if counts.claimed < batch:
-            stop.wait(idle_sleep)
+def _daily_upkeep() -> None:
+    try:
+        from mi_portal.services import retention, session_hygiene
+
+        retention.sweep_daily()
+        # Finished staff sessions' IPs and browsers, past the platform's period.
+        session_hygiene.clear_session_network()
+    except Exception as exc:
+        log.warning("retention sweep failed: %s", type(exc).__name__)
+    try:
+        from mi_portal.services import rights_intake
+
+        # Rights requests nobody confirmed within 30 days: details erased.
+        rights_intake.expire_unverified()
+        prune_platform()
+    except Exception as exc:
+        log.warning("rights-request expiry failed: %s", type(exc).__name__)
+
+
+def _deadline_upkeep() -> None:
+    # Staff notices of quotes about to be late are queued here too (once per case and
+    # assignee, however many workers run).
+    try:
+        from mi_portal.services import notifications
+
+        notifications.sla_sweep()
+    except Exception as exc:
+        log.warning("deadline notices failed: %s", type(exc).__name__)
+    try:
+        from mi_portal.services import quotes
+
+        quotes.expire_sweep()  # quotes past their date, also applied on every read
+    except Exception as exc:
+        log.warning("quote expiry failed: %s", type(exc).__name__)
 
 
 # Several app workers each start the in-process worker; only the holder of this role works.

@@ -36,25 +36,35 @@ class CaseState(rx.State):
         return str(self.id)[:64]  # type: ignore[attr-defined]  (route argument)
 
     async def _refresh(self) -> None:
-        actor = current().actor
-        try:
-            detail = await asyncio.to_thread(cases.case_detail, actor, self._case_id())
-        except NotFound:
+        """The case, its due dates and its thumbnails: three reads side by side (each its own
+        session), so the page waits for the slowest. Each runs to its end before this returns,
+        even when another fails, so no read outlives the event."""
+        actor, case_id = current().actor, self._case_id()
+        reads = [
+            asyncio.to_thread(cases.case_detail, actor, case_id),
+            asyncio.to_thread(retention_rules.case_due_dates, actor, case_id),
+        ]
+        if has_permission(actor, Permission.IMAGES_VIEW):
+            reads.append(asyncio.to_thread(photos.thumbnails, actor, case_id))
+        detail, dates, *links = await asyncio.gather(*reads, return_exceptions=True)
+        failed = [r for r in (detail, dates, *links) if isinstance(r, BaseException)]
+        for error in failed:
+            if not isinstance(error, NotFound):
+                raise error
+        # Not in this clinic (or gone): nothing of it is kept. Due dates alone missing means a
+        # sweep removed it after it was read: the next load says so.
+        if isinstance(detail, BaseException) or any(isinstance(r, BaseException) for r in links):
             self.not_found, self.case, self.thumbnails = True, {}, []
             self.retention = {}
             self.loading = False
             return
+        assert isinstance(detail, cases.CaseDetail)
         data = asdict(detail)
         data["answers"] = [{"question": q, "answer": a} for q, a in detail.answers]
         self.case = data
-        try:
-            dates = await asyncio.to_thread(retention_rules.case_due_dates, actor, self._case_id())
-            self.retention = asdict(dates)
-        except NotFound:  # removed by a sweep since it was read: the next load says so
-            self.retention = {}
-        if has_permission(actor, Permission.IMAGES_VIEW):
-            links = await asyncio.to_thread(photos.thumbnails, actor, self._case_id())
-            self.thumbnails = [asdict(link) for link in links]
+        self.retention = {} if isinstance(dates, BaseException) else asdict(dates)
+        if links:
+            self.thumbnails = [asdict(link) for link in links[0]]  # type: ignore[arg-type]
         self.not_found = False
         self.loading = False
 

@@ -117,3 +117,68 @@ def test_a_page_someone_may_not_open_still_shows_who_they_are(db: Database) -> N
     assert "access-denied" in str(result)  # refused, with a message
     assert page.members == []
     assert header.user_email == "viewer@a.test" and not header.can_manage_users
+
+
+@pytest.mark.parametrize("db", ["sqlite"], indirect=True)
+def test_the_case_its_due_dates_and_its_thumbnails_are_read_side_by_side(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The three reads meet at a barrier: read one after another, the first would wait alone
+    and the barrier would break. A read that fails for any other reason than "not found" fails
+    the event, but only once every read has ended; "not found" from any read empties the case."""
+    import threading
+
+    from mi_portal.services import cases, photos, retention_rules
+    from mi_portal.services.actor import NotFound
+
+    a = make_tenant("clinic-a")
+    own = fill_tenant(a)
+    user, _ = make_user("manager@a.test", role="clinic_manager", tenants=(a,))
+    token = sign_in_token(user)
+    barrier = threading.Barrier(3, timeout=10)
+    ended: list[str] = []
+    fail: dict[str, BaseException] = {}
+
+    def meeting(name: str, real: Any) -> Any:
+        def read(*args: Any) -> Any:
+            barrier.wait()
+            try:
+                if name in fail:
+                    raise fail[name]
+                return real(*args)
+            finally:
+                ended.append(name)
+
+        return read
+
+    for name, module in (("case_detail", cases), ("thumbnails", photos)):
+        monkeypatch.setattr(module, name, meeting(name, getattr(module, name)))
+    monkeypatch.setattr(
+        retention_rules, "case_due_dates", meeting("due", retention_rules.case_due_dates)
+    )
+
+    async def refresh() -> Any:
+        root = _root(token, "/cases/[id]", {"id": str(own["submission"])})
+        case = await root.get_state(CaseState)
+        await CaseState.event_handlers["load"].fn(case)
+        return case
+
+    case = asyncio.run(refresh())
+    assert sorted(ended) == ["case_detail", "due", "thumbnails"]
+    assert not case.not_found and case.case["id"] == str(own["submission"])
+    assert case.retention and case.thumbnails
+
+    # Removed between the reads: the thumbnails no longer find it, and nothing is kept.
+    ended.clear()
+    fail["thumbnails"] = NotFound("case")
+    case = asyncio.run(refresh())
+    assert case.not_found and case.case == {} and case.thumbnails == [] and case.retention == {}
+
+    # A store that fails: the event fails, after all three reads have ended.
+    ended.clear()
+    fail.clear()
+    fail["due"] = RuntimeError("database went away")
+    with pytest.raises(ExceptionGroup) as raised:  # the page's task group reports it
+        asyncio.run(refresh())
+    assert raised.group_contains(RuntimeError, match="went away")
+    assert sorted(ended) == ["case_detail", "due", "thumbnails"]
