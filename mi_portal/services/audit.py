@@ -14,8 +14,9 @@ import secrets
 import threading
 import time
 import uuid
-from collections.abc import Collection, Iterable
-from contextlib import AbstractContextManager
+from collections.abc import Collection, Iterable, Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -32,6 +33,7 @@ from mi_portal.db import (
     tenant_session,
 )
 from mi_portal.models import PLATFORM_CHAIN, AuditEvent, Tenant
+from mi_portal.models.base import uuid7
 from mi_portal.services import clock
 from mi_portal.services.actor import Actor
 
@@ -108,20 +110,86 @@ def record(
 
     ``platform=True`` writes to the platform chain whatever clinic the actor is in. Written in
     its own transaction, so a denied or failed action is recorded even when the
-    action's own transaction rolls back.
+    action's own transaction rolls back. Inside ``together()`` it is queued instead, and
+    written with the others of the batch (the returned event then has no place in its chain
+    yet: no sequence number, no hash).
     """
     if platform:
         acting = None
     else:
         acting = tenant_id if tenant_id is not None else (actor.tenant_id if actor else None)
     chain = chain_for(acting)
-    occurred = clock.now()
-    # Appends to one chain queue up: within this process on a lock (SQLite has no advisory
-    # locks, and a page of thumbnails asks for many at once), across processes on the database
-    # (PostgreSQL's advisory lock; elsewhere the unique sequence number and a retry).
-    with _chain_lock(chain):
-        return _append(chain, occurred, actor, acting, action, target_type, target_id, outcome,
-                       reason, details, user_id, ip, user_agent)  # fmt: skip
+    fields: dict[str, Any] = {
+        "id": uuid7(),
+        "chain": chain,
+        "occurred_at": clock.now(),
+        "user_id": user_id or (actor.user_id if actor else None),
+        "role": actor.role.value if actor else None,
+        "home_tenant_id": actor.home_tenant_id if actor else None,
+        "tenant_id": acting,
+        "action": action,
+        "target_type": target_type,
+        "target_id": str(target_id) if target_id is not None else None,
+        "outcome": outcome,
+        "ip": ip or (actor.ip if actor else None),
+        "user_agent": (user_agent or (actor.user_agent if actor else None) or "")[:400] or None,
+        "reason": reason,
+        "details": details or {},
+        # The event's own key: erased with its personal details.
+        "personal_key": secrets.token_hex(32),
+    }
+    batch = _batch.get()
+    if batch is not None:
+        batch.add(fields)
+        return AuditEvent(**fields, seq=0, prev_hash="", hash="")
+    return _append_all(chain, [fields])[0]
+
+
+class Batch:
+    """Events queued by ``record`` inside ``together()``, from any task or thread started there."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._queued: list[dict[str, Any]] = []
+
+    def add(self, fields: dict[str, Any]) -> None:
+        with self._lock:
+            self._queued.append(fields)
+
+    def write(self, order: Sequence[str] = ()) -> list[AuditEvent]:
+        """Append what is queued, one transaction per chain, then forget it.
+
+        Reads queued side by side arrive in any order: ``order`` (actions) fixes the order in
+        which they enter the chain; actions not named follow, as queued.
+        """
+        with self._lock:
+            queued, self._queued = self._queued, []
+        rank = {action: n for n, action in enumerate(order)}
+        queued.sort(key=lambda f: rank.get(f["action"], len(rank)))
+        written: list[AuditEvent] = []
+        for chain in dict.fromkeys(f["chain"] for f in queued):
+            written += _append_all(chain, [f for f in queued if f["chain"] == chain])
+        return written
+
+
+_batch: ContextVar[Batch | None] = ContextVar("mi_portal_audit_batch", default=None)
+
+
+@contextmanager
+def together() -> Iterator[Batch]:
+    """Queue the events ``record``ed inside (by this task, the tasks it starts and the threads
+    it hands work to) so that ``Batch.write`` appends them together: one transaction and one
+    turn of the chain's lock for a page's several audited reads, instead of one each.
+
+    Whoever opens it writes the batch before showing anything those reads returned, and shows
+    nothing if the write fails: a look that is not recorded did not happen.
+    """
+    batch = Batch()
+    token = _batch.set(batch)
+    try:
+        yield batch
+    finally:
+        _batch.reset(token)
 
 
 _locks: dict[str, threading.Lock] = {}
@@ -133,67 +201,45 @@ def _chain_lock(chain: str) -> threading.Lock:
         return _locks.setdefault(chain, threading.Lock())
 
 
-def _append(
-    chain: str,
-    occurred: datetime,
-    actor: Actor | None,
-    acting: uuid.UUID | None,
-    action: str,
-    target_type: str | None,
-    target_id: object,
-    outcome: str,
-    reason: str | None,
-    details: dict[str, Any] | None,
-    user_id: uuid.UUID | None,
-    ip: str | None,
-    user_agent: str | None,
-) -> AuditEvent:
-    for attempt in range(12):
-        with _chain_session(chain) as session:
-            serialize_on(session, "audit:" + chain)
-            last = session.exec(
-                select(AuditEvent.seq, AuditEvent.hash)
-                .where(AuditEvent.chain == chain)
-                .order_by(col(AuditEvent.seq).desc())
-                .limit(1)
-            ).first()
-            key = secrets.token_hex(32)  # the event's own: erased with its personal details
-            event = AuditEvent(
-                chain=chain,
-                seq=(last[0] + 1) if last else 1,
-                occurred_at=occurred,
-                user_id=user_id or (actor.user_id if actor else None),
-                role=actor.role.value if actor else None,
-                home_tenant_id=actor.home_tenant_id if actor else None,
-                tenant_id=acting,
-                action=action,
-                target_type=target_type,
-                target_id=str(target_id) if target_id is not None else None,
-                outcome=outcome,
-                ip=ip or (actor.ip if actor else None),
-                user_agent=(user_agent or (actor.user_agent if actor else None) or "")[:400]
-                or None,
-                reason=reason,
-                details=details or {},
-                personal_key=key,
-                prev_hash=last[1] if last else GENESIS,
-                hash="",
-            )
-            event.personal_digest = _personal_digest(event, key)
-            event.hash = _digest(event)
-            session.add(event)
-            try:
-                session.flush()
-                # Detached with every value it was written with: no reload after the commit.
-                session.expunge(event)
-                session.commit()
-            except IntegrityError:
-                # Another process took this sequence number: read the new head and retry,
-                # after a short random wait so the writers do not collide again in step.
-                session.rollback()
-                time.sleep(random.uniform(0.001, 0.01) * (attempt + 1))
-                continue
-            return event
+def _append_all(chain: str, queued: list[dict[str, Any]]) -> list[AuditEvent]:
+    """Append ``queued`` (an event's fields each, in order) to ``chain`` in one transaction.
+
+    Appends to one chain queue up: within this process on a lock (SQLite has no advisory
+    locks, and a page of thumbnails asks for many at once), across processes on the database
+    (PostgreSQL's advisory lock; elsewhere the unique sequence number and a retry).
+    """
+    with _chain_lock(chain):
+        for attempt in range(12):
+            with _chain_session(chain) as session:
+                serialize_on(session, "audit:" + chain)
+                last = session.exec(
+                    select(AuditEvent.seq, AuditEvent.hash)
+                    .where(AuditEvent.chain == chain)
+                    .order_by(col(AuditEvent.seq).desc())
+                    .limit(1)
+                ).first()
+                seq, prev = (last[0], last[1]) if last else (0, GENESIS)
+                events = []
+                for fields in queued:
+                    seq += 1
+                    event = AuditEvent(**fields, seq=seq, prev_hash=prev, hash="")
+                    event.personal_digest = _personal_digest(event, fields["personal_key"])
+                    event.hash = prev = _digest(event)
+                    events.append(event)
+                session.add_all(events)
+                try:
+                    session.flush()
+                    # Detached with every value they were written with: no reload after commit.
+                    for event in events:
+                        session.expunge(event)
+                    session.commit()
+                except IntegrityError:
+                    # Another process took this sequence number: read the new head and retry,
+                    # after a short random wait so the writers do not collide again in step.
+                    session.rollback()
+                    time.sleep(random.uniform(0.001, 0.01) * (attempt + 1))
+                    continue
+                return events
     raise RuntimeError(f"could not append to audit chain {chain}")
 
 

@@ -8,12 +8,15 @@ from typing import Any
 
 import reflex as rx
 
-from mi_portal.services import cases, photos, retention_rules
+from mi_portal.services import audit, cases, photos, retention_rules
 from mi_portal.services.actor import NotFound
 from mi_portal.services.permissions import Permission, has_permission
 from mi_portal.state.conversation import ConversationState
 from mi_portal.state.guard import current, guarded
 from mi_portal.state.legal_holds import HoldsState
+
+# The order in which the case page's looks enter the audit chain (they are read side by side).
+PAGE_LOOKS = ("case.view", "images.thumbnails_listed", "thread.viewed")
 
 
 class CaseState(rx.State):
@@ -80,11 +83,29 @@ class CaseState(rx.State):
         self.can_edit = has_permission(current().actor, Permission.CASES_EDIT)
         conversation = await self.get_state(ConversationState)
         holds = await self.get_state(HoldsState)
-        # A task group: should one fail, the others are cancelled and awaited before the event
-        # ends, so nothing touches the state after it.
-        async with asyncio.TaskGroup() as group:
-            for read in (self._members(), self._refresh(), conversation._open(), holds._open()):
-                group.create_task(read)
+        try:
+            # The page's three audited reads (the case, its thumbnails, its conversation) are
+            # written to the audit chain together, in one transaction, once all have ended.
+            with audit.together() as looks:
+                try:
+                    # A task group: should one fail, the others are cancelled and awaited
+                    # before the event ends, so nothing touches the state after it.
+                    async with asyncio.TaskGroup() as group:
+                        for read in (
+                            self._members(),
+                            self._refresh(),
+                            conversation._open(),
+                            holds._open(),
+                        ):
+                            group.create_task(read)
+                finally:  # what was read is recorded, even when another read failed
+                    await asyncio.to_thread(looks.write, PAGE_LOOKS)
+        except BaseException:
+            # A look that is not recorded did not happen: nothing read is sent to the tab.
+            for state in (self, conversation, holds):
+                state.reset()
+            self.loading, self.error = False, "The case could not be opened. Try again."
+            raise
 
     async def _members(self) -> None:
         self.members = [

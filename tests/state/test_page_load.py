@@ -182,3 +182,73 @@ def test_the_case_its_due_dates_and_its_thumbnails_are_read_side_by_side(
         asyncio.run(refresh())
     assert raised.group_contains(RuntimeError, match="went away")
     assert sorted(ended) == ["case_detail", "due", "thumbnails"]
+
+
+@pytest.mark.parametrize("db", ["sqlite", "postgres"], indirect=True)
+def test_the_case_pages_three_looks_enter_the_audit_chain_together_in_a_fixed_order(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from mi_portal.services import audit
+    from mi_portal.state.case import PAGE_LOOKS
+
+    a = make_tenant("clinic-a")
+    own = fill_tenant(a)
+    user, _ = make_user("manager@a.test", role="clinic_manager", tenants=(a,))
+    token = sign_in_token(user)
+    appends: list[list[str]] = []
+    real = audit._append_all
+
+    def counting(chain: str, queued: list[dict[str, Any]]) -> Any:
+        appends.append([f["action"] for f in queued])
+        return real(chain, queued)
+
+    monkeypatch.setattr(audit, "_append_all", counting)
+
+    async def open_case() -> Any:
+        root = _root(token, "/cases/[id]", {"id": str(own["submission"])})
+        case = await root.get_state(CaseState)
+        await CaseState.event_handlers["load"].fn(case)
+        return case
+
+    for _ in range(3):
+        case = asyncio.run(open_case())
+    assert appends == [list(PAGE_LOOKS)] * 3  # one transaction per page, always this order
+    assert audit.verify_chain(str(a)) is None
+    # The timeline shows this view too, though it was written after the case was read.
+    assert any(entry["what"] == "Opened the case" for entry in case.case["timeline"]), case.case[
+        "timeline"
+    ]
+
+
+@pytest.mark.parametrize("db", ["sqlite"], indirect=True)
+def test_a_look_the_audit_chain_refuses_sends_nothing_to_the_tab(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from mi_portal.services import audit
+
+    a = make_tenant("clinic-a")
+    own = fill_tenant(a)
+    user, _ = make_user("manager@a.test", role="clinic_manager", tenants=(a,))
+    token = sign_in_token(user)
+
+    def refused(chain: str, queued: list[dict[str, Any]]) -> Any:
+        raise RuntimeError("could not append to audit chain")
+
+    monkeypatch.setattr(audit, "_append_all", refused)
+
+    async def open_case() -> tuple[Any, Any, Any]:
+        root = _root(token, "/cases/[id]", {"id": str(own["submission"])})
+        case = await root.get_state(CaseState)
+        try:
+            await CaseState.event_handlers["load"].fn(case)
+        except RuntimeError:
+            pass
+        else:
+            raise AssertionError("the page opened with its looks unrecorded")
+        return case, await root.get_state(ConversationState), await root.get_state(HoldsState)
+
+    case, conversation, holds = asyncio.run(open_case())
+    assert case.case == {} and case.thumbnails == [] and case.members == []
+    assert case.error and not case.loading
+    assert conversation.messages == [] and conversation.consent == [] and not conversation.loaded
+    assert holds.holds == []
