@@ -40,6 +40,14 @@ def _root(token: str, pathname: str, query: dict[str, str]) -> Any:
     return root
 
 
+def _a_manager_with_a_case() -> tuple[Any, dict[str, Any], str]:
+    """A clinic with one row in every table, and its manager's session token."""
+    a = make_tenant("clinic-a")
+    own = fill_tenant(a)
+    user, _ = make_user("manager@a.test", role="clinic_manager", tenants=(a,))
+    return a, own, sign_in_token(user)
+
+
 def _staff_routes() -> dict[str, list[Any]]:
     """Every page whose on_load runs a guarded (not public) handler, found from the app."""
     pages: dict[str, list[Any]] = {}
@@ -131,10 +139,7 @@ def test_the_case_its_due_dates_and_its_thumbnails_are_read_side_by_side(
     from mi_portal.services import cases, photos, retention_rules
     from mi_portal.services.actor import NotFound
 
-    a = make_tenant("clinic-a")
-    own = fill_tenant(a)
-    user, _ = make_user("manager@a.test", role="clinic_manager", tenants=(a,))
-    token = sign_in_token(user)
+    a, own, token = _a_manager_with_a_case()
     barrier = threading.Barrier(3, timeout=10)
     ended: list[str] = []
     fail: dict[str, BaseException] = {}
@@ -191,10 +196,7 @@ def test_the_case_pages_three_looks_enter_the_audit_chain_together_in_a_fixed_or
     from mi_portal.services import audit
     from mi_portal.state.case import PAGE_LOOKS
 
-    a = make_tenant("clinic-a")
-    own = fill_tenant(a)
-    user, _ = make_user("manager@a.test", role="clinic_manager", tenants=(a,))
-    token = sign_in_token(user)
+    a, own, token = _a_manager_with_a_case()
     appends: list[list[str]] = []
     real = audit._append_all
 
@@ -226,10 +228,7 @@ def test_a_look_the_audit_chain_refuses_sends_nothing_to_the_tab(
 ) -> None:
     from mi_portal.services import audit
 
-    a = make_tenant("clinic-a")
-    own = fill_tenant(a)
-    user, _ = make_user("manager@a.test", role="clinic_manager", tenants=(a,))
-    token = sign_in_token(user)
+    a, own, token = _a_manager_with_a_case()
 
     def refused(chain: str, queued: list[dict[str, Any]]) -> Any:
         raise RuntimeError("could not append to audit chain")
