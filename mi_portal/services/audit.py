@@ -156,7 +156,7 @@ class Batch:
         with self._lock:
             self._queued.append(fields)
 
-    def write(self, order: Sequence[str] = ()) -> list[AuditEvent]:
+    def write(self, order: Sequence[str] = ()) -> None:
         """Append what is queued, one transaction per chain, then forget it.
 
         Reads queued side by side arrive in any order: ``order`` (actions) fixes the order in
@@ -166,10 +166,8 @@ class Batch:
             queued, self._queued = self._queued, []
         rank = {action: n for n, action in enumerate(order)}
         queued.sort(key=lambda f: rank.get(f["action"], len(rank)))
-        written: list[AuditEvent] = []
         for chain in dict.fromkeys(f["chain"] for f in queued):
-            written += _append_all(chain, [f for f in queued if f["chain"] == chain])
-        return written
+            _append_all(chain, [f for f in queued if f["chain"] == chain])
 
 
 _batch: ContextVar[Batch | None] = ContextVar("mi_portal_audit_batch", default=None)

@@ -31,6 +31,11 @@ class CaseState(rx.State):
     error: str = ""
 
     @rx.var
+    def opened(self) -> bool:
+        """A case is shown (false after a failed load: the page then shows only why)."""
+        return bool(self.case)
+
+    @rx.var
     def heading(self) -> str:
         reference = self.case.get("reference", "")
         return f"Case {reference}" if reference and not self.not_found else "Case"
@@ -49,14 +54,13 @@ class CaseState(rx.State):
         ]
         if has_permission(actor, Permission.IMAGES_VIEW):
             reads.append(asyncio.to_thread(photos.thumbnails, actor, case_id))
-        detail, dates, *links = await asyncio.gather(*reads, return_exceptions=True)
-        failed = [r for r in (detail, dates, *links) if isinstance(r, BaseException)]
-        for error in failed:
-            if not isinstance(error, NotFound):
-                raise error
-        # Not in this clinic (or gone): nothing of it is kept. Due dates alone missing means a
-        # sweep removed it after it was read: the next load says so.
-        if isinstance(detail, BaseException) or any(isinstance(r, BaseException) for r in links):
+        detail, dates, *links = results = await asyncio.gather(*reads, return_exceptions=True)
+        for result in results:
+            if isinstance(result, BaseException) and not isinstance(result, NotFound):
+                raise result
+        # Only "not found" is left. Not in this clinic (or gone): nothing of it is kept. Due
+        # dates alone missing means a sweep removed it after it was read: the next load says so.
+        if any(isinstance(r, NotFound) for r in (detail, *links)):
             self.not_found, self.case, self.thumbnails = True, {}, []
             self.retention = {}
             self.loading = False

@@ -170,7 +170,7 @@ def test_the_case_its_due_dates_and_its_thumbnails_are_read_side_by_side(
 
     case = asyncio.run(refresh())
     assert sorted(ended) == ["case_detail", "due", "thumbnails"]
-    assert not case.not_found and case.case["id"] == str(own["submission"])
+    assert not case.not_found and case.case["id"] == str(own["submission"]) and case.opened
     assert case.retention and case.thumbnails
 
     # Removed between the reads: the thumbnails no longer find it, and nothing is kept.
@@ -248,6 +248,6 @@ def test_a_look_the_audit_chain_refuses_sends_nothing_to_the_tab(
 
     case, conversation, holds = asyncio.run(open_case())
     assert case.case == {} and case.thumbnails == [] and case.members == []
-    assert case.error and not case.loading
+    assert case.error and not case.loading and not case.opened  # the page shows only why
     assert conversation.messages == [] and conversation.consent == [] and not conversation.loaded
     assert holds.holds == []
