@@ -392,17 +392,23 @@ def _scoped(memberships: list[Membership], sso_scope: str | None) -> list[Member
     return [m for m in memberships if str(m.tenant_id) == sso_scope]
 
 
-def _active_memberships(session, user_id: uuid.UUID) -> list[Membership]:  # type: ignore[no-untyped-def]
-    return list(
-        session.exec(
-            select(Membership)
+def _active_clinics(session, user_id: uuid.UUID) -> list[tuple[Membership, Tenant]]:  # type: ignore[no-untyped-def]
+    """The user's memberships of active clinics, each with its clinic (one statement)."""
+    return [
+        (membership, tenant)
+        for membership, tenant in session.exec(
+            select(Membership, Tenant)
             .join(Tenant, Tenant.id == Membership.tenant_id)  # type: ignore[arg-type]
             .where(
                 Membership.user_id == user_id, col(Membership.disabled_at).is_(None), Tenant.active
             )
             .order_by(Tenant.name)
         )
-    )
+    ]
+
+
+def _active_memberships(session, user_id: uuid.UUID) -> list[Membership]:  # type: ignore[no-untyped-def]
+    return [membership for membership, _ in _active_clinics(session, user_id)]
 
 
 def _default_tenant(session, user: User, sso_scope: str | None = None) -> uuid.UUID | None:  # type: ignore[no-untyped-def]
@@ -449,36 +455,37 @@ def resolve(
     now = clock.now()
     expired_switch: tuple[uuid.UUID, uuid.UUID | None, str, bool] | None = None
     with platform_session() as session:
-        row = session.exec(
-            select(UserSession).where(UserSession.token_hash == _hash_token(token))
+        # The session and its user in one statement (this runs for every event and photo).
+        found = session.exec(
+            select(UserSession, User)
+            .join(User, User.id == UserSession.user_id)  # type: ignore[arg-type]
+            .where(UserSession.token_hash == _hash_token(token))
         ).first()
-        if row is None or row.revoked_at is not None:
+        if found is None:
+            return None
+        row, user = found
+        if row.revoked_at is not None:
             return None
         if now >= row.expires_at or now - row.last_seen_at >= IDLE_TIMEOUT:
             row.revoked_at = now
             session.add(row)
             session.commit()
             return None
-        user = session.get(User, row.user_id)
-        if user is None or user.disabled:
+        if user.disabled:
             return None
         # The session row is the proof of who this is: only now may their memberships be read.
         bind_user(session, user.id)
         if row.sso_scope == "platform" and not user.platform_role:
             return None
-        memberships = _scoped(_active_memberships(session, user.id), row.sso_scope)
-        tenants = {
-            t.id: t
-            for t in session.exec(
-                select(Tenant).where(
-                    col(Tenant.id).in_(
-                        [m.tenant_id for m in memberships]
-                        + ([row.active_tenant_id] if row.active_tenant_id else [])
-                    )
-                )
-            )
-        }
+        clinics = _active_clinics(session, user.id)
+        memberships = _scoped([m for m, _ in clinics], row.sso_scope)
+        tenants = {t.id: t for _, t in clinics}
         tenant_id = row.active_tenant_id
+        if tenant_id is not None and tenant_id not in tenants:
+            # Platform staff switched into a clinic (or a clinic since closed): read it alone.
+            switched = session.get(Tenant, tenant_id)
+            if switched is not None:
+                tenants[tenant_id] = switched
         role: Role
         if user.platform_role:
             role = Role(user.platform_role)
