@@ -9,7 +9,7 @@ case's data is due ``retain_days`` after that; what the sweep then does is the c
 from __future__ import annotations
 
 import uuid
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -210,60 +210,46 @@ def activity_clock(
     ``last_activity_at``, with its arrival), messages, notes and quote events.
 
     Computed from the events themselves as well, so that a path that forgot to touch the case
-    cannot make data look older than it is. Grouped queries, one per kind, for a page of cases.
+    cannot make data look older than it is. One statement for a page of cases: each kind's
+    latest moments, grouped per case, in one ``UNION ALL`` (every member scoped to the clinic).
     """
-    ids = list(case_ids)
     latest: dict[uuid.UUID, datetime] = {}
-
-    def take(rows: Iterable[Any]) -> None:
-        for case_id, *moments in rows:
-            for moment in moments:
-                if moment is not None and (case_id not in latest or moment > latest[case_id]):
-                    latest[case_id] = moment
-
-    for chunk in in_batches(ids):
-        take(
-            session.exec(
-                select(Submission.id, Submission.received_at, Submission.last_activity_at).where(
-                    col(Submission.id).in_(chunk)
-                )
+    for chunk in in_batches(list(case_ids)):
+        message_latest = (
+            select(MessageThread.submission_id, sa.func.max(Message.created_at))
+            .join(
+                Message,
+                sa.and_(
+                    col(Message.tenant_id) == col(MessageThread.tenant_id),
+                    col(Message.thread_id) == col(MessageThread.id),
+                ),
             )
+            .where(col(MessageThread.submission_id).in_(chunk))
+            .group_by(col(MessageThread.submission_id))
         )
-        take(
-            session.exec(
-                select(MessageThread.submission_id, sa.func.max(Message.created_at))
-                .join(
-                    Message,
-                    sa.and_(
-                        col(Message.tenant_id) == col(MessageThread.tenant_id),
-                        col(Message.thread_id) == col(MessageThread.id),
-                    ),
-                )
-                .where(col(MessageThread.submission_id).in_(chunk))
-                .group_by(col(MessageThread.submission_id))
-            )
-        )
-        take(
-            session.exec(
-                select(CaseNote.submission_id, sa.func.max(CaseNote.created_at))
-                .where(col(CaseNote.submission_id).in_(chunk))
-                .group_by(col(CaseNote.submission_id))
-            )
-        )
-        take(
-            session.exec(
-                select(  # type: ignore[call-overload]
-                    Quote.submission_id,
-                    sa.func.max(Quote.created_at),
-                    sa.func.max(Quote.updated_at),
-                    sa.func.max(Quote.sent_at),
-                    sa.func.max(Quote.viewed_at),
-                    sa.func.max(Quote.closed_at),
-                )
+        members = [
+            select(Submission.id, Submission.received_at).where(col(Submission.id).in_(chunk)),
+            select(Submission.id, Submission.last_activity_at).where(col(Submission.id).in_(chunk)),
+            message_latest,
+            select(CaseNote.submission_id, sa.func.max(CaseNote.created_at))
+            .where(col(CaseNote.submission_id).in_(chunk))
+            .group_by(col(CaseNote.submission_id)),
+            *(
+                select(Quote.submission_id, sa.func.max(moment))
                 .where(col(Quote.submission_id).in_(chunk))
                 .group_by(col(Quote.submission_id))
-            )
-        )
+                for moment in (
+                    Quote.created_at,
+                    Quote.updated_at,
+                    Quote.sent_at,
+                    Quote.viewed_at,
+                    Quote.closed_at,
+                )
+            ),
+        ]
+        for case_id, moment in session.exec(sa.union_all(*members)):  # type: ignore[call-overload]
+            if moment is not None and (case_id not in latest or moment > latest[case_id]):
+                latest[case_id] = moment
     return latest
 
 

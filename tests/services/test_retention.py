@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import timedelta
+from decimal import Decimal
 
 import pytest
 from sqlmodel import col, select
@@ -14,7 +15,10 @@ from mi_portal.models import (
     ConsentRecord,
     ImageRendition,
     LegalHold,
+    Message,
+    MessageThread,
     Patient,
+    Quote,
     RetentionItem,
     Role,
     Submission,
@@ -26,7 +30,7 @@ from mi_portal.services import clock, intake, retention, retention_rules, storag
 from mi_portal.services.actor import Actor
 from mi_portal.storage import get_store
 from tests.conftest import Database
-from tests.factories import make_tenant
+from tests.factories import make_case, make_tenant
 from tests.intake_helpers import form, photos
 
 DAY = timedelta(days=1)
@@ -160,6 +164,52 @@ def test_activity_moves_the_clock(db: Database, later) -> None:  # type: ignore[
     later(800)  # 800 days after arrival, 100 after the note: photos not due yet
     assert retention.sweep(tenant_id).planned == 1  # device data only
     assert _snapshot(tenant_id)["photos"] == 2
+
+
+@pytest.mark.parametrize(
+    "kind",
+    ["arrival", "status", "message", "note", "quote.created_at", "quote.updated_at",
+     "quote.sent_at", "quote.viewed_at", "quote.closed_at"],
+)  # fmt: skip
+def test_every_kind_of_activity_moves_the_clock_of_its_own_case_only(
+    db: Database, kind: str
+) -> None:
+    """One statement reads every kind (a ``UNION ALL``): each kind alone, for two cases at once,
+    and another clinic's case asked for by id is not seen."""
+    a, b = make_tenant("clinic-a"), make_tenant("clinic-b")
+    (_, moved), (_, still) = make_case(a), make_case(a)
+    _, foreign = make_case(b)
+    start = utcnow() - timedelta(days=400)
+    moment = start + timedelta(days=100)
+    with tenant_session(a) as session:
+        for case in session.exec(select(Submission)):
+            case.received_at = case.last_activity_at = start
+            session.add(case)
+        session.commit()
+        row = session.get(Submission, (a, moved))
+        assert row is not None
+        if kind == "arrival":
+            row.received_at = moment
+        elif kind == "status":
+            row.last_activity_at = moment
+        elif kind == "message":
+            thread = MessageThread(submission_id=moved)
+            session.add(thread)
+            session.flush()
+            session.add(
+                Message(thread_id=thread.id, direction="inbound", body="hi", created_at=moment)
+            )
+        elif kind == "note":
+            session.add(CaseNote(submission_id=moved, body="n", created_at=moment))
+        else:
+            quote = Quote(submission_id=moved, total=Decimal("1"), status="draft")
+            quote.created_at = quote.updated_at = start
+            setattr(quote, kind.split(".")[1], moment)
+            session.add(quote)
+        session.add(row)
+        session.commit()
+        clocks = retention_rules.activity_clock(session, [moved, still, foreign])
+    assert clocks == {moved: moment, still: start}
 
 
 def test_clearing_notes_does_not_make_the_rest_look_older(db: Database, later) -> None:  # type: ignore[no-untyped-def]
