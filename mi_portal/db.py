@@ -15,6 +15,7 @@ from __future__ import annotations
 import functools
 import os
 import threading
+import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, suppress
@@ -409,10 +410,13 @@ def listen(
     heard: Callable[[str], None],
     connected: Callable[[], None],
     stop: threading.Event,
+    probe_every: float = 5.0,
 ) -> None:
     """``LISTEN channel`` on a connection of its own (outside the pool), passing each payload to
     ``heard`` until ``stop``; ``connected`` once listening. Returns when stopped; raises when
-    the connection fails. PostgreSQL only."""
+    the connection fails, which a ``SELECT 1`` every ``probe_every`` seconds finds out even when
+    nothing is said (notifications that arrive meanwhile wait for the next read). PostgreSQL
+    only."""
     import psycopg
     from psycopg import sql
 
@@ -422,6 +426,10 @@ def listen(
     with psycopg.connect(url, autocommit=True, connect_timeout=5) as connection:
         connection.execute(sql.SQL("LISTEN {}").format(sql.Identifier(channel)))
         connected()
+        probed = time.monotonic()
         while not stop.is_set():
             for note in connection.notifies(timeout=0.5):
                 heard(note.payload)
+            if time.monotonic() - probed >= probe_every:
+                connection.execute("SELECT 1")
+                probed = time.monotonic()

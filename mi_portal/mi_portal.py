@@ -39,7 +39,7 @@ from mi_portal.pages.rights_requests import request_page, requests_page
 from mi_portal.pages.templates import templates_page
 from mi_portal.pages.users import users_page
 from mi_portal.pages.viewer import viewer_page
-from mi_portal.services import outbox
+from mi_portal.services import outbox, session_cache
 from mi_portal.state import tokens
 from mi_portal.state.audit import AuditState
 from mi_portal.state.case import CaseState
@@ -90,6 +90,8 @@ app = rx.App(
 )
 # The outbox's delivery worker runs inside the app on the embedded default (see outbox.py).
 app.register_lifespan_task(outbox.in_process_lifespan)
+# Every worker hears when access changes, so it may keep resolved sessions (session_cache.py).
+app.register_lifespan_task(session_cache.lifespan)
 # Several workers on Redis: a tab served by a worker that died comes back with its own state.
 app.register_lifespan_task(tokens.lifespan(app))
 # Before any (re)connect's hydrate: a tab whose session ended receives nothing it had.

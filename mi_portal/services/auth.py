@@ -6,6 +6,7 @@ import base64
 import hashlib
 import hmac
 import secrets
+import time
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -27,7 +28,7 @@ from mi_portal.models import (
     User,
     UserSession,
 )
-from mi_portal.services import audit, clock
+from mi_portal.services import audit, clock, session_cache
 from mi_portal.services.actor import Actor
 from mi_portal.services.passwords import verify_password
 
@@ -449,17 +450,27 @@ def resolve(
 
     ``activity=False`` for requests a page makes on its own (renewing photo links): they do not
     keep an idle session alive, so an abandoned tab still times out.
+
+    A worker answers from what it resolved a moment ago while nothing that decides access has
+    changed (``session_cache``: changes are announced by the database; time is checked here).
     """
     if not token or len(token) > 200:
         return None
     now = clock.now()
+    key = _hash_token(token)
+    kept = session_cache.cache.get(key)
+    if kept is not None and kept.good_at(
+        now, idle=IDLE_TIMEOUT, touch=TOUCH_EVERY, activity=activity
+    ):
+        return kept.answer(ip, user_agent)
+    generation = session_cache.cache.generation()  # before reading: a change meanwhile voids it
     expired_switch: tuple[uuid.UUID, uuid.UUID | None, str, bool] | None = None
     with platform_session() as session:
         # The session and its user in one statement (this runs for every event and photo).
         found = session.exec(
             select(UserSession, User)
             .join(User, User.id == UserSession.user_id)  # type: ignore[arg-type]
-            .where(UserSession.token_hash == _hash_token(token))
+            .where(UserSession.token_hash == key)
         ).first()
         if found is None:
             return None
@@ -544,6 +555,18 @@ def resolve(
             switch_expires_at=row.switch_expires_at,
             clinic_name=tenants[tenant_id].name if tenant_id and tenant_id in tenants else None,
         )
+        if generation is not None and not expired_switch:
+            session_cache.cache.put(
+                key,
+                generation,
+                session_cache.Kept(
+                    signed_in=result,
+                    expires_at=row.expires_at,
+                    last_seen_at=row.last_seen_at,
+                    switch_expires_at=row.switch_expires_at if tenant_id else None,
+                    kept_at=time.monotonic(),
+                ),
+            )
     if expired_switch:
         uid, tid, role_value, closed = expired_switch
         for platform in (False, True):
