@@ -27,7 +27,12 @@ class AuditEvent(SQLModel, table=True):
     Never deleted; updated only to erase its personal details (``services.audit.erase_personal``).
     """
 
-    __table_args__ = (sa.UniqueConstraint("chain", "seq", name="uq_audit_chain_seq"),)
+    __table_args__ = (
+        sa.UniqueConstraint("chain", "seq", name="uq_audit_chain_seq"),
+        # One record's events in a chain, in order: the case timeline, erasure, the audit
+        # page's record filter. Without it each read walked the clinic's whole chain.
+        sa.Index("ix_audit_target", "chain", "target_id", "seq"),
+    )
 
     id: uuid.UUID = Field(default_factory=uuid7, primary_key=True)
     chain: str = plain(max_length=64)

@@ -336,6 +336,18 @@ def _timeline() -> rx.Component:
         rx.vstack(
             rx.heading("Timeline", size="3", as_="h2"),
             rx.text(C["zone_caption"], size="1", id="case-zone"),
+            rx.cond(
+                C["earlier_looks"].to(int) > 0,
+                rx.text(
+                    "Every change is listed; of the looks at this case, the newest are. ",
+                    C["earlier_looks"].to(str),
+                    " older looks are in the ",
+                    rx.link("audit log", href="/audit"),
+                    ".",
+                    size="1",
+                    id="case-earlier-looks",
+                ),
+            ),
             rx.foreach(C["timeline"].to(list[dict[str, Any]]), _timeline_entry),
             spacing="2",
             width="100%",

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, NamedTuple
 
+import sqlalchemy as sa
 from sqlmodel import col, select
 
 from mi_portal.db import platform_session, tenant_session
@@ -29,7 +30,7 @@ from mi_portal.services.intake import CONCERN_AREAS, age_on
 from mi_portal.services.intake_questions import answers_as_asked
 from mi_portal.services.permissions import Permission, check, has_permission
 from mi_portal.services.text import TextTooLong, clean_text
-from mi_portal.services.timeline import Happening, TimelineEntry, group_views
+from mi_portal.services.timeline import VIEW_ACTIONS, Happening, TimelineEntry, group_views
 
 MAX_BULK = 200
 MAX_NOTE = 10_000
@@ -230,6 +231,8 @@ class CaseDetail:
     first_response: str = "none"
     first_response_due_at: str = ""
     zone_caption: str = ""  # "Times in Europe/London (GMT)"
+    # Older looks at the case not listed in ``timeline`` (see LOOKS_SHOWN); the audit log has them.
+    earlier_looks: int = 0
 
 
 _WHAT = {
@@ -305,26 +308,7 @@ def case_detail(actor: Actor, submission_id: object) -> CaseDetail:
     with tenant_session(tenant_id) as session:
         tenant = session.get(Tenant, tenant_id)
         assert tenant is not None
-        # The columns the timeline shows, not whole events (a case opened a thousand times has
-        # three thousand looks on it: their addresses, browsers and hashes are not needed here).
-        events = [
-            _Event(*row)
-            for row in session.exec(
-                select(  # type: ignore[call-overload]  (five columns: past sqlmodel's overloads)
-                    AuditEvent.id,
-                    AuditEvent.occurred_at,
-                    AuditEvent.user_id,
-                    AuditEvent.action,
-                    AuditEvent.details,
-                )
-                .where(
-                    AuditEvent.chain == str(tenant_id),
-                    AuditEvent.target_type == "submission",
-                    AuditEvent.target_id == str(case.id),
-                )
-                .order_by(col(AuditEvent.seq))
-            )
-        ]
+        events, earlier_looks = _timeline_events(session, tenant_id, case.id)
         if all(e.id != viewed.id for e in events):
             # Queued with the page's other looks (audit.together), written once all have ended.
             events.append(
@@ -401,11 +385,65 @@ def case_detail(actor: Actor, submission_id: object) -> CaseDetail:
             for n in notes
         ],
         timeline=timeline,
+        earlier_looks=earlier_looks,
         quote_status=latest_quote.status if latest_quote else "",
         quote_status_label=latest_quote.status_label if latest_quote else "",
         quote_version=latest_quote.version if latest_quote else 0,
         quote_total=latest_quote.total if latest_quote else "",
     )
+
+
+# The newest looks at a case its timeline lists; every change is always listed. A case opened a
+# thousand times carries three thousand looks: reading, folding and sending them all to the tab
+# on every opening made the case slower the more it was worked on. The audit log keeps them all.
+LOOKS_SHOWN = 300
+
+
+def _timeline_events(
+    session,
+    tenant_id: uuid.UUID,
+    case_id: uuid.UUID,  # type: ignore[no-untyped-def]
+) -> tuple[list[_Event], int]:
+    """The case's events in order (every change, the newest ``LOOKS_SHOWN`` looks), and how
+    many older looks were left out. One statement (a second only when some were left out)."""
+    on_case = (
+        AuditEvent.chain == str(tenant_id),
+        AuditEvent.target_type == "submission",
+        AuditEvent.target_id == str(case_id),
+    )
+    looking = col(AuditEvent.action).in_(sorted(VIEW_ACTIONS))
+    # The newest look not listed (NULL while there are no more than LOOKS_SHOWN).
+    cutoff = (
+        select(AuditEvent.seq)
+        .where(*on_case, looking)
+        .order_by(col(AuditEvent.seq).desc())
+        .offset(LOOKS_SHOWN)
+        .limit(1)
+        .scalar_subquery()
+    )
+    # The columns the timeline shows, not whole events (addresses, browsers and hashes are not
+    # needed here).
+    rows = session.exec(
+        select(  # type: ignore[call-overload]  (six columns: past sqlmodel's overloads)
+            AuditEvent.id,
+            AuditEvent.occurred_at,
+            AuditEvent.user_id,
+            AuditEvent.action,
+            AuditEvent.details,
+            cutoff,
+        )
+        .where(*on_case, sa.or_(sa.not_(looking), cutoff.is_(None), col(AuditEvent.seq) > cutoff))
+        .order_by(col(AuditEvent.seq))
+    ).all()
+    last_left_out = rows[0][5] if rows else None
+    earlier = 0
+    if last_left_out is not None:
+        earlier = session.exec(
+            select(sa.func.count())
+            .select_from(AuditEvent)
+            .where(*on_case, looking, col(AuditEvent.seq) <= last_left_out)
+        ).one()
+    return [_Event(*row[:5]) for row in rows], int(earlier)
 
 
 class _Event(NamedTuple):

@@ -273,6 +273,39 @@ def test_case_page_notes_timeline_and_age(world) -> None:  # type: ignore[no-unt
     assert [t.what for t in cases.case_detail(crd, ids["ava"]).timeline][-1] == "Opened the case"
 
 
+def test_the_timeline_lists_every_change_and_only_the_newest_looks(
+    world, monkeypatch: pytest.MonkeyPatch
+) -> None:  # type: ignore[no-untyped-def]
+    """A case's cost must not grow with how often it was opened: older looks stay in the audit
+    log, counted on the page; no change is ever left out."""
+    from mi_portal.services import audit
+
+    a, b, mgr, crd, ids = world
+    monkeypatch.setattr(cases, "LOOKS_SHOWN", 3)
+    case = ids["ava"]
+
+    def looks(detail: cases.CaseDetail) -> int:
+        return sum(len(t.views) or 1 for t in detail.timeline if t.what in LOOK_WORDS)
+
+    first = cases.case_detail(mgr, case)  # one look
+    assert looks(first) == 1 and first.earlier_looks == 0
+    cases.change_status(mgr, case, "in_review")
+    for _ in range(4):
+        audit.record(crd, "images.thumbnails_listed", target_type="submission", target_id=case)
+    cases.add_note(mgr, case, "Needs a daylight photo")
+    detail = cases.case_detail(mgr, case)  # six looks in all: the newest three are listed
+    assert looks(detail) == 3 and detail.earlier_looks == 3
+    whats = [t.what for t in detail.timeline]
+    assert "Changed status" in whats and "Added a note" in whats
+    assert whats[-1] == "Opened the case"
+    monkeypatch.setattr(cases, "LOOKS_SHOWN", 300)
+    everything = cases.case_detail(mgr, case)
+    assert looks(everything) == 7 and everything.earlier_looks == 0
+
+
+LOOK_WORDS = {"Opened the case", "Looked at the photo thumbnails"}
+
+
 def _every_shape() -> list[object]:
     """Each field of the statement's shape through all its values, the others left at rest."""
     from mi_portal.services.inbox import _Shape
