@@ -12,8 +12,10 @@ from mi_portal.components.retention_parts import deidentified_badge, retention_c
 from mi_portal.pages.conversation import conversation_panel
 from mi_portal.pages.inbox import SLA_BADGES
 from mi_portal.pages.legal_holds import case_hold_badge, holds_card
+from mi_portal.services.cases import LOOKS_SHOWN
 from mi_portal.state.case import CaseState
 from mi_portal.state.inbox import STATUS_LABELS
+from mi_portal.state.session import SessionState
 
 C = CaseState.case
 # The first reply's states read like the quote's (SLA_BADGES), in its own words once done.
@@ -339,10 +341,14 @@ def _timeline() -> rx.Component:
             rx.cond(
                 C["earlier_looks"].to(int) > 0,
                 rx.text(
-                    "Every change is listed; of the looks at this case, the newest are. ",
+                    f"Every change is listed, and the newest {LOOKS_SHOWN} looks at this case; ",
                     C["earlier_looks"].to(str),
                     " older looks are in the ",
-                    rx.link("audit log", href="/audit"),
+                    rx.cond(
+                        SessionState.can_view_audit,
+                        rx.link("audit log", href="/audit"),
+                        rx.text("audit log", as_="span"),
+                    ),
                     ".",
                     size="1",
                     id="case-earlier-looks",

@@ -10,7 +10,7 @@ from typing import Any, NamedTuple
 import sqlalchemy as sa
 from sqlmodel import col, select
 
-from mi_portal.db import platform_session, tenant_session
+from mi_portal.db import ScopedSession, platform_session, tenant_session
 from mi_portal.models import (
     SUBMISSION_TRANSITIONS,
     AuditEvent,
@@ -400,9 +400,7 @@ LOOKS_SHOWN = 300
 
 
 def _timeline_events(
-    session,
-    tenant_id: uuid.UUID,
-    case_id: uuid.UUID,  # type: ignore[no-untyped-def]
+    session: ScopedSession, tenant_id: uuid.UUID, case_id: uuid.UUID
 ) -> tuple[list[_Event], int]:
     """The case's events in order (every change, the newest ``LOOKS_SHOWN`` looks), and how
     many older looks were left out. One statement (a second only when some were left out)."""
