@@ -28,7 +28,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import ORMExecuteState, SessionTransaction, with_loader_criteria
 from sqlalchemy.sql import visitors
-from sqlmodel import Session, col
+from sqlmodel import Session
 
 import mi_portal.models  # noqa: F401  (every table registered before scoping is built)
 from mi_portal.config import get_settings, private_dir, private_file
@@ -346,12 +346,24 @@ def _scope_statement(state: ORMExecuteState) -> None:
     state.statement = state.statement.options(*_criteria_for(tenant_id))
 
 
+# SQLAlchemy runs a criteria lambda once with the class it was given, to learn its shape; the
+# base class has no mapped column, so it gets this stand-in (set only now, after every model is
+# mapped, so no table copies it; each mapped class's own ``tenant_id`` attribute hides it).
+type.__setattr__(TenantOwned, "tenant_id", sa.column("tenant_id", sa.Uuid))
+
+
 @functools.lru_cache(maxsize=4096)
 def _criteria_for(tenant_id: uuid.UUID) -> tuple[Any, ...]:
-    # Built once per tenant and reused: the options are immutable and only carry the value.
-    return tuple(
-        with_loader_criteria(model, col(model.tenant_id) == tenant_id, include_aliases=True)
-        for model in _TENANT_MODELS
+    # One option on the base class reaches every tenant-owned model a statement names, aliases
+    # included (30 options, one per model, cost a third of a millisecond per statement to build
+    # and key). ``tenant_id`` travels as a bound parameter of the lambda, so the compiled form is
+    # shared by every clinic. Built once per tenant and reused: options are immutable.
+    return (
+        with_loader_criteria(
+            TenantOwned,
+            lambda cls: cls.tenant_id == tenant_id,
+            include_aliases=True,
+        ),
     )
 
 
