@@ -122,15 +122,33 @@ def tenant_session(
     platform: bool = False,
     read_only: bool = False,
     engine: Engine | None = None,
+    lent: ScopedSession | None = None,
 ) -> Iterator[ScopedSession]:
     """A session that sees and writes only ``tenant_id``'s rows.
 
     ``platform=True`` also opens the platform audit chain (platform staff switched into a clinic
     reading both logs); it never opens another clinic's rows. ``read_only=True`` refuses every
     flush, and on PostgreSQL makes each transaction READ ONLY (platform figures read clinics).
+
+    ``lent``: a caller's own session for the same clinic, used instead of a new one, so that a
+    page's several reads share one connection and one transaction (and its identity map). It is
+    not closed here; a service may commit it, as it would its own. Only a plain session of the
+    same clinic can be lent: anything else raises.
     """
     if not isinstance(tenant_id, uuid.UUID):
         raise TenantScopeError("tenant scope must be a UUID")
+    if lent is not None:
+        if (
+            lent.tenant_id != tenant_id
+            or platform
+            or read_only
+            or lent.info.get(PLATFORM_KEY)
+            or lent.info.get(READ_ONLY_KEY)
+            or engine is not None
+        ):
+            raise TenantScopeError("a lent session must be a plain session of the same clinic")
+        yield lent
+        return
     info = {TENANT_KEY: tenant_id, PLATFORM_KEY: platform, READ_ONLY_KEY: read_only}
     with ScopedSession(engine or get_engine(), info=info) as session:
         yield session

@@ -107,3 +107,26 @@ def test_moving_a_row_to_another_tenant_raises(db: Database) -> None:
 def test_tenant_scope_must_be_a_uuid(db: Database) -> None:
     with pytest.raises(TenantScopeError), tenant_session("clinic-a"):  # type: ignore[arg-type]
         pass
+
+
+def test_only_a_plain_session_of_the_same_clinic_can_be_lent(db: Database) -> None:
+    w = two_clinics()
+    with tenant_session(w.a) as own:
+        with tenant_session(w.a, lent=own) as used:
+            assert used is own
+            assert [p.id for p in used.exec(select(Patient))] == [w.a_patient]
+        # Still open and usable after the block: the lender closes it.
+        assert own.get(Submission, (w.a, w.a_submission)) is not None
+        for refused in (
+            {"tenant_id": w.b},
+            {"tenant_id": w.a, "platform": True},
+            {"tenant_id": w.a, "read_only": True},
+        ):
+            with pytest.raises(TenantScopeError), tenant_session(lent=own, **refused):  # type: ignore[arg-type]
+                pass
+    with (
+        tenant_session(w.a, read_only=True) as reading,
+        pytest.raises(TenantScopeError),
+        tenant_session(w.a, lent=reading),
+    ):
+        pass

@@ -101,11 +101,12 @@ def change_status(actor: Actor, submission_id: object, to: str) -> None:
     )
 
 
-def assignable(actor: Actor) -> list[tuple[str, str]]:
-    """(user id, name) of the clinic's active members who can work cases."""
+def assignable(actor: Actor, *, lent: ScopedSession | None = None) -> list[tuple[str, str]]:
+    """(user id, name) of the clinic's active members who can work cases (``lent``: see
+    ``tenant_session``)."""
     check(actor, Permission.CASES_VIEW)
     tenant_id = actor.require_tenant()
-    with tenant_session(tenant_id) as session:
+    with tenant_session(tenant_id, lent=lent) as session:
         rows = session.exec(
             select(User.id, User.full_name)
             .join(Membership, col(Membership.user_id) == User.id)
@@ -286,11 +287,14 @@ _BY_PATIENT = frozenset(
 )
 
 
-def case_detail(actor: Actor, submission_id: object) -> CaseDetail:
-    """Everything the case page shows. Opening a case is an audited reveal of identity."""
+def case_detail(
+    actor: Actor, submission_id: object, *, lent: ScopedSession | None = None
+) -> CaseDetail:
+    """Everything the case page shows. Opening a case is an audited reveal of identity.
+    (``lent``: see ``tenant_session``.)"""
     check(actor, Permission.CASES_VIEW)
     tenant_id = actor.require_tenant()
-    with tenant_session(tenant_id) as session:
+    with tenant_session(tenant_id, lent=lent) as session:
         case = case_in_clinic(session, actor, submission_id)
         patient = session.get(Patient, (tenant_id, case.patient_id))
         assert patient is not None
@@ -305,7 +309,7 @@ def case_detail(actor: Actor, submission_id: object) -> CaseDetail:
             )
         )
     viewed = audit.record(actor, "case.view", target_type="submission", target_id=case.id)
-    with tenant_session(tenant_id) as session:
+    with tenant_session(tenant_id, lent=lent) as session:
         tenant = session.get(Tenant, tenant_id)
         assert tenant is not None
         events, earlier_looks = _timeline_events(session, tenant_id, case.id)

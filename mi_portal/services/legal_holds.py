@@ -245,12 +245,15 @@ def _minutes(moment: datetime | None) -> str:
     return moment.strftime("%Y-%m-%d %H:%M") if moment else ""
 
 
-def holds_for_case(actor: Actor, case_id: object) -> list[HoldView]:
-    """The case's own holds and its patient's, in force first, then newest first."""
+def holds_for_case(
+    actor: Actor, case_id: object, *, lent: ScopedSession | None = None
+) -> list[HoldView]:
+    """The case's own holds and its patient's, in force first, then newest first.
+    (``lent``: see ``tenant_session``.)"""
     check(actor, Permission.CASES_VIEW)
     tenant_id = actor.require_tenant()
     now = clock.now()
-    with tenant_session(tenant_id) as session:
+    with tenant_session(tenant_id, lent=lent) as session:
         case = _case(session, actor, case_id)
         active = active_hold_clause(now)
         rows = session.exec(

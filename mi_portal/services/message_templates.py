@@ -17,7 +17,7 @@ from jinja2.exceptions import SecurityError
 from jinja2.sandbox import SandboxedEnvironment
 from sqlmodel import col, select
 
-from mi_portal.db import tenant_session
+from mi_portal.db import ScopedSession, tenant_session
 from mi_portal.models import MessageChannel, MessageTemplate
 from mi_portal.services import audit, clock
 from mi_portal.services.actor import Actor, NotFound, PermissionDenied, parse_id
@@ -168,10 +168,13 @@ def _row(t: MessageTemplate) -> TemplateRow:
     )
 
 
-def list_templates(actor: Actor, *, active_only: bool = False) -> list[TemplateRow]:
-    """The clinic's templates by name (everyone who may send messages may use them)."""
+def list_templates(
+    actor: Actor, *, active_only: bool = False, lent: ScopedSession | None = None
+) -> list[TemplateRow]:
+    """The clinic's templates by name (everyone who may send messages may use them).
+    (``lent``: see ``tenant_session``.)"""
     check(actor, Permission.MESSAGES_SEND if active_only else Permission.TEMPLATES_MANAGE)
-    with tenant_session(actor.require_tenant()) as session:
+    with tenant_session(actor.require_tenant(), lent=lent) as session:
         stmt = select(MessageTemplate).order_by(col(MessageTemplate.name))
         if active_only:
             stmt = stmt.where(col(MessageTemplate.active).is_(True))

@@ -197,12 +197,19 @@ def _size(n: int) -> str:
     return f"{n / 1_048_576:.1f} MB" if n >= 1_048_576 else f"{max(1, n // 1024)} KB"
 
 
-def conversation(actor: Actor, submission_id: object, *, mark: bool = True) -> Conversation:
+def conversation(
+    actor: Actor,
+    submission_id: object,
+    *,
+    mark: bool = True,
+    lent: ScopedSession | None = None,
+) -> Conversation:
     """The case's thread, oldest message first; opening it marks inbound messages read for
-    this user (audited as a view of the conversation)."""
+    this user (audited as a view of the conversation). A ``lent`` session (see
+    ``tenant_session``) is committed when messages are marked read."""
     check(actor, Permission.CASES_VIEW)
     tenant_id = actor.require_tenant()
-    with tenant_session(tenant_id) as session:
+    with tenant_session(tenant_id, lent=lent) as session:
         case = case_in_clinic(session, actor, submission_id)
         patient = session.get(Patient, (tenant_id, case.patient_id))
         tenant = session.get(Tenant, tenant_id)
@@ -242,7 +249,9 @@ def conversation(actor: Actor, submission_id: object, *, mark: bool = True) -> C
                     attachments.setdefault(a.message_id, []).append(
                         AttachmentLine(str(a.id), a.kind, a.display_name, _size(a.byte_size))
                     )
-            authors = _names({m.sender_user_id for m in messages if m.sender_user_id})
+            authors = _names(
+                {m.sender_user_id for m in messages if m.sender_user_id}, session=session
+            )
             for m in messages:
                 inbound = m.direction == MessageDirection.INBOUND.value
                 is_unread = inbound and (marker is None or m.created_at > marker)
@@ -307,12 +316,18 @@ def _may_send(actor: Actor) -> bool:
     return has_permission(actor, Permission.MESSAGES_SEND)
 
 
-def _names(user_ids: set[uuid.UUID | None]) -> dict[uuid.UUID | None, str]:
+def _names(
+    user_ids: set[uuid.UUID | None], *, session: ScopedSession | None = None
+) -> dict[uuid.UUID | None, str]:
+    """Staff names by id (through ``session`` when given: user accounts are readable there)."""
     ids = [u for u in user_ids if u is not None]
     if not ids:
         return {}
-    with platform_session() as session:
-        return {u.id: u.full_name for u in session.exec(select(User).where(col(User.id).in_(ids)))}
+    query = select(User.id, User.full_name).where(col(User.id).in_(ids))
+    if session is not None:
+        return dict(session.exec(query).all())
+    with platform_session() as own:
+        return dict(own.exec(query).all())
 
 
 # ---------------------------------------------------------------------------------------------

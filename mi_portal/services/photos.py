@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 
-from mi_portal.db import platform_session, tenant_session
+from mi_portal.db import ScopedSession, platform_session, tenant_session
 from mi_portal.models import ImageRendition, SubmissionImage, Tenant
 from mi_portal.services import audit, images, object_links
 from mi_portal.services.actor import Actor
@@ -147,14 +147,16 @@ def thumbnails(
     *,
     lifetime: int = URL_LIFETIME_SECONDS,
     store: BlobStore | None = None,
+    lent: ScopedSession | None = None,
 ) -> list[PhotoLink]:
     """Signed thumbnail URLs of one case's photos (an audited read of health data).
 
     A photo marked sensitive gets its blurred rendition: it is seen only in the viewer.
+    (``lent``: see ``tenant_session``.)
     """
     check(actor, Permission.IMAGES_VIEW)
     store = store or get_store()
-    with tenant_session(actor.require_tenant()) as session:
+    with tenant_session(actor.require_tenant(), lent=lent) as session:
         wanted = case_in_clinic(session, actor, submission_id).id
         rows = _thumbnail_rows(session, SubmissionImage.submission_id == wanted)
     links = [link for _image, link in _links(actor, store, rows, lifetime=lifetime)]

@@ -357,10 +357,13 @@ class CaseDueDates:
     held: bool = False  # under a legal hold now: nothing is due while it lasts
 
 
-def case_due_dates(actor: Actor, case_id: object) -> CaseDueDates:
-    """When each category of one case of the actor's clinic is due, by the clinic's settings."""
+def case_due_dates(
+    actor: Actor, case_id: object, *, lent: ScopedSession | None = None
+) -> CaseDueDates:
+    """When each category of one case of the actor's clinic is due, by the clinic's settings.
+    (``lent``: see ``tenant_session``.)"""
     check(actor, Permission.CASES_VIEW)
-    with tenant_session(actor.require_tenant()) as session:
+    with tenant_session(actor.require_tenant(), lent=lent) as session:
         case = case_in_clinic(session, actor, case_id)
         policies = load_policies(session)
         last = activity_clock(session, [case.id]).get(case.id, case.last_activity_at)

@@ -3,20 +3,94 @@
 from __future__ import annotations
 
 import asyncio
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import reflex as rx
 
-from mi_portal.services import audit, cases, photos, retention_rules
-from mi_portal.services.actor import NotFound
+from mi_portal.db import ScopedSession, tenant_session
+from mi_portal.services import (
+    audit,
+    cases,
+    legal_holds,
+    message_templates,
+    messaging,
+    photos,
+    retention_rules,
+)
+from mi_portal.services.actor import Actor, NotFound
 from mi_portal.services.permissions import Permission, has_permission
 from mi_portal.state.conversation import ConversationState
 from mi_portal.state.guard import current, guarded
 from mi_portal.state.legal_holds import HoldsState
 
-# The order in which the case page's looks enter the audit chain (they are read side by side).
+# The order in which the case page's looks enter the audit chain.
 PAGE_LOOKS = ("case.view", "images.thumbnails_listed", "thread.viewed")
+
+
+@dataclass(frozen=True)
+class _CaseReads:
+    detail: cases.CaseDetail | None  # None: not in this clinic, or gone
+    dates: retention_rules.CaseDueDates | None  # None: removed after the case was read
+    thumbnails: list[photos.PhotoLink]
+
+
+@dataclass(frozen=True)
+class _PageReads:
+    case: _CaseReads
+    members: list[tuple[str, str]]
+    conversation: messaging.Conversation | None
+    templates: list[message_templates.TemplateRow]
+    holds: list[legal_holds.HoldView]
+
+
+def _read_case(session: ScopedSession, actor: Actor, case_id: str) -> _CaseReads:
+    try:
+        detail = cases.case_detail(actor, case_id, lent=session)
+        links = (
+            photos.thumbnails(actor, case_id, lent=session)
+            if has_permission(actor, Permission.IMAGES_VIEW)
+            else []
+        )
+    except NotFound:
+        return _CaseReads(None, None, [])
+    try:
+        dates = retention_rules.case_due_dates(actor, case_id, lent=session)
+    except NotFound:
+        dates = None
+    return _CaseReads(detail, dates, links)
+
+
+def _read_case_alone(actor: Actor, case_id: str) -> _CaseReads:
+    with tenant_session(actor.require_tenant()) as session:
+        return _read_case(session, actor, case_id)
+
+
+def _read_page(looks: audit.Batch, actor: Actor, case_id: str) -> _PageReads:
+    """Everything the case page shows, through one session; then the page's looks are written
+    (even when a read failed: what was read is recorded)."""
+    try:
+        with tenant_session(actor.require_tenant()) as session:
+            members = cases.assignable(actor, lent=session)
+            case = _read_case(session, actor, case_id)
+            if case.detail is None:
+                return _PageReads(case, members, None, [], [])
+            try:
+                talk = messaging.conversation(actor, case_id, lent=session)
+            except NotFound:
+                talk = None
+            templates = (
+                message_templates.list_templates(actor, active_only=True, lent=session)
+                if talk is not None and talk.can_send
+                else []
+            )
+            try:
+                holds = legal_holds.holds_for_case(actor, case_id, lent=session)
+            except NotFound:
+                holds = []
+            return _PageReads(case, members, talk, templates, holds)
+    finally:
+        looks.write(PAGE_LOOKS)
 
 
 class CaseState(rx.State):
@@ -43,79 +117,60 @@ class CaseState(rx.State):
     def _case_id(self) -> str:
         return str(self.id)[:64]  # type: ignore[attr-defined]  (route argument)
 
-    async def _refresh(self) -> None:
-        """The case, its due dates and its thumbnails: three reads side by side (each its own
-        session), so the page waits for the slowest. Each runs to its end before this returns,
-        even when another fails, so no read outlives the event."""
-        actor, case_id = current().actor, self._case_id()
-        reads = [
-            asyncio.to_thread(cases.case_detail, actor, case_id),
-            asyncio.to_thread(retention_rules.case_due_dates, actor, case_id),
-        ]
-        if has_permission(actor, Permission.IMAGES_VIEW):
-            reads.append(asyncio.to_thread(photos.thumbnails, actor, case_id))
-        detail, dates, *links = results = await asyncio.gather(*reads, return_exceptions=True)
-        for result in results:
-            if isinstance(result, BaseException) and not isinstance(result, NotFound):
-                raise result
-        # Only "not found" is left. Not in this clinic (or gone): nothing of it is kept. Due
-        # dates alone missing means a sweep removed it after it was read: the next load says so.
-        if any(isinstance(r, NotFound) for r in (detail, *links)):
+    def _show(self, reads: _CaseReads) -> None:
+        if reads.detail is None:
+            # Not in this clinic (or gone): nothing of it is kept.
             self.not_found, self.case, self.thumbnails = True, {}, []
             self.retention = {}
             self.loading = False
             return
-        assert isinstance(detail, cases.CaseDetail)
-        data = asdict(detail)
-        data["answers"] = [{"question": q, "answer": a} for q, a in detail.answers]
+        data = asdict(reads.detail)
+        data["answers"] = [{"question": q, "answer": a} for q, a in reads.detail.answers]
         self.case = data
-        self.retention = {} if isinstance(dates, BaseException) else asdict(dates)
-        if links:
-            self.thumbnails = [asdict(link) for link in links[0]]  # type: ignore[arg-type]
+        # Due dates alone missing means a sweep removed the case after it was read: the next
+        # load says so.
+        self.retention = asdict(reads.dates) if reads.dates is not None else {}
+        self.thumbnails = [asdict(link) for link in reads.thumbnails]
         self.not_found = False
         self.loading = False
+
+    async def _refresh(self) -> None:
+        """The case, its due dates and its thumbnails, read again (after a change)."""
+        actor, case_id = current().actor, self._case_id()
+        self._show(await asyncio.to_thread(_read_case_alone, actor, case_id))
 
     @rx.event
     @guarded(Permission.CASES_VIEW, page=True)
     async def load(self) -> None:
         """The whole case page in one event: the case, its conversation and its holds.
 
-        The four reads are independent (each its own session, each filling its own state), so
-        they run side by side: the page waits for the slowest, not for their sum.
+        Every read goes through one session in one worker thread: one connection and one
+        transaction for the page, not one per card (the reads are CPU work for this process
+        far more than waits on the database, so side by side they gained little).
         """
         self.loading, self.error = True, ""
-        self.can_edit = has_permission(current().actor, Permission.CASES_EDIT)
+        actor, case_id = current().actor, self._case_id()
+        self.can_edit = has_permission(actor, Permission.CASES_EDIT)
         conversation = await self.get_state(ConversationState)
         holds = await self.get_state(HoldsState)
         try:
             # The page's three audited reads (the case, its thumbnails, its conversation) are
             # written to the audit chain together, in one transaction, once all have ended.
             with audit.together() as looks:
-                try:
-                    # A task group: should one fail, the others are cancelled and awaited
-                    # before the event ends, so nothing touches the state after it.
-                    async with asyncio.TaskGroup() as group:
-                        for read in (
-                            self._members(),
-                            self._refresh(),
-                            conversation._open(),
-                            holds._open(),
-                        ):
-                            group.create_task(read)
-                finally:  # what was read is recorded, even when another read failed
-                    await asyncio.to_thread(looks.write, PAGE_LOOKS)
+                page = await asyncio.to_thread(_read_page, looks, actor, case_id)
         except BaseException:
             # A look that is not recorded did not happen: nothing read is sent to the tab.
             for state in (self, conversation, holds):
                 state.reset()
             self.loading, self.error = False, "The case could not be opened. Try again."
             raise
-
-    async def _members(self) -> None:
-        self.members = [
-            {"id": uid, "name": name}
-            for uid, name in await asyncio.to_thread(cases.assignable, current().actor)
-        ]
+        self.members = [{"id": uid, "name": name} for uid, name in page.members]
+        self._show(page.case)
+        conversation._start()
+        conversation._show(page.conversation)
+        conversation._show_templates(page.templates)
+        holds._start()
+        holds._show(page.holds)
 
     async def _do(self, action) -> None:  # type: ignore[no-untyped-def]
         self.error = ""

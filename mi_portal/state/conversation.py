@@ -68,6 +68,12 @@ class ConversationState(rx.State):
         try:
             view = await asyncio.to_thread(messaging.conversation, actor, self._case_id())
         except NotFound:
+            view = None
+        self._show(view)
+
+    def _show(self, view: messaging.Conversation | None) -> None:
+        """Fill the panel from the conversation read (``None``: the case was not found)."""
+        if view is None:
             self.messages, self.consent, self.loaded = [], [], False
             return
         lines = []
@@ -99,20 +105,31 @@ class ConversationState(rx.State):
 
     async def _open(self) -> None:
         """Opening the case marks its inbound messages read for this user (inside a guarded
-        handler: the case page's own load calls it)."""
-        self.error = self.notice = self.compose_error = ""
-        self.preview = {}
-        self.channel, self.template_id, self.subject, self.body = "email", "", "", ""
-        self.attachments, self._staged = [], []
+        handler)."""
+        self._start()
         await self._refresh()
+        rows: list[message_templates.TemplateRow] = []
         if self.can_send:
             actor = current().actor
             rows = await asyncio.to_thread(
                 functools.partial(message_templates.list_templates, actor, active_only=True)
             )
-            self.templates = [{"id": t.id, "name": t.name, "channel": t.channel} for t in rows]
-        else:
-            self.templates = []
+        self._show_templates(rows)
+
+    def _start(self) -> None:
+        """A freshly opened panel: nothing composed, no message shown."""
+        self.error = self.notice = self.compose_error = ""
+        self.preview = {}
+        self.channel, self.template_id, self.subject, self.body = "email", "", "", ""
+        self.attachments, self._staged = [], []
+
+    def _show_templates(self, rows: list[message_templates.TemplateRow]) -> None:
+        """The templates offered (only to those who may send; none otherwise)."""
+        self.templates = (
+            [{"id": t.id, "name": t.name, "channel": t.channel} for t in rows]
+            if self.can_send
+            else []
+        )
 
     @rx.event
     @guarded(Permission.MESSAGES_SEND)

@@ -39,6 +39,9 @@ class HoldsState(rx.State):
             views = await asyncio.to_thread(legal_holds.holds_for_case, actor, self._case_id())
         except NotFound:
             views = []
+        self._show(views)
+
+    def _show(self, views: list[legal_holds.HoldView]) -> None:
         self.holds = [asdict(v) for v in views]
         self.held = any(v.active for v in views)
 
@@ -48,10 +51,14 @@ class HoldsState(rx.State):
         await self._open()
 
     async def _open(self) -> None:
-        """The case's holds (inside a guarded handler: the case page's own load calls it)."""
+        """The case's holds (inside a guarded handler)."""
+        self._start()
+        await self._refresh()
+
+    def _start(self) -> None:
+        """A freshly opened card: nothing asked, nothing waiting to be confirmed."""
         self.error = self.notice = self.confirm_id = self.confirm_reason = ""
         self.can_manage = has_permission(current().actor, Permission.HOLDS_MANAGE)
-        await self._refresh()
 
     @rx.event
     @guarded(Permission.HOLDS_MANAGE)

@@ -23,7 +23,7 @@ from mi_portal.state.legal_holds import HoldsState
 from mi_portal.state.session import SessionState
 from mi_portal.state.users import UsersState
 from tests.conftest import Database
-from tests.factories import fill_tenant, make_tenant, make_user, sign_in_token
+from tests.factories import fill_tenant, make_tenant, make_user, owner_session, sign_in_token
 
 
 def _root(token: str, pathname: str, query: dict[str, str]) -> Any:
@@ -127,66 +127,107 @@ def test_a_page_someone_may_not_open_still_shows_who_they_are(db: Database) -> N
     assert header.user_email == "viewer@a.test" and not header.can_manage_users
 
 
-@pytest.mark.parametrize("db", ["sqlite"], indirect=True)
-def test_the_case_its_due_dates_and_its_thumbnails_are_read_side_by_side(
+@pytest.mark.parametrize("db", ["sqlite", "postgres"], indirect=True)
+def test_the_case_page_reads_everything_through_one_session(
     db: Database, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The three reads meet at a barrier: read one after another, the first would wait alone
-    and the barrier would break. A read that fails for any other reason than "not found" fails
-    the event, but only once every read has ended; "not found" from any read empties the case."""
-    import threading
-
-    from mi_portal.services import cases, photos, retention_rules
+    """Every card's read is lent the page's one session (one connection and one transaction,
+    not one each). "Not found" from any read empties the case; any other failure fails the
+    event, shows nothing read, and still records the looks already taken."""
+    from mi_portal.db import ScopedSession
+    from mi_portal.services import (
+        audit,
+        cases,
+        legal_holds,
+        message_templates,
+        messaging,
+        photos,
+        retention_rules,
+    )
     from mi_portal.services.actor import NotFound
 
     a, own, token = _a_manager_with_a_case()
-    barrier = threading.Barrier(3, timeout=10)
-    ended: list[str] = []
+    lent: dict[str, Any] = {}
     fail: dict[str, BaseException] = {}
+    reads = [
+        (cases, "case_detail"),
+        (cases, "assignable"),
+        (photos, "thumbnails"),
+        (retention_rules, "case_due_dates"),
+        (messaging, "conversation"),
+        (message_templates, "list_templates"),
+        (legal_holds, "holds_for_case"),
+    ]
 
-    def meeting(name: str, real: Any) -> Any:
-        def read(*args: Any) -> Any:
-            barrier.wait()
-            try:
-                if name in fail:
-                    raise fail[name]
-                return real(*args)
-            finally:
-                ended.append(name)
+    def lending(name: str, real: Any) -> Any:
+        def read(*args: Any, **kwargs: Any) -> Any:
+            lent[name] = kwargs.get("lent")
+            if name in fail:
+                raise fail[name]
+            return real(*args, **kwargs)
 
         return read
 
-    for name, module in (("case_detail", cases), ("thumbnails", photos)):
-        monkeypatch.setattr(module, name, meeting(name, getattr(module, name)))
-    monkeypatch.setattr(
-        retention_rules, "case_due_dates", meeting("due", retention_rules.case_due_dates)
-    )
+    for module, name in reads:
+        monkeypatch.setattr(module, name, lending(name, getattr(module, name)))
 
-    async def refresh() -> Any:
+    raised: list[BaseException] = []
+
+    async def open_case() -> tuple[Any, Any, Any]:
         root = _root(token, "/cases/[id]", {"id": str(own["submission"])})
         case = await root.get_state(CaseState)
-        await CaseState.event_handlers["load"].fn(case)
-        return case
+        try:
+            await CaseState.event_handlers["load"].fn(case)
+        except Exception as exc:
+            raised.append(exc)
+        return case, await root.get_state(ConversationState), await root.get_state(HoldsState)
 
-    case = asyncio.run(refresh())
-    assert sorted(ended) == ["case_detail", "due", "thumbnails"]
+    case, conversation, holds = asyncio.run(open_case())
+    assert not raised
+    assert sorted(lent) == sorted(name for _, name in reads)
+    sessions = {id(s) for s in lent.values()}
+    assert len(sessions) == 1 and isinstance(next(iter(lent.values())), ScopedSession)
     assert not case.not_found and case.case["id"] == str(own["submission"]) and case.opened
-    assert case.retention and case.thumbnails
+    assert case.retention and case.thumbnails and case.members
+    assert conversation.loaded and [t["name"] for t in conversation.templates] == ["Welcome"]
+    assert holds.held
 
     # Removed between the reads: the thumbnails no longer find it, and nothing is kept.
-    ended.clear()
     fail["thumbnails"] = NotFound("case")
-    case = asyncio.run(refresh())
+    case, conversation, holds = asyncio.run(open_case())
     assert case.not_found and case.case == {} and case.thumbnails == [] and case.retention == {}
+    assert conversation.messages == [] and not conversation.loaded and holds.holds == []
 
-    # A store that fails: the event fails, after all three reads have ended.
-    ended.clear()
+    # A store that fails mid-page: the event fails and the tab is shown nothing it read, but
+    # the looks taken before the failure are recorded.
     fail.clear()
-    fail["due"] = RuntimeError("database went away")
-    with pytest.raises(ExceptionGroup) as raised:  # the page's task group reports it
-        asyncio.run(refresh())
-    assert raised.group_contains(RuntimeError, match="went away")
-    assert sorted(ended) == ["case_detail", "due", "thumbnails"]
+    fail["case_due_dates"] = RuntimeError("database went away")
+    before = _looks(a)
+    case, conversation, holds = asyncio.run(open_case())
+    assert [str(e) for e in raised] == ["database went away"]
+    assert case.error and case.case == {} and case.thumbnails == [] and case.members == []
+    assert conversation.messages == [] and conversation.templates == [] and holds.holds == []
+    assert _looks(a) == before + ["case.view", "images.thumbnails_listed"]
+    fail.clear()
+    case, conversation, holds = asyncio.run(open_case())  # and the next opening works
+    assert len(raised) == 1 and case.opened and not case.error
+    assert audit.verify_chain(str(a)) is None
+
+
+def _looks(tenant_id: Any) -> list[str]:
+    from sqlmodel import col, select
+
+    from mi_portal.models import AuditEvent
+
+    with owner_session() as session:
+        return list(
+            session.exec(
+                select(AuditEvent.action)
+                .where(AuditEvent.chain == str(tenant_id))
+                .where(col(AuditEvent.action).in_(["case.view", "images.thumbnails_listed"]))
+                .order_by(col(AuditEvent.seq))
+            )
+        )
 
 
 @pytest.mark.parametrize("db", ["sqlite", "postgres"], indirect=True)
