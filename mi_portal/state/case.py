@@ -9,6 +9,7 @@ from typing import Any
 import reflex as rx
 
 from mi_portal.db import ScopedSession, tenant_session
+from mi_portal.models import Patient, Tenant
 from mi_portal.services import (
     audit,
     cases,
@@ -66,12 +67,28 @@ def _read_case_alone(actor: Actor, case_id: str) -> _CaseReads:
         return _read_case(session, actor, case_id)
 
 
+def _rows_every_card_reads(session: ScopedSession, actor: Actor, case_id: str) -> list[object]:
+    try:
+        case = cases.case_in_clinic(session, actor, case_id)
+    except NotFound:
+        return []  # the first card says so
+    return [
+        case,
+        session.get(Patient, (case.tenant_id, case.patient_id)),
+        session.get(Tenant, case.tenant_id),
+    ]
+
+
 def _read_page(looks: audit.Batch, actor: Actor, case_id: str) -> _PageReads:
     """Everything the case page shows, through one session; then the page's looks are written
     (even when a read failed: what was read is recorded)."""
     try:
         with tenant_session(actor.require_tenant()) as session:
             members = cases.assignable(actor, lent=session)
+            # Held while the cards are read: a session's identity map keeps only the rows
+            # still referenced, so without this every card would read the case, its patient
+            # and the clinic again.
+            held = _rows_every_card_reads(session, actor, case_id)
             case = _read_case(session, actor, case_id)
             if case.detail is None:
                 return _PageReads(case, members, None, [], [])
@@ -88,6 +105,7 @@ def _read_page(looks: audit.Batch, actor: Actor, case_id: str) -> _PageReads:
                 holds = legal_holds.holds_for_case(actor, case_id, lent=session)
             except NotFound:
                 holds = []
+            del held
             return _PageReads(case, members, talk, templates, holds)
     finally:
         looks.write(PAGE_LOOKS)
