@@ -15,7 +15,7 @@ from sqlalchemy import and_, exists, func, or_
 from sqlalchemy import select as sa_select
 from sqlmodel import col, select
 
-from mi_portal.db import tenant_session
+from mi_portal.db import ScopedSession, tenant_session
 from mi_portal.models import (
     Message,
     MessageThread,
@@ -485,8 +485,15 @@ def _statements(shape: _Shape) -> tuple[Any, Any]:
     return page, sa_select(*side)
 
 
-def inbox_page(actor: Actor, q: InboxQuery, *, page_size: int = PAGE_SIZE) -> InboxPage:
-    """The visible page of the clinic's queue, its total, and a live count per status."""
+def inbox_page(
+    actor: Actor,
+    q: InboxQuery,
+    *,
+    page_size: int = PAGE_SIZE,
+    lent: ScopedSession | None = None,
+) -> InboxPage:
+    """The visible page of the clinic's queue, its total, and a live count per status.
+    (``lent``: see ``tenant_session``.)"""
     check(actor, Permission.CASES_VIEW)
     tenant_id = actor.require_tenant()
     page = max(0, min(int(q.page) if isinstance(q.page, int) else 0, 100_000))
@@ -498,7 +505,7 @@ def inbox_page(actor: Actor, q: InboxQuery, *, page_size: int = PAGE_SIZE) -> In
     identity = not term or full_identity(actor, _settings(tenant_id))
     if term and not identity and search_kind != "reference":
         return _refused(actor, page, page_size)
-    with tenant_session(tenant_id) as session:
+    with tenant_session(tenant_id, lent=lent) as session:
         # One statement carries the page, the per-status counts behind the tabs and the clinic's
         # queue settings (uncorrelated subqueries, evaluated once), so the page costs the same
         # round trips as a bare query. An empty page falls back to asking for the rest directly.

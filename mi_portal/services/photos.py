@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 
-from mi_portal.db import ScopedSession, platform_session, tenant_session
+from mi_portal.db import ScopedSession, tenant_session
 from mi_portal.models import ImageRendition, SubmissionImage, Tenant
 from mi_portal.services import audit, images, object_links
 from mi_portal.services.actor import Actor
@@ -177,12 +177,14 @@ def first_thumbnails(
     lifetime: int = URL_LIFETIME_SECONDS,
     store: BlobStore | None = None,
     already_listed: bool = False,
+    lent: ScopedSession | None = None,
 ) -> dict[str, PhotoLink]:
     """The first photo's thumbnail for each case on a queue page (one audited listing).
 
     Roles that see the queue masked, and photos marked sensitive, get the blurred rendition.
     ``already_listed``: the caller's own audit event names exactly these cases (the queue page
     records one per view), so no second event is written; every byte fetch is audited anyway.
+    (``lent``: see ``tenant_session``.)
     """
     check(actor, Permission.IMAGES_VIEW)
     wanted = []
@@ -195,10 +197,9 @@ def first_thumbnails(
         return {}
     store = store or get_store()
     tenant_id = actor.require_tenant()
-    with platform_session() as session:
+    with tenant_session(tenant_id, lent=lent) as session:
         tenant = session.get(Tenant, tenant_id)
         masked = not full_identity(actor, tenant.settings if tenant else {})
-    with tenant_session(tenant_id) as session:
         firsts: dict[uuid.UUID, tuple[SubmissionImage, ImageRendition, str | None]] = {}
         for row in _thumbnail_rows(session, col(SubmissionImage.submission_id).in_(wanted)):
             firsts.setdefault(row[0].submission_id, row)

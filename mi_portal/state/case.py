@@ -162,9 +162,10 @@ class CaseState(rx.State):
     async def load(self) -> None:
         """The whole case page in one event: the case, its conversation and its holds.
 
-        Every read goes through one session in one worker thread: one connection and one
-        transaction for the page, not one per card (the reads are CPU work for this process
-        far more than waits on the database, so side by side they gained little).
+        Every card is read through one session in one worker thread: one connection and one
+        transaction for the page, not one per card. (Side by side on threads, the cards
+        overlapped their short waits on the database, but most of their time is this process's
+        CPU, which threads do not share out; each card's own session cost more than that.)
         """
         self.loading, self.error = True, ""
         actor, case_id = current().actor, self._case_id()

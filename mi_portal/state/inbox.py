@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import functools
 from dataclasses import asdict
 from datetime import date
 from typing import Any
@@ -11,12 +10,14 @@ from urllib.parse import urlencode
 
 import reflex as rx
 
+from mi_portal.db import tenant_session
 from mi_portal.models import SubmissionStatus
 from mi_portal.services import cases, photos
-from mi_portal.services.actor import NotFound
-from mi_portal.services.inbox import SORTS, InboxQuery, inbox_page
+from mi_portal.services.actor import Actor, NotFound
+from mi_portal.services.inbox import SORTS, InboxPage, InboxQuery, inbox_page
 from mi_portal.services.intake import CONCERN_AREAS
 from mi_portal.services.permissions import Permission, has_permission, page_access
+from mi_portal.services.photos import PhotoLink
 from mi_portal.state.guard import current, guarded
 from mi_portal.state.search_handles import private_address
 
@@ -99,6 +100,20 @@ def _query_from(view: dict[str, str]) -> InboxQuery:
     )
 
 
+def _read_queue(actor: Actor, query: InboxQuery) -> tuple[InboxPage, dict[str, PhotoLink] | None]:
+    """The queue page and its rows' first thumbnails (None: this role sees no photos), through
+    one session."""
+    with tenant_session(actor.require_tenant()) as session:
+        result = inbox_page(actor, query, lent=session)
+        if not (has_permission(actor, Permission.IMAGES_VIEW) and result.rows):
+            return result, None
+        # The page view's own audit event already names these cases.
+        thumbs = photos.first_thumbnails(
+            actor, [r.id for r in result.rows], already_listed=True, lent=session
+        )
+        return result, thumbs
+
+
 class InboxState(rx.State):
     rows: list[dict[str, Any]] = []
     total: int = 0
@@ -141,7 +156,7 @@ class InboxState(rx.State):
         actor = current().actor
         query = _query_from(self.filters)
         try:
-            result = await asyncio.to_thread(inbox_page, actor, query)
+            result, thumbs = await asyncio.to_thread(_read_queue, actor, query)
         except Exception:
             self.error = "The case list could not be loaded. Please try again."
             self.loading = False
@@ -162,13 +177,7 @@ class InboxState(rx.State):
         )
         if result.problem:
             self.error = result.problem
-        if has_permission(actor, Permission.IMAGES_VIEW) and rows:
-            # The page view's own audit event already names these cases.
-            thumbs = await asyncio.to_thread(
-                functools.partial(
-                    photos.first_thumbnails, actor, [r["id"] for r in rows], already_listed=True
-                )
-            )
+        if thumbs is not None:
             for row in rows:
                 link = thumbs.get(row["id"])
                 row["thumbnail"] = link.url if link else ""

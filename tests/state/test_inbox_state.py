@@ -8,6 +8,7 @@ import json
 import re
 from datetime import timedelta
 
+import pytest
 import reflex as rx
 from reflex.istate.data import RouterData
 from sqlmodel import col, select
@@ -256,3 +257,41 @@ def test_a_text_search_never_reaches_the_address_and_its_handle_shows_it_again(
     elsewhere = asyncio.run(_load(token, "?" + address.split("?", 1)[1]))
     assert "search" not in elsewhere.view and elsewhere.notice.startswith("That search")
     assert elsewhere.total == 3
+
+
+def test_the_queue_and_its_thumbnails_are_read_through_one_session(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The page and its first thumbnails share the session the page lends them; a failure of
+    either is told the same way, with nothing listed."""
+    from mi_portal.db import ScopedSession
+    from mi_portal.services import photos
+    from mi_portal.state import inbox as inbox_state
+
+    a = make_tenant("clinic-a")
+    user, _ = make_user("m@a.test", role="clinic_manager", tenants=(a,))
+    _many(a, 3)
+    token = sign_in_token(user)
+    lent: dict[str, object] = {}
+    fail: set[str] = set()
+
+    def lending(name: str, real):  # type: ignore[no-untyped-def]
+        def read(*args, **kwargs):  # type: ignore[no-untyped-def]
+            lent[name] = kwargs.get("lent")
+            if name in fail:
+                raise RuntimeError("database went away")
+            return real(*args, **kwargs)
+
+        return read
+
+    monkeypatch.setattr(inbox_state, "inbox_page", lending("page", inbox_state.inbox_page))
+    monkeypatch.setattr(photos, "first_thumbnails", lending("thumbnails", photos.first_thumbnails))
+    state = asyncio.run(_load(token, ""))
+    assert len(state.rows) == 3 and not state.error
+    assert isinstance(lent["page"], ScopedSession) and lent["thumbnails"] is lent["page"]
+
+    fail.add("thumbnails")
+    state = asyncio.run(_load(token, ""))
+    assert (
+        state.rows == [] and state.error == "The case list could not be loaded. Please try again."
+    )
