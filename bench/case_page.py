@@ -22,7 +22,6 @@ import argparse
 import asyncio
 import cProfile
 import os
-import secrets
 import statistics
 import sys
 import tempfile
@@ -35,37 +34,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import sqlalchemy as sa  # noqa: E402
 from sqlalchemy import event  # noqa: E402
-from sqlalchemy.engine import make_url  # noqa: E402
 
-SERVER = os.environ.get(
-    "MI_ADMIN_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
-).replace("postgresql://", "postgresql+psycopg://")
-
-
-def create_database() -> tuple[str, str, str, str]:
-    from mi_portal import migrations
-
-    suffix = secrets.token_hex(3)
-    name, role = f"mi_bench_case_{suffix}", f"mi_bench_case_app_{suffix}"
-    server = sa.create_engine(SERVER, isolation_level="AUTOCOMMIT")
-    with server.connect() as conn:
-        conn.execute(sa.text(f'create database "{name}"'))
-    server.dispose()
-    base = make_url(SERVER)
-    admin = base.set(database=name).render_as_string(hide_password=False)
-    app = base.set(database=name, username=role, password=None).render_as_string(
-        hide_password=False
-    )
-    migrations.upgrade(admin_url=admin, app_url=app)
-    return name, role, admin, app
-
-
-def drop_database(name: str, role: str) -> None:
-    server = sa.create_engine(SERVER, isolation_level="AUTOCOMMIT")
-    with server.connect() as conn:
-        conn.execute(sa.text(f'drop database if exists "{name}" with (force)'))
-        conn.execute(sa.text(f'drop role if exists "{role}"'))
-    server.dispose()
+from bench.pg_database import drop_database, new_database  # noqa: E402
 
 
 class Counter:
@@ -175,7 +145,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=200)
     parser.add_argument("--profile", help="write a cProfile of the case page calls here")
     args = parser.parse_args(argv)
-    name, role, admin, app = create_database()
+    name, role, admin, app = new_database("mi_bench_case")
     folder = Path(tempfile.mkdtemp(prefix="mi-bench-case-"))
     os.environ.update(
         MI_DATABASE_URL=app,

@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import os
 import random
-import secrets
 import statistics
 import sys
 import time
@@ -28,11 +27,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import sqlalchemy as sa  # noqa: E402
-from sqlalchemy.engine import make_url  # noqa: E402
 
-SERVER = os.environ.get(
-    "MI_ADMIN_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
-).replace("postgresql://", "postgresql+psycopg://")
+from bench.pg_database import drop_database, new_database  # noqa: E402
+
 STATUSES = [
     "new",
     "new",
@@ -68,20 +65,7 @@ BASELINE_SQL = sa.text(
 
 
 def create_database(clinics: int, per_clinic: int) -> tuple[str, str, str, str, list[uuid.UUID]]:
-    from mi_portal import migrations
-
-    suffix = secrets.token_hex(3)
-    name, role = f"mi_bench_{clinics}_{suffix}", f"mi_bench_app_{suffix}"
-    server = sa.create_engine(SERVER, isolation_level="AUTOCOMMIT")
-    with server.connect() as conn:
-        conn.execute(sa.text(f'create database "{name}"'))
-    server.dispose()
-    base = make_url(SERVER)
-    admin = base.set(database=name).render_as_string(hide_password=False)
-    app = base.set(database=name, username=role, password=None).render_as_string(
-        hide_password=False
-    )
-    migrations.upgrade(admin_url=admin, app_url=app)
+    name, role, admin, app = new_database(f"mi_bench_{clinics}")
     started = time.perf_counter()
     engine = sa.create_engine(admin)
     with engine.begin() as conn:
@@ -124,14 +108,6 @@ def create_database(clinics: int, per_clinic: int) -> tuple[str, str, str, str, 
         flush=True,
     )
     return name, role, admin, app, tenants
-
-
-def drop_database(name: str, role: str) -> None:
-    server = sa.create_engine(SERVER, isolation_level="AUTOCOMMIT")
-    with server.connect() as conn:
-        conn.execute(sa.text(f'drop database if exists "{name}" with (force)'))
-        conn.execute(sa.text(f'drop role if exists "{role}"'))
-    server.dispose()
 
 
 def measure(

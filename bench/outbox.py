@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import email.utils
 import os
-import secrets
 import smtplib
 import subprocess
 import sys
@@ -32,13 +31,9 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import sqlalchemy as sa  # noqa: E402
 from aiosmtpd.controller import Controller  # noqa: E402
-from sqlalchemy.engine import make_url  # noqa: E402
 
-SERVER = os.environ.get(
-    "MI_ADMIN_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
-).replace("postgresql://", "postgresql+psycopg://")
+from bench.pg_database import drop_database, new_database  # noqa: E402
 
 
 class Counting:
@@ -65,27 +60,14 @@ def database(pg: bool) -> Iterator[tuple[str, str]]:
             migrations.upgrade(admin_url=url, app_url=url)
             yield url, url
         return
-    suffix = secrets.token_hex(3)
-    name, role = f"mi_bench_outbox_{suffix}", f"mi_bench_outbox_app_{suffix}"
-    server = sa.create_engine(SERVER, isolation_level="AUTOCOMMIT")
-    with server.connect() as conn:
-        conn.execute(sa.text(f'create database "{name}"'))
-    base = make_url(SERVER)
-    admin = base.set(database=name).render_as_string(hide_password=False)
-    app = base.set(database=name, username=role, password=None).render_as_string(
-        hide_password=False
-    )
+    name, role, admin, app = new_database("mi_bench_outbox")
     try:
-        migrations.upgrade(admin_url=admin, app_url=app)
         yield admin, app
     finally:
         from mi_portal.db import dispose_engines
 
         dispose_engines()
-        with server.connect() as conn:
-            conn.execute(sa.text(f'drop database if exists "{name}" with (force)'))
-            conn.execute(sa.text(f'drop role if exists "{role}"'))
-        server.dispose()
+        drop_database(name, role)
 
 
 def queue(n: int) -> list[Any]:

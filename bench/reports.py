@@ -26,7 +26,6 @@ import argparse
 import os
 import random
 import re
-import secrets
 import statistics
 import sys
 import time
@@ -42,11 +41,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import sqlalchemy as sa  # noqa: E402
 from sqlalchemy import event  # noqa: E402
-from sqlalchemy.engine import Connection, make_url  # noqa: E402
+from sqlalchemy.engine import Connection  # noqa: E402
 
-SERVER = os.environ.get(
-    "MI_ADMIN_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
-).replace("postgresql://", "postgresql+psycopg://")
+from bench.pg_database import drop_database, new_database  # noqa: E402
+
 SMALL_CLINICS = 10
 STAFF_PER_CLINIC = 4
 ZONES = ["Europe/London", "America/New_York", "Europe/Berlin", "Asia/Tokyo", "Australia/Sydney"]
@@ -250,20 +248,7 @@ POPULATE = [
 
 def create_database(clinics: int, per_clinic: int) -> tuple[str, str, str, str, list[uuid.UUID]]:
     """A fresh database through the migrations, filled; returns its names, URLs and clinics."""
-    from mi_portal import migrations
-
-    suffix = secrets.token_hex(3)
-    name, role = f"mi_bench_rep_{clinics}_{suffix}", f"mi_bench_rep_app_{suffix}"
-    server = sa.create_engine(SERVER, isolation_level="AUTOCOMMIT")
-    with server.connect() as conn:
-        conn.execute(sa.text(f'create database "{name}"'))
-    server.dispose()
-    base = make_url(SERVER)
-    admin = base.set(database=name).render_as_string(hide_password=False)
-    app = base.set(database=name, username=role, password=None).render_as_string(
-        hide_password=False
-    )
-    migrations.upgrade(admin_url=admin, app_url=app)
+    name, role, admin, app = new_database(f"mi_bench_rep_{clinics}")
     started = time.perf_counter()
     engine = sa.create_engine(admin)
     params = {
@@ -301,14 +286,6 @@ def create_database(clinics: int, per_clinic: int) -> tuple[str, str, str, str, 
         flush=True,
     )
     return name, role, admin, app, tenants
-
-
-def drop_database(name: str, role: str) -> None:
-    server = sa.create_engine(SERVER, isolation_level="AUTOCOMMIT")
-    with server.connect() as conn:
-        conn.execute(sa.text(f'drop database if exists "{name}" with (force)'))
-        conn.execute(sa.text(f'drop role if exists "{role}"'))
-    server.dispose()
 
 
 # --- The same figures by hand -----------------------------------------------------------------
