@@ -98,6 +98,15 @@ class Submission(TenantOwned, table=True):
         # A patient's cases: retention's "due on every case of theirs", and the foreign key's
         # check when a patient row goes.
         sa.Index("ix_submission_patient", "tenant_id", "patient_id"),
+        # One case per clinic for one sending of the public form, however often it is re-sent.
+        sa.Index(
+            "ux_submission_intake_key",
+            "tenant_id",
+            "intake_key",
+            unique=True,
+            postgresql_where=sa.column("intake_key").is_not(None),
+            sqlite_where=sa.column("intake_key").is_not(None),
+        ),
     )
 
     patient_id: uuid.UUID
@@ -127,6 +136,9 @@ class Submission(TenantOwned, table=True):
     # message or quote) brings the categories back, to be cleared again when due.
     retention_cleared_at: datetime | None = plain(default=None, sa_type=UTCDateTime)
     deidentified_at: datetime | None = plain(default=None, sa_type=UTCDateTime)
+    # SHA-256 of the random key the public form's tab holds for one sending: a form re-sent
+    # after an answer was lost (a worker gone after the commit) finds its case, not a new one.
+    intake_key: str | None = plain(default=None, max_length=64)
 
 
 class IntakeQuestion(TenantOwned, table=True):

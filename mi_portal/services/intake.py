@@ -22,6 +22,7 @@ from sqlmodel import col, select
 
 from mi_portal.db import platform_session, tenant_session
 from mi_portal.models import (
+    AuditEvent,
     ConsentKind,
     ConsentRecord,
     ImageRendition,
@@ -279,11 +280,16 @@ def submit(
     source: str,
     store: BlobStore | None = None,
     own_questions: bool = False,
+    sending_key: str | None = None,
 ) -> list[Receipt]:
     """Create one independent case per chosen clinic, or nothing at all.
 
     ``own_questions``: the form was one clinic's own page, which asks that clinic's questions
     (the multi-clinic form asks the standard ones).
+
+    ``sending_key``: the random key the patient's tab holds for this sending of the form. A
+    clinic that already has a case under it (the form was stored, then the answer was lost and
+    the patient sent it again) is answered with that case's receipt; nothing is stored twice.
     """
     form = clean_form(form)
     questions = None
@@ -295,8 +301,15 @@ def submit(
     written: list[str] = []
     committed: list[tuple[uuid.UUID, uuid.UUID, uuid.UUID]] = []  # tenant, patient, submission
     receipts: list[Receipt] = []
+    key_digest = hashlib.sha256(sending_key.encode()).hexdigest() if sending_key else None
+    found: list[tuple[uuid.UUID, uuid.UUID]] = []  # tenant, submission stored before
     try:
         for tenant in tenants:
+            stored = _already_stored(tenant.id, key_digest)
+            if stored is not None:
+                found.append((tenant.id, stored))
+                receipts.append(Receipt(tenant.name, _reference(stored)))
+                continue
             # Each clinic gets its own patient, case, image rows and stored objects: no shared id.
             keys: list[list[tuple[str, Rendition]]] = []
             for photo in photos:
@@ -340,6 +353,7 @@ def submit(
                     source=case_source(source),
                     source_ip=ip,
                     user_agent=(user_agent or "")[:400] or None,
+                    intake_key=key_digest,
                 )
                 session.add(submission)
                 session.flush()
@@ -367,7 +381,7 @@ def submit(
                 notifications.notify_new_case(session, submission, tenant.name)
                 session.commit()
                 committed.append((tenant.id, patient.id, submission.id))
-                receipts.append(Receipt(tenant.name, str(submission.id)[-8:].upper()))
+                receipts.append(Receipt(tenant.name, _reference(submission.id)))
     except Exception as exc:
         _undo(committed, written, store)
         if isinstance(exc, IntakeInvalid):
@@ -387,7 +401,50 @@ def submit(
             user_agent=user_agent,
             details={"photos": len(photos), "source": source},
         )
+    for tenant_id, submission_id in found:
+        # The sending that stored it may have ended before recording it (its worker gone).
+        if not _intake_recorded(tenant_id, submission_id):
+            audit.record(
+                None,
+                "intake.submitted",
+                tenant_id=tenant_id,
+                target_type="submission",
+                target_id=submission_id,
+                ip=ip,
+                user_agent=user_agent,
+                details={"source": source, "recorded_when_sent_again": True},
+            )
     return receipts
+
+
+def _reference(submission_id: uuid.UUID) -> str:
+    """The reference a receipt shows: the end of the case's id."""
+    return str(submission_id)[-8:].upper()
+
+
+def _already_stored(tenant_id: uuid.UUID, key_digest: str | None) -> uuid.UUID | None:
+    """The clinic's case stored under this sending of the form, if there is one."""
+    if key_digest is None:
+        return None
+    with tenant_session(tenant_id) as session:
+        return session.exec(
+            select(Submission.id).where(Submission.intake_key == key_digest)
+        ).first()
+
+
+def _intake_recorded(tenant_id: uuid.UUID, submission_id: uuid.UUID) -> bool:
+    """Whether the clinic's audit chain has the intake of this case."""
+    with tenant_session(tenant_id) as session:
+        return (
+            session.exec(
+                select(AuditEvent.id).where(
+                    AuditEvent.chain == audit.chain_for(tenant_id),
+                    AuditEvent.target_id == str(submission_id),
+                    AuditEvent.action == "intake.submitted",
+                )
+            ).first()
+            is not None
+        )
 
 
 def _undo(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import secrets
 from dataclasses import asdict
 from typing import Any
 
@@ -77,6 +78,10 @@ class IntakeState(rx.State):
     closed_clinic: bool = False
     # Set when the service refused the patient (under age): the form is gone, only this shows.
     refused: str = ""
+    # A random key for this sending of the form, kept in the tab's server-side state (never
+    # sent to the browser): a form re-sent after its answer was lost finds the case it made.
+    # A new one is made after each receipt.
+    _sending_key: str = ""
 
     def _clear_form(self) -> None:
         """Forget everything typed: after a refusal and after a successful send."""
@@ -125,6 +130,10 @@ class IntakeState(rx.State):
         slug = str(self.slug or "")  # type: ignore[attr-defined]  (route argument)
         self.receipts, self.errors, self.failure, self.refused = [], {}, "", ""
         self.unknown_clinic = self.closed_clinic = False
+        # A page load never runs beside this tab's sending (events of one tab take turns), so
+        # a sending still marked here was cut off with its worker: the button works again.
+        self.submitting = False
+        self._sending_key = self._sending_key or secrets.token_urlsafe(24)
         if slug:
             names = dict(clinics)
             self.clinic_slug = slug
@@ -230,6 +239,7 @@ class IntakeState(rx.State):
             self.failure = refusal
             return
         self.submitting = True
+        self._sending_key = self._sending_key or secrets.token_urlsafe(24)
         yield
         photos = []
         problems = []
@@ -257,6 +267,7 @@ class IntakeState(rx.State):
                 user_agent=agent,
                 source="directory" if not self.clinic_slug else f"clinic_page:{self.clinic_slug}",
                 own_questions=bool(self.clinic_slug),
+                sending_key=self._sending_key,
             )
         except intake.IntakeRefused as exc:
             self.submitting = False
@@ -271,5 +282,6 @@ class IntakeState(rx.State):
         else:
             self.receipts = [asdict(r) for r in receipts]
             self._clear_form()
+            self._sending_key = secrets.token_urlsafe(24)  # the next form is a new sending
         self.submitting = False
         yield rx.clear_selected_files("photos")

@@ -25,7 +25,7 @@ import httpx
 import pytest
 import sqlalchemy as sa
 
-from tests.faults.portal_client import Tab, fill_intake, sign_in, upload_intake
+from tests.faults.portal_client import INTAKE_STATE, Tab, fill_intake, sign_in, upload_intake
 from tests.faults.shape import App, PrivatePostgres, PrivateRedis, RefusingProxy, free_port
 from tests.intake_helpers import jpeg_bytes
 
@@ -350,32 +350,80 @@ def test_a_worker_killed_while_a_photo_is_being_stored(shape: Shape) -> None:
 
 
 def test_a_worker_killed_right_after_the_photo_is_committed(shape: Shape) -> None:
-    """The workers are killed as soon as the new case is visible in the database (polled every
-    few ms), so between the commit and the answer, or just after the answer. Either answer is
-    accepted; checked: a receipt only for a stored case, the stored case has every object."""
+    """The workers are killed once the new case is committed and before the patient is
+    answered: the test holds the clinic's audit-chain lock, so the worker that committed waits
+    there to record the intake, and the kill lands while it waits. Checked: no receipt, the
+    stored case has every object. Then the same tab (its token, its state in Redis) loads the
+    form again, as a patient told nothing would: the button works, the form is still filled,
+    and sending it again is answered with the stored case's receipt, with no second case."""
     cases_before = shape.cases()
     killed: list[int] = []
     done = threading.Event()
+    engine = sa.create_engine(f"{shape.pg.server_url}/mi_faults", poolclass=sa.pool.NullPool)
+    holder = engine.connect()
+    clinic = holder.execute(sa.text("select id from tenant where slug = 'lakeside-derm'")).scalar()
+    holder.execute(sa.text("select pg_advisory_xact_lock(hashtext(:k))"), {"k": f"audit:{clinic}"})
 
     def kill_at_commit() -> None:
-        while not done.is_set():
-            if shape.cases() > cases_before:
-                killed.extend(shape.kill_workers())
-                return
-            time.sleep(0.005)
+        with engine.connect() as poll:
+            count = sa.text("select count(*) from submission")
+            while not done.is_set():
+                if int(poll.execute(count).scalar_one()) > cases_before:
+                    killed.extend(shape.kill_workers())
+                    break
+                poll.rollback()
+                time.sleep(0.005)
+        holder.rollback()  # the chain's lock goes: the killed worker's database session ends
 
-    watcher = threading.Thread(target=kill_at_commit, daemon=True)
-    watcher.start()
-    try:
-        outcome, final = run(intake_outcome(shape))
-    finally:
-        done.set()
-        watcher.join(10)
+    photo = jpeg_bytes(int(time.time()) % 1000)
+
+    async def send(tab: Tab) -> tuple[str, dict[str, Any]]:
+        try:
+            final = await upload_intake(tab, photo)
+        except Exception as exc:
+            return "error", {"exception": repr(exc)}
+        return ("receipt" if final.get("receipts") else "failure"), final
+
+    async def scenario() -> tuple[str, dict[str, Any], str, dict[str, Any], float]:
+        async with httpx.AsyncClient() as http:
+            tab = Tab(shape.app.base_url, http)
+            await fill_intake(tab)
+            watcher = threading.Thread(target=kill_at_commit, daemon=True)
+            watcher.start()
+            try:
+                outcome, final = await send(tab)
+            finally:
+                done.set()
+                watcher.join(10)
+                holder.close()
+                engine.dispose()
+            await tab.close()
+            if outcome == "receipt":  # the answer got out: a new form is a new sending
+                return outcome, final, "", {}, 0.0
+            # The patient loads the page again in the same tab (same token, same state).
+            started = time.monotonic()
+            while True:
+                again = Tab(shape.app.base_url, http, token=tab.token)
+                try:
+                    await again.open("/c/lakeside-derm/consult", params={"slug": "lakeside-derm"})
+                    break
+                except Exception:
+                    await again.close()
+                    assert time.monotonic() - started < 90, "the form did not load again"
+                    await asyncio.sleep(2)
+            reloaded = time.monotonic() - started
+            assert again.var(INTAKE_STATE, "submitting") is False, "the button stayed disabled"
+            assert again.var(INTAKE_STATE, "full_name") == "Fault Patient", "the form was lost"
+            resent, final_again = await send(again)
+            await again.close()
+            return outcome, final, resent, final_again, reloaded
+
+    outcome, final, resent, final_again, reloaded = run(scenario())
     assert killed, "the case was never committed"
-    stored = shape.cases() == cases_before + 1
-    assert stored
-    if outcome == "receipt":
-        assert shape.references_stored(final), final
+    assert outcome != "receipt", "answered before the intake was recorded"
+    assert shape.cases() == cases_before + 1, "the form sent again made a second case"
+    assert resent == "receipt", final_again
+    assert shape.references_stored(final_again), final_again
     orphans = shape.storage_check()  # the committed case has all its objects
     after = ("none", {})
     deadline = time.monotonic() + 90
@@ -389,8 +437,10 @@ def test_a_worker_killed_right_after_the_photo_is_committed(shape: Shape) -> Non
     shape.storage_check()
     print(
         f"\nFAULT worker-kill-at-commit: {len(killed)} workers killed once the case was "
-        f"committed; upload answered {outcome} (the case is stored either way); storage check: "
-        f"no row without object, {orphans} object(s) without row"
+        f"committed, before the answer; upload answered {outcome}; the same tab loaded the "
+        f"form again in {reloaded:.1f} s (button free, form kept) and sending it again was "
+        f"answered {resent} for the stored case, with no second case; storage check: no row "
+        f"without object, {orphans} object(s) without row"
     )
 
 

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import hashlib
+import uuid
 from datetime import date, timedelta
+from typing import Any
 
 import pytest
 from sqlalchemy import func
@@ -18,7 +20,7 @@ from mi_portal.models import (
     Submission,
     SubmissionImage,
 )
-from mi_portal.services import intake
+from mi_portal.services import audit, intake
 from mi_portal.services.images import ProcessedImage, Rendition
 from mi_portal.services.intake_questions import QUESTIONS
 from mi_portal.services.policy import CONSENT_TEXTS
@@ -349,3 +351,65 @@ def test_each_case_records_the_form_it_came_through(db: Database, given: str, st
     with tenant_session(a) as session:
         case = session.exec(select(Submission)).one()
     assert (case.source, case.reviewed_at) == (stored, None)
+
+
+def test_a_form_sent_again_under_its_key_is_answered_with_the_case_it_made(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The answer to a stored form can be lost (its worker gone after the commit, before the
+    intake was recorded): the patient sends it again under the same key and is given the
+    stored case's receipt, with nothing stored twice, and the intake is recorded then. Where
+    only some clinics of a multi-clinic form were stored, the rest are."""
+    a, b = make_tenant("clinic-a"), make_tenant("clinic-b")
+
+    def intake_events(tenant: uuid.UUID) -> list[dict[str, Any]]:
+        with tenant_session(tenant) as session:
+            return [
+                dict(e.details or {}, target=e.target_id)
+                for e in session.exec(
+                    select(AuditEvent).where(
+                        AuditEvent.chain == audit.chain_for(tenant),
+                        AuditEvent.action == "intake.submitted",
+                    )
+                )
+            ]
+
+    def send(slugs: list[str], key: str | None) -> list[intake.Receipt]:
+        return intake.submit(
+            clinic_slugs=slugs,
+            form=form(),
+            photos=photos(1),
+            ip="198.51.100.7",
+            user_agent="pytest",
+            source="directory",
+            sending_key=key,
+        )
+
+    with monkeypatch.context() as lost:
+        lost.setattr(audit, "record", lambda *a, **k: None)  # the worker died before this
+        first = send(["clinic-a"], "key-one")
+    assert intake_events(a) == []
+    objects = sorted(k for k, _ in get_store().listing(""))
+    again = send(["clinic-a"], "key-one")
+    assert again == first
+    recorded = intake_events(a)
+    assert len(recorded) == 1 and recorded[0]["recorded_when_sent_again"] is True
+    assert recorded[0]["target"].upper().endswith(first[0].reference)
+    assert _rows(a)["submission"] == 1 and _rows(a)["imagerendition"] == 4
+    assert sorted(k for k, _ in get_store().listing("")) == objects, (
+        "the photos were stored a second time"
+    )
+    # Only clinic A's case was stored before the answer was lost: B's is made now.
+    both = send(["clinic-a", "clinic-b"], "key-one")
+    assert both[0] == first[0] and both[1].clinic_name == "Clinic-B"
+    assert _rows(a)["submission"] == 1 and _rows(b)["submission"] == 1
+    assert len(intake_events(a)) == 1 and len(intake_events(b)) == 1  # recorded once each
+    # Another sending (another key, or none) is another case.
+    send(["clinic-a"], "key-two")
+    send(["clinic-a"], None)
+    assert _rows(a)["submission"] == 3
+    with tenant_session(a) as session:
+        keys = sorted(str(k) for k in session.exec(select(Submission.intake_key)))
+    # Stored as a digest, never the key the tab holds.
+    assert "key-one" not in keys and keys.count("None") == 1
+    assert all(len(k) == 64 for k in keys if k != "None")
