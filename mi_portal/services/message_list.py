@@ -11,7 +11,7 @@ from sqlalchemy import and_, func, or_
 from sqlalchemy import select as sa_select
 from sqlmodel import col, select
 
-from mi_portal.db import tenant_session
+from mi_portal.db import ScopedSession, tenant_session
 from mi_portal.models import (
     Message,
     MessageDirection,
@@ -189,11 +189,13 @@ def thread_page(actor: Actor, q: ThreadQuery, *, page_size: int = PAGE_SIZE) -> 
     )
 
 
-def total_unread(actor: Actor) -> int:
-    """Inbound messages in all the clinic's threads this user has not read (0 without access)."""
+def total_unread(actor: Actor, *, lent: ScopedSession | None = None) -> int:
+    """Inbound messages in all the clinic's threads this user has not read (0 without access).
+
+    ``lent``: the page's own session (see ``tenant_session``)."""
     if not has_permission(actor, Permission.CASES_VIEW) or actor.tenant_id is None:
         return 0
-    with tenant_session(actor.tenant_id) as session:
+    with tenant_session(actor.tenant_id, lent=lent) as session:
         statement = (
             select(func.count())
             .select_from(Message)

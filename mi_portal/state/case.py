@@ -14,6 +14,7 @@ from mi_portal.services import (
     audit,
     cases,
     legal_holds,
+    message_list,
     message_templates,
     messaging,
     photos,
@@ -24,6 +25,7 @@ from mi_portal.services.permissions import Permission, has_permission
 from mi_portal.state.conversation import ConversationState
 from mi_portal.state.guard import current, guarded
 from mi_portal.state.legal_holds import HoldsState
+from mi_portal.state.session import SessionState
 
 # The order in which the case page's looks enter the audit chain.
 PAGE_LOOKS = ("case.view", "images.thumbnails_listed", "thread.viewed")
@@ -43,6 +45,8 @@ class _PageReads:
     conversation: messaging.Conversation | None
     templates: list[message_templates.TemplateRow]
     holds: list[legal_holds.HoldView]
+    # The header's count, read last: opening the case has just marked its messages read.
+    unread: int
 
 
 def _read_case(session: ScopedSession, actor: Actor, case_id: str) -> _CaseReads:
@@ -91,7 +95,8 @@ def _read_page(looks: audit.Batch, actor: Actor, case_id: str) -> _PageReads:
             held = _rows_every_card_reads(session, actor, case_id)
             case = _read_case(session, actor, case_id)
             if case.detail is None:
-                return _PageReads(case, members, None, [], [])
+                unread = message_list.total_unread(actor, lent=session)
+                return _PageReads(case, members, None, [], [], unread)
             try:
                 talk = messaging.conversation(actor, case_id, lent=session)
             except NotFound:
@@ -106,7 +111,8 @@ def _read_page(looks: audit.Batch, actor: Actor, case_id: str) -> _PageReads:
             except NotFound:
                 holds = []
             del held
-            return _PageReads(case, members, talk, templates, holds)
+            unread = message_list.total_unread(actor, lent=session)
+            return _PageReads(case, members, talk, templates, holds, unread)
     finally:
         looks.write(PAGE_LOOKS)
 
@@ -158,9 +164,10 @@ class CaseState(rx.State):
         self._show(await asyncio.to_thread(_read_case_alone, actor, case_id))
 
     @rx.event
-    @guarded(Permission.CASES_VIEW, page=True)
+    @guarded(Permission.CASES_VIEW, page=True, page_counts_unread=True)
     async def load(self) -> None:
-        """The whole case page in one event: the case, its conversation and its holds.
+        """The whole case page in one event: the case, its conversation and its holds (and the
+        header's unread count, read after the conversation has marked this case's messages read).
 
         Every card is read through one session in one worker thread: one connection and one
         transaction for the page, not one per card. (Side by side on threads, the cards
@@ -190,6 +197,8 @@ class CaseState(rx.State):
         conversation._show_templates(page.templates)
         holds._start()
         holds._show(page.holds)
+        header = await self.get_state(SessionState)
+        header.unread_messages = page.unread
 
     async def _do(self, action) -> None:  # type: ignore[no-untyped-def]
         self.error = ""

@@ -82,6 +82,7 @@ def guarded(
     before_mfa: bool = False,
     automatic: bool = False,
     page: bool = False,
+    page_counts_unread: bool = False,
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Declare and enforce the permission an event handler needs.
 
@@ -89,6 +90,8 @@ def guarded(
     resolved, it also fills the header (``SessionState``) from it, before the permission is
     checked, so a page someone may not open still shows who they are. One event and one session
     lookup per page, instead of a header event and a page event that each look it up.
+    ``page_counts_unread``: that page's load sets the header's unread count itself, read in its
+    own session (the header does not open one for it), when the person may open the page.
 
     ``automatic`` marks a handler the page calls on its own (a timer, not a person): it does not
     count as activity, so it never keeps an idle session alive.
@@ -133,12 +136,17 @@ def guarded(
             await claim(self, signed)
             if not before_mfa and (signed.needs_enrolment or not signed.mfa_passed):
                 return rx.redirect("/mfa/enroll")
+            assert isinstance(permission, Permission)
             if page:
                 from mi_portal.state.session import SessionState
 
                 header = await self.get_state(SessionState)
-                await header._show(signed)
-            assert isinstance(permission, Permission)
+                await header._show(
+                    signed,
+                    count_unread=not (
+                        page_counts_unread and has_permission(signed.actor, permission)
+                    ),
+                )
             if not has_permission(signed.actor, permission):
                 await asyncio.to_thread(
                     audit.record,

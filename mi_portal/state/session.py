@@ -56,8 +56,11 @@ class SessionState(rx.State):
     async def refresh(self) -> None:
         await self._show(current())
 
-    async def _show(self, signed: SignedIn) -> None:
-        """Fill the header from the session the guard resolved (never from the browser)."""
+    async def _show(self, signed: SignedIn, *, count_unread: bool = True) -> None:
+        """Fill the header from the session the guard resolved (never from the browser).
+
+        ``count_unread=False``: the page's own load counts the unread messages, in its own
+        session and after its reads (opening a case marks its messages read)."""
         actor = signed.actor
         self.user_name = signed.full_name
         self.user_email = signed.email
@@ -89,7 +92,8 @@ class SessionState(rx.State):
         self.can_manage_platform_users = has_permission(actor, Permission.PLATFORM_USERS)
         self.can_view_reports = has_permission(actor, Permission.REPORTS_VIEW)
         self.can_view_platform_reports = has_permission(actor, Permission.PLATFORM_REPORTS)
-        self.unread_messages = await asyncio.to_thread(message_list.total_unread, actor)
+        if count_unread:
+            self.unread_messages = await asyncio.to_thread(message_list.total_unread, actor)
 
     @rx.event
     @guarded(Permission.SELF, before_mfa=True)

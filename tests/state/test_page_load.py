@@ -139,6 +139,7 @@ def test_the_case_page_reads_everything_through_one_session(
         audit,
         cases,
         legal_holds,
+        message_list,
         message_templates,
         messaging,
         photos,
@@ -157,6 +158,7 @@ def test_the_case_page_reads_everything_through_one_session(
         (messaging, "conversation"),
         (message_templates, "list_templates"),
         (legal_holds, "holds_for_case"),
+        (message_list, "total_unread"),  # the header's count, read in the page's session too
     ]
 
     def lending(name: str, real: Any) -> Any:
@@ -292,3 +294,41 @@ def test_a_look_the_audit_chain_refuses_sends_nothing_to_the_tab(
     assert case.error and not case.loading and not case.opened  # the page shows only why
     assert conversation.messages == [] and conversation.consent == [] and not conversation.loaded
     assert holds.holds == []
+
+
+@pytest.mark.parametrize("db", ["sqlite", "postgres"], indirect=True)
+def test_the_header_counts_unread_messages_after_the_case_page_has_read_its_own(
+    db: Database,
+) -> None:
+    """Opening a case marks its conversation read. The header's unread count is read after
+    that, in the page's session, so it no longer counts the messages just shown; other pages'
+    headers count as before."""
+    from mi_portal.db import tenant_session
+    from mi_portal.models import Submission
+    from mi_portal.services import messaging
+    from mi_portal.state.inbox import InboxState
+    from tests.factories import make_case
+
+    a = make_tenant("clinic-a")
+    user, _ = make_user("manager@a.test", role="clinic_manager", tenants=(a,))
+    token = sign_in_token(user)
+    read_now, still_unread = make_case(a, name="Ava Stone")[1], make_case(a, name="Ben Ng")[1]
+    for case_id, bodies in ((read_now, ("One", "Two")), (still_unread, ("Three",))):
+        with tenant_session(a) as session:
+            case = session.get(Submission, (a, case_id))
+            assert case is not None
+            thread = messaging.thread_for_case(session, case)
+            for body in bodies:
+                messaging.append_inbound(session, thread, channel="email", body=body)
+            session.commit()
+
+    async def header_after(route: str, query: dict[str, str], state: Any) -> int:
+        root = _root(token, route, query)
+        page = await root.get_state(state)
+        await state.event_handlers["load"].fn(page)
+        return (await root.get_state(SessionState)).unread_messages
+
+    assert asyncio.run(header_after("/cases", {}, InboxState)) == 3
+    opened = asyncio.run(header_after("/cases/[id]", {"id": str(read_now)}, CaseState))
+    assert opened == 1  # Ava's two were shown on this page; Ben's one is still unread
+    assert asyncio.run(header_after("/cases", {}, InboxState)) == 1
