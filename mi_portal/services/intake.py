@@ -390,7 +390,18 @@ def submit(
         raise IntakeFailed(
             "Your photos could not be saved. Nothing was kept; please try again in a few minutes."
         ) from exc
-    for tenant_id, _patient, submission_id in committed:
+    intakes = [
+        (tenant_id, submission_id, {"photos": len(photos), "source": source})
+        for tenant_id, _patient, submission_id in committed
+    ]
+    # A case stored by a sending that ended before recording it (its worker gone) is recorded
+    # now, marked so.
+    intakes += [
+        (tenant_id, submission_id, {"source": source, "recorded_when_sent_again": True})
+        for tenant_id, submission_id in found
+        if not _intake_recorded(tenant_id, submission_id)
+    ]
+    for tenant_id, submission_id, details in intakes:
         audit.record(
             None,
             "intake.submitted",
@@ -399,21 +410,8 @@ def submit(
             target_id=submission_id,
             ip=ip,
             user_agent=user_agent,
-            details={"photos": len(photos), "source": source},
+            details=details,
         )
-    for tenant_id, submission_id in found:
-        # The sending that stored it may have ended before recording it (its worker gone).
-        if not _intake_recorded(tenant_id, submission_id):
-            audit.record(
-                None,
-                "intake.submitted",
-                tenant_id=tenant_id,
-                target_type="submission",
-                target_id=submission_id,
-                ip=ip,
-                user_agent=user_agent,
-                details={"source": source, "recorded_when_sent_again": True},
-            )
     return receipts
 
 
