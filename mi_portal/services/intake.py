@@ -35,6 +35,7 @@ from mi_portal.models import (
 )
 from mi_portal.services import audit, business_time, clock, notifications, rights_locator
 from mi_portal.services.images import ProcessedImage, Rendition
+from mi_portal.services.inbox import reference
 from mi_portal.services.intake_questions import (
     BUILT_IN,
     CONCERN_AREAS,
@@ -308,7 +309,7 @@ def submit(
             stored = _already_stored(tenant.id, key_digest)
             if stored is not None:
                 found.append((tenant.id, stored))
-                receipts.append(Receipt(tenant.name, _reference(stored)))
+                receipts.append(Receipt(tenant.name, reference(stored)))
                 continue
             # Each clinic gets its own patient, case, image rows and stored objects: no shared id.
             keys: list[list[tuple[str, Rendition]]] = []
@@ -381,7 +382,7 @@ def submit(
                 notifications.notify_new_case(session, submission, tenant.name)
                 session.commit()
                 committed.append((tenant.id, patient.id, submission.id))
-                receipts.append(Receipt(tenant.name, _reference(submission.id)))
+                receipts.append(Receipt(tenant.name, reference(submission.id)))
     except Exception as exc:
         _undo(committed, written, store)
         if isinstance(exc, IntakeInvalid):
@@ -413,11 +414,6 @@ def submit(
             details=details,
         )
     return receipts
-
-
-def _reference(submission_id: uuid.UUID) -> str:
-    """The reference a receipt shows: the end of the case's id."""
-    return str(submission_id)[-8:].upper()
 
 
 def _already_stored(tenant_id: uuid.UUID, key_digest: str | None) -> uuid.UUID | None:
