@@ -26,6 +26,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 
 from mi_portal.db import (
+    TENANT_KEY,
     ScopedSession,
     TenantScopeError,
     platform_session,
@@ -114,12 +115,84 @@ def record(
     written with the others of the batch (the returned event then has no place in its chain
     yet: no sequence number, no hash).
     """
+    fields = _fields(
+        actor,
+        action,
+        tenant_id=tenant_id,
+        target_type=target_type,
+        target_id=target_id,
+        outcome=outcome,
+        reason=reason,
+        details=details,
+        user_id=user_id,
+        ip=ip,
+        user_agent=user_agent,
+        platform=platform,
+    )
+    batch = _batch.get()
+    if batch is not None:
+        batch.add(fields)
+        return AuditEvent(**fields, seq=0, prev_hash="", hash="")
+    return _append_all(fields["chain"], [fields])[0]
+
+
+def record_in(
+    session: ScopedSession,
+    action: str,
+    *,
+    tenant_id: uuid.UUID,
+    target_type: str | None = None,
+    target_id: object = None,
+    details: dict[str, Any] | None = None,
+    ip: str | None = None,
+    user_agent: str | None = None,
+) -> AuditEvent:
+    """Append one event of no signed-in actor to the clinic's chain inside ``session``'s own
+    transaction (a session of that clinic), so the event is committed with what it records, or
+    not at all.
+
+    The chain's lock (PostgreSQL) is held from here until that transaction ends: call it
+    last, just before the commit. On SQLite the session must already have written, so that it
+    holds the database's write lock while it reads the chain's head.
+    """
+    chain = chain_for(tenant_id)
+    if session.info.get(TENANT_KEY) != tenant_id:
+        raise TenantScopeError("an event is appended in a session of its own clinic only")
+    fields = _fields(
+        None,
+        action,
+        tenant_id=tenant_id,
+        target_type=target_type,
+        target_id=target_id,
+        details=details,
+        ip=ip,
+        user_agent=user_agent,
+    )
+    return _append_in(session, chain, [fields])[0]
+
+
+def _fields(
+    actor: Actor | None,
+    action: str,
+    *,
+    tenant_id: uuid.UUID | None = None,
+    target_type: str | None = None,
+    target_id: object = None,
+    outcome: str = "ok",
+    reason: str | None = None,
+    details: dict[str, Any] | None = None,
+    user_id: uuid.UUID | None = None,
+    ip: str | None = None,
+    user_agent: str | None = None,
+    platform: bool = False,
+) -> dict[str, Any]:
+    """An event's own fields, before it has a place in its chain."""
     if platform:
         acting = None
     else:
         acting = tenant_id if tenant_id is not None else (actor.tenant_id if actor else None)
     chain = chain_for(acting)
-    fields: dict[str, Any] = {
+    return {
         "id": uuid7(),
         "chain": chain,
         "occurred_at": clock.now(),
@@ -138,11 +211,6 @@ def record(
         # The event's own key: erased with its personal details.
         "personal_key": secrets.token_hex(32),
     }
-    batch = _batch.get()
-    if batch is not None:
-        batch.add(fields)
-        return AuditEvent(**fields, seq=0, prev_hash="", hash="")
-    return _append_all(chain, [fields])[0]
 
 
 class Batch:
@@ -209,22 +277,7 @@ def _append_all(chain: str, queued: list[dict[str, Any]]) -> list[AuditEvent]:
     with _chain_lock(chain):
         for attempt in range(12):
             with _chain_session(chain) as session:
-                serialize_on(session, "audit:" + chain)
-                last = session.exec(
-                    select(AuditEvent.seq, AuditEvent.hash)
-                    .where(AuditEvent.chain == chain)
-                    .order_by(col(AuditEvent.seq).desc())
-                    .limit(1)
-                ).first()
-                seq, prev = (last[0], last[1]) if last else (0, GENESIS)
-                events = []
-                for fields in queued:
-                    seq += 1
-                    event = AuditEvent(**fields, seq=seq, prev_hash=prev, hash="")
-                    event.personal_digest = _personal_digest(event, fields["personal_key"])
-                    event.hash = prev = _digest(event)
-                    events.append(event)
-                session.add_all(events)
+                events = _append_in(session, chain, queued)
                 try:
                     session.flush()
                     # Detached with every value they were written with: no reload after commit.
@@ -239,6 +292,30 @@ def _append_all(chain: str, queued: list[dict[str, Any]]) -> list[AuditEvent]:
                     continue
                 return events
     raise RuntimeError(f"could not append to audit chain {chain}")
+
+
+def _append_in(
+    session: ScopedSession, chain: str, queued: list[dict[str, Any]]
+) -> list[AuditEvent]:
+    """Link ``queued`` after the chain's head, under the chain's lock, in ``session``; added to
+    it, not yet flushed."""
+    serialize_on(session, "audit:" + chain)
+    last = session.exec(
+        select(AuditEvent.seq, AuditEvent.hash)
+        .where(AuditEvent.chain == chain)
+        .order_by(col(AuditEvent.seq).desc())
+        .limit(1)
+    ).first()
+    seq, prev = (last[0], last[1]) if last else (0, GENESIS)
+    events = []
+    for fields in queued:
+        seq += 1
+        event = AuditEvent(**fields, seq=seq, prev_hash=prev, hash="")
+        event.personal_digest = _personal_digest(event, fields["personal_key"])
+        event.hash = prev = _digest(event)
+        events.append(event)
+    session.add_all(events)
+    return events
 
 
 @dataclass(frozen=True)

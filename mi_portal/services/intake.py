@@ -22,7 +22,6 @@ from sqlmodel import col, select
 
 from mi_portal.db import platform_session, tenant_session
 from mi_portal.models import (
-    AuditEvent,
     ConsentKind,
     ConsentRecord,
     ImageRendition,
@@ -303,12 +302,10 @@ def submit(
     committed: list[tuple[uuid.UUID, uuid.UUID, uuid.UUID]] = []  # tenant, patient, submission
     receipts: list[Receipt] = []
     key_digest = hashlib.sha256(sending_key.encode()).hexdigest() if sending_key else None
-    found: list[tuple[uuid.UUID, uuid.UUID]] = []  # tenant, submission stored before
     try:
         for tenant in tenants:
             stored = _already_stored(tenant.id, key_digest)
             if stored is not None:
-                found.append((tenant.id, stored))
                 receipts.append(Receipt(tenant.name, reference(stored)))
                 continue
             # Each clinic gets its own patient, case, image rows and stored objects: no shared id.
@@ -380,6 +377,17 @@ def submit(
                     add_photo_rows(session, submission.id, position, photo, photo_keys)
                 # Staff hear of the case in the same transaction that stores it.
                 notifications.notify_new_case(session, submission, tenant.name)
+                # So is its intake recorded: a case is never stored without its audit event.
+                audit.record_in(
+                    session,
+                    "intake.submitted",
+                    tenant_id=tenant.id,
+                    target_type="submission",
+                    target_id=submission.id,
+                    ip=ip,
+                    user_agent=user_agent,
+                    details={"photos": len(photos), "source": source},
+                )
                 session.commit()
                 committed.append((tenant.id, patient.id, submission.id))
                 receipts.append(Receipt(tenant.name, reference(submission.id)))
@@ -391,28 +399,6 @@ def submit(
         raise IntakeFailed(
             "Your photos could not be saved. Nothing was kept; please try again in a few minutes."
         ) from exc
-    intakes = [
-        (tenant_id, submission_id, {"photos": len(photos), "source": source})
-        for tenant_id, _patient, submission_id in committed
-    ]
-    # A case stored by a sending that ended before recording it (its worker gone) is recorded
-    # now, marked so.
-    intakes += [
-        (tenant_id, submission_id, {"source": source, "recorded_when_sent_again": True})
-        for tenant_id, submission_id in found
-        if not _intake_recorded(tenant_id, submission_id)
-    ]
-    for tenant_id, submission_id, details in intakes:
-        audit.record(
-            None,
-            "intake.submitted",
-            tenant_id=tenant_id,
-            target_type="submission",
-            target_id=submission_id,
-            ip=ip,
-            user_agent=user_agent,
-            details=details,
-        )
     return receipts
 
 
@@ -424,21 +410,6 @@ def _already_stored(tenant_id: uuid.UUID, key_digest: str | None) -> uuid.UUID |
         return session.exec(
             select(Submission.id).where(Submission.intake_key == key_digest)
         ).first()
-
-
-def _intake_recorded(tenant_id: uuid.UUID, submission_id: uuid.UUID) -> bool:
-    """Whether the clinic's audit chain has the intake of this case."""
-    with tenant_session(tenant_id) as session:
-        return (
-            session.exec(
-                select(AuditEvent.id).where(
-                    AuditEvent.chain == audit.chain_for(tenant_id),
-                    AuditEvent.target_id == str(submission_id),
-                    AuditEvent.action == "intake.submitted",
-                )
-            ).first()
-            is not None
-        )
 
 
 def _undo(
@@ -467,6 +438,15 @@ def _undo(
                     delete(ConsentRecord).where(col(ConsentRecord.patient_id) == patient_id)
                 )
                 session.execute(delete(Patient).where(col(Patient.id) == patient_id))
+                # The chain keeps the intake it recorded with the case, and now its removal.
+                audit.record_in(
+                    session,
+                    "intake.rolled_back",
+                    tenant_id=tenant_id,
+                    target_type="submission",
+                    target_id=submission_id,
+                    details={"reason": "another clinic of the form could not store it"},
+                )
                 session.commit()
         except Exception:
             log.warning("could not remove a half-made case in %s", tenant_id, exc_info=True)

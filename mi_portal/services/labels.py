@@ -47,6 +47,7 @@ ACTION_LABELS: dict[str, str] = {
     "images.thumbnails_listed": "Looked at the photo thumbnails",
     "images.urls_renewed": "Renewed photo links",
     "images.viewer_opened": "Opened the photo viewer",
+    "intake.rolled_back": "A consultation was removed: another chosen clinic could not store it",
     "intake.submitted": "Patient sent a consultation",
     "message.received": "A patient wrote",
     "message.retry": "Sent a failed message again",

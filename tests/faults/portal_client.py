@@ -175,10 +175,22 @@ INTAKE_STATE = f"{ROOT_STATE}.mi_portal___state___intake____intake_state"
 
 
 async def fill_intake(
-    tab: Tab, slug: str = "lakeside-derm", *, name: str = "Fault Patient"
+    tab: Tab,
+    slug: str = "lakeside-derm",
+    *,
+    name: str = "Fault Patient",
+    also: tuple[str, ...] = (),
 ) -> None:
-    """Open a clinic's public form and fill every field and question (no photo yet)."""
-    await tab.open(f"/c/{slug}/consult", params={"slug": slug})
+    """Open a clinic's public form and fill every field and question (no photo yet).
+
+    With ``also``, the directory's form instead, sent to ``slug`` and then each of ``also``.
+    """
+    if also:
+        await tab.open("/consult")
+        for chosen in (slug, *also):
+            await tab.call(f"{INTAKE_STATE}.toggle_clinic", {"slug": chosen, "selected": True})
+    else:
+        await tab.open(f"/c/{slug}/consult", params={"slug": slug})
     fields: dict[str, Any] = {
         "full_name": name,
         "email": "fault.patient@example.org",

@@ -350,19 +350,25 @@ def test_a_worker_killed_while_a_photo_is_being_stored(shape: Shape) -> None:
 
 
 def test_a_worker_killed_right_after_the_photo_is_committed(shape: Shape) -> None:
-    """The workers are killed once the new case is committed and before the patient is
-    answered: the test holds the clinic's audit-chain lock, so the worker that committed waits
-    there to record the intake, and the kill lands while it waits. Checked: no receipt, the
-    stored case has every object. Then the same tab (its token, its state in Redis) loads the
-    form again, as a patient told nothing would: the button works, the form is still filled,
-    and sending it again is answered with the stored case's receipt, with no second case."""
+    """A form sent to two clinics; the workers are killed once the first clinic's case is
+    committed and before the patient is answered: the test holds the second clinic's
+    audit-chain lock, so the worker waits there, inside the second clinic's transaction, and
+    the kill lands while it waits. Checked: no receipt; the first case was committed with its
+    intake event, the second not at all. Then the same tab (its token, its state in Redis)
+    loads the form again, as a patient told nothing would: the button works, the form is still
+    filled, and sending it again is answered with the first clinic's stored case and a new
+    case at the second, with no case twice and each intake recorded once."""
+    first, second = "lakeside-derm", "riverbend-aesthetics"
     cases_before = shape.cases()
     killed: list[int] = []
     done = threading.Event()
     engine = sa.create_engine(f"{shape.pg.server_url}/mi_faults", poolclass=sa.pool.NullPool)
     holder = engine.connect()
-    clinic = holder.execute(sa.text("select id from tenant where slug = 'lakeside-derm'")).scalar()
-    holder.execute(sa.text("select pg_advisory_xact_lock(hashtext(:k))"), {"k": f"audit:{clinic}"})
+    since = holder.execute(sa.text("select clock_timestamp()")).scalar()
+    clinic = holder.execute(sa.text("select id from tenant where slug = :s"), {"s": second})
+    holder.execute(
+        sa.text("select pg_advisory_xact_lock(hashtext(:k))"), {"k": f"audit:{clinic.scalar()}"}
+    )
 
     def kill_at_commit() -> None:
         with engine.connect() as poll:
@@ -375,6 +381,20 @@ def test_a_worker_killed_right_after_the_photo_is_committed(shape: Shape) -> Non
                 time.sleep(0.005)
         holder.rollback()  # the chain's lock goes: the killed worker's database session ends
 
+    def intake_events() -> dict[str, int]:
+        """``intake.submitted`` events per clinic slug, for cases made after the test began."""
+        with engine.connect() as conn:
+            rows = conn.execute(
+                sa.text(
+                    "select t.slug, count(*) from auditevent e join tenant t on t.id = e.tenant_id"
+                    " join submission s on cast(s.id as text) = e.target_id"
+                    " where e.action = 'intake.submitted' and s.received_at >= :since"
+                    " group by t.slug"
+                ),
+                {"since": since},
+            )
+            return {slug: int(n) for slug, n in rows}
+
     photo = jpeg_bytes(int(time.time()) % 1000)
 
     async def send(tab: Tab) -> tuple[str, dict[str, Any]]:
@@ -384,10 +404,10 @@ def test_a_worker_killed_right_after_the_photo_is_committed(shape: Shape) -> Non
             return "error", {"exception": repr(exc)}
         return ("receipt" if final.get("receipts") else "failure"), final
 
-    async def scenario() -> tuple[str, dict[str, Any], str, dict[str, Any], float]:
+    async def scenario() -> tuple[str, dict[str, Any], str, dict[str, Any], float, int]:
         async with httpx.AsyncClient() as http:
             tab = Tab(shape.app.base_url, http)
-            await fill_intake(tab)
+            await fill_intake(tab, first, also=(second,))
             watcher = threading.Thread(target=kill_at_commit, daemon=True)
             watcher.start()
             try:
@@ -396,16 +416,16 @@ def test_a_worker_killed_right_after_the_photo_is_committed(shape: Shape) -> Non
                 done.set()
                 watcher.join(10)
                 holder.close()
-                engine.dispose()
             await tab.close()
+            stored = shape.cases() - cases_before
             if outcome == "receipt":  # the answer got out: a new form is a new sending
-                return outcome, final, "", {}, 0.0
+                return outcome, final, "", {}, 0.0, stored
             # The patient loads the page again in the same tab (same token, same state).
             started = time.monotonic()
             while True:
                 again = Tab(shape.app.base_url, http, token=tab.token)
                 try:
-                    await again.open("/c/lakeside-derm/consult", params={"slug": "lakeside-derm"})
+                    await again.open("/consult")
                     break
                 except Exception:
                     await again.close()
@@ -414,16 +434,26 @@ def test_a_worker_killed_right_after_the_photo_is_committed(shape: Shape) -> Non
             reloaded = time.monotonic() - started
             assert again.var(INTAKE_STATE, "submitting") is False, "the button stayed disabled"
             assert again.var(INTAKE_STATE, "full_name") == "Fault Patient", "the form was lost"
+            assert again.var(INTAKE_STATE, "chosen") == [first, second], "the clinics were lost"
             resent, final_again = await send(again)
             await again.close()
-            return outcome, final, resent, final_again, reloaded
+            return outcome, final, resent, final_again, reloaded, stored
 
-    outcome, final, resent, final_again, reloaded = run(scenario())
-    assert killed, "the case was never committed"
-    assert outcome != "receipt", "answered before the intake was recorded"
-    assert shape.cases() == cases_before + 1, "the form sent again made a second case"
-    assert resent == "receipt", final_again
-    assert shape.references_stored(final_again), final_again
+    try:
+        outcome, final, resent, final_again, reloaded, stored = run(scenario())
+        assert killed, "the case was never committed"
+        assert outcome != "receipt", "answered before every clinic had the case"
+        assert stored == 1, f"{stored} cases were committed before the kill, not the first one"
+        assert resent == "receipt", final_again
+        assert [r["clinic_name"] for r in final_again["receipts"]] == [
+            "Lakeside Dermatology",
+            "Riverbend Aesthetics",
+        ], final_again
+        assert shape.references_stored(final_again), final_again
+        assert shape.cases() == cases_before + 2, "the form sent again stored a case twice"
+        assert intake_events() == {first: 1, second: 1}, "an intake is not recorded once"
+    finally:
+        engine.dispose()
     orphans = shape.storage_check()  # the committed case has all its objects
     after = ("none", {})
     deadline = time.monotonic() + 90
@@ -436,11 +466,12 @@ def test_a_worker_killed_right_after_the_photo_is_committed(shape: Shape) -> Non
     assert len(shape.app.workers()) == 2
     shape.storage_check()
     print(
-        f"\nFAULT worker-kill-at-commit: {len(killed)} workers killed once the case was "
-        f"committed, before the answer; upload answered {outcome}; the same tab loaded the "
-        f"form again in {reloaded:.1f} s (button free, form kept) and sending it again was "
-        f"answered {resent} for the stored case, with no second case; storage check: no row "
-        f"without object, {orphans} object(s) without row"
+        f"\nFAULT worker-kill-at-commit: {len(killed)} workers killed once the first of two "
+        f"clinics' cases was committed (with its intake event), before the answer; upload "
+        f"answered {outcome}; the same tab loaded the form again in {reloaded:.1f} s (button "
+        f"free, form and clinics kept) and sending it again was answered {resent}: the first "
+        f"clinic's stored case and a new one at the second, no case twice, each intake "
+        f"recorded once; storage check: no row without object, {orphans} object(s) without row"
     )
 
 

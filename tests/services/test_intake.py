@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from datetime import date, timedelta
 from typing import Any
 
@@ -277,6 +278,87 @@ def test_database_failure_leaves_no_objects(db: Database) -> None:
     assert list(get_store().keys()) == []
 
 
+def _intake_actions(tenant_id: uuid.UUID) -> list[str]:
+    with tenant_session(tenant_id) as session:
+        return list(
+            session.exec(
+                select(AuditEvent.action)
+                .where(AuditEvent.chain == audit.chain_for(tenant_id))
+                .order_by(AuditEvent.seq)  # type: ignore[arg-type]
+            )
+        )
+
+
+def test_a_case_is_never_stored_without_its_intake_event(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The intake's audit event is written in the case's own transaction: when it cannot be
+    appended, nothing of the case is kept (no rows, no objects) and the patient is told so."""
+    a = make_tenant("clinic-a")
+
+    def broken(*args: Any, **kwargs: Any) -> None:
+        raise RuntimeError("the chain's head could not be read")
+
+    monkeypatch.setattr(audit, "_append_in", broken)
+    with pytest.raises(intake.IntakeFailed, match="Nothing was kept"):
+        intake.submit(
+            clinic_slugs=["clinic-a"], form=form(), photos=photos(1), ip=None, user_agent=None,
+            source="t",
+        )  # fmt: skip
+    assert set(_rows(a).values()) == {0}
+    assert list(get_store().keys()) == []
+    monkeypatch.undo()
+    assert _intake_actions(a) == []
+    assert audit.verify_chain(audit.chain_for(a)) is None
+
+
+def test_a_fan_out_undone_after_one_clinic_committed_records_the_removal(db: Database) -> None:
+    """Clinic A's case was committed with its intake event, then clinic B could not be stored:
+    A's case is removed, and A's chain says so after the intake it recorded."""
+    a, b = make_tenant("clinic-a"), make_tenant("clinic-b")
+    store = FailingStore(get_store(), ok_puts=4 + 2)  # A complete and committed, B half-written
+    with pytest.raises(intake.IntakeFailed):
+        intake.submit(
+            clinic_slugs=["clinic-a", "clinic-b"], form=form(), photos=photos(1), ip=None,
+            user_agent=None, source="t", store=store,  # type: ignore[arg-type]
+        )  # fmt: skip
+    assert set(_rows(a).values()) == {0} and set(_rows(b).values()) == {0}
+    assert _intake_actions(a) == ["intake.submitted", "intake.rolled_back"]
+    assert _intake_actions(b) == []
+    assert audit.verify_chain(audit.chain_for(a)) is None
+
+
+def test_intakes_and_other_events_of_one_clinic_at_once_keep_its_chain_whole(
+    db: Database,
+) -> None:
+    """Intakes append inside their own transactions while other events of the clinic append
+    in theirs, from several threads at once: every event gets its own place in one chain."""
+    a = make_tenant("clinic-a")
+
+    def send(n: int) -> None:
+        intake.submit(
+            clinic_slugs=["clinic-a"], form=form(), photos=photos(1), ip=None, user_agent=None,
+            source="t", sending_key=f"key-{n}",
+        )  # fmt: skip
+
+    def note(n: int) -> None:
+        audit.record(None, "case.viewed", tenant_id=a, target_type="submission", target_id=n)
+
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        jobs = [pool.submit(send if n % 2 else note, n) for n in range(12)]
+        for job in jobs:
+            job.result()
+    actions = _intake_actions(a)
+    assert sorted(actions) == ["case.viewed"] * 6 + ["intake.submitted"] * 6
+    with tenant_session(a) as session:
+        seqs = list(
+            session.exec(select(AuditEvent.seq).where(AuditEvent.chain == audit.chain_for(a)))
+        )
+    assert sorted(seqs) == list(range(1, 13))
+    assert audit.verify_chain(audit.chain_for(a)) is None
+    assert _rows(a)["submission"] == 6
+
+
 def test_invisible_and_control_characters_never_reach_the_case(db: Database) -> None:
     a = make_tenant("clinic-a")
     typed = form(
@@ -354,12 +436,12 @@ def test_each_case_records_the_form_it_came_through(db: Database, given: str, st
 
 
 def test_a_form_sent_again_under_its_key_is_answered_with_the_case_it_made(
-    db: Database, monkeypatch: pytest.MonkeyPatch
+    db: Database,
 ) -> None:
-    """The answer to a stored form can be lost (its worker gone after the commit, before the
-    intake was recorded): the patient sends it again under the same key and is given the
-    stored case's receipt, with nothing stored twice, and the intake is recorded then. Where
-    only some clinics of a multi-clinic form were stored, the rest are."""
+    """The answer to a stored form can be lost (its worker gone after the commit): the patient
+    sends it again under the same key and is given the stored case's receipt, with nothing
+    stored twice and the intake recorded once. Where only some clinics of a multi-clinic form
+    were stored, the rest are."""
     a, b = make_tenant("clinic-a"), make_tenant("clinic-b")
 
     def intake_events(tenant: uuid.UUID) -> list[dict[str, Any]]:
@@ -385,16 +467,13 @@ def test_a_form_sent_again_under_its_key_is_answered_with_the_case_it_made(
             sending_key=key,
         )
 
-    with monkeypatch.context() as lost:
-        lost.setattr(audit, "record", lambda *a, **k: None)  # the worker died before this
-        first = send(["clinic-a"], "key-one")
-    assert intake_events(a) == []
+    first = send(["clinic-a"], "key-one")  # stored; its answer never reaches the patient
+    recorded = intake_events(a)
+    assert len(recorded) == 1 and recorded[0]["target"].upper().endswith(first[0].reference)
     objects = sorted(k for k, _ in get_store().listing(""))
     again = send(["clinic-a"], "key-one")
     assert again == first
-    recorded = intake_events(a)
-    assert len(recorded) == 1 and recorded[0]["recorded_when_sent_again"] is True
-    assert recorded[0]["target"].upper().endswith(first[0].reference)
+    assert intake_events(a) == recorded
     assert _rows(a)["submission"] == 1 and _rows(a)["imagerendition"] == 4
     assert sorted(k for k, _ in get_store().listing("")) == objects, (
         "the photos were stored a second time"
