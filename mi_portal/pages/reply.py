@@ -182,6 +182,7 @@ def _sms_section() -> rx.Component:
                 role="status",
             ),
         ),
+        error_callout(ReplyState.sms_error, id="sms-error"),
         spacing="2",
         width="100%",
         id="sms-consent",

@@ -152,8 +152,8 @@ def record_in(
     not at all.
 
     The chain's lock (PostgreSQL) is held from here until that transaction ends: call it
-    last, just before the commit. On SQLite the session must already have written, so that it
-    holds the database's write lock while it reads the chain's head.
+    last, just before the commit. What the session holds is flushed first: on SQLite the
+    session then holds the database's write lock while it reads the chain's head.
     """
     chain = chain_for(tenant_id)
     if session.info.get(TENANT_KEY) != tenant_id:
@@ -168,6 +168,7 @@ def record_in(
         ip=ip,
         user_agent=user_agent,
     )
+    session.flush()  # what it records is written first (on SQLite: the write lock is held)
     return _append_in(session, chain, [fields])[0]
 
 

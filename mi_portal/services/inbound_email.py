@@ -176,21 +176,22 @@ def receive_email(raw: bytes, *, ip: str | None = None) -> Received:
                 patient_photos.discard(written)
                 return Received(DUPLICATE, tenant_id)
             patient_photos.attach(session, thread, stored, photos, written)
+            # Recorded in the transaction that stores it: never a message without its event.
+            audit.record_in(
+                session,
+                "message.received",
+                tenant_id=tenant_id,
+                target_type="submission",
+                target_id=thread.submission_id,
+                ip=ip,
+                details={"message": str(stored.id), "channel": "email", "photos": len(photos)},
+            )
+            message_id = stored.id
             session.commit()
-            message_id, case_id = stored.id, thread.submission_id
     except IntegrityError:  # the same email, stored by a concurrent post a moment earlier
         patient_photos.discard(written)
         return Received(DUPLICATE, tenant_id)
     except Exception:
         patient_photos.discard(written)
         raise
-    audit.record(
-        None,
-        "message.received",
-        tenant_id=tenant_id,
-        target_type="submission",
-        target_id=case_id,
-        ip=ip,
-        details={"message": str(message_id), "channel": "email", "photos": len(photos)},
-    )
     return Received(STORED, tenant_id, message_id, len(photos))

@@ -112,11 +112,18 @@ def change_sms_consent(
 
 
 def audit_consent(
-    tenant_id: uuid.UUID, changed: list[uuid.UUID], granted: bool, *, source: str, ip: str | None
+    session: ScopedSession,
+    tenant_id: uuid.UUID,
+    changed: list[uuid.UUID],
+    granted: bool,
+    *,
+    source: str,
+    ip: str | None,
 ) -> None:
+    """Record the changes in the transaction that makes them (the caller commits next)."""
     for pid in changed:
-        audit.record(
-            None,
+        audit.record_in(
+            session,
             "consent.changed",
             tenant_id=tenant_id,
             target_type="patient",
@@ -160,8 +167,8 @@ def _keyword(
                 else f"{clinic.name}: you will get no more text messages from us. "
                 "Reply START to receive them again.",
             )
+        audit_consent(session, clinic.id, changed, granted, source="sms_keyword", ip=ip)
         session.commit()
-    audit_consent(clinic.id, changed, granted, source="sms_keyword", ip=ip)
     if not changed:
         return SmsResult(UNCHANGED if patients else IGNORED, clinic.id)
     return SmsResult(OPTED_IN if granted else OPTED_OUT, clinic.id)
@@ -253,17 +260,16 @@ def receive_sms(
             if stored is None or not stored.body:
                 session.rollback()
                 return SmsResult(DUPLICATE if stored is None else IGNORED, clinic.id)
+            audit.record_in(
+                session,
+                "message.received",
+                tenant_id=clinic.id,
+                target_type="submission",
+                target_id=case.id,
+                ip=ip,
+                details={"message": str(stored.id), "channel": "sms"},
+            )
             session.commit()
-            message_id, case_id = stored.id, case.id
     except IntegrityError:  # the same message, stored by a concurrent post a moment earlier
         return SmsResult(DUPLICATE, clinic.id)
-    audit.record(
-        None,
-        "message.received",
-        tenant_id=clinic.id,
-        target_type="submission",
-        target_id=case_id,
-        ip=ip,
-        details={"message": str(message_id), "channel": "sms"},
-    )
     return SmsResult(STORED, clinic.id)

@@ -8,6 +8,7 @@ was sent and wrote, never internal notes (they are not messages), and staff by f
 
 from __future__ import annotations
 
+import logging
 import uuid
 from dataclasses import dataclass
 
@@ -34,6 +35,8 @@ from mi_portal.services.inbox import reference
 from mi_portal.services.text import TextTooLong, clean_text
 from mi_portal.storage import get_store
 
+log = logging.getLogger(__name__)
+
 FILE_PURPOSE = "reply-file"
 FILE_SUBJECT = "reply-page"
 FILE_LIFETIME_SECONDS = 15 * 60
@@ -56,6 +59,11 @@ class ClinicUnavailable(LinkInvalid):
 
 class ReplyProblem(ValueError):
     """What the patient sent cannot be stored as it is; the message says what to change."""
+
+
+class ReplyFailed(RuntimeError):
+    """The reply could not be stored just now (database, store or audit chain unavailable);
+    nothing of it was kept. The message says so."""
 
 
 @dataclass(frozen=True)
@@ -195,21 +203,28 @@ def reply(
             )
             assert message is not None
             patient_photos.attach(session, thread, message, photos, written)
+            # Recorded in the transaction that stores it: never a message without its event.
+            audit.record_in(
+                session,
+                "message.received",
+                tenant_id=tenant_id,
+                target_type="submission",
+                target_id=thread.submission_id,
+                ip=ip,
+                user_agent=user_agent,
+                details={"message": str(message.id), "channel": "portal", "photos": len(photos)},
+            )
             session.commit()
-            message_id, case_id = message.id, thread.submission_id
-    except Exception:
+    except LinkInvalid:
         patient_photos.discard(written)
         raise
-    audit.record(
-        None,
-        "message.received",
-        tenant_id=tenant_id,
-        target_type="submission",
-        target_id=case_id,
-        ip=ip,
-        user_agent=user_agent,
-        details={"message": str(message_id), "channel": "portal", "photos": len(photos)},
-    )
+    except Exception as exc:
+        patient_photos.discard(written)
+        log.warning("a reply could not be stored: %s", type(exc).__name__, exc_info=True)
+        raise ReplyFailed(
+            "Your message could not be sent just now. Nothing was kept; please try again in a "
+            "few minutes."
+        ) from exc
 
 
 def set_sms_consent(
@@ -222,8 +237,15 @@ def set_sms_consent(
         changed = change_sms_consent(
             session, [patient.id], granted, source="reply_page", ip=ip, user_agent=user_agent
         )
-        session.commit()
-    audit_consent(tenant_id, changed, granted, source="reply_page", ip=ip)
+        try:
+            audit_consent(session, tenant_id, changed, granted, source="reply_page", ip=ip)
+            session.commit()
+        except Exception as exc:
+            log.warning("a consent change could not be stored: %s", type(exc).__name__)
+            raise ReplyFailed(
+                "Your choice could not be saved just now. Nothing changed; please try again in "
+                "a few minutes."
+            ) from exc
     return bool(changed)
 
 

@@ -49,6 +49,7 @@ class ReplyState(rx.State):
     error: str = ""
     notice: str = ""
     sms_notice: str = ""
+    sms_error: str = ""  # a consent change that could not be saved, shown by its buttons
     sending: bool = False
 
     def _token(self) -> str:
@@ -87,7 +88,7 @@ class ReplyState(rx.State):
     @rx.event
     @guarded(PUBLIC)
     async def load(self) -> None:
-        self.error = self.notice = self.sms_notice = ""
+        self.error = self.notice = self.sms_notice = self.sms_error = ""
         if not await self._allowed(REPLY_PAGE_PER_ADDRESS):
             message = self.error
             self._forget()
@@ -105,7 +106,7 @@ class ReplyState(rx.State):
     @rx.event
     @guarded(PUBLIC)
     async def send(self, files: list[rx.UploadFile]):  # type: ignore[no-untyped-def]
-        self.error = self.notice = self.sms_notice = ""
+        self.error = self.notice = self.sms_notice = self.sms_error = ""
         files = list(files or [])
         if not await self._allowed(REPLY_SEND_PER_ADDRESS):
             return
@@ -145,8 +146,8 @@ class ReplyState(rx.State):
         except patient_reply.LinkInvalid as exc:
             self._forget(why(exc))
             return
-        except patient_reply.ReplyProblem as exc:
-            self.sending = False
+        except (patient_reply.ReplyProblem, patient_reply.ReplyFailed) as exc:
+            self.sending = False  # what was typed stays, to send again
             self.error = str(exc)
             return
         self.reply_text = ""
@@ -159,7 +160,7 @@ class ReplyState(rx.State):
     @rx.event
     @guarded(PUBLIC)
     async def change_sms(self, granted: Any) -> None:
-        self.error = self.notice = self.sms_notice = ""
+        self.error = self.notice = self.sms_notice = self.sms_error = ""
         if not isinstance(granted, bool) or not await self._allowed(REPLY_SEND_PER_ADDRESS):
             return
         ip, agent = client_info(self)
@@ -170,6 +171,9 @@ class ReplyState(rx.State):
             )
         except patient_reply.LinkInvalid as exc:
             self._forget(why(exc))
+            return
+        except patient_reply.ReplyFailed as exc:
+            self.sms_error = str(exc)
             return
         if await self._refresh():
             self.sms_notice = (

@@ -7,6 +7,7 @@ PostgreSQL), real image pipeline and blob store; the signature is made the way a
 from __future__ import annotations
 
 import json
+import sys
 import time
 import uuid
 from datetime import UTC, datetime
@@ -36,7 +37,15 @@ from mi_portal.models import (
     SubmissionImage,
     Tenant,
 )
-from mi_portal.services import clock, consent, delivery_status, messaging, ratelimit, webhooks
+from mi_portal.services import (
+    audit,
+    clock,
+    consent,
+    delivery_status,
+    messaging,
+    ratelimit,
+    webhooks,
+)
 from mi_portal.services.actor import Actor
 from mi_portal.services.inbound_email import strip_quoted
 from mi_portal.services.messaging import ConsentRefused
@@ -553,3 +562,49 @@ def test_clinics_without_a_number_text_from_the_shared_one_and_hear_the_answers(
     assert len(_outbox(w.b)) == 1 and _outbox(w.a) == []
     assert _sms("STOP", to=shared).json() == {"status": "unchanged"}
     assert len(_outbox(w.b)) == 1
+
+
+@pytest.mark.parametrize("kind", ["email", "text", "stop"])
+def test_what_cannot_be_recorded_in_the_audit_chain_is_not_stored(
+    world: dict[str, Any], monkeypatch: pytest.MonkeyPatch, kind: str
+) -> None:
+    """A received message or consent change is recorded in the transaction that stores it: if
+    its event cannot be appended, nothing is kept (no message, no consent row, no answer
+    queued) and the provider is told to try again; its retry is then stored once."""
+    w: World = world["w"]
+
+    def post() -> Any:
+        if kind == "email":
+            return _post("/api/inbound/email", _email(world["address"]))
+        return _sms("STOP" if kind == "stop" else "See you then", sid="SM-retry")
+
+    def broken(*args: Any, **kwargs: Any) -> None:
+        raise RuntimeError("the chain's head could not be read")
+
+    with monkeypatch.context() as failing:
+        failing.setattr(audit, "_append_in", broken)
+        with TestClient(build_api_app(), base_url="http://localhost:3000",
+                        raise_server_exceptions=False) as client:  # fmt: skip
+            failing.setattr(sys.modules[__name__], "_client", lambda: client)
+            answer = post()
+    assert answer.status_code >= 500
+    assert _inbound() == []
+    assert [r.granted for r in _sms_consent_rows(w.a)] == [True]
+    assert _outbox(w.a) == []
+    with owner_session() as session:
+        assert not session.exec(
+            select(AuditEvent).where(
+                col(AuditEvent.action).in_(["message.received", "consent.changed"])
+            )
+        ).all()
+    retried = post().json()
+    assert retried == {"status": "opted_out" if kind == "stop" else "stored"}
+    assert len(_inbound()) == (0 if kind == "stop" else 1)
+    with owner_session() as session:
+        [event] = session.exec(
+            select(AuditEvent).where(
+                col(AuditEvent.action).in_(["message.received", "consent.changed"])
+            )
+        ).all()
+    assert event.tenant_id == w.a
+    assert audit.verify_chain(audit.chain_for(w.a)) is None

@@ -24,8 +24,9 @@ from mi_portal.models import (
     Patient,
     SubmissionImage,
 )
-from mi_portal.services import consent, messaging, signed_links
+from mi_portal.services import audit, consent, messaging, signed_links
 from mi_portal.state.reply import INVALID, ReplyState
+from mi_portal.storage import get_store
 from tests.conftest import Database
 from tests.factories import owner_session, two_clinics
 from tests.intake_helpers import jpeg_bytes
@@ -276,3 +277,56 @@ def test_sending_is_rate_limited_per_address(
     with tenant_session(world["w"].a) as session:
         bodies = session.exec(select(Message.body).where(Message.direction == "inbound")).all()
     assert list(bodies) == ["one"]
+
+
+def test_a_reply_or_consent_change_that_cannot_be_recorded_keeps_nothing_and_says_so(
+    world: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The reply and the consent change are recorded in the audit chain in the transactions
+    that store them: when the event cannot be appended, nothing is kept (no message, no case
+    photo, no stored object, no consent row), the patient is told, what they typed stays and
+    the button works again. Sent again once the chain is back, it is stored once."""
+    w = world["w"]
+
+    def broken(*args: Any, **kwargs: Any) -> None:
+        raise RuntimeError("the chain's head could not be read")
+
+    objects_before = sorted(k for k, _ in get_store().listing(""))
+    with tenant_session(w.a) as session:
+        images_before = session.exec(select(SubmissionImage)).all()
+    with monkeypatch.context() as failing:
+        failing.setattr(audit, "_append_in", broken)
+        state = handle(
+            world["a"],
+            ("load", ()),
+            ("update_reply", ("Here is a closer one.",)),
+            ("send", ([_upload("closer.jpg", jpeg_bytes(3))],)),
+        )
+        assert "could not be sent" in state.error and "Nothing was kept" in state.error
+        assert state.reply_text == "Here is a closer one." and not state.sending
+        assert state.notice == ""
+        sms = handle(world["a"], ("load", ()), ("change_sms", (False,)))
+        assert "could not be saved" in sms.sms_error and sms.sms_consent
+        assert sms.sms_notice == "" and sms.error == ""
+    with tenant_session(w.a) as session:
+        assert session.exec(select(Message).where(Message.direction == "inbound")).all() == []
+        assert all(a.kind != "photo" for a in session.exec(select(MessageAttachment)))
+        assert session.exec(select(SubmissionImage)).all() == images_before
+        assert consent.current(session, w.a_patient, ConsentKind.SMS_OPT_IN)
+    assert sorted(k for k, _ in get_store().listing("")) == objects_before
+    with owner_session() as session:
+        assert not session.exec(
+            select(AuditEvent).where(
+                col(AuditEvent.action).in_(["message.received", "consent.changed"])
+            )
+        ).all()
+    again = handle(
+        world["a"],
+        ("load", ()),
+        ("update_reply", ("Here is a closer one.",)),
+        ("send", ([_upload("closer.jpg", jpeg_bytes(3))],)),
+    )
+    assert again.notice == "Your message was sent to the clinic." and again.error == ""
+    with tenant_session(w.a) as session:
+        assert len(session.exec(select(Message).where(Message.direction == "inbound")).all()) == 1
+    assert audit.verify_chain(audit.chain_for(w.a)) is None
