@@ -25,7 +25,7 @@ from sqlmodel import select
 
 from mi_portal.db import tenant_session
 from mi_portal.models import Message, MessageChannel, MessageThread, Tenant
-from mi_portal.services import audit, messaging, patient_photos
+from mi_portal.services import messaging, patient_photos
 from mi_portal.services.images import ImageRejected, ProcessedImage, process_image
 
 log = logging.getLogger(__name__)
@@ -176,16 +176,7 @@ def receive_email(raw: bytes, *, ip: str | None = None) -> Received:
                 patient_photos.discard(written)
                 return Received(DUPLICATE, tenant_id)
             patient_photos.attach(session, thread, stored, photos, written)
-            # Recorded in the transaction that stores it: never a message without its event.
-            audit.record_in(
-                session,
-                "message.received",
-                tenant_id=tenant_id,
-                target_type="submission",
-                target_id=thread.submission_id,
-                ip=ip,
-                details={"message": str(stored.id), "channel": "email", "photos": len(photos)},
-            )
+            messaging.record_received(session, thread, stored, ip=ip, photos=len(photos))
             message_id = stored.id
             session.commit()
     except IntegrityError:  # the same email, stored by a concurrent post a moment earlier

@@ -260,15 +260,7 @@ def receive_sms(
             if stored is None or not stored.body:
                 session.rollback()
                 return SmsResult(DUPLICATE if stored is None else IGNORED, clinic.id)
-            audit.record_in(
-                session,
-                "message.received",
-                tenant_id=clinic.id,
-                target_type="submission",
-                target_id=case.id,
-                ip=ip,
-                details={"message": str(stored.id), "channel": "sms"},
-            )
+            messaging.record_received(session, thread, stored, ip=ip)
             session.commit()
     except IntegrityError:  # the same message, stored by a concurrent post a moment earlier
         return SmsResult(DUPLICATE, clinic.id)

@@ -20,11 +20,13 @@ from typing import Any
 from sqlalchemy import delete
 from sqlmodel import col, select
 
-from mi_portal.db import platform_session, tenant_session
+from mi_portal.db import ScopedSession, platform_session, tenant_session
 from mi_portal.models import (
     ConsentKind,
     ConsentRecord,
     ImageRendition,
+    OutboxMessage,
+    OutboxStatus,
     Patient,
     Submission,
     SubmissionImage,
@@ -299,7 +301,7 @@ def submit(
     tenants = _tenants(clinic_slugs)
     store = store or get_store()
     written: list[str] = []
-    committed: list[tuple[uuid.UUID, uuid.UUID, uuid.UUID]] = []  # tenant, patient, submission
+    committed: list[_Stored] = []
     receipts: list[Receipt] = []
     key_digest = hashlib.sha256(sending_key.encode()).hexdigest() if sending_key else None
     try:
@@ -376,7 +378,7 @@ def submit(
                 for position, (photo, photo_keys) in enumerate(zip(photos, keys, strict=True)):
                     add_photo_rows(session, submission.id, position, photo, photo_keys)
                 # Staff hear of the case in the same transaction that stores it.
-                notifications.notify_new_case(session, submission, tenant.name)
+                notices = notifications.notify_new_case(session, submission, tenant.name)
                 # So is its intake recorded: a case is never stored without its audit event.
                 audit.record_in(
                     session,
@@ -389,7 +391,7 @@ def submit(
                     details={"photos": len(photos), "source": source},
                 )
                 session.commit()
-                committed.append((tenant.id, patient.id, submission.id))
+                committed.append(_Stored(tenant.id, patient.id, submission.id, notices))
                 receipts.append(Receipt(tenant.name, reference(submission.id)))
     except Exception as exc:
         _undo(committed, written, store)
@@ -412,44 +414,65 @@ def _already_stored(tenant_id: uuid.UUID, key_digest: str | None) -> uuid.UUID |
         ).first()
 
 
-def _undo(
-    committed: list[tuple[uuid.UUID, uuid.UUID, uuid.UUID]], written: list[str], store: BlobStore
-) -> None:
-    for tenant_id, patient_id, submission_id in committed:
-        try:
-            with tenant_session(tenant_id) as session:
-                image_ids = list(
-                    session.exec(
-                        select(SubmissionImage.id).where(
-                            SubmissionImage.submission_id == submission_id
+@dataclass(frozen=True)
+class _Stored:
+    """A clinic's case committed by this sending (removed again if a later clinic fails)."""
+
+    tenant_id: uuid.UUID
+    patient_id: uuid.UUID
+    submission_id: uuid.UUID
+    notices: list[uuid.UUID]  # the staff's "new case" notices queued with it
+
+
+def _remove(session: ScopedSession, stored: _Stored) -> None:
+    image_ids = list(
+        session.exec(
+            select(SubmissionImage.id).where(SubmissionImage.submission_id == stored.submission_id)
+        )
+    )
+    session.execute(delete(ImageRendition).where(col(ImageRendition.image_id).in_(image_ids)))
+    session.execute(
+        delete(SubmissionImage).where(col(SubmissionImage.submission_id) == stored.submission_id)
+    )
+    session.execute(delete(Submission).where(col(Submission.id) == stored.submission_id))
+    session.execute(delete(ConsentRecord).where(col(ConsentRecord.patient_id) == stored.patient_id))
+    session.execute(delete(Patient).where(col(Patient.id) == stored.patient_id))
+    # Staff are not told of a case that is gone (a notice already on its way cannot be held).
+    session.execute(
+        delete(OutboxMessage).where(
+            col(OutboxMessage.id).in_(stored.notices),
+            col(OutboxMessage.status) == OutboxStatus.PENDING.value,
+        )
+    )
+
+
+def _undo(committed: list[_Stored], written: list[str], store: BlobStore) -> None:
+    for stored in committed:
+        # The chain keeps the intake it recorded with the case, and then its removal. If that
+        # cannot be recorded, the case is removed all the same: the patient is told nothing
+        # was kept.
+        for recorded in (True, False):
+            try:
+                with tenant_session(stored.tenant_id) as session:
+                    _remove(session, stored)
+                    if recorded:
+                        audit.record_in(
+                            session,
+                            "intake.rolled_back",
+                            tenant_id=stored.tenant_id,
+                            target_type="submission",
+                            target_id=stored.submission_id,
+                            details={"reason": "another clinic of the form could not store it"},
                         )
-                    )
+                    session.commit()
+                break
+            except Exception:
+                log.warning(
+                    "could not remove a half-made case in %s%s",
+                    stored.tenant_id,
+                    "" if recorded else " (not even without recording it)",
+                    exc_info=True,
                 )
-                session.execute(
-                    delete(ImageRendition).where(col(ImageRendition.image_id).in_(image_ids))
-                )
-                session.execute(
-                    delete(SubmissionImage).where(
-                        col(SubmissionImage.submission_id) == submission_id
-                    )
-                )
-                session.execute(delete(Submission).where(col(Submission.id) == submission_id))
-                session.execute(
-                    delete(ConsentRecord).where(col(ConsentRecord.patient_id) == patient_id)
-                )
-                session.execute(delete(Patient).where(col(Patient.id) == patient_id))
-                # The chain keeps the intake it recorded with the case, and now its removal.
-                audit.record_in(
-                    session,
-                    "intake.rolled_back",
-                    tenant_id=tenant_id,
-                    target_type="submission",
-                    target_id=submission_id,
-                    details={"reason": "another clinic of the form could not store it"},
-                )
-                session.commit()
-        except Exception:
-            log.warning("could not remove a half-made case in %s", tenant_id, exc_info=True)
     for key in written:
         try:
             store.delete(key)

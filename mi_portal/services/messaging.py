@@ -654,6 +654,32 @@ def append_inbound(
     return message
 
 
+def record_received(
+    session: ScopedSession,
+    thread: MessageThread,
+    message: Message,
+    *,
+    ip: str | None,
+    user_agent: str | None = None,
+    photos: int | None = None,
+) -> None:
+    """Record the patient's message in the clinic's audit chain in the transaction that stores
+    it (the caller commits next): never a message without its event."""
+    details: dict[str, object] = {"message": str(message.id), "channel": message.channel}
+    if photos is not None:
+        details["photos"] = photos
+    audit.record_in(
+        session,
+        "message.received",
+        tenant_id=thread.tenant_id,
+        target_type="submission",
+        target_id=thread.submission_id,
+        ip=ip,
+        user_agent=user_agent,
+        details=details,
+    )
+
+
 def thread_by_id(session: ScopedSession, thread_id: object) -> MessageThread:
     row = session.get(MessageThread, (session.tenant_id, parse_id(thread_id, "thread")))
     if row is None:

@@ -110,7 +110,8 @@ def _queue(
     body: str,
     *,
     header_id: str | None = None,
-) -> None:
+) -> uuid.UUID | None:
+    """Queue one notice; its id, or None when the address cannot be sent to."""
     try:
         row = outbox.enqueue(
             session, channel="email", recipient=email, subject=subject, body=body,
@@ -120,23 +121,26 @@ def _queue(
         # A staff address the outbox cannot send to must never stop the change it reports (a
         # patient's intake above all); the notice is skipped, without the address in the log.
         log.warning("a staff notice was skipped: the recipient's address is not deliverable")
-        return
+        return None
     if header_id:
         row.header_id = header_id
+    return row.id
 
 
-def notify_new_case(session: ScopedSession, case: Submission, clinic_name: str) -> int:
-    """Queue 'new case' notices in the transaction that stores the case; returns how many."""
+def notify_new_case(session: ScopedSession, case: Submission, clinic_name: str) -> list[uuid.UUID]:
+    """Queue 'new case' notices in the transaction that stores the case; their ids."""
     recipients = _emails(_wanting(session, NEW_CASE))
     ref = reference(case.id)
-    for email in recipients.values():
+    queued = [
         _queue(
             session,
             email,
             f"New case {ref} at {clinic_name}",
             f"A new case ({ref}) has arrived at {clinic_name}.\n\nOpen it: {_case_url(case.id)}\n",
         )
-    return len(recipients)
+        for email in recipients.values()
+    ]
+    return [notice for notice in queued if notice is not None]
 
 
 def notify_assigned(

@@ -203,16 +203,8 @@ def reply(
             )
             assert message is not None
             patient_photos.attach(session, thread, message, photos, written)
-            # Recorded in the transaction that stores it: never a message without its event.
-            audit.record_in(
-                session,
-                "message.received",
-                tenant_id=tenant_id,
-                target_type="submission",
-                target_id=thread.submission_id,
-                ip=ip,
-                user_agent=user_agent,
-                details={"message": str(message.id), "channel": "portal", "photos": len(photos)},
+            messaging.record_received(
+                session, thread, message, ip=ip, user_agent=user_agent, photos=len(photos)
             )
             session.commit()
     except LinkInvalid:

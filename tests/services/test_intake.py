@@ -17,7 +17,9 @@ from mi_portal.models import (
     AuditEvent,
     ConsentRecord,
     ImageRendition,
+    OutboxMessage,
     Patient,
+    Role,
     Submission,
     SubmissionImage,
 )
@@ -28,7 +30,7 @@ from mi_portal.services.policy import CONSENT_TEXTS
 from mi_portal.storage import get_store
 from mi_portal.storage.base import StorageUnavailable
 from tests.conftest import Database
-from tests.factories import make_tenant, owner_session
+from tests.factories import make_tenant, make_user, owner_session
 from tests.intake_helpers import form, photos
 
 
@@ -312,10 +314,25 @@ def test_a_case_is_never_stored_without_its_intake_event(
     assert audit.verify_chain(audit.chain_for(a)) is None
 
 
-def test_a_fan_out_undone_after_one_clinic_committed_records_the_removal(db: Database) -> None:
-    """Clinic A's case was committed with its intake event, then clinic B could not be stored:
-    A's case is removed, and A's chain says so after the intake it recorded."""
+@pytest.mark.parametrize("removal_recorded", [True, False])
+def test_a_fan_out_undone_after_one_clinic_committed_records_the_removal(
+    db: Database, monkeypatch: pytest.MonkeyPatch, removal_recorded: bool
+) -> None:
+    """Clinic A's case was committed with its intake event and its staff notice, then clinic B
+    could not be stored: A's case is removed with its notice not yet sent, and A's chain says
+    so after the intake it recorded. When the removal cannot be recorded, the case is removed
+    all the same (the patient is told nothing was kept)."""
     a, b = make_tenant("clinic-a"), make_tenant("clinic-b")
+    make_user("owner-a@staff.test", role=Role.CLINIC_OWNER.value, tenants=(a,))
+    if not removal_recorded:
+        real = audit._append_in
+
+        def no_removal(session: Any, chain: str, queued: list[dict[str, Any]]) -> Any:
+            if queued[0]["action"] == "intake.rolled_back":
+                raise RuntimeError("the chain's head could not be read")
+            return real(session, chain, queued)
+
+        monkeypatch.setattr(audit, "_append_in", no_removal)
     store = FailingStore(get_store(), ok_puts=4 + 2)  # A complete and committed, B half-written
     with pytest.raises(intake.IntakeFailed):
         intake.submit(
@@ -323,7 +340,11 @@ def test_a_fan_out_undone_after_one_clinic_committed_records_the_removal(db: Dat
             user_agent=None, source="t", store=store,  # type: ignore[arg-type]
         )  # fmt: skip
     assert set(_rows(a).values()) == {0} and set(_rows(b).values()) == {0}
-    assert _intake_actions(a) == ["intake.submitted", "intake.rolled_back"]
+    assert list(get_store().keys()) == []
+    with tenant_session(a) as session:
+        assert session.exec(select(OutboxMessage)).all() == [], "staff told of a removed case"
+    removal = ["intake.rolled_back"] if removal_recorded else []
+    assert _intake_actions(a) == ["intake.submitted", *removal]
     assert _intake_actions(b) == []
     assert audit.verify_chain(audit.chain_for(a)) is None
 
