@@ -1,6 +1,7 @@
 """The case page's own cost, in one process: its event handler against a no-op event.
 
-    python bench/case_page.py [--cases 20] [--rounds 200] [--profile FILE]
+    python bench/case_page.py [--cases 20] [--rounds 200] [--profile FILE] [--statements]
+                              [--first-views]
 
 Builds a new PostgreSQL database through the project's migrations (the server from
 MI_ADMIN_DATABASE_URL, default postgres@127.0.0.1), one clinic of the load test's own data
@@ -13,7 +14,9 @@ both resolve the session from memory as they do under load.
 Prints, for each, p50/p95 of wall time and the mean CPU time of the process per call, and the
 statements and transactions one case page costs. Last line
 ``case_cpu_ms=<x> case_wall_p95_ms=<x> ratio_cpu=<case CPU / no-op CPU> statements=<n>
-transactions=<n>``. ``--profile`` writes a cProfile of the case page calls only.
+transactions=<n>``. ``--profile`` writes a cProfile of the case page calls only; ``--statements`` prints the
+statements one case page sends. ``--first-views`` makes every page the user's first look at
+its case (the load test's usual case: its messages are marked read as it is shown).
 """
 
 from __future__ import annotations
@@ -44,12 +47,15 @@ class Counter:
     def __init__(self, engine: sa.Engine) -> None:
         self.statements = 0
         self.transactions = 0
+        self.shown: list[str] | None = None  # while a list: each statement's text, kept
         event.listen(engine, "before_cursor_execute", self._statement)
         event.listen(engine, "commit", self._ended)
         event.listen(engine, "rollback", self._ended)
 
-    def _statement(self, *_args: Any) -> None:
+    def _statement(self, _conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
         self.statements += 1
+        if self.shown is not None:
+            self.shown.append(" ".join(statement.split()))
 
     def _ended(self, *_args: Any) -> None:
         self.transactions += 1
@@ -72,12 +78,22 @@ def _root(token: str, case_id: str) -> Any:
     return root
 
 
-async def measure(token: str, case_ids: list[str], rounds: int, profile: str | None) -> int:
+async def measure(
+    token: str,
+    case_ids: list[str],
+    rounds: int,
+    profile: str | None,
+    show: bool = False,
+    unread_for: uuid.UUID | None = None,
+) -> int:
     from mi_portal.db import get_engine
     from mi_portal.state.case import CaseState
     from mi_portal.state.viewer import ViewerState
 
     counter = Counter(get_engine())
+    # --first-views: before each page (untimed), the user's read markers go, as on a first look
+    # at each case: the page then marks its messages read.
+    owner = sa.create_engine(os.environ["MI_ADMIN_DATABASE_URL"]) if unread_for else None
     load = CaseState.event_handlers["load"].fn
     toggle = ViewerState.event_handlers["toggle_annotations"].fn
     profiler = cProfile.Profile() if profile else None
@@ -96,11 +112,22 @@ async def measure(token: str, case_ids: list[str], rounds: int, profile: str | N
         case = await root.get_state(CaseState)
         viewer = await root.get_state(ViewerState)
         kept = index >= 10  # the first rounds warm caches and the pool
+        if owner is not None:
+            with owner.begin() as conn:
+                conn.execute(
+                    sa.text("delete from threadread where user_id = :u"), {"u": unread_for}
+                )
         statements, transactions = counter.statements, counter.transactions
         started, cpu_started = time.perf_counter(), time.process_time()
         if profiler and kept:
             profiler.enable()
+        if show and index == 10:
+            counter.shown = []
         await load(case)
+        if counter.shown is not None:
+            for n, text in enumerate(counter.shown, 1):
+                print(f"  {n:2d}. {text[:150]}")
+            counter.shown = None
         if profiler and kept:
             profiler.disable()
         wall, used = time.perf_counter() - started, time.process_time() - cpu_started
@@ -144,6 +171,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cases", type=int, default=20)
     parser.add_argument("--rounds", type=int, default=200)
     parser.add_argument("--profile", help="write a cProfile of the case page calls here")
+    parser.add_argument(
+        "--statements", action="store_true", help="print the statements of one case page"
+    )
+    parser.add_argument(
+        "--first-views",
+        action="store_true",
+        help="each page is the user's first look at the case (its messages get marked read)",
+    )
     args = parser.parse_args(argv)
     name, role, admin, app = new_database("mi_bench_case")
     folder = Path(tempfile.mkdtemp(prefix="mi-bench-case-"))
@@ -176,7 +211,16 @@ def main(argv: list[str] | None = None) -> int:
             deadline = time.monotonic() + 10
             while not session_cache.cache.live and time.monotonic() < deadline:
                 time.sleep(0.05)
-            return asyncio.run(measure(token, clinic.case_ids, args.rounds, args.profile))
+            return asyncio.run(
+                measure(
+                    token,
+                    clinic.case_ids,
+                    args.rounds,
+                    args.profile,
+                    args.statements,
+                    coordinator if args.first_views else None,
+                )
+            )
         finally:
             session_cache.stop()
             dispose_engines()

@@ -129,18 +129,23 @@ def _read_until(
     ).first()
 
 
-def mark_read(session: ScopedSession, thread_id: uuid.UUID, user_id: uuid.UUID) -> None:
-    """Move the user's marker to the thread's newest inbound message (never backwards)."""
-    newest = session.exec(
-        select(func.max(Message.created_at)).where(
-            Message.thread_id == thread_id, Message.direction == MessageDirection.INBOUND.value
-        )
-    ).one()
-    if newest is None:
-        return
-    row = session.exec(
+def _read_row(
+    session: ScopedSession, thread_id: uuid.UUID, user_id: uuid.UUID
+) -> ThreadRead | None:
+    return session.exec(
         select(ThreadRead).where(ThreadRead.thread_id == thread_id, ThreadRead.user_id == user_id)
     ).first()
+
+
+def mark_read(
+    session: ScopedSession,
+    thread_id: uuid.UUID,
+    user_id: uuid.UUID,
+    newest: datetime,
+    row: ThreadRead | None,
+) -> None:
+    """Move the user's marker (``row``, read in this session; None: none yet) to ``newest``,
+    the newest inbound message shown (never backwards)."""
     if row is None:
         session.add(ThreadRead(thread_id=thread_id, user_id=user_id, read_until=newest))
     elif row.read_until < newest:
@@ -224,7 +229,8 @@ def conversation(
         lines: list[MessageLine] = []
         unread = 0
         if thread is not None:
-            marker = _read_until(session, thread.id, actor.user_id)
+            read = _read_row(session, thread.id, actor.user_id) if actor.user_id else None
+            marker = read.read_until if read is not None else None
             messages = session.exec(
                 select(Message)
                 .where(Message.thread_id == thread.id)
@@ -274,14 +280,22 @@ def conversation(
                         attachments=attachments.get(m.id, []),
                     )
                 )
-            # Nothing unread: the marker already covers every inbound message shown (a message
-            # arriving meanwhile was not shown, so it stays unread), and no write is needed.
+            # Nothing unread: the marker already covers every inbound message shown, and no
+            # write is needed. Else it moves to the newest inbound message shown: one arriving
+            # meanwhile was not shown, so it stays unread.
             if mark and actor.user_id is not None and unread:
-                mark_read(session, thread.id, actor.user_id)
+                newest = max(
+                    m.created_at for m in messages if m.direction == MessageDirection.INBOUND.value
+                )
+                mark_read(session, thread.id, actor.user_id, newest, read)
+                # The rows read so far stay as read (the page shows this moment), not read again.
+                expiring, session.expire_on_commit = session.expire_on_commit, False
                 try:
                     session.commit()
                 except IntegrityError:  # another tab of this user marked it at the same moment
                     session.rollback()
+                finally:
+                    session.expire_on_commit = expiring
         show = full_identity(actor, tenant.settings)
         history = consent.history(session, patient.id)
         sms_ok = consent.granted_in(history, ConsentKind.SMS_OPT_IN)

@@ -15,6 +15,7 @@ from mi_portal.models import (
     OutboxMessage,
     Patient,
     Role,
+    ThreadRead,
 )
 from mi_portal.services import consent, message_templates, messaging
 from mi_portal.services.actor import Actor, NotFound, PermissionDenied
@@ -167,6 +168,48 @@ def test_reading_marks_inbound_read_for_that_user_only(db: Database) -> None:
     assert messaging.conversation(first, w.a_submission).unread == 1
     assert messaging.conversation(first, w.a_submission).unread == 0
     assert messaging.conversation(second, w.a_submission).unread == 1
+
+
+def test_the_marker_moves_to_the_newest_inbound_message_shown_and_never_back(
+    db: Database,
+) -> None:
+    """Reading moves the user's marker to the newest inbound message the page showed; a later
+    message is unread until shown; a message stamped before the marker (late to arrive) never
+    moves it back."""
+    w = two_clinics()
+    reader = _staff(w.a)
+    messaging.send_message(reader, w.a_submission, channel="email", subject="Hi", body="Hello")
+
+    def inbound(body: str) -> Message:
+        with tenant_session(w.a) as session:
+            thread = session.exec(select(MessageThread)).one()
+            message = messaging.append_inbound(session, thread, channel="email", body=body)
+            assert message is not None
+            session.commit()
+            session.refresh(message)
+            return message
+
+    def marker() -> object:
+        with tenant_session(w.a) as session:
+            return session.exec(
+                select(ThreadRead.read_until).where(ThreadRead.user_id == reader.user_id)
+            ).one()
+
+    inbound("One")
+    second = inbound("Two")
+    shown = messaging.conversation(reader, w.a_submission)
+    assert shown.unread == 2 and [m.unread for m in shown.messages] == [False, True, True]
+    assert marker() == second.created_at
+    third = inbound("Three")
+    assert messaging.conversation(reader, w.a_submission).unread == 1
+    assert marker() == third.created_at
+    with tenant_session(w.a) as session:
+        late = session.exec(select(Message).where(Message.body == "One")).one()
+        late.created_at = third.created_at.replace(year=third.created_at.year - 1)
+        session.add(late)
+        session.commit()
+    assert messaging.conversation(reader, w.a_submission).unread == 0
+    assert marker() == third.created_at
 
 
 def test_another_clinics_case_and_thread_are_unreachable(db: Database) -> None:
