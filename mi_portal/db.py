@@ -93,10 +93,16 @@ def make_engine(url: str) -> Engine:
     """Create an engine with the project's connection settings."""
     if url.startswith("sqlite"):
         _private_sqlite_file(url)
-        engine = sa.create_engine(url, connect_args={"check_same_thread": False})
+        # hide_parameters: a database error's text never carries the values sent (a patient's
+        # message, name or email), wherever the error is logged.
+        engine = sa.create_engine(
+            url, connect_args={"check_same_thread": False}, hide_parameters=True
+        )
         event.listen(engine, "connect", _on_sqlite_connect)
         return engine
-    return sa.create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)
+    return sa.create_engine(
+        url, pool_pre_ping=True, pool_size=10, max_overflow=10, hide_parameters=True
+    )
 
 
 def get_engine(url: str | None = None) -> Engine:

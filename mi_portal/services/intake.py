@@ -466,12 +466,12 @@ def _undo(committed: list[_Stored], written: list[str], store: BlobStore) -> Non
                         )
                     session.commit()
                 break
-            except Exception:
+            except Exception as exc:
                 log.warning(
-                    "could not remove a half-made case in %s%s",
+                    "%s a half-made case in %s: %s",
+                    "could not record the removal of" if recorded else "could not remove",
                     stored.tenant_id,
-                    "" if recorded else " (not even without recording it)",
-                    exc_info=True,
+                    type(exc).__name__,
                 )
     for key in written:
         try:

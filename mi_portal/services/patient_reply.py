@@ -212,7 +212,8 @@ def reply(
         raise
     except Exception as exc:
         patient_photos.discard(written)
-        log.warning("a reply could not be stored: %s", type(exc).__name__, exc_info=True)
+        # The type only: a database error's detail can quote what was sent.
+        log.warning("a reply could not be stored: %s", type(exc).__name__)
         raise ReplyFailed(
             "Your message could not be sent just now. Nothing was kept; please try again in a "
             "few minutes."
