@@ -351,6 +351,16 @@ def serialize_on(session: Session, key: str) -> None:
         session.execute(sa.text("select pg_advisory_xact_lock(hashtext(:k))"), {"k": key})
 
 
+def hold_sqlite_write_lock(session: Session, table: str) -> None:
+    """On SQLite, take the database's write lock now, in the session's transaction, with a
+    write to ``table`` that changes nothing (SQLite takes the lock for any write statement);
+    held until the transaction ends. Elsewhere nothing."""
+    if session.get_bind().dialect.name == "sqlite":
+        if not table.isidentifier():
+            raise ValueError("a table name")
+        session.execute(sa.text(f"update {table} set rowid = rowid where 1 = 0"))  # noqa: S608
+
+
 def _touches_tenant_tables(statement: Any) -> bool:
     return any(
         isinstance(element, sa.Table) and element in _TENANT_TABLES

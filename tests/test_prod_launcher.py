@@ -43,6 +43,7 @@ def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
 
 def test_the_shape_from_its_variables(monkeypatch: pytest.MonkeyPatch, clean_env: Path) -> None:
     monkeypatch.setenv("PROD_APP_PASSWORD", "p@ss:word")
+    monkeypatch.delenv("MALLOC_ARENA_MAX", raising=False)
     shape = ProdShape.from_env()
     assert (shape.port, shape.workers, shape.database) == (3000, 2, "mi_prod")
     assert shape.admin_url == "postgresql+psycopg://postgres@127.0.0.1:5432/mi_prod"
@@ -56,13 +57,16 @@ def test_the_shape_from_its_variables(monkeypatch: pytest.MonkeyPatch, clean_env
         "s3://mi-prod-photos?region=us-east-1&endpoint_url=http://127.0.0.1:5005"
     )
     assert env["MI_FRONTEND_ORIGIN"] == "http://localhost:3000"
+    assert env["MALLOC_ARENA_MAX"] == "2"  # the threaded workers' memory (README)
     assert shape.fresh is False  # the data is kept unless FRESH=1
 
     monkeypatch.setenv("WORKERS", "4")
     monkeypatch.setenv("PORT", "3100")
     monkeypatch.setenv("MI_STORAGE", "s3://real-bucket?region=eu-west-1")
+    monkeypatch.setenv("MALLOC_ARENA_MAX", "4")
     shape = ProdShape.from_env()
     env = shape.app_env()
+    assert env["MALLOC_ARENA_MAX"] == "4"  # an operator's own setting is kept
     assert (env["GRANIAN_WORKERS"], env["MI_FRONTEND_ORIGIN"]) == ("4", "http://localhost:3100")
     assert env["MI_STORAGE"] == "s3://real-bucket?region=eu-west-1"  # no moto then
 

@@ -87,6 +87,11 @@ class ProdShape:
         env.pop("MI_ADMIN_DATABASE_URL", None)
         env.setdefault("AWS_ACCESS_KEY_ID", "testing")
         env.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
+        # glibc gives each thread that allocates its own malloc arena (up to 8 per CPU); the
+        # workers' database reads run on a pool of threads, and memory freed in one arena is
+        # not used by another. Two arenas keep a worker's resident memory near what it uses
+        # (README, "Production shape": the load test's memory figures). Set it to override.
+        env.setdefault("MALLOC_ARENA_MAX", "2")
         env.update(
             MI_DATABASE_URL=self.app_url,
             MI_DATA_DIR=self.data_dir,

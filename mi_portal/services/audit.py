@@ -26,9 +26,11 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 
 from mi_portal.db import (
+    PLATFORM_KEY,
     TENANT_KEY,
     ScopedSession,
     TenantScopeError,
+    hold_sqlite_write_lock,
     platform_session,
     serialize_on,
     tenant_session,
@@ -140,26 +142,34 @@ def record_in(
     session: ScopedSession,
     action: str,
     *,
-    tenant_id: uuid.UUID,
+    tenant_id: uuid.UUID | None = None,
+    actor: Actor | None = None,
     target_type: str | None = None,
     target_id: object = None,
     details: dict[str, Any] | None = None,
     ip: str | None = None,
     user_agent: str | None = None,
 ) -> AuditEvent:
-    """Append one event of no signed-in actor to the clinic's chain inside ``session``'s own
-    transaction (a session of that clinic), so the event is committed with what it records, or
-    not at all.
+    """Append one event to the clinic's chain inside ``session``'s own transaction (a session
+    of that clinic), so the event is committed with what it records, or not at all.
+
+    ``actor``: the staff member who acted (their user, role, address and browser are recorded,
+    and the clinic is the one they act in); without one, an event of no signed-in actor (a
+    patient's form, a provider's webhook) of ``tenant_id``.
 
     The chain's lock (PostgreSQL) is held from here until that transaction ends: call it
     last, just before the commit. What the session holds is flushed first: on SQLite the
     session then holds the database's write lock while it reads the chain's head.
     """
+    if tenant_id is None:
+        if actor is None:
+            raise TenantScopeError("an event is appended to a clinic's chain")
+        tenant_id = actor.require_tenant()
     chain = chain_for(tenant_id)
-    if session.info.get(TENANT_KEY) != tenant_id:
+    if session.info.get(TENANT_KEY) != tenant_id or session.info.get(PLATFORM_KEY):
         raise TenantScopeError("an event is appended in a session of its own clinic only")
     fields = _fields(
-        None,
+        actor,
         action,
         tenant_id=tenant_id,
         target_type=target_type,
@@ -238,6 +248,38 @@ class Batch:
         for chain in dict.fromkeys(f["chain"] for f in queued):
             _append_all(chain, [f for f in queued if f["chain"] == chain])
 
+    def commit_in(self, session: ScopedSession, order: Sequence[str] = ()) -> None:
+        """Append what is queued for ``session``'s clinic inside ``session``'s own transaction
+        and commit it: what the session wrote (a read marker, say) and the looks that go with
+        it are kept together, in one transaction instead of two. Events of any other chain are
+        then written as ``write`` does.
+
+        If the commit fails, nothing of the session is kept and the events stay queued, for
+        the caller's ``write`` (a look that happened is recorded even when the rest is lost).
+        """
+        tenant_id = session.info.get(TENANT_KEY)
+        if tenant_id is None or session.info.get(PLATFORM_KEY):
+            raise TenantScopeError("looks are committed in a plain session of their clinic")
+        chain = chain_for(tenant_id)
+        rank = {action: n for n, action in enumerate(order)}
+        with self._lock:
+            mine = [f for f in self._queued if f["chain"] == chain]
+        mine.sort(key=lambda f: rank.get(f["action"], len(rank)))
+        if mine:
+            # The database's lock alone (taken in ``_append_in``), not this process's lock as
+            # well: the session may already hold SQLite's write lock (a read marker), which
+            # an appender holding this process's lock could be waiting for.
+            session.flush()
+            events = _append_in(session, chain, mine)
+            session.flush()
+            for event in events:
+                session.expunge(event)
+        session.commit()
+        written = {id(f) for f in mine}
+        with self._lock:
+            self._queued = [f for f in self._queued if id(f) not in written]
+        self.write(order)
+
 
 _batch: ContextVar[Batch | None] = ContextVar("mi_portal_audit_batch", default=None)
 
@@ -301,6 +343,9 @@ def _append_in(
     """Link ``queued`` after the chain's head, under the chain's lock, in ``session``; added to
     it, not yet flushed."""
     serialize_on(session, "audit:" + chain)
+    # SQLite has no advisory locks: its write lock serializes the appenders of every process,
+    # so the head read next is the latest and stays so until this transaction ends.
+    hold_sqlite_write_lock(session, AuditEvent.__tablename__)  # type: ignore[arg-type]
     last = session.exec(
         select(AuditEvent.seq, AuditEvent.hash)
         .where(AuditEvent.chain == chain)

@@ -90,15 +90,15 @@ def change_status(actor: Actor, submission_id: object, to: str) -> None:
         set_status(case, to, now)
         case.last_activity_at = now
         session.add(case)
+        audit.record_in(
+            session,
+            "case.status_changed",
+            actor=actor,
+            target_type="submission",
+            target_id=case.id,
+            details={"from": before, "to": to},
+        )
         session.commit()
-        target = case.id
-    audit.record(
-        actor,
-        "case.status_changed",
-        target_type="submission",
-        target_id=target,
-        details={"from": before, "to": to},
-    )
 
 
 def assignable(actor: Actor, *, lent: ScopedSession | None = None) -> list[tuple[str, str]]:
@@ -140,15 +140,15 @@ def assign(actor: Actor, submission_id: object, assignee: object) -> None:
         session.add(case)
         if new is not None:
             notifications.notify_assigned(session, actor, case, new)
+        audit.record_in(
+            session,
+            "case.assigned",
+            actor=actor,
+            target_type="submission",
+            target_id=case.id,
+            details={"from": str(before) if before else None, "to": str(new) if new else None},
+        )
         session.commit()
-        target = case.id
-    audit.record(
-        actor,
-        "case.assigned",
-        target_type="submission",
-        target_id=target,
-        details={"from": str(before) if before else None, "to": str(new) if new else None},
-    )
 
 
 def bulk(
@@ -193,15 +193,15 @@ def add_note(actor: Actor, submission_id: object, body: str) -> None:
         case.last_activity_at = clock.now()
         session.add(note)
         session.add(case)
+        audit.record_in(
+            session,
+            "case.note_added",
+            actor=actor,
+            target_type="submission",
+            target_id=case.id,
+            details={"note": str(note.id)},
+        )
         session.commit()
-        note_id, target = note.id, case.id
-    audit.record(
-        actor,
-        "case.note_added",
-        target_type="submission",
-        target_id=target,
-        details={"note": str(note_id)},
-    )
 
 
 @dataclass(frozen=True)

@@ -159,19 +159,20 @@ def place_hold(
         hold.created_by_id = actor.user_id
         hold.created_at = now
         session.add(hold)
-        session.commit()
         hold_id = hold.id
-    audit.record(
-        actor,
-        "hold.place",
-        target_type=target_type,
-        target_id=target,
-        details={
-            "hold": str(hold_id),
-            "reason": text,
-            "ends_on": day.isoformat() if day else None,
-        },
-    )
+        audit.record_in(
+            session,
+            "hold.place",
+            actor=actor,
+            target_type=target_type,
+            target_id=target,
+            details={
+                "hold": str(hold_id),
+                "reason": text,
+                "ends_on": day.isoformat() if day else None,
+            },
+        )
+        session.commit()
     return hold_id
 
 
@@ -209,20 +210,21 @@ def release_hold(actor: Actor, hold_id: object, *, reason: object) -> None:
         if getattr(done, "rowcount", 0) != 1:
             session.rollback()
             raise AlreadyReleased()
+        audit.record_in(
+            session,
+            "hold.release",
+            actor=actor,
+            target_type=target_type,
+            target_id=target,
+            details={
+                "hold": str(found),
+                "reason": text,
+                "ends_on": ends_on.isoformat() if ends_on else None,
+                "old": {"released_at": None, "release_reason": ""},
+                "new": {"released_at": now.isoformat(), "release_reason": text},
+            },
+        )
         session.commit()
-    audit.record(
-        actor,
-        "hold.release",
-        target_type=target_type,
-        target_id=target,
-        details={
-            "hold": str(found),
-            "reason": text,
-            "ends_on": ends_on.isoformat() if ends_on else None,
-            "old": {"released_at": None, "release_reason": ""},
-            "new": {"released_at": now.isoformat(), "release_reason": text},
-        },
-    )
 
 
 @dataclass(frozen=True)

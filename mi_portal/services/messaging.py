@@ -14,11 +14,19 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+import sqlalchemy as sa
 from sqlalchemy import func
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import col, select
 
-from mi_portal.db import ScopedSession, platform_session, tenant_session
+from mi_portal.db import (
+    TENANT_KEY,
+    ScopedSession,
+    TenantScopeError,
+    platform_session,
+    tenant_session,
+)
 from mi_portal.models import (
     ConsentKind,
     Message,
@@ -35,6 +43,7 @@ from mi_portal.models import (
     ThreadRead,
     User,
 )
+from mi_portal.models.base import uuid7
 from mi_portal.services import audit, business_time, clinic_time, clock, consent, outbox
 from mi_portal.services.actor import Actor, NotFound, parse_id
 from mi_portal.services.cases import case_in_clinic
@@ -129,28 +138,27 @@ def _read_until(
     ).first()
 
 
-def _read_row(
-    session: ScopedSession, thread_id: uuid.UUID, user_id: uuid.UUID
-) -> ThreadRead | None:
-    return session.exec(
-        select(ThreadRead).where(ThreadRead.thread_id == thread_id, ThreadRead.user_id == user_id)
-    ).first()
-
-
 def mark_read(
-    session: ScopedSession,
-    thread_id: uuid.UUID,
-    user_id: uuid.UUID,
-    newest: datetime,
-    row: ThreadRead | None,
+    session: ScopedSession, thread_id: uuid.UUID, user_id: uuid.UUID, newest: datetime
 ) -> None:
-    """Move the user's marker (``row``, read in this session; None: none yet) to ``newest``,
-    the newest inbound message shown (never backwards)."""
-    if row is None:
-        session.add(ThreadRead(thread_id=thread_id, user_id=user_id, read_until=newest))
-    elif row.read_until < newest:
-        row.read_until = newest
-        session.add(row)
+    """Move the user's marker on the thread to ``newest``, the newest inbound message shown:
+    one statement, created if missing, never moved backwards. Another tab of the same user
+    marking the thread at the same moment cannot make it fail (the unique key's conflict is
+    the update), so it can share a transaction with other writes."""
+    tenant_id = session.info.get(TENANT_KEY)
+    if not isinstance(tenant_id, uuid.UUID):
+        raise TenantScopeError("a read marker is written in its clinic's session")
+    upsert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    table = ThreadRead.__table__  # type: ignore[attr-defined]
+    statement = upsert(table).values(
+        tenant_id=tenant_id, id=uuid7(), thread_id=thread_id, user_id=user_id, read_until=newest
+    )
+    statement = statement.on_conflict_do_update(
+        index_elements=[table.c.tenant_id, table.c.thread_id, table.c.user_id],
+        set_={"read_until": statement.excluded.read_until},
+        where=table.c.read_until < statement.excluded.read_until,
+    )
+    session.execute(statement)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -210,8 +218,9 @@ def conversation(
     lent: ScopedSession | None = None,
 ) -> Conversation:
     """The case's thread, oldest message first; opening it marks inbound messages read for
-    this user (audited as a view of the conversation). A ``lent`` session (see
-    ``tenant_session``) is committed when messages are marked read."""
+    this user (audited as a view of the conversation). With a ``lent`` session (see
+    ``tenant_session``) the marker is written in the lender's transaction, which the lender
+    commits; alone, it is committed here."""
     check(actor, Permission.CASES_VIEW)
     tenant_id = actor.require_tenant()
     with tenant_session(tenant_id, lent=lent) as session:
@@ -220,17 +229,25 @@ def conversation(
         tenant = session.get(Tenant, tenant_id)
         assert patient is not None and tenant is not None
         where = business_time.zone(tenant.timezone)
-        thread = session.exec(
-            select(MessageThread)
+        # The thread and this user's read marker on it, in one statement.
+        found = session.exec(
+            select(MessageThread, ThreadRead.read_until)
+            .outerjoin(
+                ThreadRead,
+                sa.and_(
+                    col(ThreadRead.tenant_id) == col(MessageThread.tenant_id),
+                    col(ThreadRead.thread_id) == col(MessageThread.id),
+                    col(ThreadRead.user_id) == actor.user_id,
+                ),
+            )
             .where(MessageThread.submission_id == case.id)
             .order_by(col(MessageThread.created_at))
             .limit(1)
         ).first()
+        thread, marker = found if found is not None else (None, None)
         lines: list[MessageLine] = []
         unread = 0
         if thread is not None:
-            read = _read_row(session, thread.id, actor.user_id) if actor.user_id else None
-            marker = read.read_until if read is not None else None
             messages = session.exec(
                 select(Message)
                 .where(Message.thread_id == thread.id)
@@ -287,15 +304,9 @@ def conversation(
                 newest = max(
                     m.created_at for m in messages if m.direction == MessageDirection.INBOUND.value
                 )
-                mark_read(session, thread.id, actor.user_id, newest, read)
-                # The rows read so far stay as read (the page shows this moment), not read again.
-                expiring, session.expire_on_commit = session.expire_on_commit, False
-                try:
+                mark_read(session, thread.id, actor.user_id, newest)
+                if lent is None:
                     session.commit()
-                except IntegrityError:  # another tab of this user marked it at the same moment
-                    session.rollback()
-                finally:
-                    session.expire_on_commit = expiring
         show = full_identity(actor, tenant.settings)
         history = consent.history(session, patient.id)
         sms_ok = consent.granted_in(history, ConsentKind.SMS_OPT_IN)
@@ -527,20 +538,21 @@ def send_message(
             channel=channel, subject=subject, body=body, template_id=template_id,
         )  # fmt: skip
         message = _store_and_queue(session, actor, case, thread, prepared, attachments)
+        message_id = message.id
+        audit.record_in(
+            session,
+            "message.sent",
+            actor=actor,
+            target_type="submission",
+            target_id=case.id,
+            details={
+                "message": str(message_id),
+                "channel": prepared.channel,
+                "template": str(prepared.template_id) if prepared.template_id else None,
+                "attachments": len(attachments or []),
+            },
+        )
         session.commit()
-        message_id, target = message.id, case.id
-    audit.record(
-        actor,
-        "message.sent",
-        target_type="submission",
-        target_id=target,
-        details={
-            "message": str(message_id),
-            "channel": prepared.channel,
-            "template": str(prepared.template_id) if prepared.template_id else None,
-            "attachments": len(attachments or []),
-        },
-    )
     return str(message_id)
 
 

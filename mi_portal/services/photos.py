@@ -10,7 +10,9 @@ import logging
 import uuid
 from dataclasses import dataclass
 
+import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import aliased
 from sqlmodel import col, select
 
 from mi_portal.db import ScopedSession, tenant_session
@@ -123,22 +125,24 @@ def _links(
 
 
 def _thumbnail_rows(session, where) -> list[tuple[SubmissionImage, ImageRendition, str | None]]:  # type: ignore[no-untyped-def]
-    """(image, thumbnail, blurred key or None) of the images ``where`` selects, in case order."""
+    """(image, thumbnail, blurred key or None) of the images ``where`` selects, in case order:
+    one statement (the blurred rendition, where there is one, joined beside the thumbnail)."""
+    blurred = aliased(ImageRendition)
     rows = session.exec(
-        select(SubmissionImage, ImageRendition)
+        select(SubmissionImage, ImageRendition, blurred.storage_key)
         .join(ImageRendition, col(ImageRendition.image_id) == SubmissionImage.id)
+        .outerjoin(
+            blurred,
+            sa.and_(
+                col(blurred.tenant_id) == col(SubmissionImage.tenant_id),
+                col(blurred.image_id) == col(SubmissionImage.id),
+                col(blurred.kind) == BLURRED,
+            ),
+        )
         .where(where, ImageRendition.kind == "thumbnail")
         .order_by(col(SubmissionImage.submission_id), col(SubmissionImage.position))
     ).all()
-    blurred = dict(
-        session.exec(
-            select(ImageRendition.image_id, ImageRendition.storage_key).where(
-                col(ImageRendition.image_id).in_([image.id for image, _ in rows]),
-                ImageRendition.kind == BLURRED,
-            )
-        ).all()
-    )
-    return [(image, thumb, blurred.get(image.id)) for image, thumb in rows]
+    return [(image, thumb, key) for image, thumb, key in rows]
 
 
 def thumbnails(

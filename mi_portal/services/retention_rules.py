@@ -358,10 +358,11 @@ class CaseDueDates:
 
 
 def case_due_dates(
-    actor: Actor, case_id: object, *, lent: ScopedSession | None = None
+    actor: Actor, case_id: object, *, lent: ScopedSession | None = None, held: bool | None = None
 ) -> CaseDueDates:
     """When each category of one case of the actor's clinic is due, by the clinic's settings.
-    (``lent``: see ``tenant_session``.)"""
+    (``lent``: see ``tenant_session``; ``held``: whether a legal hold is in force on the case or
+    its patient, when the caller has just read its holds in the same transaction.)"""
     check(actor, Permission.CASES_VIEW)
     with tenant_session(actor.require_tenant(), lent=lent) as session:
         case = case_in_clinic(session, actor, case_id)
@@ -369,7 +370,8 @@ def case_due_dates(
         last = activity_clock(session, [case.id]).get(case.id, case.last_activity_at)
         cleared = still_cleared(case.retention_cleared, case.retention_cleared_at, last)
         deidentified_at = case.deidentified_at
-        held = case.id in held_case_ids(session, [case.id], clock.now())
+        if held is None:
+            held = case.id in held_case_ids(session, [case.id], clock.now())
     lines = []
     for info in CATEGORIES:
         policy = policies[info.category]

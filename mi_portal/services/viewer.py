@@ -367,16 +367,16 @@ def add_annotation(
             text=fields[5],
         )
         session.add(row)
+        audit.record_in(
+            session,
+            "image.annotation_added",
+            actor=actor,
+            target_type="submission",
+            target_id=image.submission_id,
+            details={"image": str(row.image_id), "annotation": str(row.id), "kind": row.kind},
+        )
         session.commit()
         session.refresh(row)
-        submission_id = image.submission_id
-    audit.record(
-        actor,
-        "image.annotation_added",
-        target_type="submission",
-        target_id=submission_id,
-        details={"image": str(row.image_id), "annotation": str(row.id), "kind": row.kind},
-    )
     return _views(actor, [row])[0]
 
 
@@ -412,16 +412,16 @@ def update_annotation(
         row.x1, row.y1, row.x2, row.y2, row.text = fields[1:]
         row.updated_at = utcnow()
         session.add(row)
+        audit.record_in(
+            session,
+            "image.annotation_changed",
+            actor=actor,
+            target_type="submission",
+            target_id=_case_of(session, actor, row.image_id),
+            details={"image": str(row.image_id), "annotation": str(row.id)},
+        )
         session.commit()
         session.refresh(row)
-        submission_id = _case_of(session, actor, row.image_id)
-    audit.record(
-        actor,
-        "image.annotation_changed",
-        target_type="submission",
-        target_id=submission_id,
-        details={"image": str(row.image_id), "annotation": str(row.id)},
-    )
     return _views(actor, [row])[0]
 
 
@@ -432,14 +432,15 @@ def delete_annotation(actor: Actor, annotation_id: object) -> None:
         image_id, kind, deleted = row.image_id, row.kind, row.id
         submission_id = _case_of(session, actor, image_id)
         session.delete(row)
+        audit.record_in(
+            session,
+            "image.annotation_deleted",
+            actor=actor,
+            target_type="submission",
+            target_id=submission_id,
+            details={"image": str(image_id), "annotation": str(deleted), "kind": kind},
+        )
         session.commit()
-    audit.record(
-        actor,
-        "image.annotation_deleted",
-        target_type="submission",
-        target_id=submission_id,
-        details={"image": str(image_id), "annotation": str(deleted), "kind": kind},
-    )
 
 
 # --- sensitivity -----------------------------------------------------------------------------
@@ -452,15 +453,15 @@ def set_sensitive(actor: Actor, image_id: object, sensitive: bool) -> None:
         image = _image(session, actor, image_id)
         image.sensitive = bool(sensitive)
         session.add(image)
+        audit.record_in(
+            session,
+            "image.sensitivity_changed",
+            actor=actor,
+            target_type="submission",
+            target_id=image.submission_id,
+            details={"image": str(image.id), "sensitive": image.sensitive},
+        )
         session.commit()
-        submission_id, flag, marked = image.submission_id, image.sensitive, image.id
-    audit.record(
-        actor,
-        "image.sensitivity_changed",
-        target_type="submission",
-        target_id=submission_id,
-        details={"image": str(marked), "sensitive": flag},
-    )
 
 
 # --- download --------------------------------------------------------------------------------

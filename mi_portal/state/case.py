@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from dataclasses import asdict, dataclass
 from typing import Any
 
 import reflex as rx
+import sqlalchemy as sa
+from sqlmodel import col, select
 
 from mi_portal.db import ScopedSession, tenant_session
-from mi_portal.models import Patient, Tenant
+from mi_portal.models import Patient, Submission, Tenant
 from mi_portal.services import (
     audit,
     cases,
@@ -20,7 +23,7 @@ from mi_portal.services import (
     photos,
     retention_rules,
 )
-from mi_portal.services.actor import Actor, NotFound
+from mi_portal.services.actor import Actor, NotFound, parse_id
 from mi_portal.services.permissions import Permission, has_permission
 from mi_portal.state.conversation import ConversationState
 from mi_portal.state.guard import current, guarded
@@ -49,7 +52,11 @@ class _PageReads:
     unread: int
 
 
-def _read_case(session: ScopedSession, actor: Actor, case_id: str) -> _CaseReads:
+def _read_case(
+    session: ScopedSession, actor: Actor, case_id: str, *, held: bool | None = None
+) -> _CaseReads:
+    """The case card's reads; ``held``: whether the case is under a legal hold, when the
+    caller has already read its holds (else the due dates ask)."""
     try:
         detail = cases.case_detail(actor, case_id, lent=session)
         links = (
@@ -60,7 +67,7 @@ def _read_case(session: ScopedSession, actor: Actor, case_id: str) -> _CaseReads
     except NotFound:
         return _CaseReads(None, None, [])
     try:
-        dates = retention_rules.case_due_dates(actor, case_id, lent=session)
+        dates = retention_rules.case_due_dates(actor, case_id, lent=session, held=held)
     except NotFound:
         dates = None
     return _CaseReads(detail, dates, links)
@@ -72,20 +79,34 @@ def _read_case_alone(actor: Actor, case_id: str) -> _CaseReads:
 
 
 def _rows_every_card_reads(session: ScopedSession, actor: Actor, case_id: str) -> list[object]:
+    """The case, its patient and its clinic, in one statement: the cards then find them in the
+    session's identity map."""
     try:
-        case = cases.case_in_clinic(session, actor, case_id)
+        wanted = parse_id(case_id, "submission")
     except NotFound:
         return []  # the first card says so
-    return [
-        case,
-        session.get(Patient, (case.tenant_id, case.patient_id)),
-        session.get(Tenant, case.tenant_id),
-    ]
+    found = session.exec(
+        select(Submission, Patient, Tenant)
+        .join(
+            Patient,
+            sa.and_(
+                col(Patient.tenant_id) == col(Submission.tenant_id),
+                col(Patient.id) == col(Submission.patient_id),
+            ),
+        )
+        .join(Tenant, col(Tenant.id) == col(Submission.tenant_id))
+        .where(col(Submission.tenant_id) == actor.require_tenant(), col(Submission.id) == wanted)
+    ).first()
+    return list(found) if found is not None else []
 
 
 def _read_page(looks: audit.Batch, actor: Actor, case_id: str) -> _PageReads:
-    """Everything the case page shows, through one session; then the page's looks are written
-    (even when a read failed: what was read is recorded)."""
+    """Everything the case page shows, through one session and one transaction, which also
+    moves the user's read marker and appends the page's looks to the clinic's audit chain, so
+    what was shown, marked read and recorded is committed together. When a read fails, the
+    looks already made are still written (in a transaction of their own): what was read is
+    recorded."""
+    committed = False
     try:
         with tenant_session(actor.require_tenant()) as session:
             members = cases.assignable(actor, lent=session)
@@ -93,9 +114,18 @@ def _read_page(looks: audit.Batch, actor: Actor, case_id: str) -> _PageReads:
             # still referenced, so without this every card would read the case, its patient
             # and the clinic again.
             held = _rows_every_card_reads(session, actor, case_id)
-            case = _read_case(session, actor, case_id)
+            holds: list[legal_holds.HoldView] = []
+            if not held:
+                case = _CaseReads(None, None, [])
+            else:
+                # The holds first: whether one is in force is also what the due dates need.
+                with contextlib.suppress(NotFound):
+                    holds = legal_holds.holds_for_case(actor, case_id, lent=session)
+                case = _read_case(session, actor, case_id, held=any(h.active for h in holds))
             if case.detail is None:
                 unread = message_list.total_unread(actor, lent=session)
+                looks.commit_in(session, PAGE_LOOKS)
+                committed = True
                 return _PageReads(case, members, None, [], [], unread)
             try:
                 talk = messaging.conversation(actor, case_id, lent=session)
@@ -106,15 +136,14 @@ def _read_page(looks: audit.Batch, actor: Actor, case_id: str) -> _PageReads:
                 if talk is not None and talk.can_send
                 else []
             )
-            try:
-                holds = legal_holds.holds_for_case(actor, case_id, lent=session)
-            except NotFound:
-                holds = []
             del held
             unread = message_list.total_unread(actor, lent=session)
+            looks.commit_in(session, PAGE_LOOKS)
+            committed = True
             return _PageReads(case, members, talk, templates, holds, unread)
     finally:
-        looks.write(PAGE_LOOKS)
+        if not committed:
+            looks.write(PAGE_LOOKS)
 
 
 class CaseState(rx.State):

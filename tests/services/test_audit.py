@@ -67,6 +67,165 @@ def test_many_appends_at_once_all_land_in_one_unbroken_chain(db: Database) -> No
     assert audit.chain_length(chain) == 64 and audit.verify_chain(chain) is None
 
 
+@pytest.mark.parametrize("db", ["sqlite", "postgres"], indirect=True)
+def test_the_three_ways_of_appending_at_once_keep_one_unbroken_chain(db: Database) -> None:
+    """Events in a transaction of their own (``record``), a staff action's event in the
+    action's own transaction (``record_in``) and a page's looks committed in the page's
+    transaction, which may have written before (``Batch.commit_in``), all at once from
+    several threads: each takes the chain's lock before it reads the head, on SQLite too, and
+    none waits for another that waits for it."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from mi_portal.models import CaseNote, Submission
+    from mi_portal.services import cases
+    from tests.factories import make_case
+
+    a = make_tenant("clinic-a")
+    user, _ = make_user("coordinator@a.test", role="coordinator", tenants=(a,))
+    actor = Actor(user_id=user, role=Role.COORDINATOR, tenant_id=a)
+    case_id = make_case(a)[1]
+
+    def own(i: int) -> None:
+        audit.record(actor, "image.fetch", details={"n": i})
+
+    def action(i: int) -> None:
+        cases.add_note(actor, case_id, f"note {i}")
+
+    def page(i: int) -> None:
+        with audit.together() as looks:
+            audit.record(actor, "case.view", target_type="submission", target_id=case_id)
+            with tenant_session(a) as session:
+                assert session.exec(select(Submission)).all()
+                if i % 2:  # every other page has written first (on SQLite: holds the lock)
+                    session.add(CaseNote(submission_id=case_id, author_id=user, body=f"p{i}"))
+                    session.flush()
+                looks.commit_in(session)
+
+    kinds = (own, action, page)
+    with ThreadPoolExecutor(max_workers=9) as pool:
+        for job in [pool.submit(kinds[i % 3], i) for i in range(36)]:
+            job.result()
+    chain = str(a)
+    assert audit.chain_length(chain) == 36 and audit.verify_chain(chain) is None
+    with tenant_session(a) as session:
+        assert len(session.exec(select(CaseNote)).all()) == 12 + 6
+        actions = session.exec(select(AuditEvent.action).where(AuditEvent.chain == chain)).all()
+    assert sorted(set(actions)) == ["case.note_added", "case.view", "image.fetch"]
+
+
+STAFF_ACTIONS = [
+    "case.status_changed",
+    "case.assigned",
+    "case.note_added",
+    "message.sent",
+    "hold.place",
+    "image.annotation_added",
+    "image.sensitivity_changed",
+]
+
+
+@pytest.mark.parametrize("action", STAFF_ACTIONS)
+def test_a_staff_actions_event_is_kept_with_the_action_or_neither_is(
+    db: Database, monkeypatch: pytest.MonkeyPatch, action: str
+) -> None:
+    """A staff action whose event cannot be appended changes nothing (the event is appended in
+    the action's own transaction); appended, both are kept."""
+    from mi_portal.models import (
+        Annotation,
+        CaseNote,
+        LegalHold,
+        Message,
+        Submission,
+        SubmissionImage,
+    )
+    from mi_portal.services import cases, legal_holds, messaging, viewer
+    from tests.factories import fill_tenant
+
+    a = make_tenant("clinic-a")
+    own = fill_tenant(a)
+    user, _ = make_user("manager@a.test", role="clinic_manager", tenants=(a,))
+    actor = Actor(user_id=user, role=Role.CLINIC_MANAGER, tenant_id=a)
+    case_id, image_id = own["submission"], own["submissionimage"]
+    act, seen = {
+        "case.status_changed": (
+            lambda: cases.change_status(actor, case_id, cases.allowed_moves("new")[0]),
+            lambda s: s.get(Submission, (a, case_id)).status,
+        ),
+        "case.assigned": (
+            lambda: cases.assign(actor, case_id, str(user)),
+            lambda s: s.get(Submission, (a, case_id)).assignee_id,
+        ),
+        "case.note_added": (
+            lambda: cases.add_note(actor, case_id, "First look: mild"),
+            lambda s: len(s.exec(select(CaseNote)).all()),
+        ),
+        "message.sent": (
+            lambda: messaging.send_message(
+                actor, case_id, channel="email", subject="Hi", body="Hello again"
+            ),
+            lambda s: len(s.exec(select(Message)).all()),
+        ),
+        "hold.place": (
+            lambda: legal_holds.place_hold(actor, case_id=case_id, reason="A billing dispute"),
+            lambda s: len(s.exec(select(LegalHold)).all()),
+        ),
+        "image.annotation_added": (
+            lambda: viewer.add_annotation(actor, image_id, "arrow", 0.2, 0.2, 0.6, 0.6),
+            lambda s: len(s.exec(select(Annotation)).all()),
+        ),
+        "image.sensitivity_changed": (
+            lambda: viewer.set_sensitive(actor, image_id, True),
+            lambda s: s.get(SubmissionImage, (a, image_id)).sensitive,
+        ),
+    }[action]
+
+    def state() -> tuple[object, int]:
+        with tenant_session(a) as session:
+            return seen(session), audit.chain_length(str(a))
+
+    before = state()
+    real = audit._append_in
+
+    def refused(*_args: object) -> None:
+        raise RuntimeError("could not append to audit chain")
+
+    monkeypatch.setattr(audit, "_append_in", refused)
+    with pytest.raises(RuntimeError):
+        act()
+    assert state() == before  # nothing of the action was kept
+    monkeypatch.setattr(audit, "_append_in", real)
+    act()
+    after = state()
+    assert after[0] != before[0] and after[1] == before[1] + 1
+    with tenant_session(a) as session:
+        last = session.exec(
+            select(AuditEvent.action, AuditEvent.user_id)
+            .where(AuditEvent.chain == str(a))
+            .order_by(col(AuditEvent.seq).desc())
+            .limit(1)
+        ).one()
+    assert tuple(last) == (action, user)
+    assert audit.verify_chain(str(a)) is None
+
+
+def test_an_event_is_appended_only_in_a_session_of_its_own_clinic(db: Database) -> None:
+    a, b = make_tenant("clinic-a"), make_tenant("clinic-b")
+    actor = Actor(user_id=None, role=Role.CLINIC_MANAGER, tenant_id=a)
+    with tenant_session(b) as session, pytest.raises(TenantScopeError):
+        audit.record_in(session, "case.note_added", actor=actor)
+    with audit.together() as looks:
+        audit.record(actor, "case.view")
+        # Looks are committed in a session of a clinic: another clinic's session commits
+        # none of them (they go to their own chain, in a transaction of their own).
+        with tenant_session(b) as session:
+            looks.commit_in(session)
+        with platform_session(platform=True) as session, pytest.raises(TenantScopeError):
+            looks.commit_in(session)
+    assert audit.chain_length(str(a)) == 1 and audit.chain_length(str(b)) == 0
+    with tenant_session(b) as session, pytest.raises(TenantScopeError):
+        audit.record_in(session, "case.note_added", tenant_id=a)
+
+
 @pytest.mark.parametrize(
     "column,value",
     [

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 
 import pytest
-from sqlmodel import select
+from sqlmodel import delete, select
 
 from mi_portal.db import tenant_session
 from mi_portal.models import (
@@ -354,3 +354,34 @@ def test_only_the_clinics_first_message_sets_the_first_reply_time(db: Database) 
     with tenant_session(w.b) as session:
         other = session.get(Submission, (w.b, w.b_submission))
         assert other is not None and other.first_response_at is None
+
+
+@pytest.mark.parametrize("db", ["sqlite", "postgres"], indirect=True)
+def test_two_tabs_marking_the_same_thread_at_once_both_succeed(db: Database) -> None:
+    """Both tabs found no marker; the second to write meets the first's row and moves it, in
+    its own transaction, without an error and never backwards."""
+    from datetime import timedelta
+
+    w = two_clinics()
+    reader = _staff(w.a)
+    messaging.send_message(reader, w.a_submission, channel="email", subject="Hi", body="Hello")
+    with tenant_session(w.a) as session:
+        thread = session.exec(select(MessageThread)).one()
+        message = messaging.append_inbound(session, thread, channel="email", body="One")
+        assert message is not None
+        session.commit()
+        session.refresh(message)
+        thread_id, newest = thread.id, message.created_at
+    assert reader.user_id is not None
+    earlier = newest - timedelta(minutes=1)
+    for first, second, kept in ((newest, earlier, newest), (earlier, newest, newest)):
+        with tenant_session(w.a) as session:
+            session.exec(delete(ThreadRead))  # type: ignore[call-overload]
+            session.commit()
+        with tenant_session(w.a) as one, tenant_session(w.a) as other:
+            messaging.mark_read(one, thread_id, reader.user_id, first)
+            one.commit()
+            messaging.mark_read(other, thread_id, reader.user_id, second)
+            other.commit()
+        with tenant_session(w.a) as session:
+            assert session.exec(select(ThreadRead.read_until)).all() == [kept]

@@ -241,13 +241,13 @@ def test_the_case_pages_three_looks_enter_the_audit_chain_together_in_a_fixed_or
 
     a, own, token = _a_manager_with_a_case()
     appends: list[list[str]] = []
-    real = audit._append_all
+    real = audit._append_in
 
-    def counting(chain: str, queued: list[dict[str, Any]]) -> Any:
+    def counting(session: Any, chain: str, queued: list[dict[str, Any]]) -> Any:
         appends.append([f["action"] for f in queued])
-        return real(chain, queued)
+        return real(session, chain, queued)
 
-    monkeypatch.setattr(audit, "_append_all", counting)
+    monkeypatch.setattr(audit, "_append_in", counting)
 
     async def open_case() -> Any:
         root = _root(token, "/cases/[id]", {"id": str(own["submission"])})
@@ -273,10 +273,10 @@ def test_a_look_the_audit_chain_refuses_sends_nothing_to_the_tab(
 
     a, own, token = _a_manager_with_a_case()
 
-    def refused(chain: str, queued: list[dict[str, Any]]) -> Any:
+    def refused(*_args: Any) -> Any:
         raise RuntimeError("could not append to audit chain")
 
-    monkeypatch.setattr(audit, "_append_all", refused)
+    monkeypatch.setattr(audit, "_append_in", refused)
 
     async def open_case() -> tuple[Any, Any, Any]:
         root = _root(token, "/cases/[id]", {"id": str(own["submission"])})
@@ -332,3 +332,66 @@ def test_the_header_counts_unread_messages_after_the_case_page_has_read_its_own(
     opened = asyncio.run(header_after("/cases/[id]", {"id": str(read_now)}, CaseState))
     assert opened == 1  # Ava's two were shown on this page; Ben's one is still unread
     assert asyncio.run(header_after("/cases", {}, InboxState)) == 1
+
+
+@pytest.mark.parametrize("db", ["sqlite", "postgres"], indirect=True)
+def test_messages_are_marked_read_only_with_the_look_that_showed_them(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The read marker and the page's looks are one transaction: when the looks cannot be
+    recorded, the tab is shown nothing and the messages stay unread; the next opening marks
+    them read and records how many it marked."""
+    from sqlmodel import col, select
+
+    from mi_portal.db import tenant_session
+    from mi_portal.models import AuditEvent, Submission, ThreadRead
+    from mi_portal.services import audit, messaging
+    from tests.factories import make_case
+
+    a = make_tenant("clinic-a")
+    user, _ = make_user("manager@a.test", role="clinic_manager", tenants=(a,))
+    token = sign_in_token(user)
+    case_id = make_case(a, name="Ava Stone")[1]
+    with tenant_session(a) as session:
+        case = session.get(Submission, (a, case_id))
+        assert case is not None
+        thread = messaging.thread_for_case(session, case)
+        for body in ("One", "Two"):
+            messaging.append_inbound(session, thread, channel="email", body=body)
+        session.commit()
+
+    def markers() -> list[Any]:
+        with tenant_session(a) as session:
+            return list(session.exec(select(ThreadRead.read_until)))
+
+    async def open_case() -> tuple[Any, Any]:
+        root = _root(token, "/cases/[id]", {"id": str(case_id)})
+        case = await root.get_state(CaseState)
+        await CaseState.event_handlers["load"].fn(case)
+        return case, await root.get_state(ConversationState)
+
+    real = audit._append_in
+
+    def refused(*_args: Any) -> Any:
+        raise RuntimeError("could not append to audit chain")
+
+    monkeypatch.setattr(audit, "_append_in", refused)
+    with pytest.raises(RuntimeError):
+        asyncio.run(open_case())
+    assert markers() == []  # nothing was shown, so nothing was marked read
+
+    monkeypatch.setattr(audit, "_append_in", real)
+    case, conversation = asyncio.run(open_case())
+    assert case.opened and [m["unread"] for m in conversation.messages] == [True, True]
+    assert len(markers()) == 1
+    with owner_session() as session:
+        viewed = session.exec(
+            select(AuditEvent.details)
+            .where(AuditEvent.chain == str(a), AuditEvent.action == "thread.viewed")
+            .order_by(col(AuditEvent.seq))
+        ).all()
+    assert viewed == [{"unread_marked": 2}]
+    case, conversation = asyncio.run(open_case())  # read now: no second marker, none unread
+    assert [m["unread"] for m in conversation.messages] == [False, False]
+    assert len(markers()) == 1
+    assert audit.verify_chain(str(a)) is None
