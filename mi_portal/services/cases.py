@@ -23,7 +23,14 @@ from mi_portal.models import (
     Tenant,
     User,
 )
-from mi_portal.services import audit, business_time, clinic_time, clock, notifications
+from mi_portal.services import (
+    audit,
+    business_time,
+    clinic_time,
+    clock,
+    notifications,
+    session_cache,
+)
 from mi_portal.services.actor import Actor, NotFound, PermissionDenied, parse_id
 from mi_portal.services.inbox import first_response_state, reference, sla_state, soon_limit
 from mi_portal.services.intake import CONCERN_AREAS, age_on
@@ -101,11 +108,23 @@ def change_status(actor: Actor, submission_id: object, to: str) -> None:
         session.commit()
 
 
-def assignable(actor: Actor, *, lent: ScopedSession | None = None) -> list[tuple[str, str]]:
+def assignable(
+    actor: Actor, *, lent: ScopedSession | None = None, kept: bool = True
+) -> list[tuple[str, str]]:
     """(user id, name) of the clinic's active members who can work cases (``lent``: see
-    ``tenant_session``)."""
+    ``tenant_session``).
+
+    For a page, the worker's kept copy will do (``kept``): it is forgotten whenever a user,
+    membership or clinic changes, as the sign-in sessions are (``session_cache``), so no page
+    needs a statement for it. ``kept=False`` reads the database, for a change that relies on
+    the answer."""
     check(actor, Permission.CASES_VIEW)
     tenant_id = actor.require_tenant()
+    generation = session_cache.cache.generation() if kept else None
+    if generation is not None:
+        found = session_cache.cache.members(tenant_id)
+        if found is not None:
+            return found
     with tenant_session(tenant_id, lent=lent) as session:
         rows = session.exec(
             select(User.id, User.full_name)
@@ -118,7 +137,10 @@ def assignable(actor: Actor, *, lent: ScopedSession | None = None) -> list[tuple
             )
             .order_by(User.full_name)
         ).all()
-    return [(str(uid), name) for uid, name in rows]
+    members = [(str(uid), name) for uid, name in rows]
+    if generation is not None:
+        session_cache.cache.keep_members(tenant_id, generation, members)
+    return members
 
 
 def assign(actor: Actor, submission_id: object, assignee: object) -> None:
@@ -126,7 +148,7 @@ def assign(actor: Actor, submission_id: object, assignee: object) -> None:
     check(actor, Permission.CASES_EDIT)
     new: uuid.UUID | None = None
     if assignee not in (None, ""):
-        members = {uid for uid, _ in assignable(actor)}
+        members = {uid for uid, _ in assignable(actor, kept=False)}
         if str(assignee) not in members:
             raise NotFound("member")
         new = uuid.UUID(str(assignee))

@@ -37,6 +37,7 @@ import dataclasses
 import logging
 import threading
 import time
+import uuid
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Iterable
 from datetime import datetime, timedelta
@@ -58,6 +59,7 @@ log = logging.getLogger(__name__)
 CHANNEL = "mi_auth"  # the triggers of migration 0016 say this
 HOLD_SECONDS = 20.0
 MAX_ENTRIES = 20_000
+MAX_CLINICS = 2_000
 _WATCHED = (UserSession, User, Membership, Tenant)
 _WATCHED_TABLES = frozenset(m.__tablename__ for m in _WATCHED)  # type: ignore[attr-defined]
 _CHANGED = "mi_session_cache_changed"
@@ -95,6 +97,11 @@ class SessionCache:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._entries: OrderedDict[str, Kept] = OrderedDict()
+        # Each clinic's members who can work cases (``cases.assignable``): made of the same
+        # rows (users, memberships), so forgotten by the same announcements.
+        self._members: OrderedDict[uuid.UUID, tuple[float, tuple[tuple[str, str], ...]]] = (
+            OrderedDict()
+        )
         self._generation = 0
         self._live = False
 
@@ -123,23 +130,44 @@ class SessionCache:
             while len(self._entries) > MAX_ENTRIES:
                 self._entries.popitem(last=False)
 
+    def members(self, tenant_id: uuid.UUID) -> list[tuple[str, str]] | None:
+        """The clinic's members kept by ``keep_members`` (None: not kept, or too old)."""
+        with self._lock:
+            found = self._members.get(tenant_id) if self._live else None
+            if found is None or time.monotonic() - found[0] >= HOLD_SECONDS:
+                return None
+            return list(found[1])
+
+    def keep_members(
+        self, tenant_id: uuid.UUID, generation: int, rows: Iterable[tuple[str, str]]
+    ) -> None:
+        with self._lock:
+            if not self._live or generation != self._generation:
+                return  # a change was heard while this was read: it may already be stale
+            self._members[tenant_id] = (time.monotonic(), tuple(rows))
+            self._members.move_to_end(tenant_id)
+            while len(self._members) > MAX_CLINICS:
+                self._members.popitem(last=False)
+
+    def _clear(self) -> None:
+        self._generation += 1
+        self._entries.clear()
+        self._members.clear()
+
     def forget_all(self, _reason: object = None) -> None:
         with self._lock:
-            self._generation += 1
-            self._entries.clear()
+            self._clear()
 
     def connected(self) -> None:
         """The listener is listening: from now on every change is heard."""
         with self._lock:
-            self._generation += 1
-            self._entries.clear()
+            self._clear()
             self._live = True
 
     def lost(self) -> None:
         """The listener is down: keep nothing (a change now would go unheard)."""
         with self._lock:
-            self._generation += 1
-            self._entries.clear()
+            self._clear()
             self._live = False
 
 

@@ -281,3 +281,53 @@ def test_the_embedded_database_keeps_nothing(db: Database, statements: list[str]
     for _ in range(2):
         statements.clear()
         assert auth.resolve(token) is not None and statements
+
+
+@pytest.mark.parametrize("db", ["postgres"], indirect=True)
+def test_a_clinics_members_are_kept_and_forgotten_with_the_sessions(
+    db: Database, listening: session_cache.SessionCache, statements: list[str]
+) -> None:
+    """The case page's and the queue's member list is kept like a session: no statement while
+    kept; this worker's own change forgets it at its commit; another writer's change reaches
+    the worker; an assignment checks the database itself."""
+    from mi_portal.models import Role
+    from mi_portal.services import cases
+    from mi_portal.services.actor import Actor
+
+    clinic, user, _token = _manager()
+    actor = Actor(user_id=user, role=Role.CLINIC_MANAGER, tenant_id=clinic)
+
+    def ids() -> set[str]:
+        return {uid for uid, _name in cases.assignable(actor)}
+
+    assert _wait(lambda: bool(ids()) and listening.members(clinic) is not None)
+    statements.clear()
+    assert ids() == {str(user)} and statements == []  # kept
+    assert {uid for uid, _ in cases.assignable(actor, kept=False)} == {str(user)}
+    assert statements  # read
+
+    other, _ = make_user("coordinator@a.test", role="coordinator", tenants=(clinic,))
+    assert ids() == {str(user), str(other)}  # this worker's own commit forgot the list
+    assert _wait(lambda: ids() == {str(user), str(other)} and listening.members(clinic) is not None)
+    _owner_sql(db, "UPDATE membership SET disabled_at = now() WHERE user_id = :u", u=other)
+    assert _wait(lambda: ids() == {str(user)}, 5.0)  # another writer's change is heard
+
+    listening.lost()  # the listener is down: nothing is kept
+    statements.clear()
+    assert ids() == {str(user)} and statements
+    assert listening.members(clinic) is None
+
+
+@pytest.mark.parametrize("db", ["sqlite"], indirect=True)
+def test_the_embedded_database_keeps_no_members(db: Database, statements: list[str]) -> None:
+    from mi_portal.models import Role
+    from mi_portal.services import cases
+    from mi_portal.services.actor import Actor
+
+    assert session_cache.start(get_engine()) is None
+    clinic, user, _token = _manager()
+    actor = Actor(user_id=user, role=Role.CLINIC_MANAGER, tenant_id=clinic)
+    for _ in range(2):
+        statements.clear()
+        assert cases.assignable(actor) == [(str(user), cases.assignable(actor)[0][1])]
+        assert statements
