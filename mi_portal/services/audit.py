@@ -135,7 +135,7 @@ def record(
     if batch is not None:
         batch.add(fields)
         return AuditEvent(**fields, seq=0, prev_hash="", hash="")
-    return _append_all(fields["chain"], [fields])[0]
+    return _append_grouped(fields)
 
 
 def record_in(
@@ -303,6 +303,101 @@ def together() -> Iterator[Batch]:
 
 _locks: dict[str, threading.Lock] = {}
 _locks_guard = threading.Lock()
+
+# At most this many events of one chain in one grouped transaction.
+GROUP_MAX = 100
+
+
+class _Waiter:
+    """One ``record`` waiting for its event to be written by a group."""
+
+    __slots__ = ("done", "error", "event", "fields", "lead")
+
+    def __init__(self, fields: dict[str, Any]) -> None:
+        self.fields = fields
+        self.done = threading.Event()
+        self.lead = False  # woken to write the next group, not with its own result
+        self.event: AuditEvent | None = None
+        self.error: BaseException | None = None
+
+
+class _Group:
+    """The events of one chain waiting while another group of it is being written."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.waiting: list[_Waiter] = []
+        self.writing = False
+
+
+_groups: dict[str, _Group] = {}
+
+
+def _append_grouped(fields: dict[str, Any]) -> AuditEvent:
+    """Append one event in a transaction of its own, or with others of its chain that arrived
+    while an earlier group was being written (group commit).
+
+    A page of thumbnails audits a dozen fetches at once. One at a time, each waits for the
+    chain's lock and then pays a transaction of its own; grouped, those that queued up while
+    one was written go together in the next, and each caller still returns only once its own
+    event is committed. A caller writes at most one group and hands the next to a waiting
+    caller, so no request keeps writing other requests' events. If a group of several fails,
+    each of its events is tried alone, so one bad event never costs the others their record.
+    """
+    chain = fields["chain"]
+    with _locks_guard:
+        group = _groups.setdefault(chain, _Group())
+    me = _Waiter(fields)
+    with group.lock:
+        group.waiting.append(me)
+        lead = not group.writing
+        group.writing = True
+    if not lead:
+        me.done.wait()
+        if not me.lead:
+            return _result(me)
+    with group.lock:
+        taken, group.waiting = group.waiting[:GROUP_MAX], group.waiting[GROUP_MAX:]
+    try:
+        _write_group(chain, taken)
+    finally:
+        for waiter in taken:
+            if waiter.event is None and waiter.error is None:
+                waiter.error = RuntimeError(f"audit event not appended to chain {chain}")
+            waiter.lead = False
+            waiter.done.set()
+        with group.lock:
+            if group.waiting:
+                following = group.waiting[0]
+                following.lead = True
+                following.done.set()
+            else:
+                group.writing = False
+    return _result(me)
+
+
+def _write_group(chain: str, taken: list[_Waiter]) -> None:
+    try:
+        events = _append_all(chain, [w.fields for w in taken])
+    except Exception as exc:
+        if len(taken) == 1:
+            taken[0].error = exc
+            return
+        for waiter in taken:
+            try:
+                waiter.event = _append_all(chain, [waiter.fields])[0]
+            except Exception as own:
+                waiter.error = own
+    else:
+        for waiter, event in zip(taken, events, strict=True):
+            waiter.event = event
+
+
+def _result(me: _Waiter) -> AuditEvent:
+    if me.error is not None:
+        raise me.error
+    assert me.event is not None
+    return me.event
 
 
 def _chain_lock(chain: str) -> threading.Lock:

@@ -456,13 +456,32 @@ def resolve(
     """
     if not token or len(token) > 200:
         return None
-    now = clock.now()
     key = _hash_token(token)
+    found = _kept(key, ip, user_agent, activity)
+    if found is not None:
+        return found
+    with session_cache.cache.one_reader(key):
+        # Another request of the same tab may have just read and kept it.
+        found = _kept(key, ip, user_agent, activity)
+        if found is not None:
+            return found
+        return _read_session(key, ip=ip, user_agent=user_agent, activity=activity)
+
+
+def _kept(key: str, ip: str | None, user_agent: str | None, activity: bool) -> SignedIn | None:
     kept = session_cache.cache.get(key)
     if kept is not None and kept.good_at(
-        now, idle=IDLE_TIMEOUT, touch=TOUCH_EVERY, activity=activity
+        clock.now(), idle=IDLE_TIMEOUT, touch=TOUCH_EVERY, activity=activity
     ):
         return kept.answer(ip, user_agent)
+    return None
+
+
+def _read_session(
+    key: str, *, ip: str | None, user_agent: str | None, activity: bool
+) -> SignedIn | None:
+    """``resolve`` from the database, keeping the answer when nothing changed meanwhile."""
+    now = clock.now()
     generation = session_cache.cache.generation()  # before reading: a change meanwhile voids it
     expired_switch: tuple[uuid.UUID, uuid.UUID | None, str, bool] | None = None
     with platform_session() as session:

@@ -39,7 +39,7 @@ import threading
 import time
 import uuid
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Iterable, Iterator
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -104,6 +104,8 @@ class SessionCache:
         )
         self._generation = 0
         self._live = False
+        # Tokens being read from the database now, with how many requests wait for each.
+        self._reading: dict[str, tuple[threading.Lock, int]] = {}
 
     @property
     def live(self) -> bool:
@@ -137,6 +139,31 @@ class SessionCache:
             if found is None or time.monotonic() - found[0] >= HOLD_SECONDS:
                 return None
             return list(found[1])
+
+    @contextlib.contextmanager
+    def one_reader(self, key: str) -> Iterator[None]:
+        """Requests of one tab that miss at once wait for the first one's read and then find
+        what it kept, instead of each reading the database (a page's dozen thumbnails arrive
+        together). Nothing to wait for while nothing is kept (``live`` off)."""
+        with self._lock:
+            if not self._live:
+                lock = None
+            else:
+                lock, waiting = self._reading.get(key, (threading.Lock(), 0))
+                self._reading[key] = (lock, waiting + 1)
+        if lock is None:
+            yield
+            return
+        try:
+            with lock:
+                yield
+        finally:
+            with self._lock:
+                _, waiting = self._reading[key]
+                if waiting == 1:
+                    del self._reading[key]
+                else:
+                    self._reading[key] = (lock, waiting - 1)
 
     def keep_members(
         self, tenant_id: uuid.UUID, generation: int, rows: Iterable[tuple[str, str]]

@@ -113,9 +113,9 @@ def _read_page(looks: audit.Batch, actor: Actor, case_id: str) -> _PageReads:
             # Held while the cards are read: a session's identity map keeps only the rows
             # still referenced, so without this every card would read the case, its patient
             # and the clinic again.
-            held = _rows_every_card_reads(session, actor, case_id)
+            rows = _rows_every_card_reads(session, actor, case_id)
             holds: list[legal_holds.HoldView] = []
-            if not held:
+            if not rows:
                 case = _CaseReads(None, None, [])
             else:
                 # The holds first: whether one is in force is also what the due dates need.
@@ -136,7 +136,7 @@ def _read_page(looks: audit.Batch, actor: Actor, case_id: str) -> _PageReads:
                 if talk is not None and talk.can_send
                 else []
             )
-            del held
+            del rows
             unread = message_list.total_unread(actor, lent=session)
             looks.commit_in(session, PAGE_LOOKS)
             committed = True

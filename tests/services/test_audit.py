@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -111,6 +113,108 @@ def test_the_three_ways_of_appending_at_once_keep_one_unbroken_chain(db: Databas
         assert len(session.exec(select(CaseNote)).all()) == 12 + 6
         actions = session.exec(select(AuditEvent.action).where(AuditEvent.chain == chain)).all()
     assert sorted(set(actions)) == ["case.note_added", "case.view", "image.fetch"]
+
+
+def _hold_first_group(
+    monkeypatch: pytest.MonkeyPatch, chain: str, queued: int, fail_on: str | None = None
+) -> tuple[list[tuple[int, int]], threading.Event]:
+    """Make the first group of ``chain`` wait inside its write until ``queued`` more records
+    wait behind it; returns (thread id, events) of every group written, and an event set once
+    the first group is inside. ``fail_on``: a group holding an event with that action fails,
+    as a database error would."""
+    import time
+
+    real = audit._append_all
+    groups: list[tuple[int, int]] = []
+    inside = threading.Event()
+
+    def watched(chain_: str, fields: list[dict[str, object]]) -> list[AuditEvent]:
+        if not inside.is_set():
+            inside.set()
+            deadline = time.monotonic() + 20
+            while len(audit._groups[chain].waiting) < queued and time.monotonic() < deadline:
+                time.sleep(0.005)
+        groups.append((threading.get_ident(), len(fields)))
+        if fail_on is not None and any(f["action"] == fail_on for f in fields):
+            raise ValueError("refused by the database")
+        return real(chain_, fields)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(audit, "_append_all", watched)
+    return groups, inside
+
+
+def _first_then_rest(pool: ThreadPoolExecutor, inside: threading.Event, job, n: int) -> list:  # type: ignore[no-untyped-def]
+    """``job(0)`` first, and once its group is being written, ``job(1..n-1)``; the results."""
+    first = pool.submit(job, 0)
+    assert inside.wait(20)
+    rest = [pool.submit(job, i) for i in range(1, n)]
+    return [first.result()] + [f.result() for f in rest]
+
+
+@pytest.mark.parametrize("db", ["sqlite", "postgres"], indirect=True)
+def test_records_that_queue_behind_a_write_are_committed_together(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Group commit: the thumbnails of a page, audited at once, cost two transactions, not
+    sixteen; each caller returns its own committed event, and the next group is written by one
+    of its own callers, not by the caller that wrote the first."""
+    from sqlalchemy.engine import Engine
+
+    a = make_tenant("clinic-a")
+    actor = Actor(user_id=None, role=Role.CLINIC_MANAGER, tenant_id=a)
+    chain = str(a)
+    groups, inside = _hold_first_group(monkeypatch, chain, queued=15)
+    commits: list[int] = []
+
+    def counted(conn: object) -> None:
+        commits.append(threading.get_ident())
+
+    sa.event.listen(Engine, "commit", counted)
+    try:
+        with ThreadPoolExecutor(max_workers=16) as pool:
+            events = _first_then_rest(
+                pool,
+                inside,
+                lambda i: audit.record(actor, "image.fetch", details={"n": i}),
+                16,
+            )
+    finally:
+        sa.event.remove(Engine, "commit", counted)
+    assert [size for _, size in groups] == [1, 15]
+    assert groups[0][0] != groups[1][0]
+    assert len(commits) == 2
+    assert sorted(e.seq for e in events) == list(range(1, 17))
+    assert sorted(e.details["n"] for e in events) == list(range(16))
+    assert all(e.hash and e.prev_hash for e in events)
+    assert audit.chain_length(chain) == 16 and audit.verify_chain(chain) is None
+    assert not audit._groups[chain].writing and not audit._groups[chain].waiting
+
+
+def test_a_bad_event_in_a_group_costs_the_others_nothing(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A group that fails is written again one event at a time: only the caller whose event
+    cannot be written is told so, the others return their committed events."""
+    a = make_tenant("clinic-a")
+    actor = Actor(user_id=None, role=Role.CLINIC_MANAGER, tenant_id=a)
+    chain = str(a)
+    groups, inside = _hold_first_group(monkeypatch, chain, queued=7, fail_on="bad.event")
+
+    def one(i: int) -> str:
+        try:
+            event = audit.record(actor, "bad.event" if i == 5 else "image.fetch")
+        except ValueError:
+            return "refused"
+        return f"seq {event.seq}"
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        outcomes = _first_then_rest(pool, inside, one, 8)
+    assert outcomes.count("refused") == 1 and outcomes[5] == "refused"
+    assert sorted(outcomes) == sorted(["refused"] + [f"seq {n}" for n in range(1, 8)])
+    # The first alone, the group of seven (refused), then its seven one by one.
+    assert [size for _, size in groups] == [1, 7] + [1] * 7
+    assert audit.chain_length(chain) == 7 and audit.verify_chain(chain) is None
+    assert not audit._groups[chain].writing
 
 
 STAFF_ACTIONS = [

@@ -331,3 +331,44 @@ def test_the_embedded_database_keeps_no_members(db: Database, statements: list[s
         statements.clear()
         assert cases.assignable(actor) == [(str(user), cases.assignable(actor)[0][1])]
         assert statements
+
+
+@pytest.mark.parametrize("db", ["postgres"], indirect=True)
+def test_requests_of_one_tab_that_miss_together_read_the_database_once(
+    live_without_listener: session_cache.SessionCache, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A page's dozen thumbnails resolve the same session at the same moment: the first reads
+    it, the others wait for it and are answered from what it kept. Another tab's request does
+    not wait behind them."""
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    _clinic, user, token = _manager()
+    other = sign_in_token(user)
+    key = auth._hash_token(token)
+    real = auth._read_session
+    reads: list[str] = []
+    other_read = threading.Event()
+
+    def watched(key_: str, **kwargs: object) -> object:
+        reads.append(key_)
+        if key_ == key and reads.count(key) == 1:
+            # Hold the first read until the other eleven wait behind it, and the other tab's
+            # read has gone through meanwhile.
+            assert _wait(lambda: live_without_listener._reading[key][1] == 12)
+            assert other_read.wait(10)
+        found = real(key_, **kwargs)  # type: ignore[arg-type]
+        if key_ != key:
+            other_read.set()
+        return found
+
+    monkeypatch.setattr(auth, "_read_session", watched)
+    with ThreadPoolExecutor(max_workers=13) as pool:
+        tab = [pool.submit(auth.resolve, token, ip=f"192.0.2.{i}") for i in range(12)]
+        assert _wait(lambda: key in live_without_listener._reading)
+        assert pool.submit(auth.resolve, other).result() is not None
+        answers = [job.result() for job in tab]
+    assert reads.count(key) == 1 and len(reads) == 2
+    assert all(a is not None and a.user_id == user for a in answers)
+    assert sorted(a.actor.ip for a in answers if a) == sorted(f"192.0.2.{i}" for i in range(12))
+    assert live_without_listener._reading == {}
