@@ -17,7 +17,8 @@ the HttpOnly session cookie, then opens a new socket with that cookie on the que
 the duration it repeats, with think time (``--think`` seconds on average): the queue paged and
 filtered (client-side navigation: the ``on_load_internal`` event with the URL's query),
 a case opened, the photo viewer opened (previews and some originals fetched over HTTP from the
-signed URLs the state carries), a note written, a message sent, and a no-op event
+signed URLs the state carries; a screen's thumbnails side by side, as a browser fetches
+them), a note written, a message sent, and a no-op event
 (``ViewerState.toggle_annotations``: the guard and one flag) next to a bare Socket.IO ping.
 
 Every frame received is scanned for ids and markers of the other clinics; rows must be the
@@ -349,6 +350,14 @@ class User:
         self.checker.photo_url(self.clinic, url)
         self.checker.photo_bytes(self.clinic, await self.fetch(url, action))
 
+    async def photos(self, urls: list[str], action: str) -> None:
+        """Fetched side by side, as a browser fetches a screen's images; the first failure is
+        raised once all have ended."""
+        ended = await asyncio.gather(*(self.photo(u, action) for u in urls), return_exceptions=True)
+        for outcome in ended:
+            if isinstance(outcome, BaseException):
+                raise outcome
+
     # -- sign-in ----------------------------------------------------------------------------
 
     async def sign_in(self) -> None:
@@ -415,9 +424,9 @@ class User:
         for row in rows:
             if row.get("thumbnail"):
                 self.checker.photo_url(self.clinic, row["thumbnail"])
-        # What a screen shows at once: the first rows' thumbnails are fetched.
-        for row in rows[:6]:
-            await self.photo(row.get("thumbnail", ""), "thumbnail")
+        # What a screen shows at once: the first rows' thumbnails, side by side as a browser
+        # fetches them (six connections to one origin).
+        await self.photos([row.get("thumbnail", "") for row in rows[:6]], "thumbnail")
 
     def _pick_case(self) -> str:
         cases = self.seen_cases or self.manifest.clinics[self.clinic].case_ids
@@ -439,8 +448,8 @@ class User:
         self.checker.texts(self.clinic, [str(m.get("body", "")) for m in messages], "message")
         notes = case.get("notes", [])
         self.checker.texts(self.clinic, [json.dumps(n) for n in notes], "note")
-        for thumb in self.state[CASE].get(var("thumbnails"), [])[:2]:
-            await self.photo(thumb.get("url", ""), "thumbnail")
+        thumbs = self.state[CASE].get(var("thumbnails"), [])[:2]
+        await self.photos([t.get("url", "") for t in thumbs], "thumbnail")
 
     async def open_photos(self) -> None:
         case_id = self._pick_case()

@@ -1,7 +1,7 @@
 """A page of thumbnails fetched at once through the photo route, in one process: each fetch
 audited in a transaction of its own against fetches whose audit events are committed together.
 
-    python bench/photo_fetch.py [--pages 60] [--photos 12] [--threads 6]
+    python bench/photo_fetch.py [--pages 60] [--photos 12] [--threads 6] [--kept]
 
 Builds a new PostgreSQL database through the project's migrations (the server from
 MI_ADMIN_DATABASE_URL, default postgres@127.0.0.1), one clinic of the load test's own data
@@ -15,6 +15,10 @@ between two arms in the same process:
   transaction and one turn of the chain's lock each), as before group commit;
 * ``grouped``: the product as it is: fetches that miss the session cache together read it
   once, and events that queue behind an append are committed together.
+
+Every page starts with the session not kept (a worker keeps it 20 s; under load a screen's
+fetches often reach a worker that has forgotten it); ``--kept`` keeps it, which leaves group
+commit alone to compare.
 
 Prints, per arm, p50/p95 of a page's wall time, the process CPU and the transactions per page.
 Last line ``ratio_cpu=<grouped/single> ratio_wall_p50=<grouped/single>
@@ -67,7 +71,9 @@ def one_at_a_time() -> Iterator[None]:
         session_cache.SessionCache.one_reader = reader  # type: ignore[method-assign]
 
 
-async def measure(token: str, actor: Any, case_ids: list[str], pages: int, photos: int) -> int:
+async def measure(
+    token: str, actor: Any, case_ids: list[str], pages: int, photos: int, kept: bool
+) -> int:
     import httpx
 
     from mi_portal.api.routes import build_api_app
@@ -101,9 +107,8 @@ async def measure(token: str, actor: Any, case_ids: list[str], pages: int, photo
             arm = ("single", "grouped")[index % 2]
             start = (index * photos) % (len(urls) - photos + 1)
             page = urls[start : start + photos]
-            # Every page starts with the session not kept (a worker keeps it 20 s; under
-            # load a page's fetches often arrive on a worker that has forgotten it).
-            session_cache.cache.forget_all()
+            if not kept:
+                session_cache.cache.forget_all()
             before = transactions
             started, cpu_started = time.perf_counter(), time.process_time()
             with one_at_a_time() if arm == "single" else contextlib.nullcontext():
@@ -141,6 +146,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--photos", type=int, default=12, help="thumbnails per page")
     parser.add_argument("--cases", type=int, default=30)
     parser.add_argument("--threads", type=int, default=6, help="the worker's thread pool")
+    parser.add_argument("--kept", action="store_true", help="the session stays kept between pages")
     args = parser.parse_args(argv)
     name, role, admin, app = new_database("mi_bench_photos")
     folder = Path(tempfile.mkdtemp(prefix="mi-bench-photos-"))
@@ -179,7 +185,9 @@ def main(argv: list[str] | None = None) -> int:
                 asyncio.get_running_loop().set_default_executor(
                     ThreadPoolExecutor(max_workers=args.threads)
                 )
-                return await measure(token, signed.actor, clinic.case_ids, args.pages, args.photos)
+                return await measure(
+                    token, signed.actor, clinic.case_ids, args.pages, args.photos, args.kept
+                )
 
             return asyncio.run(run())
         finally:

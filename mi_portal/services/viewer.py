@@ -18,7 +18,7 @@ from PIL import Image, ImageDraw, ImageFont
 from sqlalchemy import func
 from sqlmodel import col, select
 
-from mi_portal.db import platform_session, tenant_session
+from mi_portal.db import ScopedSession, platform_session, tenant_session
 from mi_portal.models import (
     Annotation,
     AnnotationKind,
@@ -107,17 +107,18 @@ def viewer_photos(
     lifetime: int = URL_LIFETIME_SECONDS,
     store: BlobStore | None = None,
     renewal: bool = False,
+    lent: ScopedSession | None = None,
 ) -> list[ViewerPhoto]:
     """A case's photos with signed preview and thumbnail URLs (an audited look at health data).
 
     A sensitive photo's thumbnail is its blurred rendition; the page shows it clear (from the
     preview) once the photo has been opened. ``renewal``: new URLs for a page that already
-    shows them, recorded as such.
+    shows them, recorded as such. (``lent``: see ``tenant_session``.)
     """
     check(actor, Permission.IMAGES_VIEW)
     store = store or get_store()
     expires_at = time.time() + lifetime
-    with tenant_session(actor.require_tenant()) as session:
+    with tenant_session(actor.require_tenant(), lent=lent) as session:
         case = case_in_clinic(session, actor, submission_id)
         images = session.exec(
             select(SubmissionImage)
@@ -218,10 +219,13 @@ def full_resolution_url(
     return url
 
 
-def earlier_cases(actor: Actor, submission_id: object) -> list[EarlierCase]:
-    """Earlier cases of the same patient in this clinic (same record, or same email address)."""
+def earlier_cases(
+    actor: Actor, submission_id: object, *, lent: ScopedSession | None = None
+) -> list[EarlierCase]:
+    """Earlier cases of the same patient in this clinic (same record, or same email address).
+    (``lent``: see ``tenant_session``.)"""
     check(actor, Permission.IMAGES_VIEW)
-    with tenant_session(actor.require_tenant()) as session:
+    with tenant_session(actor.require_tenant(), lent=lent) as session:
         case = case_in_clinic(session, actor, submission_id)
         patient = session.get(Patient, (actor.tenant_id, case.patient_id))
         if patient is None:
@@ -317,10 +321,12 @@ def _minutes(moment: datetime) -> str:
     return moment.strftime("%Y-%m-%d %H:%M")
 
 
-def list_annotations(actor: Actor, submission_id: object) -> list[AnnotationView]:
-    """Every marker on a case's photos, oldest first."""
+def list_annotations(
+    actor: Actor, submission_id: object, *, lent: ScopedSession | None = None
+) -> list[AnnotationView]:
+    """Every marker on a case's photos, oldest first. (``lent``: see ``tenant_session``.)"""
     check(actor, Permission.IMAGES_VIEW)
-    with tenant_session(actor.require_tenant()) as session:
+    with tenant_session(actor.require_tenant(), lent=lent) as session:
         case = case_in_clinic(session, actor, submission_id)
         rows = list(
             session.exec(

@@ -7,6 +7,7 @@ import json
 import uuid
 from typing import Any
 
+import pytest
 import reflex as rx
 from reflex.istate.data import RouterData
 from sqlmodel import col, select
@@ -185,3 +186,90 @@ def test_a_notice_goes_away_with_the_next_action(db: Database) -> None:
     assert state.notice == ""
     state = run(token, case_id, ("draw", (arrow,)), ("draw", ({**arrow, "x1": "bad"},)))
     assert state.notice == "" and state.error
+
+
+@pytest.mark.parametrize("db", ["sqlite", "postgres"], indirect=True)
+def test_the_viewer_reads_in_one_session_and_commits_its_looks_with_it(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Photos, markers and earlier cases are read through one session (one trip to a worker
+    thread, one transaction) that also appends the page's looks, in a fixed order. A read
+    that fails fails the event, puts nothing read in the tab, and still records the looks
+    already taken."""
+    from mi_portal.models import AuditEvent
+    from mi_portal.services import audit, viewer
+    from mi_portal.state.viewer import PAGE_LOOKS
+
+    a = make_tenant("clinic-a")
+    _submit("clinic-a", 1)
+    _submit("clinic-a", 2)  # the same patient again: the newer case has an earlier one
+    with tenant_session(a) as session:
+        newest = str(
+            session.exec(select(Submission.id).order_by(col(Submission.received_at).desc())).first()
+        )
+    token = sign_in_token(make_user("prov@a.test", role="provider", tenants=(a,))[0])
+    lent: dict[str, Any] = {}
+    fail: dict[str, BaseException] = {}
+
+    def lending(name: str, real: Any) -> Any:
+        def read(*args: Any, **kwargs: Any) -> Any:
+            lent[name] = kwargs.get("lent")
+            if name in fail:
+                raise fail[name]
+            return real(*args, **kwargs)
+
+        return read
+
+    for name in ("viewer_photos", "list_annotations", "earlier_cases"):
+        monkeypatch.setattr(viewer, name, lending(name, getattr(viewer, name)))
+    appends: list[list[str]] = []
+    real_append = audit._append_in
+
+    def counting(session: Any, chain: str, queued: list[dict[str, Any]]) -> Any:
+        appends.append([f["action"] for f in queued])
+        return real_append(session, chain, queued)
+
+    monkeypatch.setattr(audit, "_append_in", counting)
+
+    state = run(token, newest)
+    assert sorted(lent) == ["earlier_cases", "list_annotations", "viewer_photos"]
+    assert len({id(s) for s in lent.values()}) == 1 and None not in lent.values()
+    assert appends == [list(PAGE_LOOKS)]
+    assert len(state.photos) == 2 and not state.loading and not state.not_found
+    assert any(o["label"].startswith("Earlier case") for o in state.compare_options)
+
+    def opened() -> int:
+        with tenant_session(a) as session:
+            return len(
+                session.exec(
+                    select(AuditEvent.id).where(AuditEvent.action == "images.viewer_opened")
+                ).all()
+            )
+
+    before = opened()
+    fail["list_annotations"] = RuntimeError("database went away")
+    failed: list[ViewerState] = []
+
+    async def failing() -> None:
+        root = rx.State(_reflex_internal_init=True)
+        root.router = RouterData.from_router_data(
+            {
+                "headers": {"cookie": f"mi_session={token}"},
+                "ip": "127.0.0.1",
+                "pathname": "/cases/[id]/photos",
+                "query": {"id": newest},
+            }
+        )
+        viewer_state = await root.get_state(ViewerState)
+        failed.append(viewer_state)
+        await ViewerState.event_handlers["load"].fn(viewer_state)
+
+    with pytest.raises(RuntimeError, match="database went away"):
+        asyncio.run(failing())
+    assert (
+        failed[0].photos == [] and failed[0].annotations == [] and failed[0].compare_options == []
+    )
+    assert opened() == before + 1
+    fail.clear()
+    assert len(run(token, newest).photos) == 2
+    assert audit.verify_chain(str(a)) is None
