@@ -27,7 +27,6 @@ import cProfile
 import os
 import statistics
 import sys
-import tempfile
 import time
 import uuid
 from pathlib import Path
@@ -38,7 +37,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import sqlalchemy as sa  # noqa: E402
 from sqlalchemy import event  # noqa: E402
 
-from bench.pg_database import drop_database, new_database  # noqa: E402
+from bench.one_clinic import signed_in_clinic  # noqa: E402
 
 
 class Counter:
@@ -180,52 +179,17 @@ def main(argv: list[str] | None = None) -> int:
         help="each page is the user's first look at the case (its messages get marked read)",
     )
     args = parser.parse_args(argv)
-    name, role, admin, app = new_database("mi_bench_case")
-    folder = Path(tempfile.mkdtemp(prefix="mi-bench-case-"))
-    os.environ.update(
-        MI_DATABASE_URL=app,
-        MI_ADMIN_DATABASE_URL=admin,
-        MI_DATA_DIR=str(folder / "data"),
-        MI_STORAGE=f"file://{folder / 'objects'}",
-    )
-    from mi_portal.config import reset_settings
-
-    reset_settings()
-    try:
-        import mi_portal.mi_portal  # noqa: F401  (the app's states, as a worker has them)
-        from bench import load_data
-        from mi_portal.db import dispose_engines
-        from mi_portal.services import auth, session_cache
-
-        manifest = load_data.create(1, args.cases, progress=False)
-        clinic = manifest.clinics[0]
-        coordinator = uuid.UUID(clinic.user_ids[1])  # the first coordinator (ROLES order)
-        browser = "bench-browser"
-        ticket = auth.start_session(
-            coordinator, mfa_passed=True, ip="127.0.0.1", user_agent="bench", browser=browser
-        )
-        token = auth.redeem_ticket(ticket, browser=browser)
-        assert token is not None
-        session_cache.start()
-        try:
-            deadline = time.monotonic() + 10
-            while not session_cache.cache.live and time.monotonic() < deadline:
-                time.sleep(0.05)
-            return asyncio.run(
-                measure(
-                    token,
-                    clinic.case_ids,
-                    args.rounds,
-                    args.profile,
-                    args.statements,
-                    coordinator if args.first_views else None,
-                )
+    with signed_in_clinic("mi_bench_case", args.cases, app=True) as bench:
+        return asyncio.run(
+            measure(
+                bench.token,
+                bench.clinic.case_ids,
+                args.rounds,
+                args.profile,
+                args.statements,
+                bench.coordinator if args.first_views else None,
             )
-        finally:
-            session_cache.stop()
-            dispose_engines()
-    finally:
-        drop_database(name, role)
+        )
 
 
 if __name__ == "__main__":

@@ -30,12 +30,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import os
 import statistics
 import sys
-import tempfile
 import time
-import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -45,7 +42,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from sqlalchemy import event  # noqa: E402
 
-from bench.pg_database import drop_database, new_database  # noqa: E402
+from bench.one_clinic import signed_in_clinic  # noqa: E402
 
 
 @contextlib.contextmanager
@@ -148,53 +145,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=6, help="the worker's thread pool")
     parser.add_argument("--kept", action="store_true", help="the session stays kept between pages")
     args = parser.parse_args(argv)
-    name, role, admin, app = new_database("mi_bench_photos")
-    folder = Path(tempfile.mkdtemp(prefix="mi-bench-photos-"))
-    os.environ.update(
-        MI_DATABASE_URL=app,
-        MI_ADMIN_DATABASE_URL=admin,
-        MI_DATA_DIR=str(folder / "data"),
-        MI_STORAGE=f"file://{folder / 'objects'}",
-    )
-    from mi_portal.config import reset_settings
+    from mi_portal.services import auth
 
-    reset_settings()
-    try:
-        from bench import load_data
-        from mi_portal.db import dispose_engines
-        from mi_portal.services import auth, session_cache
-
-        manifest = load_data.create(1, args.cases, progress=False)
-        clinic = manifest.clinics[0]
-        coordinator = uuid.UUID(clinic.user_ids[1])  # the first coordinator (ROLES order)
-        browser = "bench-browser"
-        ticket = auth.start_session(
-            coordinator, mfa_passed=True, ip="127.0.0.1", user_agent="bench", browser=browser
-        )
-        token = auth.redeem_ticket(ticket, browser=browser)
-        assert token is not None
-        signed = auth.resolve(token)
+    with signed_in_clinic("mi_bench_photos", args.cases) as bench:
+        signed = auth.resolve(bench.token)
         assert signed is not None
-        session_cache.start()
-        try:
-            deadline = time.monotonic() + 10
-            while not session_cache.cache.live and time.monotonic() < deadline:
-                time.sleep(0.05)
 
-            async def run() -> int:
-                asyncio.get_running_loop().set_default_executor(
-                    ThreadPoolExecutor(max_workers=args.threads)
-                )
-                return await measure(
-                    token, signed.actor, clinic.case_ids, args.pages, args.photos, args.kept
-                )
+        async def run() -> int:
+            asyncio.get_running_loop().set_default_executor(
+                ThreadPoolExecutor(max_workers=args.threads)
+            )
+            return await measure(
+                bench.token, signed.actor, bench.clinic.case_ids, args.pages, args.photos, args.kept
+            )
 
-            return asyncio.run(run())
-        finally:
-            session_cache.stop()
-            dispose_engines()
-    finally:
-        drop_database(name, role)
+        return asyncio.run(run())
 
 
 if __name__ == "__main__":

@@ -27,7 +27,7 @@ def _case(tenant_id: uuid.UUID) -> str:
         return str(session.exec(select(Submission.id)).first())
 
 
-async def _viewer(token: str, case_id: str, *steps: tuple[str, tuple[Any, ...]]) -> ViewerState:
+def _root(token: str, case_id: str) -> Any:
     root = rx.State(_reflex_internal_init=True)
     root.router = RouterData.from_router_data(
         {
@@ -37,7 +37,11 @@ async def _viewer(token: str, case_id: str, *steps: tuple[str, tuple[Any, ...]])
             "query": {"id": case_id},
         }
     )
-    state = await root.get_state(ViewerState)
+    return root
+
+
+async def _viewer(token: str, case_id: str, *steps: tuple[str, tuple[Any, ...]]) -> ViewerState:
+    state = await _root(token, case_id).get_state(ViewerState)
     await ViewerState.event_handlers["load"].fn(state)
     for name, args in steps:
         await ViewerState.event_handlers[name].fn(state, *args)
@@ -251,16 +255,7 @@ def test_the_viewer_reads_in_one_session_and_commits_its_looks_with_it(
     failed: list[ViewerState] = []
 
     async def failing() -> None:
-        root = rx.State(_reflex_internal_init=True)
-        root.router = RouterData.from_router_data(
-            {
-                "headers": {"cookie": f"mi_session={token}"},
-                "ip": "127.0.0.1",
-                "pathname": "/cases/[id]/photos",
-                "query": {"id": newest},
-            }
-        )
-        viewer_state = await root.get_state(ViewerState)
+        viewer_state = await _root(token, newest).get_state(ViewerState)
         failed.append(viewer_state)
         await ViewerState.event_handlers["load"].fn(viewer_state)
 
