@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import json
+import re
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -212,6 +213,9 @@ class _Shape(NamedTuple):
     reference: bool = False  # by case reference
 
 
+_PHONE_LIKE = re.compile(r"[\d\s()+.\-]+")
+
+
 def _search_term(q: InboxQuery) -> str:
     return clean_text(q.search, max_length=100, trim=True)
 
@@ -252,7 +256,9 @@ def _shape(
         params["ref"] = f"%{ref}"  # hex digits only: nothing to escape
     if not identity:
         term = ""
-    digits = "".join(c for c in term if c.isdigit())
+    # Digits are looked for in phone numbers only when the term reads as a phone number: the
+    # digits among a reference's hex letters (``3f5a1d20``) are not part of any number.
+    digits = "".join(c for c in term if c.isdigit()) if _PHONE_LIKE.fullmatch(term) else ""
     if term:
         # % and _ typed into the search box are text, not wildcards.
         escaped = term.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")

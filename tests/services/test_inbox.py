@@ -163,6 +163,12 @@ def test_search_by_name_email_phone_never_crosses_clinics(world) -> None:  # typ
     # Wildcards are text: they match only names or emails that contain them.
     assert _names(mgr, search="%") == [] and _names(mgr, search="_") == []
     assert _names(mgr, search="a_s") == []  # would match "Ava Stone" if _ were a wildcard
+    # A reference's hex letters are not phone punctuation: the digits of "7a94b6" are no
+    # search of Dee Stone's "+44 20 7946 0958", while the number typed as a number finds her.
+    assert _names(mgr, search="7a94b6") == []
+    assert _names(mgr, search="7946 0958") == ["Dee Stone"]
+    assert _names(mgr, search="(020) 7946-0958") == []  # the leading 0 is not in her number
+    assert _names(mgr, search="20 7946-0958") == ["Dee Stone"]
 
 
 def test_status_counts_paging_and_sla(world) -> None:  # type: ignore[no-untyped-def]
