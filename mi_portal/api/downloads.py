@@ -9,7 +9,6 @@ session again, then renders the watermarked file and audits the download (in the
 from __future__ import annotations
 
 import asyncio
-import functools
 import uuid
 
 from starlette.requests import Request
@@ -18,7 +17,7 @@ from starlette.responses import Response
 from mi_portal.api.limits import client_address
 from mi_portal.services import signed_links, viewer
 from mi_portal.services.actor import Actor, NotFound, PermissionDenied
-from mi_portal.services.auth import resolve
+from mi_portal.services.auth import resolve_async
 from mi_portal.services.permissions import Permission, check, declare
 from mi_portal.state.guard import SESSION_COOKIE
 from mi_portal.storage import ObjectMissing, StorageUnavailable
@@ -45,9 +44,7 @@ def download_link(actor: Actor, image_id: str, variant: str) -> str:
 async def download_photo(request: Request) -> Response:
     image = str(request.path_params.get("image_id", ""))
     ip, agent = client_address(request.scope), request.headers.get("user-agent")
-    signed = await asyncio.to_thread(
-        functools.partial(resolve, request.cookies.get(SESSION_COOKIE), ip=ip, user_agent=agent)
-    )
+    signed = await resolve_async(request.cookies.get(SESSION_COOKIE), ip=ip, user_agent=agent)
     if signed is None or not signed.mfa_passed:
         return _NOT_FOUND
     actor = signed.actor

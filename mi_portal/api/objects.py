@@ -8,14 +8,13 @@ original is never held whole in memory. No S3 URL ever reaches the browser.
 from __future__ import annotations
 
 import asyncio
-import functools
 
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
 from mi_portal.api.limits import client_address
 from mi_portal.services import audit, object_links
-from mi_portal.services.auth import resolve
+from mi_portal.services.auth import resolve_async
 from mi_portal.services.permissions import Permission, declare
 from mi_portal.state.guard import SESSION_COOKIE
 from mi_portal.storage import ObjectMissing, StorageUnavailable, get_store
@@ -35,9 +34,7 @@ async def signed_object(request: Request) -> Response:
     key = request.path_params.get("key", "")
     token = request.query_params.get("t", "")
     ip, agent = client_address(request.scope), request.headers.get("user-agent")
-    signed = await asyncio.to_thread(
-        functools.partial(resolve, request.cookies.get(SESSION_COOKIE), ip=ip, user_agent=agent)
-    )
+    signed = await resolve_async(request.cookies.get(SESSION_COOKIE), ip=ip, user_agent=agent)
     if signed is None or not signed.mfa_passed:
         return _NOT_FOUND
     kind = object_links.check(signed.actor, key=key, token=token)

@@ -21,7 +21,7 @@ from starlette.responses import PlainTextResponse, Response
 from mi_portal.api.limits import client_address
 from mi_portal.services import patient_quotes, quote_pdf, ratelimit
 from mi_portal.services.actor import NotFound, PermissionDenied
-from mi_portal.services.auth import resolve
+from mi_portal.services.auth import resolve_async
 from mi_portal.services.permissions import PUBLIC, Permission, declare
 from mi_portal.state.guard import SESSION_COOKIE
 
@@ -51,9 +51,7 @@ def _pdf(got: quote_pdf.QuotePdf) -> Response:
 async def staff_quote_pdf(request: Request) -> Response:
     quote_id = str(request.path_params.get("quote_id", ""))
     ip, agent = client_address(request.scope), request.headers.get("user-agent")
-    signed = await asyncio.to_thread(
-        functools.partial(resolve, request.cookies.get(SESSION_COOKIE), ip=ip, user_agent=agent)
-    )
+    signed = await resolve_async(request.cookies.get(SESSION_COOKIE), ip=ip, user_agent=agent)
     if signed is None or not signed.mfa_passed:
         return _not_found()
     actor = signed.actor

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import functools
 import hashlib
 import hmac
 import secrets
@@ -466,6 +468,39 @@ def resolve(
         if found is not None:
             return found
         return _read_session(key, ip=ip, user_agent=user_agent, activity=activity)
+
+
+def resolve_kept(
+    token: str | None,
+    *,
+    ip: str | None = None,
+    user_agent: str | None = None,
+    activity: bool = True,
+) -> SignedIn | None:
+    """``resolve``'s answer from what this worker keeps, touching no database (``None``: not
+    kept, or the database has something to say: call ``resolve``). Cheap enough for an event
+    loop, so an event handler sends no read to a thread when the answer is at hand."""
+    if not token or len(token) > 200:
+        return None
+    return _kept(_hash_token(token), ip, user_agent, activity)
+
+
+async def resolve_async(
+    token: str | None,
+    *,
+    ip: str | None = None,
+    user_agent: str | None = None,
+    activity: bool = True,
+) -> SignedIn | None:
+    """``resolve`` for event handlers and routes: answered in place when this worker keeps the
+    session, else read on a worker thread (under load every trip to the pool waits its turn,
+    and most events and photo fetches find their session kept)."""
+    kept = resolve_kept(token, ip=ip, user_agent=user_agent, activity=activity)
+    if kept is not None:
+        return kept
+    return await asyncio.to_thread(
+        functools.partial(resolve, token, ip=ip, user_agent=user_agent, activity=activity)
+    )
 
 
 def _kept(key: str, ip: str | None, user_agent: str | None, activity: bool) -> SignedIn | None:

@@ -118,13 +118,13 @@ def assignable(
     membership or clinic changes, as the sign-in sessions are (``session_cache``), so no page
     needs a statement for it. ``kept=False`` reads the database, for a change that relies on
     the answer."""
-    check(actor, Permission.CASES_VIEW)
     tenant_id = actor.require_tenant()
     generation = session_cache.cache.generation() if kept else None
     if generation is not None:
-        found = session_cache.cache.members(tenant_id)
+        found = kept_assignable(actor)
         if found is not None:
             return found
+    check(actor, Permission.CASES_VIEW)
     with tenant_session(tenant_id, lent=lent) as session:
         rows = session.exec(
             select(User.id, User.full_name)
@@ -141,6 +141,13 @@ def assignable(
     if generation is not None:
         session_cache.cache.keep_members(tenant_id, generation, members)
     return members
+
+
+def kept_assignable(actor: Actor) -> list[tuple[str, str]] | None:
+    """The worker's kept copy of ``assignable`` (None: not kept, read the database). It touches
+    no database, so an event handler asks it in place before it sends a read to a thread."""
+    check(actor, Permission.CASES_VIEW)
+    return session_cache.cache.members(actor.require_tenant())
 
 
 def assign(actor: Actor, submission_id: object, assignee: object) -> None:

@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy import func
 from sqlmodel import col, select
 
-from mi_portal.db import tenant_session
+from mi_portal.db import ScopedSession, tenant_session
 from mi_portal.models import MessageAttachment, SubmissionImage
 from mi_portal.services import audit
 from mi_portal.services.actor import Actor
@@ -152,14 +152,19 @@ def from_dict(raw: dict[str, Any]) -> Staged:
 
 
 def attachment_rows(
-    actor: Actor, submission_id: object, staged: list[Staged]
+    actor: Actor,
+    submission_id: object,
+    staged: list[Staged],
+    *,
+    lent: ScopedSession | None = None,
 ) -> list[MessageAttachment]:
-    """Rows for ``send_message``; anything not of this clinic's case is refused."""
+    """Rows for ``send_message``; anything not of this clinic's case is refused (``lent``: see
+    ``tenant_session``)."""
     tenant_id = actor.require_tenant()
     if len(staged) > MAX_ATTACHMENTS:
         raise AttachmentRefused(f"A message can carry at most {MAX_ATTACHMENTS} files.")
     rows: list[MessageAttachment] = []
-    with tenant_session(tenant_id) as session:
+    with tenant_session(tenant_id, lent=lent) as session:
         case = case_in_clinic(session, actor, submission_id)
         wanted = [uuid.UUID(s.image_id) for s in staged if s.kind == "photo"]
         known = set(

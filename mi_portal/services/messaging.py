@@ -528,11 +528,13 @@ def send_message(
     body: object,
     template_id: object = None,
     attachments: list[MessageAttachment] | None = None,
+    lent: ScopedSession | None = None,
 ) -> str:
-    """Store the message and queue its delivery in one transaction; returns the message id."""
+    """Store the message and queue its delivery in one transaction, committed here (a ``lent``
+    session too, see ``tenant_session``); returns the message id."""
     check(actor, Permission.MESSAGES_SEND)
     tenant_id = actor.require_tenant()
-    with tenant_session(tenant_id) as session:
+    with tenant_session(tenant_id, lent=lent) as session:
         case, thread, prepared = _draft(
             session, actor, submission_id,
             channel=channel, subject=subject, body=body, template_id=template_id,

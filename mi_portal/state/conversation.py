@@ -13,8 +13,9 @@ from typing import Any
 
 import reflex as rx
 
-from mi_portal.services import message_attachments, message_templates, messaging, outbox
-from mi_portal.services.actor import NotFound, PermissionDenied
+from mi_portal.db import tenant_session
+from mi_portal.services import audit, message_attachments, message_templates, messaging, outbox
+from mi_portal.services.actor import Actor, NotFound, PermissionDenied
 from mi_portal.services.images import MAX_BYTES, ImageRejected
 from mi_portal.services.message_attachments import MAX_ATTACHMENTS, Staged, from_dict
 from mi_portal.services.permissions import Permission
@@ -37,6 +38,33 @@ def _problem(exc: Exception) -> str:
     if isinstance(exc, ImageRejected):
         return exc.reason
     return str(exc) or "That did not work. Please try again."
+
+
+def _send_and_read(
+    actor: Actor, case_id: str, staged: list[Staged], draft: dict[str, Any]
+) -> messaging.Conversation | None:
+    """Check the attachments, store and queue the message (committed), then read the thread
+    again: one trip to a worker thread through one session, instead of three (under load each
+    trip waits its turn, and an event that waits too long loses the tab's lock). The read is
+    the conversation as the panel shows it after a send (``None`` if the case went away): its
+    look and the read marker it moves are committed together, after the message; a look whose
+    commit fails is still recorded on its own, as the case page does."""
+    committed = False
+    with audit.together() as looks:
+        try:
+            with tenant_session(actor.require_tenant()) as session:
+                rows = message_attachments.attachment_rows(actor, case_id, staged, lent=session)
+                messaging.send_message(actor, case_id, attachments=rows, lent=session, **draft)
+                try:
+                    view = messaging.conversation(actor, case_id, lent=session)
+                except NotFound:
+                    return None
+                looks.commit_in(session, ("thread.viewed",))
+                committed = True
+                return view
+        finally:
+            if not committed:
+                looks.write()
 
 
 class ConversationState(rx.State):
@@ -210,21 +238,14 @@ class ConversationState(rx.State):
         self.compose_error, self.notice = "", ""
         staged = [from_dict(s) for s in self._staged]
         try:
-            rows = await asyncio.to_thread(
-                message_attachments.attachment_rows, actor, case_id, staged
-            )
-            await asyncio.to_thread(
-                functools.partial(
-                    messaging.send_message, actor, case_id, attachments=rows, **self._draft()
-                )
-            )
+            view = await asyncio.to_thread(_send_and_read, actor, case_id, staged, self._draft())
         except (ValueError, NotFound, PermissionDenied) as exc:
             self.compose_error = _problem(exc)  # the draft stays as typed
             return
         self.template_id, self.subject, self.body, self.preview = "", "", "", {}
         self.attachments, self._staged = [], []
         self.notice = "Message queued for delivery."
-        await self._refresh()
+        self._show(view)
 
     @rx.event
     @guarded(Permission.MESSAGES_SEND)

@@ -19,7 +19,7 @@ import reflex as rx
 from starlette.requests import cookie_parser
 
 from mi_portal.services import audit
-from mi_portal.services.auth import SignedIn, resolve
+from mi_portal.services.auth import SignedIn, resolve_async
 from mi_portal.services.permissions import (
     PUBLIC,
     Permission,
@@ -71,9 +71,7 @@ def client_info(state: rx.State) -> tuple[str | None, str | None]:
 
 async def signed_in(state: rx.State, *, activity: bool = True) -> SignedIn | None:
     ip, agent = client_info(state)
-    return await asyncio.to_thread(
-        functools.partial(resolve, session_token(state), ip=ip, user_agent=agent, activity=activity)
-    )
+    return await resolve_async(session_token(state), ip=ip, user_agent=agent, activity=activity)
 
 
 def guarded(

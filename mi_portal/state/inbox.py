@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 from dataclasses import asdict
 from datetime import date
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import urlencode
 
 import reflex as rx
 
 from mi_portal.db import tenant_session
 from mi_portal.models import SubmissionStatus
-from mi_portal.services import cases, photos
+from mi_portal.services import cases, message_list, photos
 from mi_portal.services.actor import Actor, NotFound
 from mi_portal.services.inbox import SORTS, InboxPage, InboxQuery, inbox_page
 from mi_portal.services.intake import CONCERN_AREAS
@@ -20,6 +21,7 @@ from mi_portal.services.permissions import Permission, has_permission, page_acce
 from mi_portal.services.photos import PhotoLink
 from mi_portal.state.guard import current, guarded
 from mi_portal.state.search_handles import private_address
+from mi_portal.state.session import SessionState
 
 STATUS_LABELS = {s.value: s.value.replace("_", " ").capitalize() for s in SubmissionStatus}
 # What each key may hold; anything else in a URL is dropped, so no control ever shows one value
@@ -100,18 +102,25 @@ def _query_from(view: dict[str, str]) -> InboxQuery:
     )
 
 
-def _read_queue(actor: Actor, query: InboxQuery) -> tuple[InboxPage, dict[str, PhotoLink] | None]:
-    """The queue page and its rows' first thumbnails (None: this role sees no photos), through
-    one session."""
+class _QueueReads(NamedTuple):
+    page: InboxPage
+    thumbs: dict[str, PhotoLink] | None  # None: this role sees no photos
+    unread: int | None  # the header's unread count (None: not asked)
+
+
+def _read_queue(actor: Actor, query: InboxQuery, *, count_unread: bool = False) -> _QueueReads:
+    """The queue page, its rows' first thumbnails and (``count_unread``, on the page's load) the
+    header's unread count, through one session: one trip to a worker thread."""
     with tenant_session(actor.require_tenant()) as session:
         result = inbox_page(actor, query, lent=session)
-        if not (has_permission(actor, Permission.IMAGES_VIEW) and result.rows):
-            return result, None
-        # The page view's own audit event already names these cases.
-        thumbs = photos.first_thumbnails(
-            actor, [r.id for r in result.rows], already_listed=True, lent=session
-        )
-        return result, thumbs
+        thumbs = None
+        if has_permission(actor, Permission.IMAGES_VIEW) and result.rows:
+            # The page view's own audit event already names these cases.
+            thumbs = photos.first_thumbnails(
+                actor, [r.id for r in result.rows], already_listed=True, lent=session
+            )
+        unread = message_list.total_unread(actor, lent=session) if count_unread else None
+        return _QueueReads(result, thumbs, unread)
 
 
 class InboxState(rx.State):
@@ -152,15 +161,19 @@ class InboxState(rx.State):
             view.pop("page", None)
         return self._address(view)
 
-    async def _fetch(self) -> None:
+    async def _fetch(self, *, count_unread: bool = False) -> None:
         actor = current().actor
         query = _query_from(self.filters)
         try:
-            result, thumbs = await asyncio.to_thread(_read_queue, actor, query)
+            result, thumbs, unread = await asyncio.to_thread(
+                functools.partial(_read_queue, actor, query, count_unread=count_unread)
+            )
         except Exception:
             self.error = "The case list could not be loaded. Please try again."
             self.loading = False
             return
+        if unread is not None:
+            (await self.get_state(SessionState)).unread_messages = unread
         rows = [asdict(r) for r in result.rows]
         me = str(actor.user_id)
         for row in rows:
@@ -197,8 +210,10 @@ class InboxState(rx.State):
     # Runs on every navigation to /cases, query-only changes and back/forward included (Reflex
     # dispatches on_load on each location change), so the controls are rebuilt from the URL.
     # It needs only a sign-in: a user who may not see the queue is told why and what to do.
+    # The header's unread count is read with the rows (one trip to a worker thread), or on its
+    # own when no rows are read.
     @rx.event
-    @guarded(Permission.SELF, page=True)
+    @guarded(Permission.SELF, page=True, page_counts_unread=True)
     async def load(self):  # type: ignore[no-untyped-def]
         self.error = ""
         self.notice = ""
@@ -210,6 +225,7 @@ class InboxState(rx.State):
         )
         if blocked:
             self.loading = False
+            await self._count_unread()
             if blocked == "pick":
                 return rx.redirect("/clinics/pick")
             self.blocked = blocked
@@ -217,7 +233,9 @@ class InboxState(rx.State):
         self.blocked = ""
         self.loading = True
         self.can_edit = has_permission(actor, Permission.CASES_EDIT)
-        members = await asyncio.to_thread(cases.assignable, actor)
+        members = cases.kept_assignable(actor)
+        if members is None:
+            members = await asyncio.to_thread(cases.assignable, actor)
         self.members = [{"id": str(uid), "name": name} for uid, name in members]
         raw = {k: str(v) for k, v in self.router.url.query_parameters.items() if k in FILTER_KEYS}
         asked = dict(raw)
@@ -233,11 +251,15 @@ class InboxState(rx.State):
         address = self._address(view)
         if address != url_for(raw):
             # Show the URL of what is listed (a text search by its handle), not of values that
-            # were dropped.
+            # were dropped. The load of that URL counts the header's unread messages.
             return rx.redirect(address, replace=True)
         self.notice, self._next_notice = self._next_notice, ""
-        await self._fetch()
+        await self._fetch(count_unread=True)
         return None
+
+    async def _count_unread(self) -> None:
+        header = await self.get_state(SessionState)
+        header.unread_messages = await asyncio.to_thread(message_list.total_unread, current().actor)
 
     @rx.event
     @guarded(Permission.CASES_VIEW)

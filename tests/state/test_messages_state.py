@@ -264,3 +264,62 @@ def test_retry_of_a_failed_delivery_and_foreign_ids_answer_alike(clinic) -> None
         assert session.exec(select(OutboxMessage.status)).all() == ["failed"]
     tab.run(ConversationState, "retry", failed)
     assert state.error == "" and state.messages[0]["delivery"] == "Queued"
+
+
+def test_a_send_is_one_trip_through_one_session(clinic, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+    """Checking the attachments, storing the message and reading the thread again share one
+    session and one trip to a worker thread (under load each trip waits its turn); the
+    message is committed before the read, and the read marker the read moves is committed
+    too, so the patient's reply that arrived meanwhile no longer counts as unread."""
+    from mi_portal.services import message_attachments
+
+    tab = _case_tab(clinic["coordinator"], clinic["case"])
+    state, _ = tab.run(ConversationState, "load")
+    _inbound(clinic["a"], clinic["case"])  # arrives while the panel is open
+    lent: dict[str, Any] = {}
+
+    def lending(module: Any, name: str) -> None:
+        real = getattr(module, name)
+
+        def spy(*args: Any, **kwargs: Any) -> Any:
+            lent[name] = kwargs.get("lent")
+            return real(*args, **kwargs)
+
+        monkeypatch.setattr(module, name, spy)
+
+    lending(message_attachments, "attachment_rows")
+    lending(messaging, "send_message")
+    lending(messaging, "conversation")
+    trips: list[str] = []
+    real_to_thread = asyncio.to_thread
+
+    async def counting(fn: Any, *args: Any, **kwargs: Any) -> Any:
+        trips.append(getattr(getattr(fn, "func", fn), "__name__", repr(fn)))
+        return await real_to_thread(fn, *args, **kwargs)
+
+    monkeypatch.setattr(asyncio, "to_thread", counting)
+    tab.run(ConversationState, "set_subject", "Your photos")
+    tab.run(ConversationState, "set_body", "We looked at them today.")
+    tab.run(ConversationState, "send")
+    # (The guard's own session lookup is a trip only when this worker keeps no sessions.)
+    assert [t for t in trips if t != "resolve"] == ["_send_and_read"]
+    assert sorted(lent) == ["attachment_rows", "conversation", "send_message"]
+    assert len({id(s) for s in lent.values()}) == 1 and None not in lent.values()
+    assert state.compose_error == "" and state.notice and state.body == ""
+    assert [m["body"] for m in state.messages] == ["Any news?", "We looked at them today."]
+    assert [m.body for m in _messages(clinic["a"]) if m.direction == "outbound"] == [
+        "We looked at them today."
+    ]
+    monkeypatch.undo()
+    unread, _ = (
+        Tab(clinic["coordinator"])
+        .at("/messages", "/messages", "?unread=1")
+        .run(MessagesState, "load")
+    )
+    assert unread.rows == []  # the marker moved by the read after the send was committed
+    # A refused send stores nothing and leaves the draft as typed (one trip, rolled back).
+    tab.run(ConversationState, "set_subject", "Again")
+    tab.run(ConversationState, "set_body", "Dear {{ patient.surname }}")
+    tab.run(ConversationState, "send")
+    assert "Unknown variable" in state.compose_error and state.body == "Dear {{ patient.surname }}"
+    assert len(_messages(clinic["a"])) == 2

@@ -82,7 +82,7 @@ def test_one_event_opens_the_whole_case_page_and_never_another_clinics(
         lookups.append(token)
         return real_resolve(token, **kwargs)
 
-    monkeypatch.setattr("mi_portal.state.guard.resolve", counting)
+    monkeypatch.setattr("mi_portal.services.auth.resolve", counting)
 
     async def open_case(case_id: str) -> tuple[Any, Any, Any, Any]:
         root = _root(token, "/cases/[id]", {"id": case_id})
@@ -395,3 +395,102 @@ def test_messages_are_marked_read_only_with_the_look_that_showed_them(
     assert [m["unread"] for m in conversation.messages] == [False, False]
     assert len(markers()) == 1
     assert audit.verify_chain(str(a)) is None
+
+
+@pytest.mark.parametrize("db", ["postgres"], indirect=True)
+def test_a_queue_load_whose_session_and_members_are_kept_makes_one_trip(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With the session and the clinic's members kept by this worker, the queue's load event
+    sends only its page read to a worker thread: who is signed in and who can be assigned are
+    answered in place (each trip waits its turn in the pool under load). What is not kept, or
+    is kept no longer (a sign-out), still goes to the database."""
+    from mi_portal.db import get_engine, platform_session
+    from mi_portal.models import UserSession
+    from mi_portal.services import session_cache
+    from mi_portal.state.inbox import InboxState
+
+    _clinic, _own, token = _a_manager_with_a_case()
+    trips: list[str] = []
+    real_to_thread = asyncio.to_thread
+
+    async def counting(fn: Any, *args: Any, **kwargs: Any) -> Any:
+        trips.append(getattr(getattr(fn, "func", fn), "__name__", repr(fn)))
+        return await real_to_thread(fn, *args, **kwargs)
+
+    async def open_queue() -> Any:
+        root = _root(token, "/cases", {})
+        inbox = await root.get_state(InboxState)
+        await InboxState.event_handlers["load"].fn(inbox)
+        return inbox
+
+    session_cache.start(get_engine(), retry=0.2)
+    try:
+        monkeypatch.setattr(asyncio, "to_thread", counting)
+        for _ in range(50):  # the set-up's own writes are announced: wait until both are kept
+            trips.clear()
+            inbox = asyncio.run(open_queue())
+            if trips == ["_read_queue"]:
+                break
+        assert trips == ["_read_queue"]
+        assert [r["id"] for r in inbox.rows] == [str(_own["submission"])] and not inbox.blocked
+        assert auth.resolve_kept(token) is not None
+        # Signed out elsewhere (by this worker's commit): not answered in place any more.
+        with platform_session() as session:
+            for row in session.exec(
+                __import__("sqlmodel")
+                .select(UserSession)
+                .where(UserSession.token_hash == auth._hash_token(token))
+            ):
+                row.revoked_at = row.created_at
+                session.add(row)
+            session.commit()
+        assert auth.resolve_kept(token) is None
+        trips.clear()
+        inbox = asyncio.run(open_queue())
+        assert trips[:1] == ["resolve"] and inbox.rows == []
+    finally:
+        session_cache.stop()
+
+
+@pytest.mark.parametrize("db", ["sqlite", "postgres"], indirect=True)
+def test_the_queue_counts_the_headers_unread_messages_with_its_rows(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The queue's load reads the header's unread count in the same trip as its rows; a user
+    the queue is closed to gets the header's count on its own."""
+    from mi_portal.db import tenant_session
+    from mi_portal.models import Submission
+    from mi_portal.services import messaging
+    from mi_portal.state.inbox import InboxState
+
+    a, own, token = _a_manager_with_a_case()
+    with tenant_session(a) as session:
+        case = session.get(Submission, (a, own["submission"]))
+        assert case is not None
+        thread = messaging.thread_for_case(session, case)
+        messaging.append_inbound(session, thread, channel="email", body="Any news?")
+        session.commit()
+    viewer, _ = make_user("nobody@a.test", role="viewer", tenants=())
+    trips: list[str] = []
+    real_to_thread = asyncio.to_thread
+
+    async def counting(fn: Any, *args: Any, **kwargs: Any) -> Any:
+        trips.append(getattr(getattr(fn, "func", fn), "__name__", repr(fn)))
+        return await real_to_thread(fn, *args, **kwargs)
+
+    async def open_queue(as_token: str) -> tuple[Any, Any]:
+        root = _root(as_token, "/cases", {})
+        inbox = await root.get_state(InboxState)
+        await InboxState.event_handlers["load"].fn(inbox)
+        return inbox, await root.get_state(SessionState)
+
+    monkeypatch.setattr(asyncio, "to_thread", counting)
+    inbox, header = asyncio.run(open_queue(token))
+    assert [r["id"] for r in inbox.rows] == [str(own["submission"])]
+    assert header.unread_messages == 1 and header.user_email == "manager@a.test"
+    assert [t for t in trips if t not in {"resolve", "assignable"}] == ["_read_queue"]
+    trips.clear()
+    inbox, header = asyncio.run(open_queue(sign_in_token(viewer)))
+    assert inbox.blocked and inbox.rows == [] and header.unread_messages == 0
+    assert "_read_queue" not in trips and "total_unread" in trips
