@@ -14,6 +14,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -199,6 +200,23 @@ def later() -> Iterator[Callable[[float], datetime]]:
 
     yield move
     clock.set_clock(None)
+
+
+@pytest.fixture
+def thread_trips(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The name of every function the code under test sends to a worker thread
+    (``asyncio.to_thread``; a ``functools.partial`` by its function's name), in order."""
+    import asyncio
+
+    trips: list[str] = []
+    real_to_thread = asyncio.to_thread
+
+    async def counting(fn: Any, *args: Any, **kwargs: Any) -> Any:
+        trips.append(getattr(getattr(fn, "func", fn), "__name__", repr(fn)))
+        return await real_to_thread(fn, *args, **kwargs)
+
+    monkeypatch.setattr(asyncio, "to_thread", counting)
+    return trips
 
 
 @pytest.fixture(autouse=True)

@@ -12,7 +12,6 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from datetime import timedelta
-from typing import Any
 
 import psycopg
 import pytest
@@ -377,7 +376,7 @@ def test_requests_of_one_tab_that_miss_together_read_the_database_once(
 
 @pytest.mark.parametrize("db", ["postgres"], indirect=True)
 def test_a_kept_session_is_answered_in_place_and_a_changed_one_is_read(
-    db: Database, listening: session_cache.SessionCache, monkeypatch: pytest.MonkeyPatch
+    db: Database, listening: session_cache.SessionCache, thread_trips: list[str]
 ) -> None:
     """Event handlers and photo routes ask ``resolve_async``: a kept session is answered on the
     event loop with the request's own address, with no trip to a worker thread; a session
@@ -386,14 +385,7 @@ def test_a_kept_session_is_answered_in_place_and_a_changed_one_is_read(
 
     clinic, _user, token = _manager()
     _kept(token)
-    trips: list[object] = []
-    real_to_thread = asyncio.to_thread
-
-    async def counting(fn: Any, *args: Any, **kwargs: Any) -> Any:
-        trips.append(fn)
-        return await real_to_thread(fn, *args, **kwargs)
-
-    monkeypatch.setattr(asyncio, "to_thread", counting)
+    trips = thread_trips
     signed = asyncio.run(auth.resolve_async(token, ip="192.0.2.9", user_agent="this tab"))
     assert trips == [] and signed is not None and signed.actor.tenant_id == clinic
     assert (signed.actor.ip, signed.actor.user_agent) == ("192.0.2.9", "this tab")
@@ -402,4 +394,4 @@ def test_a_kept_session_is_answered_in_place_and_a_changed_one_is_read(
     _owner_sql(db, CHANGES["signed out elsewhere"], user=_user)
     assert _wait(lambda: auth.resolve_kept(token) is None, 5.0)
     trips.clear()
-    assert asyncio.run(auth.resolve_async(token)) is None and len(trips) == 1
+    assert asyncio.run(auth.resolve_async(token)) is None and trips == ["resolve"]

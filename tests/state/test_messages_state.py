@@ -266,7 +266,9 @@ def test_retry_of_a_failed_delivery_and_foreign_ids_answer_alike(clinic) -> None
     assert state.error == "" and state.messages[0]["delivery"] == "Queued"
 
 
-def test_a_send_is_one_trip_through_one_session(clinic, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+def test_a_send_is_one_trip_through_one_session(  # type: ignore[no-untyped-def]
+    clinic, monkeypatch: pytest.MonkeyPatch, thread_trips: list[str]
+) -> None:
     """Checking the attachments, storing the message and reading the thread again share one
     session and one trip to a worker thread (under load each trip waits its turn); the
     message is committed before the read, and the read marker the read moves is committed
@@ -290,19 +292,12 @@ def test_a_send_is_one_trip_through_one_session(clinic, monkeypatch: pytest.Monk
     lending(message_attachments, "attachment_rows")
     lending(messaging, "send_message")
     lending(messaging, "conversation")
-    trips: list[str] = []
-    real_to_thread = asyncio.to_thread
-
-    async def counting(fn: Any, *args: Any, **kwargs: Any) -> Any:
-        trips.append(getattr(getattr(fn, "func", fn), "__name__", repr(fn)))
-        return await real_to_thread(fn, *args, **kwargs)
-
-    monkeypatch.setattr(asyncio, "to_thread", counting)
+    thread_trips.clear()  # the panel's load is not the send
     tab.run(ConversationState, "set_subject", "Your photos")
     tab.run(ConversationState, "set_body", "We looked at them today.")
     tab.run(ConversationState, "send")
     # (The guard's own session lookup is a trip only when this worker keeps no sessions.)
-    assert [t for t in trips if t != "resolve"] == ["_send_and_read"]
+    assert [t for t in thread_trips if t != "resolve"] == ["_send_and_read"]
     assert sorted(lent) == ["attachment_rows", "conversation", "send_message"]
     assert len({id(s) for s in lent.values()}) == 1 and None not in lent.values()
     assert state.compose_error == "" and state.notice and state.body == ""

@@ -399,24 +399,18 @@ def test_messages_are_marked_read_only_with_the_look_that_showed_them(
 
 @pytest.mark.parametrize("db", ["postgres"], indirect=True)
 def test_a_queue_load_whose_session_and_members_are_kept_makes_one_trip(
-    db: Database, monkeypatch: pytest.MonkeyPatch
+    db: Database, thread_trips: list[str]
 ) -> None:
     """With the session and the clinic's members kept by this worker, the queue's load event
     sends only its page read to a worker thread: who is signed in and who can be assigned are
     answered in place (each trip waits its turn in the pool under load). What is not kept, or
     is kept no longer (a sign-out), still goes to the database."""
-    from mi_portal.db import get_engine, platform_session
-    from mi_portal.models import UserSession
+    from mi_portal.db import get_engine
     from mi_portal.services import session_cache
     from mi_portal.state.inbox import InboxState
 
     _clinic, _own, token = _a_manager_with_a_case()
-    trips: list[str] = []
-    real_to_thread = asyncio.to_thread
-
-    async def counting(fn: Any, *args: Any, **kwargs: Any) -> Any:
-        trips.append(getattr(getattr(fn, "func", fn), "__name__", repr(fn)))
-        return await real_to_thread(fn, *args, **kwargs)
+    trips = thread_trips
 
     async def open_queue() -> Any:
         root = _root(token, "/cases", {})
@@ -426,7 +420,6 @@ def test_a_queue_load_whose_session_and_members_are_kept_makes_one_trip(
 
     session_cache.start(get_engine(), retry=0.2)
     try:
-        monkeypatch.setattr(asyncio, "to_thread", counting)
         for _ in range(50):  # the set-up's own writes are announced: wait until both are kept
             trips.clear()
             inbox = asyncio.run(open_queue())
@@ -435,16 +428,8 @@ def test_a_queue_load_whose_session_and_members_are_kept_makes_one_trip(
         assert trips == ["_read_queue"]
         assert [r["id"] for r in inbox.rows] == [str(_own["submission"])] and not inbox.blocked
         assert auth.resolve_kept(token) is not None
-        # Signed out elsewhere (by this worker's commit): not answered in place any more.
-        with platform_session() as session:
-            for row in session.exec(
-                __import__("sqlmodel")
-                .select(UserSession)
-                .where(UserSession.token_hash == auth._hash_token(token))
-            ):
-                row.revoked_at = row.created_at
-                session.add(row)
-            session.commit()
+        # Signed out (this worker's commit forgets the session): not answered in place any more.
+        auth.sign_out(token)
         assert auth.resolve_kept(token) is None
         trips.clear()
         inbox = asyncio.run(open_queue())
@@ -455,7 +440,7 @@ def test_a_queue_load_whose_session_and_members_are_kept_makes_one_trip(
 
 @pytest.mark.parametrize("db", ["sqlite", "postgres"], indirect=True)
 def test_the_queue_counts_the_headers_unread_messages_with_its_rows(
-    db: Database, monkeypatch: pytest.MonkeyPatch
+    db: Database, thread_trips: list[str]
 ) -> None:
     """The queue's load reads the header's unread count in the same trip as its rows; a user
     the queue is closed to gets the header's count on its own."""
@@ -472,12 +457,7 @@ def test_the_queue_counts_the_headers_unread_messages_with_its_rows(
         messaging.append_inbound(session, thread, channel="email", body="Any news?")
         session.commit()
     viewer, _ = make_user("nobody@a.test", role="viewer", tenants=())
-    trips: list[str] = []
-    real_to_thread = asyncio.to_thread
-
-    async def counting(fn: Any, *args: Any, **kwargs: Any) -> Any:
-        trips.append(getattr(getattr(fn, "func", fn), "__name__", repr(fn)))
-        return await real_to_thread(fn, *args, **kwargs)
+    trips = thread_trips
 
     async def open_queue(as_token: str) -> tuple[Any, Any]:
         root = _root(as_token, "/cases", {})
@@ -485,7 +465,6 @@ def test_the_queue_counts_the_headers_unread_messages_with_its_rows(
         await InboxState.event_handlers["load"].fn(inbox)
         return inbox, await root.get_state(SessionState)
 
-    monkeypatch.setattr(asyncio, "to_thread", counting)
     inbox, header = asyncio.run(open_queue(token))
     assert [r["id"] for r in inbox.rows] == [str(own["submission"])]
     assert header.unread_messages == 1 and header.user_email == "manager@a.test"
