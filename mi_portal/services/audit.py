@@ -280,6 +280,24 @@ class Batch:
             self._queued = [f for f in self._queued if id(f) not in written]
         self.write(order)
 
+    @contextmanager
+    def session_with_looks(
+        self, tenant_id: uuid.UUID, order: Sequence[str] = ()
+    ) -> Iterator[ScopedSession]:
+        """A session of ``tenant_id`` for a page's reads and writes; when the block ends
+        (returning or not), the looks queued are committed in its transaction (``commit_in``).
+        If the block raises or the commit fails, the looks already made are still written, in a
+        transaction of their own, before the error goes on: what was read is recorded."""
+        committed = False
+        try:
+            with tenant_session(tenant_id) as session:
+                yield session
+                self.commit_in(session, order)
+                committed = True
+        finally:
+            if not committed:
+                self.write(order)
+
 
 _batch: ContextVar[Batch | None] = ContextVar("mi_portal_audit_batch", default=None)
 

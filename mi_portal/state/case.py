@@ -106,44 +106,35 @@ def _read_page(looks: audit.Batch, actor: Actor, case_id: str) -> _PageReads:
     what was shown, marked read and recorded is committed together. When a read fails, the
     looks already made are still written (in a transaction of their own): what was read is
     recorded."""
-    committed = False
-    try:
-        with tenant_session(actor.require_tenant()) as session:
-            members = cases.assignable(actor, lent=session)
-            # Held while the cards are read: a session's identity map keeps only the rows
-            # still referenced, so without this every card would read the case, its patient
-            # and the clinic again.
-            rows = _rows_every_card_reads(session, actor, case_id)
-            holds: list[legal_holds.HoldView] = []
-            if not rows:
-                case = _CaseReads(None, None, [])
-            else:
-                # The holds first: whether one is in force is also what the due dates need.
-                with contextlib.suppress(NotFound):
-                    holds = legal_holds.holds_for_case(actor, case_id, lent=session)
-                case = _read_case(session, actor, case_id, held=any(h.active for h in holds))
-            if case.detail is None:
-                unread = message_list.total_unread(actor, lent=session)
-                looks.commit_in(session, PAGE_LOOKS)
-                committed = True
-                return _PageReads(case, members, None, [], [], unread)
-            try:
-                talk = messaging.conversation(actor, case_id, lent=session)
-            except NotFound:
-                talk = None
-            templates = (
-                message_templates.list_templates(actor, active_only=True, lent=session)
-                if talk is not None and talk.can_send
-                else []
-            )
-            del rows
+    with looks.session_with_looks(actor.require_tenant(), PAGE_LOOKS) as session:
+        members = cases.assignable(actor, lent=session)
+        # Held while the cards are read: a session's identity map keeps only the rows
+        # still referenced, so without this every card would read the case, its patient
+        # and the clinic again.
+        rows = _rows_every_card_reads(session, actor, case_id)
+        holds: list[legal_holds.HoldView] = []
+        if not rows:
+            case = _CaseReads(None, None, [])
+        else:
+            # The holds first: whether one is in force is also what the due dates need.
+            with contextlib.suppress(NotFound):
+                holds = legal_holds.holds_for_case(actor, case_id, lent=session)
+            case = _read_case(session, actor, case_id, held=any(h.active for h in holds))
+        if case.detail is None:
             unread = message_list.total_unread(actor, lent=session)
-            looks.commit_in(session, PAGE_LOOKS)
-            committed = True
-            return _PageReads(case, members, talk, templates, holds, unread)
-    finally:
-        if not committed:
-            looks.write(PAGE_LOOKS)
+            return _PageReads(case, members, None, [], [], unread)
+        try:
+            talk = messaging.conversation(actor, case_id, lent=session)
+        except NotFound:
+            talk = None
+        templates = (
+            message_templates.list_templates(actor, active_only=True, lent=session)
+            if talk is not None and talk.can_send
+            else []
+        )
+        del rows
+        unread = message_list.total_unread(actor, lent=session)
+        return _PageReads(case, members, talk, templates, holds, unread)
 
 
 class CaseState(rx.State):

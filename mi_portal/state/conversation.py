@@ -13,7 +13,6 @@ from typing import Any
 
 import reflex as rx
 
-from mi_portal.db import tenant_session
 from mi_portal.services import audit, message_attachments, message_templates, messaging, outbox
 from mi_portal.services.actor import Actor, NotFound, PermissionDenied
 from mi_portal.services.images import MAX_BYTES, ImageRejected
@@ -49,22 +48,16 @@ def _send_and_read(
     the conversation as the panel shows it after a send (``None`` if the case went away): its
     look and the read marker it moves are committed together, after the message; a look whose
     commit fails is still recorded on its own, as the case page does."""
-    committed = False
-    with audit.together() as looks:
+    with (
+        audit.together() as looks,
+        looks.session_with_looks(actor.require_tenant(), ("thread.viewed",)) as session,
+    ):
+        rows = message_attachments.attachment_rows(actor, case_id, staged, lent=session)
+        messaging.send_message(actor, case_id, attachments=rows, lent=session, **draft)
         try:
-            with tenant_session(actor.require_tenant()) as session:
-                rows = message_attachments.attachment_rows(actor, case_id, staged, lent=session)
-                messaging.send_message(actor, case_id, attachments=rows, lent=session, **draft)
-                try:
-                    view = messaging.conversation(actor, case_id, lent=session)
-                except NotFound:
-                    return None
-                looks.commit_in(session, ("thread.viewed",))
-                committed = True
-                return view
-        finally:
-            if not committed:
-                looks.write()
+            return messaging.conversation(actor, case_id, lent=session)
+        except NotFound:
+            return None
 
 
 class ConversationState(rx.State):

@@ -14,7 +14,6 @@ from typing import Any
 import reflex as rx
 
 from mi_portal.api.downloads import download_link
-from mi_portal.db import tenant_session
 from mi_portal.services import audit, viewer
 from mi_portal.services.actor import Actor, NotFound, PermissionDenied
 from mi_portal.services.inbox import reference
@@ -38,18 +37,11 @@ def _read_page(looks: audit.Batch, actor: Actor, case_id: str) -> _PageReads:
     thread instead of three (under load each trip waits its turn), one transaction instead of
     five. When a read fails, the looks already made are still written, in a transaction of
     their own."""
-    committed = False
-    try:
-        with tenant_session(actor.require_tenant()) as session:
-            photos = viewer.viewer_photos(actor, case_id, lent=session)
-            marks = viewer.list_annotations(actor, case_id, lent=session)
-            earlier = viewer.earlier_cases(actor, case_id, lent=session)
-            looks.commit_in(session, PAGE_LOOKS)
-            committed = True
-            return photos, marks, earlier
-    finally:
-        if not committed:
-            looks.write(PAGE_LOOKS)
+    with looks.session_with_looks(actor.require_tenant(), PAGE_LOOKS) as session:
+        photos = viewer.viewer_photos(actor, case_id, lent=session)
+        marks = viewer.list_annotations(actor, case_id, lent=session)
+        earlier = viewer.earlier_cases(actor, case_id, lent=session)
+        return photos, marks, earlier
 
 
 def _photo_dicts(photos: list[viewer.ViewerPhoto]) -> list[dict[str, Any]]:

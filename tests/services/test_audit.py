@@ -330,6 +330,60 @@ def test_an_event_is_appended_only_in_a_session_of_its_own_clinic(db: Database) 
         audit.record_in(session, "case.note_added", tenant_id=a)
 
 
+@pytest.mark.parametrize("db", ["sqlite", "postgres"], indirect=True)
+def test_a_session_with_looks_commits_them_with_its_writes_or_records_them_alone(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The pages' read block: a block that returns commits its writes and its looks together,
+    in the order asked; a block that raises keeps none of its writes but still records the looks
+    made before the error (what was read is recorded), and the error goes on; a commit the chain
+    refuses keeps neither."""
+    from mi_portal.models import CaseNote
+    from tests.factories import make_case
+
+    a = make_tenant("clinic-a")
+    user, _ = make_user("coordinator@a.test", role="coordinator", tenants=(a,))
+    actor = Actor(user_id=user, role=Role.COORDINATOR, tenant_id=a)
+    case_id = make_case(a)[1]
+
+    def page(body: str, fail: bool = False) -> str:
+        with audit.together() as looks, looks.session_with_looks(a, ("case.view",)) as session:
+            audit.record(actor, "cases.listed")
+            audit.record(actor, "case.view", target_type="submission", target_id=case_id)
+            session.add(CaseNote(submission_id=case_id, author_id=user, body=body))
+            session.flush()
+            if fail:
+                raise LookupError("a read failed")
+            return body
+
+    def kept() -> tuple[list[str], list[str]]:
+        with tenant_session(a) as session:
+            notes = list(session.exec(select(CaseNote.body).order_by(col(CaseNote.created_at))))
+            actions = session.exec(
+                select(AuditEvent.action)
+                .where(AuditEvent.chain == str(a))
+                .order_by(col(AuditEvent.seq))
+            ).all()
+        return notes, list(actions)
+
+    assert page("first") == "first"
+    assert kept() == (["first"], ["case.view", "cases.listed"])
+
+    with pytest.raises(LookupError):
+        page("lost", fail=True)
+    assert kept() == (["first"], ["case.view", "cases.listed"] * 2)
+
+    def refused(*_args: object) -> object:
+        raise RuntimeError("could not append to audit chain")
+
+    monkeypatch.setattr(audit, "_append_in", refused)
+    with pytest.raises(RuntimeError):
+        page("unrecorded")
+    monkeypatch.undo()
+    assert kept() == (["first"], ["case.view", "cases.listed"] * 2)
+    assert audit.verify_chain(str(a)) is None
+
+
 @pytest.mark.parametrize(
     "column,value",
     [
