@@ -267,3 +267,107 @@ def test_each_fetch_records_who_from_where(world: dict[str, Any]) -> None:
     # Starlette's test client connects from "testclient" with its own user agent.
     assert event.user_id == provider.user_id
     assert event.ip == "testclient" and event.user_agent
+
+
+def _original_key(tenant_id: uuid.UUID, image_id: uuid.UUID) -> str:
+    with tenant_session(tenant_id) as session:
+        return session.exec(
+            select(ImageRendition.storage_key).where(
+                ImageRendition.image_id == image_id, ImageRendition.kind == "original"
+            )
+        ).one()
+
+
+def test_a_fetch_makes_one_trip_for_its_bytes_and_its_audit_event(
+    world: dict[str, Any], thread_trips: list[str]
+) -> None:
+    """The stored bytes and the ``image.fetch`` event in one trip to a worker thread (under load
+    every trip waits its turn); an object of one chunk is answered whole, with its length."""
+    token, provider = world["people"]["provider"]
+    url = viewer.viewer_photos(provider, world["case"])[0].thumbnail_url
+    answer = _get(url, token)
+    assert answer.status_code == 200
+    assert answer.content == _stored(world["a"], world["image"], "thumbnail")
+    assert answer.headers["content-length"] == str(len(answer.content))
+    assert answer.headers["cache-control"] == "private, no-store"
+    # The session is read first (not kept on the embedded database), then one trip.
+    assert [t for t in thread_trips if t != "resolve"] == ["_open_and_record"]
+    assert [e["kind"] for e in _fetches(world["a"])] == ["thumbnail"]
+
+
+def test_a_large_original_is_streamed_whole_after_its_fetch_is_recorded(
+    world: dict[str, Any],
+) -> None:
+    from mi_portal.storage.local import CHUNK_BYTES
+
+    token, provider = world["people"]["provider"]
+    key = _original_key(world["a"], world["image"])
+    big = bytes(range(256)) * (CHUNK_BYTES * 7 // 2 // 256) + b"tail"  # three and a half chunks
+    get_store().put(key, big, content_type="image/jpeg")
+    answer = _get(_forged(provider, key, "original"), token)
+    assert answer.status_code == 200 and answer.content == big
+    assert "content-length" not in answer.headers  # streamed, never held whole
+    assert [e["kind"] for e in _fetches(world["a"])] == ["original"]
+
+
+class _Body:
+    """A stored object's chunks that fail or note being closed, as a store's stream would."""
+
+    def __init__(self, fail_at: int | None) -> None:
+        self.fail_at, self.closed = fail_at, False
+
+    def chunks(self) -> Any:
+        from mi_portal.storage import StorageUnavailable
+
+        try:
+            for n in range(3):
+                if n == self.fail_at:
+                    raise StorageUnavailable("S3 read failed: ReadTimeoutError")
+                yield b"x" * 10
+        finally:
+            self.closed = True
+
+
+def test_an_object_the_store_cannot_read_is_not_found_and_not_recorded(
+    world: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from mi_portal.api import objects
+
+    token, provider = world["people"]["provider"]
+    url = viewer.viewer_photos(provider, world["case"])[0].thumbnail_url
+    for fail_at in (0, 1):  # the first chunk, or the one that says whether there is more
+        body = _Body(fail_at)
+        monkeypatch.setattr(objects, "get_store", lambda body=body: _StreamOnly(body))
+        assert _get(url, token).status_code == 404
+        assert body.closed
+    assert _fetches(world["a"]) == []
+
+
+def test_bytes_whose_fetch_cannot_be_recorded_are_not_sent(
+    world: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from mi_portal.api import objects
+    from mi_portal.services import audit
+
+    token, provider = world["people"]["provider"]
+    url = viewer.viewer_photos(provider, world["case"])[0].thumbnail_url
+    body = _Body(None)
+    monkeypatch.setattr(objects, "get_store", lambda: _StreamOnly(body))
+
+    def refused(*_args: Any, **_kwargs: Any) -> Any:
+        raise RuntimeError("could not append to audit chain")
+
+    monkeypatch.setattr(audit, "record", refused)
+    client = TestClient(build_api_app(), base_url="http://localhost:3000")
+    client.cookies.set("mi_session", token)
+    with pytest.raises(RuntimeError):
+        client.get(url)
+    assert body.closed
+
+
+class _StreamOnly:
+    def __init__(self, body: _Body) -> None:
+        self.body = body
+
+    def stream(self, _key: str) -> Any:
+        return self.body.chunks()
